@@ -1,0 +1,37 @@
+/*
+ * media_reco.c
+ *	  Module magic, _PG_init and the extension's settings.
+ */
+#include "postgres.h"
+
+#include <cblas.h>
+
+#include "fmgr.h"
+#include "utils/guc.h"
+
+#include "util.h"
+
+PG_MODULE_MAGIC;
+
+int			media_reco_threads = 2;
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	/*
+	 * One BLAS thread per backend: the server runs many backends, and BLAS
+	 * threads must never compete with them or call back into PostgreSQL.
+	 */
+	openblas_set_num_threads(1);
+
+	DefineCustomIntVariable("media_reco.threads",
+							"Threads used to accumulate item pairs in item_similarity and refresh_neighbors.",
+							"Helper threads run pure C over arrays prepared beforehand; 1 disables them.",
+							&media_reco_threads,
+							2, 1, 64,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+	MarkGUCPrefixReserved("media_reco");
+}

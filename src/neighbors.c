@@ -1,0 +1,415 @@
+/*
+ * neighbors.c
+ *	  create_recommender, drop_recommender and refresh_neighbors.
+ *
+ * The neighbour lists of a recommender live in media_reco.neighbor_store,
+ * one row per item with the neighbours as arrays in rank order (the view
+ * media_reco.item_neighbors unnests them).  refresh_neighbors replaces a
+ * recommender's rows inside the caller's transaction: it locks the
+ * recommender's registry row (a second refresh of the same recommender waits
+ * for the first), computes the new lists in memory, deletes the old rows and
+ * bulk-inserts the new ones directly into the heap and its indexes.  Under
+ * MVCC every reader sees either the whole old set or the whole new set, is
+ * never blocked, and an error, cancel or crash before commit leaves the old
+ * set in place.  The table is an ordinary WAL-logged table, so standbys and
+ * pg_dump see it too.
+ */
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "portability/instr_time.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/tuplestore.h"
+
+#include "neighbors.h"
+#include "similarity.h"
+#include "util.h"
+
+PG_FUNCTION_INFO_V1(create_recommender);
+PG_FUNCTION_INFO_V1(drop_recommender);
+PG_FUNCTION_INFO_V1(refresh_neighbors);
+
+static SPIPlanPtr fetch_plan = NULL;
+static SPIPlanPtr fetch_lock_plan = NULL;
+
+#define FETCH_SQL \
+	"SELECT id, source::pg_catalog.oid, user_col, item_col, weight_col, metric, k," \
+	" min_support, shrinkage, refreshed_at IS NOT NULL" \
+	" FROM media_reco.recommenders WHERE name OPERATOR(pg_catalog.=) $1"
+
+static char *
+CopyName(HeapTuple tup, TupleDesc td, int col, MemoryContext cxt)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, td, col, &isnull);
+
+	if (isnull)
+		return NULL;
+	return MemoryContextStrdup(cxt, NameStr(*DatumGetName(d)));
+}
+
+void
+recommender_fetch(const char *name, bool lock, MemoryContext cxt, Recommender *out)
+{
+	SPIPlanPtr *planp = lock ? &fetch_lock_plan : &fetch_plan;
+	Datum		arg = CStringGetTextDatum(name);
+	Oid			argtype = TEXTOID;
+	HeapTuple	tup;
+	TupleDesc	td;
+	bool		isnull;
+	char	   *metric;
+	int			rc;
+
+	if (*planp == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(lock ? FETCH_SQL " FOR NO KEY UPDATE" : FETCH_SQL,
+									   1, &argtype);
+
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "could not prepare recommender lookup: %s",
+				 SPI_result_code_string(SPI_result));
+		*planp = plan;
+	}
+	rc = SPI_execute_plan(*planp, &arg, NULL, !lock, 1);
+	if (rc != SPI_OK_SELECT && rc != SPI_OK_SELINTO)
+		elog(ERROR, "recommender lookup failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("recommender \"%s\" does not exist", name),
+				 errhint("Create it with media_reco.create_recommender().")));
+
+	tup = SPI_tuptable->vals[0];
+	td = SPI_tuptable->tupdesc;
+	out->id = DatumGetInt32(SPI_getbinval(tup, td, 1, &isnull));
+	out->name = MemoryContextStrdup(cxt, name);
+	out->src.relid = DatumGetObjectId(SPI_getbinval(tup, td, 2, &isnull));
+	out->src.user_col = CopyName(tup, td, 3, cxt);
+	out->src.item_col = CopyName(tup, td, 4, cxt);
+	out->src.weight_col = CopyName(tup, td, 5, cxt);
+	metric = TextDatumGetCString(SPI_getbinval(tup, td, 6, &isnull));
+	if (!sim_metric_parse(metric, &out->params.metric))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("recommender \"%s\" has an unknown metric \"%s\"", name, metric)));
+	out->params.k = DatumGetInt32(SPI_getbinval(tup, td, 7, &isnull));
+	out->params.min_support = DatumGetInt32(SPI_getbinval(tup, td, 8, &isnull));
+	out->params.shrinkage = DatumGetFloat8(SPI_getbinval(tup, td, 9, &isnull));
+	out->refreshed = DatumGetBool(SPI_getbinval(tup, td, 10, &isnull));
+}
+
+void
+recommender_require_refreshed(const Recommender *r)
+{
+	if (!r->refreshed)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("recommender \"%s\" has no neighbour table yet", r->name),
+				 errhint("Run SELECT * FROM media_reco.refresh_neighbors('%s').", r->name)));
+}
+
+static void
+CheckName(const char *name)
+{
+	if (name[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("recommender name must not be empty")));
+}
+
+Datum
+create_recommender(PG_FUNCTION_ARGS)
+{
+	const char *argnames[] = {"name", "source", "user_col", "item_col", NULL,
+	"metric", "k", "min_support", "shrinkage"};
+	char	   *name;
+	SourceSpec	src;
+	SimParams	p;
+	Oid			types[9] = {TEXTOID, REGCLASSOID, NAMEOID, NAMEOID, NAMEOID,
+	TEXTOID, INT4OID, INT4OID, FLOAT8OID};
+	Datum		values[9];
+	char		nulls[9];
+	int			rc;
+
+	for (int i = 0; i < 9; i++)
+		if (argnames[i])
+			check_not_null(fcinfo, i, argnames[i]);
+	name = arg_text_or_null(fcinfo, 0);
+	CheckName(name);
+	src.relid = PG_GETARG_OID(1);
+	src.user_col = arg_name_or_null(fcinfo, 2);
+	src.item_col = arg_name_or_null(fcinfo, 3);
+	src.weight_col = arg_name_or_null(fcinfo, 4);
+	check_sim_params(arg_text_or_null(fcinfo, 5), PG_GETARG_INT32(6),
+					 PG_GETARG_INT32(7), PG_GETARG_FLOAT8(8), &p);
+	source_validate(&src);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	values[0] = CStringGetTextDatum(name);
+	rc = SPI_execute_with_args("SELECT 1 FROM media_reco.recommenders WHERE name OPERATOR(pg_catalog.=) $1",
+							   1, types, values, NULL, false, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "recommender lookup failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("recommender \"%s\" already exists", name),
+				 errhint("Drop it with media_reco.drop_recommender() or choose another name.")));
+
+	for (int i = 0; i < 9; i++)
+	{
+		values[i] = PG_GETARG_DATUM(i);
+		nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
+	}
+	rc = SPI_execute_with_args("INSERT INTO media_reco.recommenders"
+							   " (name, source, user_col, item_col, weight_col, metric, k, min_support, shrinkage)"
+							   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+							   9, types, values, nulls, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "could not register recommender: %s", SPI_result_code_string(rc));
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+Datum
+drop_recommender(PG_FUNCTION_ARGS)
+{
+	char	   *name;
+	Oid			type = TEXTOID;
+	Datum		value;
+	int			rc;
+
+	check_not_null(fcinfo, 0, "name");
+	name = arg_text_or_null(fcinfo, 0);
+	value = CStringGetTextDatum(name);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	rc = SPI_execute_with_args("DELETE FROM media_reco.recommenders WHERE name OPERATOR(pg_catalog.=) $1",
+							   1, &type, &value, NULL, false, 0);
+	if (rc != SPI_OK_DELETE)
+		elog(ERROR, "could not drop recommender: %s", SPI_result_code_string(rc));
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("recommender \"%s\" does not exist", name)));
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+static Oid
+StoreRelid(void)
+{
+	Oid			nsp = get_namespace_oid("media_reco", false);
+	Oid			relid = get_relname_relid("neighbor_store", nsp);
+
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("table media_reco.neighbor_store does not exist"),
+				 errhint("Reinstall the extension.")));
+	return relid;
+}
+
+/*
+ * Insert one row per item that has neighbours, straight into the heap with
+ * a bulk-insert state, and into the table's indexes.  Returns rows written.
+ */
+static int64
+WriteNeighbors(int32 rec_id, const InteractionMatrix *m, const NeighborLists *nl)
+{
+	Oid			relid = StoreRelid();
+	Relation	rel;
+	EState	   *estate;
+	ResultRelInfo *rri;
+	TupleTableSlot *slot;
+	BulkInsertState bistate;
+	CommandId	cid;
+	MemoryContext rowcxt,
+				old;
+	int64		rows = 0;
+	AclResult	aclresult;
+
+	aclresult = pg_class_aclcheck(relid, GetUserId(), ACL_INSERT);
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, OBJECT_TABLE, "neighbor_store");
+
+	rel = table_open(relid, RowExclusiveLock);
+	estate = CreateExecutorState();
+	rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(rri, rel, 1, NULL, 0);
+	ExecOpenIndices(rri, false);
+	slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), table_slot_callbacks(rel));
+	bistate = GetBulkInsertState();
+	cid = GetCurrentCommandId(true);
+	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "media_reco neighbour row",
+								   ALLOCSET_DEFAULT_SIZES);
+
+	for (int32 i = 0; i < nl->n_items; i++)
+	{
+		int32		n = nl->n_out[i];
+		int64		base = (int64) i * nl->k_cap;
+		Datum	   *ids,
+				   *sims,
+				   *sups;
+
+		if (n == 0)
+			continue;
+		old = MemoryContextSwitchTo(rowcxt);
+		ids = palloc(sizeof(Datum) * n);
+		sims = palloc(sizeof(Datum) * n);
+		sups = palloc(sizeof(Datum) * n);
+		for (int32 r = 0; r < n; r++)
+		{
+			ids[r] = Int64GetDatum(m->item_ids[nl->nb[base + r]]);
+			sims[r] = Float8GetDatum(nl->sim[base + r]);
+			sups[r] = Int32GetDatum(nl->support[base + r]);
+		}
+		ExecClearTuple(slot);
+		slot->tts_values[0] = Int32GetDatum(rec_id);
+		slot->tts_values[1] = Int64GetDatum(m->item_ids[i]);
+		slot->tts_values[2] = PointerGetDatum(construct_array(ids, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		slot->tts_values[3] = PointerGetDatum(construct_array(sims, n, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		slot->tts_values[4] = PointerGetDatum(construct_array(sups, n, INT4OID, 4, true, TYPALIGN_INT));
+		memset(slot->tts_isnull, 0, sizeof(bool) * 5);
+		ExecStoreVirtualTuple(slot);
+		table_tuple_insert(rel, slot, cid, 0, bistate);
+		if (rri->ri_NumIndices > 0)
+			ExecInsertIndexTuples(rri, slot, estate, false, false, NULL, NIL);
+		MemoryContextSwitchTo(old);
+		ResetPerTupleExprContext(estate);
+		MemoryContextReset(rowcxt);
+		rows++;
+		if ((rows & 255) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+
+	FreeBulkInsertState(bistate);
+	ExecDropSingleTupleTableSlot(slot);
+	ExecCloseIndices(rri);
+	FreeExecutorState(estate);
+	table_close(rel, NoLock);
+	MemoryContextDelete(rowcxt);
+	CommandCounterIncrement();
+	return rows;
+}
+
+Datum
+refresh_neighbors(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext callcxt = CurrentMemoryContext;
+	MemoryContext work;
+	Recommender r;
+	InteractionMatrix *m;
+	NeighborLists *nl;
+	SimRunStats stats;
+	instr_time	start,
+				wstart;
+	double		write_seconds,
+				total;
+	int64		rows;
+	Datum		out[5];
+	bool		outnulls[5] = {false, false, false, false, false};
+	char	   *name;
+	int			rc;
+	TimestampTz started_at = GetCurrentTimestamp();
+
+	check_not_null(fcinfo, 0, "name");
+	name = arg_text_or_null(fcinfo, 0);
+	PreventCommandDuringRecovery("media_reco.refresh_neighbors()");
+	INSTR_TIME_SET_CURRENT(start);
+	InitMaterializedSRF(fcinfo, 0);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	recommender_fetch(name, true, callcxt, &r);
+	source_validate(&r.src);
+
+	work = AllocSetContextCreate(callcxt, "media_reco refresh", ALLOCSET_DEFAULT_SIZES);
+	nl = similarity_run(&r.src, &r.params, work, false, r.name, &m, &stats);
+
+	INSTR_TIME_SET_CURRENT(wstart);
+	{
+		Oid			t = INT4OID;
+		Datum		v = Int32GetDatum(r.id);
+
+		rc = SPI_execute_with_args("DELETE FROM media_reco.neighbor_store"
+								   " WHERE recommender_id OPERATOR(pg_catalog.=) $1",
+								   1, &t, &v, NULL, false, 0);
+		if (rc != SPI_OK_DELETE)
+			elog(ERROR, "could not delete old neighbours: %s", SPI_result_code_string(rc));
+	}
+	rows = WriteNeighbors(r.id, m, nl);
+	write_seconds = elapsed_seconds(wstart);
+	total = elapsed_seconds(start);
+	ereport(NOTICE,
+			(errmsg("media_reco: recommender \"%s\": wrote " INT64_FORMAT " items with " INT64_FORMAT " neighbour pairs in %.3f s (total %.3f s)",
+					r.name, rows, stats.pairs, write_seconds, total)));
+
+	{
+		Oid			types[14] = {INT4OID, INT8OID, INT8OID, INT8OID, INT8OID,
+			TEXTOID, TIMESTAMPTZOID, FLOAT8OID, FLOAT8OID, FLOAT8OID,
+		FLOAT8OID, INT8OID, INT8OID, INT4OID};
+		Datum		v[14];
+
+		v[0] = Int32GetDatum(r.id);
+		v[1] = Int64GetDatum(stats.interactions);
+		v[2] = Int64GetDatum(stats.users);
+		v[3] = Int64GetDatum(stats.items);
+		v[4] = Int64GetDatum(stats.pairs);
+		v[5] = CStringGetTextDatum(r.name);
+		v[6] = TimestampTzGetDatum(started_at);
+		v[7] = Float8GetDatum(total);
+		v[8] = Float8GetDatum(stats.read_seconds);
+		v[9] = Float8GetDatum(stats.compute_seconds);
+		v[10] = Float8GetDatum(write_seconds);
+		v[11] = Int64GetDatum((int64) stats.peak_bytes);
+		v[12] = Int64GetDatum(stats.nnz);
+		v[13] = Int32GetDatum(media_reco_threads);
+		rc = SPI_execute_with_args(
+			"WITH upd AS ("
+			" UPDATE media_reco.recommenders SET refreshed_at = pg_catalog.clock_timestamp(),"
+			"  interactions = $2, users = $3, items = $4, pairs = $5"
+			" WHERE id OPERATOR(pg_catalog.=) $1"
+			" RETURNING source, user_col, item_col, weight_col, metric, k, min_support, shrinkage)"
+			" INSERT INTO media_reco.refresh_history (recommender, started_at, finished_at,"
+			"  interactions, users, items, pairs, seconds, read_seconds, compute_seconds,"
+			"  write_seconds, peak_memory_bytes, parameters)"
+			" SELECT $6, $7, pg_catalog.clock_timestamp(), $2, $3, $4, $5, $8, $9, $10, $11, $12,"
+			"  pg_catalog.jsonb_build_object('source', upd.source::pg_catalog.text,"
+			"   'user_col', upd.user_col, 'item_col', upd.item_col, 'weight_col', upd.weight_col,"
+			"   'metric', upd.metric, 'k', upd.k, 'min_support', upd.min_support,"
+			"   'shrinkage', upd.shrinkage, 'distinct_pairs', $13, 'threads', $14)"
+			" FROM upd",
+			14, types, v, NULL, false, 0);
+		if (rc != SPI_OK_INSERT)
+			elog(ERROR, "could not record the refresh: %s", SPI_result_code_string(rc));
+	}
+	SPI_finish();
+	MemoryContextDelete(work);
+
+	out[0] = Int64GetDatum(stats.interactions);
+	out[1] = Int64GetDatum(stats.users);
+	out[2] = Int64GetDatum(stats.items);
+	out[3] = Int64GetDatum(stats.pairs);
+	out[4] = Float8GetDatum(total);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, outnulls);
+	return (Datum) 0;
+}

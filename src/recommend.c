@@ -1,0 +1,442 @@
+/*
+ * recommend.c
+ *	  recommend() and similar_items(): the read path over the neighbour table.
+ *
+ * recommend() is called once per page view, so its cost is a few index
+ * probes: the user's history is read live from the source (one query, plan
+ * cached per backend and recommender), the history items' neighbour rows are
+ * fetched in one index scan (`item_id = ANY($2)`), and scores are summed in a
+ * hash table in C.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/tuplestore.h"
+
+#include "neighbors.h"
+#include "util.h"
+
+PG_FUNCTION_INFO_V1(recommend);
+PG_FUNCTION_INFO_V1(similar_items);
+
+/* ---------- per-backend cache of history plans ---------- */
+
+#define HISTORY_CACHE_SIZE 32
+
+typedef struct HistoryPlan
+{
+	int32		rec_id;
+	Oid			relid;
+	char	   *user_col;
+	char	   *item_col;
+	char	   *weight_col;
+	SPIPlanPtr	plan;
+	uint64		last_used;
+} HistoryPlan;
+
+static HistoryPlan history_cache[HISTORY_CACHE_SIZE];
+static uint64 history_clock = 0;
+static SPIPlanPtr neighbors_plan = NULL;
+static SPIPlanPtr one_item_plan = NULL;
+
+static bool
+SameName(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
+static char *
+TopStrdup(const char *s)
+{
+	return s ? MemoryContextStrdup(TopMemoryContext, s) : NULL;
+}
+
+static SPIPlanPtr
+HistoryPlanFor(const Recommender *r)
+{
+	HistoryPlan *slot = &history_cache[0];
+	Oid			argtype = INT8OID;
+	SPIPlanPtr	plan;
+
+	for (int i = 0; i < HISTORY_CACHE_SIZE; i++)
+	{
+		HistoryPlan *h = &history_cache[i];
+
+		if (h->plan && h->rec_id == r->id && h->relid == r->src.relid &&
+			SameName(h->user_col, r->src.user_col) &&
+			SameName(h->item_col, r->src.item_col) &&
+			SameName(h->weight_col, r->src.weight_col))
+		{
+			h->last_used = ++history_clock;
+			return h->plan;
+		}
+		if (h->last_used < slot->last_used)
+			slot = h;
+	}
+
+	plan = SPI_prepare(source_history_sql(&r->src), 1, &argtype);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare the history query: %s", SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "could not keep the history query plan");
+
+	if (slot->plan)
+	{
+		SPI_freeplan(slot->plan);
+		if (slot->user_col)
+			pfree(slot->user_col);
+		if (slot->item_col)
+			pfree(slot->item_col);
+		if (slot->weight_col)
+			pfree(slot->weight_col);
+	}
+	slot->rec_id = r->id;
+	slot->relid = r->src.relid;
+	slot->user_col = TopStrdup(r->src.user_col);
+	slot->item_col = TopStrdup(r->src.item_col);
+	slot->weight_col = TopStrdup(r->src.weight_col);
+	slot->plan = plan;
+	slot->last_used = ++history_clock;
+	return plan;
+}
+
+static SPIPlanPtr
+KeptPlan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *types)
+{
+	if (*cache == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(sql, nargs, types);
+
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+		*cache = plan;
+	}
+	return *cache;
+}
+
+/* ---------- history ---------- */
+
+typedef struct HistItem
+{
+	int64		item;
+	double		w;
+} HistItem;
+
+static int
+CmpHist(const void *a, const void *b)
+{
+	int64		x = ((const HistItem *) a)->item;
+	int64		y = ((const HistItem *) b)->item;
+
+	return (x > y) - (x < y);
+}
+
+/* The user's history as (item, summed weight), items ascending, in `cxt`. */
+static HistItem *
+ReadHistory(const Recommender *r, int64 user_id, MemoryContext cxt, int *n_out)
+{
+	SPIPlanPtr	plan = HistoryPlanFor(r);
+	Datum		arg = Int64GetDatum(user_id);
+	HistItem   *h;
+	int			n = 0;
+	int			rc;
+	uint64		rows;
+
+	rc = SPI_execute_plan(plan, &arg, NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "reading the user's history failed: %s", SPI_result_code_string(rc));
+	rows = SPI_processed;
+	if (rows > (uint64) (MaxAllocSize / sizeof(HistItem)))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("user " INT64_FORMAT " has too many interactions (" UINT64_FORMAT ")",
+						user_id, rows)));
+	h = MemoryContextAlloc(cxt, sizeof(HistItem) * Max(rows, 1));
+	for (uint64 i = 0; i < rows; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		bool		isnull;
+
+		h[i].item = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
+		if (r->src.weight_col)
+		{
+			h[i].w = DatumGetFloat8(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
+			check_weight_finite(&r->src, h[i].w);
+		}
+		else
+			h[i].w = 1.0;
+	}
+	SPI_freetuptable(SPI_tuptable);
+	if (rows > 1)
+		qsort(h, rows, sizeof(HistItem), CmpHist);
+	for (uint64 i = 0; i < rows; i++)
+	{
+		if (n > 0 && h[n - 1].item == h[i].item)
+			h[n - 1].w += h[i].w;
+		else
+			h[n++] = h[i];
+	}
+	*n_out = n;
+	return h;
+}
+
+static HistItem *
+FindHist(HistItem *h, int n, int64 item)
+{
+	HistItem	key = {item, 0};
+
+	return bsearch(&key, h, n, sizeof(HistItem), CmpHist);
+}
+
+/* Validate a stored neighbour array: one dimension, no NULLs, expected length. */
+static void *
+ArrayData(ArrayType *a, Oid elemtype, int *len)
+{
+	if (ARR_NDIM(a) > 1 || ARR_HASNULL(a) || ARR_ELEMTYPE(a) != elemtype)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("malformed neighbour list in media_reco.neighbor_store")));
+	*len = ARR_NDIM(a) == 0 ? 0 : ARR_DIMS(a)[0];
+	return ARR_DATA_PTR(a);
+}
+
+/* ---------- score accumulation ---------- */
+
+typedef struct ScoreEntry
+{
+	int64		item;
+	double		score;
+	char		status;
+} ScoreEntry;
+
+static inline uint32
+HashItem(int64 key)
+{
+	uint64		h = (uint64) key * UINT64CONST(0x9E3779B97F4A7C15);
+
+	return (uint32) (h >> 32);
+}
+
+#define SH_PREFIX scoremap
+#define SH_ELEMENT_TYPE ScoreEntry
+#define SH_KEY_TYPE int64
+#define SH_KEY item
+#define SH_HASH_KEY(tb, k) HashItem(k)
+#define SH_EQUAL(tb, a, b) ((a) == (b))
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+typedef struct Scored
+{
+	int64		item;
+	double		score;
+} Scored;
+
+static int
+CmpScored(const void *a, const void *b)
+{
+	const Scored *x = a;
+	const Scored *y = b;
+
+	if (x->score != y->score)
+		return x->score > y->score ? -1 : 1;
+	return (x->item > y->item) - (x->item < y->item);
+}
+
+Datum
+recommend(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext callcxt = CurrentMemoryContext;
+	Recommender r;
+	char	   *name;
+	int64		user_id;
+	int			k;
+	bool		exclude_seen;
+	HistItem   *hist;
+	int			nhist;
+	scoremap_hash *scores;
+	scoremap_iterator it;
+	ScoreEntry *e;
+	Scored	   *cand;
+	int64		ncand = 0;
+
+	check_not_null(fcinfo, 0, "name");
+	check_not_null(fcinfo, 1, "user_id");
+	check_not_null(fcinfo, 2, "k");
+	check_not_null(fcinfo, 3, "exclude_seen");
+	name = arg_text_or_null(fcinfo, 0);
+	user_id = PG_GETARG_INT64(1);
+	k = PG_GETARG_INT32(2);
+	exclude_seen = PG_GETARG_BOOL(3);
+	check_k(k, "k");
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	recommender_fetch(name, false, callcxt, &r);
+	recommender_require_refreshed(&r);
+	(void) source_relname(&r.src);	/* clear error if the source was dropped */
+
+	hist = ReadHistory(&r, user_id, callcxt, &nhist);
+	if (nhist == 0)
+	{
+		SPI_finish();
+		return (Datum) 0;
+	}
+
+	scores = scoremap_create(callcxt, Max(64, nhist * 8), NULL);
+	{
+		Oid			types[2] = {INT4OID, INT8ARRAYOID};
+		Datum		args[2];
+		Datum	   *items = palloc(sizeof(Datum) * nhist);
+		SPIPlanPtr	plan;
+		int			rc;
+
+		for (int i = 0; i < nhist; i++)
+			items[i] = Int64GetDatum(hist[i].item);
+		args[0] = Int32GetDatum(r.id);
+		args[1] = PointerGetDatum(construct_array(items, nhist, INT8OID, 8,
+												  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		plan = KeptPlan(&neighbors_plan,
+						"SELECT item_id, neighbor_ids, similarities FROM media_reco.neighbor_store"
+						" WHERE recommender_id OPERATOR(pg_catalog.=) $1"
+						" AND item_id OPERATOR(pg_catalog.=) ANY ($2)"
+						" ORDER BY item_id",
+						2, types);
+		rc = SPI_execute_plan(plan, args, NULL, true, 0);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "reading neighbour lists failed: %s", SPI_result_code_string(rc));
+
+		for (uint64 row = 0; row < SPI_processed; row++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[row];
+			TupleDesc	td = SPI_tuptable->tupdesc;
+			bool		isnull;
+			int64		item = DatumGetInt64(SPI_getbinval(tup, td, 1, &isnull));
+			ArrayType  *ids_a = DatumGetArrayTypeP(SPI_getbinval(tup, td, 2, &isnull));
+			ArrayType  *sims_a = DatumGetArrayTypeP(SPI_getbinval(tup, td, 3, &isnull));
+			int			nids,
+						nsims;
+			int64	   *ids = ArrayData(ids_a, INT8OID, &nids);
+			double	   *sims = ArrayData(sims_a, FLOAT8OID, &nsims);
+			HistItem   *h = FindHist(hist, nhist, item);
+
+			if (nids != nsims)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("malformed neighbour list for item " INT64_FORMAT " in media_reco.neighbor_store", item)));
+			if (h == NULL)
+				continue;
+			for (int j = 0; j < nids; j++)
+			{
+				bool		found;
+				ScoreEntry *s = scoremap_insert(scores, ids[j], &found);
+
+				if (!found)
+					s->score = 0;
+				s->score += h->w * sims[j];
+			}
+		}
+	}
+	SPI_finish();
+
+	cand = palloc(sizeof(Scored) * Max(scores->members, 1));
+	scoremap_start_iterate(scores, &it);
+	while ((e = scoremap_iterate(scores, &it)) != NULL)
+	{
+		if (exclude_seen && FindHist(hist, nhist, e->item))
+			continue;
+		cand[ncand].item = e->item;
+		cand[ncand].score = e->score;
+		ncand++;
+	}
+	qsort(cand, ncand, sizeof(Scored), CmpScored);
+	for (int64 i = 0; i < Min(ncand, (int64) k); i++)
+	{
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+
+		values[0] = Int64GetDatum(cand[i].item);
+		values[1] = Float8GetDatum(cand[i].score);
+		values[2] = Int32GetDatum((int32) (i + 1));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+Datum
+similar_items(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext callcxt = CurrentMemoryContext;
+	Recommender r;
+	int			k;
+	Oid			types[2] = {INT4OID, INT8OID};
+	Datum		args[2];
+	SPIPlanPtr	plan;
+	int			rc;
+
+	check_not_null(fcinfo, 0, "name");
+	check_not_null(fcinfo, 1, "item_id");
+	check_not_null(fcinfo, 2, "k");
+	k = PG_GETARG_INT32(2);
+	check_k(k, "k");
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	recommender_fetch(arg_text_or_null(fcinfo, 0), false, callcxt, &r);
+	recommender_require_refreshed(&r);
+
+	args[0] = Int32GetDatum(r.id);
+	args[1] = PG_GETARG_DATUM(1);
+	plan = KeptPlan(&one_item_plan,
+					"SELECT neighbor_ids, similarities FROM media_reco.neighbor_store"
+					" WHERE recommender_id OPERATOR(pg_catalog.=) $1"
+					" AND item_id OPERATOR(pg_catalog.=) $2",
+					2, types);
+	rc = SPI_execute_plan(plan, args, NULL, true, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "reading the neighbour list failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed == 1)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[0];
+		TupleDesc	td = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int			nids,
+					nsims;
+		int64	   *ids = ArrayData(DatumGetArrayTypeP(SPI_getbinval(tup, td, 1, &isnull)), INT8OID, &nids);
+		double	   *sims = ArrayData(DatumGetArrayTypeP(SPI_getbinval(tup, td, 2, &isnull)), FLOAT8OID, &nsims);
+
+		if (nids != nsims)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("malformed neighbour list in media_reco.neighbor_store")));
+		for (int i = 0; i < Min(nids, k); i++)
+		{
+			Datum		values[3];
+			bool		nulls[3] = {false, false, false};
+
+			values[0] = Int64GetDatum(ids[i]);
+			values[1] = Float8GetDatum(sims[i]);
+			values[2] = Int32GetDatum(i + 1);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+	}
+	SPI_finish();
+	return (Datum) 0;
+}

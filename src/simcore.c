@@ -1,0 +1,831 @@
+/*
+ * simcore.c
+ *	  Item-to-item similarity on plain C arrays.
+ *
+ * Design
+ * ------
+ * The input is a stream of (user id, item id, weight) rows.  triples_add()
+ * maps the 64-bit ids to dense indexes through two hash tables and appends
+ * the row to a list of fixed-size chunks (no realloc copies, so the bytes
+ * held are the rows read, and the budget check is exact).
+ *
+ * matrix_build() renumbers users and items in id order (so index order is id
+ * order: ties "by smaller id" become "by smaller index", and results do not
+ * depend on the physical order of the source), then builds the matrix twice
+ * with counting sorts, never a comparison sort over the rows:
+ *   chunks -> item-major (raw, duplicates kept) -> user-major with items
+ *   ascending, where duplicate (user, item) rows become adjacent and are summed
+ *   -> item-major again with users ascending.
+ * Peak memory is about 28 bytes per input row.
+ *
+ * sim_compute() is the classic row-by-row sparse product fused with top-k:
+ * for item i, every user u of i, every item j of u, accumulate
+ * w(u,i) * w(u,j) and count the co-occurrence in dense per-thread arrays,
+ * then keep the k best candidates in a bounded heap and reset only the
+ * touched slots.  The work is sum over users of deg(u)^2 multiply-adds and
+ * nothing of size items x items is ever materialised.  For cosine the
+ * weights are divided by their item norm first, so the accumulated dot
+ * product is the similarity (or, for ordinary weights, the raw dot product is
+ * divided by sqrt(ss_i * ss_j) at the end; see PrepareCosine).
+ *
+ * Items are handed out in small chunks through an atomic counter to up to
+ * `nthreads` threads.  Helper threads run only the loop below, on memory
+ * allocated beforehand by the main thread; they never call PostgreSQL, and
+ * they are started with every signal blocked so that signal handlers only
+ * ever run in the main thread.  The main thread works too and polls
+ * `should_stop` between chunks: on a pending interrupt it raises the abort
+ * flag, joins the helpers and returns NULL so the caller can
+ * CHECK_FOR_INTERRUPTS() with no thread left running.
+ *
+ * Each item's row is computed by one thread in a fixed order (users
+ * ascending), so the result is bit-for-bit independent of the thread count.
+ */
+#include "postgres.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+
+#include "miscadmin.h"
+#include "simcore.h"
+#include "utils/memutils.h"
+
+#define TRIPLE_CHUNK_ROWS	65536
+/* bytes per input row at the peak of matrix_build: the row plus one CSR/CSC copy */
+#define BYTES_PER_ROW		28
+
+/* ---------- id -> dense index hash table ---------- */
+
+typedef struct IdEntry
+{
+	int64		key;
+	int32		idx;
+	char		status;
+} IdEntry;
+
+static inline uint32
+HashId(int64 key)
+{
+	uint64		h = (uint64) key;
+
+	h ^= h >> 33;
+	h *= UINT64CONST(0xff51afd7ed558ccd);
+	h ^= h >> 33;
+	h *= UINT64CONST(0xc4ceb9fe1a85ec53);
+	h ^= h >> 33;
+	return (uint32) h;
+}
+
+#define SH_PREFIX idmap
+#define SH_ELEMENT_TYPE IdEntry
+#define SH_KEY_TYPE int64
+#define SH_KEY key
+#define SH_HASH_KEY(tb, k) HashId(k)
+#define SH_EQUAL(tb, a, b) ((a) == (b))
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+typedef struct TripleChunk
+{
+	struct TripleChunk *next;
+	int32		n;
+	int32		user[TRIPLE_CHUNK_ROWS];
+	int32		item[TRIPLE_CHUNK_ROWS];
+	double		w[TRIPLE_CHUNK_ROWS];
+} TripleChunk;
+
+struct TripleBuffer
+{
+	TripleChunk *head;
+	TripleChunk *tail;
+	int64		n;
+	idmap_hash *umap;
+	idmap_hash *imap;
+	int64	   *uids;			/* first-seen index -> id */
+	int32		nu;
+	int32		ucap;
+	int64	   *iids;
+	int32		ni;
+	int32		icap;
+	Size		mem_limit;
+	const char *limit_name;
+};
+
+static void
+ChargeOrFail(TripleBuffer *tb, Size extra)
+{
+	Size		need;
+
+	need = (Size) (tb->n + TRIPLE_CHUNK_ROWS) * BYTES_PER_ROW +
+		((Size) tb->nu + (Size) tb->ni) * 48 + extra;
+	if (need > tb->mem_limit)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("interaction data does not fit in %s", tb->limit_name),
+				 errdetail("After " INT64_FORMAT " rows the interaction matrix needs about %zu MB; the limit is %zu MB.",
+						   tb->n, need / (1024 * 1024) + 1, tb->mem_limit / (1024 * 1024)),
+				 errhint("Raise %s (for example SET %s = '%zuMB') and retry.",
+						 tb->limit_name, tb->limit_name,
+						 (need / (1024 * 1024) + 1) * 2)));
+}
+
+TripleBuffer *
+triples_create(Size mem_limit, const char *limit_name)
+{
+	TripleBuffer *tb = palloc0(sizeof(TripleBuffer));
+
+	tb->umap = idmap_create(CurrentMemoryContext, 1024, NULL);
+	tb->imap = idmap_create(CurrentMemoryContext, 1024, NULL);
+	tb->ucap = 1024;
+	tb->icap = 1024;
+	tb->uids = palloc(sizeof(int64) * tb->ucap);
+	tb->iids = palloc(sizeof(int64) * tb->icap);
+	tb->mem_limit = mem_limit;
+	tb->limit_name = limit_name;
+	return tb;
+}
+
+static int32
+MapId(idmap_hash *map, int64 id, int64 **ids, int32 *n, int32 *cap)
+{
+	bool		found;
+	IdEntry    *e = idmap_insert(map, id, &found);
+
+	if (!found)
+	{
+		if (*n == PG_INT32_MAX)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("too many distinct users or items"),
+					 errdetail("At most %d distinct ids are supported.", PG_INT32_MAX)));
+		if (*n == *cap)
+		{
+			Size		newcap = Min((Size) *cap * 2, (Size) PG_INT32_MAX);
+
+			*ids = repalloc_huge(*ids, newcap * sizeof(int64));
+			*cap = (int32) newcap;
+		}
+		(*ids)[*n] = id;
+		e->idx = (*n)++;
+	}
+	return e->idx;
+}
+
+void
+triples_add(TripleBuffer *tb, int64 user, int64 item, double w)
+{
+	TripleChunk *c = tb->tail;
+
+	if (c == NULL || c->n == TRIPLE_CHUNK_ROWS)
+	{
+		ChargeOrFail(tb, 0);
+		c = palloc(sizeof(TripleChunk));
+		c->next = NULL;
+		c->n = 0;
+		if (tb->tail)
+			tb->tail->next = c;
+		else
+			tb->head = c;
+		tb->tail = c;
+	}
+	c->user[c->n] = MapId(tb->umap, user, &tb->uids, &tb->nu, &tb->ucap);
+	c->item[c->n] = MapId(tb->imap, item, &tb->iids, &tb->ni, &tb->icap);
+	c->w[c->n] = w;
+	c->n++;
+	tb->n++;
+}
+
+int64
+triples_count(TripleBuffer *tb)
+{
+	return tb->n;
+}
+
+/* ---------- matrix build ---------- */
+
+typedef struct IdIdx
+{
+	int64		id;
+	int32		idx;
+} IdIdx;
+
+static int
+CmpIdIdx(const void *a, const void *b)
+{
+	int64		x = ((const IdIdx *) a)->id;
+	int64		y = ((const IdIdx *) b)->id;
+
+	return (x > y) - (x < y);
+}
+
+/* Sort ids ascending; return old index -> new index, and fill sorted ids. */
+static int32 *
+Renumber(const int64 *ids, int32 n, int64 *sorted_out)
+{
+	IdIdx	   *tmp = palloc_extended(sizeof(IdIdx) * Max(n, 1), MCXT_ALLOC_HUGE);
+	int32	   *perm = palloc_extended(sizeof(int32) * Max(n, 1), MCXT_ALLOC_HUGE);
+
+	for (int32 i = 0; i < n; i++)
+	{
+		tmp[i].id = ids[i];
+		tmp[i].idx = i;
+	}
+	qsort(tmp, n, sizeof(IdIdx), CmpIdIdx);
+	for (int32 i = 0; i < n; i++)
+	{
+		perm[tmp[i].idx] = i;
+		sorted_out[i] = tmp[i].id;
+	}
+	pfree(tmp);
+	return perm;
+}
+
+static void *
+HugeAlloc(Size count, Size elem)
+{
+	if (count != 0 && elem > MaxAllocHugeSize / count)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("requested array of %zu elements is too large", count)));
+	return palloc_extended(Max(count * elem, 1), MCXT_ALLOC_HUGE);
+}
+
+InteractionMatrix *
+matrix_build(TripleBuffer *tb)
+{
+	InteractionMatrix *m = palloc0(sizeof(InteractionMatrix));
+	int32		nu = tb->nu;
+	int32		ni = tb->ni;
+	int64		n = tb->n;
+	int32	   *uperm,
+			   *iperm;
+	int64	   *ptr,
+			   *fill;
+	int32	   *raw_user;
+	double	   *raw_w;
+	int64		nnz;
+
+	m->n_users = nu;
+	m->n_items = ni;
+	m->raw_rows = n;
+	m->user_ids = HugeAlloc(nu, sizeof(int64));
+	m->item_ids = HugeAlloc(ni, sizeof(int64));
+	uperm = Renumber(tb->uids, nu, m->user_ids);
+	iperm = Renumber(tb->iids, ni, m->item_ids);
+	idmap_destroy(tb->umap);
+	idmap_destroy(tb->imap);
+	pfree(tb->uids);
+	pfree(tb->iids);
+	tb->umap = tb->imap = NULL;
+	tb->uids = tb->iids = NULL;
+
+	/* pass 1: chunks -> item-major, raw */
+	ptr = palloc_extended(sizeof(int64) * ((Size) ni + 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	for (TripleChunk *c = tb->head; c; c = c->next)
+	{
+		for (int32 r = 0; r < c->n; r++)
+		{
+			c->item[r] = iperm[c->item[r]];
+			c->user[r] = uperm[c->user[r]];
+			ptr[c->item[r] + 1]++;
+		}
+		CHECK_FOR_INTERRUPTS();
+	}
+	for (int32 i = 0; i < ni; i++)
+		ptr[i + 1] += ptr[i];
+	raw_user = HugeAlloc(n, sizeof(int32));
+	raw_w = HugeAlloc(n, sizeof(double));
+	fill = HugeAlloc((Size) ni + 1, sizeof(int64));
+	memcpy(fill, ptr, sizeof(int64) * ((Size) ni + 1));
+	for (TripleChunk *c = tb->head, *next; c; c = next)
+	{
+		next = c->next;
+		for (int32 r = 0; r < c->n; r++)
+		{
+			int64		pos = fill[c->item[r]]++;
+
+			raw_user[pos] = c->user[r];
+			raw_w[pos] = c->w[r];
+		}
+		pfree(c);
+		CHECK_FOR_INTERRUPTS();
+	}
+	tb->head = tb->tail = NULL;
+	pfree(uperm);
+	pfree(iperm);
+
+	/* pass 2: item-major -> user-major, items ascending within each user */
+	m->u_ptr = palloc_extended(sizeof(int64) * ((Size) nu + 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	for (int64 p = 0; p < n; p++)
+		m->u_ptr[raw_user[p] + 1]++;
+	for (int32 u = 0; u < nu; u++)
+		m->u_ptr[u + 1] += m->u_ptr[u];
+	m->u_item = HugeAlloc(n, sizeof(int32));
+	m->u_w = HugeAlloc(n, sizeof(double));
+	pfree(fill);
+	fill = HugeAlloc((Size) nu + 1, sizeof(int64));
+	memcpy(fill, m->u_ptr, sizeof(int64) * ((Size) nu + 1));
+	for (int32 i = 0; i < ni; i++)
+	{
+		for (int64 p = ptr[i]; p < ptr[i + 1]; p++)
+		{
+			int64		pos = fill[raw_user[p]]++;
+
+			m->u_item[pos] = i;
+			m->u_w[pos] = raw_w[p];
+		}
+		if ((i & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	pfree(raw_user);
+	pfree(raw_w);
+	pfree(fill);
+
+	/* sum duplicate (user, item) rows, compacting in place */
+	nnz = 0;
+	for (int32 u = 0; u < nu; u++)
+	{
+		int64		start = m->u_ptr[u];
+		int64		end = m->u_ptr[u + 1];
+		int64		ustart = nnz;
+
+		for (int64 p = start; p < end; p++)
+		{
+			if (nnz > ustart && m->u_item[nnz - 1] == m->u_item[p])
+				m->u_w[nnz - 1] += m->u_w[p];
+			else
+			{
+				m->u_item[nnz] = m->u_item[p];
+				m->u_w[nnz] = m->u_w[p];
+				nnz++;
+			}
+		}
+		m->u_ptr[u] = ustart;
+		for (int64 p = ustart; p < nnz; p++)
+			if (!isfinite(m->u_w[p]))
+				ereport(ERROR,
+						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						 errmsg("sum of weights for user " INT64_FORMAT " and item " INT64_FORMAT " is out of range",
+								m->user_ids[u], m->item_ids[m->u_item[p]])));
+		if ((u & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	m->u_ptr[nu] = nnz;
+	m->nnz = nnz;
+
+	/* pass 3: user-major -> item-major, users ascending within each item */
+	memset(ptr, 0, sizeof(int64) * ((Size) ni + 1));
+	for (int64 p = 0; p < nnz; p++)
+		ptr[m->u_item[p] + 1]++;
+	for (int32 i = 0; i < ni; i++)
+		ptr[i + 1] += ptr[i];
+	m->i_ptr = ptr;
+	m->i_user = HugeAlloc(nnz, sizeof(int32));
+	m->i_w = HugeAlloc(nnz, sizeof(double));
+	fill = HugeAlloc((Size) ni + 1, sizeof(int64));
+	memcpy(fill, ptr, sizeof(int64) * ((Size) ni + 1));
+	for (int32 u = 0; u < nu; u++)
+	{
+		for (int64 p = m->u_ptr[u]; p < m->u_ptr[u + 1]; p++)
+		{
+			int64		pos = fill[m->u_item[p]]++;
+
+			m->i_user[pos] = u;
+			m->i_w[pos] = m->u_w[p];
+		}
+		if ((u & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	pfree(fill);
+	return m;
+}
+
+/* ---------- similarity ---------- */
+
+typedef struct HeapEntry
+{
+	double		sim;
+	int32		j;
+	int32		support;
+} HeapEntry;
+
+/* true when a ranks below b: lower similarity, or equal and larger index */
+static inline bool
+Worse(const HeapEntry *a, const HeapEntry *b)
+{
+	return a->sim < b->sim || (a->sim == b->sim && a->j > b->j);
+}
+
+static inline void
+SiftDown(HeapEntry *h, int32 n, int32 pos)
+{
+	for (;;)
+	{
+		int32		l = 2 * pos + 1;
+		int32		r = l + 1;
+		int32		w = pos;
+		HeapEntry	tmp;
+
+		if (l < n && Worse(&h[l], &h[w]))
+			w = l;
+		if (r < n && Worse(&h[r], &h[w]))
+			w = r;
+		if (w == pos)
+			return;
+		tmp = h[pos];
+		h[pos] = h[w];
+		h[w] = tmp;
+		pos = w;
+	}
+}
+
+static inline void
+SiftUp(HeapEntry *h, int32 pos)
+{
+	while (pos > 0)
+	{
+		int32		parent = (pos - 1) / 2;
+		HeapEntry	tmp;
+
+		if (!Worse(&h[pos], &h[parent]))
+			return;
+		tmp = h[pos];
+		h[pos] = h[parent];
+		h[parent] = tmp;
+		pos = parent;
+	}
+}
+
+typedef struct SimShared
+{
+	const InteractionMatrix *m;
+	const SimParams *p;
+	NeighborLists *out;
+	const int32 *deg;			/* |U(i)| */
+	const double *sumsq;		/* cosine, raw mode: sum of squared weights */
+	int32		next_item;		/* atomic work counter */
+	int32		abort;			/* atomic flag */
+} SimShared;
+
+typedef struct SimScratch
+{
+	SimShared  *sh;
+	double	   *acc;
+	int32	   *cnt;
+	int32	   *touched;
+	HeapEntry  *heap;
+} SimScratch;
+
+#define SIM_CHUNK 4
+
+static void
+ProcessItem(SimScratch *s, int32 i)
+{
+	const InteractionMatrix *m = s->sh->m;
+	const SimParams *p = s->sh->p;
+	NeighborLists *out = s->sh->out;
+	int32		k = out->k_cap;
+	double	   *acc = s->acc;
+	int32	   *cnt = s->cnt;
+	int32	   *touched = s->touched;
+	HeapEntry  *heap = s->heap;
+	int32		nt = 0;
+	int32		nh = 0;
+	int64		base = (int64) i * k;
+
+	if (p->metric == SIM_COSINE)
+	{
+		for (int64 a = m->i_ptr[i]; a < m->i_ptr[i + 1]; a++)
+		{
+			int32		u = m->i_user[a];
+			double		wu = m->i_w[a];
+			int64		end = m->u_ptr[u + 1];
+
+			for (int64 b = m->u_ptr[u]; b < end; b++)
+			{
+				int32		j = m->u_item[b];
+
+				if (cnt[j]++ == 0)
+					touched[nt++] = j;
+				acc[j] += wu * m->u_w[b];
+			}
+		}
+	}
+	else
+	{
+		for (int64 a = m->i_ptr[i]; a < m->i_ptr[i + 1]; a++)
+		{
+			int32		u = m->i_user[a];
+			int64		end = m->u_ptr[u + 1];
+
+			for (int64 b = m->u_ptr[u]; b < end; b++)
+			{
+				int32		j = m->u_item[b];
+
+				if (cnt[j]++ == 0)
+					touched[nt++] = j;
+			}
+		}
+	}
+
+	for (int32 t = 0; t < nt; t++)
+	{
+		int32		j = touched[t];
+		int32		sup = cnt[j];
+		double		sim;
+		HeapEntry	e;
+
+		if (p->metric == SIM_COSINE)
+		{
+			sim = acc[j];
+			if (s->sh->sumsq)
+			{
+				double		den = s->sh->sumsq[i] * s->sh->sumsq[j];
+
+				sim = den > 0 ? sim / sqrt(den) : 0.0;
+			}
+			if (sim > 1.0)
+				sim = 1.0;
+			acc[j] = 0.0;
+		}
+		else
+			sim = (double) sup / ((double) s->sh->deg[i] + (double) s->sh->deg[j] - (double) sup);
+		cnt[j] = 0;
+
+		if (j == i || sup < p->min_support)
+			continue;
+		if (p->shrinkage > 0)
+			sim = sim * (double) sup / ((double) sup + p->shrinkage);
+		if (!(sim > 0))
+			continue;
+
+		e.sim = sim;
+		e.j = j;
+		e.support = sup;
+		if (nh < k)
+		{
+			heap[nh] = e;
+			SiftUp(heap, nh);
+			nh++;
+		}
+		else if (Worse(&heap[0], &e))
+		{
+			heap[0] = e;
+			SiftDown(heap, nh, 0);
+		}
+	}
+
+	/* pop the worst to the back: the slots end up best first */
+	out->n_out[i] = nh;
+	for (int32 n = nh; n > 0; n--)
+	{
+		HeapEntry	worst = heap[0];
+
+		heap[0] = heap[n - 1];
+		SiftDown(heap, n - 1, 0);
+		out->nb[base + n - 1] = worst.j;
+		out->sim[base + n - 1] = worst.sim;
+		out->support[base + n - 1] = worst.support;
+	}
+}
+
+static void *
+WorkerMain(void *arg)
+{
+	SimScratch *s = (SimScratch *) arg;
+	SimShared  *sh = s->sh;
+	int32		n = sh->m->n_items;
+
+	for (;;)
+	{
+		int32		start;
+
+		if (__atomic_load_n(&sh->abort, __ATOMIC_RELAXED))
+			break;
+		start = __atomic_fetch_add(&sh->next_item, SIM_CHUNK, __ATOMIC_RELAXED);
+		if (start >= n)
+			break;
+		for (int32 i = start; i < Min(n, start + SIM_CHUNK); i++)
+			ProcessItem(s, i);
+	}
+	return NULL;
+}
+
+static void
+ScratchInit(SimScratch *s, SimShared *sh, int32 n_items, int32 k)
+{
+	s->sh = sh;
+	s->acc = palloc_extended(sizeof(double) * Max(n_items, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	s->cnt = palloc_extended(sizeof(int32) * Max(n_items, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	s->touched = palloc_extended(sizeof(int32) * Max(n_items, 1), MCXT_ALLOC_HUGE);
+	s->heap = palloc_extended(sizeof(HeapEntry) * Max(k, 1), MCXT_ALLOC_HUGE);
+}
+
+static void
+ScratchFree(SimScratch *s)
+{
+	pfree(s->acc);
+	pfree(s->cnt);
+	pfree(s->touched);
+	pfree(s->heap);
+}
+
+static int32
+KCap(const InteractionMatrix *m, const SimParams *p)
+{
+	return m->n_items <= 1 ? 0 : Min(p->k, m->n_items - 1);
+}
+
+Size
+sim_memory_estimate(const InteractionMatrix *m, const SimParams *p, int nthreads)
+{
+	double		out_bytes = (double) m->n_items * KCap(m, p) * (sizeof(int32) * 2 + sizeof(double));
+	double		scratch = (double) nthreads * m->n_items * (sizeof(double) + 2 * sizeof(int32));
+	double		matrix = (double) m->nnz * 24 + ((double) m->n_items + m->n_users) * 24;
+	double		total = out_bytes + scratch + matrix;
+
+	return total >= (double) SIZE_MAX / 2 ? SIZE_MAX / 2 : (Size) total;
+}
+
+/*
+ * Cosine denominators.  When every |w| <= 1e50 the dot products are taken on
+ * the raw weights and divided by sqrt(ss_i * ss_j) at the end (exact for
+ * the common small-integer weights: 1/sqrt(2*2) is 0.5, not 0.4999...); the
+ * product cannot overflow there.  Larger weights are first divided by their
+ * item's norm (computed with scaling), which cannot overflow at all.
+ * Returns the per-item sums of squares in raw mode, NULL otherwise.
+ */
+static double *
+PrepareCosine(InteractionMatrix *m)
+{
+	double		maxall = 0;
+	double	   *norm;
+
+	for (int64 a = 0; a < m->nnz; a++)
+		maxall = Max(maxall, fabs(m->i_w[a]));
+	norm = HugeAlloc(Max(m->n_items, 1), sizeof(double));
+	if (maxall <= 1e50)
+	{
+		for (int32 i = 0; i < m->n_items; i++)
+		{
+			double		ss = 0;
+
+			for (int64 a = m->i_ptr[i]; a < m->i_ptr[i + 1]; a++)
+				ss += m->i_w[a] * m->i_w[a];
+			norm[i] = ss;
+		}
+		return norm;
+	}
+
+	for (int32 i = 0; i < m->n_items; i++)
+	{
+		double		maxabs = 0,
+					ss = 0;
+
+		for (int64 a = m->i_ptr[i]; a < m->i_ptr[i + 1]; a++)
+			maxabs = Max(maxabs, fabs(m->i_w[a]));
+		if (maxabs > 0)
+		{
+			for (int64 a = m->i_ptr[i]; a < m->i_ptr[i + 1]; a++)
+			{
+				double		x = m->i_w[a] / maxabs;
+
+				ss += x * x;
+			}
+			norm[i] = maxabs * sqrt(ss);
+		}
+		else
+			norm[i] = 0;
+		for (int64 a = m->i_ptr[i]; a < m->i_ptr[i + 1]; a++)
+			m->i_w[a] = norm[i] > 0 ? m->i_w[a] / norm[i] : 0.0;
+	}
+	for (int64 b = 0; b < m->nnz; b++)
+	{
+		double		nrm = norm[m->u_item[b]];
+
+		m->u_w[b] = nrm > 0 ? m->u_w[b] / nrm : 0.0;
+	}
+	pfree(norm);
+	return NULL;
+}
+
+NeighborLists *
+sim_compute(InteractionMatrix *m, const SimParams *p, int nthreads, SimStopFn should_stop)
+{
+	NeighborLists *out = palloc0(sizeof(NeighborLists));
+	int32		k = KCap(m, p);
+	int32		n = m->n_items;
+	SimShared	sh;
+	SimScratch *scratch;
+	pthread_t  *tids;
+	int			started = 0;
+	int32	   *deg;
+	double	   *sumsq = NULL;
+	bool		aborted = false;
+
+	out->n_items = n;
+	out->k_cap = k;
+	out->n_out = palloc_extended(sizeof(int32) * Max(n, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	if (k == 0)
+		return out;
+	out->nb = HugeAlloc((Size) n * k, sizeof(int32));
+	out->sim = HugeAlloc((Size) n * k, sizeof(double));
+	out->support = HugeAlloc((Size) n * k, sizeof(int32));
+
+	deg = HugeAlloc(n, sizeof(int32));
+	for (int32 i = 0; i < n; i++)
+		deg[i] = (int32) (m->i_ptr[i + 1] - m->i_ptr[i]);
+	if (p->metric == SIM_COSINE)
+		sumsq = PrepareCosine(m);
+
+	nthreads = Max(1, Min(nthreads, 64));
+	if (nthreads > n)
+		nthreads = Max(1, n);
+	memset(&sh, 0, sizeof(sh));
+	sh.sumsq = sumsq;
+	sh.m = m;
+	sh.p = p;
+	sh.out = out;
+	sh.deg = deg;
+	scratch = palloc(sizeof(SimScratch) * nthreads);
+	tids = palloc(sizeof(pthread_t) * nthreads);
+	for (int t = 0; t < nthreads; t++)
+		ScratchInit(&scratch[t], &sh, n, k);
+
+	if (nthreads > 1)
+	{
+		sigset_t	all,
+					old;
+
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		for (int t = 1; t < nthreads; t++)
+		{
+			if (pthread_create(&tids[t], NULL, WorkerMain, &scratch[t]) != 0)
+				break;			/* fewer helpers; the main thread covers the rest */
+			started++;
+		}
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
+
+	/* the main thread's share, polling for interrupts between chunks */
+	for (;;)
+	{
+		int32		start;
+
+		if (should_stop && should_stop())
+		{
+			__atomic_store_n(&sh.abort, 1, __ATOMIC_RELAXED);
+			aborted = true;
+			break;
+		}
+		start = __atomic_fetch_add(&sh.next_item, SIM_CHUNK, __ATOMIC_RELAXED);
+		if (start >= n)
+			break;
+		for (int32 i = start; i < Min(n, start + SIM_CHUNK); i++)
+			ProcessItem(&scratch[0], i);
+	}
+	for (int t = 1; t <= started; t++)
+		pthread_join(tids[t], NULL);
+
+	for (int t = 0; t < nthreads; t++)
+		ScratchFree(&scratch[t]);
+	pfree(scratch);
+	pfree(tids);
+	pfree(deg);
+	if (sumsq)
+		pfree(sumsq);
+	if (aborted)
+		return NULL;
+
+	for (int32 i = 0; i < n; i++)
+		out->pairs += out->n_out[i];
+	return out;
+}
+
+const char *
+sim_metric_name(SimMetric m)
+{
+	switch (m)
+	{
+		case SIM_COSINE:
+			return "cosine";
+		case SIM_JACCARD:
+			return "jaccard";
+	}
+	return "unknown";
+}
+
+bool
+sim_metric_parse(const char *name, SimMetric *out)
+{
+	if (strcmp(name, "cosine") == 0)
+		*out = SIM_COSINE;
+	else if (strcmp(name, "jaccard") == 0)
+		*out = SIM_JACCARD;
+	else
+		return false;
+	return true;
+}

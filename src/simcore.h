@@ -1,0 +1,73 @@
+/*
+ * simcore.h
+ *	  Item-to-item similarity core on plain C arrays.
+ *
+ * Nothing here touches fmgr or SPI: the glue (source.c, similarity.c,
+ * neighbors.c) feeds interactions in, gets neighbour lists out.  Memory comes
+ * from the current memory context and is charged against a byte budget.
+ */
+#ifndef MEDIA_RECO_SIMCORE_H
+#define MEDIA_RECO_SIMCORE_H
+
+#include "postgres.h"
+
+typedef enum SimMetric
+{
+	SIM_COSINE,
+	SIM_JACCARD
+} SimMetric;
+
+typedef struct SimParams
+{
+	SimMetric	metric;
+	int			k;				/* neighbours kept per item, 1..10000 */
+	int			min_support;	/* >= 1 */
+	double		shrinkage;		/* >= 0, finite */
+} SimParams;
+
+/* Collector for raw (user, item, weight) rows, ids mapped to dense indexes. */
+typedef struct TripleBuffer TripleBuffer;
+
+/* A deduplicated user x item matrix held twice: by user and by item. */
+typedef struct InteractionMatrix
+{
+	int32		n_users;
+	int32		n_items;
+	int64		nnz;			/* distinct (user, item) pairs */
+	int64		raw_rows;		/* rows read, duplicates included */
+	int64	   *user_ids;		/* [n_users], ascending: index order = id order */
+	int64	   *item_ids;		/* [n_items], ascending */
+	int64	   *u_ptr;			/* [n_users + 1] */
+	int32	   *u_item;			/* [nnz] item index, ascending within a user */
+	double	   *u_w;			/* [nnz] */
+	int64	   *i_ptr;			/* [n_items + 1] */
+	int32	   *i_user;			/* [nnz] user index, ascending within an item */
+	double	   *i_w;			/* [nnz] */
+} InteractionMatrix;
+
+/* Top-k neighbour lists, best first; item i owns slots [i*k_cap, i*k_cap+n_out[i]). */
+typedef struct NeighborLists
+{
+	int32		n_items;
+	int32		k_cap;
+	int64		pairs;			/* sum of n_out */
+	int32	   *n_out;
+	int32	   *nb;				/* neighbour item index */
+	double	   *sim;
+	int32	   *support;
+} NeighborLists;
+
+/* Callback polled by the main thread; returning true aborts the computation. */
+typedef bool (*SimStopFn) (void);
+
+extern TripleBuffer *triples_create(Size mem_limit, const char *limit_name);
+extern void triples_add(TripleBuffer *tb, int64 user, int64 item, double w);
+extern int64 triples_count(TripleBuffer *tb);
+extern InteractionMatrix *matrix_build(TripleBuffer *tb);
+extern Size sim_memory_estimate(const InteractionMatrix *m, const SimParams *p, int nthreads);
+extern NeighborLists *sim_compute(InteractionMatrix *m, const SimParams *p,
+								  int nthreads, SimStopFn should_stop);
+extern const char *sim_metric_name(SimMetric m);
+extern bool sim_metric_parse(const char *name, SimMetric *out);
+
+#endif

@@ -1,0 +1,151 @@
+/*
+ * similarity.c
+ *	  item_similarity(): top-k item neighbours computed on the fly.
+ */
+#include "postgres.h"
+
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "portability/instr_time.h"
+#include "utils/memutils.h"
+#include "utils/tuplestore.h"
+
+#include "similarity.h"
+#include "util.h"
+
+PG_FUNCTION_INFO_V1(item_similarity);
+
+/*
+ * Read the source into a matrix and compute neighbour lists, all allocated in
+ * `work`.  With progress_name set, each phase reports a NOTICE.
+ */
+NeighborLists *
+similarity_run(const SourceSpec *src, const SimParams *p, MemoryContext work,
+			   bool read_only, const char *progress_name,
+			   InteractionMatrix **m_out, SimRunStats *stats)
+{
+	MemoryContext old;
+	TripleBuffer *tb;
+	InteractionMatrix *m;
+	NeighborLists *nl;
+	instr_time	start;
+	Size		need;
+
+	memset(stats, 0, sizeof(*stats));
+	INSTR_TIME_SET_CURRENT(start);
+
+	old = MemoryContextSwitchTo(work);
+	tb = triples_create(work_memory_limit(), "maintenance_work_mem");
+	MemoryContextSwitchTo(old);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	source_read(src, tb, work, read_only);
+	SPI_finish();
+	stats->peak_bytes = MemoryContextMemAllocated(work, true);
+
+	old = MemoryContextSwitchTo(work);
+	stats->interactions = triples_count(tb);
+	m = matrix_build(tb);
+	MemoryContextSwitchTo(old);
+	stats->users = m->n_users;
+	stats->items = m->n_items;
+	stats->nnz = m->nnz;
+	stats->peak_bytes = Max(stats->peak_bytes, MemoryContextMemAllocated(work, true));
+	stats->read_seconds = elapsed_seconds(start);
+	if (progress_name)
+		ereport(NOTICE,
+				(errmsg("media_reco: recommender \"%s\": read " INT64_FORMAT " interactions (" INT64_FORMAT " users, " INT64_FORMAT " items, " INT64_FORMAT " distinct pairs) in %.3f s",
+						progress_name, stats->interactions, stats->users, stats->items,
+						stats->nnz, stats->read_seconds)));
+
+	need = sim_memory_estimate(m, p, media_reco_threads);
+	if (need > work_memory_limit())
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("similarity computation does not fit in maintenance_work_mem"),
+				 errdetail("%d items with k = %d need about %zu MB; the limit is %zu MB.",
+						   m->n_items, p->k, need / (1024 * 1024) + 1,
+						   work_memory_limit() / (1024 * 1024)),
+				 errhint("Raise maintenance_work_mem (for example SET maintenance_work_mem = '%zuMB'), or lower k.",
+						 (need / (1024 * 1024) + 1) * 2)));
+
+	INSTR_TIME_SET_CURRENT(start);
+	old = MemoryContextSwitchTo(work);
+	nl = sim_compute(m, p, media_reco_threads, interrupt_pending);
+	MemoryContextSwitchTo(old);
+	if (nl == NULL)
+	{
+		/* an interrupt is pending and every helper thread has been joined */
+		CHECK_FOR_INTERRUPTS();
+		elog(ERROR, "similarity computation stopped without a pending interrupt");
+	}
+	stats->pairs = nl->pairs;
+	stats->compute_seconds = elapsed_seconds(start);
+	stats->peak_bytes = Max(stats->peak_bytes,
+							Max(need, MemoryContextMemAllocated(work, true)));
+	if (progress_name)
+		ereport(NOTICE,
+				(errmsg("media_reco: recommender \"%s\": computed " INT64_FORMAT " neighbour pairs (%s, k = %d) in %.3f s",
+						progress_name, stats->pairs, sim_metric_name(p->metric), p->k,
+						stats->compute_seconds)));
+	*m_out = m;
+	return nl;
+}
+
+Datum
+item_similarity(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	SourceSpec	src;
+	SimParams	p;
+	MemoryContext work;
+	InteractionMatrix *m;
+	NeighborLists *nl;
+	SimRunStats stats;
+
+	check_not_null(fcinfo, 0, "source");
+	check_not_null(fcinfo, 1, "user_col");
+	check_not_null(fcinfo, 2, "item_col");
+	check_not_null(fcinfo, 4, "metric");
+	check_not_null(fcinfo, 5, "k");
+	check_not_null(fcinfo, 6, "min_support");
+	check_not_null(fcinfo, 7, "shrinkage");
+
+	src.relid = PG_GETARG_OID(0);
+	src.user_col = arg_name_or_null(fcinfo, 1);
+	src.item_col = arg_name_or_null(fcinfo, 2);
+	src.weight_col = arg_name_or_null(fcinfo, 3);
+	check_sim_params(arg_text_or_null(fcinfo, 4), PG_GETARG_INT32(5),
+					 PG_GETARG_INT32(6), PG_GETARG_FLOAT8(7), &p);
+	source_validate(&src);
+
+	InitMaterializedSRF(fcinfo, 0);
+
+	work = AllocSetContextCreate(CurrentMemoryContext, "media_reco item_similarity",
+								 ALLOCSET_DEFAULT_SIZES);
+	nl = similarity_run(&src, &p, work, true, NULL, &m, &stats);
+
+	for (int32 i = 0; i < nl->n_items; i++)
+	{
+		int64		base = (int64) i * nl->k_cap;
+
+		for (int32 r = 0; r < nl->n_out[i]; r++)
+		{
+			Datum		values[5];
+			bool		nulls[5] = {false, false, false, false, false};
+
+			values[0] = Int64GetDatum(m->item_ids[i]);
+			values[1] = Int64GetDatum(m->item_ids[nl->nb[base + r]]);
+			values[2] = Float8GetDatum(nl->sim[base + r]);
+			values[3] = Int32GetDatum(nl->support[base + r]);
+			values[4] = Int32GetDatum(r + 1);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+		if ((i & 255) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	MemoryContextDelete(work);
+	return (Datum) 0;
+}

@@ -1,0 +1,30 @@
+/*
+ * similarity.h
+ *	  Running the similarity core over a source relation.
+ */
+#ifndef MEDIA_RECO_SIMILARITY_H
+#define MEDIA_RECO_SIMILARITY_H
+
+#include "postgres.h"
+
+#include "simcore.h"
+#include "source.h"
+
+typedef struct SimRunStats
+{
+	int64		interactions;	/* usable rows read, duplicates included */
+	int64		users;
+	int64		items;
+	int64		nnz;			/* distinct (user, item) pairs */
+	int64		pairs;			/* neighbour rows produced */
+	double		read_seconds;
+	double		compute_seconds;
+	Size		peak_bytes;
+} SimRunStats;
+
+extern NeighborLists *similarity_run(const SourceSpec *src, const SimParams *p,
+									 MemoryContext work, bool read_only,
+									 const char *progress_name,
+									 InteractionMatrix **m_out, SimRunStats *stats);
+
+#endif

@@ -1,0 +1,237 @@
+/*
+ * source.c
+ *	  Validation and scanning of a user's interaction relation.
+ *
+ * The relation is a regclass; its columns are looked up in the catalog and
+ * only ever appear in query text through quote_identifier(), so a column
+ * "name" such as `u; DROP TABLE x` is just an unknown column.  Rows stream
+ * from the executor straight into the triple buffer through a DestReceiver
+ * (no SPI tuple table is materialised).
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/htup_details.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "tcop/dest.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+
+#include "source.h"
+
+char *
+source_relname(const SourceSpec *src)
+{
+	char	   *rel = get_rel_name(src->relid);
+	char	   *nsp;
+
+	if (rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("source relation with OID %u does not exist", src->relid),
+				 errhint("The relation may have been dropped after the recommender was created.")));
+	nsp = get_namespace_name(get_rel_namespace(src->relid));
+	return quote_qualified_identifier(nsp, rel);
+}
+
+static Oid
+ColumnType(const SourceSpec *src, const char *col, const char *role)
+{
+	AttrNumber	att = get_attnum(src->relid, col);
+
+	if (att == InvalidAttrNumber || att < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" (%s column) does not exist in relation \"%s\"",
+						col, role, get_rel_name(src->relid))));
+	return getBaseType(get_atttype(src->relid, att));
+}
+
+static void
+CheckColumnPrivilege(const SourceSpec *src, const char *col)
+{
+	AttrNumber	att = get_attnum(src->relid, col);
+
+	if (pg_attribute_aclcheck(src->relid, att, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for column \"%s\" of relation \"%s\"",
+						col, get_rel_name(src->relid))));
+}
+
+void
+source_validate(const SourceSpec *src)
+{
+	char		relkind;
+	Oid			typ;
+
+	relkind = get_rel_relkind(src->relid);
+	if (relkind == '\0')
+		(void) source_relname(src);	/* raises "does not exist" */
+	if (relkind != RELKIND_RELATION && relkind != RELKIND_VIEW &&
+		relkind != RELKIND_MATVIEW && relkind != RELKIND_PARTITIONED_TABLE &&
+		relkind != RELKIND_FOREIGN_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a table, view, materialized view or foreign table",
+						get_rel_name(src->relid))));
+
+	typ = ColumnType(src, src->user_col, "user");
+	if (typ != INT2OID && typ != INT4OID && typ != INT8OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("user column \"%s\" has type %s", src->user_col, format_type_be(typ)),
+				 errdetail("User and item columns must be smallint, integer or bigint.")));
+	typ = ColumnType(src, src->item_col, "item");
+	if (typ != INT2OID && typ != INT4OID && typ != INT8OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("item column \"%s\" has type %s", src->item_col, format_type_be(typ)),
+				 errdetail("User and item columns must be smallint, integer or bigint.")));
+	if (src->weight_col)
+	{
+		typ = ColumnType(src, src->weight_col, "weight");
+		if (typ != INT2OID && typ != INT4OID && typ != INT8OID &&
+			typ != FLOAT4OID && typ != FLOAT8OID && typ != NUMERICOID)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("weight column \"%s\" has type %s", src->weight_col, format_type_be(typ)),
+					 errdetail("The weight column must be smallint, integer, bigint, real, double precision or numeric.")));
+	}
+
+	if (pg_class_aclcheck(src->relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+	{
+		CheckColumnPrivilege(src, src->user_col);
+		CheckColumnPrivilege(src, src->item_col);
+		if (src->weight_col)
+			CheckColumnPrivilege(src, src->weight_col);
+	}
+}
+
+void
+check_weight_finite(const SourceSpec *src, double w)
+{
+	if (isnan(w) || isinf(w))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("weight column \"%s\" contains a non-finite value (%s)",
+						src->weight_col, isnan(w) ? "NaN" : (w > 0 ? "Infinity" : "-Infinity")),
+				 errhint("Filter or fix the rows whose weight is NaN or infinite.")));
+}
+
+static void
+AppendSelect(StringInfo sql, const SourceSpec *src)
+{
+	appendStringInfo(sql, "SELECT (%s)::pg_catalog.int8, (%s)::pg_catalog.int8",
+					 quote_identifier(src->user_col), quote_identifier(src->item_col));
+	if (src->weight_col)
+		appendStringInfo(sql, ", (%s)::pg_catalog.float8", quote_identifier(src->weight_col));
+	appendStringInfo(sql, " FROM %s WHERE %s IS NOT NULL AND %s IS NOT NULL",
+					 source_relname(src), quote_identifier(src->user_col),
+					 quote_identifier(src->item_col));
+	if (src->weight_col)
+		appendStringInfo(sql, " AND %s IS NOT NULL", quote_identifier(src->weight_col));
+}
+
+char *
+source_history_sql(const SourceSpec *src)
+{
+	StringInfoData sql;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT (%s)::pg_catalog.int8", quote_identifier(src->item_col));
+	if (src->weight_col)
+		appendStringInfo(&sql, ", (%s)::pg_catalog.float8", quote_identifier(src->weight_col));
+	appendStringInfo(&sql, " FROM %s WHERE %s OPERATOR(pg_catalog.=) $1 AND %s IS NOT NULL",
+					 source_relname(src), quote_identifier(src->user_col),
+					 quote_identifier(src->item_col));
+	if (src->weight_col)
+		appendStringInfo(&sql, " AND %s IS NOT NULL", quote_identifier(src->weight_col));
+	return sql.data;
+}
+
+/* ---------- streaming receiver ---------- */
+
+typedef struct TripleReceiver
+{
+	DestReceiver pub;
+	const SourceSpec *src;
+	TripleBuffer *tb;
+	MemoryContext cxt;
+	uint64		rows;
+} TripleReceiver;
+
+static bool
+TripleReceive(TupleTableSlot *slot, DestReceiver *self)
+{
+	TripleReceiver *r = (TripleReceiver *) self;
+	MemoryContext old;
+	double		w = 1.0;
+
+	slot_getallattrs(slot);
+	if (r->src->weight_col)
+	{
+		w = DatumGetFloat8(slot->tts_values[2]);
+		check_weight_finite(r->src, w);
+	}
+	old = MemoryContextSwitchTo(r->cxt);
+	triples_add(r->tb, DatumGetInt64(slot->tts_values[0]),
+				DatumGetInt64(slot->tts_values[1]), w);
+	MemoryContextSwitchTo(old);
+	if ((++r->rows & 0xFFFF) == 0)
+		CHECK_FOR_INTERRUPTS();
+	return true;
+}
+
+static void
+TripleStartup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+}
+
+static void
+TripleShutdown(DestReceiver *self)
+{
+}
+
+static void
+TripleDestroy(DestReceiver *self)
+{
+}
+
+/* Stream every usable row of the source into tb; the caller is SPI-connected. */
+void
+source_read(const SourceSpec *src, TripleBuffer *tb, MemoryContext cxt, bool read_only)
+{
+	StringInfoData sql;
+	TripleReceiver recv;
+	SPIExecuteOptions opts;
+	int			rc;
+
+	initStringInfo(&sql);
+	AppendSelect(&sql, src);
+
+	memset(&recv, 0, sizeof(recv));
+	recv.pub.receiveSlot = TripleReceive;
+	recv.pub.rStartup = TripleStartup;
+	recv.pub.rShutdown = TripleShutdown;
+	recv.pub.rDestroy = TripleDestroy;
+	recv.pub.mydest = DestNone;
+	recv.src = src;
+	recv.tb = tb;
+	recv.cxt = cxt;
+
+	memset(&opts, 0, sizeof(opts));
+	opts.read_only = read_only;
+	opts.dest = (DestReceiver *) &recv;
+	rc = SPI_execute_extended(sql.data, &opts);
+	/* a SELECT into a caller-supplied receiver reports SPI_OK_UTILITY */
+	if (rc != SPI_OK_SELECT && rc != SPI_OK_UTILITY)
+		elog(ERROR, "reading the interaction source failed: %s", SPI_result_code_string(rc));
+}

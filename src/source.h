@@ -1,0 +1,27 @@
+/*
+ * source.h
+ *	  The interaction source: a relation given as regclass and its columns.
+ */
+#ifndef MEDIA_RECO_SOURCE_H
+#define MEDIA_RECO_SOURCE_H
+
+#include "postgres.h"
+
+#include "simcore.h"
+
+typedef struct SourceSpec
+{
+	Oid			relid;
+	const char *user_col;
+	const char *item_col;
+	const char *weight_col;		/* NULL: each row counts 1 */
+} SourceSpec;
+
+extern void source_validate(const SourceSpec *src);
+extern char *source_relname(const SourceSpec *src);
+extern void source_read(const SourceSpec *src, TripleBuffer *tb, MemoryContext cxt,
+						bool read_only);
+extern char *source_history_sql(const SourceSpec *src);
+extern void check_weight_finite(const SourceSpec *src, double w);
+
+#endif

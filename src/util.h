@@ -1,0 +1,35 @@
+/*
+ * util.h
+ *	  Shared argument checks, GUCs and small helpers for the SQL glue.
+ */
+#ifndef MEDIA_RECO_UTIL_H
+#define MEDIA_RECO_UTIL_H
+
+#include "postgres.h"
+#include "fmgr.h"
+#include "portability/instr_time.h"
+
+#include "simcore.h"
+
+#define MEDIA_RECO_MAX_K 10000
+
+/* GUCs (media_reco.c) */
+extern int	media_reco_threads;
+
+/* argument helpers: each raises a specific SQLSTATE on bad input */
+extern void check_not_null(FunctionCallInfo fcinfo, int argno, const char *argname);
+extern char *arg_text_or_null(FunctionCallInfo fcinfo, int argno);
+extern char *arg_name_or_null(FunctionCallInfo fcinfo, int argno);
+extern void check_k(int k, const char *argname);
+extern void check_sim_params(const char *metric, int k, int min_support,
+							 double shrinkage, SimParams *out);
+
+/* polled by simcore between chunks: a query cancel, timeout or termination is pending */
+extern bool interrupt_pending(void);
+
+/* bytes available for an in-memory computation (maintenance_work_mem) */
+extern Size work_memory_limit(void);
+
+extern double elapsed_seconds(instr_time start);
+
+#endif
