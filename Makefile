@@ -8,7 +8,7 @@ OBJS = src/media_reco.o src/simcore.o src/source.o src/similarity.o \
 
 DATA_built = sql-build/$(EXTENSION)--$(EXTVERSION).sql
 
-REGRESS = setup similarity similarity_reference neighbors recommend synth errors
+REGRESS = similarity similarity_reference neighbors recommend synth errors
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
 PG_CPPFLAGS += -I$(srcdir)/src $(shell pkg-config --cflags openblas)

@@ -289,7 +289,7 @@ recommend(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 	recommender_fetch(name, false, callcxt, &r);
 	recommender_require_refreshed(&r);
-	(void) source_relname(&r.src);	/* clear error if the source was dropped */
+	source_validate(&r.src);	/* clear errors if the source or a column went away */
 
 	hist = ReadHistory(&r, user_id, callcxt, &nhist);
 	if (nhist == 0)

@@ -50,7 +50,7 @@
 #include "simcore.h"
 #include "utils/memutils.h"
 
-#define TRIPLE_CHUNK_ROWS	65536
+#define TRIPLE_CHUNK_ROWS	8192
 /* bytes per input row at the peak of matrix_build: the row plus one CSR/CSC copy */
 #define BYTES_PER_ROW		28
 
@@ -465,99 +465,133 @@ typedef struct SimShared
 	NeighborLists *out;
 	const int32 *deg;			/* |U(i)| */
 	const double *sumsq;		/* cosine, raw mode: sum of squared weights */
+	const double *invnorm;		/* cosine, raw mode: 1 / sqrt(sumsq), for pre-filtering */
 	int32		next_item;		/* atomic work counter */
 	int32		abort;			/* atomic flag */
 } SimShared;
 
+/* accumulator and co-occurrence count side by side: one cache line per touch */
+typedef struct AccSlot
+{
+	double		acc;
+	int32		cnt;
+	int32		pad;
+} AccSlot;
+
 typedef struct SimScratch
 {
 	SimShared  *sh;
-	double	   *acc;
-	int32	   *cnt;
+	AccSlot    *slots;
 	int32	   *touched;
 	HeapEntry  *heap;
 } SimScratch;
 
 #define SIM_CHUNK 4
 
+/* Accumulate item i's row; returns the number of touched items. */
+static int32
+AccumulateRow(const InteractionMatrix *m, int32 i, bool weighted,
+			  AccSlot *restrict slots, int32 *restrict touched)
+{
+	const int64 *restrict i_ptr = m->i_ptr;
+	const int32 *restrict i_user = m->i_user;
+	const double *restrict i_w = m->i_w;
+	const int64 *restrict u_ptr = m->u_ptr;
+	const int32 *restrict u_item = m->u_item;
+	const double *restrict u_w = m->u_w;
+	int32		nt = 0;
+
+	for (int64 a = i_ptr[i]; a < i_ptr[i + 1]; a++)
+	{
+		int32		u = i_user[a];
+		double		wu = i_w[a];
+		int64		end = u_ptr[u + 1];
+
+		if (weighted)
+		{
+			for (int64 b = u_ptr[u]; b < end; b++)
+			{
+				int32		j = u_item[b];
+				AccSlot    *sl = &slots[j];
+
+				/* branch-free: first touches are unpredictable */
+				touched[nt] = j;
+				nt += (sl->cnt == 0);
+				sl->cnt++;
+				sl->acc += wu * u_w[b];
+			}
+		}
+		else
+		{
+			for (int64 b = u_ptr[u]; b < end; b++)
+			{
+				int32		j = u_item[b];
+				AccSlot    *sl = &slots[j];
+
+				touched[nt] = j;
+				nt += (sl->cnt == 0);
+				sl->cnt++;
+			}
+		}
+	}
+	return nt;
+}
+
 static void
 ProcessItem(SimScratch *s, int32 i)
 {
-	const InteractionMatrix *m = s->sh->m;
-	const SimParams *p = s->sh->p;
-	NeighborLists *out = s->sh->out;
+	const SimShared *sh = s->sh;
+	const SimParams *p = sh->p;
+	NeighborLists *out = sh->out;
 	int32		k = out->k_cap;
-	double	   *acc = s->acc;
-	int32	   *cnt = s->cnt;
+	AccSlot    *slots = s->slots;
 	int32	   *touched = s->touched;
 	HeapEntry  *heap = s->heap;
-	int32		nt = 0;
+	bool		cosine = (p->metric == SIM_COSINE);
+	int32		nt;
 	int32		nh = 0;
 	int64		base = (int64) i * k;
+	double		inv_i = (cosine && sh->invnorm) ? sh->invnorm[i] : 1.0;
+	double		floor_sim = 0;	/* candidates clearly below this cannot enter */
 
-	if (p->metric == SIM_COSINE)
-	{
-		for (int64 a = m->i_ptr[i]; a < m->i_ptr[i + 1]; a++)
-		{
-			int32		u = m->i_user[a];
-			double		wu = m->i_w[a];
-			int64		end = m->u_ptr[u + 1];
-
-			for (int64 b = m->u_ptr[u]; b < end; b++)
-			{
-				int32		j = m->u_item[b];
-
-				if (cnt[j]++ == 0)
-					touched[nt++] = j;
-				acc[j] += wu * m->u_w[b];
-			}
-		}
-	}
-	else
-	{
-		for (int64 a = m->i_ptr[i]; a < m->i_ptr[i + 1]; a++)
-		{
-			int32		u = m->i_user[a];
-			int64		end = m->u_ptr[u + 1];
-
-			for (int64 b = m->u_ptr[u]; b < end; b++)
-			{
-				int32		j = m->u_item[b];
-
-				if (cnt[j]++ == 0)
-					touched[nt++] = j;
-			}
-		}
-	}
+	nt = AccumulateRow(sh->m, i, cosine, slots, touched);
 
 	for (int32 t = 0; t < nt; t++)
 	{
 		int32		j = touched[t];
-		int32		sup = cnt[j];
+		int32		sup = slots[j].cnt;
+		double		dot = slots[j].acc;
 		double		sim;
+		double		shrink = 1.0;
 		HeapEntry	e;
 
-		if (p->metric == SIM_COSINE)
-		{
-			sim = acc[j];
-			if (s->sh->sumsq)
-			{
-				double		den = s->sh->sumsq[i] * s->sh->sumsq[j];
-
-				sim = den > 0 ? sim / sqrt(den) : 0.0;
-			}
-			if (sim > 1.0)
-				sim = 1.0;
-			acc[j] = 0.0;
-		}
-		else
-			sim = (double) sup / ((double) s->sh->deg[i] + (double) s->sh->deg[j] - (double) sup);
-		cnt[j] = 0;
-
+		slots[j].acc = 0.0;
+		slots[j].cnt = 0;
 		if (j == i || sup < p->min_support)
 			continue;
 		if (p->shrinkage > 0)
-			sim = sim * (double) sup / ((double) sup + p->shrinkage);
+			shrink = (double) sup / ((double) sup + p->shrinkage);
+
+		if (cosine)
+		{
+			if (sh->sumsq)
+			{
+				double		den;
+
+				/* cheap bound first: most candidates of a busy item lose */
+				if (nh == k && dot * inv_i * sh->invnorm[j] * shrink < floor_sim)
+					continue;
+				den = sh->sumsq[i] * sh->sumsq[j];
+				sim = den > 0 ? dot / sqrt(den) : 0.0;
+			}
+			else
+				sim = dot;
+			if (sim > 1.0)
+				sim = 1.0;
+		}
+		else
+			sim = (double) sup / ((double) sh->deg[i] + (double) sh->deg[j] - (double) sup);
+		sim *= shrink;
 		if (!(sim > 0))
 			continue;
 
@@ -575,6 +609,10 @@ ProcessItem(SimScratch *s, int32 i)
 			heap[0] = e;
 			SiftDown(heap, nh, 0);
 		}
+		else
+			continue;
+		if (nh == k)
+			floor_sim = heap[0].sim * (1.0 - 1e-9);
 	}
 
 	/* pop the worst to the back: the slots end up best first */
@@ -617,8 +655,7 @@ static void
 ScratchInit(SimScratch *s, SimShared *sh, int32 n_items, int32 k)
 {
 	s->sh = sh;
-	s->acc = palloc_extended(sizeof(double) * Max(n_items, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	s->cnt = palloc_extended(sizeof(int32) * Max(n_items, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	s->slots = palloc_extended(sizeof(AccSlot) * Max(n_items, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	s->touched = palloc_extended(sizeof(int32) * Max(n_items, 1), MCXT_ALLOC_HUGE);
 	s->heap = palloc_extended(sizeof(HeapEntry) * Max(k, 1), MCXT_ALLOC_HUGE);
 }
@@ -626,8 +663,7 @@ ScratchInit(SimScratch *s, SimShared *sh, int32 n_items, int32 k)
 static void
 ScratchFree(SimScratch *s)
 {
-	pfree(s->acc);
-	pfree(s->cnt);
+	pfree(s->slots);
 	pfree(s->touched);
 	pfree(s->heap);
 }
@@ -642,7 +678,7 @@ Size
 sim_memory_estimate(const InteractionMatrix *m, const SimParams *p, int nthreads)
 {
 	double		out_bytes = (double) m->n_items * KCap(m, p) * (sizeof(int32) * 2 + sizeof(double));
-	double		scratch = (double) nthreads * m->n_items * (sizeof(double) + 2 * sizeof(int32));
+	double		scratch = (double) nthreads * m->n_items * (sizeof(AccSlot) + sizeof(int32));
 	double		matrix = (double) m->nnz * 24 + ((double) m->n_items + m->n_users) * 24;
 	double		total = out_bytes + scratch + matrix;
 
@@ -723,6 +759,7 @@ sim_compute(InteractionMatrix *m, const SimParams *p, int nthreads, SimStopFn sh
 	int			started = 0;
 	int32	   *deg;
 	double	   *sumsq = NULL;
+	double	   *invnorm = NULL;
 	bool		aborted = false;
 
 	out->n_items = n;
@@ -739,12 +776,19 @@ sim_compute(InteractionMatrix *m, const SimParams *p, int nthreads, SimStopFn sh
 		deg[i] = (int32) (m->i_ptr[i + 1] - m->i_ptr[i]);
 	if (p->metric == SIM_COSINE)
 		sumsq = PrepareCosine(m);
+	if (sumsq)
+	{
+		invnorm = HugeAlloc(n, sizeof(double));
+		for (int32 i = 0; i < n; i++)
+			invnorm[i] = sumsq[i] > 0 ? 1.0 / sqrt(sumsq[i]) : 0.0;
+	}
 
 	nthreads = Max(1, Min(nthreads, 64));
 	if (nthreads > n)
 		nthreads = Max(1, n);
 	memset(&sh, 0, sizeof(sh));
 	sh.sumsq = sumsq;
+	sh.invnorm = invnorm;
 	sh.m = m;
 	sh.p = p;
 	sh.out = out;
@@ -797,6 +841,8 @@ sim_compute(InteractionMatrix *m, const SimParams *p, int nthreads, SimStopFn sh
 	pfree(deg);
 	if (sumsq)
 		pfree(sumsq);
+	if (invnorm)
+		pfree(invnorm);
 	if (aborted)
 		return NULL;
 

@@ -1,0 +1,118 @@
+-- item_similarity: hand-checked cases, ties, duplicates, NULLs, edge sources
+SET client_min_messages = warning;
+SET extra_float_digits = 0;
+
+-- user 1 saw item 1 twice (duplicate rows are summed: w = 2 without weights)
+CREATE TABLE tiny (user_id int, item_id int, w float8);
+INSERT INTO tiny VALUES
+  (1, 1, 1), (1, 2, 1), (2, 1, 1), (2, 2, 1), (2, 3, 1), (3, 3, 1), (3, 1, 2), (1, 1, 1),
+  (NULL, 1, 1), (4, NULL, 1), (5, 2, NULL);
+
+-- counts: item 1 = (u1:2, u2:1, u3:1), item 2 = (u1:1, u2:1, u5:1), item 3 = (u2:1, u3:1)
+SELECT item_id, neighbor_id, round(similarity::numeric, 12) AS similarity, support, rank
+  FROM media_reco.item_similarity('tiny') ORDER BY item_id, rank;
+-- the same numbers from the definition, by hand
+SELECT round((3 / (sqrt(6) * sqrt(3)))::numeric, 12) AS cos_1_2,
+       round((2 / (sqrt(6) * sqrt(2)))::numeric, 12) AS cos_1_3,
+       round((1 / (sqrt(3) * sqrt(2)))::numeric, 12) AS cos_2_3;
+
+-- with the weight column: the row with a NULL weight (user 5) is ignored
+SELECT item_id, neighbor_id, round(similarity::numeric, 12) AS similarity, support, rank
+  FROM media_reco.item_similarity('tiny', weight_col => 'w') ORDER BY item_id, rank;
+
+-- jaccard: |U(i) ∩ U(j)| / |U(i) ∪ U(j)|
+SELECT item_id, neighbor_id, round(similarity::numeric, 12) AS similarity, support, rank
+  FROM media_reco.item_similarity('tiny', metric => 'jaccard') ORDER BY item_id, rank;
+
+-- shrinkage multiplies by support / (support + lambda); min_support drops pairs
+SELECT item_id, neighbor_id, round(similarity::numeric, 12) AS similarity, support, rank
+  FROM media_reco.item_similarity('tiny', metric => 'jaccard', shrinkage => 2) ORDER BY item_id, rank;
+SELECT item_id, neighbor_id, support, rank
+  FROM media_reco.item_similarity('tiny', min_support => 2) ORDER BY item_id, rank;
+
+-- k = 1 keeps the best; k beyond the catalogue returns what qualifies
+SELECT item_id, neighbor_id, rank FROM media_reco.item_similarity('tiny', k => 1) ORDER BY item_id;
+SELECT count(*) FROM media_reco.item_similarity('tiny', k => 10000);
+
+-- ties: items 10, 11, 12 are identical columns; neighbours tie and go by smaller id
+CREATE TABLE ties (user_id bigint, item_id bigint);
+INSERT INTO ties SELECT u, i FROM generate_series(1, 3) u, (VALUES (12), (10), (11)) v(i);
+INSERT INTO ties VALUES (4, 13);
+SELECT * FROM media_reco.item_similarity('ties') ORDER BY item_id, rank;
+
+-- a single user: every pair has cosine 1, ranks by id
+SELECT * FROM media_reco.item_similarity('ties', k => 2) WHERE item_id = 11;
+CREATE TABLE one_user AS SELECT 7 AS user_id, i AS item_id FROM generate_series(1, 4) i;
+SELECT item_id, neighbor_id, similarity, support, rank
+  FROM media_reco.item_similarity('one_user', k => 2) ORDER BY item_id, rank;
+
+-- a single item, an empty table, only NULL rows: no neighbours, no error
+CREATE TABLE one_item AS SELECT u AS user_id, 5 AS item_id FROM generate_series(1, 10) u;
+SELECT count(*) FROM media_reco.item_similarity('one_item');
+CREATE TABLE empty_src (user_id int, item_id int);
+SELECT count(*) FROM media_reco.item_similarity('empty_src');
+INSERT INTO empty_src VALUES (NULL, 1), (1, NULL);
+SELECT count(*) FROM media_reco.item_similarity('empty_src');
+
+-- negative weights: similarity <= 0 is never a neighbour
+CREATE TABLE neg (user_id int, item_id int, w numeric);
+INSERT INTO neg VALUES (1, 1, 1), (1, 2, -1), (2, 1, 1), (2, 3, 1), (3, 2, 1), (3, 3, 1);
+SELECT item_id, neighbor_id, round(similarity::numeric, 12) AS similarity, support
+  FROM media_reco.item_similarity('neg', weight_col => 'w') ORDER BY item_id, rank;
+
+-- zero weights: the item has users (support counts) but no norm, so no cosine neighbours
+CREATE TABLE zero_w (user_id int, item_id int, w real);
+INSERT INTO zero_w VALUES (1, 1, 0), (1, 2, 1), (2, 2, 1), (2, 3, 1);
+SELECT item_id, neighbor_id, similarity, support FROM media_reco.item_similarity('zero_w', weight_col => 'w') ORDER BY 1, 2;
+SELECT item_id, neighbor_id, similarity, support FROM media_reco.item_similarity('zero_w', metric => 'jaccard') ORDER BY 1, 2;
+
+-- column types: smallint/integer/bigint ids, any numeric weight; custom column names
+CREATE TABLE typed (viewer smallint, show bigint, secs numeric(10,2), rating real, n int8);
+INSERT INTO typed VALUES (1, 100, 10.5, 4, 1), (1, 200, 3, 5, 2), (2, 100, 7.25, 3, 1), (2, 200, 1, 1, 1),
+                         (2, 300, 2, 2, 3), (3, 300, 9, 4, 1), (3, 100, 1, 5, 1);
+SELECT a.item_id, a.neighbor_id, round(a.similarity::numeric, 10) AS by_numeric,
+       round(b.similarity::numeric, 10) AS by_real, round(c.similarity::numeric, 10) AS by_int8
+  FROM media_reco.item_similarity('typed', 'viewer', 'show', 'secs') a
+  JOIN media_reco.item_similarity('typed', 'viewer', 'show', 'rating') b USING (item_id, neighbor_id)
+  JOIN media_reco.item_similarity('typed', 'viewer', 'show', 'n') c USING (item_id, neighbor_id)
+ ORDER BY 1, 2;
+
+-- sources: view, materialized view, partitioned table, all give the table's answer
+CREATE VIEW tiny_v AS SELECT user_id AS u, item_id AS i FROM tiny;
+CREATE MATERIALIZED VIEW tiny_mv AS SELECT * FROM tiny;
+CREATE TABLE tiny_p (user_id int, item_id int, w float8) PARTITION BY RANGE (user_id);
+CREATE TABLE tiny_p1 PARTITION OF tiny_p FOR VALUES FROM (0) TO (2);
+CREATE TABLE tiny_p2 PARTITION OF tiny_p FOR VALUES FROM (2) TO (100);
+INSERT INTO tiny_p SELECT * FROM tiny WHERE user_id IS NOT NULL;
+SELECT (SELECT array_agg(row(item_id, neighbor_id, similarity, support, rank) ORDER BY item_id, rank)
+          FROM media_reco.item_similarity('tiny_v', 'u', 'i')) =
+       (SELECT array_agg(row(item_id, neighbor_id, similarity, support, rank) ORDER BY item_id, rank)
+          FROM media_reco.item_similarity('tiny')) AS view_ok,
+       (SELECT array_agg(row(item_id, neighbor_id, similarity, support, rank) ORDER BY item_id, rank)
+          FROM media_reco.item_similarity('tiny_mv')) =
+       (SELECT array_agg(row(item_id, neighbor_id, similarity, support, rank) ORDER BY item_id, rank)
+          FROM media_reco.item_similarity('tiny')) AS matview_ok,
+       (SELECT array_agg(row(item_id, neighbor_id, similarity, support, rank) ORDER BY item_id, rank)
+          FROM media_reco.item_similarity('tiny_p', weight_col => 'w')) =
+       (SELECT array_agg(row(item_id, neighbor_id, similarity, support, rank) ORDER BY item_id, rank)
+          FROM media_reco.item_similarity('tiny', weight_col => 'w')) AS partitioned_ok;
+
+-- results do not depend on the number of threads or on the physical row order
+CREATE TABLE gen AS SELECT * FROM media_reco.synthetic_interactions(400, 200, 6000, 3);
+CREATE TABLE gen_shuffled AS SELECT * FROM gen ORDER BY md5(user_id::text || item_id::text || watched_at::text);
+SET media_reco.threads = 1;
+CREATE TABLE sim_t1 AS SELECT * FROM media_reco.item_similarity('gen', weight_col => 'plays', k => 20);
+SET media_reco.threads = 4;
+CREATE TABLE sim_t4 AS SELECT * FROM media_reco.item_similarity('gen_shuffled', weight_col => 'plays', k => 20);
+RESET media_reco.threads;
+SELECT count(*) > 3000 AS many_rows,
+       count(*) FILTER (WHERE a IS DISTINCT FROM b) AS differences
+  FROM (SELECT row(s1.*)::text a, row(s4.*)::text b
+          FROM sim_t1 s1 FULL JOIN sim_t4 s4 USING (item_id, rank)) d;
+
+-- every similarity is in (0, 1], ranks are 1..n without gaps, ordered by similarity then id
+SELECT bool_and(similarity > 0 AND similarity <= 1) AS in_range,
+       bool_and(rank = rn) AS dense_ranks,
+       bool_and(prev_sim IS NULL OR prev_sim > similarity OR (prev_sim = similarity AND prev_nb < neighbor_id)) AS ordered
+  FROM (SELECT *, row_number() OVER w AS rn, lag(similarity) OVER w AS prev_sim, lag(neighbor_id) OVER w AS prev_nb
+          FROM sim_t1 WINDOW w AS (PARTITION BY item_id ORDER BY rank)) x;

@@ -1,0 +1,61 @@
+-- media_reco demo: a synthetic streaming service, its item-to-item recommender,
+-- similar titles and recommendations.  Run by test/demo.sh in a throw-away cluster.
+\pset footer off
+CREATE EXTENSION media_reco;
+
+\echo
+\echo '== 1. A synthetic catalogue and viewing log (seed 42): 20,000 users, 5,000 titles, 400,000 views'
+CREATE TABLE titles AS SELECT * FROM media_reco.synthetic_items(5000, 42);
+ALTER TABLE titles ADD PRIMARY KEY (item_id);
+CREATE TABLE views AS SELECT * FROM media_reco.synthetic_interactions(20000, 5000, 400000, 42);
+CREATE INDEX ON views (user_id);
+ANALYZE titles, views;
+SELECT count(*) AS views, count(DISTINCT user_id) AS users, count(DISTINCT item_id) AS titles,
+       min(watched_at)::date AS first_view, max(watched_at)::date AS last_view
+  FROM views;
+
+\echo
+\echo '== 2. Create a recommender (cosine over play counts, 50 neighbours per title) and fill its neighbour table'
+SELECT media_reco.create_recommender('demo', 'views', weight_col => 'plays',
+                                     metric => 'cosine', k => 50, shrinkage => 10);
+SELECT * FROM media_reco.refresh_neighbors('demo');
+
+\echo
+\echo '== 3. Titles similar to the most popular title (genres should mostly agree)'
+SELECT t.item_id, t.title, t.genre FROM titles t WHERE popularity_rank = 1;
+SELECT s.rank, s.neighbor_id, t.title, t.genre, round(s.similarity::numeric, 4) AS similarity
+  FROM titles p,
+       LATERAL media_reco.similar_items('demo', p.item_id, 8) s
+  JOIN titles t ON t.item_id = s.neighbor_id
+ WHERE p.popularity_rank = 1
+ ORDER BY s.rank;
+
+\echo
+\echo '== 4. Recommendations for three users, next to the genres they actually watch'
+WITH u AS (SELECT user_id FROM views GROUP BY user_id HAVING count(*) BETWEEN 30 AND 60
+           ORDER BY user_id LIMIT 3)
+SELECT u.user_id,
+       (SELECT string_agg(genre || ' ' || n, ', ' ORDER BY n DESC, genre)
+          FROM (SELECT t.genre, count(*) AS n FROM views v JOIN titles t USING (item_id)
+                 WHERE v.user_id = u.user_id GROUP BY t.genre ORDER BY n DESC LIMIT 3) g) AS watched_genres,
+       r.rank, t.title, t.genre, round(r.score::numeric, 3) AS score
+  FROM u, LATERAL media_reco.recommend('demo', u.user_id, 5) r
+  JOIN titles t ON t.item_id = r.item_id
+ ORDER BY u.user_id, r.rank;
+
+\echo
+\echo '== 5. A new view changes recommendations at once (history is read live)'
+SELECT item_id, round(score::numeric, 3) AS score, rank FROM media_reco.recommend('demo', 1, 3);
+INSERT INTO views (user_id, item_id, plays) SELECT 1, item_id, 5 FROM titles WHERE popularity_rank = 2;
+SELECT item_id, round(score::numeric, 3) AS score, rank FROM media_reco.recommend('demo', 1, 3);
+
+\echo
+\echo '== 6. The neighbour table for BI tools, and the refresh history for the DBA'
+SELECT * FROM media_reco.item_neighbors WHERE recommender = 'demo' ORDER BY item_id, rank LIMIT 5;
+SELECT recommender, interactions, users, items, pairs, round(seconds::numeric, 3) AS seconds,
+       pg_size_pretty(peak_memory_bytes) AS peak_memory
+  FROM media_reco.refresh_history;
+
+SELECT media_reco.drop_recommender('demo');
+\echo
+\echo '== demo finished; the throw-away cluster is removed now'

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Sourced by test/demo.sh, test/run_tests.sh and the benchmarks: installs the
+# Debian packages media_reco needs (when missing), then builds and installs
+# the extension into PostgreSQL 15.  Works as root and as a user with sudo.
+set -euo pipefail
+
+MR_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+if [ "$(id -u)" -eq 0 ]; then SUDO=(); else SUDO=(sudo); fi
+
+mr_install_packages() {
+    local missing=() p
+    for p in "$@"; do
+        if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+            missing+=("$p")
+        fi
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "== installing Debian packages: ${missing[*]}"
+        "${SUDO[@]}" apt-get update -qq
+        "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
+            apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+}
+
+mr_install_packages make gcc libc6-dev pkg-config postgresql-15 postgresql-common \
+    postgresql-server-dev-15 libopenblas-dev libipc-run-perl
+
+echo "== building media_reco"
+make -C "$MR_ROOT" -s PG_CONFIG="$PG_CONFIG" -j2 >/dev/null
+"${SUDO[@]}" make -C "$MR_ROOT" -s PG_CONFIG="$PG_CONFIG" install >/dev/null
+
+MR_PGBIN=$("$PG_CONFIG" --bindir)
+MR_PGXS=$(dirname "$("$PG_CONFIG" --pgxs)")/..
+MR_PGXS=$(cd "$MR_PGXS" && pwd)
+export MR_ROOT PG_CONFIG MR_PGBIN MR_PGXS
