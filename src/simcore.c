@@ -656,7 +656,8 @@ ScratchInit(SimScratch *s, SimShared *sh, int32 n_items, int32 k)
 {
 	s->sh = sh;
 	s->slots = palloc_extended(sizeof(AccSlot) * Max(n_items, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	s->touched = palloc_extended(sizeof(int32) * Max(n_items, 1), MCXT_ALLOC_HUGE);
+	/* one spare slot: the branch-free append writes touched[nt] before testing */
+	s->touched = palloc_extended(sizeof(int32) * ((Size) n_items + 1), MCXT_ALLOC_HUGE);
 	s->heap = palloc_extended(sizeof(HeapEntry) * Max(k, 1), MCXT_ALLOC_HUGE);
 }
 
