@@ -329,17 +329,19 @@ refresh_neighbors(PG_FUNCTION_ARGS)
 	bool		outnulls[5] = {false, false, false, false, false};
 	char	   *name;
 	int			rc;
-	TimestampTz started_at = GetCurrentTimestamp();
+	TimestampTz started_at;
 
 	check_not_null(fcinfo, 0, "name");
 	name = arg_text_or_null(fcinfo, 0);
 	PreventCommandDuringRecovery("media_reco.refresh_neighbors()");
-	INSTR_TIME_SET_CURRENT(start);
 	InitMaterializedSRF(fcinfo, 0);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	/* waits here while another refresh of this recommender runs */
 	recommender_fetch(name, true, callcxt, &r);
+	started_at = GetCurrentTimestamp();
+	INSTR_TIME_SET_CURRENT(start);
 	source_validate(&r.src);
 
 	work = AllocSetContextCreate(callcxt, "media_reco refresh", ALLOCSET_DEFAULT_SIZES);

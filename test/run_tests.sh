@@ -31,7 +31,7 @@ if [ "$(id -u)" -eq 0 ]; then
 fi
 if (cd "$tapdir" && "${run_as[@]}" env PATH="$MR_PGBIN:$PATH" TESTDIR="$tapdir" \
         PG_REGRESS="$MR_PGXS/src/test/regress/pg_regress" MEDIA_RECO_DATA="$data_dir" \
-        prove -I "$MR_PGXS/src/test/perl" t/); then
+        prove -I "$MR_PGXS/src/test/perl" t/*.pl); then
     passed=$((passed + 1))
 else
     failed=$((failed + 1))
