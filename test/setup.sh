@@ -31,6 +31,6 @@ make -C "$MR_ROOT" -s PG_CONFIG="$PG_CONFIG" -j2 >/dev/null
 "${SUDO[@]}" make -C "$MR_ROOT" -s PG_CONFIG="$PG_CONFIG" install >/dev/null
 
 MR_PGBIN=$("$PG_CONFIG" --bindir)
-MR_PGXS=$(dirname "$("$PG_CONFIG" --pgxs)")/..
-MR_PGXS=$(cd "$MR_PGXS" && pwd)
+# .../lib/pgxs (pg_config --pgxs names .../lib/pgxs/src/makefiles/pgxs.mk)
+MR_PGXS=$(cd "$(dirname "$("$PG_CONFIG" --pgxs)")/../.." && pwd)
 export MR_ROOT PG_CONFIG MR_PGBIN MR_PGXS
