@@ -11,9 +11,21 @@ DATA_built = sql-build/$(EXTENSION)--$(EXTVERSION).sql
 REGRESS = similarity similarity_reference neighbors recommend synth errors
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
-PG_CPPFLAGS += -I$(srcdir)/src $(shell pkg-config --cflags openblas)
+# OpenBLAS through pkg-config.  Debian's serial build is preferred when it is
+# installed (test/setup.sh installs it): one BLAS thread per backend by
+# construction, whereas the pthread build starts a spinning helper thread in
+# every backend that loads the library.  The rpath pins the variant we built
+# against, whatever the system-wide libopenblas.so.0 alternative points to.
+# _PG_init also calls openblas_set_num_threads(1) for the pthread build.
+comma := ,
+OPENBLAS_PC_DIR ?= $(firstword $(wildcard /usr/lib/*/openblas-serial/pkgconfig))
+BLAS_PKG_CONFIG = PKG_CONFIG_PATH=$(OPENBLAS_PC_DIR) pkg-config
+BLAS_LIBDIR := $(shell $(BLAS_PKG_CONFIG) --variable=libdir openblas)
+
+PG_CPPFLAGS += -I$(srcdir)/src $(shell $(BLAS_PKG_CONFIG) --cflags openblas)
 PG_CFLAGS   += -std=gnu11 -Wall -Wmissing-prototypes -Wno-declaration-after-statement
-SHLIB_LINK  += $(shell pkg-config --libs openblas) -lpthread -lm
+SHLIB_LINK  += $(shell $(BLAS_PKG_CONFIG) --libs openblas) \
+               $(if $(BLAS_LIBDIR),-Wl$(comma)-rpath$(comma)$(BLAS_LIBDIR)) -lpthread -lm
 
 EXTRA_CLEAN = sql-build results regression.diffs regression.out tmp_check
 

@@ -256,6 +256,47 @@ CmpScored(const void *a, const void *b)
 	return (x->item > y->item) - (x->item < y->item);
 }
 
+/* max-heap on CmpScored order: the root is the worst of the kept candidates */
+static void
+ScoredSiftUp(Scored *h, int pos)
+{
+	while (pos > 0)
+	{
+		int			parent = (pos - 1) / 2;
+		Scored		t;
+
+		if (CmpScored(&h[pos], &h[parent]) <= 0)
+			return;
+		t = h[pos];
+		h[pos] = h[parent];
+		h[parent] = t;
+		pos = parent;
+	}
+}
+
+static void
+ScoredSiftDown(Scored *h, int n, int pos)
+{
+	for (;;)
+	{
+		int			l = 2 * pos + 1,
+					r = l + 1,
+					w = pos;
+		Scored		t;
+
+		if (l < n && CmpScored(&h[l], &h[w]) > 0)
+			w = l;
+		if (r < n && CmpScored(&h[r], &h[w]) > 0)
+			w = r;
+		if (w == pos)
+			return;
+		t = h[pos];
+		h[pos] = h[w];
+		h[w] = t;
+		pos = w;
+	}
+}
+
 Datum
 recommend(PG_FUNCTION_ARGS)
 {
@@ -354,18 +395,31 @@ recommend(PG_FUNCTION_ARGS)
 	}
 	SPI_finish();
 
-	cand = palloc(sizeof(Scored) * Max(scores->members, 1));
+	/* keep the k best in a bounded heap (worst at the root), then sort those */
+	cand = palloc(sizeof(Scored) * k);
 	scoremap_start_iterate(scores, &it);
 	while ((e = scoremap_iterate(scores, &it)) != NULL)
 	{
+		Scored		c;
+
 		if (exclude_seen && FindHist(hist, nhist, e->item))
 			continue;
-		cand[ncand].item = e->item;
-		cand[ncand].score = e->score;
-		ncand++;
+		c.item = e->item;
+		c.score = e->score;
+		if (ncand < k)
+		{
+			cand[ncand] = c;
+			ScoredSiftUp(cand, (int) ncand);
+			ncand++;
+		}
+		else if (CmpScored(&c, &cand[0]) < 0)
+		{
+			cand[0] = c;
+			ScoredSiftDown(cand, (int) ncand, 0);
+		}
 	}
 	qsort(cand, ncand, sizeof(Scored), CmpScored);
-	for (int64 i = 0; i < Min(ncand, (int64) k); i++)
+	for (int64 i = 0; i < ncand; i++)
 	{
 		Datum		values[3];
 		bool		nulls[3] = {false, false, false};

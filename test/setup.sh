@@ -24,7 +24,7 @@ mr_install_packages() {
 }
 
 mr_install_packages make gcc libc6-dev pkg-config postgresql-15 postgresql-common \
-    postgresql-server-dev-15 libopenblas-dev libipc-run-perl
+    postgresql-server-dev-15 libopenblas-dev libopenblas-serial-dev libipc-run-perl
 
 echo "== building media_reco"
 make -C "$MR_ROOT" -s PG_CONFIG="$PG_CONFIG" -j2 >/dev/null
