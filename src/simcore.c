@@ -32,10 +32,10 @@
  * `nthreads` threads.  Helper threads run only the loop below, on memory
  * allocated beforehand by the main thread; they never call PostgreSQL, and
  * they are started with every signal blocked so that signal handlers only
- * ever run in the main thread.  The main thread works too and polls
- * `should_stop` between chunks: on a pending interrupt it raises the abort
- * flag, joins the helpers and returns NULL so the caller can
- * CHECK_FOR_INTERRUPTS() with no thread left running.
+ * ever run in the main thread.  The main thread works too and polls for a
+ * pending interrupt between chunks: it then raises the abort flag, joins the
+ * helpers and lets PostgreSQL process the interrupt (usually an error) with
+ * no thread left running; if processing returns, the run resumes.
  *
  * Each item's row is computed by one thread in a fixed order (users
  * ascending), so the result is bit-for-bit independent of the thread count.
@@ -749,7 +749,8 @@ PrepareCosine(InteractionMatrix *m)
 }
 
 NeighborLists *
-sim_compute(InteractionMatrix *m, const SimParams *p, int nthreads, SimStopFn should_stop)
+sim_compute(InteractionMatrix *m, const SimParams *p, int nthreads,
+			const SimInterruptHooks *hooks)
 {
 	NeighborLists *out = palloc0(sizeof(NeighborLists));
 	int32		k = KCap(m, p);
@@ -761,7 +762,7 @@ sim_compute(InteractionMatrix *m, const SimParams *p, int nthreads, SimStopFn sh
 	int32	   *deg;
 	double	   *sumsq = NULL;
 	double	   *invnorm = NULL;
-	bool		aborted = false;
+	bool		resumed = false;
 
 	out->n_items = n;
 	out->k_cap = k;
@@ -799,41 +800,62 @@ sim_compute(InteractionMatrix *m, const SimParams *p, int nthreads, SimStopFn sh
 	for (int t = 0; t < nthreads; t++)
 		ScratchInit(&scratch[t], &sh, n, k);
 
-	if (nthreads > 1)
-	{
-		sigset_t	all,
-					old;
-
-		sigfillset(&all);
-		pthread_sigmask(SIG_SETMASK, &all, &old);
-		for (int t = 1; t < nthreads; t++)
-		{
-			if (pthread_create(&tids[t], NULL, WorkerMain, &scratch[t]) != 0)
-				break;			/* fewer helpers; the main thread covers the rest */
-			started++;
-		}
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
-	}
-
-	/* the main thread's share, polling for interrupts between chunks */
+	/*
+	 * Run until every item is done.  A pending interrupt pauses the run: the
+	 * helpers finish the chunk they hold and are joined, then PostgreSQL
+	 * handles the interrupt with no other thread alive.  Most interrupts
+	 * (cancel, timeout, termination) raise an error there; the others
+	 * (barriers, catch-up, memory-context logging) return, and the run
+	 * resumes where it stopped, since a claimed chunk is always completed.
+	 */
 	for (;;)
 	{
-		int32		start;
+		bool		paused = false;
+		bool		must_progress = resumed;
 
-		if (should_stop && should_stop())
+		started = 0;
+		__atomic_store_n(&sh.abort, 0, __ATOMIC_RELAXED);
+		if (nthreads > 1 && __atomic_load_n(&sh.next_item, __ATOMIC_RELAXED) < n)
 		{
-			__atomic_store_n(&sh.abort, 1, __ATOMIC_RELAXED);
-			aborted = true;
-			break;
+			sigset_t	all,
+						old;
+
+			sigfillset(&all);
+			pthread_sigmask(SIG_SETMASK, &all, &old);
+			for (int t = 1; t < nthreads; t++)
+			{
+				if (pthread_create(&tids[t], NULL, WorkerMain, &scratch[t]) != 0)
+					break;		/* fewer helpers; the main thread covers the rest */
+				started++;
+			}
+			pthread_sigmask(SIG_SETMASK, &old, NULL);
 		}
-		start = __atomic_fetch_add(&sh.next_item, SIM_CHUNK, __ATOMIC_RELAXED);
-		if (start >= n)
+
+		/* the main thread's share, polling for interrupts between chunks */
+		for (;;)
+		{
+			int32		start;
+
+			if (!must_progress && hooks && hooks->pending())
+			{
+				__atomic_store_n(&sh.abort, 1, __ATOMIC_RELAXED);
+				paused = true;
+				break;
+			}
+			start = __atomic_fetch_add(&sh.next_item, SIM_CHUNK, __ATOMIC_RELAXED);
+			if (start >= n)
+				break;
+			for (int32 i = start; i < Min(n, start + SIM_CHUNK); i++)
+				ProcessItem(&scratch[0], i);
+			must_progress = false;
+		}
+		for (int t = 1; t <= started; t++)
+			pthread_join(tids[t], NULL);
+		if (!paused)
 			break;
-		for (int32 i = start; i < Min(n, start + SIM_CHUNK); i++)
-			ProcessItem(&scratch[0], i);
+		hooks->process();		/* may not return */
+		resumed = true;
 	}
-	for (int t = 1; t <= started; t++)
-		pthread_join(tids[t], NULL);
 
 	for (int t = 0; t < nthreads; t++)
 		ScratchFree(&scratch[t]);
@@ -844,8 +866,6 @@ sim_compute(InteractionMatrix *m, const SimParams *p, int nthreads, SimStopFn sh
 		pfree(sumsq);
 	if (invnorm)
 		pfree(invnorm);
-	if (aborted)
-		return NULL;
 
 	for (int32 i = 0; i < n; i++)
 		out->pairs += out->n_out[i];

@@ -57,8 +57,16 @@ typedef struct NeighborLists
 	int32	   *support;
 } NeighborLists;
 
-/* Callback polled by the main thread; returning true aborts the computation. */
-typedef bool (*SimStopFn) (void);
+/*
+ * Interrupt hooks: `pending` is polled by the main thread between chunks;
+ * when it returns true the helper threads are joined and `process` runs
+ * (it may raise an error and not return).
+ */
+typedef struct SimInterruptHooks
+{
+	bool		(*pending) (void);
+	void		(*process) (void);
+} SimInterruptHooks;
 
 extern TripleBuffer *triples_create(Size mem_limit, const char *limit_name);
 extern void triples_add(TripleBuffer *tb, int64 user, int64 item, double w);
@@ -66,7 +74,7 @@ extern int64 triples_count(TripleBuffer *tb);
 extern InteractionMatrix *matrix_build(TripleBuffer *tb);
 extern Size sim_memory_estimate(const InteractionMatrix *m, const SimParams *p, int nthreads);
 extern NeighborLists *sim_compute(InteractionMatrix *m, const SimParams *p,
-								  int nthreads, SimStopFn should_stop);
+								  int nthreads, const SimInterruptHooks *hooks);
 extern const char *sim_metric_name(SimMetric m);
 extern bool sim_metric_parse(const char *name, SimMetric *out);
 

@@ -73,14 +73,8 @@ similarity_run(const SourceSpec *src, const SimParams *p, MemoryContext work,
 
 	INSTR_TIME_SET_CURRENT(start);
 	old = MemoryContextSwitchTo(work);
-	nl = sim_compute(m, p, media_reco_threads, interrupt_pending);
+	nl = sim_compute(m, p, media_reco_threads, &interrupt_hooks);
 	MemoryContextSwitchTo(old);
-	if (nl == NULL)
-	{
-		/* an interrupt is pending and every helper thread has been joined */
-		CHECK_FOR_INTERRUPTS();
-		elog(ERROR, "similarity computation stopped without a pending interrupt");
-	}
 	stats->pairs = nl->pairs;
 	stats->compute_seconds = elapsed_seconds(start);
 	stats->peak_bytes = Max(stats->peak_bytes,

@@ -74,6 +74,14 @@ interrupt_pending(void)
 	return InterruptPending;
 }
 
+void
+interrupt_process(void)
+{
+	CHECK_FOR_INTERRUPTS();
+}
+
+const SimInterruptHooks interrupt_hooks = {interrupt_pending, interrupt_process};
+
 Size
 work_memory_limit(void)
 {

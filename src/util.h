@@ -26,6 +26,8 @@ extern void check_sim_params(const char *metric, int k, int min_support,
 
 /* polled by simcore between chunks: a query cancel, timeout or termination is pending */
 extern bool interrupt_pending(void);
+extern void interrupt_process(void);
+extern const SimInterruptHooks interrupt_hooks;
 
 /* bytes available for an in-memory computation (maintenance_work_mem) */
 extern Size work_memory_limit(void);

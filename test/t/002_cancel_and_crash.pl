@@ -105,5 +105,27 @@ isnt($node->safe_psql('postgres', $sig_sql), $old, 'and replaces the old set');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM media_reco.refresh_history WHERE recommender = 'r'}),
 	'2', 'only completed refreshes are in the history');
 
+# interrupts that are not errors (here: memory-context logging requests) pause
+# the threaded computation, get processed, and the refresh carries on to the
+# same result
+my $big = $node->safe_psql('postgres', $sig_sql);
+$bg = $node->background_psql('postgres', on_error_stop => 0);
+$pid = $bg->query_safe('SELECT pg_backend_pid()');
+$bg->query_until(qr/go/, "\\echo go\nSELECT 'refreshed', pairs FROM media_reco.refresh_neighbors('r');\n");
+$node->poll_query_until('postgres',
+	qq{SELECT count(*) = 1 FROM pg_stat_activity WHERE pid = $pid AND state = 'active'
+         AND now() - query_start > interval '200 ms'})
+  or die 'refresh did not start';
+for (1 .. 20)
+{
+	$node->safe_psql('postgres', "SELECT pg_log_backend_memory_contexts($pid)");
+	select(undef, undef, undef, 0.05);
+}
+($out, $err) = $bg->query(q{SELECT 'done'});
+like($out, qr/refreshed\|\d+/, 'refresh completed despite non-error interrupts');
+unlike($bg->{stderr}, qr/ERROR/, 'without any error');
+$bg->quit;
+is($node->safe_psql('postgres', $sig_sql), $big, 'and produced the same neighbour set');
+
 $node->stop;
 done_testing();
