@@ -164,13 +164,13 @@ SELECT i, j, sim, sup, rk FROM r WHERE rk <= {k}
 """
 
 
-def run_sql_baseline(cur, name, timeout_min):
+def run_sql_baseline(cur, table, name, timeout_min):
     q(cur, "DROP TABLE IF EXISTS sql_neighbors")
     q(cur, "SET work_mem = '1GB'")
     q(cur, f"SET statement_timeout = '{timeout_min}min'")
     t = time.time()
     try:
-        q(cur, SQL_BASELINE.format(t=name, k=K))
+        q(cur, SQL_BASELINE.format(t=table, k=K))
         ok = True
     except psycopg2.errors.QueryCanceled:
         ok = False
@@ -257,7 +257,7 @@ def main():
             print("scipy: out of memory")
             report.append((size, "scipy", None, mr["wall"]))
         if size == "1m" and not args.no_sql:
-            el, ok, diff = run_sql_baseline(cur, table, args.sql_timeout_min)
+            el, ok, diff = run_sql_baseline(cur, table, name, args.sql_timeout_min)
             status = f"{el:.1f} s" if ok else f"> {el:.0f} s (cancelled)"
             print(f"plain SQL self-join + window top-k: {status}; rows differing from media_reco: {diff}")
             print(f"ratio: SQL / media_reco = {el / mr['wall']:.0f}x{'' if ok else ' (lower bound)'}")
