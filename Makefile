@@ -19,6 +19,11 @@ REGRESS_OPTS = --load-extension=$(EXTENSION)
 # _PG_init also calls openblas_set_num_threads(1) for the pthread build.
 comma := ,
 OPENBLAS_PC_DIR ?= $(firstword $(wildcard /usr/lib/*/openblas-serial/pkgconfig))
+ifeq ($(OPENBLAS_PC_DIR),)
+ifeq ($(MEDIA_RECO_ALLOW_THREADED_BLAS),)
+$(error serial OpenBLAS not found: apt-get install libopenblas-serial-dev (or build with MEDIA_RECO_ALLOW_THREADED_BLAS=1 to link the default OpenBLAS, whose load-time threads are outside PostgreSQL's signal handling))
+endif
+endif
 BLAS_PKG_CONFIG = PKG_CONFIG_PATH=$(OPENBLAS_PC_DIR) pkg-config
 BLAS_LIBDIR := $(shell $(BLAS_PKG_CONFIG) --variable=libdir openblas)
 

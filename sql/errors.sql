@@ -132,6 +132,16 @@ SELECT expect_error($$SELECT * FROM media_reco.similar_items('good', NULL)$$);
 SELECT expect_error($$SELECT * FROM media_reco.similar_items('good', 1, 0)$$);
 SELECT expect_error($$SELECT * FROM media_reco.similar_items('good', 1, 10001)$$);
 
+-- a user's live history whose summed weight overflows
+INSERT INTO ev (user_id, item_id, w) VALUES (5, 1, 1e308), (5, 1, 1e308);
+SELECT expect_error($$SELECT * FROM media_reco.recommend('good', 5)$$);
+DELETE FROM ev WHERE user_id = 5;
+
+-- the registry is guarded: parameters a user could UPDATE in are refused
+SELECT expect_error($$UPDATE media_reco.recommenders SET shrinkage = -1 WHERE name = 'good'$$);
+SELECT expect_error($$UPDATE media_reco.recommenders SET k = 0 WHERE name = 'good'$$);
+SELECT expect_error($$UPDATE media_reco.recommenders SET metric = 'euclid' WHERE name = 'good'$$);
+
 -- a NaN weight in a user's live history
 INSERT INTO ev (user_id, item_id, w) VALUES (5, 1, 'NaN');
 SELECT expect_error($$SELECT * FROM media_reco.recommend('good', 5)$$);

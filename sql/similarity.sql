@@ -116,3 +116,20 @@ SELECT bool_and(similarity > 0 AND similarity <= 1) AS in_range,
        bool_and(prev_sim IS NULL OR prev_sim > similarity OR (prev_sim = similarity AND prev_nb < neighbor_id)) AS ordered
   FROM (SELECT *, row_number() OVER w AS rn, lag(similarity) OVER w AS prev_sim, lag(neighbor_id) OVER w AS prev_nb
           FROM sim_t1 WINDOW w AS (PARTITION BY item_id ORDER BY rank)) x;
+
+-- extreme magnitudes: cosine is scale-free, from 1e-160 to 1e300 (no underflow or overflow)
+CREATE TABLE scaled (scale float8, user_id int, item_id int, w float8);
+INSERT INTO scaled
+SELECT s, u, i, s * CASE i WHEN 3 THEN 5 - u ELSE u * i END
+  FROM (VALUES (1e-160::float8), (1e-80), (1), (1e200), (1e300)) v(s),
+       generate_series(1, 4) u, generate_series(1, 3) i;
+CREATE VIEW scaled_tiny AS SELECT * FROM scaled WHERE scale = 1e-160;
+CREATE VIEW scaled_small AS SELECT * FROM scaled WHERE scale = 1e-80;
+CREATE VIEW scaled_one AS SELECT * FROM scaled WHERE scale = 1;
+CREATE VIEW scaled_big AS SELECT * FROM scaled WHERE scale = 1e200;
+CREATE VIEW scaled_huge AS SELECT * FROM scaled WHERE scale = 1e300;
+SELECT v, item_id, neighbor_id, round(similarity::numeric, 12) AS similarity
+  FROM unnest(ARRAY['scaled_tiny', 'scaled_small', 'scaled_one', 'scaled_big', 'scaled_huge']) v,
+       LATERAL media_reco.item_similarity(v::regclass, weight_col => 'w')
+ WHERE item_id = 1
+ ORDER BY item_id, rank, v;

@@ -103,13 +103,12 @@ recommender_fetch(const char *name, bool lock, MemoryContext cxt, Recommender *o
 	out->src.item_col = CopyName(tup, td, 4, cxt);
 	out->src.weight_col = CopyName(tup, td, 5, cxt);
 	metric = TextDatumGetCString(SPI_getbinval(tup, td, 6, &isnull));
-	if (!sim_metric_parse(metric, &out->params.metric))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("recommender \"%s\" has an unknown metric \"%s\"", name, metric)));
-	out->params.k = DatumGetInt32(SPI_getbinval(tup, td, 7, &isnull));
-	out->params.min_support = DatumGetInt32(SPI_getbinval(tup, td, 8, &isnull));
-	out->params.shrinkage = DatumGetFloat8(SPI_getbinval(tup, td, 9, &isnull));
+	/* the registry is an ordinary table: re-check what an UPDATE or a restore may have put there */
+	check_sim_params(metric,
+					 DatumGetInt32(SPI_getbinval(tup, td, 7, &isnull)),
+					 DatumGetInt32(SPI_getbinval(tup, td, 8, &isnull)),
+					 DatumGetFloat8(SPI_getbinval(tup, td, 9, &isnull)),
+					 &out->params);
 	out->refreshed = DatumGetBool(SPI_getbinval(tup, td, 10, &isnull));
 }
 

@@ -35,10 +35,7 @@ PG_FUNCTION_INFO_V1(similar_items);
 typedef struct HistoryPlan
 {
 	int32		rec_id;
-	Oid			relid;
-	char	   *user_col;
-	char	   *item_col;
-	char	   *weight_col;
+	char	   *sql;			/* the exact query text: names resolved when cached */
 	SPIPlanPtr	plan;
 	uint64		last_used;
 } HistoryPlan;
@@ -48,35 +45,25 @@ static uint64 history_clock = 0;
 static SPIPlanPtr neighbors_plan = NULL;
 static SPIPlanPtr one_item_plan = NULL;
 
-static bool
-SameName(const char *a, const char *b)
-{
-	if (a == NULL || b == NULL)
-		return a == b;
-	return strcmp(a, b) == 0;
-}
-
-static char *
-TopStrdup(const char *s)
-{
-	return s ? MemoryContextStrdup(TopMemoryContext, s) : NULL;
-}
-
+/*
+ * The history query of a recommender, prepared once per backend.  The cache
+ * key includes the query text built from the source's current schema and
+ * name, so a renamed or swapped source gets a new plan, never a stale one.
+ */
 static SPIPlanPtr
 HistoryPlanFor(const Recommender *r)
 {
 	HistoryPlan *slot = &history_cache[0];
 	Oid			argtype = INT8OID;
 	SPIPlanPtr	plan;
+	char	   *sql = source_history_sql(&r->src);
+	char	   *kept;
 
 	for (int i = 0; i < HISTORY_CACHE_SIZE; i++)
 	{
 		HistoryPlan *h = &history_cache[i];
 
-		if (h->plan && h->rec_id == r->id && h->relid == r->src.relid &&
-			SameName(h->user_col, r->src.user_col) &&
-			SameName(h->item_col, r->src.item_col) &&
-			SameName(h->weight_col, r->src.weight_col))
+		if (h->plan && h->rec_id == r->id && strcmp(h->sql, sql) == 0)
 		{
 			h->last_used = ++history_clock;
 			return h->plan;
@@ -85,27 +72,26 @@ HistoryPlanFor(const Recommender *r)
 			slot = h;
 	}
 
-	plan = SPI_prepare(source_history_sql(&r->src), 1, &argtype);
+	plan = SPI_prepare(sql, 1, &argtype);
 	if (plan == NULL)
 		elog(ERROR, "could not prepare the history query: %s", SPI_result_code_string(SPI_result));
+	kept = MemoryContextStrdup(TopMemoryContext, sql);
 	if (SPI_keepplan(plan) != 0)
 		elog(ERROR, "could not keep the history query plan");
 
+	/* evict: detach first, so an error below never leaves dangling pointers */
 	if (slot->plan)
 	{
-		SPI_freeplan(slot->plan);
-		if (slot->user_col)
-			pfree(slot->user_col);
-		if (slot->item_col)
-			pfree(slot->item_col);
-		if (slot->weight_col)
-			pfree(slot->weight_col);
+		SPIPlanPtr	old = slot->plan;
+		char	   *oldsql = slot->sql;
+
+		slot->plan = NULL;
+		slot->sql = NULL;
+		SPI_freeplan(old);
+		pfree(oldsql);
 	}
 	slot->rec_id = r->id;
-	slot->relid = r->src.relid;
-	slot->user_col = TopStrdup(r->src.user_col);
-	slot->item_col = TopStrdup(r->src.item_col);
-	slot->weight_col = TopStrdup(r->src.weight_col);
+	slot->sql = kept;
 	slot->plan = plan;
 	slot->last_used = ++history_clock;
 	return plan;
@@ -187,6 +173,12 @@ ReadHistory(const Recommender *r, int64 user_id, MemoryContext cxt, int *n_out)
 		else
 			h[n++] = h[i];
 	}
+	for (int i = 0; i < n; i++)
+		if (!isfinite(h[i].w))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("sum of weights for user " INT64_FORMAT " and item " INT64_FORMAT " is out of range",
+							user_id, h[i].item)));
 	*n_out = n;
 	return h;
 }
@@ -368,8 +360,10 @@ recommend(PG_FUNCTION_ARGS)
 			TupleDesc	td = SPI_tuptable->tupdesc;
 			bool		isnull;
 			int64		item = DatumGetInt64(SPI_getbinval(tup, td, 1, &isnull));
-			ArrayType  *ids_a = DatumGetArrayTypeP(SPI_getbinval(tup, td, 2, &isnull));
-			ArrayType  *sims_a = DatumGetArrayTypeP(SPI_getbinval(tup, td, 3, &isnull));
+			Datum		ids_d = SPI_getbinval(tup, td, 2, &isnull);
+			Datum		sims_d = SPI_getbinval(tup, td, 3, &isnull);
+			ArrayType  *ids_a = DatumGetArrayTypeP(ids_d);
+			ArrayType  *sims_a = DatumGetArrayTypeP(sims_d);
 			int			nids,
 						nsims;
 			int64	   *ids = ArrayData(ids_a, INT8OID, &nids);
@@ -380,17 +374,25 @@ recommend(PG_FUNCTION_ARGS)
 				ereport(ERROR,
 						(errcode(ERRCODE_DATA_CORRUPTED),
 						 errmsg("malformed neighbour list for item " INT64_FORMAT " in media_reco.neighbor_store", item)));
-			if (h == NULL)
-				continue;
-			for (int j = 0; j < nids; j++)
+			if (h != NULL)
 			{
-				bool		found;
-				ScoreEntry *s = scoremap_insert(scores, ids[j], &found);
+				for (int j = 0; j < nids; j++)
+				{
+					bool		found;
+					ScoreEntry *s = scoremap_insert(scores, ids[j], &found);
 
-				if (!found)
-					s->score = 0;
-				s->score += h->w * sims[j];
+					if (!found)
+						s->score = 0;
+					s->score += h->w * sims[j];
+				}
 			}
+			/* free detoasted copies as we go: a long history must not pile them up */
+			if ((Pointer) ids_a != DatumGetPointer(ids_d))
+				pfree(ids_a);
+			if ((Pointer) sims_a != DatumGetPointer(sims_d))
+				pfree(sims_a);
+			if ((row & 255) == 255)
+				CHECK_FOR_INTERRUPTS();
 		}
 	}
 	SPI_finish();
@@ -402,6 +404,11 @@ recommend(PG_FUNCTION_ARGS)
 	{
 		Scored		c;
 
+		if (!isfinite(e->score))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("score of item " INT64_FORMAT " for user " INT64_FORMAT " is out of range",
+							e->item, user_id)));
 		if (exclude_seen && FindHist(hist, nhist, e->item))
 			continue;
 		c.item = e->item;

@@ -42,6 +42,7 @@
  */
 #include "postgres.h"
 
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -466,7 +467,7 @@ typedef struct SimShared
 	const int32 *deg;			/* |U(i)| */
 	const double *sumsq;		/* cosine, raw mode: sum of squared weights */
 	const double *invnorm;		/* cosine, raw mode: 1 / sqrt(sumsq), for pre-filtering */
-	int32		next_item;		/* atomic work counter */
+	int64		next_item;		/* atomic work counter (64-bit: no wrap near INT32_MAX items) */
 	int32		abort;			/* atomic flag */
 } SimShared;
 
@@ -638,15 +639,15 @@ WorkerMain(void *arg)
 
 	for (;;)
 	{
-		int32		start;
+		int64		start;
 
 		if (__atomic_load_n(&sh->abort, __ATOMIC_RELAXED))
 			break;
 		start = __atomic_fetch_add(&sh->next_item, SIM_CHUNK, __ATOMIC_RELAXED);
 		if (start >= n)
 			break;
-		for (int32 i = start; i < Min(n, start + SIM_CHUNK); i++)
-			ProcessItem(s, i);
+		for (int64 i = start; i < Min((int64) n, start + SIM_CHUNK); i++)
+			ProcessItem(s, (int32) i);
 	}
 	return NULL;
 }
@@ -687,39 +688,52 @@ sim_memory_estimate(const InteractionMatrix *m, const SimParams *p, int nthreads
 }
 
 /*
- * Cosine denominators.  When every |w| <= 1e50 the dot products are taken on
- * the raw weights and divided by sqrt(ss_i * ss_j) at the end (exact for
- * the common small-integer weights: 1/sqrt(2*2) is 0.5, not 0.4999...); the
- * product cannot overflow there.  Larger weights are first divided by their
- * item's norm (computed with scaling), which cannot overflow at all.
- * Returns the per-item sums of squares in raw mode, NULL otherwise.
+ * Cosine denominators.  When every non-zero |w| lies in [1e-70, 1e50] the dot
+ * products are taken on the raw weights and divided by sqrt(ss_i * ss_j) at
+ * the end (exact for the common small-integer weights: 1/sqrt(2*2) is 0.5,
+ * not 0.4999...); in that range neither the sums of squares nor their
+ * product can overflow or underflow.  Otherwise each weight is first divided
+ * by its item's largest |w| and then by the norm of the scaled column, which
+ * stays in range for any finite input.  Returns the per-item sums of squares
+ * in raw mode, NULL otherwise.
  */
 static double *
 PrepareCosine(InteractionMatrix *m)
 {
-	double		maxall = 0;
-	double	   *norm;
+	double		maxall = 0,
+				minall = DBL_MAX;
+	double	   *scale,
+			   *norm;
 
 	for (int64 a = 0; a < m->nnz; a++)
-		maxall = Max(maxall, fabs(m->i_w[a]));
-	norm = HugeAlloc(Max(m->n_items, 1), sizeof(double));
-	if (maxall <= 1e50)
 	{
+		double		x = fabs(m->i_w[a]);
+
+		maxall = Max(maxall, x);
+		if (x > 0)
+			minall = Min(minall, x);
+	}
+	if (maxall <= 1e50 && minall >= 1e-70)
+	{
+		double	   *ss = HugeAlloc(Max(m->n_items, 1), sizeof(double));
+
 		for (int32 i = 0; i < m->n_items; i++)
 		{
-			double		ss = 0;
+			double		acc = 0;
 
 			for (int64 a = m->i_ptr[i]; a < m->i_ptr[i + 1]; a++)
-				ss += m->i_w[a] * m->i_w[a];
-			norm[i] = ss;
+				acc += m->i_w[a] * m->i_w[a];
+			ss[i] = acc;
 		}
-		return norm;
+		return ss;
 	}
 
+	scale = HugeAlloc(Max(m->n_items, 1), sizeof(double));
+	norm = HugeAlloc(Max(m->n_items, 1), sizeof(double));
 	for (int32 i = 0; i < m->n_items; i++)
 	{
 		double		maxabs = 0,
-					ss = 0;
+					acc = 0;
 
 		for (int64 a = m->i_ptr[i]; a < m->i_ptr[i + 1]; a++)
 			maxabs = Max(maxabs, fabs(m->i_w[a]));
@@ -729,21 +743,21 @@ PrepareCosine(InteractionMatrix *m)
 			{
 				double		x = m->i_w[a] / maxabs;
 
-				ss += x * x;
+				acc += x * x;
 			}
-			norm[i] = maxabs * sqrt(ss);
 		}
-		else
-			norm[i] = 0;
+		scale[i] = maxabs;
+		norm[i] = sqrt(acc);	/* in [1, sqrt(users)] when maxabs > 0 */
 		for (int64 a = m->i_ptr[i]; a < m->i_ptr[i + 1]; a++)
-			m->i_w[a] = norm[i] > 0 ? m->i_w[a] / norm[i] : 0.0;
+			m->i_w[a] = maxabs > 0 ? (m->i_w[a] / maxabs) / norm[i] : 0.0;
 	}
 	for (int64 b = 0; b < m->nnz; b++)
 	{
-		double		nrm = norm[m->u_item[b]];
+		int32		i = m->u_item[b];
 
-		m->u_w[b] = nrm > 0 ? m->u_w[b] / nrm : 0.0;
+		m->u_w[b] = scale[i] > 0 ? (m->u_w[b] / scale[i]) / norm[i] : 0.0;
 	}
+	pfree(scale);
 	pfree(norm);
 	return NULL;
 }
@@ -834,7 +848,7 @@ sim_compute(InteractionMatrix *m, const SimParams *p, int nthreads,
 		/* the main thread's share, polling for interrupts between chunks */
 		for (;;)
 		{
-			int32		start;
+			int64		start;
 
 			if (!must_progress && hooks && hooks->pending())
 			{
@@ -845,8 +859,8 @@ sim_compute(InteractionMatrix *m, const SimParams *p, int nthreads,
 			start = __atomic_fetch_add(&sh.next_item, SIM_CHUNK, __ATOMIC_RELAXED);
 			if (start >= n)
 				break;
-			for (int32 i = start; i < Min(n, start + SIM_CHUNK); i++)
-				ProcessItem(&scratch[0], i);
+			for (int64 i = start; i < Min((int64) n, start + SIM_CHUNK); i++)
+				ProcessItem(&scratch[0], (int32) i);
 			must_progress = false;
 		}
 		for (int t = 1; t <= started; t++)

@@ -18,6 +18,7 @@
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "tcop/dest.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -72,9 +73,18 @@ source_validate(const SourceSpec *src)
 	char		relkind;
 	Oid			typ;
 
+	/*
+	 * Lock the relation by OID first: a concurrent rename, drop or swap then
+	 * waits for our transaction, so the name we put in query text keeps
+	 * meaning the relation validated here.
+	 */
+	LockRelationOid(src->relid, AccessShareLock);
 	relkind = get_rel_relkind(src->relid);
 	if (relkind == '\0')
-		(void) source_relname(src);	/* raises "does not exist" */
+	{
+		UnlockRelationOid(src->relid, AccessShareLock);
+		(void) source_relname(src); /* raises "does not exist" */
+	}
 	if (relkind != RELKIND_RELATION && relkind != RELKIND_VIEW &&
 		relkind != RELKIND_MATVIEW && relkind != RELKIND_PARTITIONED_TABLE &&
 		relkind != RELKIND_FOREIGN_TABLE)

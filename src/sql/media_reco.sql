@@ -17,10 +17,14 @@ CREATE TABLE media_reco.recommenders (
     user_col      pg_catalog.name NOT NULL,
     item_col      pg_catalog.name NOT NULL,
     weight_col    pg_catalog.name,
-    metric        text NOT NULL,
-    k             integer NOT NULL,
-    min_support   integer NOT NULL,
-    shrinkage     double precision NOT NULL,
+    metric        text NOT NULL
+                  CHECK (metric OPERATOR(pg_catalog.=) ANY (ARRAY['cosine', 'jaccard'])),
+    k             integer NOT NULL
+                  CHECK (k OPERATOR(pg_catalog.>=) 1 AND k OPERATOR(pg_catalog.<=) 10000),
+    min_support   integer NOT NULL CHECK (min_support OPERATOR(pg_catalog.>=) 1),
+    shrinkage     double precision NOT NULL
+                  CHECK (shrinkage OPERATOR(pg_catalog.>=) 0
+                         AND shrinkage OPERATOR(pg_catalog.<) 'Infinity'::double precision),
     created_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
     refreshed_at  timestamptz,
     interactions  bigint,
