@@ -8,7 +8,7 @@ CREATE EXTENSION media_reco;
 CREATE TABLE titles AS SELECT * FROM media_reco.synthetic_items(5000, 42);
 ALTER TABLE titles ADD PRIMARY KEY (item_id);
 CREATE TABLE views AS SELECT * FROM media_reco.synthetic_interactions(20000, 5000, 400000, 42);
-CREATE INDEX ON views (user_id);
+CREATE INDEX ON views (user_id, item_id) INCLUDE (plays);
 ANALYZE titles, views;
 SELECT count(*) AS views, count(DISTINCT user_id) AS users, count(DISTINCT item_id) AS titles,
        min(watched_at)::date AS first_view, max(watched_at)::date AS last_view
@@ -44,10 +44,14 @@ SELECT u.user_id,
  ORDER BY u.user_id, r.rank;
 
 \echo
-\echo '== 5. A new view changes recommendations at once (history is read live)'
-SELECT item_id, round(score::numeric, 3) AS score, rank FROM media_reco.recommend('demo', 1, 3);
-INSERT INTO views (user_id, item_id, plays) SELECT 1, item_id, 5 FROM titles WHERE popularity_rank = 2;
-SELECT item_id, round(score::numeric, 3) AS score, rank FROM media_reco.recommend('demo', 1, 3);
+\echo '== 5. A new binge changes recommendations at once (the history is read live, no refresh needed)'
+SELECT r.rank, t.title, t.genre, round(r.score::numeric, 3) AS score
+  FROM media_reco.recommend('demo', 17, 3) r JOIN titles t USING (item_id) ORDER BY r.rank;
+\echo 'user 17 now binges the three most popular Horror titles ...'
+INSERT INTO views (user_id, item_id, plays)
+SELECT 17, item_id, 30 FROM titles WHERE genre = 'Horror' ORDER BY popularity_rank LIMIT 3;
+SELECT r.rank, t.title, t.genre, round(r.score::numeric, 3) AS score
+  FROM media_reco.recommend('demo', 17, 3) r JOIN titles t USING (item_id) ORDER BY r.rank;
 
 \echo
 \echo '== 6. The neighbour table for BI tools, and the refresh history for the DBA'
