@@ -13,8 +13,12 @@
 #include <math.h>
 
 #include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
@@ -23,6 +27,9 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/rls.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
 #include "source.h"
@@ -215,6 +222,126 @@ TripleDestroy(DestReceiver *self)
 {
 }
 
+/*
+ * Fast path: a plain table (or populated materialized view) without
+ * inheritance children and without row-level security for this user is
+ * scanned directly with the table AM, skipping the executor's projection
+ * and casts.  Privileges were checked by source_validate(); anything else
+ * (views, partitioned or inherited tables, RLS, foreign tables) goes
+ * through SPI so that PostgreSQL applies every rule itself.
+ */
+static bool
+CanScanDirectly(const SourceSpec *src)
+{
+	char		relkind = get_rel_relkind(src->relid);
+
+	if (relkind != RELKIND_RELATION && relkind != RELKIND_MATVIEW)
+		return false;
+	if (has_subclass(src->relid))
+		return false;
+	if (check_enable_rls(src->relid, InvalidOid, true) != RLS_NONE)
+		return false;
+	return true;
+}
+
+static inline int64
+IntDatum(Datum d, Oid typ)
+{
+	switch (typ)
+	{
+		case INT2OID:
+			return DatumGetInt16(d);
+		case INT4OID:
+			return DatumGetInt32(d);
+		default:
+			return DatumGetInt64(d);
+	}
+}
+
+static inline double
+WeightDatum(Datum d, Oid typ)
+{
+	switch (typ)
+	{
+		case INT2OID:
+			return DatumGetInt16(d);
+		case INT4OID:
+			return DatumGetInt32(d);
+		case INT8OID:
+			return (double) DatumGetInt64(d);
+		case FLOAT4OID:
+			return DatumGetFloat4(d);
+		case FLOAT8OID:
+			return DatumGetFloat8(d);
+		default:
+			return DatumGetFloat8(DirectFunctionCall1(numeric_float8, d));
+	}
+}
+
+static void
+ScanDirect(const SourceSpec *src, TripleBuffer *tb, MemoryContext cxt, bool read_only)
+{
+	Relation	rel = table_open(src->relid, AccessShareLock);
+	AttrNumber	ua = get_attnum(src->relid, src->user_col);
+	AttrNumber	ia = get_attnum(src->relid, src->item_col);
+	AttrNumber	wa = src->weight_col ? get_attnum(src->relid, src->weight_col) : InvalidAttrNumber;
+	Oid			ut = getBaseType(get_atttype(src->relid, ua));
+	Oid			it = getBaseType(get_atttype(src->relid, ia));
+	Oid			wt = wa != InvalidAttrNumber ? getBaseType(get_atttype(src->relid, wa)) : InvalidOid;
+	int			natts = Max(Max(ua, ia), wa);
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+	MemoryContext rowcxt,
+				old;
+	uint64		rows = 0;
+
+	if (rel->rd_rel->relkind == RELKIND_MATVIEW && !RelationIsPopulated(rel))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("materialized view \"%s\" has not been populated",
+						RelationGetRelationName(rel)),
+				 errhint("Use the REFRESH MATERIALIZED VIEW command.")));
+
+	/* like SPI: a read-write caller sees what committed up to now */
+	PushActiveSnapshot(read_only ? GetActiveSnapshot() : GetTransactionSnapshot());
+	scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
+	slot = table_slot_create(rel, NULL);
+	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "media_reco scan row",
+								   ALLOCSET_SMALL_SIZES);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		double		w = 1.0;
+		int64		u,
+					i;
+
+		slot_getsomeattrs(slot, natts);
+		if (slot->tts_isnull[ua - 1] || slot->tts_isnull[ia - 1] ||
+			(wa != InvalidAttrNumber && slot->tts_isnull[wa - 1]))
+			continue;
+		u = IntDatum(slot->tts_values[ua - 1], ut);
+		i = IntDatum(slot->tts_values[ia - 1], it);
+		if (wa != InvalidAttrNumber)
+		{
+			old = MemoryContextSwitchTo(rowcxt);
+			w = WeightDatum(slot->tts_values[wa - 1], wt);
+			MemoryContextSwitchTo(old);
+			check_weight_finite(src, w);
+			if (wt == NUMERICOID)
+				MemoryContextReset(rowcxt);
+		}
+		old = MemoryContextSwitchTo(cxt);
+		triples_add(tb, u, i, w);
+		MemoryContextSwitchTo(old);
+		if ((++rows & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	table_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	MemoryContextDelete(rowcxt);
+	PopActiveSnapshot();
+	table_close(rel, NoLock);
+}
+
 /* Stream every usable row of the source into tb; the caller is SPI-connected. */
 void
 source_read(const SourceSpec *src, TripleBuffer *tb, MemoryContext cxt, bool read_only)
@@ -223,6 +350,12 @@ source_read(const SourceSpec *src, TripleBuffer *tb, MemoryContext cxt, bool rea
 	TripleReceiver recv;
 	SPIExecuteOptions opts;
 	int			rc;
+
+	if (CanScanDirectly(src))
+	{
+		ScanDirect(src, tb, cxt, read_only);
+		return;
+	}
 
 	initStringInfo(&sql);
 	AppendSelect(&sql, src);
