@@ -133,3 +133,26 @@ SELECT v, item_id, neighbor_id, round(similarity::numeric, 12) AS similarity
        LATERAL media_reco.item_similarity(v::regclass, weight_col => 'w')
  WHERE item_id = 1
  ORDER BY item_id, rank, v;
+
+-- an inheritance parent is read with its children, as a query on it would
+CREATE TABLE inh_parent (user_id int, item_id int);
+CREATE TABLE inh_child () INHERITS (inh_parent);
+INSERT INTO inh_parent VALUES (1, 1), (1, 2);
+INSERT INTO inh_child VALUES (2, 1), (2, 2), (2, 3);
+SELECT item_id, neighbor_id, support FROM media_reco.item_similarity('inh_parent') ORDER BY 1, 2;
+
+-- row-level security applies: a role sees only its rows, and so does the computation
+CREATE TABLE rls_src (user_id int, item_id int, region text);
+INSERT INTO rls_src VALUES (1, 1, 'eu'), (1, 2, 'eu'), (2, 1, 'us'), (2, 3, 'us'), (3, 1, 'eu'), (3, 3, 'us');
+ALTER TABLE rls_src ENABLE ROW LEVEL SECURITY;
+CREATE ROLE regress_media_reco_eu;
+GRANT USAGE ON SCHEMA media_reco TO regress_media_reco_eu;
+GRANT SELECT ON rls_src TO regress_media_reco_eu;
+CREATE POLICY eu_only ON rls_src FOR SELECT TO regress_media_reco_eu USING (region = 'eu');
+SELECT item_id, neighbor_id, support FROM media_reco.item_similarity('rls_src') ORDER BY 1, 2;
+SET ROLE regress_media_reco_eu;
+SELECT item_id, neighbor_id, support FROM media_reco.item_similarity('rls_src') ORDER BY 1, 2;
+RESET ROLE;
+DROP POLICY eu_only ON rls_src;
+DROP OWNED BY regress_media_reco_eu;
+DROP ROLE regress_media_reco_eu;
