@@ -156,3 +156,19 @@ RESET ROLE;
 DROP POLICY eu_only ON rls_src;
 DROP OWNED BY regress_media_reco_eu;
 DROP ROLE regress_media_reco_eu;
+
+-- ids of any size and sign give the same lists (small dense ids are mapped
+-- through a direct array, others through a hash; both paths mix here)
+CREATE TABLE id_map AS
+SELECT i AS orig, CASE WHEN i % 3 = 0 THEN i ELSE i * 1000000000000 + 7 END AS wide FROM generate_series(1, 200) i;
+CREATE TABLE gen_wide AS
+SELECT CASE WHEN user_id % 2 = 0 THEN -user_id ELSE user_id * 4000000000 END AS user_id,
+       m.wide AS item_id, plays
+  FROM gen JOIN id_map m ON m.orig = gen.item_id;
+SELECT count(*) AS items_compared,
+       count(*) FILTER (WHERE a.sims IS DISTINCT FROM b.sims) AS differences
+  FROM (SELECT item_id, array_agg(round(similarity::numeric, 12) ORDER BY rank) sims
+          FROM media_reco.item_similarity('gen', weight_col => 'plays', k => 20) GROUP BY 1) a
+  FULL JOIN (SELECT m.orig AS item_id, array_agg(round(s.similarity::numeric, 12) ORDER BY s.rank) sims
+               FROM media_reco.item_similarity('gen_wide', weight_col => 'plays', k => 20) s
+               JOIN id_map m ON m.wide = s.item_id GROUP BY 1) b USING (item_id);

@@ -134,8 +134,6 @@ CheckName(const char *name)
 Datum
 create_recommender(PG_FUNCTION_ARGS)
 {
-	const char *argnames[] = {"name", "source", "user_col", "item_col", NULL,
-	"metric", "k", "min_support", "shrinkage"};
 	char	   *name;
 	SourceSpec	src;
 	SimParams	p;
@@ -145,18 +143,10 @@ create_recommender(PG_FUNCTION_ARGS)
 	char		nulls[9];
 	int			rc;
 
-	for (int i = 0; i < 9; i++)
-		if (argnames[i])
-			check_not_null(fcinfo, i, argnames[i]);
+	check_not_null(fcinfo, 0, "name");
 	name = arg_text_or_null(fcinfo, 0);
 	CheckName(name);
-	src.relid = PG_GETARG_OID(1);
-	src.user_col = arg_name_or_null(fcinfo, 2);
-	src.item_col = arg_name_or_null(fcinfo, 3);
-	src.weight_col = arg_name_or_null(fcinfo, 4);
-	check_sim_params(arg_text_or_null(fcinfo, 5), PG_GETARG_INT32(6),
-					 PG_GETARG_INT32(7), PG_GETARG_FLOAT8(8), &p);
-	source_validate(&src);
+	source_args(fcinfo, 1, &src, &p);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");

@@ -203,6 +203,17 @@ ArrayData(ArrayType *a, Oid elemtype, int *len)
 	return ARR_DATA_PTR(a);
 }
 
+/* Set up the SRF, connect SPI and look up a refreshed recommender. */
+static void
+BeginRead(FunctionCallInfo fcinfo, const char *name, MemoryContext callcxt, Recommender *r)
+{
+	InitMaterializedSRF(fcinfo, 0);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	recommender_fetch(name, false, callcxt, r);
+	recommender_require_refreshed(r);
+}
+
 /* ---------- score accumulation ---------- */
 
 typedef struct ScoreEntry
@@ -317,11 +328,7 @@ recommend(PG_FUNCTION_ARGS)
 	exclude_seen = PG_GETARG_BOOL(3);
 	check_k(k, "k");
 
-	InitMaterializedSRF(fcinfo, 0);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	recommender_fetch(name, false, callcxt, &r);
-	recommender_require_refreshed(&r);
+	BeginRead(fcinfo, name, callcxt, &r);
 	source_validate(&r.src);	/* clear errors if the source or a column went away */
 
 	hist = ReadHistory(&r, user_id, callcxt, &nhist);
@@ -457,11 +464,7 @@ similar_items(PG_FUNCTION_ARGS)
 	k = PG_GETARG_INT32(2);
 	check_k(k, "k");
 
-	InitMaterializedSRF(fcinfo, 0);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	recommender_fetch(arg_text_or_null(fcinfo, 0), false, callcxt, &r);
-	recommender_require_refreshed(&r);
+	BeginRead(fcinfo, arg_text_or_null(fcinfo, 0), callcxt, &r);
 
 	args[0] = Int32GetDatum(r.id);
 	args[1] = PG_GETARG_DATUM(1);

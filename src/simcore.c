@@ -97,22 +97,48 @@ typedef struct TripleChunk
 	double		w[TRIPLE_CHUNK_ROWS];
 } TripleChunk;
 
+/*
+ * id -> dense index.  Real ids are mostly small non-negative integers
+ * (serials), so those go through a direct-mapped array, one L2/L3 access per
+ * row instead of a hash probe that misses the cache; the array grows with the
+ * largest id seen but never beyond 8 slots per distinct id (plus a floor),
+ * so a few huge ids cannot make it balloon.  Everything else is hashed.
+ */
+#define DIRECT_FLOOR	(1 << 16)
+#define DIRECT_MAX		(INT64CONST(1) << 26)
+
+typedef struct IdMap
+{
+	idmap_hash *hash;
+	int32	   *direct;			/* id -> index + 1, 0 = unseen */
+	int64		dcap;
+	int64	   *ids;			/* first-seen index -> id */
+	int32		n;
+	int32		cap;
+} IdMap;
+
 struct TripleBuffer
 {
 	TripleChunk *head;
 	TripleChunk *tail;
-	int64		n;
-	idmap_hash *umap;
-	idmap_hash *imap;
-	int64	   *uids;			/* first-seen index -> id */
-	int32		nu;
-	int32		ucap;
-	int64	   *iids;
-	int32		ni;
-	int32		icap;
+	int64		n;				/* rows in chunks, staged rows excluded */
+	IdMap		users;
+	IdMap		items;
+	/* raw ids of the rows not yet mapped: mapped a chunk at a time */
+	int32		nstaged;
+	int64		stage_user[TRIPLE_CHUNK_ROWS];
+	int64		stage_item[TRIPLE_CHUNK_ROWS];
+	double		stage_w[TRIPLE_CHUNK_ROWS];
 	Size		mem_limit;
 	const char *limit_name;
 };
+
+static Size
+IdMapBytes(const IdMap *m)
+{
+	return (Size) m->dcap * sizeof(int32) + (Size) m->cap * sizeof(int64) +
+		(Size) m->hash->size * sizeof(IdEntry);
+}
 
 static void
 ChargeOrFail(TripleBuffer *tb, Size extra)
@@ -120,7 +146,8 @@ ChargeOrFail(TripleBuffer *tb, Size extra)
 	Size		need;
 
 	need = (Size) (tb->n + TRIPLE_CHUNK_ROWS) * BYTES_PER_ROW +
-		((Size) tb->nu + (Size) tb->ni) * 48 + extra;
+		((Size) tb->users.n + (Size) tb->items.n) * 48 +
+		IdMapBytes(&tb->users) + IdMapBytes(&tb->items) + extra;
 	if (need > tb->mem_limit)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -132,76 +159,175 @@ ChargeOrFail(TripleBuffer *tb, Size extra)
 						 (need / (1024 * 1024) + 1) * 2)));
 }
 
+static void
+IdMapInit(IdMap *m)
+{
+	m->hash = idmap_create(CurrentMemoryContext, 1024, NULL);
+	m->direct = NULL;
+	m->dcap = 0;
+	m->cap = 1024;
+	m->n = 0;
+	m->ids = palloc(sizeof(int64) * m->cap);
+}
+
+static void
+IdMapFree(IdMap *m)
+{
+	idmap_destroy(m->hash);
+	if (m->direct)
+		pfree(m->direct);
+	pfree(m->ids);
+	m->hash = NULL;
+	m->direct = NULL;
+	m->ids = NULL;
+}
+
 TripleBuffer *
 triples_create(Size mem_limit, const char *limit_name)
 {
 	TripleBuffer *tb = palloc0(sizeof(TripleBuffer));
 
-	tb->umap = idmap_create(CurrentMemoryContext, 1024, NULL);
-	tb->imap = idmap_create(CurrentMemoryContext, 1024, NULL);
-	tb->ucap = 1024;
-	tb->icap = 1024;
-	tb->uids = palloc(sizeof(int64) * tb->ucap);
-	tb->iids = palloc(sizeof(int64) * tb->icap);
+	IdMapInit(&tb->users);
+	IdMapInit(&tb->items);
 	tb->mem_limit = mem_limit;
 	tb->limit_name = limit_name;
 	return tb;
 }
 
 static int32
-MapId(idmap_hash *map, int64 id, int64 **ids, int32 *n, int32 *cap)
+NewIndex(IdMap *m, int64 id)
+{
+	if (m->n == PG_INT32_MAX - 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many distinct users or items"),
+				 errdetail("At most %d distinct ids are supported.", PG_INT32_MAX - 1)));
+	if (m->n == m->cap)
+	{
+		Size		newcap = Min((Size) m->cap * 2, (Size) PG_INT32_MAX);
+
+		m->ids = repalloc_huge(m->ids, newcap * sizeof(int64));
+		m->cap = (int32) newcap;
+	}
+	m->ids[m->n] = id;
+	return m->n++;
+}
+
+/* Can the direct array cover `id`?  Grows it when that stays proportionate. */
+static bool
+DirectCovers(IdMap *m, int64 id)
+{
+	int64		want;
+
+	if (id < 0 || id >= DIRECT_MAX)
+		return false;
+	if (id < m->dcap)
+		return true;
+	want = Max(id + 1, m->dcap * 2);
+	want = Min(want, DIRECT_MAX);
+	if (want > Max((int64) DIRECT_FLOOR, (int64) 8 * (m->n + 1)))
+		return false;
+	if (m->direct == NULL)
+		m->direct = palloc_extended(sizeof(int32) * want, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	else
+	{
+		m->direct = repalloc_huge(m->direct, sizeof(int32) * want);
+		memset(m->direct + m->dcap, 0, sizeof(int32) * (want - m->dcap));
+	}
+	m->dcap = want;
+	return true;
+}
+
+static pg_noinline int32
+MapIdSlow(IdMap *m, int64 id)
 {
 	bool		found;
-	IdEntry    *e = idmap_insert(map, id, &found);
+	IdEntry    *e;
 
-	if (!found)
+	/* an id seen before the direct array covered it lives in the hash */
+	e = idmap_lookup(m->hash, id);
+	if (e)
+		return e->idx;
+	if (DirectCovers(m, id))
 	{
-		if (*n == PG_INT32_MAX)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("too many distinct users or items"),
-					 errdetail("At most %d distinct ids are supported.", PG_INT32_MAX)));
-		if (*n == *cap)
-		{
-			Size		newcap = Min((Size) *cap * 2, (Size) PG_INT32_MAX);
+		int32		idx = NewIndex(m, id);
 
-			*ids = repalloc_huge(*ids, newcap * sizeof(int64));
-			*cap = (int32) newcap;
-		}
-		(*ids)[*n] = id;
-		e->idx = (*n)++;
+		m->direct[id] = idx + 1;
+		return idx;
 	}
+	e = idmap_insert(m->hash, id, &found);
+	e->idx = NewIndex(m, id);
 	return e->idx;
+}
+
+static inline int32
+MapId(IdMap *m, int64 id)
+{
+	if (likely(id >= 0 && id < m->dcap && m->direct[id] > 0))
+		return m->direct[id] - 1;
+	return MapIdSlow(m, id);
+}
+
+static inline void
+PrefetchId(const IdMap *m, int64 id)
+{
+	if (id >= 0 && id < m->dcap)
+		__builtin_prefetch(&m->direct[id], 0, 3);
+}
+
+/*
+ * Map the staged rows into a new chunk.  Done in a tight loop with the
+ * lookups of rows a little ahead prefetched, so the cache misses of the id
+ * arrays overlap instead of being paid one row at a time.
+ */
+static void
+FlushStaged(TripleBuffer *tb)
+{
+	TripleChunk *c;
+	int32		n = tb->nstaged;
+
+	if (n == 0)
+		return;
+	ChargeOrFail(tb, 0);
+	c = palloc(sizeof(TripleChunk));
+	c->next = NULL;
+	c->n = n;
+	for (int32 r = 0; r < n; r++)
+	{
+		if (r + 16 < n)
+		{
+			PrefetchId(&tb->users, tb->stage_user[r + 16]);
+			PrefetchId(&tb->items, tb->stage_item[r + 16]);
+		}
+		c->user[r] = MapId(&tb->users, tb->stage_user[r]);
+		c->item[r] = MapId(&tb->items, tb->stage_item[r]);
+	}
+	memcpy(c->w, tb->stage_w, sizeof(double) * n);
+	if (tb->tail)
+		tb->tail->next = c;
+	else
+		tb->head = c;
+	tb->tail = c;
+	tb->n += n;
+	tb->nstaged = 0;
 }
 
 void
 triples_add(TripleBuffer *tb, int64 user, int64 item, double w)
 {
-	TripleChunk *c = tb->tail;
+	int32		r = tb->nstaged;
 
-	if (c == NULL || c->n == TRIPLE_CHUNK_ROWS)
-	{
-		ChargeOrFail(tb, 0);
-		c = palloc(sizeof(TripleChunk));
-		c->next = NULL;
-		c->n = 0;
-		if (tb->tail)
-			tb->tail->next = c;
-		else
-			tb->head = c;
-		tb->tail = c;
-	}
-	c->user[c->n] = MapId(tb->umap, user, &tb->uids, &tb->nu, &tb->ucap);
-	c->item[c->n] = MapId(tb->imap, item, &tb->iids, &tb->ni, &tb->icap);
-	c->w[c->n] = w;
-	c->n++;
-	tb->n++;
+	tb->stage_user[r] = user;
+	tb->stage_item[r] = item;
+	tb->stage_w[r] = w;
+	if (++tb->nstaged == TRIPLE_CHUNK_ROWS)
+		FlushStaged(tb);
 }
 
 int64
 triples_count(TripleBuffer *tb)
 {
-	return tb->n;
+	return tb->n + tb->nstaged;
 }
 
 /* ---------- matrix build ---------- */
@@ -256,10 +382,10 @@ HugeAlloc(Size count, Size elem)
 InteractionMatrix *
 matrix_build(TripleBuffer *tb)
 {
-	InteractionMatrix *m = palloc0(sizeof(InteractionMatrix));
-	int32		nu = tb->nu;
-	int32		ni = tb->ni;
-	int64		n = tb->n;
+	InteractionMatrix *m;
+	int32		nu;
+	int32		ni;
+	int64		n;
 	int32	   *uperm,
 			   *iperm;
 	int64	   *ptr,
@@ -268,19 +394,20 @@ matrix_build(TripleBuffer *tb)
 	double	   *raw_w;
 	int64		nnz;
 
+	FlushStaged(tb);
+	m = palloc0(sizeof(InteractionMatrix));
+	nu = tb->users.n;
+	ni = tb->items.n;
+	n = tb->n;
 	m->n_users = nu;
 	m->n_items = ni;
 	m->raw_rows = n;
 	m->user_ids = HugeAlloc(nu, sizeof(int64));
 	m->item_ids = HugeAlloc(ni, sizeof(int64));
-	uperm = Renumber(tb->uids, nu, m->user_ids);
-	iperm = Renumber(tb->iids, ni, m->item_ids);
-	idmap_destroy(tb->umap);
-	idmap_destroy(tb->imap);
-	pfree(tb->uids);
-	pfree(tb->iids);
-	tb->umap = tb->imap = NULL;
-	tb->uids = tb->iids = NULL;
+	uperm = Renumber(tb->users.ids, nu, m->user_ids);
+	iperm = Renumber(tb->items.ids, ni, m->item_ids);
+	IdMapFree(&tb->users);
+	IdMapFree(&tb->items);
 
 	/* pass 1: chunks -> item-major, raw */
 	ptr = palloc_extended(sizeof(int64) * ((Size) ni + 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);

@@ -88,6 +88,29 @@ similarity_run(const SourceSpec *src, const SimParams *p, MemoryContext work,
 	return nl;
 }
 
+/*
+ * The argument block shared by item_similarity and create_recommender:
+ * (source, user_col, item_col, weight_col, metric, k, min_support, shrinkage)
+ * starting at argument `first`.  Checks everything, the source included.
+ */
+void
+source_args(FunctionCallInfo fcinfo, int first, SourceSpec *src, SimParams *p)
+{
+	static const char *const names[8] = {"source", "user_col", "item_col", NULL,
+	"metric", "k", "min_support", "shrinkage"};
+
+	for (int i = 0; i < 8; i++)
+		if (names[i])
+			check_not_null(fcinfo, first + i, names[i]);
+	src->relid = PG_GETARG_OID(first);
+	src->user_col = arg_name_or_null(fcinfo, first + 1);
+	src->item_col = arg_name_or_null(fcinfo, first + 2);
+	src->weight_col = arg_name_or_null(fcinfo, first + 3);
+	check_sim_params(arg_text_or_null(fcinfo, first + 4), PG_GETARG_INT32(first + 5),
+					 PG_GETARG_INT32(first + 6), PG_GETARG_FLOAT8(first + 7), p);
+	source_validate(src);
+}
+
 Datum
 item_similarity(PG_FUNCTION_ARGS)
 {
@@ -99,21 +122,7 @@ item_similarity(PG_FUNCTION_ARGS)
 	NeighborLists *nl;
 	SimRunStats stats;
 
-	check_not_null(fcinfo, 0, "source");
-	check_not_null(fcinfo, 1, "user_col");
-	check_not_null(fcinfo, 2, "item_col");
-	check_not_null(fcinfo, 4, "metric");
-	check_not_null(fcinfo, 5, "k");
-	check_not_null(fcinfo, 6, "min_support");
-	check_not_null(fcinfo, 7, "shrinkage");
-
-	src.relid = PG_GETARG_OID(0);
-	src.user_col = arg_name_or_null(fcinfo, 1);
-	src.item_col = arg_name_or_null(fcinfo, 2);
-	src.weight_col = arg_name_or_null(fcinfo, 3);
-	check_sim_params(arg_text_or_null(fcinfo, 4), PG_GETARG_INT32(5),
-					 PG_GETARG_INT32(6), PG_GETARG_FLOAT8(7), &p);
-	source_validate(&src);
+	source_args(fcinfo, 0, &src, &p);
 
 	InitMaterializedSRF(fcinfo, 0);
 

@@ -6,6 +6,7 @@
 #define MEDIA_RECO_SIMILARITY_H
 
 #include "postgres.h"
+#include "fmgr.h"
 
 #include "simcore.h"
 #include "source.h"
@@ -22,6 +23,7 @@ typedef struct SimRunStats
 	Size		peak_bytes;
 } SimRunStats;
 
+extern void source_args(FunctionCallInfo fcinfo, int first, SourceSpec *src, SimParams *p);
 extern NeighborLists *similarity_run(const SourceSpec *src, const SimParams *p,
 									 MemoryContext work, bool read_only,
 									 const char *progress_name,
