@@ -121,6 +121,18 @@ SELECT * FROM media_reco.recommend('good', 1);
 SELECT expect_error($$SELECT * FROM media_reco.similar_items('good', 1)$$);
 SELECT pairs FROM media_reco.refresh_neighbors('good');
 
+-- the read path checks the caller's privileges on the neighbour table too
+GRANT SELECT ON media_reco.recommenders TO regress_media_reco_nobody;
+SET ROLE regress_media_reco_nobody;
+SELECT expect_error($$SELECT * FROM media_reco.similar_items('good', 1)$$);
+RESET ROLE;
+GRANT SELECT ON media_reco.neighbor_store TO regress_media_reco_nobody;
+SET ROLE regress_media_reco_nobody;
+SELECT count(*) FROM media_reco.similar_items('good', 1);
+RESET ROLE;
+DROP OWNED BY regress_media_reco_nobody;
+DROP ROLE regress_media_reco_nobody;
+
 -- recommend / similar_items arguments
 SELECT expect_error($$SELECT * FROM media_reco.recommend('good', NULL)$$);
 SELECT expect_error($$SELECT * FROM media_reco.recommend(NULL, 1)$$);

@@ -202,8 +202,8 @@ drop_recommender(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-static Oid
-StoreRelid(void)
+Oid
+store_relid(void)
 {
 	Oid			nsp = get_namespace_oid("media_reco", false);
 	Oid			relid = get_relname_relid("neighbor_store", nsp);
@@ -223,7 +223,7 @@ StoreRelid(void)
 static int64
 WriteNeighbors(int32 rec_id, const InteractionMatrix *m, const NeighborLists *nl)
 {
-	Oid			relid = StoreRelid();
+	Oid			relid = store_relid();
 	Relation	rel;
 	EState	   *estate;
 	ResultRelInfo *rri;

@@ -26,6 +26,9 @@ typedef struct Recommender
  */
 extern void recommender_fetch(const char *name, bool lock, MemoryContext cxt, Recommender *out);
 
+/* OID of media_reco.neighbor_store */
+extern Oid	store_relid(void);
+
 /* 55000 unless the recommender has been refreshed at least once */
 extern void recommender_require_refreshed(const Recommender *r);
 

@@ -12,14 +12,26 @@
 
 #include <math.h>
 
+#include "access/genam.h"
+#include "access/relscan.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "catalog/pg_type.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
+#include "utils/rls.h"
+#include "utils/snapmgr.h"
 #include "utils/tuplestore.h"
 
 #include "neighbors.h"
@@ -42,8 +54,6 @@ typedef struct HistoryPlan
 
 static HistoryPlan history_cache[HISTORY_CACHE_SIZE];
 static uint64 history_clock = 0;
-static SPIPlanPtr neighbors_plan = NULL;
-static SPIPlanPtr one_item_plan = NULL;
 
 /*
  * The history query of a recommender, prepared once per backend.  The cache
@@ -95,20 +105,6 @@ HistoryPlanFor(const Recommender *r)
 	slot->plan = plan;
 	slot->last_used = ++history_clock;
 	return plan;
-}
-
-static SPIPlanPtr
-KeptPlan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *types)
-{
-	if (*cache == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare(sql, nargs, types);
-
-		if (plan == NULL || SPI_keepplan(plan) != 0)
-			elog(ERROR, "could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
-		*cache = plan;
-	}
-	return *cache;
 }
 
 /* ---------- history ---------- */
@@ -212,6 +208,80 @@ BeginRead(FunctionCallInfo fcinfo, const char *name, MemoryContext callcxt, Reco
 		elog(ERROR, "SPI_connect failed");
 	recommender_fetch(name, false, callcxt, r);
 	recommender_require_refreshed(r);
+}
+
+/* ---------- direct probes of the neighbour table ---------- */
+
+/*
+ * The read path probes media_reco.neighbor_store's primary key directly, one
+ * history item at a time and in history order: no executor start-up, no
+ * tuple copies, and a summation order that does not depend on the plan.
+ * The caller's privileges are checked as SELECT on the table would; row-level
+ * security on this internal table is refused rather than bypassed.
+ */
+typedef struct NeighborProbe
+{
+	Relation	rel;
+	Relation	idx;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	ScanKeyData keys[2];
+	int32		rec_id;
+} NeighborProbe;
+
+static void
+ProbeBegin(NeighborProbe *np, int32 rec_id)
+{
+	Oid			relid = store_relid();
+	AclResult	acl = pg_class_aclcheck(relid, GetUserId(), ACL_SELECT);
+	Oid			pk;
+
+	if (acl != ACLCHECK_OK)
+		aclcheck_error(acl, OBJECT_TABLE, "neighbor_store");
+	if (check_enable_rls(relid, InvalidOid, false) == RLS_ENABLED)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("row-level security on media_reco.neighbor_store is not supported")));
+	np->rel = table_open(relid, AccessShareLock);
+	RelationGetIndexList(np->rel);	/* fills rd_pkindex */
+	pk = np->rel->rd_pkindex;
+	if (!OidIsValid(pk))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("media_reco.neighbor_store has no primary key"),
+				 errhint("Reinstall the extension.")));
+	np->idx = index_open(pk, AccessShareLock);
+	np->scan = index_beginscan(np->rel, np->idx, GetActiveSnapshot(), 2, 0);
+	np->slot = table_slot_create(np->rel, NULL);
+	np->rec_id = rec_id;
+}
+
+/* The stored lists of one item, or false; arrays may be detoasted copies. */
+static bool
+ProbeItem(NeighborProbe *np, int64 item, ArrayType **ids, ArrayType **sims)
+{
+	ScanKeyInit(&np->keys[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(np->rec_id));
+	ScanKeyInit(&np->keys[1], 2, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(item));
+	index_rescan(np->scan, np->keys, 2, NULL, 0);
+	if (!index_getnext_slot(np->scan, ForwardScanDirection, np->slot))
+		return false;
+	slot_getsomeattrs(np->slot, 4);
+	if (np->slot->tts_isnull[2] || np->slot->tts_isnull[3])
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("malformed neighbour list for item " INT64_FORMAT " in media_reco.neighbor_store", item)));
+	*ids = DatumGetArrayTypeP(np->slot->tts_values[2]);
+	*sims = DatumGetArrayTypeP(np->slot->tts_values[3]);
+	return true;
+}
+
+static void
+ProbeEnd(NeighborProbe *np)
+{
+	index_endscan(np->scan);
+	ExecDropSingleTupleTableSlot(np->slot);
+	index_close(np->idx, NoLock);
+	table_close(np->rel, NoLock);
 }
 
 /* ---------- score accumulation ---------- */
@@ -338,71 +408,51 @@ recommend(PG_FUNCTION_ARGS)
 		return (Datum) 0;
 	}
 
-	scores = scoremap_create(callcxt, Max(64, nhist * 8), NULL);
+	SPI_finish();
+
+	/* sized for every history item's full list: no growth while scoring */
+	scores = scoremap_create(callcxt, Max(64, (Size) nhist * r.params.k * 5 / 4), NULL);
 	{
-		Oid			types[2] = {INT4OID, INT8ARRAYOID};
-		Datum		args[2];
-		Datum	   *items = palloc(sizeof(Datum) * nhist);
-		SPIPlanPtr	plan;
-		int			rc;
+		NeighborProbe np;
 
+		ProbeBegin(&np, r.id);
 		for (int i = 0; i < nhist; i++)
-			items[i] = Int64GetDatum(hist[i].item);
-		args[0] = Int32GetDatum(r.id);
-		args[1] = PointerGetDatum(construct_array(items, nhist, INT8OID, 8,
-												  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-		plan = KeptPlan(&neighbors_plan,
-						"SELECT item_id, neighbor_ids, similarities FROM media_reco.neighbor_store"
-						" WHERE recommender_id OPERATOR(pg_catalog.=) $1"
-						" AND item_id OPERATOR(pg_catalog.=) ANY ($2)"
-						" ORDER BY item_id",
-						2, types);
-		rc = SPI_execute_plan(plan, args, NULL, true, 0);
-		if (rc != SPI_OK_SELECT)
-			elog(ERROR, "reading neighbour lists failed: %s", SPI_result_code_string(rc));
-
-		for (uint64 row = 0; row < SPI_processed; row++)
 		{
-			HeapTuple	tup = SPI_tuptable->vals[row];
-			TupleDesc	td = SPI_tuptable->tupdesc;
-			bool		isnull;
-			int64		item = DatumGetInt64(SPI_getbinval(tup, td, 1, &isnull));
-			Datum		ids_d = SPI_getbinval(tup, td, 2, &isnull);
-			Datum		sims_d = SPI_getbinval(tup, td, 3, &isnull);
-			ArrayType  *ids_a = DatumGetArrayTypeP(ids_d);
-			ArrayType  *sims_a = DatumGetArrayTypeP(sims_d);
+			ArrayType  *ids_a,
+					   *sims_a;
 			int			nids,
 						nsims;
-			int64	   *ids = ArrayData(ids_a, INT8OID, &nids);
-			double	   *sims = ArrayData(sims_a, FLOAT8OID, &nsims);
-			HistItem   *h = FindHist(hist, nhist, item);
+			int64	   *ids;
+			double	   *sims;
 
+			if (!ProbeItem(&np, hist[i].item, &ids_a, &sims_a))
+				continue;
+			ids = ArrayData(ids_a, INT8OID, &nids);
+			sims = ArrayData(sims_a, FLOAT8OID, &nsims);
 			if (nids != nsims)
 				ereport(ERROR,
 						(errcode(ERRCODE_DATA_CORRUPTED),
-						 errmsg("malformed neighbour list for item " INT64_FORMAT " in media_reco.neighbor_store", item)));
-			if (h != NULL)
+						 errmsg("malformed neighbour list for item " INT64_FORMAT " in media_reco.neighbor_store",
+								hist[i].item)));
+			for (int j = 0; j < nids; j++)
 			{
-				for (int j = 0; j < nids; j++)
-				{
-					bool		found;
-					ScoreEntry *s = scoremap_insert(scores, ids[j], &found);
+				bool		found;
+				ScoreEntry *sc = scoremap_insert(scores, ids[j], &found);
 
-					if (!found)
-						s->score = 0;
-					s->score += h->w * sims[j];
-				}
+				if (!found)
+					sc->score = 0;
+				sc->score += hist[i].w * sims[j];
 			}
-			/* free detoasted copies as we go: a long history must not pile them up */
-			if ((Pointer) ids_a != DatumGetPointer(ids_d))
+			/* detoasted copies (large k) are freed as we go */
+			if ((Pointer) ids_a != DatumGetPointer(np.slot->tts_values[2]))
 				pfree(ids_a);
-			if ((Pointer) sims_a != DatumGetPointer(sims_d))
+			if ((Pointer) sims_a != DatumGetPointer(np.slot->tts_values[3]))
 				pfree(sims_a);
-			if ((row & 255) == 255)
+			if ((i & 255) == 255)
 				CHECK_FOR_INTERRUPTS();
 		}
+		ProbeEnd(&np);
 	}
-	SPI_finish();
 
 	/* keep the k best in a bounded heap (worst at the root), then sort those */
 	cand = palloc(sizeof(Scored) * k);
@@ -453,10 +503,9 @@ similar_items(PG_FUNCTION_ARGS)
 	MemoryContext callcxt = CurrentMemoryContext;
 	Recommender r;
 	int			k;
-	Oid			types[2] = {INT4OID, INT8OID};
-	Datum		args[2];
-	SPIPlanPtr	plan;
-	int			rc;
+	NeighborProbe np;
+	ArrayType  *ids_a,
+			   *sims_a;
 
 	check_not_null(fcinfo, 0, "name");
 	check_not_null(fcinfo, 1, "item_id");
@@ -465,26 +514,15 @@ similar_items(PG_FUNCTION_ARGS)
 	check_k(k, "k");
 
 	BeginRead(fcinfo, arg_text_or_null(fcinfo, 0), callcxt, &r);
+	SPI_finish();
 
-	args[0] = Int32GetDatum(r.id);
-	args[1] = PG_GETARG_DATUM(1);
-	plan = KeptPlan(&one_item_plan,
-					"SELECT neighbor_ids, similarities FROM media_reco.neighbor_store"
-					" WHERE recommender_id OPERATOR(pg_catalog.=) $1"
-					" AND item_id OPERATOR(pg_catalog.=) $2",
-					2, types);
-	rc = SPI_execute_plan(plan, args, NULL, true, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "reading the neighbour list failed: %s", SPI_result_code_string(rc));
-	if (SPI_processed == 1)
+	ProbeBegin(&np, r.id);
+	if (ProbeItem(&np, PG_GETARG_INT64(1), &ids_a, &sims_a))
 	{
-		HeapTuple	tup = SPI_tuptable->vals[0];
-		TupleDesc	td = SPI_tuptable->tupdesc;
-		bool		isnull;
 		int			nids,
 					nsims;
-		int64	   *ids = ArrayData(DatumGetArrayTypeP(SPI_getbinval(tup, td, 1, &isnull)), INT8OID, &nids);
-		double	   *sims = ArrayData(DatumGetArrayTypeP(SPI_getbinval(tup, td, 2, &isnull)), FLOAT8OID, &nsims);
+		int64	   *ids = ArrayData(ids_a, INT8OID, &nids);
+		double	   *sims = ArrayData(sims_a, FLOAT8OID, &nsims);
 
 		if (nids != nsims)
 			ereport(ERROR,
@@ -501,6 +539,6 @@ similar_items(PG_FUNCTION_ARGS)
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
 	}
-	SPI_finish();
+	ProbeEnd(&np);
 	return (Datum) 0;
 }
