@@ -233,11 +233,12 @@ WriteNeighbors(int32 rec_id, const InteractionMatrix *m, const NeighborLists *nl
 	MemoryContext rowcxt,
 				old;
 	int64		rows = 0;
-	AclResult	aclresult;
 
-	aclresult = pg_class_aclcheck(relid, GetUserId(), ACL_INSERT);
-	if (aclresult != ACLCHECK_OK)
-		aclcheck_error(aclresult, OBJECT_TABLE, "neighbor_store");
+	{
+		AttrNumber	cols[5] = {1, 2, 3, 4, 5};
+
+		check_relation_privilege(relid, ACL_INSERT, cols, 5);
+	}
 
 	rel = table_open(relid, RowExclusiveLock);
 	estate = CreateExecutorState();

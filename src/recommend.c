@@ -233,11 +233,10 @@ static void
 ProbeBegin(NeighborProbe *np, int32 rec_id)
 {
 	Oid			relid = store_relid();
-	AclResult	acl = pg_class_aclcheck(relid, GetUserId(), ACL_SELECT);
+	AttrNumber	cols[4] = {1, 2, 3, 4};
 	Oid			pk;
 
-	if (acl != ACLCHECK_OK)
-		aclcheck_error(acl, OBJECT_TABLE, "neighbor_store");
+	check_relation_privilege(relid, ACL_SELECT, cols, 4);
 	if (check_enable_rls(relid, InvalidOid, false) == RLS_ENABLED)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -410,8 +409,8 @@ recommend(PG_FUNCTION_ARGS)
 
 	SPI_finish();
 
-	/* sized for every history item's full list: no growth while scoring */
-	scores = scoremap_create(callcxt, Max(64, (Size) nhist * r.params.k * 5 / 4), NULL);
+	/* sized for the usual case; bounded, it grows only for very long histories */
+	scores = scoremap_create(callcxt, (uint32) Min((uint64) nhist * Min(r.params.k, 64), 1 << 20), NULL);
 	{
 		NeighborProbe np;
 

@@ -303,6 +303,7 @@ FlushStaged(TripleBuffer *tb)
 		c->item[r] = MapId(&tb->items, tb->stage_item[r]);
 	}
 	memcpy(c->w, tb->stage_w, sizeof(double) * n);
+	ChargeOrFail(tb, 0);		/* the id maps may have grown while mapping */
 	if (tb->tail)
 		tb->tail->next = c;
 	else

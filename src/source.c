@@ -15,6 +15,7 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/xact.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
@@ -24,7 +25,6 @@
 #include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "tcop/dest.h"
-#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -33,6 +33,7 @@
 #include "utils/syscache.h"
 
 #include "source.h"
+#include "util.h"
 
 char *
 source_relname(const SourceSpec *src)
@@ -60,18 +61,6 @@ ColumnType(const SourceSpec *src, const char *col, const char *role)
 				 errmsg("column \"%s\" (%s column) does not exist in relation \"%s\"",
 						col, role, get_rel_name(src->relid))));
 	return getBaseType(get_atttype(src->relid, att));
-}
-
-static void
-CheckColumnPrivilege(const SourceSpec *src, const char *col)
-{
-	AttrNumber	att = get_attnum(src->relid, col);
-
-	if (pg_attribute_aclcheck(src->relid, att, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied for column \"%s\" of relation \"%s\"",
-						col, get_rel_name(src->relid))));
 }
 
 void
@@ -123,12 +112,15 @@ source_validate(const SourceSpec *src)
 					 errdetail("The weight column must be smallint, integer, bigint, real, double precision or numeric.")));
 	}
 
-	if (pg_class_aclcheck(src->relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
 	{
-		CheckColumnPrivilege(src, src->user_col);
-		CheckColumnPrivilege(src, src->item_col);
+		AttrNumber	atts[3];
+		int			n = 0;
+
+		atts[n++] = get_attnum(src->relid, src->user_col);
+		atts[n++] = get_attnum(src->relid, src->item_col);
 		if (src->weight_col)
-			CheckColumnPrivilege(src, src->weight_col);
+			atts[n++] = get_attnum(src->relid, src->weight_col);
+		check_relation_privilege(src->relid, ACL_SELECT, atts, n);
 	}
 }
 
@@ -237,6 +229,9 @@ CanScanDirectly(const SourceSpec *src)
 
 	if (relkind != RELKIND_RELATION && relkind != RELKIND_MATVIEW)
 		return false;
+	/* temporary and unlogged relations keep the executor's own checks and errors */
+	if (get_rel_persistence(src->relid) != RELPERSISTENCE_PERMANENT)
+		return false;
 	if (has_subclass(src->relid))
 		return false;
 	if (check_enable_rls(src->relid, InvalidOid, true) != RLS_NONE)
@@ -302,7 +297,9 @@ ScanDirect(const SourceSpec *src, TripleBuffer *tb, MemoryContext cxt, bool read
 						RelationGetRelationName(rel)),
 				 errhint("Use the REFRESH MATERIALIZED VIEW command.")));
 
-	/* like SPI: a read-write caller sees what committed up to now */
+	/* like SPI: a read-write caller sees its own earlier work and what committed up to now */
+	if (!read_only)
+		CommandCounterIncrement();
 	PushActiveSnapshot(read_only ? GetActiveSnapshot() : GetTransactionSnapshot());
 	scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
 	slot = table_slot_create(rel, NULL);

@@ -6,9 +6,16 @@
 
 #include <math.h>
 
+#include "access/sysattr.h"
+#include "executor/executor.h"
 #include "miscadmin.h"
+#include "nodes/bitmapset.h"
+#include "nodes/parsenodes.h"
+#include "nodes/pg_list.h"
 #include "portability/instr_time.h"
+#include "storage/lockdefs.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 
 #include "util.h"
 
@@ -68,10 +75,42 @@ check_sim_params(const char *metric, int k, int min_support, double shrinkage, S
 	out->shrinkage = shrinkage;
 }
 
+/*
+ * Check the caller's privilege on a relation the way the executor does for a
+ * query that reads (ACL_SELECT) or inserts (ACL_INSERT) the given columns:
+ * table-level or column-level grants both count, and ExecutorCheckPerms_hook
+ * (sepgsql, audit extensions) sees the access even though the direct scan
+ * and insert paths do not go through the executor.
+ */
+void
+check_relation_privilege(Oid relid, AclMode mode, const AttrNumber *atts, int natts)
+{
+	RangeTblEntry *rte = makeNode(RangeTblEntry);
+	Bitmapset  *cols = NULL;
+
+	for (int i = 0; i < natts; i++)
+		cols = bms_add_member(cols, atts[i] - FirstLowInvalidHeapAttributeNumber);
+	rte->rtekind = RTE_RELATION;
+	rte->relid = relid;
+	rte->relkind = get_rel_relkind(relid);
+	rte->rellockmode = (mode == ACL_SELECT) ? AccessShareLock : RowExclusiveLock;
+	rte->requiredPerms = mode;
+	if (mode == ACL_SELECT)
+		rte->selectedCols = cols;
+	else
+		rte->insertedCols = cols;
+	ExecCheckRTPerms(list_make1(rte), true);
+}
+
+/*
+ * An interrupt that CHECK_FOR_INTERRUPTS can act on now; when interrupts are
+ * held off the flag stays set, and pausing the threads for it would only
+ * thrash.
+ */
 bool
 interrupt_pending(void)
 {
-	return InterruptPending;
+	return InterruptPending && INTERRUPTS_CAN_BE_PROCESSED();
 }
 
 void

@@ -7,6 +7,8 @@
 
 #include "postgres.h"
 #include "fmgr.h"
+#include "access/attnum.h"
+#include "nodes/parsenodes.h"
 #include "portability/instr_time.h"
 
 #include "simcore.h"
@@ -25,6 +27,7 @@ extern void check_sim_params(const char *metric, int k, int min_support,
 							 double shrinkage, SimParams *out);
 
 /* polled by simcore between chunks: a query cancel, timeout or termination is pending */
+extern void check_relation_privilege(Oid relid, AclMode mode, const AttrNumber *atts, int natts);
 extern bool interrupt_pending(void);
 extern void interrupt_process(void);
 extern const SimInterruptHooks interrupt_hooks;
