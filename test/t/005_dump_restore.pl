@@ -1,0 +1,45 @@
+# The registry, the neighbour table and the refresh history survive
+# pg_dump / pg_restore (they are extension configuration tables), and the
+# restored recommender keeps working and refreshing.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PostgreSQL::Test::Cluster->new('dump');
+$node->init;
+$node->start;
+$node->safe_psql('postgres', q{
+CREATE EXTENSION media_reco;
+CREATE TABLE ev AS SELECT * FROM media_reco.synthetic_interactions(2000, 400, 30000, 8);
+CREATE INDEX ON ev (user_id, item_id) INCLUDE (plays);
+SELECT media_reco.create_recommender('r', 'ev', weight_col => 'plays', k => 20, shrinkage => 2);
+SELECT 1 FROM media_reco.refresh_neighbors('r');
+SELECT 1 FROM media_reco.refresh_neighbors('r');
+});
+
+my $sig = q{SELECT count(*) || ':' || round(sum(similarity)::numeric, 9) FROM media_reco.item_neighbors WHERE recommender = 'r'};
+my $recs = q{SELECT string_agg(item_id || '=' || round(score::numeric, 9), ',' ORDER BY rank) FROM media_reco.recommend('r', 5, 10)};
+my $reg = q{SELECT name || ' ' || source::text || ' ' || weight_col || ' ' || k || ' ' || shrinkage || ' ' || (refreshed_at IS NOT NULL) FROM media_reco.recommenders};
+my %before = map { $_ => $node->safe_psql('postgres', $_) } ($sig, $recs, $reg);
+
+my $dump = $node->basedir . '/media_reco.dump';
+$node->command_ok([ 'pg_dump', '-Fc', '-d', $node->connstr('postgres'), '-f', $dump ], 'pg_dump succeeds');
+$node->safe_psql('postgres', 'CREATE DATABASE restored');
+$node->command_ok([ 'pg_restore', '--exit-on-error', '-d', $node->connstr('restored'), $dump ], 'pg_restore succeeds');
+
+is($node->safe_psql('restored', $reg), $before{$reg}, 'registry restored');
+is($node->safe_psql('restored', $sig), $before{$sig}, 'neighbour table restored');
+is($node->safe_psql('restored', $recs), $before{$recs}, 'recommend answers as before');
+is($node->safe_psql('restored', q{SELECT count(*) FROM media_reco.refresh_history}), '2', 'refresh history restored');
+
+# the restored recommender refreshes, and its history ids continue (identity restored)
+$node->safe_psql('restored', q{SELECT 1 FROM media_reco.refresh_neighbors('r')});
+is($node->safe_psql('restored', $sig), $before{$sig}, 'a refresh after restore gives the same lists');
+is($node->safe_psql('restored', q{SELECT count(DISTINCT id) FROM media_reco.refresh_history}), '3', 'history ids continue after restore');
+$node->safe_psql('restored', q{SELECT media_reco.create_recommender('r2', 'ev', metric => 'jaccard')});
+is($node->safe_psql('restored', q{SELECT count(DISTINCT id) FROM media_reco.recommenders}), '2', 'recommender ids continue after restore');
+
+$node->stop;
+done_testing();
