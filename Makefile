@@ -4,11 +4,11 @@ EXTVERSION = 0.1.0
 
 MODULE_big = media_reco
 OBJS = src/media_reco.o src/simcore.o src/source.o src/similarity.o \
-       src/neighbors.o src/recommend.o src/synth.o src/util.o
+       src/neighbors.o src/recommend.o src/synth.o src/metrics.o src/util.o
 
 DATA_built = sql-build/$(EXTENSION)--$(EXTVERSION).sql
 
-REGRESS = similarity similarity_reference neighbors recommend synth errors
+REGRESS = similarity similarity_reference neighbors recommend synth metrics errors
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
 # OpenBLAS through pkg-config.  Debian's serial build is preferred when it is

@@ -180,3 +180,108 @@ AS 'MODULE_PATHNAME', 'synthetic_interactions'
 LANGUAGE C IMMUTABLE PARALLEL SAFE SECURITY INVOKER;
 COMMENT ON FUNCTION media_reco.synthetic_interactions(integer, integer, bigint, bigint) IS
     'A reproducible synthetic viewing log over synthetic_items(items, seed): Zipf-like item popularity, heavy-tailed user activity, genre-loyal users, repeat views, ratings and timestamps in 2025.';
+
+-- ---------------------------------------------------------------------------
+-- Evaluation: ranking metrics over arrays, classifier aggregates
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION media_reco.precision_at_k(recommended bigint[], relevant bigint[], k integer)
+RETURNS double precision AS 'MODULE_PATHNAME', 'precision_at_k'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION media_reco.precision_at_k(bigint[], bigint[], integer) IS
+    '|top k of recommended ∩ relevant| / k; NULL when relevant is empty. Duplicates in recommended count once.';
+
+CREATE FUNCTION media_reco.recall_at_k(recommended bigint[], relevant bigint[], k integer)
+RETURNS double precision AS 'MODULE_PATHNAME', 'recall_at_k'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION media_reco.recall_at_k(bigint[], bigint[], integer) IS
+    '|top k of recommended ∩ relevant| / |relevant|; NULL when relevant is empty.';
+
+CREATE FUNCTION media_reco.hit_at_k(recommended bigint[], relevant bigint[], k integer)
+RETURNS double precision AS 'MODULE_PATHNAME', 'hit_at_k'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION media_reco.hit_at_k(bigint[], bigint[], integer) IS
+    '1 if the top k of recommended contain a relevant item, else 0; NULL when relevant is empty.';
+
+CREATE FUNCTION media_reco.ndcg_at_k(recommended bigint[], relevant bigint[], k integer)
+RETURNS double precision AS 'MODULE_PATHNAME', 'ndcg_at_k'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION media_reco.ndcg_at_k(bigint[], bigint[], integer) IS
+    'Σ over ranks r ≤ k holding a relevant item of 1/log2(r+1), divided by Σ_{r ≤ min(k, |relevant|)} 1/log2(r+1); NULL when relevant is empty.';
+
+CREATE FUNCTION media_reco.average_precision_at_k(recommended bigint[], relevant bigint[], k integer)
+RETURNS double precision AS 'MODULE_PATHNAME', 'average_precision_at_k'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION media_reco.average_precision_at_k(bigint[], bigint[], integer) IS
+    'Σ over ranks r ≤ k holding a relevant item of precision@r, divided by min(k, |relevant|); NULL when relevant is empty.';
+
+CREATE FUNCTION media_reco.reciprocal_rank(recommended bigint[], relevant bigint[])
+RETURNS double precision AS 'MODULE_PATHNAME', 'reciprocal_rank'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION media_reco.reciprocal_rank(bigint[], bigint[]) IS
+    '1 / rank of the first relevant item in recommended, 0 if none; NULL when relevant is empty.';
+
+CREATE FUNCTION media_reco.roc_auc_accum(internal, double precision, boolean)
+RETURNS internal AS 'MODULE_PATHNAME', 'roc_auc_accum'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION media_reco.roc_auc_accum(internal, double precision, boolean) IS
+    'Transition function of media_reco.roc_auc.';
+CREATE FUNCTION media_reco.roc_auc_combine(internal, internal)
+RETURNS internal AS 'MODULE_PATHNAME', 'roc_auc_combine'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION media_reco.roc_auc_combine(internal, internal) IS
+    'Combine function of media_reco.roc_auc (parallel aggregation).';
+CREATE FUNCTION media_reco.roc_auc_serialize(internal)
+RETURNS bytea AS 'MODULE_PATHNAME', 'roc_auc_serialize'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION media_reco.roc_auc_serialize(internal) IS
+    'Serialization function of media_reco.roc_auc.';
+CREATE FUNCTION media_reco.roc_auc_deserialize(bytea, internal)
+RETURNS internal AS 'MODULE_PATHNAME', 'roc_auc_deserialize'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION media_reco.roc_auc_deserialize(bytea, internal) IS
+    'Deserialization function of media_reco.roc_auc.';
+CREATE FUNCTION media_reco.roc_auc_final(internal)
+RETURNS double precision AS 'MODULE_PATHNAME', 'roc_auc_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION media_reco.roc_auc_final(internal) IS
+    'Final function of media_reco.roc_auc.';
+
+CREATE AGGREGATE media_reco.roc_auc(score double precision, label boolean) (
+    SFUNC = media_reco.roc_auc_accum,
+    STYPE = internal,
+    FINALFUNC = media_reco.roc_auc_final,
+    COMBINEFUNC = media_reco.roc_auc_combine,
+    SERIALFUNC = media_reco.roc_auc_serialize,
+    DESERIALFUNC = media_reco.roc_auc_deserialize,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE media_reco.roc_auc(double precision, boolean) IS
+    'Area under the ROC curve of scores against boolean labels (ties count half); NULL rows skipped; NULL with a single class.';
+
+CREATE FUNCTION media_reco.log_loss_accum(double precision[], double precision, boolean)
+RETURNS double precision[] AS 'MODULE_PATHNAME', 'log_loss_accum'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION media_reco.log_loss_accum(double precision[], double precision, boolean) IS
+    'Transition function of media_reco.log_loss.';
+CREATE FUNCTION media_reco.log_loss_combine(double precision[], double precision[])
+RETURNS double precision[] AS 'MODULE_PATHNAME', 'log_loss_combine'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION media_reco.log_loss_combine(double precision[], double precision[]) IS
+    'Combine function of media_reco.log_loss (parallel aggregation).';
+CREATE FUNCTION media_reco.log_loss_final(double precision[])
+RETURNS double precision AS 'MODULE_PATHNAME', 'log_loss_final'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION media_reco.log_loss_final(double precision[]) IS
+    'Final function of media_reco.log_loss.';
+
+CREATE AGGREGATE media_reco.log_loss(p double precision, label boolean) (
+    SFUNC = media_reco.log_loss_accum,
+    STYPE = double precision[],
+    INITCOND = '{0,0}',
+    FINALFUNC = media_reco.log_loss_final,
+    COMBINEFUNC = media_reco.log_loss_combine,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE media_reco.log_loss(double precision, boolean) IS
+    'Mean binary cross-entropy of probabilities p against labels, p clipped to [1e-15, 1 - 1e-15]; NULL rows skipped.';

@@ -1,0 +1,84 @@
+-- evaluation: ranking metrics over arrays, roc_auc and log_loss aggregates
+SET extra_float_digits = 0;
+
+-- recommended 1..5, relevant {2, 5, 9}: hits at ranks 2 and 5
+SELECT media_reco.precision_at_k('{1,2,3,4,5}', '{2,5,9}', 3) AS p3,          -- 1/3
+       media_reco.precision_at_k('{1,2,3,4,5}', '{2,5,9}', 5) AS p5,          -- 2/5
+       media_reco.precision_at_k('{1,2,3,4,5}', '{2,5,9}', 10) AS p10,        -- 2/10: k beyond the list
+       media_reco.recall_at_k('{1,2,3,4,5}', '{2,5,9}', 3) AS r3,             -- 1/3
+       media_reco.recall_at_k('{1,2,3,4,5}', '{2,5,9}', 5) AS r5,             -- 2/3
+       media_reco.hit_at_k('{1,2,3,4,5}', '{2,5,9}', 1) AS h1,                -- 0
+       media_reco.hit_at_k('{1,2,3,4,5}', '{2,5,9}', 2) AS h2;                -- 1
+SELECT round(media_reco.ndcg_at_k('{1,2,3,4,5}', '{2,5,9}', 5)::numeric, 12) AS ndcg5,
+       round(((1 / log(2, 3) + 1 / log(2, 6)) / (1 + 1 / log(2, 3) + 1 / log(2, 4)))::numeric, 12) AS by_hand,
+       media_reco.average_precision_at_k('{1,2,3,4,5}', '{2,5,9}', 5) AS ap5,  -- (1/2 + 2/5) / 3
+       media_reco.reciprocal_rank('{1,2,3,4,5}', '{2,5,9}') AS rr;             -- 1/2
+
+-- a perfect list scores 1 everywhere
+SELECT media_reco.precision_at_k('{7,8}', '{8,7}', 2), media_reco.recall_at_k('{7,8}', '{8,7}', 2),
+       media_reco.ndcg_at_k('{7,8}', '{8,7}', 2), media_reco.average_precision_at_k('{7,8}', '{8,7}', 2),
+       media_reco.reciprocal_rank('{7,8}', '{8,7}');
+
+-- duplicates in recommended count once, at their first rank: nothing exceeds 1
+SELECT media_reco.precision_at_k('{2,2,2}', '{2,3}', 3) AS p3,                -- 1/3
+       round(media_reco.ndcg_at_k('{2,2,2}', '{2,3}', 3)::numeric, 12) AS ndcg3, -- 1 / (1 + 1/log2(3))
+       round((1 / (1 + 1 / log(2, 3)))::numeric, 12) AS by_hand,
+       media_reco.average_precision_at_k('{2,2,2}', '{2,3}', 3) AS ap3,       -- 1 / 2
+       media_reco.recall_at_k('{2,2,3}', '{2,3,3}', 2) AS r2;                 -- 1/2: relevant is a set
+
+-- NULLs: a NULL recommendation keeps its rank but never matches; NULL relevant ids are ignored
+SELECT media_reco.reciprocal_rank('{NULL,2}', '{2}') AS rr,                   -- 1/2
+       media_reco.precision_at_k('{NULL,NULL}', '{1}', 2) AS p2,              -- 0
+       media_reco.recall_at_k('{1,2}', '{2,NULL}', 2) AS r2;                  -- 1
+-- NULL arrays give NULL (STRICT); an empty relevant set gives NULL, so avg() skips that user
+SELECT media_reco.precision_at_k(NULL, '{1}', 3) IS NULL AS null_rec,
+       media_reco.ndcg_at_k('{1}', NULL, 3) IS NULL AS null_rel,
+       media_reco.recall_at_k('{1,2}', '{}', 3) IS NULL AS empty_rel,
+       media_reco.reciprocal_rank('{1}', '{NULL}') IS NULL AS only_null_rel,
+       media_reco.hit_at_k('{}', '{1}', 3) AS empty_rec;
+SELECT avg(media_reco.recall_at_k(rec, rel, 2)) FROM (VALUES ('{1,2}'::bigint[], '{1}'::bigint[]),
+                                                              ('{3,4}', '{}'), ('{5,6}', '{9}')) v(rec, rel);
+-- multi-dimensional arrays are read in storage order
+SELECT media_reco.reciprocal_rank('{{1,2},{3,4}}', '{3}');
+-- errors
+SELECT media_reco.precision_at_k('{1}', '{1}', 0);
+SELECT media_reco.ndcg_at_k('{1}', '{1}', -3);
+
+-- roc_auc against the pairwise definition on generated scores in [0, 5] (ties included)
+CREATE TABLE scored AS
+SELECT i, round((random_normal)::numeric, 1)::float8 AS score, (i % 3 = 0 OR i % 7 = 0) AS label
+  FROM (SELECT i, (sin(i * 12.9898) * 43758.5453 - floor(sin(i * 12.9898) * 43758.5453)) * 4
+               + CASE WHEN i % 3 = 0 OR i % 7 = 0 THEN 1 ELSE 0 END AS random_normal
+          FROM generate_series(1, 3000) i) x;
+INSERT INTO scored VALUES (0, NULL, true), (-1, 0.5, NULL);   -- skipped
+SELECT round(media_reco.roc_auc(score, label)::numeric, 12) AS auc,
+       round((SELECT (count(*) FILTER (WHERE p.score > n.score) + 0.5 * count(*) FILTER (WHERE p.score = n.score))::numeric
+                     / count(*)
+                FROM scored p, scored n WHERE p.label AND NOT n.label AND p.score IS NOT NULL
+                 AND n.score IS NOT NULL), 12) AS pairwise
+  FROM scored;
+-- the same through a parallel plan (combine, serialize, deserialize)
+SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+EXPLAIN (COSTS OFF) SELECT media_reco.roc_auc(score, label) FROM scored;
+SELECT round(media_reco.roc_auc(score, label)::numeric, 12) AS auc_parallel FROM scored;
+SELECT round(media_reco.log_loss(score / 5, label)::numeric, 12) AS log_loss_parallel FROM scored;
+RESET parallel_setup_cost; RESET parallel_tuple_cost; RESET min_parallel_table_scan_size;
+RESET max_parallel_workers_per_gather;
+SELECT round(media_reco.log_loss(score / 5, label)::numeric, 12) AS log_loss,
+       round(avg(CASE WHEN label THEN -ln(least(greatest(score / 5, 1e-15), 1 - 1e-15))
+                      ELSE -ln(1 - least(greatest(score / 5, 1e-15), 1 - 1e-15)) END)::numeric, 12) AS by_formula
+  FROM scored WHERE score IS NOT NULL AND label IS NOT NULL;
+-- hand-checked small cases; a single class or no rows gives NULL
+SELECT media_reco.roc_auc(s, l) FROM (VALUES (0.9, true), (0.8, false), (0.7, true), (0.1, false)) v(s, l);  -- 3/4
+SELECT media_reco.roc_auc(s, l) FROM (VALUES (0.5, true), (0.5, false)) v(s, l);                             -- tie: 1/2
+SELECT media_reco.roc_auc(s, l) IS NULL AS single_class FROM (VALUES (0.5, true), (0.7, true)) v(s, l);
+SELECT media_reco.roc_auc(s, l) IS NULL AS no_rows FROM (VALUES (0.5, true)) v(s, l) WHERE false;
+SELECT round(media_reco.log_loss(p, l)::numeric, 12), round(((-ln(0.9) - ln(0.8)) / 2)::numeric, 12)
+  FROM (VALUES (0.9, true), (0.2, false)) v(p, l);
+SELECT media_reco.log_loss(p, l) IS NULL AS no_rows FROM (VALUES (0.5, true)) v(p, l) WHERE false;
+SELECT round(media_reco.log_loss(p, l)::numeric, 6) AS clipped FROM (VALUES (0.0, true)) v(p, l);  -- -ln(1e-15)
+-- errors
+SELECT media_reco.roc_auc(s, l) FROM (VALUES ('NaN'::float8, true)) v(s, l);
+SELECT media_reco.log_loss(p, l) FROM (VALUES (1.5, true)) v(p, l);
+SELECT media_reco.log_loss(p, l) FROM (VALUES ('NaN'::float8, false)) v(p, l);
