@@ -155,6 +155,16 @@ SELECT expect_error($$UPDATE media_reco.recommenders SET shrinkage = -1 WHERE na
 SELECT expect_error($$UPDATE media_reco.recommenders SET k = 0 WHERE name = 'good'$$);
 SELECT expect_error($$UPDATE media_reco.recommenders SET metric = 'euclid' WHERE name = 'good'$$);
 
+-- recommend_for_items / explain_recommendation arguments
+SELECT expect_error($$SELECT * FROM media_reco.recommend_for_items('good', NULL)$$);
+SELECT expect_error($$SELECT * FROM media_reco.recommend_for_items('good', '{1,2}', '{1}')$$);
+SELECT expect_error($$SELECT * FROM media_reco.recommend_for_items('good', '{1,2}', '{1,NaN}')$$);
+SELECT expect_error($$SELECT * FROM media_reco.recommend_for_items('good', '{1,1}', '{1e308,1e308}')$$);
+SELECT expect_error($$SELECT * FROM media_reco.recommend_for_items('good', '{1}', k => 0)$$);
+SELECT expect_error($$SELECT * FROM media_reco.recommend_for_items('nope', '{1}')$$);
+SELECT expect_error($$SELECT * FROM media_reco.explain_recommendation('good', 1, NULL)$$);
+SELECT expect_error($$SELECT * FROM media_reco.explain_recommendation('nope', 1, 1)$$);
+
 -- a NaN weight in a user's live history
 INSERT INTO ev (user_id, item_id, w) VALUES (5, 1, 'NaN');
 SELECT expect_error($$SELECT * FROM media_reco.recommend('good', 5)$$);

@@ -69,3 +69,40 @@ SELECT (SELECT count(*) FROM rec_mine) > 500 AS many,
 SELECT count(*) AS missing_users_in_mine
   FROM (SELECT DISTINCT user_id FROM rec_ref) r
  WHERE NOT EXISTS (SELECT 1 FROM rec_mine m WHERE m.user_id = r.user_id);
+
+-- recommend_for_items: an anonymous session scored exactly as a history
+SELECT item_id, round(score::numeric, 12) AS score, rank FROM media_reco.recommend_for_items('r', '{3,1}', '{1,2}');
+SELECT item_id, round(score::numeric, 12) AS score, rank FROM media_reco.recommend_for_items('r', '{3,1,1}');  -- counts: w(1) = 2
+SELECT item_id, rank FROM media_reco.recommend_for_items('r', '{3,NULL}');                                     -- NULL ignored
+SELECT item_id, rank FROM media_reco.recommend_for_items('r', '{3,1}', '{1,NULL}');                            -- NULL weight ignored
+SELECT count(*) FROM media_reco.recommend_for_items('r', '{3}', exclude => '{1,2}');                           -- blocklist
+SELECT count(*) FROM media_reco.recommend_for_items('r', '{}');
+SELECT count(*) FROM media_reco.recommend_for_items('r', '{12345}');
+-- on generated data it equals recommend() for the same history
+SELECT count(*) AS users_compared,
+       count(*) FILTER (WHERE a IS DISTINCT FROM b) AS differences
+  FROM (SELECT u,
+               (SELECT array_agg(item_id || ':' || round(score::numeric, 9) ORDER BY rank)
+                  FROM media_reco.recommend('big', u, 10)) AS a,
+               (SELECT array_agg(item_id || ':' || round(score::numeric, 9) ORDER BY rank)
+                  FROM media_reco.recommend_for_items('big',
+                         (SELECT array_agg(item_id) FROM big_hist WHERE user_id = u),
+                         (SELECT array_agg(rating::float8) FROM big_hist WHERE user_id = u), 10)) AS b
+          FROM generate_series(1, 500, 11) u) x;
+
+-- explain_recommendation: contributions = weight * similarity, summing to the score
+SELECT because_item_id, weight, round(similarity::numeric, 12) AS similarity,
+       round(contribution::numeric, 12) AS contribution, rank
+  FROM media_reco.explain_recommendation('r', 3, 2);
+SELECT count(*) FROM media_reco.explain_recommendation('r', 999, 2);     -- no history
+SELECT count(*) FROM media_reco.explain_recommendation('r', 3, 12345);   -- not a neighbour of anything
+SELECT count(*) AS recommendations,
+       count(*) FILTER (WHERE abs(r.score - e.total) > 1e-9 OR e.total IS NULL) AS mismatches,
+       bool_and(e.ranks_ok) AS ranked_by_contribution
+  FROM generate_series(1, 500, 13) u,
+       LATERAL media_reco.recommend('big', u, 5) r,
+       LATERAL (SELECT sum(contribution) AS total,
+                       bool_and(prev IS NULL OR prev > contribution OR (prev = contribution AND prev_id < because_item_id)) AS ranks_ok
+                  FROM (SELECT *, lag(contribution) OVER (ORDER BY rank) AS prev,
+                               lag(because_item_id) OVER (ORDER BY rank) AS prev_id
+                          FROM media_reco.explain_recommendation('big', u, r.item_id)) z) e;

@@ -38,6 +38,8 @@
 #include "util.h"
 
 PG_FUNCTION_INFO_V1(recommend);
+PG_FUNCTION_INFO_V1(recommend_for_items);
+PG_FUNCTION_INFO_V1(explain_recommendation);
 PG_FUNCTION_INFO_V1(similar_items);
 
 /* ---------- per-backend cache of history plans ---------- */
@@ -124,6 +126,39 @@ CmpHist(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+static int
+CmpInt64Asc(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return (x > y) - (x < y);
+}
+
+/* Sort by item, sum duplicates, check the sums are finite; returns the new length. */
+static int
+MergeHistory(HistItem *h, int rows, const char *who)
+{
+	int			n = 0;
+
+	if (rows > 1)
+		qsort(h, rows, sizeof(HistItem), CmpHist);
+	for (int i = 0; i < rows; i++)
+	{
+		if (n > 0 && h[n - 1].item == h[i].item)
+			h[n - 1].w += h[i].w;
+		else
+			h[n++] = h[i];
+	}
+	for (int i = 0; i < n; i++)
+		if (!isfinite(h[i].w))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("sum of weights for %s and item " INT64_FORMAT " is out of range",
+							who, h[i].item)));
+	return n;
+}
+
 /* The user's history as (item, summed weight), items ascending, in `cxt`. */
 static HistItem *
 ReadHistory(const Recommender *r, int64 user_id, MemoryContext cxt, int *n_out)
@@ -131,7 +166,6 @@ ReadHistory(const Recommender *r, int64 user_id, MemoryContext cxt, int *n_out)
 	SPIPlanPtr	plan = HistoryPlanFor(r);
 	Datum		arg = Int64GetDatum(user_id);
 	HistItem   *h;
-	int			n = 0;
 	int			rc;
 	uint64		rows;
 
@@ -160,22 +194,12 @@ ReadHistory(const Recommender *r, int64 user_id, MemoryContext cxt, int *n_out)
 			h[i].w = 1.0;
 	}
 	SPI_freetuptable(SPI_tuptable);
-	if (rows > 1)
-		qsort(h, rows, sizeof(HistItem), CmpHist);
-	for (uint64 i = 0; i < rows; i++)
 	{
-		if (n > 0 && h[n - 1].item == h[i].item)
-			h[n - 1].w += h[i].w;
-		else
-			h[n++] = h[i];
+		char		who[64];
+
+		snprintf(who, sizeof(who), "user " INT64_FORMAT, user_id);
+		*n_out = MergeHistory(h, (int) rows, who);
 	}
-	for (int i = 0; i < n; i++)
-		if (!isfinite(h[i].w))
-			ereport(ERROR,
-					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("sum of weights for user " INT64_FORMAT " and item " INT64_FORMAT " is out of range",
-							user_id, h[i].item)));
-	*n_out = n;
 	return h;
 }
 
@@ -369,103 +393,124 @@ ScoredSiftDown(Scored *h, int n, int pos)
 	}
 }
 
-Datum
-recommend(PG_FUNCTION_ARGS)
+/*
+ * Visit every stored neighbour of every history item, in history order:
+ * visit(ctx, history index, neighbour id, similarity).
+ */
+typedef void (*NeighborVisit) (void *ctx, int h, int64 nb, double sim);
+
+static void
+ForEachNeighbor(const Recommender *r, const HistItem *hist, int nhist,
+				NeighborVisit visit, void *ctx)
+{
+	NeighborProbe np;
+
+	ProbeBegin(&np, r->id);
+	for (int i = 0; i < nhist; i++)
+	{
+		ArrayType  *ids_a,
+				   *sims_a;
+		int			nids,
+					nsims;
+		int64	   *ids;
+		double	   *sims;
+
+		if (!ProbeItem(&np, hist[i].item, &ids_a, &sims_a))
+			continue;
+		ids = ArrayData(ids_a, INT8OID, &nids);
+		sims = ArrayData(sims_a, FLOAT8OID, &nsims);
+		if (nids != nsims)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("malformed neighbour list for item " INT64_FORMAT " in media_reco.neighbor_store",
+							hist[i].item)));
+		for (int j = 0; j < nids; j++)
+			visit(ctx, i, ids[j], sims[j]);
+		/* detoasted copies (large k) are freed as we go */
+		if ((Pointer) ids_a != DatumGetPointer(np.slot->tts_values[2]))
+			pfree(ids_a);
+		if ((Pointer) sims_a != DatumGetPointer(np.slot->tts_values[3]))
+			pfree(sims_a);
+		if ((i & 255) == 255)
+			CHECK_FOR_INTERRUPTS();
+	}
+	ProbeEnd(&np);
+}
+
+typedef struct ScoreCtx
+{
+	scoremap_hash *scores;
+	const HistItem *hist;
+} ScoreCtx;
+
+static void
+AddScore(void *arg, int h, int64 nb, double sim)
+{
+	ScoreCtx   *c = arg;
+	bool		found;
+	ScoreEntry *e = scoremap_insert(c->scores, nb, &found);
+
+	if (!found)
+		e->score = 0;
+	e->score += c->hist[h].w * sim;
+}
+
+static bool
+InSorted(const int64 *v, int n, int64 x)
+{
+	int			lo = 0,
+				hi = n - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (v[mid] == x)
+			return true;
+		if (v[mid] < x)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return false;
+}
+
+/*
+ * score(j) = sum over history items i of w(i) * sim(i, j), over the stored
+ * neighbour lists; emit the k best (ties: smaller id), skipping the history
+ * when exclude_seen and the sorted `exclude` ids.
+ */
+static void
+ScoreAndEmit(FunctionCallInfo fcinfo, const Recommender *r, const HistItem *hist, int nhist,
+			 int k, bool exclude_seen, const int64 *exclude, int nexclude, const char *who)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	MemoryContext callcxt = CurrentMemoryContext;
-	Recommender r;
-	char	   *name;
-	int64		user_id;
-	int			k;
-	bool		exclude_seen;
-	HistItem   *hist;
-	int			nhist;
-	scoremap_hash *scores;
+	ScoreCtx	ctx;
 	scoremap_iterator it;
 	ScoreEntry *e;
 	Scored	   *cand;
 	int64		ncand = 0;
 
-	check_not_null(fcinfo, 0, "name");
-	check_not_null(fcinfo, 1, "user_id");
-	check_not_null(fcinfo, 2, "k");
-	check_not_null(fcinfo, 3, "exclude_seen");
-	name = arg_text_or_null(fcinfo, 0);
-	user_id = PG_GETARG_INT64(1);
-	k = PG_GETARG_INT32(2);
-	exclude_seen = PG_GETARG_BOOL(3);
-	check_k(k, "k");
-
-	BeginRead(fcinfo, name, callcxt, &r);
-	source_validate(&r.src);	/* clear errors if the source or a column went away */
-
-	hist = ReadHistory(&r, user_id, callcxt, &nhist);
-	if (nhist == 0)
-	{
-		SPI_finish();
-		return (Datum) 0;
-	}
-
-	SPI_finish();
-
 	/* sized for the usual case; bounded, it grows only for very long histories */
-	scores = scoremap_create(callcxt, (uint32) Min((uint64) nhist * Min(r.params.k, 64), 1 << 20), NULL);
-	{
-		NeighborProbe np;
-
-		ProbeBegin(&np, r.id);
-		for (int i = 0; i < nhist; i++)
-		{
-			ArrayType  *ids_a,
-					   *sims_a;
-			int			nids,
-						nsims;
-			int64	   *ids;
-			double	   *sims;
-
-			if (!ProbeItem(&np, hist[i].item, &ids_a, &sims_a))
-				continue;
-			ids = ArrayData(ids_a, INT8OID, &nids);
-			sims = ArrayData(sims_a, FLOAT8OID, &nsims);
-			if (nids != nsims)
-				ereport(ERROR,
-						(errcode(ERRCODE_DATA_CORRUPTED),
-						 errmsg("malformed neighbour list for item " INT64_FORMAT " in media_reco.neighbor_store",
-								hist[i].item)));
-			for (int j = 0; j < nids; j++)
-			{
-				bool		found;
-				ScoreEntry *sc = scoremap_insert(scores, ids[j], &found);
-
-				if (!found)
-					sc->score = 0;
-				sc->score += hist[i].w * sims[j];
-			}
-			/* detoasted copies (large k) are freed as we go */
-			if ((Pointer) ids_a != DatumGetPointer(np.slot->tts_values[2]))
-				pfree(ids_a);
-			if ((Pointer) sims_a != DatumGetPointer(np.slot->tts_values[3]))
-				pfree(sims_a);
-			if ((i & 255) == 255)
-				CHECK_FOR_INTERRUPTS();
-		}
-		ProbeEnd(&np);
-	}
+	ctx.scores = scoremap_create(CurrentMemoryContext,
+								 (uint32) Min((uint64) nhist * Min(r->params.k, 64), 1 << 20), NULL);
+	ctx.hist = hist;
+	ForEachNeighbor(r, hist, nhist, AddScore, &ctx);
 
 	/* keep the k best in a bounded heap (worst at the root), then sort those */
 	cand = palloc(sizeof(Scored) * k);
-	scoremap_start_iterate(scores, &it);
-	while ((e = scoremap_iterate(scores, &it)) != NULL)
+	scoremap_start_iterate(ctx.scores, &it);
+	while ((e = scoremap_iterate(ctx.scores, &it)) != NULL)
 	{
 		Scored		c;
 
 		if (!isfinite(e->score))
 			ereport(ERROR,
 					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("score of item " INT64_FORMAT " for user " INT64_FORMAT " is out of range",
-							e->item, user_id)));
-		if (exclude_seen && FindHist(hist, nhist, e->item))
+					 errmsg("score of item " INT64_FORMAT " for %s is out of range", e->item, who)));
+		if (exclude_seen && FindHist((HistItem *) hist, nhist, e->item))
+			continue;
+		if (nexclude > 0 && InSorted(exclude, nexclude, e->item))
 			continue;
 		c.item = e->item;
 		c.score = e->score;
@@ -490,6 +535,228 @@ recommend(PG_FUNCTION_ARGS)
 		values[0] = Int64GetDatum(cand[i].item);
 		values[1] = Float8GetDatum(cand[i].score);
 		values[2] = Int32GetDatum((int32) (i + 1));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+}
+
+/* Look up the recommender and read a user's live history; SPI is finished on return. */
+static HistItem *
+UserHistory(FunctionCallInfo fcinfo, const char *name, int64 user_id, MemoryContext callcxt,
+			Recommender *r, int *nhist)
+{
+	HistItem   *hist;
+
+	BeginRead(fcinfo, name, callcxt, r);
+	source_validate(&r->src);	/* clear errors if the source or a column went away */
+	hist = ReadHistory(r, user_id, callcxt, nhist);
+	SPI_finish();
+	return hist;
+}
+
+Datum
+recommend(PG_FUNCTION_ARGS)
+{
+	MemoryContext callcxt = CurrentMemoryContext;
+	Recommender r;
+	int64		user_id;
+	int			k;
+	HistItem   *hist;
+	int			nhist;
+	char		who[64];
+
+	check_not_null(fcinfo, 0, "name");
+	check_not_null(fcinfo, 1, "user_id");
+	check_not_null(fcinfo, 2, "k");
+	check_not_null(fcinfo, 3, "exclude_seen");
+	user_id = PG_GETARG_INT64(1);
+	k = PG_GETARG_INT32(2);
+	check_k(k, "k");
+
+	hist = UserHistory(fcinfo, arg_text_or_null(fcinfo, 0), user_id, callcxt, &r, &nhist);
+	if (nhist == 0)
+		return (Datum) 0;		/* no history, no recommendations (not an error) */
+	snprintf(who, sizeof(who), "user " INT64_FORMAT, user_id);
+	ScoreAndEmit(fcinfo, &r, hist, nhist, k, PG_GETARG_BOOL(3), NULL, 0, who);
+	return (Datum) 0;
+}
+
+/* Sorted, distinct non-NULL ids of an int8[] argument. */
+static int64 *
+SortedIds(ArrayType *a, int *n)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			count,
+				m = 0;
+	int64	   *out;
+
+	deconstruct_array(a, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &elems, &nulls, &count);
+	out = palloc(sizeof(int64) * Max(count, 1));
+	for (int i = 0; i < count; i++)
+		if (!nulls[i])
+			out[m++] = DatumGetInt64(elems[i]);
+	if (m > 1)
+		qsort(out, m, sizeof(int64), CmpInt64Asc);
+	*n = 0;
+	for (int i = 0; i < m; i++)
+		if (*n == 0 || out[*n - 1] != out[i])
+			out[(*n)++] = out[i];
+	return out;
+}
+
+/*
+ * recommend_for_items(name, items, weights, k, exclude): an anonymous
+ * session scored exactly as recommend scores a history: NULL items (or
+ * items whose weight is NULL) are ignored, duplicates are summed, weights
+ * default to 1, the given items and `exclude` are not recommended.
+ */
+Datum
+recommend_for_items(PG_FUNCTION_ARGS)
+{
+	MemoryContext callcxt = CurrentMemoryContext;
+	Recommender r;
+	ArrayType  *items_a;
+	Datum	   *items,
+			   *weights = NULL;
+	bool	   *inull,
+			   *wnull = NULL;
+	int			nitems,
+				nweights = 0,
+				nhist = 0,
+				nexclude = 0,
+				k;
+	HistItem   *hist;
+	int64	   *exclude = NULL;
+
+	check_not_null(fcinfo, 0, "name");
+	check_not_null(fcinfo, 1, "items");
+	check_not_null(fcinfo, 3, "k");
+	k = PG_GETARG_INT32(3);
+	check_k(k, "k");
+	items_a = PG_GETARG_ARRAYTYPE_P(1);
+	deconstruct_array(items_a, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &items, &inull, &nitems);
+	if (!PG_ARGISNULL(2))
+	{
+		deconstruct_array(PG_GETARG_ARRAYTYPE_P(2), FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+						  &weights, &wnull, &nweights);
+		if (nweights != nitems)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("weights has %d elements but items has %d", nweights, nitems)));
+	}
+	if (!PG_ARGISNULL(4))
+		exclude = SortedIds(PG_GETARG_ARRAYTYPE_P(4), &nexclude);
+
+	hist = palloc(sizeof(HistItem) * Max(nitems, 1));
+	for (int i = 0; i < nitems; i++)
+	{
+		if (inull[i] || (weights && wnull[i]))
+			continue;
+		hist[nhist].item = DatumGetInt64(items[i]);
+		hist[nhist].w = weights ? DatumGetFloat8(weights[i]) : 1.0;
+		if (isnan(hist[nhist].w) || isinf(hist[nhist].w))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("weights must be finite, got %g at position %d", hist[nhist].w, i + 1)));
+		nhist++;
+	}
+	nhist = MergeHistory(hist, nhist, "the session");
+
+	BeginRead(fcinfo, arg_text_or_null(fcinfo, 0), callcxt, &r);
+	SPI_finish();
+	if (nhist == 0)
+		return (Datum) 0;
+	ScoreAndEmit(fcinfo, &r, hist, nhist, k, true, exclude, nexclude, "the session");
+	return (Datum) 0;
+}
+
+typedef struct ExplainCtx
+{
+	int64		target;
+	double	   *sim;			/* [nhist], NaN = target not among that item's neighbours */
+} ExplainCtx;
+
+static void
+FindTarget(void *arg, int h, int64 nb, double sim)
+{
+	ExplainCtx *c = arg;
+
+	if (nb == c->target)
+		c->sim[h] = sim;
+}
+
+typedef struct Because
+{
+	int64		item;
+	double		w;
+	double		sim;
+	double		contribution;
+} Because;
+
+static int
+CmpBecause(const void *a, const void *b)
+{
+	const Because *x = a;
+	const Because *y = b;
+
+	if (x->contribution != y->contribution)
+		return x->contribution > y->contribution ? -1 : 1;
+	return (x->item > y->item) - (x->item < y->item);
+}
+
+/*
+ * explain_recommendation(name, user_id, item_id): the history items whose
+ * stored neighbour lists contain item_id, with weight, similarity and
+ * contribution = weight * similarity; the contributions sum to the item's
+ * recommend() score.  Ranked by contribution, ties by smaller item id.
+ */
+Datum
+explain_recommendation(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext callcxt = CurrentMemoryContext;
+	Recommender r;
+	HistItem   *hist;
+	int			nhist,
+				nb = 0;
+	ExplainCtx	ctx;
+	Because    *rows;
+
+	check_not_null(fcinfo, 0, "name");
+	check_not_null(fcinfo, 1, "user_id");
+	check_not_null(fcinfo, 2, "item_id");
+	hist = UserHistory(fcinfo, arg_text_or_null(fcinfo, 0), PG_GETARG_INT64(1), callcxt, &r, &nhist);
+	if (nhist == 0)
+		return (Datum) 0;
+
+	ctx.target = PG_GETARG_INT64(2);
+	ctx.sim = palloc(sizeof(double) * nhist);
+	for (int i = 0; i < nhist; i++)
+		ctx.sim[i] = NAN;
+	ForEachNeighbor(&r, hist, nhist, FindTarget, &ctx);
+
+	rows = palloc(sizeof(Because) * nhist);
+	for (int i = 0; i < nhist; i++)
+	{
+		if (isnan(ctx.sim[i]))
+			continue;
+		rows[nb].item = hist[i].item;
+		rows[nb].w = hist[i].w;
+		rows[nb].sim = ctx.sim[i];
+		rows[nb].contribution = hist[i].w * ctx.sim[i];
+		nb++;
+	}
+	qsort(rows, nb, sizeof(Because), CmpBecause);
+	for (int i = 0; i < nb; i++)
+	{
+		Datum		values[5];
+		bool		nulls[5] = {false, false, false, false, false};
+
+		values[0] = Int64GetDatum(rows[i].item);
+		values[1] = Float8GetDatum(rows[i].w);
+		values[2] = Float8GetDatum(rows[i].sim);
+		values[3] = Float8GetDatum(rows[i].contribution);
+		values[4] = Int32GetDatum(i + 1);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

@@ -161,6 +161,22 @@ LANGUAGE C STABLE PARALLEL RESTRICTED SECURITY INVOKER;
 COMMENT ON FUNCTION media_reco.recommend(text, bigint, integer, boolean) IS
     'Top-k items for a user: score(j) = sum over the user''s live history items i of w(u,i) * sim(i,j), over the stored neighbour lists.';
 
+CREATE FUNCTION media_reco.recommend_for_items(name text, items bigint[], weights double precision[] DEFAULT NULL,
+                                               k integer DEFAULT 10, exclude bigint[] DEFAULT NULL)
+RETURNS TABLE(item_id bigint, score double precision, rank integer)
+AS 'MODULE_PATHNAME', 'recommend_for_items'
+LANGUAGE C STABLE PARALLEL SAFE SECURITY INVOKER;
+COMMENT ON FUNCTION media_reco.recommend_for_items(text, bigint[], double precision[], integer, bigint[]) IS
+    'Top-k items for an anonymous session: the given items (and optional weights) scored exactly as recommend scores a history; the given items and exclude are never returned.';
+
+CREATE FUNCTION media_reco.explain_recommendation(name text, user_id bigint, item_id bigint)
+RETURNS TABLE(because_item_id bigint, weight double precision, similarity double precision,
+              contribution double precision, rank integer)
+AS 'MODULE_PATHNAME', 'explain_recommendation'
+LANGUAGE C STABLE PARALLEL RESTRICTED SECURITY INVOKER;
+COMMENT ON FUNCTION media_reco.explain_recommendation(text, bigint, bigint) IS
+    '"Because you watched...": the history items whose stored neighbours include item_id, with weight, similarity and contribution = weight * similarity (they sum to the item''s recommend score).';
+
 -- ---------------------------------------------------------------------------
 -- Synthetic media catalogue (demo, tests, benchmarks)
 -- ---------------------------------------------------------------------------
