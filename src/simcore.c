@@ -676,7 +676,7 @@ ProcessItem(SimScratch *s, int32 i)
 	AccSlot    *slots = s->slots;
 	int32	   *touched = s->touched;
 	HeapEntry  *heap = s->heap;
-	bool		cosine = (p->metric == SIM_COSINE);
+	bool		cosine = SIM_IS_COSINE(p->metric);
 	int32		nt;
 	int32		nh = 0;
 	int64		base = (int64) i * k;
@@ -718,6 +718,8 @@ ProcessItem(SimScratch *s, int32 i)
 			if (sim > 1.0)
 				sim = 1.0;
 		}
+		else if (p->metric == SIM_CONDITIONAL)
+			sim = (double) sup / (double) sh->deg[i];
 		else
 			sim = (double) sup / ((double) sh->deg[i] + (double) sh->deg[j] - (double) sup);
 		sim *= shrink;
@@ -890,6 +892,54 @@ PrepareCosine(InteractionMatrix *m)
 	return NULL;
 }
 
+/*
+ * Centring for adjusted cosine (Sarwar et al. 2001: subtract the user's mean
+ * weight) and Pearson (subtract the item's mean weight).  Both copies of the
+ * matrix get the same operation on the same operands, so they stay
+ * bit-for-bit consistent.
+ */
+static void
+CenterByUser(InteractionMatrix *m)
+{
+	double	   *mean = HugeAlloc(Max(m->n_users, 1), sizeof(double));
+
+	for (int32 u = 0; u < m->n_users; u++)
+	{
+		double		sum = 0;
+		int64		cnt = m->u_ptr[u + 1] - m->u_ptr[u];
+
+		for (int64 b = m->u_ptr[u]; b < m->u_ptr[u + 1]; b++)
+			sum += m->u_w[b];
+		mean[u] = cnt > 0 ? sum / (double) cnt : 0.0;
+		for (int64 b = m->u_ptr[u]; b < m->u_ptr[u + 1]; b++)
+			m->u_w[b] -= mean[u];
+	}
+	for (int64 a = 0; a < m->nnz; a++)
+		m->i_w[a] -= mean[m->i_user[a]];
+	pfree(mean);
+}
+
+static void
+CenterByItem(InteractionMatrix *m)
+{
+	double	   *mean = HugeAlloc(Max(m->n_items, 1), sizeof(double));
+
+	for (int32 i = 0; i < m->n_items; i++)
+	{
+		double		sum = 0;
+		int64		cnt = m->i_ptr[i + 1] - m->i_ptr[i];
+
+		for (int64 a = m->i_ptr[i]; a < m->i_ptr[i + 1]; a++)
+			sum += m->i_w[a];
+		mean[i] = cnt > 0 ? sum / (double) cnt : 0.0;
+		for (int64 a = m->i_ptr[i]; a < m->i_ptr[i + 1]; a++)
+			m->i_w[a] -= mean[i];
+	}
+	for (int64 b = 0; b < m->nnz; b++)
+		m->u_w[b] -= mean[m->u_item[b]];
+	pfree(mean);
+}
+
 NeighborLists *
 sim_compute(InteractionMatrix *m, const SimParams *p, int nthreads,
 			const SimInterruptHooks *hooks)
@@ -918,7 +968,11 @@ sim_compute(InteractionMatrix *m, const SimParams *p, int nthreads,
 	deg = HugeAlloc(n, sizeof(int32));
 	for (int32 i = 0; i < n; i++)
 		deg[i] = (int32) (m->i_ptr[i + 1] - m->i_ptr[i]);
-	if (p->metric == SIM_COSINE)
+	if (p->metric == SIM_ADJUSTED_COSINE)
+		CenterByUser(m);
+	else if (p->metric == SIM_PEARSON)
+		CenterByItem(m);
+	if (SIM_IS_COSINE(p->metric))
 		sumsq = PrepareCosine(m);
 	if (sumsq)
 	{
@@ -1023,6 +1077,12 @@ sim_metric_name(SimMetric m)
 			return "cosine";
 		case SIM_JACCARD:
 			return "jaccard";
+		case SIM_ADJUSTED_COSINE:
+			return "adjusted_cosine";
+		case SIM_PEARSON:
+			return "pearson";
+		case SIM_CONDITIONAL:
+			return "conditional";
 	}
 	return "unknown";
 }
@@ -1030,11 +1090,14 @@ sim_metric_name(SimMetric m)
 bool
 sim_metric_parse(const char *name, SimMetric *out)
 {
-	if (strcmp(name, "cosine") == 0)
-		*out = SIM_COSINE;
-	else if (strcmp(name, "jaccard") == 0)
-		*out = SIM_JACCARD;
-	else
-		return false;
-	return true;
+	static const SimMetric all[] = {SIM_COSINE, SIM_JACCARD, SIM_ADJUSTED_COSINE,
+	SIM_PEARSON, SIM_CONDITIONAL};
+
+	for (int i = 0; i < lengthof(all); i++)
+		if (strcmp(name, sim_metric_name(all[i])) == 0)
+		{
+			*out = all[i];
+			return true;
+		}
+	return false;
 }

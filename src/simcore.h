@@ -13,9 +13,15 @@
 
 typedef enum SimMetric
 {
-	SIM_COSINE,
-	SIM_JACCARD
+	SIM_COSINE,					/* Σ w·w / (‖i‖‖j‖) */
+	SIM_JACCARD,				/* support / |U(i) ∪ U(j)| */
+	SIM_ADJUSTED_COSINE,		/* cosine over w(u,i) − mean of u's weights */
+	SIM_PEARSON,				/* cosine over w(u,i) − mean of i's weights */
+	SIM_CONDITIONAL				/* support / |U(i)|: P(j | i), asymmetric */
 } SimMetric;
+
+/* metrics computed as a cosine (over possibly centred weights) */
+#define SIM_IS_COSINE(m) ((m) == SIM_COSINE || (m) == SIM_ADJUSTED_COSINE || (m) == SIM_PEARSON)
 
 typedef struct SimParams
 {

@@ -60,7 +60,7 @@ check_sim_params(const char *metric, int k, int min_support, double shrinkage, S
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown similarity metric \"%s\"", metric),
-				 errhint("Supported metrics are \"cosine\" and \"jaccard\".")));
+				 errhint("Supported metrics are cosine, jaccard, adjusted_cosine, pearson and conditional.")));
 	check_k(k, "k");
 	if (min_support < 1)
 		ereport(ERROR,

@@ -18,7 +18,8 @@ CREATE TABLE media_reco.recommenders (
     item_col      pg_catalog.name NOT NULL,
     weight_col    pg_catalog.name,
     metric        text NOT NULL
-                  CHECK (metric OPERATOR(pg_catalog.=) ANY (ARRAY['cosine', 'jaccard'])),
+                  CHECK (metric OPERATOR(pg_catalog.=) ANY (ARRAY['cosine', 'jaccard', 'adjusted_cosine',
+                                                                  'pearson', 'conditional'])),
     k             integer NOT NULL
                   CHECK (k OPERATOR(pg_catalog.>=) 1 AND k OPERATOR(pg_catalog.<=) 10000),
     min_support   integer NOT NULL CHECK (min_support OPERATOR(pg_catalog.>=) 1),
@@ -113,7 +114,7 @@ RETURNS TABLE(item_id bigint, neighbor_id bigint, similarity double precision,
 AS 'MODULE_PATHNAME', 'item_similarity'
 LANGUAGE C STABLE PARALLEL RESTRICTED SECURITY INVOKER;
 COMMENT ON FUNCTION media_reco.item_similarity(regclass, name, name, name, text, integer, integer, double precision) IS
-    'Computes the top-k item neighbours (cosine or jaccard, with min_support and shrinkage) over an interaction table and returns them without storing anything.';
+    'Computes the top-k item neighbours (cosine, jaccard, adjusted_cosine, pearson or conditional, with min_support and shrinkage) over an interaction table and returns them without storing anything.';
 
 CREATE FUNCTION media_reco.create_recommender(
     name text,
