@@ -16,6 +16,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "access/heapam.h"
 #include "access/table.h"
 #include "access/tableam.h"
@@ -31,6 +33,7 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/timestamp.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -49,7 +52,8 @@ static SPIPlanPtr fetch_lock_plan = NULL;
 
 #define FETCH_SQL \
 	"SELECT id, source::pg_catalog.oid, user_col, item_col, weight_col, metric, k," \
-	" min_support, shrinkage, refreshed_at IS NOT NULL" \
+	" min_support, shrinkage, refreshed_at IS NOT NULL, time_col," \
+	" pg_catalog.date_part('epoch', half_life)" \
 	" FROM media_reco.recommenders WHERE name OPERATOR(pg_catalog.=) $1"
 
 static char *
@@ -110,6 +114,18 @@ recommender_fetch(const char *name, bool lock, MemoryContext cxt, Recommender *o
 					 DatumGetFloat8(SPI_getbinval(tup, td, 9, &isnull)),
 					 &out->params);
 	out->refreshed = DatumGetBool(SPI_getbinval(tup, td, 10, &isnull));
+	out->src.time_col = CopyName(tup, td, 11, cxt);
+	out->src.half_life = 0;
+	if (out->src.time_col)
+	{
+		out->src.half_life = DatumGetFloat8(SPI_getbinval(tup, td, 12, &isnull));
+		if (isnull || !(out->src.half_life > 0) || isinf(out->src.half_life))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("recommender \"%s\" has an invalid half_life", name)));
+	}
+	/* decay is measured from now(): the transaction's start, stable within it */
+	out->src.ref_epoch = timestamp_to_epoch(GetCurrentTransactionStartTimestamp());
 }
 
 void
@@ -137,16 +153,32 @@ create_recommender(PG_FUNCTION_ARGS)
 	char	   *name;
 	SourceSpec	src;
 	SimParams	p;
-	Oid			types[9] = {TEXTOID, REGCLASSOID, NAMEOID, NAMEOID, NAMEOID,
-	TEXTOID, INT4OID, INT4OID, FLOAT8OID};
-	Datum		values[9];
-	char		nulls[9];
+	Oid			types[11] = {TEXTOID, REGCLASSOID, NAMEOID, NAMEOID, NAMEOID,
+		TEXTOID, INT4OID, INT4OID, FLOAT8OID, NAMEOID, INTERVALOID};
+	Datum		values[11];
+	char		nulls[11];
 	int			rc;
 
 	check_not_null(fcinfo, 0, "name");
 	name = arg_text_or_null(fcinfo, 0);
 	CheckName(name);
 	source_args(fcinfo, 1, &src, &p);
+	if (PG_ARGISNULL(9) != PG_ARGISNULL(10))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("time_col and half_life must be given together")));
+	if (!PG_ARGISNULL(9))
+	{
+		double		hl = interval_seconds(PG_GETARG_INTERVAL_P(10));
+
+		if (!(hl > 0) || isinf(hl))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("half_life must be a positive interval")));
+		src.time_col = arg_name_or_null(fcinfo, 9);
+		src.half_life = hl;
+		source_validate(&src);	/* again, now with the time column */
+	}
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -162,15 +194,16 @@ create_recommender(PG_FUNCTION_ARGS)
 				 errmsg("recommender \"%s\" already exists", name),
 				 errhint("Drop it with media_reco.drop_recommender() or choose another name.")));
 
-	for (int i = 0; i < 9; i++)
+	for (int i = 0; i < 11; i++)
 	{
-		values[i] = PG_GETARG_DATUM(i);
+		values[i] = PG_ARGISNULL(i) ? (Datum) 0 : PG_GETARG_DATUM(i);
 		nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
 	}
 	rc = SPI_execute_with_args("INSERT INTO media_reco.recommenders"
-							   " (name, source, user_col, item_col, weight_col, metric, k, min_support, shrinkage)"
-							   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-							   9, types, values, nulls, false, 0);
+							   " (name, source, user_col, item_col, weight_col, metric, k, min_support, shrinkage,"
+							   "  time_col, half_life)"
+							   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+							   11, types, values, nulls, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "could not register recommender: %s", SPI_result_code_string(rc));
 	SPI_finish();
@@ -380,7 +413,8 @@ refresh_neighbors(PG_FUNCTION_ARGS)
 			" UPDATE media_reco.recommenders SET refreshed_at = pg_catalog.clock_timestamp(),"
 			"  interactions = $2, users = $3, items = $4, pairs = $5"
 			" WHERE id OPERATOR(pg_catalog.=) $1"
-			" RETURNING source, user_col, item_col, weight_col, metric, k, min_support, shrinkage)"
+			" RETURNING source, user_col, item_col, weight_col, metric, k, min_support, shrinkage,"
+			"  time_col, half_life)"
 			" INSERT INTO media_reco.refresh_history (recommender, started_at, finished_at,"
 			"  interactions, users, items, pairs, seconds, read_seconds, compute_seconds,"
 			"  write_seconds, peak_memory_bytes, parameters)"
@@ -388,7 +422,8 @@ refresh_neighbors(PG_FUNCTION_ARGS)
 			"  pg_catalog.jsonb_build_object('source', upd.source::pg_catalog.text,"
 			"   'user_col', upd.user_col, 'item_col', upd.item_col, 'weight_col', upd.weight_col,"
 			"   'metric', upd.metric, 'k', upd.k, 'min_support', upd.min_support,"
-			"   'shrinkage', upd.shrinkage, 'distinct_pairs', $13, 'threads', $14)"
+			"   'shrinkage', upd.shrinkage, 'time_col', upd.time_col, 'half_life', upd.half_life,"
+			"   'distinct_pairs', $13, 'threads', $14)"
 			" FROM upd",
 			14, types, v, NULL, false, 0);
 		if (rc != SPI_OK_INSERT)

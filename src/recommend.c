@@ -192,6 +192,10 @@ ReadHistory(const Recommender *r, int64 user_id, MemoryContext cxt, int *n_out)
 		}
 		else
 			h[i].w = 1.0;
+		if (r->src.time_col)
+			h[i].w = decayed_weight(&r->src, h[i].w,
+									DatumGetFloat8(SPI_getbinval(tup, SPI_tuptable->tupdesc,
+																 r->src.weight_col ? 3 : 2, &isnull)));
 	}
 	SPI_freetuptable(SPI_tuptable);
 	{

@@ -30,6 +30,7 @@
 #include "utils/rel.h"
 #include "utils/rls.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 #include "utils/syscache.h"
 
 #include "source.h"
@@ -101,6 +102,16 @@ source_validate(const SourceSpec *src)
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("item column \"%s\" has type %s", src->item_col, format_type_be(typ)),
 				 errdetail("User and item columns must be smallint, integer or bigint.")));
+	if (src->time_col)
+	{
+		typ = ColumnType(src, src->time_col, "time");
+		if (typ != TIMESTAMPOID && typ != TIMESTAMPTZOID && typ != INT2OID && typ != INT4OID &&
+			typ != INT8OID && typ != FLOAT4OID && typ != FLOAT8OID && typ != NUMERICOID)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("time column \"%s\" has type %s", src->time_col, format_type_be(typ)),
+					 errdetail("The time column must be timestamp, timestamptz, or a number of seconds since the Unix epoch.")));
+	}
 	if (src->weight_col)
 	{
 		typ = ColumnType(src, src->weight_col, "weight");
@@ -113,13 +124,15 @@ source_validate(const SourceSpec *src)
 	}
 
 	{
-		AttrNumber	atts[3];
+		AttrNumber	atts[4];
 		int			n = 0;
 
 		atts[n++] = get_attnum(src->relid, src->user_col);
 		atts[n++] = get_attnum(src->relid, src->item_col);
 		if (src->weight_col)
 			atts[n++] = get_attnum(src->relid, src->weight_col);
+		if (src->time_col)
+			atts[n++] = get_attnum(src->relid, src->time_col);
 		check_relation_privilege(src->relid, ACL_SELECT, atts, n);
 	}
 }
@@ -135,6 +148,45 @@ check_weight_finite(const SourceSpec *src, double w)
 				 errhint("Filter or fix the rows whose weight is NaN or infinite.")));
 }
 
+/*
+ * Time decay: w * 0.5^(age / half_life), age = ref_epoch - t in seconds
+ * (a timestamp's epoch is taken as date_part('epoch', ...) does).
+ */
+double
+decayed_weight(const SourceSpec *src, double w, double t_epoch)
+{
+	double		f;
+
+	if (isnan(t_epoch) || isinf(t_epoch))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("time column \"%s\" contains a non-finite value", src->time_col),
+				 errhint("Filter or fix the rows whose time is infinite or NaN.")));
+	f = pow(0.5, (src->ref_epoch - t_epoch) / src->half_life);
+	return w * f;
+}
+
+double
+timestamp_to_epoch(TimestampTz ts)
+{
+	if (TIMESTAMP_NOT_FINITE(ts))
+		return TIMESTAMP_IS_NOBEGIN(ts) ? -INFINITY : INFINITY;
+	return (double) ts / USECS_PER_SEC +
+		(double) ((POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY);
+}
+
+/* the time column as epoch seconds, in SQL */
+static void
+AppendTimeExpr(StringInfo sql, const SourceSpec *src)
+{
+	Oid			typ = getBaseType(get_atttype(src->relid, get_attnum(src->relid, src->time_col)));
+
+	if (typ == TIMESTAMPOID || typ == TIMESTAMPTZOID)
+		appendStringInfo(sql, ", pg_catalog.date_part('epoch', %s)", quote_identifier(src->time_col));
+	else
+		appendStringInfo(sql, ", (%s)::pg_catalog.float8", quote_identifier(src->time_col));
+}
+
 static void
 AppendSelect(StringInfo sql, const SourceSpec *src)
 {
@@ -142,11 +194,15 @@ AppendSelect(StringInfo sql, const SourceSpec *src)
 					 quote_identifier(src->user_col), quote_identifier(src->item_col));
 	if (src->weight_col)
 		appendStringInfo(sql, ", (%s)::pg_catalog.float8", quote_identifier(src->weight_col));
+	if (src->time_col)
+		AppendTimeExpr(sql, src);
 	appendStringInfo(sql, " FROM %s WHERE %s IS NOT NULL AND %s IS NOT NULL",
 					 source_relname(src), quote_identifier(src->user_col),
 					 quote_identifier(src->item_col));
 	if (src->weight_col)
 		appendStringInfo(sql, " AND %s IS NOT NULL", quote_identifier(src->weight_col));
+	if (src->time_col)
+		appendStringInfo(sql, " AND %s IS NOT NULL", quote_identifier(src->time_col));
 }
 
 char *
@@ -158,11 +214,15 @@ source_history_sql(const SourceSpec *src)
 	appendStringInfo(&sql, "SELECT (%s)::pg_catalog.int8", quote_identifier(src->item_col));
 	if (src->weight_col)
 		appendStringInfo(&sql, ", (%s)::pg_catalog.float8", quote_identifier(src->weight_col));
+	if (src->time_col)
+		AppendTimeExpr(&sql, src);
 	appendStringInfo(&sql, " FROM %s WHERE %s OPERATOR(pg_catalog.=) $1 AND %s IS NOT NULL",
 					 source_relname(src), quote_identifier(src->user_col),
 					 quote_identifier(src->item_col));
 	if (src->weight_col)
 		appendStringInfo(&sql, " AND %s IS NOT NULL", quote_identifier(src->weight_col));
+	if (src->time_col)
+		appendStringInfo(&sql, " AND %s IS NOT NULL", quote_identifier(src->time_col));
 	return sql.data;
 }
 
@@ -190,6 +250,8 @@ TripleReceive(TupleTableSlot *slot, DestReceiver *self)
 		w = DatumGetFloat8(slot->tts_values[2]);
 		check_weight_finite(r->src, w);
 	}
+	if (r->src->time_col)
+		w = decayed_weight(r->src, w, DatumGetFloat8(slot->tts_values[r->src->weight_col ? 3 : 2]));
 	old = MemoryContextSwitchTo(r->cxt);
 	triples_add(r->tb, DatumGetInt64(slot->tts_values[0]),
 				DatumGetInt64(slot->tts_values[1]), w);
@@ -283,7 +345,9 @@ ScanDirect(const SourceSpec *src, TripleBuffer *tb, MemoryContext cxt, bool read
 	Oid			ut = getBaseType(get_atttype(src->relid, ua));
 	Oid			it = getBaseType(get_atttype(src->relid, ia));
 	Oid			wt = wa != InvalidAttrNumber ? getBaseType(get_atttype(src->relid, wa)) : InvalidOid;
-	int			natts = Max(Max(ua, ia), wa);
+	AttrNumber	ta = src->time_col ? get_attnum(src->relid, src->time_col) : InvalidAttrNumber;
+	Oid			tt = ta != InvalidAttrNumber ? getBaseType(get_atttype(src->relid, ta)) : InvalidOid;
+	int			natts = Max(Max(ua, ia), Max(wa, ta));
 	TableScanDesc scan;
 	TupleTableSlot *slot;
 	MemoryContext rowcxt,
@@ -313,7 +377,8 @@ ScanDirect(const SourceSpec *src, TripleBuffer *tb, MemoryContext cxt, bool read
 
 		slot_getsomeattrs(slot, natts);
 		if (slot->tts_isnull[ua - 1] || slot->tts_isnull[ia - 1] ||
-			(wa != InvalidAttrNumber && slot->tts_isnull[wa - 1]))
+			(wa != InvalidAttrNumber && slot->tts_isnull[wa - 1]) ||
+			(ta != InvalidAttrNumber && slot->tts_isnull[ta - 1]))
 			continue;
 		u = IntDatum(slot->tts_values[ua - 1], ut);
 		i = IntDatum(slot->tts_values[ia - 1], it);
@@ -325,6 +390,21 @@ ScanDirect(const SourceSpec *src, TripleBuffer *tb, MemoryContext cxt, bool read
 			check_weight_finite(src, w);
 			if (wt == NUMERICOID)
 				MemoryContextReset(rowcxt);
+		}
+		if (ta != InvalidAttrNumber)
+		{
+			double		t;
+
+			if (tt == TIMESTAMPOID || tt == TIMESTAMPTZOID)
+				t = timestamp_to_epoch(DatumGetTimestampTz(slot->tts_values[ta - 1]));
+			else
+			{
+				old = MemoryContextSwitchTo(rowcxt);
+				t = WeightDatum(slot->tts_values[ta - 1], tt);
+				MemoryContextSwitchTo(old);
+				MemoryContextReset(rowcxt);
+			}
+			w = decayed_weight(src, w, t);
 		}
 		old = MemoryContextSwitchTo(cxt);
 		triples_add(tb, u, i, w);

@@ -6,6 +6,7 @@
 #define MEDIA_RECO_SOURCE_H
 
 #include "postgres.h"
+#include "datatype/timestamp.h"
 
 #include "simcore.h"
 
@@ -15,6 +16,9 @@ typedef struct SourceSpec
 	const char *user_col;
 	const char *item_col;
 	const char *weight_col;		/* NULL: each row counts 1 */
+	const char *time_col;		/* NULL: no time decay */
+	double		half_life;		/* seconds, > 0 when time_col is set */
+	double		ref_epoch;		/* "now" for the decay, epoch seconds */
 } SourceSpec;
 
 extern void source_validate(const SourceSpec *src);
@@ -23,5 +27,7 @@ extern void source_read(const SourceSpec *src, TripleBuffer *tb, MemoryContext c
 						bool read_only);
 extern char *source_history_sql(const SourceSpec *src);
 extern void check_weight_finite(const SourceSpec *src, double w);
+extern double decayed_weight(const SourceSpec *src, double w, double t_epoch);
+extern double timestamp_to_epoch(TimestampTz ts);
 
 #endif

@@ -16,6 +16,7 @@
 #include "storage/lockdefs.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/timestamp.h"
 
 #include "util.h"
 
@@ -135,4 +136,12 @@ elapsed_seconds(instr_time start)
 	INSTR_TIME_SET_CURRENT(now);
 	INSTR_TIME_SUBTRACT(now, start);
 	return INSTR_TIME_GET_DOUBLE(now);
+}
+
+/* An interval as seconds, the way EXTRACT(epoch FROM interval) counts (30-day months). */
+double
+interval_seconds(const Interval *iv)
+{
+	return (double) iv->time / USECS_PER_SEC +
+		((double) iv->month * DAYS_PER_MONTH + (double) iv->day) * SECS_PER_DAY;
 }

@@ -10,6 +10,7 @@
 #include "access/attnum.h"
 #include "nodes/parsenodes.h"
 #include "portability/instr_time.h"
+#include "datatype/timestamp.h"
 
 #include "simcore.h"
 
@@ -36,5 +37,6 @@ extern const SimInterruptHooks interrupt_hooks;
 extern Size work_memory_limit(void);
 
 extern double elapsed_seconds(instr_time start);
+extern double interval_seconds(const Interval *iv);
 
 #endif

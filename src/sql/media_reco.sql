@@ -26,12 +26,16 @@ CREATE TABLE media_reco.recommenders (
     shrinkage     double precision NOT NULL
                   CHECK (shrinkage OPERATOR(pg_catalog.>=) 0
                          AND shrinkage OPERATOR(pg_catalog.<) 'Infinity'::double precision),
+    time_col      pg_catalog.name,
+    half_life     interval
+                  CHECK (half_life OPERATOR(pg_catalog.>) '0'::interval),
     created_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
     refreshed_at  timestamptz,
     interactions  bigint,
     users         bigint,
     items         bigint,
-    pairs         bigint
+    pairs         bigint,
+    CHECK ((time_col IS NULL) OPERATOR(pg_catalog.=) (half_life IS NULL))
 );
 COMMENT ON TABLE media_reco.recommenders IS
     'One row per item-to-item recommender: its source relation, columns and similarity parameters, and the counts of its last refresh. Managed by create_recommender, drop_recommender and refresh_neighbors.';
@@ -125,12 +129,14 @@ CREATE FUNCTION media_reco.create_recommender(
     metric text DEFAULT 'cosine',
     k integer DEFAULT 50,
     min_support integer DEFAULT 1,
-    shrinkage double precision DEFAULT 0)
+    shrinkage double precision DEFAULT 0,
+    time_col name DEFAULT NULL,
+    half_life interval DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'create_recommender'
 LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
-COMMENT ON FUNCTION media_reco.create_recommender(text, regclass, name, name, name, text, integer, integer, double precision) IS
-    'Registers an item-to-item recommender over a source relation after validating the source, its columns and the parameters. Call refresh_neighbors to fill its neighbour table.';
+COMMENT ON FUNCTION media_reco.create_recommender(text, regclass, name, name, name, text, integer, integer, double precision, name, interval) IS
+    'Registers an item-to-item recommender over a source relation after validating the source, its columns and the parameters (with time_col and half_life, each interaction weighs 0.5^(age / half_life)). Call refresh_neighbors to fill its neighbour table.';
 
 CREATE FUNCTION media_reco.drop_recommender(name text)
 RETURNS void

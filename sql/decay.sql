@@ -1,0 +1,89 @@
+-- time decay: each interaction weighs 0.5^(age / half_life), age from now()
+SET client_min_messages = warning;
+SET extra_float_digits = 0;
+
+CREATE TABLE tv (user_id int, item_id int, w float8, ts timestamptz, epoch_s float8, label text);
+-- one transaction: the inserts, the refresh and the reads share now(), so the ages are exact
+BEGIN;
+INSERT INTO tv (user_id, item_id, w, ts) VALUES
+  (1, 1, 1, now()), (1, 2, 1, now() - interval '1 day'),
+  (2, 1, 1, now() - interval '2 days'), (2, 3, 1, now()),
+  (3, 2, 1, now()), (3, 3, 1, now() - interval '1 day'),
+  (4, 1, 1, NULL);                                          -- no time: ignored with decay
+UPDATE tv SET epoch_s = extract(epoch FROM ts);
+SELECT media_reco.create_recommender('decay', 'tv', time_col => 'ts', half_life => '1 day');
+SELECT interactions, users, items, pairs FROM media_reco.refresh_neighbors('decay');
+-- decayed weights: item 1 = (u1: 1, u2: 0.25), item 2 = (u1: 0.5, u3: 1), item 3 = (u2: 1, u3: 0.5)
+SELECT item_id, neighbor_id, round(similarity::numeric, 12) AS similarity, support, rank
+  FROM media_reco.item_neighbors WHERE recommender = 'decay' ORDER BY 1, rank;
+SELECT round((0.5 / (sqrt(1 + 0.0625) * sqrt(0.25 + 1)))::numeric, 12) AS cos_1_2,
+       round((0.25 / (sqrt(1 + 0.0625) * sqrt(1 + 0.25)))::numeric, 12) AS cos_1_3,
+       round((0.5 / (sqrt(0.25 + 1) * sqrt(1 + 0.25)))::numeric, 12) AS cos_2_3;
+-- epoch seconds in a number column decay the same way
+SELECT media_reco.create_recommender('decay_epoch', 'tv', time_col => 'epoch_s', half_life => '24 hours');
+SELECT pairs FROM media_reco.refresh_neighbors('decay_epoch');
+SELECT count(*) AS differences FROM (
+  SELECT item_id, neighbor_id, round(similarity::numeric, 12) FROM media_reco.item_neighbors WHERE recommender = 'decay'
+  EXCEPT
+  SELECT item_id, neighbor_id, round(similarity::numeric, 12) FROM media_reco.item_neighbors WHERE recommender = 'decay_epoch') d;
+-- recommend decays the live history from now(): user 1 = (item 1: 1, item 2: 0.5)
+SELECT item_id, round(score::numeric, 12) AS score, rank FROM media_reco.recommend('decay', 1);
+SELECT item_id, round(score::numeric, 12) AS score, rank FROM media_reco.recommend_for_items('decay', '{1,2}', '{1,0.5}');
+COMMIT;
+
+-- on generated data: a refresh equals item_similarity over the decayed weights written in SQL
+CREATE TABLE gen_t AS SELECT * FROM media_reco.synthetic_interactions(300, 120, 5000, 17);
+BEGIN;
+UPDATE gen_t SET watched_at = now() - (watched_at - '2025-01-01'::timestamptz) / 4;  -- ages of 0 to ~90 days
+CREATE VIEW gen_t_decayed AS
+  SELECT user_id, item_id, plays * 0.5 ^ (extract(epoch FROM now() - watched_at) / (7 * 86400)) AS dw FROM gen_t;
+SELECT media_reco.create_recommender('gen_decay', 'gen_t', weight_col => 'plays', k => 15,
+                                     time_col => 'watched_at', half_life => '7 days');
+SELECT pairs > 0 AS has_pairs FROM media_reco.refresh_neighbors('gen_decay');
+SELECT count(*) AS rows,
+       count(*) FILTER (WHERE n.similarity IS NULL OR abs(n.similarity - s.similarity) > 1e-9) AS differences
+  FROM media_reco.item_similarity('gen_t_decayed', weight_col => 'dw', k => 15) s
+  LEFT JOIN media_reco.item_neighbors n
+    ON n.recommender = 'gen_decay' AND n.item_id = s.item_id AND n.rank = s.rank;
+-- and recommend equals recommend_for_items with the decayed history weights
+SELECT count(*) AS users,
+       count(*) FILTER (WHERE a IS DISTINCT FROM b) AS differences
+  FROM (SELECT u,
+               (SELECT array_agg(item_id || ':' || round(score::numeric, 9) ORDER BY rank)
+                  FROM media_reco.recommend('gen_decay', u, 10)) a,
+               (SELECT array_agg(item_id || ':' || round(score::numeric, 9) ORDER BY rank)
+                  FROM media_reco.recommend_for_items('gen_decay',
+                         (SELECT array_agg(item_id) FROM gen_t_decayed WHERE user_id = u),
+                         (SELECT array_agg(dw) FROM gen_t_decayed WHERE user_id = u), 10)) b
+          FROM generate_series(1, 300, 7) u) x;
+COMMIT;
+
+-- the registry and the history keep the decay settings
+SELECT name, time_col, half_life FROM media_reco.recommenders WHERE time_col IS NOT NULL ORDER BY name;
+SELECT DISTINCT parameters ->> 'time_col' AS time_col, parameters ->> 'half_life' AS half_life
+  FROM media_reco.refresh_history WHERE recommender = 'decay';
+
+-- errors
+CREATE FUNCTION expect_error(stmt text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE stmt;
+  RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+  RETURN SQLSTATE || ': ' || SQLERRM;
+END $$;
+SELECT expect_error($$SELECT media_reco.create_recommender('x', 'tv', time_col => 'ts')$$);
+SELECT expect_error($$SELECT media_reco.create_recommender('x', 'tv', half_life => '1 day')$$);
+SELECT expect_error($$SELECT media_reco.create_recommender('x', 'tv', time_col => 'ts', half_life => '0')$$);
+SELECT expect_error($$SELECT media_reco.create_recommender('x', 'tv', time_col => 'ts', half_life => '-1 day')$$);
+SELECT expect_error($$SELECT media_reco.create_recommender('x', 'tv', time_col => 'label', half_life => '1 day')$$);
+SELECT expect_error($$SELECT media_reco.create_recommender('x', 'tv', time_col => 'nope', half_life => '1 day')$$);
+SELECT expect_error($$UPDATE media_reco.recommenders SET half_life = NULL WHERE name = 'decay'$$);
+INSERT INTO tv (user_id, item_id, ts) VALUES (9, 1, 'infinity');
+SELECT expect_error($$SELECT * FROM media_reco.refresh_neighbors('decay')$$);
+SELECT expect_error($$SELECT * FROM media_reco.recommend('decay', 9)$$);
+SELECT count(*) FROM media_reco.recommenders WHERE name = 'x';
+
+-- clean up for the files that follow
+SELECT media_reco.drop_recommender(name) FROM media_reco.recommenders
+ WHERE name IN ('decay', 'decay_epoch', 'gen_decay') ORDER BY name;
+DROP FUNCTION expect_error(text);
