@@ -106,3 +106,15 @@ SELECT count(*) AS recommendations,
                   FROM (SELECT *, lag(contribution) OVER (ORDER BY rank) AS prev,
                                lag(because_item_id) OVER (ORDER BY rank) AS prev_id
                           FROM media_reco.explain_recommendation('big', u, r.item_id)) z) e;
+
+-- popular_items: distinct users per item, most first, ties to the smaller id; read live
+SELECT * FROM media_reco.popular_items('r', 2);
+SELECT count(*) AS differences FROM (
+  (SELECT item_id, users, rank FROM media_reco.popular_items('big', 25)
+   EXCEPT
+   SELECT item_id, users, rank FROM (
+     SELECT item_id, count(DISTINCT user_id) AS users,
+            row_number() OVER (ORDER BY count(DISTINCT user_id) DESC, item_id)::int AS rank
+       FROM big_hist WHERE user_id IS NOT NULL AND item_id IS NOT NULL AND rating IS NOT NULL
+      GROUP BY item_id) x WHERE rank <= 25)) d;
+SELECT count(*) FROM media_reco.popular_items('big', 10000);

@@ -125,7 +125,7 @@ recommender_fetch(const char *name, bool lock, MemoryContext cxt, Recommender *o
 					 errmsg("recommender \"%s\" has an invalid half_life", name)));
 	}
 	/* decay is measured from now(): the transaction's start, stable within it */
-	out->src.ref_epoch = timestamp_to_epoch(GetCurrentTransactionStartTimestamp());
+	out->src.ref_ts = GetCurrentTransactionStartTimestamp();
 }
 
 void

@@ -41,6 +41,7 @@ PG_FUNCTION_INFO_V1(recommend);
 PG_FUNCTION_INFO_V1(recommend_for_items);
 PG_FUNCTION_INFO_V1(explain_recommendation);
 PG_FUNCTION_INFO_V1(similar_items);
+PG_FUNCTION_INFO_V1(popular_items);
 
 /* ---------- per-backend cache of history plans ---------- */
 
@@ -193,9 +194,13 @@ ReadHistory(const Recommender *r, int64 user_id, MemoryContext cxt, int *n_out)
 		else
 			h[i].w = 1.0;
 		if (r->src.time_col)
+		{
+			int			tcol = r->src.weight_col ? 3 : 2;
+
 			h[i].w = decayed_weight(&r->src, h[i].w,
-									DatumGetFloat8(SPI_getbinval(tup, SPI_tuptable->tupdesc,
-																 r->src.weight_col ? 3 : 2, &isnull)));
+									SPI_getbinval(tup, SPI_tuptable->tupdesc, tcol, &isnull),
+									SPI_gettypeid(SPI_tuptable->tupdesc, tcol));
+		}
 	}
 	SPI_freetuptable(SPI_tuptable);
 	{
@@ -810,5 +815,60 @@ similar_items(PG_FUNCTION_ARGS)
 		}
 	}
 	ProbeEnd(&np);
+	return (Datum) 0;
+}
+
+/*
+ * popular_items(name, k, since): the items with the most distinct users in
+ * the recommender's source (its NULL rules apply), optionally counting only
+ * rows at or after `since` (which needs the recommender's time column).
+ * Ties go to the smaller item id.  Read live; no refresh needed.
+ */
+Datum
+popular_items(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext callcxt = CurrentMemoryContext;
+	Recommender r;
+	bool		since = !PG_ARGISNULL(2);
+	Oid			types[2] = {INT4OID, TIMESTAMPTZOID};
+	Datum		args[2];
+	int			k;
+	int			rc;
+
+	check_not_null(fcinfo, 0, "name");
+	check_not_null(fcinfo, 1, "k");
+	k = PG_GETARG_INT32(1);
+	check_k(k, "k");
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	recommender_fetch(arg_text_or_null(fcinfo, 0), false, callcxt, &r);
+	source_validate(&r.src);
+	if (since && r.src.time_col == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("recommender \"%s\" has no time column, so since cannot be used", r.name),
+				 errhint("Create the recommender with time_col and half_life.")));
+	args[0] = Int32GetDatum(k);
+	args[1] = since ? PG_GETARG_DATUM(2) : (Datum) 0;
+	rc = SPI_execute_with_args(source_popular_sql(&r.src, since), since ? 2 : 1, types, args,
+							   NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "counting popular items failed: %s", SPI_result_code_string(rc));
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[row];
+		bool		isnull;
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+
+		values[0] = SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull);
+		values[1] = SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull);
+		values[2] = Int32GetDatum((int32) row + 1);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	SPI_finish();
 	return (Datum) 0;
 }

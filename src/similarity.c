@@ -108,7 +108,7 @@ source_args(FunctionCallInfo fcinfo, int first, SourceSpec *src, SimParams *p)
 	src->weight_col = arg_name_or_null(fcinfo, first + 3);
 	src->time_col = NULL;
 	src->half_life = 0;
-	src->ref_epoch = 0;
+	src->ref_ts = 0;
 	check_sim_params(arg_text_or_null(fcinfo, first + 4), PG_GETARG_INT32(first + 5),
 					 PG_GETARG_INT32(first + 6), PG_GETARG_FLOAT8(first + 7), p);
 	source_validate(src);

@@ -19,6 +19,7 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
+#include "common/int.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
@@ -149,40 +150,62 @@ check_weight_finite(const SourceSpec *src, double w)
 }
 
 /*
- * Time decay: w * 0.5^(age / half_life), age = ref_epoch - t in seconds
- * (a timestamp's epoch is taken as date_part('epoch', ...) does).
+ * Time decay: w * 0.5^(age / half_life), age = now - t in seconds.  For
+ * timestamp columns the age is taken in exact integer microseconds (so an
+ * event exactly one half-life old weighs exactly half); a timestamp without
+ * time zone counts as UTC, as date_part('epoch', ...) does.  Numbers are
+ * seconds since the Unix epoch.
  */
 double
-decayed_weight(const SourceSpec *src, double w, double t_epoch)
+decayed_weight(const SourceSpec *src, double w, Datum t, Oid t_type)
 {
-	double		f;
+	double		age;
 
-	if (isnan(t_epoch) || isinf(t_epoch))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("time column \"%s\" contains a non-finite value", src->time_col),
-				 errhint("Filter or fix the rows whose time is infinite or NaN.")));
-	f = pow(0.5, (src->ref_epoch - t_epoch) / src->half_life);
-	return w * f;
+	if (t_type == TIMESTAMPOID || t_type == TIMESTAMPTZOID)
+	{
+		TimestampTz ts = DatumGetTimestampTz(t);
+		int64		diff;
+
+		if (TIMESTAMP_NOT_FINITE(ts))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("time column \"%s\" contains a non-finite value", src->time_col),
+					 errhint("Filter or fix the rows whose time is infinite.")));
+		if (pg_sub_s64_overflow(src->ref_ts, ts, &diff))
+			age = ((double) src->ref_ts - (double) ts) / USECS_PER_SEC;
+		else
+			age = (double) diff / USECS_PER_SEC;
+	}
+	else
+	{
+		double		epoch = DatumGetFloat8(t);
+		double		now_epoch = (double) src->ref_ts / USECS_PER_SEC +
+			(double) ((POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY);
+
+		if (isnan(epoch) || isinf(epoch))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("time column \"%s\" contains a non-finite value", src->time_col),
+					 errhint("Filter or fix the rows whose time is infinite or NaN.")));
+		age = now_epoch - epoch;
+	}
+	return w * pow(0.5, age / src->half_life);
 }
 
-double
-timestamp_to_epoch(TimestampTz ts)
+static Oid
+TimeType(const SourceSpec *src)
 {
-	if (TIMESTAMP_NOT_FINITE(ts))
-		return TIMESTAMP_IS_NOBEGIN(ts) ? -INFINITY : INFINITY;
-	return (double) ts / USECS_PER_SEC +
-		(double) ((POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY);
+	return getBaseType(get_atttype(src->relid, get_attnum(src->relid, src->time_col)));
 }
 
-/* the time column as epoch seconds, in SQL */
+/* the time column in query output: timestamps as they are, numbers as float8 */
 static void
 AppendTimeExpr(StringInfo sql, const SourceSpec *src)
 {
-	Oid			typ = getBaseType(get_atttype(src->relid, get_attnum(src->relid, src->time_col)));
+	Oid			typ = TimeType(src);
 
 	if (typ == TIMESTAMPOID || typ == TIMESTAMPTZOID)
-		appendStringInfo(sql, ", pg_catalog.date_part('epoch', %s)", quote_identifier(src->time_col));
+		appendStringInfo(sql, ", %s", quote_identifier(src->time_col));
 	else
 		appendStringInfo(sql, ", (%s)::pg_catalog.float8", quote_identifier(src->time_col));
 }
@@ -226,6 +249,38 @@ source_history_sql(const SourceSpec *src)
 	return sql.data;
 }
 
+/*
+ * Distinct users per item, most first (ties: smaller item id), limited to $1
+ * rows; with `since`, only rows whose time is at or after $2.
+ */
+char *
+source_popular_sql(const SourceSpec *src, bool since)
+{
+	StringInfoData sql;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT (%s)::pg_catalog.int8 AS item, pg_catalog.count(DISTINCT %s) AS users"
+					 " FROM %s WHERE %s IS NOT NULL AND %s IS NOT NULL",
+					 quote_identifier(src->item_col), quote_identifier(src->user_col),
+					 source_relname(src), quote_identifier(src->user_col),
+					 quote_identifier(src->item_col));
+	if (src->weight_col)
+		appendStringInfo(&sql, " AND %s IS NOT NULL", quote_identifier(src->weight_col));
+	if (since)
+	{
+		Oid			typ = TimeType(src);
+
+		if (typ == TIMESTAMPOID || typ == TIMESTAMPTZOID)
+			appendStringInfo(&sql, " AND pg_catalog.date_part('epoch', %s) OPERATOR(pg_catalog.>=)"
+							 " pg_catalog.date_part('epoch', $2)", quote_identifier(src->time_col));
+		else
+			appendStringInfo(&sql, " AND (%s)::pg_catalog.float8 OPERATOR(pg_catalog.>=)"
+							 " pg_catalog.date_part('epoch', $2)", quote_identifier(src->time_col));
+	}
+	appendStringInfoString(&sql, " GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $1");
+	return sql.data;
+}
+
 /* ---------- streaming receiver ---------- */
 
 typedef struct TripleReceiver
@@ -251,7 +306,12 @@ TripleReceive(TupleTableSlot *slot, DestReceiver *self)
 		check_weight_finite(r->src, w);
 	}
 	if (r->src->time_col)
-		w = decayed_weight(r->src, w, DatumGetFloat8(slot->tts_values[r->src->weight_col ? 3 : 2]));
+	{
+		int			tcol = r->src->weight_col ? 3 : 2;
+
+		w = decayed_weight(r->src, w, slot->tts_values[tcol],
+						   TupleDescAttr(slot->tts_tupleDescriptor, tcol)->atttypid);
+	}
 	old = MemoryContextSwitchTo(r->cxt);
 	triples_add(r->tb, DatumGetInt64(slot->tts_values[0]),
 				DatumGetInt64(slot->tts_values[1]), w);
@@ -393,18 +453,18 @@ ScanDirect(const SourceSpec *src, TripleBuffer *tb, MemoryContext cxt, bool read
 		}
 		if (ta != InvalidAttrNumber)
 		{
-			double		t;
-
 			if (tt == TIMESTAMPOID || tt == TIMESTAMPTZOID)
-				t = timestamp_to_epoch(DatumGetTimestampTz(slot->tts_values[ta - 1]));
+				w = decayed_weight(src, w, slot->tts_values[ta - 1], tt);
 			else
 			{
+				double		t;
+
 				old = MemoryContextSwitchTo(rowcxt);
 				t = WeightDatum(slot->tts_values[ta - 1], tt);
 				MemoryContextSwitchTo(old);
 				MemoryContextReset(rowcxt);
+				w = decayed_weight(src, w, Float8GetDatum(t), FLOAT8OID);
 			}
-			w = decayed_weight(src, w, t);
 		}
 		old = MemoryContextSwitchTo(cxt);
 		triples_add(tb, u, i, w);

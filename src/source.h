@@ -18,7 +18,7 @@ typedef struct SourceSpec
 	const char *weight_col;		/* NULL: each row counts 1 */
 	const char *time_col;		/* NULL: no time decay */
 	double		half_life;		/* seconds, > 0 when time_col is set */
-	double		ref_epoch;		/* "now" for the decay, epoch seconds */
+	TimestampTz ref_ts;			/* "now" for the decay */
 } SourceSpec;
 
 extern void source_validate(const SourceSpec *src);
@@ -26,8 +26,8 @@ extern char *source_relname(const SourceSpec *src);
 extern void source_read(const SourceSpec *src, TripleBuffer *tb, MemoryContext cxt,
 						bool read_only);
 extern char *source_history_sql(const SourceSpec *src);
+extern char *source_popular_sql(const SourceSpec *src, bool since);
 extern void check_weight_finite(const SourceSpec *src, double w);
-extern double decayed_weight(const SourceSpec *src, double w, double t_epoch);
-extern double timestamp_to_epoch(TimestampTz ts);
+extern double decayed_weight(const SourceSpec *src, double w, Datum t, Oid t_type);
 
 #endif

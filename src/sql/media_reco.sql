@@ -184,6 +184,13 @@ LANGUAGE C STABLE PARALLEL RESTRICTED SECURITY INVOKER;
 COMMENT ON FUNCTION media_reco.explain_recommendation(text, bigint, bigint) IS
     '"Because you watched...": the history items whose stored neighbours include item_id, with weight, similarity and contribution = weight * similarity (they sum to the item''s recommend score).';
 
+CREATE FUNCTION media_reco.popular_items(name text, k integer DEFAULT 10, since timestamptz DEFAULT NULL)
+RETURNS TABLE(item_id bigint, users bigint, rank integer)
+AS 'MODULE_PATHNAME', 'popular_items'
+LANGUAGE C STABLE PARALLEL RESTRICTED SECURITY INVOKER;
+COMMENT ON FUNCTION media_reco.popular_items(text, integer, timestamptz) IS
+    'The k items with the most distinct users in the recommender''s source (optionally only rows at or after since, which needs its time column); ties to the smaller item id.';
+
 -- ---------------------------------------------------------------------------
 -- Synthetic media catalogue (demo, tests, benchmarks)
 -- ---------------------------------------------------------------------------
