@@ -39,52 +39,22 @@ PG_FUNCTION_INFO_V1(log_loss_final);
 
 /* ---------- ranking metrics: core on plain arrays ---------- */
 
+/* (id, rank) of a non-NULL recommendation, to find first occurrences by sorting */
+typedef struct IdPos
+{
+	int64		id;
+	int			pos;
+} IdPos;
+
 static int
-CmpInt64(const void *a, const void *b)
+CmpIdPos(const void *a, const void *b)
 {
-	int64		x = *(const int64 *) a;
-	int64		y = *(const int64 *) b;
+	const IdPos *x = a;
+	const IdPos *y = b;
 
-	return (x > y) - (x < y);
-}
-
-/* The non-NULL ids of an int8[] (any dimensionality). */
-static int64 *
-Ids(ArrayType *a, int *n)
-{
-	Datum	   *elems;
-	bool	   *nulls;
-	int			count;
-	int64	   *out;
-	int			m = 0;
-
-	deconstruct_array(a, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &elems, &nulls, &count);
-	out = palloc(sizeof(int64) * Max(count, 1));
-	for (int i = 0; i < count; i++)
-		if (!nulls[i])
-			out[m++] = DatumGetInt64(elems[i]);
-	*n = m;
-	return out;
-}
-
-/* Sort and deduplicate in place; returns the new length. */
-static int
-SortUnique(int64 *v, int n)
-{
-	int			m = 0;
-
-	if (n > 1)
-		qsort(v, n, sizeof(int64), CmpInt64);
-	for (int i = 0; i < n; i++)
-		if (m == 0 || v[m - 1] != v[i])
-			v[m++] = v[i];
-	return m;
-}
-
-static bool
-Contains(const int64 *sorted, int n, int64 x)
-{
-	return bsearch(&x, sorted, n, sizeof(int64), CmpInt64) != NULL;
+	if (x->id != y->id)
+		return (x->id > y->id) - (x->id < y->id);
+	return x->pos - y->pos;
 }
 
 /*
@@ -104,8 +74,8 @@ ReadRankArgs(FunctionCallInfo fcinfo, bool has_k, RankInput *in, int *k)
 {
 	Datum	   *elems;
 	bool	   *nulls;
-	int64	   *seen;
-	int			nseen = 0;
+	IdPos	   *byid;
+	int			n = 0;
 
 	if (has_k)
 	{
@@ -115,8 +85,7 @@ ReadRankArgs(FunctionCallInfo fcinfo, bool has_k, RankInput *in, int *k)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("k must be at least 1, got %d", *k)));
 	}
-	in->rel = Ids(PG_GETARG_ARRAYTYPE_P(1), &in->nrel);
-	in->nrel = SortUnique(in->rel, in->nrel);
+	in->rel = sorted_unique_ids(PG_GETARG_ARRAYTYPE_P(1), &in->nrel);
 	if (in->nrel == 0)
 		return false;
 
@@ -124,27 +93,19 @@ ReadRankArgs(FunctionCallInfo fcinfo, bool has_k, RankInput *in, int *k)
 	deconstruct_array(PG_GETARG_ARRAYTYPE_P(0), INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
 					  &elems, &nulls, &in->nrec);
 	in->hit = palloc0(sizeof(bool) * Max(in->nrec, 1));
-	seen = palloc(sizeof(int64) * Max(in->nrec, 1));
+	/* sort (id, rank) pairs: the first of each run of equal ids is its first occurrence */
+	byid = palloc(sizeof(IdPos) * Max(in->nrec, 1));
 	for (int r = 0; r < in->nrec; r++)
-	{
-		int64		id;
-		bool		dup = false;
-
-		if (nulls[r])
-			continue;
-		id = DatumGetInt64(elems[r]);
-		/* first occurrences only: a linear scan is fine for ranked lists */
-		for (int s = 0; s < nseen; s++)
-			if (seen[s] == id)
-			{
-				dup = true;
-				break;
-			}
-		if (dup)
-			continue;
-		seen[nseen++] = id;
-		in->hit[r] = Contains(in->rel, in->nrel, id);
-	}
+		if (!nulls[r])
+		{
+			byid[n].id = DatumGetInt64(elems[r]);
+			byid[n].pos = r;
+			n++;
+		}
+	qsort(byid, n, sizeof(IdPos), CmpIdPos);
+	for (int i = 0; i < n; i++)
+		if (i == 0 || byid[i].id != byid[i - 1].id)
+			in->hit[byid[i].pos] = sorted_ids_contain(in->rel, in->nrel, byid[i].id);
 	return true;
 }
 

@@ -127,15 +127,6 @@ CmpHist(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-static int
-CmpInt64Asc(const void *a, const void *b)
-{
-	int64		x = *(const int64 *) a;
-	int64		y = *(const int64 *) b;
-
-	return (x > y) - (x < y);
-}
-
 /* Sort by item, sum duplicates, check the sums are finite; returns the new length. */
 static int
 MergeHistory(HistItem *h, int rows, const char *who)
@@ -464,26 +455,6 @@ AddScore(void *arg, int h, int64 nb, double sim)
 	e->score += c->hist[h].w * sim;
 }
 
-static bool
-InSorted(const int64 *v, int n, int64 x)
-{
-	int			lo = 0,
-				hi = n - 1;
-
-	while (lo <= hi)
-	{
-		int			mid = lo + (hi - lo) / 2;
-
-		if (v[mid] == x)
-			return true;
-		if (v[mid] < x)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
-	}
-	return false;
-}
-
 /*
  * score(j) = sum over history items i of w(i) * sim(i, j), over the stored
  * neighbour lists; emit the k best (ties: smaller id), skipping the history
@@ -519,7 +490,7 @@ ScoreAndEmit(FunctionCallInfo fcinfo, const Recommender *r, const HistItem *hist
 					 errmsg("score of item " INT64_FORMAT " for %s is out of range", e->item, who)));
 		if (exclude_seen && FindHist((HistItem *) hist, nhist, e->item))
 			continue;
-		if (nexclude > 0 && InSorted(exclude, nexclude, e->item))
+		if (nexclude > 0 && sorted_ids_contain(exclude, nexclude, e->item))
 			continue;
 		c.item = e->item;
 		c.score = e->score;
@@ -589,30 +560,6 @@ recommend(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/* Sorted, distinct non-NULL ids of an int8[] argument. */
-static int64 *
-SortedIds(ArrayType *a, int *n)
-{
-	Datum	   *elems;
-	bool	   *nulls;
-	int			count,
-				m = 0;
-	int64	   *out;
-
-	deconstruct_array(a, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &elems, &nulls, &count);
-	out = palloc(sizeof(int64) * Max(count, 1));
-	for (int i = 0; i < count; i++)
-		if (!nulls[i])
-			out[m++] = DatumGetInt64(elems[i]);
-	if (m > 1)
-		qsort(out, m, sizeof(int64), CmpInt64Asc);
-	*n = 0;
-	for (int i = 0; i < m; i++)
-		if (*n == 0 || out[*n - 1] != out[i])
-			out[(*n)++] = out[i];
-	return out;
-}
-
 /*
  * recommend_for_items(name, items, weights, k, exclude): an anonymous
  * session scored exactly as recommend scores a history: NULL items (or
@@ -654,7 +601,7 @@ recommend_for_items(PG_FUNCTION_ARGS)
 					 errmsg("weights has %d elements but items has %d", nweights, nitems)));
 	}
 	if (!PG_ARGISNULL(4))
-		exclude = SortedIds(PG_GETARG_ARRAYTYPE_P(4), &nexclude);
+		exclude = sorted_unique_ids(PG_GETARG_ARRAYTYPE_P(4), &nexclude);
 
 	hist = palloc(sizeof(HistItem) * Max(nitems, 1));
 	for (int i = 0; i < nitems; i++)

@@ -14,6 +14,8 @@
 #include "nodes/pg_list.h"
 #include "portability/instr_time.h"
 #include "storage/lockdefs.h"
+#include "catalog/pg_type.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
@@ -144,4 +146,43 @@ interval_seconds(const Interval *iv)
 {
 	return (double) iv->time / USECS_PER_SEC +
 		((double) iv->month * DAYS_PER_MONTH + (double) iv->day) * SECS_PER_DAY;
+}
+
+static int
+CmpInt64(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return (x > y) - (x < y);
+}
+
+/* The non-NULL ids of an int8[] (any dimensionality), sorted and distinct. */
+int64 *
+sorted_unique_ids(ArrayType *a, int *n)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			count,
+				m = 0;
+	int64	   *out;
+
+	deconstruct_array(a, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &elems, &nulls, &count);
+	out = palloc(sizeof(int64) * Max(count, 1));
+	for (int i = 0; i < count; i++)
+		if (!nulls[i])
+			out[m++] = DatumGetInt64(elems[i]);
+	if (m > 1)
+		qsort(out, m, sizeof(int64), CmpInt64);
+	*n = 0;
+	for (int i = 0; i < m; i++)
+		if (*n == 0 || out[*n - 1] != out[i])
+			out[(*n)++] = out[i];
+	return out;
+}
+
+bool
+sorted_ids_contain(const int64 *sorted, int n, int64 x)
+{
+	return n > 0 && bsearch(&x, sorted, n, sizeof(int64), CmpInt64) != NULL;
 }

@@ -9,6 +9,7 @@
 #include "fmgr.h"
 #include "access/attnum.h"
 #include "nodes/parsenodes.h"
+#include "utils/array.h"
 #include "portability/instr_time.h"
 #include "datatype/timestamp.h"
 
@@ -38,5 +39,9 @@ extern Size work_memory_limit(void);
 
 extern double elapsed_seconds(instr_time start);
 extern double interval_seconds(const Interval *iv);
+
+/* int8[] arguments as sorted, distinct, NULL-free id sets */
+extern int64 *sorted_unique_ids(ArrayType *a, int *n);
+extern bool sorted_ids_contain(const int64 *sorted, int n, int64 x);
 
 #endif
