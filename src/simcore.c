@@ -898,45 +898,30 @@ PrepareCosine(InteractionMatrix *m)
  * matrix get the same operation on the same operands, so they stay
  * bit-for-bit consistent.
  */
+/*
+ * Subtract each row's mean weight, where the rows are the users (CSR, for
+ * adjusted cosine) or the items (CSC, for Pearson), and the same mean from
+ * the other copy, whose entries name their row in `other_row`.
+ */
 static void
-CenterByUser(InteractionMatrix *m)
+CenterRows(int32 nrows, const int64 *ptr, double *w,
+		   int64 nnz, const int32 *other_row, double *other_w)
 {
-	double	   *mean = HugeAlloc(Max(m->n_users, 1), sizeof(double));
+	double	   *mean = HugeAlloc(Max(nrows, 1), sizeof(double));
 
-	for (int32 u = 0; u < m->n_users; u++)
+	for (int32 r = 0; r < nrows; r++)
 	{
 		double		sum = 0;
-		int64		cnt = m->u_ptr[u + 1] - m->u_ptr[u];
+		int64		cnt = ptr[r + 1] - ptr[r];
 
-		for (int64 b = m->u_ptr[u]; b < m->u_ptr[u + 1]; b++)
-			sum += m->u_w[b];
-		mean[u] = cnt > 0 ? sum / (double) cnt : 0.0;
-		for (int64 b = m->u_ptr[u]; b < m->u_ptr[u + 1]; b++)
-			m->u_w[b] -= mean[u];
+		for (int64 a = ptr[r]; a < ptr[r + 1]; a++)
+			sum += w[a];
+		mean[r] = cnt > 0 ? sum / (double) cnt : 0.0;
+		for (int64 a = ptr[r]; a < ptr[r + 1]; a++)
+			w[a] -= mean[r];
 	}
-	for (int64 a = 0; a < m->nnz; a++)
-		m->i_w[a] -= mean[m->i_user[a]];
-	pfree(mean);
-}
-
-static void
-CenterByItem(InteractionMatrix *m)
-{
-	double	   *mean = HugeAlloc(Max(m->n_items, 1), sizeof(double));
-
-	for (int32 i = 0; i < m->n_items; i++)
-	{
-		double		sum = 0;
-		int64		cnt = m->i_ptr[i + 1] - m->i_ptr[i];
-
-		for (int64 a = m->i_ptr[i]; a < m->i_ptr[i + 1]; a++)
-			sum += m->i_w[a];
-		mean[i] = cnt > 0 ? sum / (double) cnt : 0.0;
-		for (int64 a = m->i_ptr[i]; a < m->i_ptr[i + 1]; a++)
-			m->i_w[a] -= mean[i];
-	}
-	for (int64 b = 0; b < m->nnz; b++)
-		m->u_w[b] -= mean[m->u_item[b]];
+	for (int64 a = 0; a < nnz; a++)
+		other_w[a] -= mean[other_row[a]];
 	pfree(mean);
 }
 
@@ -969,9 +954,9 @@ sim_compute(InteractionMatrix *m, const SimParams *p, int nthreads,
 	for (int32 i = 0; i < n; i++)
 		deg[i] = (int32) (m->i_ptr[i + 1] - m->i_ptr[i]);
 	if (p->metric == SIM_ADJUSTED_COSINE)
-		CenterByUser(m);
+		CenterRows(m->n_users, m->u_ptr, m->u_w, m->nnz, m->i_user, m->i_w);
 	else if (p->metric == SIM_PEARSON)
-		CenterByItem(m);
+		CenterRows(m->n_items, m->i_ptr, m->i_w, m->nnz, m->u_item, m->u_w);
 	if (SIM_IS_COSINE(p->metric))
 		sumsq = PrepareCosine(m);
 	if (sumsq)

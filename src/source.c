@@ -167,28 +167,20 @@ decayed_weight(const SourceSpec *src, double w, Datum t, Oid t_type)
 		int64		diff;
 
 		if (TIMESTAMP_NOT_FINITE(ts))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("time column \"%s\" contains a non-finite value", src->time_col),
-					 errhint("Filter or fix the rows whose time is infinite.")));
-		if (pg_sub_s64_overflow(src->ref_ts, ts, &diff))
+			age = NAN;
+		else if (pg_sub_s64_overflow(src->ref_ts, ts, &diff))
 			age = ((double) src->ref_ts - (double) ts) / USECS_PER_SEC;
 		else
 			age = (double) diff / USECS_PER_SEC;
 	}
 	else
-	{
-		double		epoch = DatumGetFloat8(t);
-		double		now_epoch = (double) src->ref_ts / USECS_PER_SEC +
-			(double) ((POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY);
-
-		if (isnan(epoch) || isinf(epoch))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("time column \"%s\" contains a non-finite value", src->time_col),
-					 errhint("Filter or fix the rows whose time is infinite or NaN.")));
-		age = now_epoch - epoch;
-	}
+		age = (double) src->ref_ts / USECS_PER_SEC +
+			(double) ((POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY) - DatumGetFloat8(t);
+	if (!isfinite(age))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("time column \"%s\" contains a non-finite value", src->time_col),
+				 errhint("Filter or fix the rows whose time is infinite or NaN.")));
 	return w * pow(0.5, age / src->half_life);
 }
 

@@ -57,6 +57,7 @@ typedef struct Catalogue
 	int32		n_items;
 	uint8	   *genre;			/* [n_items] */
 	int32	   *rank;			/* [n_items] popularity rank, 1 = most popular */
+	double		genre_cdf[N_GENRES];	/* cumulative genre shares */
 	double	   *cum_all;		/* [n_items] cumulative popularity */
 	int32	   *genre_items[N_GENRES];	/* item indexes of each genre */
 	double	   *genre_cum[N_GENRES];
@@ -97,7 +98,6 @@ BuildCatalogue(Catalogue *c, int32 n, uint64 seed)
 {
 	pg_prng_state st;
 	int32	   *perm;
-	double		gcum[N_GENRES];
 	double		acc = 0;
 
 	c->n_items = n;
@@ -109,12 +109,12 @@ BuildCatalogue(Catalogue *c, int32 n, uint64 seed)
 	for (int g = 0; g < N_GENRES; g++)
 	{
 		acc += genre_share[g];
-		gcum[g] = acc;
+		c->genre_cdf[g] = acc;
 	}
 	memset(c->genre_n, 0, sizeof(c->genre_n));
 	for (int32 i = 0; i < n; i++)
 	{
-		c->genre[i] = (uint8) SampleCum(gcum, N_GENRES, pg_prng_double(&st));
+		c->genre[i] = (uint8) SampleCum(c->genre_cdf, N_GENRES, pg_prng_double(&st));
 		c->genre_n[c->genre[i]]++;
 	}
 
@@ -248,18 +248,8 @@ synthetic_interactions(PG_FUNCTION_ARGS)
 		/* the user's tastes are a function of (seed, user) alone */
 		pg_prng_seed(&us, seed * UINT64CONST(0x9E3779B97F4A7C15) + (uint64) u + 1);
 		nfav = 1 + (int) pg_prng_uint64_range(&us, 0, 2);
-		{
-			double		gc[N_GENRES],
-						a = 0;
-
-			for (int g = 0; g < N_GENRES; g++)
-			{
-				a += genre_share[g];
-				gc[g] = a;
-			}
-			for (int f = 0; f < nfav; f++)
-				fav[f] = SampleCum(gc, N_GENRES, pg_prng_double(&us));
-		}
+		for (int f = 0; f < nfav; f++)
+			fav[f] = SampleCum(c.genre_cdf, N_GENRES, pg_prng_double(&us));
 
 		if (pg_prng_double(&st) < 0.8)
 		{
