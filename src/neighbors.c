@@ -177,8 +177,8 @@ create_recommender(PG_FUNCTION_ARGS)
 					 errmsg("half_life must be a positive interval")));
 		src.time_col = arg_name_or_null(fcinfo, 9);
 		src.half_life = hl;
-		source_validate(&src);	/* again, now with the time column */
 	}
+	source_validate(&src);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");

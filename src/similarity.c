@@ -91,7 +91,8 @@ similarity_run(const SourceSpec *src, const SimParams *p, MemoryContext work,
 /*
  * The argument block shared by item_similarity and create_recommender:
  * (source, user_col, item_col, weight_col, metric, k, min_support, shrinkage)
- * starting at argument `first`.  Checks everything, the source included.
+ * starting at argument `first`.  Checks the arguments; the caller validates
+ * the source once it has filled in everything else (e.g. a time column).
  */
 void
 source_args(FunctionCallInfo fcinfo, int first, SourceSpec *src, SimParams *p)
@@ -111,7 +112,6 @@ source_args(FunctionCallInfo fcinfo, int first, SourceSpec *src, SimParams *p)
 	src->ref_ts = 0;
 	check_sim_params(arg_text_or_null(fcinfo, first + 4), PG_GETARG_INT32(first + 5),
 					 PG_GETARG_INT32(first + 6), PG_GETARG_FLOAT8(first + 7), p);
-	source_validate(src);
 }
 
 Datum
@@ -126,6 +126,7 @@ item_similarity(PG_FUNCTION_ARGS)
 	SimRunStats stats;
 
 	source_args(fcinfo, 0, &src, &p);
+	source_validate(&src);
 
 	InitMaterializedSRF(fcinfo, 0);
 
