@@ -82,3 +82,17 @@ SELECT round(media_reco.log_loss(p, l)::numeric, 6) AS clipped FROM (VALUES (0.0
 SELECT media_reco.roc_auc(s, l) FROM (VALUES ('NaN'::float8, true)) v(s, l);
 SELECT media_reco.log_loss(p, l) FROM (VALUES (1.5, true)) v(p, l);
 SELECT media_reco.log_loss(p, l) FROM (VALUES ('NaN'::float8, false)) v(p, l);
+
+-- the aggregates' support functions: log_loss's work on their own (on a copy of the state)
+SELECT media_reco.log_loss_accum('{0,0}', 0.5, true) = ARRAY[-ln(0.5), 1]::float8[] AS accum_ok,
+       media_reco.log_loss_accum('{1,2}', NULL, true) AS null_row_skipped,
+       media_reco.log_loss_combine('{1,1}', '{2,3}') AS combined,
+       media_reco.log_loss_final('{3,4}') AS mean, media_reco.log_loss_final('{0,0}') IS NULL AS empty;
+SELECT media_reco.log_loss_accum(NULL, 0.5, true);
+SELECT media_reco.log_loss_accum('{1,2,3}', 0.5, true);
+SELECT media_reco.log_loss_final('{1,NULL}');
+-- roc_auc's take `internal` state and cannot be called from SQL; they are wired for parallel
+-- aggregation (the forced parallel plan above goes through all of them)
+SELECT aggtransfn, aggfinalfn, aggcombinefn, aggserialfn, aggdeserialfn
+  FROM pg_aggregate WHERE aggfnoid = 'media_reco.roc_auc'::regproc;
+SELECT media_reco.roc_auc_final(NULL);

@@ -390,11 +390,22 @@ roc_auc_final(PG_FUNCTION_ARGS)
 
 /* ---------- log_loss: float8[2] state (sum, count), combinable ---------- */
 
+/*
+ * The (sum, count) state in argument `argno`.  Inside the aggregate it is
+ * updated in place, as float8_accum does; called directly from SQL the
+ * functions work on a copy, so they are usable (and testable) on their own.
+ */
 static double *
 LossState(FunctionCallInfo fcinfo, int argno, ArrayType **arr)
 {
-	ArrayType  *a = PG_GETARG_ARRAYTYPE_P(argno);
+	ArrayType  *a;
 
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("log_loss state must not be NULL")));
+	a = AggCheckCallContext(fcinfo, NULL) ? PG_GETARG_ARRAYTYPE_P(argno)
+		: PG_GETARG_ARRAYTYPE_P_COPY(argno);
 	if (ARR_NDIM(a) != 1 || ARR_DIMS(a)[0] != 2 || ARR_HASNULL(a) || ARR_ELEMTYPE(a) != FLOAT8OID)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -407,14 +418,10 @@ Datum
 log_loss_accum(PG_FUNCTION_ARGS)
 {
 	ArrayType  *arr;
-	double	   *s;
+	double	   *s = LossState(fcinfo, 0, &arr);
 	double		p;
 	const double eps = 1e-15;
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		elog(ERROR, "log_loss_accum called in non-aggregate context");
-	/* the state array is ours to update in place (it was built by the initcond) */
-	s = LossState(fcinfo, 0, &arr);
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		PG_RETURN_ARRAYTYPE_P(arr);
 	p = PG_GETARG_FLOAT8(1);
@@ -436,8 +443,6 @@ log_loss_combine(PG_FUNCTION_ARGS)
 	double	   *x = LossState(fcinfo, 0, &a);
 	double	   *y = LossState(fcinfo, 1, &b);
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		elog(ERROR, "log_loss_combine called in non-aggregate context");
 	x[0] += y[0];
 	x[1] += y[1];
 	PG_RETURN_ARRAYTYPE_P(a);
