@@ -74,48 +74,25 @@ LANGUAGE sql AS $$
            WHERE ps < similarity OR (ps = similarity AND pn > neighbor_id))
 $$;
 
-SELECT 'cosine, counts' AS "case", rows > 0 AS has_rows, rows = ref_rows AS same_rows, count_mismatch,
-       value_mismatch, max_abs_diff < 1e-9 AS close, misordered
-  FROM compare('cosine', false, 10, 1, 0)
-UNION ALL
-SELECT 'cosine, weights, k 5, support 2, lambda 3', rows > 0, rows = ref_rows, count_mismatch,
-       value_mismatch, max_abs_diff < 1e-9, misordered
-  FROM compare('cosine', true, 5, 2, 3)
-UNION ALL
-SELECT 'jaccard, k 10', rows > 0, rows = ref_rows, count_mismatch, value_mismatch, max_abs_diff < 1e-9, misordered
-  FROM compare('jaccard', false, 10, 1, 0)
-UNION ALL
-SELECT 'jaccard, k 3, support 3, lambda 10', rows > 0, rows = ref_rows, count_mismatch, value_mismatch,
-       max_abs_diff < 1e-9, misordered
-  FROM compare('jaccard', false, 3, 3, 10)
-UNION ALL
-SELECT 'cosine, weights, k 200 (all)', rows > 0, rows = ref_rows, count_mismatch, value_mismatch,
-       max_abs_diff < 1e-9, misordered
-  FROM compare('cosine', true, 200, 1, 0)
-UNION ALL
-SELECT 'adjusted_cosine, weights, k 10', rows > 0, rows = ref_rows, count_mismatch, value_mismatch,
-       max_abs_diff < 1e-9, misordered
-  FROM compare('adjusted_cosine', true, 10, 1, 0)
-UNION ALL
-SELECT 'adjusted_cosine, weights, k 5, support 2, lambda 3', rows > 0, rows = ref_rows, count_mismatch,
-       value_mismatch, max_abs_diff < 1e-9, misordered
-  FROM compare('adjusted_cosine', true, 5, 2, 3)
-UNION ALL
-SELECT 'pearson, weights, k 10', rows > 0, rows = ref_rows, count_mismatch, value_mismatch,
-       max_abs_diff < 1e-9, misordered
-  FROM compare('pearson', true, 10, 1, 0)
-UNION ALL
-SELECT 'pearson, weights, k 200, support 3', rows > 0, rows = ref_rows, count_mismatch, value_mismatch,
-       max_abs_diff < 1e-9, misordered
-  FROM compare('pearson', true, 200, 3, 0)
-UNION ALL
-SELECT 'conditional, k 10', rows > 0, rows = ref_rows, count_mismatch, value_mismatch,
-       max_abs_diff < 1e-9, misordered
-  FROM compare('conditional', false, 10, 1, 0)
-UNION ALL
-SELECT 'conditional, k 5, support 2, lambda 4', rows > 0, rows = ref_rows, count_mismatch, value_mismatch,
-       max_abs_diff < 1e-9, misordered
-  FROM compare('conditional', false, 5, 2, 4);
+-- every case the same checks: rows exist, same count as the reference, per-item counts,
+-- each chosen neighbour's value and support, the value at each rank, the order
+SELECT c.label AS "case", r.rows > 0 AS has_rows, r.rows = r.ref_rows AS same_rows, r.count_mismatch,
+       r.value_mismatch, r.max_abs_diff < 1e-9 AS close, r.misordered
+  FROM (VALUES
+          (1, 'cosine, counts', 'cosine', false, 10, 1, 0),
+          (2, 'cosine, weights, k 5, support 2, lambda 3', 'cosine', true, 5, 2, 3),
+          (3, 'jaccard, k 10', 'jaccard', false, 10, 1, 0),
+          (4, 'jaccard, k 3, support 3, lambda 10', 'jaccard', false, 3, 3, 10),
+          (5, 'cosine, weights, k 200 (all)', 'cosine', true, 200, 1, 0),
+          (6, 'adjusted_cosine, weights, k 10', 'adjusted_cosine', true, 10, 1, 0),
+          (7, 'adjusted_cosine, weights, k 5, support 2, lambda 3', 'adjusted_cosine', true, 5, 2, 3),
+          (8, 'pearson, weights, k 10', 'pearson', true, 10, 1, 0),
+          (9, 'pearson, weights, k 200, support 3', 'pearson', true, 200, 3, 0),
+          (10, 'conditional, k 10', 'conditional', false, 10, 1, 0),
+          (11, 'conditional, k 5, support 2, lambda 4', 'conditional', false, 5, 2, 4)
+       ) c(ord, label, metric, use_weight, k, min_support, lambda),
+       LATERAL compare(c.metric, c.use_weight, c.k, c.min_support, c.lambda::float8) r
+ ORDER BY c.ord;
 
 -- conditional is asymmetric: P(j | i) <> P(i | j) when the items have different audiences
 SELECT count(*) > 0 AS asymmetric_pairs
