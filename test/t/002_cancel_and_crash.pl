@@ -69,14 +69,28 @@ SELECT 'alive', count(*) FROM media_reco.similar_items('r', 1);}, on_error_stop 
 
 my $hist0 = $node->safe_psql('postgres', q{SELECT count(*) FROM media_reco.refresh_history WHERE recommender = 'r'});
 
+# Start `SELECT <what> FROM refresh_neighbors('r')` in a background session;
+# with $running_ms, return once it has been running that long.
+sub start_refresh
+{
+	my ($what, $running_ms) = @_;
+	my $session = $node->background_psql('postgres', on_error_stop => 0);
+	my $backend = $session->query_safe('SELECT pg_backend_pid()');
+
+	$session->query_until(qr/go/, "\\echo go\nSELECT $what FROM media_reco.refresh_neighbors('r');\n");
+	if (defined $running_ms)
+	{
+		$node->poll_query_until('postgres',
+			qq{SELECT count(*) = 1 FROM pg_stat_activity WHERE pid = $backend AND state = 'active'
+                 AND query LIKE '%refresh_neighbors%'
+                 AND now() - query_start > interval '$running_ms ms'})
+		  or die 'refresh did not start';
+	}
+	return ($session, $backend);
+}
+
 # pg_cancel_backend from another session, while the refresh is running
-my $bg = $node->background_psql('postgres', on_error_stop => 0);
-my $pid = $bg->query_safe('SELECT pg_backend_pid()');
-$bg->query_until(qr/go/, "\\echo go\nSELECT 1 FROM media_reco.refresh_neighbors('r');\n");
-$node->poll_query_until('postgres',
-	qq{SELECT count(*) = 1 FROM pg_stat_activity WHERE pid = $pid AND state = 'active'
-         AND query LIKE '%refresh_neighbors%' AND now() - query_start > interval '300 ms'})
-  or die 'refresh did not start';
+my ($bg, $pid) = start_refresh('1', 300);
 $node->safe_psql('postgres', "SELECT pg_cancel_backend($pid)");
 my ($out, $err) = $bg->query(q{SELECT 'after cancel'});
 like($bg->{stderr}, qr/canceling statement due to user request/, 'refresh was cancelled by pg_cancel_backend');
@@ -85,13 +99,7 @@ $bg->quit;
 is($node->safe_psql('postgres', $sig_sql), $old, 'old neighbours intact after pg_cancel_backend');
 
 # a crash in the middle of a refresh: kill -9 the backend (the postmaster restarts)
-$bg = $node->background_psql('postgres', on_error_stop => 0);
-$pid = $bg->query_safe('SELECT pg_backend_pid()');
-$bg->query_until(qr/go/, "\\echo go\nSELECT 1 FROM media_reco.refresh_neighbors('r');\n");
-$node->poll_query_until('postgres',
-	qq{SELECT count(*) = 1 FROM pg_stat_activity WHERE pid = $pid AND state = 'active'
-         AND now() - query_start > interval '500 ms'})
-  or die 'refresh did not start';
+($bg, $pid) = start_refresh('1', 500);
 kill 'KILL', $pid;
 eval { $bg->quit; };
 $node->poll_query_until('postgres', 'SELECT true') or die 'server did not come back';
@@ -100,8 +108,7 @@ is($node->safe_psql('postgres', q{SELECT string_agg(item_id::text, ',' ORDER BY 
 	$old_recs, 'recommend answers as before the crash');
 
 # an immediate shutdown mid-refresh (no checkpoint), then recovery from WAL
-$bg = $node->background_psql('postgres', on_error_stop => 0);
-$bg->query_until(qr/go/, "\\echo go\nSELECT 1 FROM media_reco.refresh_neighbors('r');\n");
+($bg) = start_refresh('1');
 sleep 1;
 $node->stop('immediate');
 eval { $bg->quit; };
@@ -119,13 +126,7 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM media_reco.refresh_histor
 # the threaded computation, get processed, and the refresh carries on to the
 # same result
 my $big = $node->safe_psql('postgres', $sig_sql);
-$bg = $node->background_psql('postgres', on_error_stop => 0);
-$pid = $bg->query_safe('SELECT pg_backend_pid()');
-$bg->query_until(qr/go/, "\\echo go\nSELECT 'refreshed', pairs FROM media_reco.refresh_neighbors('r');\n");
-$node->poll_query_until('postgres',
-	qq{SELECT count(*) = 1 FROM pg_stat_activity WHERE pid = $pid AND state = 'active'
-         AND now() - query_start > interval '200 ms'})
-  or die 'refresh did not start';
+($bg, $pid) = start_refresh(q{'refreshed', pairs}, 200);
 for (1 .. 20)
 {
 	$node->safe_psql('postgres', "SELECT pg_log_backend_memory_contexts($pid)");
