@@ -11,6 +11,8 @@
 
 #include "postgres.h"
 
+#include "parallel.h"
+
 typedef enum SimMetric
 {
 	SIM_COSINE,					/* Σ w·w / (‖i‖‖j‖) */
@@ -62,17 +64,6 @@ typedef struct NeighborLists
 	double	   *sim;
 	int32	   *support;
 } NeighborLists;
-
-/*
- * Interrupt hooks: `pending` is polled by the main thread between chunks;
- * when it returns true the helper threads are joined and `process` runs
- * (it may raise an error and not return).
- */
-typedef struct SimInterruptHooks
-{
-	bool		(*pending) (void);
-	void		(*process) (void);
-} SimInterruptHooks;
 
 extern TripleBuffer *triples_create(Size mem_limit, const char *limit_name);
 extern void triples_add(TripleBuffer *tb, int64 user, int64 item, double w);

@@ -65,23 +65,25 @@ ColumnType(const SourceSpec *src, const char *col, const char *role)
 	return getBaseType(get_atttype(src->relid, att));
 }
 
-void
-source_validate(const SourceSpec *src)
+/*
+ * Lock a relation given by OID and check it can be read as a source;
+ * returns its schema-qualified, quoted name.  Locking by OID first means a
+ * concurrent rename, drop or swap waits for our transaction, so the name we
+ * put in query text keeps meaning the relation checked here.
+ */
+char *
+source_lock_relation(Oid relid)
 {
 	char		relkind;
-	Oid			typ;
 
-	/*
-	 * Lock the relation by OID first: a concurrent rename, drop or swap then
-	 * waits for our transaction, so the name we put in query text keeps
-	 * meaning the relation validated here.
-	 */
-	LockRelationOid(src->relid, AccessShareLock);
-	relkind = get_rel_relkind(src->relid);
+	LockRelationOid(relid, AccessShareLock);
+	relkind = get_rel_relkind(relid);
 	if (relkind == '\0')
 	{
-		UnlockRelationOid(src->relid, AccessShareLock);
-		(void) source_relname(src); /* raises "does not exist" */
+		UnlockRelationOid(relid, AccessShareLock);
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("source relation with OID %u does not exist", relid)));
 	}
 	if (relkind != RELKIND_RELATION && relkind != RELKIND_VIEW &&
 		relkind != RELKIND_MATVIEW && relkind != RELKIND_PARTITIONED_TABLE &&
@@ -89,7 +91,17 @@ source_validate(const SourceSpec *src)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" is not a table, view, materialized view or foreign table",
-						get_rel_name(src->relid))));
+						get_rel_name(relid))));
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+									  get_rel_name(relid));
+}
+
+void
+source_validate(const SourceSpec *src)
+{
+	Oid			typ;
+
+	(void) source_lock_relation(src->relid);
 
 	typ = ColumnType(src, src->user_col, "user");
 	if (typ != INT2OID && typ != INT4OID && typ != INT8OID)

@@ -21,6 +21,7 @@ typedef struct SourceSpec
 	TimestampTz ref_ts;			/* "now" for the decay */
 } SourceSpec;
 
+extern char *source_lock_relation(Oid relid);
 extern void source_validate(const SourceSpec *src);
 extern char *source_relname(const SourceSpec *src);
 extern void source_read(const SourceSpec *src, TripleBuffer *tb, MemoryContext cxt,

@@ -315,3 +315,149 @@ CREATE AGGREGATE media_reco.log_loss(p double precision, label boolean) (
 );
 COMMENT ON AGGREGATE media_reco.log_loss(double precision, boolean) IS
     'Mean binary cross-entropy of probabilities p against labels, p clipped to [1e-15, 1 - 1e-15]; NULL rows skipped.';
+
+-- ---------------------------------------------------------------------------
+-- Model registry: forests (and later networks) stored by name
+-- ---------------------------------------------------------------------------
+
+CREATE TABLE media_reco.models (
+    name          text PRIMARY KEY
+                  CHECK (pg_catalog.octet_length(name) OPERATOR(pg_catalog.>=) 1
+                         AND pg_catalog.octet_length(name) OPERATOR(pg_catalog.<=) 63),
+    algorithm     text NOT NULL
+                  CHECK (algorithm OPERATOR(pg_catalog.=) ANY (ARRAY['random_forest', 'mlp'])),
+    task          text NOT NULL
+                  CHECK (task OPERATOR(pg_catalog.=) ANY (ARRAY['classification', 'regression'])),
+    feature_names text[] NOT NULL,
+    classes       double precision[],
+    options       jsonb NOT NULL DEFAULT '{}',
+    metrics       jsonb NOT NULL DEFAULT '{}',
+    label         text,
+    source        text,
+    inputs        jsonb,
+    trained_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    model         bytea NOT NULL
+);
+-- model bytes are floating-point arrays: compression gains little and costs every load
+ALTER TABLE media_reco.models ALTER COLUMN model SET STORAGE EXTERNAL;
+COMMENT ON TABLE media_reco.models IS
+    'One row per named model: algorithm, task, feature names, classes, the options in effect, training metrics, the input encoding (inputs) and the validated model bytes. Written by train_forest and save_model, read by predict, predict_proba and feature_importance.';
+COMMENT ON COLUMN media_reco.models.inputs IS
+    'How source columns become features: [{"column", "type": number|boolean|category|array, "categories", "length"}], in feature order.';
+COMMENT ON COLUMN media_reco.models.model IS
+    'The model bytes (magic, format version, kind, length, CRC-32C, payload); validated on every load.';
+SELECT pg_catalog.pg_extension_config_dump('media_reco.models', '');
+
+-- forest_fit: an aggregate over feature arrays
+CREATE FUNCTION media_reco.forest_fit_transfn(internal, double precision[], double precision, jsonb)
+RETURNS internal AS 'MODULE_PATHNAME', 'forest_fit_transfn'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION media_reco.forest_fit_transfn(internal, double precision[], double precision, jsonb) IS
+    'Transition function of media_reco.forest_fit: appends a row.';
+CREATE FUNCTION media_reco.forest_fit_transfn(internal, double precision[], double precision)
+RETURNS internal AS 'MODULE_PATHNAME', 'forest_fit_transfn'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION media_reco.forest_fit_transfn(internal, double precision[], double precision) IS
+    'Transition function of media_reco.forest_fit without options: appends a row.';
+CREATE FUNCTION media_reco.forest_fit_combine(internal, internal)
+RETURNS internal AS 'MODULE_PATHNAME', 'forest_fit_combine'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION media_reco.forest_fit_combine(internal, internal) IS
+    'Combine function of media_reco.forest_fit (parallel aggregation): concatenates rows.';
+CREATE FUNCTION media_reco.forest_fit_serialize(internal)
+RETURNS bytea AS 'MODULE_PATHNAME', 'forest_fit_serialize'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION media_reco.forest_fit_serialize(internal) IS
+    'Serial function of media_reco.forest_fit (parallel aggregation).';
+CREATE FUNCTION media_reco.forest_fit_deserialize(bytea, internal)
+RETURNS internal AS 'MODULE_PATHNAME', 'forest_fit_deserialize'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION media_reco.forest_fit_deserialize(bytea, internal) IS
+    'Deserial function of media_reco.forest_fit (parallel aggregation).';
+CREATE FUNCTION media_reco.forest_fit_final(internal)
+RETURNS bytea AS 'MODULE_PATHNAME', 'forest_fit_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION media_reco.forest_fit_final(internal) IS
+    'Final function of media_reco.forest_fit: trains the forest and returns the model bytes.';
+
+CREATE AGGREGATE media_reco.forest_fit(features double precision[], label double precision, options jsonb) (
+    SFUNC = media_reco.forest_fit_transfn,
+    STYPE = internal,
+    FINALFUNC = media_reco.forest_fit_final,
+    COMBINEFUNC = media_reco.forest_fit_combine,
+    SERIALFUNC = media_reco.forest_fit_serialize,
+    DESERIALFUNC = media_reco.forest_fit_deserialize,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE media_reco.forest_fit(double precision[], double precision, jsonb) IS
+    'Train a random forest on feature arrays and labels (rows with a NULL label or features skipped; NULL/NaN elements are missing values); returns the model bytes. The model does not depend on row order or parallelism.';
+CREATE AGGREGATE media_reco.forest_fit(features double precision[], label double precision) (
+    SFUNC = media_reco.forest_fit_transfn,
+    STYPE = internal,
+    FINALFUNC = media_reco.forest_fit_final,
+    COMBINEFUNC = media_reco.forest_fit_combine,
+    SERIALFUNC = media_reco.forest_fit_serialize,
+    DESERIALFUNC = media_reco.forest_fit_deserialize,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE media_reco.forest_fit(double precision[], double precision) IS
+    'forest_fit with the default options (classification, 100 trees).';
+
+CREATE FUNCTION media_reco.train_forest(model_name text, source pg_catalog.regclass,
+    label_col pg_catalog.name, feature_cols pg_catalog.name[] DEFAULT NULL, options jsonb DEFAULT '{}')
+RETURNS TABLE(model_name text, rows bigint, features integer, classes integer,
+              oob_score double precision, seconds double precision)
+AS 'MODULE_PATHNAME', 'train_forest'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION media_reco.train_forest(text, pg_catalog.regclass, pg_catalog.name, pg_catalog.name[], jsonb) IS
+    'Train a random forest from a table or view by column names (NULL feature_cols: every other supported column) and store it in media_reco.models under model_name, replacing a model of that name.';
+
+CREATE FUNCTION media_reco.save_model(model_name text, model bytea, feature_names text[] DEFAULT NULL)
+RETURNS void AS 'MODULE_PATHNAME', 'save_model'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION media_reco.save_model(text, bytea, text[]) IS
+    'Store a model value (e.g. from forest_fit) under a name after validating it; its input is a float8[] column named "features".';
+
+CREATE FUNCTION media_reco.predict(model_name text, features double precision[])
+RETURNS double precision AS 'MODULE_PATHNAME', 'predict_name'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION media_reco.predict(text, double precision[]) IS
+    'Predicted class (classification; ties to the smaller class) or value (regression) of a named model for a feature array; the model is loaded once per backend and cached until its row changes.';
+CREATE FUNCTION media_reco.predict(model_name text, "row" record)
+RETURNS double precision AS 'MODULE_PATHNAME', 'predict_name_row'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION media_reco.predict(text, record) IS
+    'Prediction of a named model for a row: the model''s columns matched by name (extra columns ignored; categories as raw values, unseen ones missing).';
+CREATE FUNCTION media_reco.predict_proba(model_name text, features double precision[])
+RETURNS double precision[] AS 'MODULE_PATHNAME', 'predict_proba_name'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION media_reco.predict_proba(text, double precision[]) IS
+    'Class probabilities of a named classification model for a feature array, in the order of media_reco.models.classes.';
+CREATE FUNCTION media_reco.predict_proba(model_name text, "row" record)
+RETURNS double precision[] AS 'MODULE_PATHNAME', 'predict_proba_name_row'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION media_reco.predict_proba(text, record) IS
+    'Class probabilities of a named classification model for a row (columns matched by name), in classes order.';
+CREATE FUNCTION media_reco.predict(model bytea, features double precision[])
+RETURNS double precision AS 'MODULE_PATHNAME', 'predict_blob'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION media_reco.predict(bytea, double precision[]) IS
+    'Prediction of a model value (e.g. from forest_fit) for a feature array; the value is validated and loaded once per call site.';
+CREATE FUNCTION media_reco.predict_proba(model bytea, features double precision[])
+RETURNS double precision[] AS 'MODULE_PATHNAME', 'predict_proba_blob'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION media_reco.predict_proba(bytea, double precision[]) IS
+    'Class probabilities of a classification model value for a feature array, classes in ascending order.';
+
+CREATE FUNCTION media_reco.feature_importance(model_name text)
+RETURNS TABLE(feature text, importance double precision, rank integer)
+AS 'MODULE_PATHNAME', 'feature_importance'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION media_reco.feature_importance(text) IS
+    'Impurity-based importance of each feature of a named forest (mean decrease in impurity, each tree normalised, summing to 1), most important first.';
+
+CREATE FUNCTION media_reco.drop_model(model_name text)
+RETURNS void AS 'MODULE_PATHNAME', 'drop_model'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION media_reco.drop_model(text) IS
+    'Delete a named model; an unknown name is an error.';

@@ -1,0 +1,1407 @@
+/*
+ * forest_core.c
+ *	  Random forests: exact-split CART trees grown on helper threads.
+ *
+ * Preparation (main thread).  The rows are put in a canonical order (by
+ * label, then features), so the model does not depend on the order in which
+ * an aggregate or a scan delivered them.  Each feature is sorted once and
+ * replaced by the rank of its value among the feature's distinct values
+ * ("codes", column-major, UINT32_MAX for a missing value).  A split between
+ * two consecutive codes is a split between two consecutive distinct values:
+ * the exact search scikit-learn and ranger do, not a binned approximation.
+ *
+ * Growing (one task per tree, any thread).  The tree's rows are drawn with
+ * the tree's own random stream (seeded from the seed and the tree number,
+ * so the thread that grows it does not matter).  Bootstrap counts become row
+ * weights, as in scikit-learn.  Nodes are expanded depth-first from an
+ * explicit stack.  At a node, features are drawn without replacement until
+ * max_features of them have been found non-constant; for each, the node's
+ * rows are grouped by code into bins, either by counting into a code-indexed
+ * table (when the feature has few distinct values relative to the node) or
+ * by a radix sort of (code, row) keys, and the bins are scanned left to right
+ * with Gini (classification) or variance (regression) as the criterion.
+ * Rows with a missing value are tried on each side of every threshold, and
+ * "non-missing | missing" is a candidate split of its own; when a node had
+ * no missing value for the chosen feature, missing values later follow the
+ * larger child.
+ *
+ * The helpers run pure C: the tree buffers they grow come from malloc and
+ * are charged to a shared byte budget; the main thread frees them on every
+ * exit path.  Out-of-bag scores are computed afterwards, in tree order per
+ * row, so they too are independent of the thread count.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "common/pg_prng.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/memutils.h"
+
+#include "forest_core.h"
+#include "model_blob.h"
+
+#define CODE_MISSING UINT32_MAX
+#define OOB_BLOCK 512
+
+typedef struct TreeBuild
+{
+	ForestNode *nodes;
+	int32		n_nodes;
+	int32		cap_nodes;
+	double	   *values;
+	int32		n_leaves;
+	int32		cap_leaves;
+	double	   *importance;		/* [nf] weighted impurity decrease */
+	uint64	   *inbag;			/* bitmap over rows; NULL when all rows are in */
+} TreeBuild;
+
+typedef struct StackEntry
+{
+	int32		start;
+	int32		end;
+	int32		node;
+	int32		depth;
+} StackEntry;
+
+typedef struct TrainScratch
+{
+	int32	   *cnt;			/* [n] draws per row */
+	int32	   *idx;			/* [n] the tree's rows, grouped by node */
+	double	   *w;				/* [n] row weight in the current tree */
+	uint64	   *keys;			/* [n] */
+	uint64	   *tmp;			/* [n] */
+	double	   *stats;			/* [maxq * S] per-bin statistics */
+	int32	   *bin_n;			/* [maxq] rows per bin */
+	uint32	   *bin_code;		/* [maxq] */
+	int32	   *perm;			/* [nf] */
+	StackEntry *stack;			/* [n + 1] */
+	double	   *vec;			/* [6 * S] node, missing, total, left, right, best */
+	double	   *oob;			/* [OOB_BLOCK * vw] */
+} TrainScratch;
+
+typedef struct TrainShared
+{
+	const ForestParams *p;
+	int32		n;
+	int32		nf;
+	int32		nc;				/* classes; 0 for regression */
+	int32		S;				/* statistics per bin: nc, or (Σw, Σwy) */
+	int32		vw;				/* leaf value width: nc or 1 */
+	int32		mtry;
+	int32		maxq;
+	const uint32 *codes;		/* [nf * n] */
+	const int32 *nq;			/* [nf] distinct values per feature */
+	double	  **uvals;			/* [nf][nq] ascending distinct values */
+	const int32 *ycls;			/* [n] class index (classification) */
+	const double *y;			/* [n] label in canonical order */
+	const double *cw;			/* [nc] class weights, or NULL */
+	const double *x;			/* caller's row-major matrix */
+	const int32 *ord;			/* canonical position -> caller's row */
+	TreeBuild  *trees;
+	TrainScratch *scratch;
+	double	   *oob_acc;		/* [n * vw] */
+	int32	   *oob_cnt;		/* [n] */
+	int64		mem_limit;
+	int64		mem_used;		/* atomic */
+	int			error;			/* atomic: 1 budget, 2 malloc failed */
+	ParallelRun run;
+} TrainShared;
+
+typedef struct SplitChoice
+{
+	double		score;
+	int32		feature;
+	uint32		lo_code;		/* codes <= lo_code go left */
+	double		threshold;
+	bool		missing_left;
+	int32		n_left;
+} SplitChoice;
+
+/* ---------------------------------------------------------------------------
+ * Small helpers
+ * ------------------------------------------------------------------------- */
+
+static inline uint64
+Mix64(uint64 z)
+{
+	z += UINT64CONST(0x9E3779B97F4A7C15);
+	z = (z ^ (z >> 30)) * UINT64CONST(0xBF58476D1CE4E5B9);
+	z = (z ^ (z >> 27)) * UINT64CONST(0x94D049BB133111EB);
+	return z ^ (z >> 31);
+}
+
+static inline uint64
+TreeSeed(uint64 seed, int64 tree)
+{
+	return Mix64(seed ^ Mix64((uint64) tree + 1));
+}
+
+/* order-preserving map of a non-NaN double to an unsigned key; -0 == +0 */
+static inline uint64
+DoubleKey(double v)
+{
+	uint64		u;
+
+	if (v == 0)
+		v = 0.0;
+	memcpy(&u, &v, 8);
+	return (u & UINT64CONST(0x8000000000000000)) ? ~u : (u | UINT64CONST(0x8000000000000000));
+}
+
+/* LSD radix sort of a[] by bits [lo, lo + bits); passes with one digit value are skipped */
+static void
+RadixSort(uint64 *a, uint64 *tmp, int64 n, int lo, int bits, uint32 *pa, uint32 *ptmp)
+{
+	uint64	   *src = a,
+			   *dst = tmp;
+	uint32	   *psrc = pa,
+			   *pdst = ptmp;
+
+	if (n <= 48 && pa == NULL)
+	{
+		for (int64 i = 1; i < n; i++)
+		{
+			uint64		v = a[i];
+			int64		j = i;
+
+			while (j > 0 && (a[j - 1] >> lo) > (v >> lo))
+			{
+				a[j] = a[j - 1];
+				j--;
+			}
+			a[j] = v;
+		}
+		return;
+	}
+	for (int s = lo; s < lo + bits; s += 11)
+	{
+		int64		count[2048];
+		int64		sum = 0;
+		bool		trivial = false;
+
+		memset(count, 0, sizeof(count));
+		for (int64 i = 0; i < n; i++)
+			count[(src[i] >> s) & 2047]++;
+		for (int d = 0; d < 2048; d++)
+		{
+			int64		c = count[d];
+
+			if (c == n)
+				trivial = true;
+			count[d] = sum;
+			sum += c;
+		}
+		if (trivial)
+			continue;
+		for (int64 i = 0; i < n; i++)
+		{
+			int64		pos = count[(src[i] >> s) & 2047]++;
+
+			dst[pos] = src[i];
+			if (psrc)
+				pdst[pos] = psrc[i];
+		}
+		{
+			uint64	   *t = src;
+			uint32	   *pt = psrc;
+
+			src = dst;
+			dst = t;
+			psrc = pdst;
+			pdst = pt;
+		}
+	}
+	if (src != a)
+	{
+		memcpy(a, src, sizeof(uint64) * n);
+		if (pa)
+			memcpy(pa, psrc, sizeof(uint32) * n);
+	}
+}
+
+static int
+BitsFor(uint64 q)
+{
+	int			b = 1;
+
+	while (b < 64 && (UINT64CONST(1) << b) < q)
+		b++;
+	return b;
+}
+
+static void *
+HugeAlloc0(Size n, Size size)
+{
+	if (n > 0 && size > MaxAllocHugeSize / n)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("forest training arrays are too large")));
+	return palloc_extended(Max(n * size, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+}
+
+int32
+forest_mtry(const ForestParams *p, int32 nf)
+{
+	int32		m;
+
+	switch (p->max_features_mode)
+	{
+		case MAXF_DEFAULT:
+			m = p->task == FOREST_CLASSIFICATION ? (int32) sqrt((double) nf) : nf;
+			break;
+		case MAXF_SQRT:
+			m = (int32) sqrt((double) nf);
+			break;
+		case MAXF_LOG2:
+			m = (int32) log2((double) nf);
+			break;
+		case MAXF_ALL:
+			m = nf;
+			break;
+		case MAXF_COUNT:
+			if (p->max_features > nf)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("option \"max_features\" is %d but the data has %d features",
+								(int) p->max_features, nf)));
+			m = (int32) p->max_features;
+			break;
+		case MAXF_FRACTION:
+			m = (int32) (p->max_features * nf);
+			break;
+		default:
+			m = nf;
+	}
+	return Max(1, Min(m, nf));
+}
+
+/* ---------------------------------------------------------------------------
+ * Tree buffers (helper threads: malloc, charged to the shared budget)
+ * ------------------------------------------------------------------------- */
+
+static bool
+Charge(TrainShared *sh, int64 bytes)
+{
+	int64		used = __atomic_add_fetch(&sh->mem_used, bytes, __ATOMIC_RELAXED);
+
+	if (used > sh->mem_limit)
+	{
+		__atomic_store_n(&sh->error, 1, __ATOMIC_RELAXED);
+		parallel_stop(&sh->run);
+		return false;
+	}
+	return true;
+}
+
+static bool
+Grow(TrainShared *sh, void **ptr, int32 *cap, int32 need, Size elem)
+{
+	int64		newcap;
+	void	   *p;
+
+	if (need <= *cap)
+		return true;
+	newcap = Max((int64) *cap * 2, 64);
+	while (newcap < need)
+		newcap *= 2;
+	if (newcap > PG_INT32_MAX)
+		newcap = PG_INT32_MAX;
+	if (!Charge(sh, (newcap - *cap) * (int64) elem))
+		return false;
+	p = realloc(*ptr, newcap * elem);
+	if (p == NULL)
+	{
+		__atomic_store_n(&sh->error, 2, __ATOMIC_RELAXED);
+		parallel_stop(&sh->run);
+		return false;
+	}
+	*ptr = p;
+	*cap = (int32) newcap;
+	return true;
+}
+
+static int32
+NewNodes(TrainShared *sh, TreeBuild *tb, int32 count)
+{
+	int32		first = tb->n_nodes;
+
+	if (!Grow(sh, (void **) &tb->nodes, &tb->cap_nodes, first + count, sizeof(ForestNode)))
+		return -1;
+	tb->n_nodes += count;
+	return first;
+}
+
+/* ---------------------------------------------------------------------------
+ * Split search
+ * ------------------------------------------------------------------------- */
+
+static inline void
+AddRow(const TrainShared *sh, double *st, int32 row, double w)
+{
+	if (sh->nc > 0)
+		st[sh->ycls[row]] += w;
+	else
+	{
+		st[0] += w;
+		st[1] += w * sh->y[row];
+	}
+}
+
+/* the criterion's score of one side, a (+ b when given): Σ s_c² / W or (Σwy)² / Σw */
+static inline double
+SideScore(const TrainShared *sh, const double *a, const double *b, double *wout)
+{
+	if (sh->nc > 0)
+	{
+		double		sq = 0,
+					W = 0;
+
+		for (int32 c = 0; c < sh->nc; c++)
+		{
+			double		v = a[c] + (b ? b[c] : 0);
+
+			sq += v * v;
+			W += v;
+		}
+		*wout = W;
+		return W > 0 ? sq / W : 0;
+	}
+	else
+	{
+		double		W = a[0] + (b ? b[0] : 0);
+		double		Y = a[1] + (b ? b[1] : 0);
+
+		*wout = W;
+		return W > 0 ? Y * Y / W : 0;
+	}
+}
+
+/*
+ * Group the node's rows by their code of feature f into ascending bins.
+ * Returns the number of bins; the missing rows' statistics go to miss/mn.
+ */
+static int32
+BuildBins(TrainShared *sh, TrainScratch *sc, int32 f, int32 start, int32 end,
+		  double *miss, int32 *mn)
+{
+	const uint32 *col = sh->codes + (int64) f * sh->n;
+	int32		S = sh->S;
+	int32		q = sh->nq[f];
+	int32		nn = end - start;
+	int32		B = 0;
+
+	memset(miss, 0, sizeof(double) * S);
+	*mn = 0;
+	if (q <= 2 * nn)
+	{
+		/* counting into a code-indexed table, then compacting */
+		memset(sc->stats, 0, sizeof(double) * S * q);
+		memset(sc->bin_n, 0, sizeof(int32) * q);
+		for (int32 k = start; k < end; k++)
+		{
+			int32		row = sc->idx[k];
+			uint32		c = col[row];
+
+			if (c == CODE_MISSING)
+			{
+				(*mn)++;
+				AddRow(sh, miss, row, sc->w[row]);
+			}
+			else
+			{
+				sc->bin_n[c]++;
+				AddRow(sh, sc->stats + (int64) c * S, row, sc->w[row]);
+			}
+		}
+		for (int32 c = 0; c < q; c++)
+		{
+			if (sc->bin_n[c] == 0)
+				continue;
+			if (B != c)
+			{
+				memcpy(sc->stats + (int64) B * S, sc->stats + (int64) c * S, sizeof(double) * S);
+				sc->bin_n[B] = sc->bin_n[c];
+			}
+			sc->bin_code[B] = (uint32) c;
+			B++;
+		}
+	}
+	else
+	{
+		/* sorting (code, row) keys */
+		int32		nk = 0;
+		uint32		prev = CODE_MISSING;
+
+		for (int32 k = start; k < end; k++)
+		{
+			int32		row = sc->idx[k];
+			uint32		c = col[row];
+
+			if (c == CODE_MISSING)
+			{
+				(*mn)++;
+				AddRow(sh, miss, row, sc->w[row]);
+			}
+			else
+				sc->keys[nk++] = ((uint64) c << 32) | (uint32) row;
+		}
+		RadixSort(sc->keys, sc->tmp, nk, 32, BitsFor((uint64) q), NULL, NULL);
+		B = -1;
+		for (int32 k = 0; k < nk; k++)
+		{
+			uint32		c = (uint32) (sc->keys[k] >> 32);
+			int32		row = (int32) (sc->keys[k] & 0xFFFFFFFF);
+
+			if (c != prev || B < 0)
+			{
+				B++;
+				memset(sc->stats + (int64) B * S, 0, sizeof(double) * S);
+				sc->bin_n[B] = 0;
+				sc->bin_code[B] = c;
+				prev = c;
+			}
+			sc->bin_n[B]++;
+			AddRow(sh, sc->stats + (int64) B * S, row, sc->w[row]);
+		}
+		B++;
+	}
+	return B;
+}
+
+static inline void
+TrySplit(const TrainShared *sh, SplitChoice *best, const double *l, const double *lextra, int32 ln,
+		 const double *r, const double *rextra, int32 rn, bool missing_left,
+		 int32 f, int32 b, int32 B, const uint32 *bin_code, bool inf_split)
+{
+	double		wl,
+				wr,
+				score;
+
+	if (ln < sh->p->min_samples_leaf || rn < sh->p->min_samples_leaf)
+		return;
+	score = SideScore(sh, l, lextra, &wl) + SideScore(sh, r, rextra, &wr);
+	if (wl <= 0 || wr <= 0 || !(score > best->score))
+		return;
+	best->score = score;
+	best->feature = f;
+	best->missing_left = missing_left;
+	best->n_left = ln;
+	if (inf_split)
+	{
+		best->lo_code = CODE_MISSING - 1;
+		best->threshold = INFINITY;
+	}
+	else
+	{
+		const double *u = sh->uvals[f];
+		double		a = u[bin_code[b]],
+					c = u[bin_code[b + 1]];
+		double		t = a / 2 + c / 2;
+
+		if (!(t >= a && t < c))
+			t = a;
+		best->lo_code = bin_code[b];
+		best->threshold = t;
+	}
+}
+
+/* scan the bins of feature f and update best */
+static void
+ScanBins(TrainShared *sh, TrainScratch *sc, int32 f, int32 B, const double *miss, int32 mn,
+		 SplitChoice *best)
+{
+	int32		S = sh->S;
+	double	   *tot = sc->vec + 2 * S;
+	double	   *left = sc->vec + 3 * S;
+	double	   *right = sc->vec + 4 * S;
+	int32		tn = 0,
+				ln = 0;
+
+	memset(tot, 0, sizeof(double) * S);
+	for (int32 b = 0; b < B; b++)
+	{
+		const double *st = sc->stats + (int64) b * S;
+
+		for (int32 s = 0; s < S; s++)
+			tot[s] += st[s];
+		tn += sc->bin_n[b];
+	}
+	memset(left, 0, sizeof(double) * S);
+	memcpy(right, tot, sizeof(double) * S);
+	for (int32 b = 0; b + 1 < B; b++)
+	{
+		const double *st = sc->stats + (int64) b * S;
+		int32		rn;
+
+		for (int32 s = 0; s < S; s++)
+		{
+			left[s] += st[s];
+			right[s] -= st[s];
+		}
+		ln += sc->bin_n[b];
+		rn = tn - ln;
+		if (mn == 0)
+			TrySplit(sh, best, left, NULL, ln, right, NULL, rn, ln >= rn, f, b, B,
+					 sc->bin_code, false);
+		else
+		{
+			TrySplit(sh, best, left, NULL, ln, right, miss, rn + mn, false, f, b, B,
+					 sc->bin_code, false);
+			TrySplit(sh, best, left, miss, ln + mn, right, NULL, rn, true, f, b, B,
+					 sc->bin_code, false);
+		}
+	}
+	if (mn > 0 && B > 0)
+		TrySplit(sh, best, tot, NULL, tn, miss, NULL, mn, false, f, B - 1, B,
+				 sc->bin_code, true);
+}
+
+static bool
+FindSplit(TrainShared *sh, TrainScratch *sc, pg_prng_state *rng, int32 start, int32 end,
+		  SplitChoice *best)
+{
+	int32		nf = sh->nf;
+	int32		visited = 0,
+				usable = 0;
+	double	   *miss = sc->vec + 1 * sh->S;
+
+	best->score = -INFINITY;
+	best->feature = -1;
+	while (visited < nf && usable < sh->mtry)
+	{
+		int32		j = visited + (int32) pg_prng_uint64_range(rng, 0, nf - visited - 1);
+		int32		f = sc->perm[j];
+		int32		mn,
+					B;
+
+		sc->perm[j] = sc->perm[visited];
+		sc->perm[visited] = f;
+		visited++;
+		if (sh->nq[f] == 0)
+			continue;
+		B = BuildBins(sh, sc, f, start, end, miss, &mn);
+		if (B + (mn > 0 ? 1 : 0) < 2)
+			continue;			/* constant in this node */
+		usable++;
+		ScanBins(sh, sc, f, B, miss, mn, best);
+	}
+	return best->feature >= 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * Growing one tree
+ * ------------------------------------------------------------------------- */
+
+static bool
+MakeLeaf(TrainShared *sh, TreeBuild *tb, int32 node, const double *tot)
+{
+	int32		leaf = tb->n_leaves;
+	double	   *v;
+
+	if (!Grow(sh, (void **) &tb->values, &tb->cap_leaves, leaf + 1, sizeof(double) * sh->vw))
+		return false;
+	tb->n_leaves++;
+	v = tb->values + (int64) leaf * sh->vw;
+	if (sh->nc > 0)
+	{
+		double		W = 0;
+
+		for (int32 c = 0; c < sh->nc; c++)
+			W += tot[c];
+		for (int32 c = 0; c < sh->nc; c++)
+			v[c] = W > 0 ? tot[c] / W : 0;
+	}
+	else
+		v[0] = tot[0] > 0 ? tot[1] / tot[0] : 0;
+	tb->nodes[node].threshold = 0;
+	tb->nodes[node].child = 0;
+	tb->nodes[node].info = (uint32) leaf;
+	return true;
+}
+
+static void
+GrowTree(void *arg, int worker, int64 t)
+{
+	TrainShared *sh = (TrainShared *) arg;
+	const ForestParams *p = sh->p;
+	TrainScratch *sc = &sh->scratch[worker];
+	TreeBuild  *tb = &sh->trees[t];
+	int32		n = sh->n;
+	int32		S = sh->S;
+	double	   *tot = sc->vec;
+	pg_prng_state rng;
+	int32		m = 0,
+				sp = 0,
+				root;
+	bool		all_in = true;
+
+	pg_prng_seed(&rng, TreeSeed(p->seed, t));
+
+	/* rows of this tree and their weights */
+	memset(sc->cnt, 0, sizeof(int32) * n);
+	if (p->bootstrap)
+	{
+		int64		draws = Max(1, (int64) llround(p->sample_fraction * n));
+
+		for (int64 d = 0; d < draws; d++)
+			sc->cnt[pg_prng_uint64_range(&rng, 0, n - 1)]++;
+	}
+	else if (p->sample_fraction < 1.0)
+	{
+		int32		draws = Max(1, (int32) llround(p->sample_fraction * n));
+
+		for (int32 i = 0; i < n; i++)
+			sc->idx[i] = i;
+		for (int32 d = 0; d < draws; d++)
+		{
+			int32		j = d + (int32) pg_prng_uint64_range(&rng, 0, n - d - 1);
+			int32		r = sc->idx[j];
+
+			sc->idx[j] = sc->idx[d];
+			sc->idx[d] = r;
+			sc->cnt[r] = 1;
+		}
+	}
+	else
+	{
+		for (int32 i = 0; i < n; i++)
+			sc->cnt[i] = 1;
+	}
+	for (int32 i = 0; i < n; i++)
+	{
+		if (sc->cnt[i] == 0)
+		{
+			all_in = false;
+			continue;
+		}
+		sc->idx[m++] = i;
+		sc->w[i] = sc->cnt[i] * (sh->cw ? sh->cw[sh->ycls[i]] : 1.0);
+	}
+	if (!all_in)
+	{
+		int64		words = ((int64) n + 63) / 64;
+
+		if (!Charge(sh, words * 8))
+			return;
+		tb->inbag = calloc(words, 8);
+		if (tb->inbag == NULL)
+		{
+			__atomic_store_n(&sh->error, 2, __ATOMIC_RELAXED);
+			parallel_stop(&sh->run);
+			return;
+		}
+		for (int32 k = 0; k < m; k++)
+			tb->inbag[sc->idx[k] >> 6] |= UINT64CONST(1) << (sc->idx[k] & 63);
+	}
+	if (!Charge(sh, (int64) sh->nf * 8))
+		return;
+	tb->importance = calloc(sh->nf, sizeof(double));
+	if (tb->importance == NULL)
+	{
+		__atomic_store_n(&sh->error, 2, __ATOMIC_RELAXED);
+		parallel_stop(&sh->run);
+		return;
+	}
+	for (int32 f = 0; f < sh->nf; f++)
+		sc->perm[f] = f;
+
+	root = NewNodes(sh, tb, 1);
+	if (root < 0)
+		return;
+	sc->stack[sp++] = (StackEntry)
+	{
+		0, m, root, 0
+	};
+	while (sp > 0)
+	{
+		StackEntry	e = sc->stack[--sp];
+		int32		nn = e.end - e.start;
+		bool		leaf;
+		SplitChoice best;
+		double		parent_score = 0,
+					W;
+		int32		nonzero = 0;
+		double		ymin = INFINITY,
+					ymax = -INFINITY;
+
+		if (parallel_stopped(&sh->run))
+			return;
+
+		/* node totals and purity */
+		memset(tot, 0, sizeof(double) * S);
+		for (int32 k = e.start; k < e.end; k++)
+		{
+			int32		row = sc->idx[k];
+
+			AddRow(sh, tot, row, sc->w[row]);
+			if (sh->nc == 0)
+			{
+				ymin = Min(ymin, sh->y[row]);
+				ymax = Max(ymax, sh->y[row]);
+			}
+		}
+		if (sh->nc > 0)
+		{
+			for (int32 c = 0; c < sh->nc; c++)
+				nonzero += tot[c] > 0;
+		}
+		else
+			nonzero = ymin < ymax ? 2 : 1;
+
+		leaf = nonzero <= 1 ||
+			nn < p->min_samples_split ||
+			nn < 2 * p->min_samples_leaf ||
+			(p->max_depth > 0 && e.depth >= p->max_depth);
+		if (!leaf)
+		{
+			parent_score = SideScore(sh, tot, NULL, &W);
+			leaf = !FindSplit(sh, sc, &rng, e.start, e.end, &best);
+		}
+		if (leaf)
+		{
+			if (!MakeLeaf(sh, tb, e.node, tot))
+				return;
+			continue;
+		}
+
+		/* partition the node's rows: left part first */
+		{
+			const uint32 *col = sh->codes + (int64) best.feature * n;
+			int32		i = e.start,
+						j = e.end - 1;
+			int32		child;
+
+			while (i <= j)
+			{
+				uint32		c = col[sc->idx[i]];
+				bool		goes_left = (c == CODE_MISSING) ? best.missing_left : (c <= best.lo_code);
+
+				if (goes_left)
+					i++;
+				else
+				{
+					int32		r = sc->idx[i];
+
+					sc->idx[i] = sc->idx[j];
+					sc->idx[j] = r;
+					j--;
+				}
+			}
+			Assert(i - e.start == best.n_left);
+			child = NewNodes(sh, tb, 2);
+			if (child < 0)
+				return;
+			tb->nodes[e.node].threshold = best.threshold;
+			tb->nodes[e.node].info = (uint32) best.feature |
+				(best.missing_left ? FOREST_MISSING_LEFT : 0);
+			tb->nodes[e.node].child = (uint32) child;
+			tb->importance[best.feature] += best.score - parent_score;
+			sc->stack[sp++] = (StackEntry)
+			{
+				i, e.end, child + 1, e.depth + 1
+			};
+			sc->stack[sp++] = (StackEntry)
+			{
+				e.start, i, child, e.depth + 1
+			};
+		}
+	}
+}
+
+/* ---------------------------------------------------------------------------
+ * Prediction
+ * ------------------------------------------------------------------------- */
+
+static inline uint32
+LeafOf(const ForestNode *nodes, const double *x)
+{
+	const ForestNode *nd = nodes;
+
+	while (nd->child != 0)
+	{
+		double		v = x[nd->info & FOREST_FEATURE_MASK];
+		bool		left = isnan(v) ? (nd->info & FOREST_MISSING_LEFT) != 0 : v <= nd->threshold;
+
+		nd = nodes + nd->child + (left ? 0 : 1);
+	}
+	return nd->info;
+}
+
+void
+forest_predict(const Forest *f, const double *x, double *out)
+{
+	int32		vw = f->value_width;
+
+	memset(out, 0, sizeof(double) * vw);
+	for (int32 t = 0; t < f->n_trees; t++)
+	{
+		const ForestTree *tr = &f->trees[t];
+		const double *v = tr->values + (int64) LeafOf(tr->nodes, x) * vw;
+
+		for (int32 c = 0; c < vw; c++)
+			out[c] += v[c];
+	}
+	for (int32 c = 0; c < vw; c++)
+		out[c] /= f->n_trees;
+}
+
+static int32
+ArgMax(const double *v, int32 n)
+{
+	int32		best = 0;
+
+	for (int32 c = 1; c < n; c++)
+		if (v[c] > v[best])
+			best = c;
+	return best;
+}
+
+double
+forest_predict_value(const Forest *f, const double *x, double *scratch)
+{
+	forest_predict(f, x, scratch);
+	if (f->task == FOREST_REGRESSION)
+		return scratch[0];
+	return f->classes[ArgMax(scratch, f->n_classes)];
+}
+
+/* out-of-bag accumulation for a block of rows, trees in order */
+static void
+OobBlock(void *arg, int worker, int64 block)
+{
+	TrainShared *sh = (TrainShared *) arg;
+	int32		first = (int32) (block * OOB_BLOCK);
+	int32		last = Min(sh->n, first + OOB_BLOCK);
+	int32		vw = sh->vw;
+
+	for (int32 i = first; i < last; i++)
+	{
+		const double *xi = sh->x + (int64) sh->ord[i] * sh->nf;
+		double	   *acc = sh->oob_acc + (int64) i * vw;
+
+		for (int32 t = 0; t < sh->p->n_trees; t++)
+		{
+			const TreeBuild *tb = &sh->trees[t];
+			const double *v;
+
+			if (tb->inbag == NULL || (tb->inbag[i >> 6] >> (i & 63)) & 1)
+				continue;
+			v = tb->values + (int64) LeafOf(tb->nodes, xi) * vw;
+			for (int32 c = 0; c < vw; c++)
+				acc[c] += v[c];
+			sh->oob_cnt[i]++;
+		}
+	}
+}
+
+/* ---------------------------------------------------------------------------
+ * Preparation and the training driver (main thread)
+ * ------------------------------------------------------------------------- */
+
+typedef struct RowOrderArg
+{
+	const double *x;
+	const double *y;
+	int32		nf;
+} RowOrderArg;
+
+static inline int
+CmpDouble(double a, double b)
+{
+	bool		an = isnan(a),
+				bn = isnan(b);
+
+	if (an || bn)
+		return an == bn ? 0 : (an ? 1 : -1);
+	return a < b ? -1 : (a > b ? 1 : 0);
+}
+
+static int
+CmpRows(const void *pa, const void *pb, void *parg)
+{
+	const RowOrderArg *a = (const RowOrderArg *) parg;
+	int32		ra = *(const int32 *) pa,
+				rb = *(const int32 *) pb;
+	int			c = CmpDouble(a->y[ra], a->y[rb]);
+
+	if (c != 0)
+		return c;
+	for (int32 f = 0; f < a->nf; f++)
+	{
+		c = CmpDouble(a->x[(int64) ra * a->nf + f], a->x[(int64) rb * a->nf + f]);
+		if (c != 0)
+			return c;
+	}
+	return 0;
+}
+
+static int
+CmpPlainDouble(const void *pa, const void *pb)
+{
+	return CmpDouble(*(const double *) pa, *(const double *) pb);
+}
+
+static void
+WriteForest(StringInfo buf, TrainShared *sh, const double *classes, const double *importance)
+{
+	uint8		head[4] = {(uint8) sh->p->task, 0, 0, 0};
+	int32		nc = sh->nc;
+	int32		ntrees = sh->p->n_trees;
+
+	appendBinaryStringInfo(buf, (char *) head, 4);
+	appendBinaryStringInfo(buf, (char *) &sh->nf, 4);
+	appendBinaryStringInfo(buf, (char *) &nc, 4);
+	appendBinaryStringInfo(buf, (char *) &ntrees, 4);
+	if (nc > 0)
+		appendBinaryStringInfo(buf, (char *) classes, sizeof(double) * nc);
+	appendBinaryStringInfo(buf, (char *) importance, sizeof(double) * sh->nf);
+	for (int32 t = 0; t < ntrees; t++)
+	{
+		TreeBuild  *tb = &sh->trees[t];
+
+		CHECK_FOR_INTERRUPTS();
+		appendBinaryStringInfo(buf, (char *) &tb->n_nodes, 4);
+		appendBinaryStringInfo(buf, (char *) &tb->n_leaves, 4);
+		appendBinaryStringInfo(buf, (char *) tb->nodes, sizeof(ForestNode) * tb->n_nodes);
+		appendBinaryStringInfo(buf, (char *) tb->values,
+							   sizeof(double) * sh->vw * tb->n_leaves);
+	}
+}
+
+static void
+FreeTrees(TreeBuild *trees, int32 n)
+{
+	for (int32 t = 0; t < n; t++)
+	{
+		free(trees[t].nodes);
+		free(trees[t].values);
+		free(trees[t].importance);
+		free(trees[t].inbag);
+		memset(&trees[t], 0, sizeof(TreeBuild));
+	}
+}
+
+bytea *
+forest_train(int64 n_rows, int32 nf, const double *x, const double *y,
+			 const ForestParams *p, int nthreads, Size mem_limit,
+			 const SimInterruptHooks *hooks, ForestTrainInfo *info)
+{
+	TrainShared sh;
+	int32		n;
+	int32	   *ord;
+	double	   *ysorted;
+	double	   *classes = NULL;
+	int32		nc = 0;
+	int32	   *ycls = NULL;
+	double	   *cw = NULL;
+	int32	   *nq;
+	uint32	   *codes;
+	int64		est;
+	int			nw;
+	bytea	   *result = NULL;
+	double	   *importance;
+	volatile bool trees_live = false;
+
+	if (n_rows < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("no training rows"),
+				 errdetail("Rows with a NULL label or NULL features are skipped.")));
+	if (n_rows >= PG_INT32_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many training rows: %lld (the limit is %d)",
+						(long long) n_rows, PG_INT32_MAX - 1)));
+	if (nf < 1 || nf > FOREST_MAX_FEATURES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("a forest takes between 1 and %d features, got %d", FOREST_MAX_FEATURES, nf)));
+	n = (int32) n_rows;
+
+	memset(&sh, 0, sizeof(sh));
+	sh.p = p;
+	sh.n = n;
+	sh.nf = nf;
+	sh.x = x;
+	sh.mtry = forest_mtry(p, nf);
+
+	/* classes */
+	if (p->task == FOREST_CLASSIFICATION)
+	{
+		double	   *tmp = HugeAlloc0(n, sizeof(double));
+
+		memcpy(tmp, y, sizeof(double) * n);
+		qsort(tmp, n, sizeof(double), CmpPlainDouble);
+		for (int32 i = 0; i < n; i++)
+			if (i == 0 || tmp[i] != tmp[nc - 1])
+				tmp[nc++] = tmp[i];
+		if (nc < 2)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("the training labels hold a single class (%g)", tmp[0]),
+					 errhint("Classification needs at least two classes; use {\"task\": \"regression\"} for a numeric target.")));
+		if (nc > FOREST_MAX_CLASSES)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("the training labels hold %d classes; the limit is %d", nc, FOREST_MAX_CLASSES),
+					 errhint("For a numeric target use {\"task\": \"regression\"}.")));
+		classes = palloc(sizeof(double) * nc);
+		memcpy(classes, tmp, sizeof(double) * nc);
+		pfree(tmp);
+	}
+	sh.nc = nc;
+	sh.S = nc > 0 ? nc : 2;
+	sh.vw = nc > 0 ? nc : 1;
+
+	/* memory estimate, before the big allocations */
+	nw = Max(1, Min(nthreads, Min(p->n_trees, 64)));
+	est = (int64) n * nf * (8 + 4)	/* caller's matrix + codes */
+		+ (int64) n * (4 + 8 + 4 + 8)	/* ord, y, ycls, oob */
+		+ (int64) n * sh.vw * 8
+		+ (int64) n * 12 * 2		/* sort buffers during preparation */
+		+ (int64) nw * ((int64) n * (4 + 4 + 8 + 8 + 8 + 16) + (int64) n * (sh.S * 8 + 8));
+	if (est > (int64) mem_limit)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("forest training needs about %lld MB, more than maintenance_work_mem (%zu MB)",
+						(long long) (est >> 20) + 1, mem_limit >> 20),
+				 errhint("Raise maintenance_work_mem (for example SET maintenance_work_mem = '%lldMB'), or train on fewer rows.",
+						 (long long) ((est * 2) >> 20) + 1)));
+
+	/* canonical row order */
+	ord = HugeAlloc0(n, sizeof(int32));
+	for (int32 i = 0; i < n; i++)
+		ord[i] = i;
+	{
+		RowOrderArg oa = {x, y, nf};
+
+		qsort_arg(ord, n, sizeof(int32), CmpRows, &oa);
+	}
+	CHECK_FOR_INTERRUPTS();
+	ysorted = HugeAlloc0(n, sizeof(double));
+	for (int32 i = 0; i < n; i++)
+		ysorted[i] = y[ord[i]];
+	sh.y = ysorted;
+	sh.ord = ord;
+	if (nc > 0)
+	{
+		int64	   *count = palloc0(sizeof(int64) * nc);
+		int32		c = 0;
+
+		ycls = HugeAlloc0(n, sizeof(int32));
+		for (int32 i = 0; i < n; i++)
+		{
+			while (classes[c] != ysorted[i])
+				c++;			/* rows are sorted by label */
+			ycls[i] = c;
+			count[c]++;
+		}
+		if (p->class_weight_balanced)
+		{
+			cw = palloc(sizeof(double) * nc);
+			for (c = 0; c < nc; c++)
+				cw[c] = (double) n / ((double) nc * count[c]);
+		}
+		pfree(count);
+	}
+	sh.ycls = ycls;
+	sh.cw = cw;
+
+	/* codes: ranks among each feature's distinct values */
+	codes = HugeAlloc0((Size) n * nf, sizeof(uint32));
+	nq = palloc0(sizeof(int32) * nf);
+	sh.uvals = palloc0(sizeof(double *) * nf);
+	{
+		uint64	   *keys = HugeAlloc0(n, sizeof(uint64));
+		uint64	   *tmpk = HugeAlloc0(n, sizeof(uint64));
+		uint32	   *rows = HugeAlloc0(n, sizeof(uint32));
+		uint32	   *tmpr = HugeAlloc0(n, sizeof(uint32));
+
+		for (int32 f = 0; f < nf; f++)
+		{
+			uint32	   *col = codes + (int64) f * n;
+			int32		nk = 0,
+						q = 0;
+			double	   *u;
+
+			CHECK_FOR_INTERRUPTS();
+			for (int32 i = 0; i < n; i++)
+			{
+				double		v = x[(int64) ord[i] * nf + f];
+
+				if (isnan(v))
+					col[i] = CODE_MISSING;
+				else
+				{
+					keys[nk] = DoubleKey(v);
+					rows[nk++] = (uint32) i;
+				}
+			}
+			RadixSort(keys, tmpk, nk, 0, 64, rows, tmpr);
+			for (int32 k = 0; k < nk; k++)
+			{
+				if (k == 0 || keys[k] != keys[k - 1])
+					q++;
+				col[rows[k]] = (uint32) (q - 1);
+			}
+			u = palloc(sizeof(double) * Max(q, 1));
+			q = 0;
+			for (int32 k = 0; k < nk; k++)
+				if (k == 0 || keys[k] != keys[k - 1])
+				{
+					double		v = x[(int64) ord[rows[k]] * nf + f];
+
+					u[q++] = (v == 0) ? 0.0 : v;
+				}
+			nq[f] = q;
+			sh.uvals[f] = u;
+			sh.maxq = Max(sh.maxq, q);
+		}
+		pfree(keys);
+		pfree(tmpk);
+		pfree(rows);
+		pfree(tmpr);
+	}
+	sh.codes = codes;
+	sh.nq = nq;
+
+	/* per-worker scratch */
+	sh.scratch = palloc0(sizeof(TrainScratch) * nw);
+	for (int w = 0; w < nw; w++)
+	{
+		TrainScratch *sc = &sh.scratch[w];
+		int32		binsz = Max(sh.maxq, 1);
+
+		sc->cnt = HugeAlloc0(n, sizeof(int32));
+		sc->idx = HugeAlloc0(n, sizeof(int32));
+		sc->w = HugeAlloc0(n, sizeof(double));
+		sc->keys = HugeAlloc0(n, sizeof(uint64));
+		sc->tmp = HugeAlloc0(n, sizeof(uint64));
+		sc->stats = HugeAlloc0((Size) binsz * sh.S, sizeof(double));
+		sc->bin_n = HugeAlloc0(binsz, sizeof(int32));
+		sc->bin_code = HugeAlloc0(binsz, sizeof(uint32));
+		sc->perm = palloc0(sizeof(int32) * nf);
+		sc->stack = HugeAlloc0((Size) n + 1, sizeof(StackEntry));
+		sc->vec = palloc0(sizeof(double) * 6 * sh.S);
+	}
+	sh.trees = HugeAlloc0(p->n_trees, sizeof(TreeBuild));
+	sh.mem_limit = (int64) mem_limit - est;
+	importance = palloc0(sizeof(double) * nf);
+
+	trees_live = true;
+	PG_TRY();
+	{
+		StringInfoData buf;
+
+		sh.run.n_tasks = p->n_trees;
+		sh.run.n_workers = nw;
+		sh.run.fn = GrowTree;
+		sh.run.arg = &sh;
+		parallel_run(&sh.run, hooks);
+		if (sh.error == 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("forest training does not fit in maintenance_work_mem (%zu MB)",
+							mem_limit >> 20),
+					 errdetail("The trees grown so far hold %lld MB.", (long long) (sh.mem_used >> 20)),
+					 errhint("Raise maintenance_work_mem, or make the trees smaller with max_depth, min_samples_leaf or n_trees.")));
+		if (sh.error == 2)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("out of memory while growing the forest")));
+
+		/* out-of-bag score */
+		info->oob_score = NAN;
+		if (p->bootstrap || p->sample_fraction < 1.0)
+		{
+			int64		used = 0;
+			double		hits = 0,
+						ss_res = 0,
+						ss_tot = 0,
+						ymean = 0;
+
+			sh.oob_acc = HugeAlloc0((Size) n * sh.vw, sizeof(double));
+			sh.oob_cnt = HugeAlloc0(n, sizeof(int32));
+			sh.run.n_tasks = ((int64) n + OOB_BLOCK - 1) / OOB_BLOCK;
+			sh.run.fn = OobBlock;
+			sh.run.n_workers = Max(1, Min(nthreads, 64));
+			parallel_run(&sh.run, hooks);
+			for (int32 i = 0; i < n; i++)
+				if (sh.oob_cnt[i] > 0)
+				{
+					used++;
+					ymean += ysorted[i];
+				}
+			if (used > 0)
+			{
+				ymean /= used;
+				for (int32 i = 0; i < n; i++)
+				{
+					double	   *acc = sh.oob_acc + (int64) i * sh.vw;
+
+					if (sh.oob_cnt[i] == 0)
+						continue;
+					if (nc > 0)
+						hits += ArgMax(acc, nc) == ycls[i];
+					else
+					{
+						double		pred = acc[0] / sh.oob_cnt[i];
+
+						ss_res += (ysorted[i] - pred) * (ysorted[i] - pred);
+						ss_tot += (ysorted[i] - ymean) * (ysorted[i] - ymean);
+					}
+				}
+				if (nc > 0)
+					info->oob_score = hits / used;
+				else
+					info->oob_score = ss_tot > 0 ? 1.0 - ss_res / ss_tot : NAN;
+			}
+		}
+
+		/* importance: each tree's normalised decrease, averaged, normalised */
+		{
+			double		total = 0;
+
+			for (int32 t = 0; t < p->n_trees; t++)
+			{
+				double		s = 0;
+
+				for (int32 f = 0; f < nf; f++)
+					s += sh.trees[t].importance[f];
+				if (s > 0)
+					for (int32 f = 0; f < nf; f++)
+						importance[f] += sh.trees[t].importance[f] / s;
+			}
+			for (int32 f = 0; f < nf; f++)
+				total += importance[f];
+			for (int32 f = 0; f < nf; f++)
+				importance[f] = total > 0 ? importance[f] / total : 0;
+		}
+
+		info->nodes = 0;
+		for (int32 t = 0; t < p->n_trees; t++)
+			info->nodes += sh.trees[t].n_nodes;
+		info->memory = (Size) (est + sh.mem_used);
+
+		model_blob_begin(&buf, MODEL_KIND_FOREST);
+		WriteForest(&buf, &sh, classes, importance);
+		result = model_blob_finish(&buf);
+	}
+	PG_FINALLY();
+	{
+		if (trees_live)
+			FreeTrees(sh.trees, p->n_trees);
+	}
+	PG_END_TRY();
+
+	info->rows = n;
+	info->n_classes = nc;
+	info->classes = classes;
+	return result;
+}
+
+/* ---------------------------------------------------------------------------
+ * Loading model bytes
+ * ------------------------------------------------------------------------- */
+
+static void
+CheckCount(int32 v, int32 lo, int32 hi, const char *what)
+{
+	if (v < lo || v > hi)
+		blob_corrupt(psprintf("The %s count %d is outside %d..%d.", what, v, lo, hi));
+}
+
+Forest *
+forest_load(BlobReader *r)
+{
+	Forest	   *f = palloc0(sizeof(Forest));
+	uint8		head[4];
+	int32		vw;
+
+	blob_read(r, head, 4);
+	if (head[0] > FOREST_REGRESSION || head[1] || head[2] || head[3])
+		blob_corrupt("Unknown forest task.");
+	f->task = (ForestTask) head[0];
+	blob_read(r, &f->n_features, 4);
+	blob_read(r, &f->n_classes, 4);
+	blob_read(r, &f->n_trees, 4);
+	CheckCount(f->n_features, 1, FOREST_MAX_FEATURES, "feature");
+	CheckCount(f->n_trees, 1, FOREST_MAX_TREES, "tree");
+	if (f->task == FOREST_CLASSIFICATION)
+		CheckCount(f->n_classes, 2, FOREST_MAX_CLASSES, "class");
+	else if (f->n_classes != 0)
+		blob_corrupt("A regression forest has classes.");
+	vw = f->value_width = f->task == FOREST_CLASSIFICATION ? f->n_classes : 1;
+
+	if (f->n_classes > 0)
+	{
+		f->classes = palloc(sizeof(double) * f->n_classes);
+		blob_read(r, f->classes, sizeof(double) * f->n_classes);
+		for (int32 c = 0; c < f->n_classes; c++)
+			if (!isfinite(f->classes[c]) || (c > 0 && !(f->classes[c] > f->classes[c - 1])))
+				blob_corrupt("The class list is not finite and strictly ascending.");
+	}
+	f->importance = palloc(sizeof(double) * f->n_features);
+	blob_read(r, f->importance, sizeof(double) * f->n_features);
+	for (int32 i = 0; i < f->n_features; i++)
+		if (!(f->importance[i] >= 0 && f->importance[i] <= 1))
+			blob_corrupt("A feature importance is outside [0, 1].");
+
+	f->trees = palloc0(sizeof(ForestTree) * f->n_trees);
+	f->bytes = sizeof(Forest) + sizeof(ForestTree) * f->n_trees;
+	for (int32 t = 0; t < f->n_trees; t++)
+	{
+		ForestTree *tr = &f->trees[t];
+		const char *src;
+
+		CHECK_FOR_INTERRUPTS();
+		blob_read(r, &tr->n_nodes, 4);
+		blob_read(r, &tr->n_leaves, 4);
+		CheckCount(tr->n_nodes, 1, PG_INT32_MAX - 1, "node");
+		CheckCount(tr->n_leaves, 1, tr->n_nodes, "leaf");
+		/* the lengths are checked against the bytes before anything is allocated */
+		if ((Size) tr->n_nodes > r->left / sizeof(ForestNode))
+			blob_corrupt("The payload ends before the model structure does.");
+		src = blob_take(r, sizeof(ForestNode) * (Size) tr->n_nodes);
+		tr->nodes = palloc_extended(sizeof(ForestNode) * (Size) tr->n_nodes, MCXT_ALLOC_HUGE);
+		memcpy(tr->nodes, src, sizeof(ForestNode) * (Size) tr->n_nodes);
+		if ((Size) tr->n_leaves > r->left / (sizeof(double) * vw))
+			blob_corrupt("The payload ends before the model structure does.");
+		src = blob_take(r, sizeof(double) * vw * (Size) tr->n_leaves);
+		tr->values = palloc_extended(sizeof(double) * vw * (Size) tr->n_leaves, MCXT_ALLOC_HUGE);
+		memcpy(tr->values, src, sizeof(double) * vw * (Size) tr->n_leaves);
+		f->bytes += sizeof(ForestNode) * (Size) tr->n_nodes + sizeof(double) * vw * (Size) tr->n_leaves;
+
+		/*
+		 * Every split points forward (child > own index), so any walk from the
+		 * root ends at a leaf in fewer than n_nodes steps, whatever the bytes.
+		 */
+		for (int32 i = 0; i < tr->n_nodes; i++)
+		{
+			const ForestNode *nd = &tr->nodes[i];
+
+			if (nd->child == 0)
+			{
+				if (nd->info >= (uint32) tr->n_leaves)
+					blob_corrupt("A leaf points outside its tree's values.");
+			}
+			else
+			{
+				if (nd->child <= (uint32) i || nd->child >= (uint32) tr->n_nodes - 1)
+					blob_corrupt("A split points outside its tree or backwards.");
+				if ((nd->info & FOREST_FEATURE_MASK) >= (uint32) f->n_features)
+					blob_corrupt("A split uses a feature the model does not have.");
+				if (isnan(nd->threshold))
+					blob_corrupt("A split threshold is NaN.");
+			}
+		}
+		for (int64 v = 0; v < (int64) tr->n_leaves * vw; v++)
+			if (!isfinite(tr->values[v]) ||
+				(f->task == FOREST_CLASSIFICATION && !(tr->values[v] >= 0 && tr->values[v] <= 1)))
+				blob_corrupt("A leaf value is not finite or not a probability.");
+	}
+	blob_expect_end(r);
+	return f;
+}

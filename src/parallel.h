@@ -1,0 +1,49 @@
+/*
+ * parallel.h
+ *	  Run independent pure-C tasks on helper threads, pausing for interrupts.
+ *
+ * The helpers never call PostgreSQL: no palloc, no ereport, no locks.  The
+ * main thread takes a share of the tasks and polls for interrupts between
+ * them; when one is pending it stops handing out tasks, joins the helpers,
+ * lets PostgreSQL process the interrupt (which may raise an error and not
+ * return) and then resumes with the tasks left.
+ */
+#ifndef MEDIA_RECO_PARALLEL_H
+#define MEDIA_RECO_PARALLEL_H
+
+#include "postgres.h"
+
+/*
+ * Interrupt hooks: `pending` is polled by the main thread between units of
+ * work; when it returns true the helper threads are joined and `process`
+ * runs (it may raise an error and not return).
+ */
+typedef struct SimInterruptHooks
+{
+	bool		(*pending) (void);
+	void		(*process) (void);
+} SimInterruptHooks;
+
+/*
+ * A task function: runs task `task` (0 .. n_tasks-1) on worker `worker`
+ * (0 is the main thread).  It must be pure C.  It may set *stop (through
+ * parallel_stop) to make the run end early, e.g. on a memory failure.
+ */
+typedef void (*ParallelTaskFn) (void *arg, int worker, int64 task);
+
+typedef struct ParallelRun
+{
+	int64		n_tasks;
+	int			n_workers;		/* including the main thread, >= 1 */
+	ParallelTaskFn fn;
+	void	   *arg;
+	int64		next;			/* atomic: next task to claim */
+	int			pause;			/* atomic: main thread asks helpers to stop */
+	int			stop;			/* atomic: a task asked the run to end */
+} ParallelRun;
+
+extern void parallel_run(ParallelRun *run, const SimInterruptHooks *hooks);
+extern void parallel_stop(ParallelRun *run);
+extern bool parallel_stopped(ParallelRun *run);
+
+#endif
