@@ -829,22 +829,86 @@ LeafOf(const ForestNode *nodes, const double *x)
 	return nd->info;
 }
 
+/*
+ * Walk the trees in groups of PREDICT_LANES, one step of every tree of the
+ * group per round: the node loads of different trees are independent, so a
+ * large forest's cache misses overlap instead of queueing one after another.
+ * At each step the children pairs of both children are prefetched, so the
+ * line needed two levels down is already on its way (LayOutTree keeps each
+ * sibling pair inside one cache line).  Leaves of one- and two-value
+ * forests carry their value (regression, or the probability of the second
+ * class) in the threshold slot (forest_load).
+ */
+#define PREDICT_LANES 16
+
 void
 forest_predict(const Forest *f, const double *x, double *out)
 {
 	int32		vw = f->value_width;
+	double		inline_sum = 0;
 
 	memset(out, 0, sizeof(double) * vw);
-	for (int32 t = 0; t < f->n_trees; t++)
+	for (int32 t0 = 0; t0 < f->n_trees; t0 += PREDICT_LANES)
 	{
-		const ForestTree *tr = &f->trees[t];
-		const double *v = tr->values + (int64) LeafOf(tr->nodes, x) * vw;
+		int32		lanes = Min(PREDICT_LANES, f->n_trees - t0);
+		const ForestNode *base[PREDICT_LANES];
+		const ForestNode *cur[PREDICT_LANES];
+		bool		moved;
 
-		for (int32 c = 0; c < vw; c++)
-			out[c] += v[c];
+		for (int32 g = 0; g < lanes; g++)
+		{
+			cur[g] = base[g] = f->trees[t0 + g].nodes;
+			__builtin_prefetch(base[g] + base[g]->child);
+		}
+		do
+		{
+			moved = false;
+			for (int32 g = 0; g < lanes; g++)
+			{
+				const ForestNode *nd = cur[g];
+
+				if (nd->child != 0)
+				{
+					const ForestNode *kids = base[g] + nd->child;
+					double		v = x[nd->info & FOREST_FEATURE_MASK];
+
+					/*
+					 * Bitwise, not &&: the direction is a coin flip for the
+					 * branch predictor, so it must not become a branch.
+					 */
+					uint32		le = (uint32) (v <= nd->threshold);
+					uint32		nan_left = (uint32) (v != v) & (nd->info >> 31);
+					uint32		right = (le | nan_left) ^ 1;
+
+					__builtin_prefetch(base[g] + kids[0].child);
+					__builtin_prefetch(base[g] + kids[1].child);
+					cur[g] = kids + right;
+					moved = true;
+				}
+			}
+		} while (moved);
+		if (vw <= 2)
+			for (int32 g = 0; g < lanes; g++)
+				inline_sum += cur[g]->threshold;
+		else
+			for (int32 g = 0; g < lanes; g++)
+			{
+				const double *v = f->trees[t0 + g].values + (int64) cur[g]->info * vw;
+
+				for (int32 c = 0; c < vw; c++)
+					out[c] += v[c];
+			}
 	}
-	for (int32 c = 0; c < vw; c++)
-		out[c] /= f->n_trees;
+	if (vw == 1)
+		out[0] = inline_sum / f->n_trees;
+	else if (vw == 2)
+	{
+		out[1] = inline_sum / f->n_trees;
+		out[0] = 1.0 - out[1];
+	}
+	else
+		for (int32 c = 0; c < vw; c++)
+			out[c] /= f->n_trees;
 }
 
 static int32
@@ -1302,6 +1366,88 @@ forest_train(int64 n_rows, int32 nf, const double *x, const double *y,
 	return result;
 }
 
+/*
+ * Lay a validated tree out for prediction: the top HOT_DEPTH levels first,
+ * breadth-first, so the nodes every row visits share cache lines, then each
+ * deeper subtree depth-first, so a row's last steps stay within a few lines.
+ * Sibling pairs stay adjacent and children still follow their parent.
+ */
+#define HOT_DEPTH 10
+
+static void
+LayOutTree(ForestTree *tr)
+{
+	int32		n = tr->n_nodes;
+	int32	   *depth = palloc_extended(sizeof(int32) * n, MCXT_ALLOC_HUGE);
+	int32	   *order = palloc_extended(sizeof(int32) * n, MCXT_ALLOC_HUGE);
+	int32	   *newidx = palloc_extended(sizeof(int32) * n, MCXT_ALLOC_HUGE);
+	int32	   *stack = palloc_extended(sizeof(int32) * n, MCXT_ALLOC_HUGE);
+	ForestNode *out = palloc_extended(sizeof(ForestNode) * (n + 1), MCXT_ALLOC_HUGE);
+	int32		placed = 1,
+				bfs_end;
+
+	depth[0] = 0;
+	for (int32 i = 0; i < n; i++)
+		if (tr->nodes[i].child != 0)
+			depth[tr->nodes[i].child] = depth[tr->nodes[i].child + 1] = depth[i] + 1;
+
+	order[0] = 0;
+	for (int32 pos = 0; pos < placed; pos++)
+	{
+		int32		u = order[pos];
+
+		if (tr->nodes[u].child != 0 && depth[u] < HOT_DEPTH)
+		{
+			order[placed++] = tr->nodes[u].child;
+			order[placed++] = tr->nodes[u].child + 1;
+		}
+	}
+	bfs_end = placed;
+	for (int32 pos = 0; pos < bfs_end; pos++)
+	{
+		int32		sp = 0;
+
+		if (depth[order[pos]] < HOT_DEPTH)
+			continue;
+		stack[sp++] = order[pos];
+		while (sp > 0)
+		{
+			int32		u = stack[--sp];
+
+			if (tr->nodes[u].child == 0)
+				continue;
+			order[placed++] = tr->nodes[u].child;
+			order[placed++] = tr->nodes[u].child + 1;
+			stack[sp++] = tr->nodes[u].child + 1;
+			stack[sp++] = tr->nodes[u].child;
+		}
+	}
+	/*
+	 * Slot 1 is padding (a leaf nothing points to), so every sibling pair
+	 * starts at an even slot: 32-byte aligned, never across a cache line.
+	 * Nodes unreachable from the root (only in hand-made bytes) are dropped.
+	 */
+	newidx[order[0]] = 0;
+	for (int32 k = 1; k < placed; k++)
+		newidx[order[k]] = k + 1;
+	out[0] = tr->nodes[order[0]];
+	out[1] = tr->nodes[order[0]];
+	out[1].child = 0;
+	out[1].info = 0;
+	for (int32 k = 1; k < placed; k++)
+		out[k + 1] = tr->nodes[order[k]];
+	for (int32 k = 0; k < placed + 1; k++)
+		if (out[k].child != 0)
+			out[k].child = (uint32) newidx[out[k].child];
+	pfree(tr->nodes);
+	tr->nodes = out;
+	tr->n_nodes = placed + 1;
+	pfree(depth);
+	pfree(order);
+	pfree(newidx);
+	pfree(stack);
+}
+
 /* ---------------------------------------------------------------------------
  * Loading model bytes
  * ------------------------------------------------------------------------- */
@@ -1401,6 +1547,12 @@ forest_load(BlobReader *r)
 			if (!isfinite(tr->values[v]) ||
 				(f->task == FOREST_CLASSIFICATION && !(tr->values[v] >= 0 && tr->values[v] <= 1)))
 				blob_corrupt("A leaf value is not finite or not a probability.");
+		LayOutTree(tr);
+		/* one- and two-value leaves carry their value inline (see forest_predict) */
+		if (vw <= 2)
+			for (int32 i = 0; i < tr->n_nodes; i++)
+				if (tr->nodes[i].child == 0)
+					tr->nodes[i].threshold = tr->values[(int64) tr->nodes[i].info * vw + (vw - 1)];
 	}
 	blob_expect_end(r);
 	return f;
