@@ -904,7 +904,7 @@ forest_predict(const Forest *f, const double *x, double *out)
 	else if (vw == 2)
 	{
 		out[1] = inline_sum / f->n_trees;
-		out[0] = 1.0 - out[1];
+		out[0] = (f->n_trees - inline_sum) / f->n_trees;
 	}
 	else
 		for (int32 c = 0; c < vw; c++)

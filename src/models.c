@@ -50,6 +50,7 @@ PG_FUNCTION_INFO_V1(feature_importance);
 PG_FUNCTION_INFO_V1(drop_model);
 PG_FUNCTION_INFO_V1(train_forest);
 PG_FUNCTION_INFO_V1(save_model);
+PG_FUNCTION_INFO_V1(model_cache_info);
 
 /* ---------------------------------------------------------------------------
  * Loading and predicting, whatever the kind
@@ -230,6 +231,8 @@ typedef struct CacheEntry
 	TransactionId xmin;
 	ItemPointerData tid;
 	LoadedModel *model;
+	int64		loads;			/* times the bytes were read and validated */
+	int64		checks;			/* times the row tag was looked up */
 } CacheEntry;
 
 static HTAB *model_cache = NULL;
@@ -270,8 +273,9 @@ Evict(CacheEntry *e)
 	cache_generation++;
 }
 
+/* forget the cached model of `name`; `remove` also drops its counters (the model is gone) */
 static void
-EvictName(const char *name)
+EvictName(const char *name, bool remove)
 {
 	char		key[NAMEDATALEN];
 	CacheEntry *e;
@@ -284,7 +288,8 @@ EvictName(const char *name)
 	if (e)
 	{
 		Evict(e);
-		hash_search(model_cache, key, HASH_REMOVE, NULL);
+		if (remove)
+			hash_search(model_cache, key, HASH_REMOVE, NULL);
 	}
 }
 
@@ -342,7 +347,7 @@ model_by_name(const char *name)
 	if (SPI_processed == 0)
 	{
 		SPI_finish();
-		EvictName(name);
+		EvictName(name, true);
 		UnknownModel(name);
 	}
 	xmin = DatumGetTransactionId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -352,7 +357,11 @@ model_by_name(const char *name)
 
 	e = hash_search(model_cache, key, HASH_ENTER, &found);
 	if (!found)
+	{
 		e->model = NULL;
+		e->loads = e->checks = 0;
+	}
+	e->checks++;
 	if (e->model && TransactionIdEquals(e->xmin, xmin) && ItemPointerEquals(&e->tid, &tid))
 	{
 		SPI_finish();
@@ -406,10 +415,38 @@ model_by_name(const char *name)
 		MemoryContextSetParent(cxt, CacheMemoryContext);
 	}
 	e->model = m;
+	e->loads++;
 	e->xmin = xmin;
 	e->tid = tid;
 	SPI_finish();
 	return m;
+}
+
+/* model_cache(): what this backend holds, for monitoring and tests */
+Datum
+model_cache_info(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	HASH_SEQ_STATUS st;
+	CacheEntry *e;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (model_cache == NULL)
+		return (Datum) 0;
+	hash_seq_init(&st, model_cache);
+	while ((e = hash_seq_search(&st)) != NULL)
+	{
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
+
+		values[0] = CStringGetTextDatum(e->name);
+		values[1] = Int64GetDatum(e->model ? (int64) MemoryContextMemAllocated(e->model->cxt, true) : 0);
+		nulls[1] = e->model == NULL;
+		values[2] = Int64GetDatum(e->loads);
+		values[3] = Int64GetDatum(e->checks);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
 }
 
 /* per call site: the model last used there */
@@ -666,7 +703,7 @@ drop_model(PG_FUNCTION_ARGS)
 	if (SPI_processed == 0)
 		UnknownModel(name);
 	SPI_finish();
-	EvictName(name);
+	EvictName(name, true);
 	PG_RETURN_VOID();
 }
 
@@ -733,7 +770,7 @@ model_store(const char *name, const char *algorithm, bool regression,
 							  "model = EXCLUDED.model, trained_at = EXCLUDED.trained_at",
 							  11, types, args, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "storing the model failed");
-	EvictName(name);
+	EvictName(name, false);
 }
 
 /*

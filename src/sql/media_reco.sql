@@ -461,3 +461,10 @@ RETURNS void AS 'MODULE_PATHNAME', 'drop_model'
 LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 COMMENT ON FUNCTION media_reco.drop_model(text) IS
     'Delete a named model; an unknown name is an error.';
+
+CREATE FUNCTION media_reco.model_cache()
+RETURNS TABLE(model_name text, bytes bigint, loads bigint, checks bigint)
+AS 'MODULE_PATHNAME', 'model_cache_info'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION media_reco.model_cache() IS
+    'Models cached in this backend: memory held, how often the bytes were loaded (once per row version) and how often the row was checked (once per query and call site).';

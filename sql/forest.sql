@@ -1,0 +1,214 @@
+-- forest_fit (the aggregate) and prediction on model values
+\i test/sql/expect_error.sql
+CREATE SCHEMA forest_test;
+SET search_path = forest_test, public;
+SET maintenance_work_mem = '256MB';
+
+-- a stump by hand: x = 1..4, y = 0,1,0,0; one tree, no bootstrap, depth 1.
+-- Gini scores: x <= 1.5 -> 1/1 + 5/3; x <= 2.5 -> 2/2 + 4/2 = 3 (best); x <= 3.5 -> 5/3 + 1
+CREATE TABLE stump (x float8, y float8);
+INSERT INTO stump VALUES (1, 0), (2, 1), (3, 0), (4, 0);
+CREATE TABLE m AS
+SELECT media_reco.forest_fit(ARRAY[x], y,
+         '{"n_trees": 1, "bootstrap": false, "max_depth": 1, "max_features": "all"}') AS model
+FROM stump;
+SELECT x, media_reco.predict(model, ARRAY[x]) AS class, media_reco.predict_proba(model, ARRAY[x]) AS proba
+FROM m, (VALUES (1.0), (2.5), (2.5000001), (10)) v(x);   -- the left leaf is a 0.5/0.5 tie: smaller class
+
+-- a perfect split, and the threshold halfway between the two values
+CREATE TABLE sep AS SELECT i::float8 AS x, (i > 3)::int::float8 AS y FROM generate_series(1, 6) i;
+SELECT x, media_reco.predict((SELECT media_reco.forest_fit(ARRAY[x], y,
+         '{"n_trees": 1, "bootstrap": false, "max_features": "all"}') FROM sep), ARRAY[x])
+FROM (VALUES (3.0), (3.4999), (3.5), (3.5001), (4.0)) v(x);
+
+-- regression: leaf means
+CREATE TABLE reg AS SELECT * FROM (VALUES (1.0::float8, 1.0::float8), (2, 1), (3, 5), (4, 5), (5, 9)) v(x, y);
+SELECT x, media_reco.predict((SELECT media_reco.forest_fit(ARRAY[x], y,
+         '{"task": "regression", "n_trees": 1, "bootstrap": false, "max_depth": 1, "max_features": "all"}')
+         FROM reg), ARRAY[x]) AS depth1,
+       media_reco.predict((SELECT media_reco.forest_fit(ARRAY[x], y,
+         '{"task": "regression", "n_trees": 1, "bootstrap": false}') FROM reg), ARRAY[x]) AS full
+FROM (VALUES (0.0), (2.0), (2.6), (4.0), (4.6)) v(x);
+
+-- class labels are any finite numbers, returned as given; classes are sorted
+SELECT media_reco.predict(model, ARRAY[v]) AS class, media_reco.predict_proba(model, ARRAY[v]) AS proba
+FROM (SELECT media_reco.forest_fit(ARRAY[x], CASE WHEN x < 3 THEN 7.5 ELSE -2 END,
+        '{"n_trees": 5, "seed": 3}') AS model FROM generate_series(1, 6) x) f,
+     (VALUES (1.0), (6.0)) v(v);
+
+-- missing values: NULL elements and NaN are missing; the split learns where they go
+CREATE TABLE miss (x float8, y float8);
+INSERT INTO miss VALUES (1, 0), (2, 0), (3, 0), (7, 1), (8, 1), (9, 1), (NULL, 1), ('NaN', 1);
+SELECT v, media_reco.predict((SELECT media_reco.forest_fit(ARRAY[x], y,
+          '{"n_trees": 1, "bootstrap": false}') FROM miss), ARRAY[v]) AS missing_with_high,
+       media_reco.predict((SELECT media_reco.forest_fit(ARRAY[x], CASE WHEN x = x THEN y ELSE 0 END,
+          '{"n_trees": 1, "bootstrap": false}') FROM miss), ARRAY[v]) AS missing_with_low
+FROM (VALUES (2.0), (8.0), (NULL), ('NaN')) v(v);
+-- missing apart from any threshold: "non-missing | missing" is a split of its own
+SELECT v, media_reco.predict((SELECT media_reco.forest_fit(ARRAY[x], (x IS NULL)::int::float8,
+          '{"n_trees": 1, "bootstrap": false}') FROM (VALUES (1.0), (2), (3), (NULL), (NULL)) s(x)), ARRAY[v])
+FROM (VALUES (1.0), (1e9), (-1e9), (NULL)) v(v);
+-- rows with a NULL label or NULL features are skipped
+SELECT media_reco.predict(media_reco.forest_fit(f, y, '{"n_trees": 1, "bootstrap": false}'), ARRAY[1.0])
+FROM (VALUES (ARRAY[1.0::float8], 0.0::float8), (ARRAY[2.0], 1), (NULL, 1), (ARRAY[1.0], NULL)) v(f, y);
+
+-- XOR needs depth 2: a forest learns it, a stump cannot
+CREATE TABLE xor AS SELECT i, ARRAY[(i % 2), (i / 2) % 2]::float8[] AS f, ((i % 2) # ((i / 2) % 2))::float8 AS y
+FROM generate_series(0, 399) i;
+SELECT avg((media_reco.predict(m.model, f) = y)::int) AS forest_accuracy
+FROM xor, (SELECT media_reco.forest_fit(f, y, '{"n_trees": 10}') AS model FROM xor) m;
+SELECT avg((media_reco.predict(m.model, f) = y)::int) AS stump_accuracy
+FROM xor, (SELECT media_reco.forest_fit(f, y, '{"n_trees": 10, "max_depth": 1}') AS model FROM xor) m;
+
+-- determinism: same data, options and seed give the same bytes; the row order,
+-- the thread count and the two-argument form do not matter; another seed does
+CREATE TABLE gen AS
+SELECT i, ARRAY[(i * 7919 % 1000) / 10.0, (i * 104729 % 997) / 10.0, (i % 13)::float8,
+                CASE WHEN i % 17 = 0 THEN NULL ELSE (i * 31 % 101)::float8 END] AS f,
+       (((i * 7919 % 1000) / 10.0 + (i % 13) * 3 > 60))::int::float8 AS y
+FROM generate_series(1, 3000) i;
+CREATE TABLE bytes AS
+SELECT 'ordered' AS how, md5(media_reco.forest_fit(f, y, '{"n_trees": 20, "seed": 42}' ORDER BY i)) AS h FROM gen
+UNION ALL
+SELECT 'reversed', md5(media_reco.forest_fit(f, y, '{"n_trees": 20, "seed": 42}' ORDER BY i DESC)) FROM gen
+UNION ALL
+SELECT 'shuffled', md5(media_reco.forest_fit(f, y, '{"n_trees": 20, "seed": 42}' ORDER BY md5(i::text))) FROM gen;
+SET media_reco.threads = 1;
+INSERT INTO bytes SELECT '1 thread', md5(media_reco.forest_fit(f, y, '{"n_trees": 20, "seed": 42}')) FROM gen;
+SET media_reco.threads = 4;
+INSERT INTO bytes SELECT '4 threads', md5(media_reco.forest_fit(f, y, '{"n_trees": 20, "seed": 42}')) FROM gen;
+RESET media_reco.threads;
+INSERT INTO bytes SELECT 'seed 43', md5(media_reco.forest_fit(f, y, '{"n_trees": 20, "seed": 43}')) FROM gen;
+INSERT INTO bytes SELECT 'defaults, seed 0', md5(media_reco.forest_fit(f, y, '{"n_trees": 100, "seed": 0}')) FROM gen;
+INSERT INTO bytes SELECT 'two-argument form', md5(media_reco.forest_fit(f, y)) FROM gen;
+SELECT how, h = (SELECT h FROM bytes WHERE how = 'ordered') AS same_as_ordered FROM bytes WHERE how <> 'ordered';
+SELECT (SELECT h FROM bytes WHERE how = 'defaults, seed 0') = (SELECT h FROM bytes WHERE how = 'two-argument form')
+       AS defaults_match;
+
+-- a parallel plan: Partial Aggregate in workers, combine + serial/deserial, the same model bytes
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+ALTER TABLE gen SET (parallel_workers = 2);
+EXPLAIN (COSTS OFF) SELECT media_reco.forest_fit(f, y, '{"n_trees": 20, "seed": 42}') FROM gen;
+SELECT md5(media_reco.forest_fit(f, y, '{"n_trees": 20, "seed": 42}')) = (SELECT h FROM bytes WHERE how = 'ordered')
+       AS parallel_same_bytes FROM gen;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+RESET max_parallel_workers_per_gather;
+
+-- quality on the generated rule: out-of-sample accuracy of a seeded forest
+CREATE TABLE gen_test AS
+SELECT ARRAY[(i * 7919 % 1000) / 10.0, (i * 104729 % 997) / 10.0, (i % 13)::float8, (i * 31 % 101)::float8] AS f,
+       (((i * 7919 % 1000) / 10.0 + (i % 13) * 3 > 60))::int::float8 AS y
+FROM generate_series(3001, 4000) i;
+SELECT avg((media_reco.predict(m.model, f) = y)::int) > 0.95 AS accurate
+FROM gen_test, (SELECT media_reco.forest_fit(f, y, '{"n_trees": 30, "seed": 1}') AS model FROM gen) m;
+
+-- probabilities: in [0, 1], summing to 1, one per class
+SELECT bool_and(abs(p[1] + p[2] - 1) < 1e-12 AND p[1] BETWEEN 0 AND 1) AS sums_to_one, min(cardinality(p)) AS classes
+FROM (SELECT media_reco.predict_proba(m.model, f) AS p
+      FROM gen_test, (SELECT media_reco.forest_fit(f, y, '{"n_trees": 30, "seed": 1}') AS model FROM gen) m) s;
+
+-- options change the forest as documented (4 features: sqrt, log2 and 0.5 all mean 2, the default)
+SELECT opt, md5(media_reco.forest_fit(f, y, ('{"n_trees": 5, "seed": 1, ' || opt || '}')::jsonb)) <>
+            md5(media_reco.forest_fit(f, y, '{"n_trees": 5, "seed": 1}')) AS changes_model
+FROM gen, (VALUES ('"max_depth": 3'), ('"min_samples_leaf": 20'), ('"min_samples_split": 50'),
+                  ('"max_features": 1'), ('"max_features": 0.5'), ('"max_features": "log2"'),
+                  ('"bootstrap": false'), ('"sample_fraction": 0.5'), ('"class_weight": "balanced"'),
+                  ('"max_features": "sqrt"'), ('"max_features": "all"'), ('"max_features": 0.75')) o(opt)
+GROUP BY opt ORDER BY opt;
+
+-- errors: arguments and data
+SELECT pg_temp.expect_error($$SELECT media_reco.forest_fit(f, y, NULL) FROM xor$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.forest_fit(f, y, '[1]') FROM xor$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.forest_fit(f, y, '{"n_tree": 5}') FROM xor$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.forest_fit(f, y, '{"n_trees": 0}') FROM xor$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.forest_fit(f, y, '{"n_trees": 2.5}') FROM xor$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.forest_fit(f, y, '{"n_trees": "many"}') FROM xor$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.forest_fit(f, y, '{"task": "ranking"}') FROM xor$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.forest_fit(f, y, '{"max_depth": 0}') FROM xor$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.forest_fit(f, y, '{"min_samples_leaf": 0}') FROM xor$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.forest_fit(f, y, '{"min_samples_split": 1}') FROM xor$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.forest_fit(f, y, '{"max_features": 0}') FROM xor$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.forest_fit(f, y, '{"max_features": 3}') FROM xor$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.forest_fit(f, y, '{"max_features": "half"}') FROM xor$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.forest_fit(f, y, '{"bootstrap": 1}') FROM xor$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.forest_fit(f, y, '{"sample_fraction": 0}') FROM xor$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.forest_fit(f, y, '{"sample_fraction": 1.5}') FROM xor$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.forest_fit(f, y, '{"class_weight": "auto"}') FROM xor$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.forest_fit(f, y, '{"task": "regression", "class_weight": "balanced"}') FROM xor$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.forest_fit(f, y, '{"seed": "x"}') FROM xor$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.forest_fit(f, y) FROM xor WHERE false$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.forest_fit(f, 1) FROM xor$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.forest_fit(f, y) FROM (VALUES (ARRAY[1.0::float8], 0.0::float8), (ARRAY[1, 2], 1)) v(f, y)$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.forest_fit(ARRAY[]::float8[], 1.0)$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.forest_fit(ARRAY[[1.0, 2.0]], 1.0)$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.forest_fit(ARRAY['Infinity'::float8], 1.0)$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.forest_fit(ARRAY[1.0], 'NaN')$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.forest_fit(ARRAY[1.0], '-Infinity')$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.forest_fit(ARRAY[i::float8], i % 20001, '{"n_trees": 1}') FROM generate_series(1, 20002) i$$);
+SET maintenance_work_mem = '1MB';
+SELECT pg_temp.expect_error($$SELECT media_reco.forest_fit(ARRAY[i, i, i, i, i, i, i, i]::float8[], i % 2) FROM generate_series(1, 20000) i$$);
+RESET maintenance_work_mem;
+
+-- errors: prediction on a value
+SELECT pg_temp.expect_error($$SELECT media_reco.predict(model, ARRAY[1.0, 2.0]) FROM m$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.predict(model, ARRAY[[1.0]]) FROM m$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.predict(model, ARRAY['-Infinity'::float8]) FROM m$$);
+SELECT media_reco.predict(model, NULL) IS NULL AS null_features_give_null FROM m;
+SELECT pg_temp.expect_error($$SELECT media_reco.predict_proba(media_reco.forest_fit(ARRAY[x], y, '{"task": "regression"}'), ARRAY[1.0]) FROM reg$$);
+
+-- corrupted model bytes: every variant is 22P03, never a crash
+SELECT length(model) AS model_bytes FROM m;
+SELECT cut, pg_temp.expect_error(format('SELECT media_reco.predict(substr(model, 1, %s), ARRAY[1.0]) FROM m', cut))
+FROM (VALUES (0), (3), (23), (24), (30), (60), (100), (-1)) c(cut0),
+     LATERAL (SELECT CASE WHEN cut0 < 0 THEN length(model) + cut0 ELSE cut0 END AS cut FROM m) l;
+SELECT pg_temp.expect_error($$SELECT media_reco.predict(model || '\x00'::bytea, ARRAY[1.0]) FROM m$$) AS padded;
+SELECT pos, pg_temp.expect_error(format('SELECT media_reco.predict(set_byte(model, %s, get_byte(model, %s) # 1), ARRAY[1.0]) FROM m', pos, pos))
+FROM (VALUES (0), (4), (6), (8), (16), (24), (30), (44), (80), (100)) p(pos);
+SELECT pg_temp.expect_error($$SELECT media_reco.predict('\x00'::bytea, ARRAY[1.0])$$) AS one_byte;
+SELECT pg_temp.expect_error($$SELECT media_reco.predict(decode(repeat('00', 200), 'hex'), ARRAY[1.0])$$) AS zeros;
+SELECT pg_temp.expect_error($$SELECT media_reco.predict(set_byte(set_byte(set_byte(set_byte(model, 0, 49), 1, 77), 2, 82), 3, 77), ARRAY[1.0]) FROM m$$) AS byte_swapped_magic;
+SELECT pg_temp.expect_error($$SELECT media_reco.predict(set_byte(model, 4, 2), ARRAY[1.0]) FROM m$$) AS future_version;
+SELECT pg_temp.expect_error($$SELECT media_reco.predict(set_byte(model, 6, 9), ARRAY[1.0]) FROM m$$) AS unknown_kind;
+
+-- hand-crafted bytes with a valid checksum: the structure is still checked
+CREATE FUNCTION pg_temp.crc32c(b bytea) RETURNS bigint LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE crc bigint := 4294967295;
+BEGIN
+  FOR i IN 0 .. length(b) - 1 LOOP
+    crc := crc # get_byte(b, i);
+    FOR k IN 1 .. 8 LOOP
+      crc := CASE WHEN crc & 1 = 1 THEN (crc >> 1) # 2197175160 ELSE crc >> 1 END;
+    END LOOP;
+  END LOOP;
+  RETURN crc # 4294967295;
+END $$;
+CREATE FUNCTION pg_temp.put_u32(b bytea, pos int, v bigint) RETURNS bytea LANGUAGE sql IMMUTABLE AS $$
+  SELECT set_byte(set_byte(set_byte(set_byte(b, pos, (v & 255)::int), pos + 1, ((v >> 8) & 255)::int),
+                  pos + 2, ((v >> 16) & 255)::int), pos + 3, ((v >> 24) & 255)::int) $$;
+CREATE FUNCTION pg_temp.reseal(b bytea) RETURNS bytea LANGUAGE sql IMMUTABLE AS $$
+  SELECT pg_temp.put_u32(b, 16, pg_temp.crc32c(substr(b, 25))) $$;
+-- the stump: 1 feature, 2 classes, 1 tree; payload at 24: task, n_features@28, n_classes@32,
+-- n_trees@36, classes@40, importance@56, n_nodes@64, n_leaves@68, nodes@72 (16 bytes each)
+SELECT pg_temp.reseal(model) = model AS reseal_is_identity FROM m;
+SELECT what, pg_temp.expect_error(format('SELECT media_reco.predict(%L::bytea, ARRAY[1.0])', bad))
+FROM m, LATERAL (VALUES
+  ('task 7',             pg_temp.reseal(set_byte(model, 24, 7))),
+  ('0 features',         pg_temp.reseal(pg_temp.put_u32(model, 28, 0))),
+  ('huge class count',   pg_temp.reseal(pg_temp.put_u32(model, 32, 2000000000))),
+  ('1 class',            pg_temp.reseal(pg_temp.put_u32(model, 32, 1))),
+  ('huge tree count',    pg_temp.reseal(pg_temp.put_u32(model, 36, 2000000000))),
+  ('classes unsorted',   pg_temp.reseal(set_byte(model, 47, 127))),
+  ('huge node count',    pg_temp.reseal(pg_temp.put_u32(model, 64, 1000000000))),
+  ('more leaves than nodes', pg_temp.reseal(pg_temp.put_u32(model, 68, 9))),
+  ('child backwards',    pg_temp.reseal(pg_temp.put_u32(model, 100, 1))),
+  ('child past the end', pg_temp.reseal(pg_temp.put_u32(model, 84, 2))),
+  ('feature 5 of 1',     pg_temp.reseal(pg_temp.put_u32(model, 80, 5))),
+  ('NaN threshold',      pg_temp.reseal(overlay(model PLACING '\x000000000000f87f'::bytea FROM 73))),
+  ('leaf index 9',       pg_temp.reseal(pg_temp.put_u32(model, 96, 9))),
+  ('leaf value 2',       pg_temp.reseal(overlay(model PLACING '\x0000000000000040'::bytea FROM 121)))
+) v(what, bad);
