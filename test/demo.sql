@@ -60,6 +60,31 @@ SELECT recommender, interactions, users, items, pairs, round(seconds::numeric, 3
        pg_size_pretty(peak_memory_bytes) AS peak_memory
   FROM media_reco.refresh_history;
 
+\echo
+\echo '== 7. Who will churn? A random forest on per-user behaviour, trained and used in SQL'
+-- one row per user: activity, genre mix, recency; "churned" = no views in the last 60 days of 2025
+CREATE TABLE user_features AS
+SELECT v.user_id,
+       count(*)::int                                        AS views,
+       sum(v.plays)::int                                    AS plays,
+       count(DISTINCT t.genre)::int                         AS genres,
+       (mode() WITHIN GROUP (ORDER BY t.genre))             AS top_genre,
+       extract(epoch FROM max(v.watched_at) FILTER (WHERE v.watched_at < '2025-11-01')
+               - min(v.watched_at)) / 86400                 AS active_days,
+       (max(v.watched_at) < '2025-11-01')                   AS churned
+  FROM views v JOIN titles t USING (item_id)
+ GROUP BY v.user_id
+HAVING min(v.watched_at) < '2025-11-01';
+SELECT model_name, rows, features, classes, round(oob_score::numeric, 3) AS oob_accuracy,
+       round(seconds::numeric, 2) AS seconds
+  FROM media_reco.train_forest('churn', 'user_features', 'churned',
+                               '{views, plays, genres, top_genre, active_days}', '{"n_trees": 50, "seed": 1}');
+SELECT * FROM media_reco.feature_importance('churn');
+\echo 'the ten users most likely to churn, scored from their rows:'
+SELECT user_id, views, top_genre, round((media_reco.predict_proba('churn', u))[2]::numeric, 3) AS p_churn
+  FROM user_features u ORDER BY (media_reco.predict_proba('churn', u))[2] DESC, user_id LIMIT 10;
+SELECT media_reco.drop_model('churn');
+
 SELECT media_reco.drop_recommender('demo');
 \echo
 \echo '== demo finished; the throw-away cluster is removed now'
