@@ -94,6 +94,12 @@ ALTER TABLE gen SET (parallel_workers = 2);
 EXPLAIN (COSTS OFF) SELECT media_reco.forest_fit(f, y, '{"n_trees": 20, "seed": 42}') FROM gen;
 SELECT md5(media_reco.forest_fit(f, y, '{"n_trees": 20, "seed": 42}')) = (SELECT h FROM bytes WHERE how = 'ordered')
        AS parallel_same_bytes FROM gen;
+-- workers whose rows are all skipped hand over no state
+CREATE TABLE all_null AS SELECT ARRAY[i::float8] AS f, NULL::float8 AS y FROM generate_series(1, 20000) i;
+ALTER TABLE all_null SET (parallel_workers = 2);
+SELECT pg_temp.expect_error($$SELECT media_reco.forest_fit(f, y) FROM all_null$$);
+UPDATE all_null SET y = (f[1] > 19990)::int WHERE f[1] > 19980;
+SELECT media_reco.predict(media_reco.forest_fit(f, y, '{"n_trees": 3}'), ARRAY[19999.0]) FROM all_null;
 RESET parallel_setup_cost;
 RESET parallel_tuple_cost;
 RESET min_parallel_table_scan_size;
@@ -212,3 +218,16 @@ FROM m, LATERAL (VALUES
   ('leaf index 9',       pg_temp.reseal(pg_temp.put_u32(model, 96, 9))),
   ('leaf value 2',       pg_temp.reseal(overlay(model PLACING '\x0000000000000040'::bytea FROM 121)))
 ) v(what, bad);
+-- a tree whose two splits share a child pair (a DAG, not a tree) is rejected before any walk
+CREATE FUNCTION pg_temp.node(info bigint, child bigint) RETURNS bytea LANGUAGE sql IMMUTABLE AS $$
+  SELECT pg_temp.put_u32(pg_temp.put_u32(decode(repeat('00', 16), 'hex'), 8, info), 12, child) $$;
+CREATE TEMP TABLE dag AS
+SELECT substr(model, 1, 64) || pg_temp.put_u32(pg_temp.put_u32(decode(repeat('00', 8), 'hex'), 0, 5), 4, 2)
+       || pg_temp.node(0, 1) || pg_temp.node(0, 3) || pg_temp.node(0, 3) || pg_temp.node(0, 0) || pg_temp.node(1, 0)
+       || substr(model, 121, 32) AS b
+FROM m;
+UPDATE dag SET b = pg_temp.reseal(pg_temp.put_u32(b, 8, length(b) - 24));
+SELECT pg_temp.expect_error(format('SELECT media_reco.predict(%L::bytea, ARRAY[1.0])', b)) AS shared_child FROM dag;
+-- the same bytes with the second split turned into a leaf load fine
+UPDATE dag SET b = pg_temp.reseal(pg_temp.put_u32(b, 116, 0));
+SELECT media_reco.predict(b, ARRAY[1.0]) AS repaired FROM dag;

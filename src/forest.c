@@ -340,6 +340,11 @@ check_label(double v)
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("labels must be finite, got %g", v),
 				 errhint("Rows with a NULL label are skipped.")));
+	/* leaf means sum weighted labels: keep those sums finite */
+	if (fabs(v) > 1e300)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("labels must be at most 1e300 in magnitude, got %g", v)));
 }
 
 /*
@@ -439,7 +444,12 @@ forest_fit_transfn(PG_FUNCTION_ARGS)
 				 errmsg("options must not be NULL"),
 				 errhint("Pass '{}' for the defaults.")));
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
-		PG_RETURN_POINTER(st);	/* rows without features or label are skipped */
+	{
+		/* rows without features or label are skipped; no state yet stays SQL NULL */
+		if (st == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_POINTER(st);
+	}
 
 	a = PG_GETARG_ARRAYTYPE_P(1);
 	label = PG_GETARG_FLOAT8(2);
@@ -511,7 +521,11 @@ forest_fit_combine(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("forest_fit_combine called in non-aggregate context")));
 	if (s2 == NULL)
+	{
+		if (s1 == NULL)
+			PG_RETURN_NULL();
 		PG_RETURN_POINTER(s1);
+	}
 	if (s1 == NULL)
 		s1 = NewState(aggcxt, s2->rows.nf, s2->options);
 	AppendState(aggcxt, s1, s2);

@@ -1378,7 +1378,7 @@ static void
 LayOutTree(ForestTree *tr)
 {
 	int32		n = tr->n_nodes;
-	int32	   *depth = palloc_extended(sizeof(int32) * n, MCXT_ALLOC_HUGE);
+	int32	   *depth = palloc_extended(sizeof(int32) * n, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	int32	   *order = palloc_extended(sizeof(int32) * n, MCXT_ALLOC_HUGE);
 	int32	   *newidx = palloc_extended(sizeof(int32) * n, MCXT_ALLOC_HUGE);
 	int32	   *stack = palloc_extended(sizeof(int32) * n, MCXT_ALLOC_HUGE);
@@ -1501,6 +1501,7 @@ forest_load(BlobReader *r)
 	{
 		ForestTree *tr = &f->trees[t];
 		const char *src;
+		bool	   *parented;
 
 		CHECK_FOR_INTERRUPTS();
 		blob_read(r, &tr->n_nodes, 4);
@@ -1518,12 +1519,14 @@ forest_load(BlobReader *r)
 		src = blob_take(r, sizeof(double) * vw * (Size) tr->n_leaves);
 		tr->values = palloc_extended(sizeof(double) * vw * (Size) tr->n_leaves, MCXT_ALLOC_HUGE);
 		memcpy(tr->values, src, sizeof(double) * vw * (Size) tr->n_leaves);
-		f->bytes += sizeof(ForestNode) * (Size) tr->n_nodes + sizeof(double) * vw * (Size) tr->n_leaves;
 
 		/*
 		 * Every split points forward (child > own index), so any walk from the
-		 * root ends at a leaf in fewer than n_nodes steps, whatever the bytes.
+		 * root ends at a leaf in fewer than n_nodes steps, whatever the bytes;
+		 * and every node has at most one parent, so the nodes form a tree
+		 * (LayOutTree relies on it).
 		 */
+		parented = palloc_extended(tr->n_nodes, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 		for (int32 i = 0; i < tr->n_nodes; i++)
 		{
 			const ForestNode *nd = &tr->nodes[i];
@@ -1537,17 +1540,32 @@ forest_load(BlobReader *r)
 			{
 				if (nd->child <= (uint32) i || nd->child >= (uint32) tr->n_nodes - 1)
 					blob_corrupt("A split points outside its tree or backwards.");
+				if (parented[nd->child] || parented[nd->child + 1])
+					blob_corrupt("Two splits share a child.");
+				parented[nd->child] = parented[nd->child + 1] = true;
 				if ((nd->info & FOREST_FEATURE_MASK) >= (uint32) f->n_features)
 					blob_corrupt("A split uses a feature the model does not have.");
 				if (isnan(nd->threshold))
 					blob_corrupt("A split threshold is NaN.");
 			}
 		}
+		pfree(parented);
 		for (int64 v = 0; v < (int64) tr->n_leaves * vw; v++)
 			if (!isfinite(tr->values[v]) ||
 				(f->task == FOREST_CLASSIFICATION && !(tr->values[v] >= 0 && tr->values[v] <= 1)))
 				blob_corrupt("A leaf value is not finite or not a probability.");
+		if (f->task == FOREST_CLASSIFICATION)
+			for (int64 l = 0; l < tr->n_leaves; l++)
+			{
+				double		sum = 0;
+
+				for (int32 c = 0; c < vw; c++)
+					sum += tr->values[l * vw + c];
+				if (fabs(sum - 1.0) > 1e-9)
+					blob_corrupt("A leaf's class probabilities do not sum to 1.");
+			}
 		LayOutTree(tr);
+		f->bytes += sizeof(ForestNode) * (Size) tr->n_nodes + sizeof(double) * vw * (Size) tr->n_leaves;
 		/* one- and two-value leaves carry their value inline (see forest_predict) */
 		if (vw <= 2)
 			for (int32 i = 0; i < tr->n_nodes; i++)

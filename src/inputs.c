@@ -442,10 +442,14 @@ inputs_from_jsonb(Jsonb *j, int32 n_features)
 			in->kind = INPUT_ARRAY;
 			if (!GetKey(elem->val.binary.data, "length", &v) || v.type != jbvNumeric)
 				BadInputs("An array input has no length.");
-			in->width = DatumGetInt32(DirectFunctionCall1(numeric_int4,
-														  NumericGetDatum(v.val.numeric)));
-			if (in->width < 1 || in->width > FOREST_MAX_FEATURES)
-				BadInputs("An array input has an invalid length.");
+			{
+				double		len = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
+																	 NumericGetDatum(v.val.numeric)));
+
+				if (!(len >= 1 && len <= FOREST_MAX_FEATURES) || len != floor(len))
+					BadInputs("An array input has an invalid length.");
+				in->width = (int32) len;
+			}
 		}
 		else
 			BadInputs("An input has an unknown type.");

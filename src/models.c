@@ -56,6 +56,8 @@ PG_FUNCTION_INFO_V1(model_cache_info);
  * Loading and predicting, whatever the kind
  * ------------------------------------------------------------------------- */
 
+static uint64 load_serial = 0;
+
 /* load a model value into the current memory context (validates everything) */
 LoadedModel *
 model_load_blob(bytea *blob)
@@ -66,6 +68,7 @@ model_load_blob(bytea *blob)
 
 	m->kind = kind;
 	m->cxt = CurrentMemoryContext;
+	m->serial = ++load_serial;
 	if (kind == MODEL_KIND_FOREST)
 	{
 		Forest	   *f = forest_load(&r);
@@ -78,9 +81,7 @@ model_load_blob(bytea *blob)
 		m->importance = f->importance;
 	}
 	else
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("this build of media_reco cannot predict with model kind %d", (int) kind)));
+		blob_corrupt(psprintf("Model kind %d is not supported by this build.", (int) kind));
 	return m;
 }
 
@@ -139,11 +140,17 @@ ProbaArray(const double *p, int32 n)
  * Prediction on a model value
  * ------------------------------------------------------------------------- */
 
-/* per call site: the last model value seen, identified by its length and checksum */
+/*
+ * Per call site: the last model value seen.  The same datum pointer with the
+ * same length and header is the same value (a constant or a parameter);
+ * anything else is compared byte for byte with the copy kept here.
+ */
 typedef struct BlobSite
 {
+	Datum		datum;
 	Size		len;
 	char		header[MODEL_HEADER_SIZE];
+	bytea	   *bytes;
 	LoadedModel *model;
 	double	   *scratch;
 	double	   *xbuf;
@@ -155,27 +162,42 @@ BlobModel(FunctionCallInfo fcinfo)
 	BlobSite   *site = (BlobSite *) fcinfo->flinfo->fn_extra;
 	Datum		d = PG_GETARG_DATUM(0);
 	Size		len = toast_raw_datum_size(d) - VARHDRSZ;
-	bytea	   *head = DatumGetByteaPSlice(d, 0, MODEL_HEADER_SIZE);
+	bytea	   *blob;
 
+	if (site && site->model && site->datum == d && site->len == len)
+	{
+		bytea	   *head = DatumGetByteaPSlice(d, 0, MODEL_HEADER_SIZE);
+
+		if (VARSIZE_ANY_EXHDR(head) == MODEL_HEADER_SIZE &&
+			memcmp(site->header, VARDATA_ANY(head), MODEL_HEADER_SIZE) == 0)
+			return site;
+	}
+	blob = PG_GETARG_BYTEA_PP(0);
 	if (site && site->model && site->len == len &&
-		VARSIZE_ANY_EXHDR(head) == MODEL_HEADER_SIZE &&
-		memcmp(site->header, VARDATA_ANY(head), MODEL_HEADER_SIZE) == 0)
-		return site;			/* same bytes: same length, same payload checksum */
+		memcmp(VARDATA_ANY(site->bytes), VARDATA_ANY(blob), len) == 0)
+	{
+		site->datum = d;
+		return site;
+	}
 
 	{
 		MemoryContext cxt = AllocSetContextCreate(fcinfo->flinfo->fn_mcxt, "media_reco model value",
 												  ALLOCSET_DEFAULT_SIZES);
 		MemoryContext old = MemoryContextSwitchTo(cxt);
-		bytea	   *blob = PG_GETARG_BYTEA_PP(0);
 		LoadedModel *m = model_load_blob(blob);
 
+		m->cxt = cxt;
 		if (site == NULL)
 			site = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(BlobSite));
 		else if (site->model)
 			MemoryContextDelete(site->model->cxt);
 		site->model = m;
+		site->datum = d;
 		site->len = len;
-		memcpy(site->header, VARDATA_ANY(blob), MODEL_HEADER_SIZE);
+		site->bytes = (bytea *) palloc_extended(VARHDRSZ + len, MCXT_ALLOC_HUGE);
+		SET_VARSIZE(site->bytes, VARHDRSZ + len);
+		memcpy(VARDATA(site->bytes), VARDATA_ANY(blob), len);
+		memcpy(site->header, VARDATA_ANY(blob), Min(len, MODEL_HEADER_SIZE));
 		site->scratch = palloc(sizeof(double) * Max(m->n_classes, 1));
 		site->xbuf = palloc(sizeof(double) * m->n_features);
 		MemoryContextSwitchTo(old);
@@ -374,22 +396,32 @@ model_by_name(const char *name)
 								  "SELECT model, inputs, feature_names FROM media_reco.models "
 								  "WHERE name OPERATOR(pg_catalog.=) $1",
 								  1, types),
-						 args, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+						 args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "model load failed");
+	if (SPI_processed != 1)
+	{
+		SPI_finish();
+		UnknownModel(name);		/* vanished between the two reads (row-level security) */
+	}
 	{
 		HeapTuple	tup = SPI_tuptable->vals[0];
 		TupleDesc	td = SPI_tuptable->tupdesc;
-		MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "media_reco cached model",
-												  ALLOCSET_DEFAULT_SIZES);
-		MemoryContext old = MemoryContextSwitchTo(cxt);
+		MemoryContext cxt;
+		MemoryContext old;
 		Datum		d;
 		bool		inull,
 					fnull;
+		bytea	   *blob;
 
+		/* the bytes are detoasted in SPI's memory, freed at SPI_finish */
 		d = SPI_getbinval(tup, td, 1, &isnull);
 		if (isnull)
 			blob_corrupt("The model column is NULL.");
-		m = model_load_blob(DatumGetByteaPP(d));
+		blob = DatumGetByteaPP(d);
+		cxt = AllocSetContextCreate(CurrentMemoryContext, "media_reco cached model",
+									ALLOCSET_DEFAULT_SIZES);
+		old = MemoryContextSwitchTo(cxt);
+		m = model_load_blob(blob);
 		m->cxt = cxt;
 		d = SPI_getbinval(tup, td, 2, &inull);
 		if (!inull)
@@ -455,11 +487,13 @@ typedef struct NameSite
 	char		name[NAMEDATALEN];
 	uint64		generation;
 	LoadedModel *model;
+	uint64		serial;			/* of the load the buffers below were sized for */
 	double	   *scratch;		/* [max(n_classes, 1)] */
 	double	   *xbuf;			/* [n_features] */
-	/* row prediction: the row type the mapping below was built for */
+	/* row prediction: the row type (and its current layout) the mapping below was built for */
 	Oid			rowtype;
 	int32		rowtypmod;
+	uint64		rowid;
 	int			natts;
 	AttrNumber *attnum;			/* per model input */
 	Oid		   *atttype;
@@ -485,12 +519,14 @@ NamedModel(FunctionCallInfo fcinfo)
 		site = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(NameSite));
 		fcinfo->flinfo->fn_extra = site;
 	}
-	if (site->model != m)
+	if (site->serial != m->serial)
 	{
 		site->scratch = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt,
 										   sizeof(double) * Max(m->n_classes, 1));
 		site->xbuf = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(double) * m->n_features);
 		site->rowtype = InvalidOid;
+		site->attnum = NULL;
+		site->serial = m->serial;
 	}
 	site->model = m;
 	site->generation = cache_generation;
@@ -535,7 +571,11 @@ RowFeatures(FunctionCallInfo fcinfo, NameSite *site)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("model \"%s\" has no column encoding", site->name),
 				 errhint("Pass the features as a float8[] array.")));
-	if (site->rowtype != rowtype || site->rowtypmod != rowtypmod || site->attnum == NULL)
+	uint64		rowid = assign_record_type_identifier(rowtype, rowtypmod);
+
+	/* the identifier changes with the layout too (ALTER TABLE on a named row type) */
+	if (site->rowtype != rowtype || site->rowtypmod != rowtypmod || site->rowid != rowid ||
+		site->attnum == NULL)
 	{
 		TupleDesc	td = lookup_rowtype_tupdesc(rowtype, rowtypmod);
 		MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
@@ -578,6 +618,7 @@ RowFeatures(FunctionCallInfo fcinfo, NameSite *site)
 		ReleaseTupleDesc(td);
 		site->rowtype = rowtype;
 		site->rowtypmod = rowtypmod;
+		site->rowid = rowid;
 	}
 
 	tuple.t_len = HeapTupleHeaderGetDatumLength(th);

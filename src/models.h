@@ -27,6 +27,7 @@ typedef struct LoadedModel
 	ModelInputs *inputs;		/* NULL when loaded from a bare value */
 	char	  **feature_names;	/* [n_features] or NULL */
 	MemoryContext cxt;
+	uint64		serial;			/* unique per load in this backend */
 } LoadedModel;
 
 extern LoadedModel *model_load_blob(bytea *blob);
