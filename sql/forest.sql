@@ -52,6 +52,23 @@ FROM (VALUES (1.0), (1e9), (-1e9), (NULL)) v(v);
 SELECT media_reco.predict(media_reco.forest_fit(f, y, '{"n_trees": 1, "bootstrap": false}'), ARRAY[1.0])
 FROM (VALUES (ARRAY[1.0::float8], 0.0::float8), (ARRAY[2.0], 1), (NULL, 1), (ARRAY[1.0], NULL)) v(f, y);
 
+-- thresholds: any value in [lower, upper) splits the training rows alike; a float one is preferred
+-- (8-byte prediction nodes): 1 and 1 + 1e-12 split at 1.0 itself ...
+SELECT v, media_reco.predict((SELECT media_reco.forest_fit(ARRAY[x], y, '{"n_trees": 1, "bootstrap": false}')
+                              FROM (VALUES (1.0::float8, 0.0::float8), (1.0 + 1e-12, 1)) s(x, y)), ARRAY[v])
+FROM (VALUES (1.0::float8), (1.0 + 4e-13), (2.0)) v(v);
+-- ... while no float lies between 1 + 1e-12 and 1 + 2e-12: the midpoint stays a double (16-byte nodes)
+SELECT v, media_reco.predict((SELECT media_reco.forest_fit(ARRAY[x], y, '{"n_trees": 1, "bootstrap": false}')
+                              FROM (VALUES (1.0 + 1e-12, 0.0::float8), (1.0 + 2e-12, 1)) s(x, y)), ARRAY[v])
+FROM (VALUES (1.0 + 1e-12), (1.0 + 1.4e-12), (1.0 + 1.6e-12), (1.0 + 2e-12)) v(v);
+-- more than 256 features also predicts through 16-byte nodes: XOR hidden in 300 columns
+SELECT avg((media_reco.predict(m.model, f) = y)::int) AS wide_xor_accuracy
+FROM (SELECT i, ARRAY[(i % 2), (i / 2) % 2]::float8[] || array_fill(0::float8, ARRAY[298]) AS f,
+             ((i % 2) # ((i / 2) % 2))::float8 AS y FROM generate_series(0, 399) i) x,
+     (SELECT media_reco.forest_fit(ARRAY[(i % 2), (i / 2) % 2]::float8[] || array_fill(0::float8, ARRAY[298]),
+                                   ((i % 2) # ((i / 2) % 2))::float8, '{"n_trees": 10, "max_features": "all"}') AS model
+      FROM generate_series(0, 399) i) m;
+
 -- XOR needs depth 2: a forest learns it, a stump cannot
 CREATE TABLE xor AS SELECT i, ARRAY[(i % 2), (i / 2) % 2]::float8[] AS f, ((i % 2) # ((i / 2) % 2))::float8 AS y
 FROM generate_series(0, 399) i;

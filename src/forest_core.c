@@ -499,9 +499,23 @@ TrySplit(const TrainShared *sh, SplitChoice *best, const double *l, const double
 		double		a = u[bin_code[b]],
 					c = u[bin_code[b + 1]];
 		double		t = a / 2 + c / 2;
+		float		ft;
 
 		if (!(t >= a && t < c))
 			t = a;
+
+		/*
+		 * Any threshold in [a, c) splits the training rows the same way;
+		 * prefer one a float holds exactly, so prediction can use 8-byte
+		 * nodes (forest_load).
+		 */
+		ft = (float) t;
+		if ((double) ft < a)
+			ft = nextafterf(ft, INFINITY);
+		else if ((double) ft >= c)
+			ft = nextafterf(ft, -INFINITY);
+		if ((double) ft >= a && (double) ft < c)
+			t = (double) ft;
 		best->lo_code = bin_code[b];
 		best->threshold = t;
 	}
@@ -841,6 +855,65 @@ LeafOf(const ForestNode *nodes, const double *x)
  */
 #define PREDICT_LANES 16
 
+static void
+PredictCompact(const Forest *f, const double *x, double *out, double *inline_sum)
+{
+	int32		vw = f->value_width;
+
+	for (int32 t0 = 0; t0 < f->n_trees; t0 += PREDICT_LANES)
+	{
+		int32		lanes = Min(PREDICT_LANES, f->n_trees - t0);
+		const CompactNode *base[PREDICT_LANES];
+		const CompactNode *cur[PREDICT_LANES];
+		uint32		at_leaf[PREDICT_LANES];
+		bool		moved;
+
+		for (int32 g = 0; g < lanes; g++)
+		{
+			const ForestTree *tr = &f->trees[t0 + g];
+
+			cur[g] = base[g] = tr->cnodes;
+			at_leaf[g] = tr->root_is_leaf;
+			if (!at_leaf[g])
+				__builtin_prefetch(base[g] + (base[g]->split.packed & COMPACT_CHILD_MASK));
+		}
+		do
+		{
+			moved = false;
+			for (int32 g = 0; g < lanes; g++)
+			{
+				if (!at_leaf[g])
+				{
+					uint32		p = cur[g]->split.packed;
+					const CompactNode *kids = base[g] + (p & COMPACT_CHILD_MASK);
+					double		v = x[(p >> COMPACT_FEATURE_SHIFT) & (COMPACT_MAX_FEATURES - 1)];
+					uint32		le = (uint32) (v <= (double) cur[g]->split.threshold);
+					uint32		nan_left = (uint32) (v != v) & (p >> 31);
+					uint32		right = (le | nan_left) ^ 1;
+
+					/* grandchildren pairs; a leaf child's bytes give a harmless stray prefetch */
+					__builtin_prefetch(base[g] + (kids[0].split.packed & COMPACT_CHILD_MASK));
+					__builtin_prefetch(base[g] + (kids[1].split.packed & COMPACT_CHILD_MASK));
+					at_leaf[g] = (p >> (29 + right)) & 1;
+					cur[g] = kids + right;
+					moved = true;
+				}
+			}
+		} while (moved);
+		if (vw <= 2)
+			for (int32 g = 0; g < lanes; g++)
+				*inline_sum += cur[g]->value;
+		else
+			for (int32 g = 0; g < lanes; g++)
+			{
+				const double *v = f->trees[t0 + g].values + (int64) cur[g]->leaf * vw;
+
+				for (int32 c = 0; c < vw; c++)
+					out[c] += v[c];
+			}
+	}
+}
+
 void
 forest_predict(const Forest *f, const double *x, double *out)
 {
@@ -848,6 +921,9 @@ forest_predict(const Forest *f, const double *x, double *out)
 	double		inline_sum = 0;
 
 	memset(out, 0, sizeof(double) * vw);
+	if (f->compact)
+		PredictCompact(f, x, out, &inline_sum);
+	else
 	for (int32 t0 = 0; t0 < f->n_trees; t0 += PREDICT_LANES)
 	{
 		int32		lanes = Min(PREDICT_LANES, f->n_trees - t0);
@@ -1459,12 +1535,60 @@ CheckCount(int32 v, int32 lo, int32 hi, const char *what)
 		blob_corrupt(psprintf("The %s count %d is outside %d..%d.", what, v, lo, hi));
 }
 
+/*
+ * 8-byte nodes for prediction, when every split threshold is a float (as
+ * training chooses them), every tree has fewer than 2^21 nodes and the model
+ * at most 256 features: twice the nodes per cache line, and the leaf value
+ * read with the leaf itself (see CompactNode).
+ */
+static void
+MakeCompact(Forest *f)
+{
+	int32		vw = f->value_width;
+
+	for (int32 t = 0; t < f->n_trees; t++)
+	{
+		ForestTree *tr = &f->trees[t];
+		CompactNode *cn = palloc_extended(sizeof(CompactNode) * (Size) tr->n_nodes, MCXT_ALLOC_HUGE);
+
+		for (int32 i = 0; i < tr->n_nodes; i++)
+		{
+			const ForestNode *nd = &tr->nodes[i];
+
+			if (nd->child == 0)
+			{
+				if (vw <= 2)
+					cn[i].value = tr->values[(int64) nd->info * vw + (vw - 1)];
+				else
+					cn[i].leaf = nd->info;
+			}
+			else
+			{
+				cn[i].split.threshold = (float) nd->threshold;
+				cn[i].split.packed = nd->child |
+					((nd->info & FOREST_FEATURE_MASK) << COMPACT_FEATURE_SHIFT) |
+					(tr->nodes[nd->child].child == 0 ? COMPACT_LEFT_LEAF : 0) |
+					(tr->nodes[nd->child + 1].child == 0 ? COMPACT_LEFT_LEAF << 1 : 0) |
+					((nd->info & FOREST_MISSING_LEFT) ? COMPACT_MISSING_LEFT : 0);
+			}
+		}
+		tr->root_is_leaf = tr->nodes[0].child == 0;
+		tr->cnodes = cn;
+		f->bytes += sizeof(CompactNode) * (Size) tr->n_nodes;
+		f->bytes -= sizeof(ForestNode) * (Size) tr->n_nodes;
+		pfree(tr->nodes);
+		tr->nodes = NULL;
+	}
+	f->compact = true;
+}
+
 Forest *
 forest_load(BlobReader *r)
 {
 	Forest	   *f = palloc0(sizeof(Forest));
 	uint8		head[4];
 	int32		vw;
+	bool		compact = true;
 
 	blob_read(r, head, 4);
 	if (head[0] > FOREST_REGRESSION || head[1] || head[2] || head[3])
@@ -1566,6 +1690,12 @@ forest_load(BlobReader *r)
 			}
 		LayOutTree(tr);
 		f->bytes += sizeof(ForestNode) * (Size) tr->n_nodes + sizeof(double) * vw * (Size) tr->n_leaves;
+		if (tr->n_nodes > COMPACT_CHILD_MASK || f->n_features > COMPACT_MAX_FEATURES)
+			compact = false;
+		for (int32 i = 0; compact && i < tr->n_nodes; i++)
+			if (tr->nodes[i].child != 0 &&
+				(double) (float) tr->nodes[i].threshold != tr->nodes[i].threshold)
+				compact = false;
 		/* one- and two-value leaves carry their value inline (see forest_predict) */
 		if (vw <= 2)
 			for (int32 i = 0; i < tr->n_nodes; i++)
@@ -1573,5 +1703,7 @@ forest_load(BlobReader *r)
 					tr->nodes[i].threshold = tr->values[(int64) tr->nodes[i].info * vw + (vw - 1)];
 	}
 	blob_expect_end(r);
+	if (compact)
+		MakeCompact(f);
 	return f;
 }

@@ -64,12 +64,37 @@ typedef struct ForestNode
 #define FOREST_MISSING_LEFT 0x80000000U
 #define FOREST_FEATURE_MASK 0x7FFFFFFFU
 
+/*
+ * The 8-byte prediction node built at load time when the model allows it.
+ * A split packs its left child (21 bits), feature (8 bits), "left child is
+ * a leaf", "right child is a leaf" and "missing goes left" with a float
+ * threshold; a leaf is just its value (width <= 2) or its leaf number.
+ */
+typedef union CompactNode
+{
+	struct
+	{
+		float		threshold;
+		uint32		packed;
+	}			split;
+	double		value;
+	uint64		leaf;
+} CompactNode;
+
+#define COMPACT_CHILD_MASK		0x1FFFFFU
+#define COMPACT_FEATURE_SHIFT	21
+#define COMPACT_MAX_FEATURES	256
+#define COMPACT_LEFT_LEAF		(1U << 29)
+#define COMPACT_MISSING_LEFT	(1U << 31)
+
 typedef struct ForestTree
 {
 	int32		n_nodes;
 	int32		n_leaves;
-	ForestNode *nodes;
+	ForestNode *nodes;			/* NULL once compacted */
 	double	   *values;			/* [n_leaves * value_width] */
+	CompactNode *cnodes;		/* [n_nodes] when the forest is compact */
+	bool		root_is_leaf;
 } ForestTree;
 
 typedef struct Forest
@@ -82,6 +107,8 @@ typedef struct Forest
 	double	   *classes;		/* [n_classes], ascending */
 	double	   *importance;		/* [n_features], sums to 1 (or all 0) */
 	ForestTree *trees;
+	bool		compact;		/* predict through cnodes */
+	double	   *tree_scratch;	/* [n_trees * value_width], compact prediction */
 	Size		bytes;			/* memory held by the loaded forest */
 } Forest;
 
