@@ -844,14 +844,16 @@ LeafOf(const ForestNode *nodes, const double *x)
 }
 
 /*
- * Walk the trees in groups of PREDICT_LANES, one step of every tree of the
- * group per round: the node loads of different trees are independent, so a
- * large forest's cache misses overlap instead of queueing one after another.
- * At each step the children pairs of both children are prefetched, so the
- * line needed two levels down is already on its way (LayOutTree keeps each
- * sibling pair inside one cache line).  Leaves of one- and two-value
- * forests carry their value (regression, or the probability of the second
- * class) in the threshold slot (forest_load).
+ * Prediction walks the trees in groups of PREDICT_LANES, one step of every
+ * tree of the group per round: the node loads of different trees are
+ * independent, so a large forest's cache misses overlap instead of queueing
+ * one after another.  The direction is computed with bitwise operations (it
+ * is a coin flip for the branch predictor).  At each step the children pairs
+ * of both children are prefetched, so the line needed two levels down is
+ * already on its way (LayOutTree keeps each sibling pair inside one cache
+ * line).  Compact forests (8-byte nodes, see MakeCompact) read a leaf's
+ * value with the leaf; 16-byte forests of width <= 2 keep it in the leaf's
+ * threshold slot (forest_load).  Sums run in tree order either way.
  */
 #define PREDICT_LANES 16
 
@@ -914,16 +916,12 @@ PredictCompact(const Forest *f, const double *x, double *out, double *inline_sum
 	}
 }
 
-void
-forest_predict(const Forest *f, const double *x, double *out)
+/* the same walk over 16-byte nodes, for models the compact form cannot hold */
+static void
+PredictWide(const Forest *f, const double *x, double *out, double *inline_sum)
 {
 	int32		vw = f->value_width;
-	double		inline_sum = 0;
 
-	memset(out, 0, sizeof(double) * vw);
-	if (f->compact)
-		PredictCompact(f, x, out, &inline_sum);
-	else
 	for (int32 t0 = 0; t0 < f->n_trees; t0 += PREDICT_LANES)
 	{
 		int32		lanes = Min(PREDICT_LANES, f->n_trees - t0);
@@ -965,7 +963,7 @@ forest_predict(const Forest *f, const double *x, double *out)
 		} while (moved);
 		if (vw <= 2)
 			for (int32 g = 0; g < lanes; g++)
-				inline_sum += cur[g]->threshold;
+				*inline_sum += cur[g]->threshold;
 		else
 			for (int32 g = 0; g < lanes; g++)
 			{
@@ -975,6 +973,19 @@ forest_predict(const Forest *f, const double *x, double *out)
 					out[c] += v[c];
 			}
 	}
+}
+
+void
+forest_predict(const Forest *f, const double *x, double *out)
+{
+	int32		vw = f->value_width;
+	double		inline_sum = 0;
+
+	memset(out, 0, sizeof(double) * vw);
+	if (f->compact)
+		PredictCompact(f, x, out, &inline_sum);
+	else
+		PredictWide(f, x, out, &inline_sum);
 	if (vw == 1)
 		out[0] = inline_sum / f->n_trees;
 	else if (vw == 2)
