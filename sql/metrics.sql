@@ -63,6 +63,13 @@ SET max_parallel_workers_per_gather = 2;
 EXPLAIN (COSTS OFF) SELECT media_reco.roc_auc(score, label) FROM scored;
 SELECT round(media_reco.roc_auc(score, label)::numeric, 12) AS auc_parallel FROM scored;
 SELECT round(media_reco.log_loss(score / 5, label)::numeric, 12) AS log_loss_parallel FROM scored;
+-- workers that see only NULL rows hand over no state (this crashed the serial function once)
+CREATE TABLE unlabelled AS SELECT i::float8 AS score, NULL::boolean AS label FROM generate_series(1, 20000) i;
+ALTER TABLE unlabelled SET (parallel_workers = 2);
+SELECT media_reco.roc_auc(score, label) IS NULL AS auc_null, media_reco.log_loss(0.5, label) IS NULL AS log_loss_null
+  FROM unlabelled;
+UPDATE unlabelled SET label = (score > 19995) WHERE score > 19990;
+SELECT media_reco.roc_auc(score, label) AS auc_few_labels FROM unlabelled;
 RESET parallel_setup_cost; RESET parallel_tuple_cost; RESET min_parallel_table_scan_size;
 RESET max_parallel_workers_per_gather;
 SELECT round(media_reco.log_loss(score / 5, label)::numeric, 12) AS log_loss,

@@ -261,7 +261,17 @@ roc_auc_accum(PG_FUNCTION_ARGS)
 	double		score;
 
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
-		PG_RETURN_POINTER(st);	/* rows with a NULL score or label are skipped */
+	{
+		/*
+		 * Rows with a NULL score or label are skipped.  Without a state yet,
+		 * the result must be SQL NULL, not a NULL pointer: a parallel worker
+		 * that saw only such rows would hand the pointer to the strict serial
+		 * function.
+		 */
+		if (st == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_POINTER(st);
+	}
 	score = PG_GETARG_FLOAT8(1);
 	if (isnan(score))
 		ereport(ERROR,
@@ -284,7 +294,11 @@ roc_auc_combine(PG_FUNCTION_ARGS)
 	AucState   *b = PG_ARGISNULL(1) ? NULL : (AucState *) PG_GETARG_POINTER(1);
 
 	if (b == NULL)
+	{
+		if (a == NULL)
+			PG_RETURN_NULL();
 		PG_RETURN_POINTER(a);
+	}
 	if (a == NULL)
 	{
 		/* copy into the aggregate context: b may live in a shorter one */
