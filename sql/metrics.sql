@@ -103,3 +103,31 @@ SELECT media_reco.log_loss_final('{1,NULL}');
 SELECT aggtransfn, aggfinalfn, aggcombinefn, aggserialfn, aggdeserialfn
   FROM pg_aggregate WHERE aggfnoid = 'media_reco.roc_auc'::regproc;
 SELECT media_reco.roc_auc_final(NULL);
+
+-- confusion_matrix: rows = actual, columns = predicted, classes the union of both, ascending
+SELECT jsonb_pretty(media_reco.confusion_matrix(p, a))
+FROM (VALUES (0.0, 0.0), (0, 0), (1, 0), (1, 1), (1, 1), (0, 1), (2, 1), (NULL, 1), (1, NULL), (-0.0, 0)) v(p, a);
+-- a class only ever predicted has support 0 and no recall; one never predicted has no precision
+SELECT c ->> 'class' AS class, c ->> 'precision' AS precision, c ->> 'recall' AS recall, c ->> 'support' AS support
+FROM jsonb_array_elements(
+       (SELECT media_reco.confusion_matrix(p, a) FROM (VALUES (5.0, 1.0), (1, 1), (1, 3)) v(p, a)) -> 'per_class') c;
+-- against a brute-force count, serial and through a forced parallel plan
+CREATE TABLE preds AS SELECT (i * 7 % 5)::float8 AS p, (i * 3 % 5)::float8 AS a FROM generate_series(1, 30000) i;
+ALTER TABLE preds SET (parallel_workers = 2);
+CREATE TABLE brute AS
+SELECT jsonb_agg(row_counts ORDER BY a) AS matrix FROM (
+  SELECT a, jsonb_agg((SELECT count(*) FROM preds x WHERE x.a = c.a AND x.p = d.p) ORDER BY d.p) AS row_counts
+  FROM (SELECT DISTINCT a FROM preds) c, (SELECT DISTINCT p FROM preds) d GROUP BY a) s;
+SELECT media_reco.confusion_matrix(p, a) -> 'matrix' = (SELECT matrix FROM brute) AS serial_matches FROM preds;
+SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+EXPLAIN (COSTS OFF) SELECT media_reco.confusion_matrix(p, a) FROM preds;
+SELECT media_reco.confusion_matrix(p, a) -> 'matrix' = (SELECT matrix FROM brute) AS parallel_matches,
+       (media_reco.confusion_matrix(p, a) ->> 'total')::int AS total FROM preds;
+SELECT media_reco.confusion_matrix(NULL::float8, a) IS NULL AS all_null FROM preds;
+RESET parallel_setup_cost; RESET parallel_tuple_cost; RESET min_parallel_table_scan_size;
+RESET max_parallel_workers_per_gather;
+SELECT media_reco.confusion_matrix(p, a) IS NULL AS empty_is_null FROM preds WHERE false;
+\i test/sql/expect_error.sql
+SELECT pg_temp.expect_error($$SELECT media_reco.confusion_matrix('NaN', 1)$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.confusion_matrix(i, 0) FROM generate_series(1, 50000) i$$);

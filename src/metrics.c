@@ -1,7 +1,7 @@
 /*
  * metrics.c
  *	  Evaluation in SQL: ranking metrics over (recommended, relevant) arrays,
- *	  and roc_auc / log_loss aggregates for classifiers.
+ *	  and roc_auc / log_loss / confusion_matrix aggregates for classifiers.
  *
  * Ranking metrics take `recommended` in rank order and `relevant` as a set.
  * Duplicates in `recommended` count once, at their first (best) position, so
@@ -18,6 +18,9 @@
 #include "libpq/pqformat.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "common/shortest_dec.h"
+#include "utils/hsearch.h"
+#include "utils/jsonb.h"
 #include "utils/memutils.h"
 
 #include "util.h"
@@ -36,6 +39,11 @@ PG_FUNCTION_INFO_V1(roc_auc_final);
 PG_FUNCTION_INFO_V1(log_loss_accum);
 PG_FUNCTION_INFO_V1(log_loss_combine);
 PG_FUNCTION_INFO_V1(log_loss_final);
+PG_FUNCTION_INFO_V1(confusion_matrix_accum);
+PG_FUNCTION_INFO_V1(confusion_matrix_combine);
+PG_FUNCTION_INFO_V1(confusion_matrix_serialize);
+PG_FUNCTION_INFO_V1(confusion_matrix_deserialize);
+PG_FUNCTION_INFO_V1(confusion_matrix_final);
 
 /* ---------- ranking metrics: core on plain arrays ---------- */
 
@@ -471,4 +479,295 @@ log_loss_final(PG_FUNCTION_ARGS)
 	if (s[1] == 0)
 		PG_RETURN_NULL();
 	PG_RETURN_FLOAT8(s[0] / s[1]);
+}
+
+/* ---------- confusion_matrix: counts per (actual, predicted), parallel-safe ---------- */
+
+typedef struct CmKey
+{
+	double		actual;
+	double		predicted;
+} CmKey;
+
+typedef struct CmEntry
+{
+	CmKey		key;
+	int64		count;
+} CmEntry;
+
+#define CM_MAX_CLASSES 10000
+
+static HTAB *
+CmNew(MemoryContext cxt)
+{
+	HASHCTL		ctl;
+
+	ctl.keysize = sizeof(CmKey);
+	ctl.entrysize = sizeof(CmEntry);
+	ctl.hcxt = cxt;
+	return hash_create("media_reco confusion_matrix", 64, &ctl,
+					   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+static void
+CmAdd(HTAB *h, double actual, double predicted, int64 count)
+{
+	CmKey		key;
+	CmEntry    *e;
+	bool		found;
+
+	/* -0 and +0 are one class */
+	memset(&key, 0, sizeof(key));
+	key.actual = actual == 0 ? 0.0 : actual;
+	key.predicted = predicted == 0 ? 0.0 : predicted;
+	e = hash_search(h, &key, HASH_ENTER, &found);
+	if (!found)
+	{
+		e->count = 0;
+		if (hash_get_num_entries(h) > (long) CM_MAX_CLASSES * 4)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("confusion_matrix holds more than %d (actual, predicted) pairs",
+							CM_MAX_CLASSES * 4),
+					 errhint("Class labels are compared exactly; round continuous predictions first.")));
+	}
+	e->count += count;
+}
+
+Datum
+confusion_matrix_accum(PG_FUNCTION_ARGS)
+{
+	MemoryContext cxt = AggContext(fcinfo, "confusion_matrix_accum");
+	HTAB	   *h = PG_ARGISNULL(0) ? NULL : (HTAB *) PG_GETARG_POINTER(0);
+	double		p,
+				a;
+
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+	{
+		/* rows with a NULL prediction or label are skipped; no state yet stays SQL NULL */
+		if (h == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_POINTER(h);
+	}
+	p = PG_GETARG_FLOAT8(1);
+	a = PG_GETARG_FLOAT8(2);
+	if (isnan(p) || isnan(a))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("confusion_matrix classes must not be NaN")));
+	if (h == NULL)
+		h = CmNew(cxt);
+	CmAdd(h, a, p, 1);
+	PG_RETURN_POINTER(h);
+}
+
+Datum
+confusion_matrix_combine(PG_FUNCTION_ARGS)
+{
+	MemoryContext cxt = AggContext(fcinfo, "confusion_matrix_combine");
+	HTAB	   *a = PG_ARGISNULL(0) ? NULL : (HTAB *) PG_GETARG_POINTER(0);
+	HTAB	   *b = PG_ARGISNULL(1) ? NULL : (HTAB *) PG_GETARG_POINTER(1);
+	HASH_SEQ_STATUS st;
+	CmEntry    *e;
+
+	if (b == NULL)
+	{
+		if (a == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_POINTER(a);
+	}
+	if (a == NULL)
+		a = CmNew(cxt);			/* b may live in a shorter-lived context */
+	hash_seq_init(&st, b);
+	while ((e = hash_seq_search(&st)) != NULL)
+		CmAdd(a, e->key.actual, e->key.predicted, e->count);
+	PG_RETURN_POINTER(a);
+}
+
+Datum
+confusion_matrix_serialize(PG_FUNCTION_ARGS)
+{
+	HTAB	   *h = (HTAB *) PG_GETARG_POINTER(0);
+	StringInfoData buf;
+	HASH_SEQ_STATUS st;
+	CmEntry    *e;
+
+	pq_begintypsend(&buf);
+	pq_sendint64(&buf, hash_get_num_entries(h));
+	hash_seq_init(&st, h);
+	while ((e = hash_seq_search(&st)) != NULL)
+	{
+		pq_sendfloat8(&buf, e->key.actual);
+		pq_sendfloat8(&buf, e->key.predicted);
+		pq_sendint64(&buf, e->count);
+	}
+	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+}
+
+Datum
+confusion_matrix_deserialize(PG_FUNCTION_ARGS)
+{
+	MemoryContext cxt = AggContext(fcinfo, "confusion_matrix_deserialize");
+	bytea	   *raw = PG_GETARG_BYTEA_PP(0);
+	StringInfoData buf;
+	HTAB	   *h = CmNew(cxt);
+	int64		n;
+
+	buf.data = VARDATA_ANY(raw);
+	buf.len = VARSIZE_ANY_EXHDR(raw);
+	buf.maxlen = buf.len;
+	buf.cursor = 0;
+	n = pq_getmsgint64(&buf);
+	if (n < 0 || n != (int64) ((buf.len - buf.cursor) / 24) || (buf.len - buf.cursor) % 24 != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid confusion_matrix state")));
+	for (int64 i = 0; i < n; i++)
+	{
+		double		a = pq_getmsgfloat8(&buf);
+		double		p = pq_getmsgfloat8(&buf);
+		int64		c = pq_getmsgint64(&buf);
+
+		CmAdd(h, a, p, c);
+	}
+	pq_getmsgend(&buf);
+	PG_RETURN_POINTER(h);
+}
+
+static int
+CmpDoubles(const void *x, const void *y)
+{
+	double		a = *(const double *) x,
+				b = *(const double *) y;
+
+	return (a > b) - (a < b);
+}
+
+static int
+ClassIndex(const double *classes, int n, double v)
+{
+	const double *hit = bsearch(&v, classes, n, sizeof(double), CmpDoubles);
+
+	return (int) (hit - classes);
+}
+
+static void
+AppendJsonNumber(StringInfo s, double v)
+{
+	if (isnan(v))
+		appendStringInfoString(s, "null");
+	else
+	{
+		char		buf[DOUBLE_SHORTEST_DECIMAL_LEN];
+
+		/* shortest digits that read back exactly, whatever extra_float_digits says */
+		double_to_shortest_decimal_buf(v, buf);
+		appendStringInfoString(s, buf);
+	}
+}
+
+/*
+ * The matrix as jsonb: classes ascending (the union of actual and predicted
+ * values), matrix[i][j] = rows whose actual class is classes[i] and
+ * predicted class classes[j] (as scikit-learn's confusion_matrix), and per
+ * class precision, recall, F1 and support; NULL (JSON null) where a ratio
+ * has no denominator.
+ */
+Datum
+confusion_matrix_final(PG_FUNCTION_ARGS)
+{
+	HTAB	   *h = PG_ARGISNULL(0) ? NULL : (HTAB *) PG_GETARG_POINTER(0);
+	HASH_SEQ_STATUS st;
+	CmEntry    *e;
+	double	   *classes;
+	int			nc = 0;
+	int64	   *m;
+	int64		total = 0,
+				correct = 0;
+	StringInfoData s;
+
+	if (!AggCheckCallContext(fcinfo, NULL))
+		elog(ERROR, "confusion_matrix_final called in non-aggregate context");
+	if (h == NULL)
+		PG_RETURN_NULL();
+	classes = palloc(sizeof(double) * 2 * Max(hash_get_num_entries(h), 1));
+	hash_seq_init(&st, h);
+	while ((e = hash_seq_search(&st)) != NULL)
+	{
+		classes[nc++] = e->key.actual;
+		classes[nc++] = e->key.predicted;
+	}
+	qsort(classes, nc, sizeof(double), CmpDoubles);
+	{
+		int			u = 0;
+
+		for (int i = 0; i < nc; i++)
+			if (u == 0 || classes[i] != classes[u - 1])
+				classes[u++] = classes[i];
+		nc = u;
+	}
+	if (nc > CM_MAX_CLASSES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("confusion_matrix found %d classes; the limit is %d", nc, CM_MAX_CLASSES)));
+	m = palloc0(sizeof(int64) * nc * nc);
+	hash_seq_init(&st, h);
+	while ((e = hash_seq_search(&st)) != NULL)
+	{
+		int			i = ClassIndex(classes, nc, e->key.actual);
+		int			j = ClassIndex(classes, nc, e->key.predicted);
+
+		m[(int64) i * nc + j] += e->count;
+		total += e->count;
+		if (i == j)
+			correct += e->count;
+	}
+
+	initStringInfo(&s);
+	appendStringInfoString(&s, "{\"classes\": [");
+	for (int i = 0; i < nc; i++)
+	{
+		if (i > 0)
+			appendStringInfoString(&s, ", ");
+		AppendJsonNumber(&s, classes[i]);
+	}
+	appendStringInfoString(&s, "], \"matrix\": [");
+	for (int i = 0; i < nc; i++)
+	{
+		appendStringInfoString(&s, i > 0 ? ", [" : "[");
+		for (int j = 0; j < nc; j++)
+			appendStringInfo(&s, j > 0 ? ", " INT64_FORMAT : INT64_FORMAT, m[(int64) i * nc + j]);
+		appendStringInfoChar(&s, ']');
+	}
+	appendStringInfo(&s, "], \"total\": " INT64_FORMAT ", \"accuracy\": ", total);
+	AppendJsonNumber(&s, total > 0 ? (double) correct / total : NAN);
+	appendStringInfoString(&s, ", \"per_class\": [");
+	for (int i = 0; i < nc; i++)
+	{
+		int64		tp = m[(int64) i * nc + i],
+					col = 0,
+					row = 0;
+		double		prec,
+					rec;
+
+		for (int k = 0; k < nc; k++)
+		{
+			col += m[(int64) k * nc + i];
+			row += m[(int64) i * nc + k];
+		}
+		prec = col > 0 ? (double) tp / col : NAN;
+		rec = row > 0 ? (double) tp / row : NAN;
+		appendStringInfoString(&s, i > 0 ? ", {\"class\": " : "{\"class\": ");
+		AppendJsonNumber(&s, classes[i]);
+		appendStringInfoString(&s, ", \"precision\": ");
+		AppendJsonNumber(&s, prec);
+		appendStringInfoString(&s, ", \"recall\": ");
+		AppendJsonNumber(&s, rec);
+		appendStringInfoString(&s, ", \"f1\": ");
+		AppendJsonNumber(&s, (isnan(prec) || isnan(rec)) ? NAN :
+						 (prec + rec > 0 ? 2 * prec * rec / (prec + rec) : 0));
+		appendStringInfo(&s, ", \"support\": " INT64_FORMAT "}", row);
+	}
+	appendStringInfoString(&s, "]}");
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(s.data)));
 }

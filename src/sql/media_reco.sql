@@ -468,3 +468,41 @@ AS 'MODULE_PATHNAME', 'model_cache_info'
 LANGUAGE C VOLATILE PARALLEL RESTRICTED;
 COMMENT ON FUNCTION media_reco.model_cache() IS
     'Models cached in this backend: memory held, how often the bytes were loaded (once per row version) and how often the row was checked (once per query and call site).';
+
+-- confusion_matrix: an aggregate over (predicted, actual) class pairs
+CREATE FUNCTION media_reco.confusion_matrix_accum(internal, double precision, double precision)
+RETURNS internal AS 'MODULE_PATHNAME', 'confusion_matrix_accum'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION media_reco.confusion_matrix_accum(internal, double precision, double precision) IS
+    'Transition function of media_reco.confusion_matrix.';
+CREATE FUNCTION media_reco.confusion_matrix_combine(internal, internal)
+RETURNS internal AS 'MODULE_PATHNAME', 'confusion_matrix_combine'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION media_reco.confusion_matrix_combine(internal, internal) IS
+    'Combine function of media_reco.confusion_matrix (parallel aggregation).';
+CREATE FUNCTION media_reco.confusion_matrix_serialize(internal)
+RETURNS bytea AS 'MODULE_PATHNAME', 'confusion_matrix_serialize'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION media_reco.confusion_matrix_serialize(internal) IS
+    'Serial function of media_reco.confusion_matrix (parallel aggregation).';
+CREATE FUNCTION media_reco.confusion_matrix_deserialize(bytea, internal)
+RETURNS internal AS 'MODULE_PATHNAME', 'confusion_matrix_deserialize'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION media_reco.confusion_matrix_deserialize(bytea, internal) IS
+    'Deserial function of media_reco.confusion_matrix (parallel aggregation).';
+CREATE FUNCTION media_reco.confusion_matrix_final(internal)
+RETURNS jsonb AS 'MODULE_PATHNAME', 'confusion_matrix_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION media_reco.confusion_matrix_final(internal) IS
+    'Final function of media_reco.confusion_matrix: the matrix and per-class figures as jsonb.';
+CREATE AGGREGATE media_reco.confusion_matrix(predicted double precision, actual double precision) (
+    SFUNC = media_reco.confusion_matrix_accum,
+    STYPE = internal,
+    FINALFUNC = media_reco.confusion_matrix_final,
+    COMBINEFUNC = media_reco.confusion_matrix_combine,
+    SERIALFUNC = media_reco.confusion_matrix_serialize,
+    DESERIALFUNC = media_reco.confusion_matrix_deserialize,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE media_reco.confusion_matrix(double precision, double precision) IS
+    'Confusion matrix of predicted against actual classes as jsonb: classes (ascending), matrix[actual][predicted], total, accuracy, and per-class precision, recall, F1 and support; NULL rows skipped.';
