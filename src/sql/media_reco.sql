@@ -506,3 +506,23 @@ CREATE AGGREGATE media_reco.confusion_matrix(predicted double precision, actual 
 );
 COMMENT ON AGGREGATE media_reco.confusion_matrix(double precision, double precision) IS
     'Confusion matrix of predicted against actual classes as jsonb: classes (ascending), matrix[actual][predicted], total, accuracy, and per-class precision, recall, F1 and support; NULL rows skipped.';
+
+-- ---------------------------------------------------------------------------
+-- The evaluation loop: split, then score against a popularity baseline
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION media_reco.split_interactions(source pg_catalog.regclass, train_table text, test_table text,
+    method text DEFAULT 'random', test_fraction double precision DEFAULT 0.2, seed integer DEFAULT 0,
+    time_col pg_catalog.name DEFAULT NULL, user_col pg_catalog.name DEFAULT 'user_id')
+RETURNS TABLE(train_rows bigint, test_rows bigint)
+AS 'MODULE_PATHNAME', 'split_interactions'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION media_reco.split_interactions(pg_catalog.regclass, text, text, text, double precision, integer, pg_catalog.name, pg_catalog.name) IS
+    'Create train_table and test_table from source: ''random'' puts each row in test when a seeded hash of its values falls below test_fraction; ''temporal'' puts each user''s latest floor(test_fraction * n) timed rows in test.';
+
+CREATE FUNCTION media_reco.evaluate(name text, test_source pg_catalog.regclass, k integer DEFAULT 10)
+RETURNS TABLE(metric text, value double precision)
+AS 'MODULE_PATHNAME', 'evaluate_recommender'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION media_reco.evaluate(text, pg_catalog.regclass, integer) IS
+    'Score a recommender on held-out interactions: precision@k, recall@k, ndcg@k, map@k, hit_rate@k, mrr, coverage and users over test users with a test item not in the training source, and the same prefixed popular_ for the most popular unseen items.';

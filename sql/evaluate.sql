@@ -1,0 +1,112 @@
+-- the evaluation loop: split_interactions and evaluate
+\i test/sql/expect_error.sql
+CREATE SCHEMA evaluate_test;
+SET search_path = evaluate_test, public;
+SET client_min_messages = warning;   -- refresh NOTICEs carry timings
+
+CREATE TABLE log AS
+SELECT user_id, item_id, plays, watched_at
+FROM media_reco.synthetic_interactions(300, 120, 6000, 5);
+SELECT count(*) AS rows FROM log;
+
+-- random: complete, disjoint as a multiset, about the fraction, the same for the same seed
+SELECT * FROM media_reco.split_interactions('log', 'tr1', 'te1', test_fraction => 0.25, seed => 7);
+SELECT * FROM media_reco.split_interactions('log', 'tr2', 'te2', test_fraction => 0.25, seed => 7);
+SELECT * FROM media_reco.split_interactions('log', 'tr3', 'te3', test_fraction => 0.25, seed => 8);
+SELECT (SELECT count(*) FROM (SELECT * FROM tr1 UNION ALL SELECT * FROM te1) u) = (SELECT count(*) FROM log) AS complete,
+       NOT EXISTS (SELECT * FROM log EXCEPT ALL (SELECT * FROM tr1 UNION ALL SELECT * FROM te1)) AS nothing_lost,
+       (SELECT count(*) FROM te1)::float8 / (SELECT count(*) FROM log) BETWEEN 0.22 AND 0.28 AS about_a_quarter,
+       NOT EXISTS (SELECT * FROM te1 EXCEPT ALL SELECT * FROM te2)
+         AND NOT EXISTS (SELECT * FROM te2 EXCEPT ALL SELECT * FROM te1) AS same_seed_same_split,
+       EXISTS (SELECT * FROM te1 EXCEPT ALL SELECT * FROM te3) AS other_seed_other_split;
+SELECT attname FROM pg_attribute WHERE attrelid = 'te1'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum;
+
+-- temporal: each user's latest floor(0.2 n) timed rows, NULL times stay in training
+INSERT INTO log SELECT user_id, item_id, plays, NULL FROM log WHERE user_id = 1 LIMIT 3;
+SELECT * FROM media_reco.split_interactions('log', 'trt', 'tet', 'temporal', 0.2, time_col => 'watched_at');
+SELECT bool_and(c.test = floor(c.timed * 0.2)) AS counts_per_user,
+       bool_and(c.newest_train IS NULL OR c.oldest_test IS NULL OR c.newest_train <= c.oldest_test) AS latest_are_test
+FROM (SELECT u.user_id,
+             (SELECT count(watched_at) FROM log l WHERE l.user_id = u.user_id) AS timed,
+             (SELECT count(*) FROM tet t WHERE t.user_id = u.user_id) AS test,
+             (SELECT max(watched_at) FROM trt t WHERE t.user_id = u.user_id) AS newest_train,
+             (SELECT min(watched_at) FROM tet t WHERE t.user_id = u.user_id) AS oldest_test
+      FROM (SELECT DISTINCT user_id FROM log) u) c;
+SELECT count(*) AS null_times_in_test FROM tet WHERE watched_at IS NULL;
+DELETE FROM log WHERE watched_at IS NULL;
+
+-- evaluate: against the same metrics computed call by call in plain SQL
+CREATE INDEX ON tr1 (user_id, item_id) INCLUDE (plays);
+SELECT media_reco.create_recommender('ev', 'tr1', weight_col => 'plays', k => 20);
+SELECT interactions > 0 AS refreshed FROM media_reco.refresh_neighbors('ev');
+CREATE TABLE got AS SELECT * FROM media_reco.evaluate('ev', 'te1', 5);
+SELECT metric FROM got ORDER BY metric;
+CREATE TABLE want AS
+WITH seen AS (SELECT DISTINCT user_id::int8 AS u, item_id::int8 AS i FROM tr1 WHERE plays IS NOT NULL),
+rel AS (SELECT t.user_id::int8 AS u, array_agg(DISTINCT t.item_id::int8) AS items FROM te1 t
+        WHERE NOT EXISTS (SELECT 1 FROM seen s WHERE s.u = t.user_id AND s.i = t.item_id) GROUP BY 1),
+pop AS (SELECT item_id, rank FROM media_reco.popular_items('ev', 10000)),
+lists AS (
+  SELECT 'model' AS who, r.items AS rel,
+         coalesce((SELECT array_agg(item_id ORDER BY rank) FROM media_reco.recommend('ev', r.u, 5)), '{}') AS items
+  FROM rel r
+  UNION ALL
+  SELECT 'popular', r.items,
+         coalesce((SELECT array_agg(item_id ORDER BY rank) FROM
+                     (SELECT item_id, rank FROM pop WHERE NOT EXISTS (SELECT 1 FROM seen s WHERE s.u = r.u AND s.i = pop.item_id)
+                      ORDER BY rank LIMIT 5) p), '{}')
+  FROM rel r)
+SELECT who, avg(media_reco.precision_at_k(items, rel, 5)) AS p, avg(media_reco.recall_at_k(items, rel, 5)) AS r,
+       avg(media_reco.ndcg_at_k(items, rel, 5)) AS n, avg(media_reco.average_precision_at_k(items, rel, 5)) AS ap,
+       avg(media_reco.hit_at_k(items, rel, 5)) AS h, avg(media_reco.reciprocal_rank(items, rel)) AS rr,
+       (SELECT count(DISTINCT x) FROM lists l2, unnest(l2.items) x WHERE l2.who = l.who)::float8
+         / (SELECT count(DISTINCT item_id) FROM tr1) AS cov,
+       count(*)::float8 AS users
+FROM lists l GROUP BY who;
+SELECT w.who, bool_and(abs(g.value - v.val) < 1e-12) AS matches, count(*) AS metrics
+FROM want w
+     CROSS JOIN LATERAL (VALUES ('precision@5', w.p), ('recall@5', w.r), ('ndcg@5', w.n), ('map@5', w.ap),
+                     ('hit_rate@5', w.h), ('mrr', w.rr), ('coverage', w.cov), ('users', w.users)) v(metric, val),
+     got g
+WHERE g.metric = CASE WHEN w.who = 'popular' THEN 'popular_' || v.metric ELSE v.metric END
+GROUP BY w.who ORDER BY w.who;
+-- the recommender beats popularity on its own held-out rows
+SELECT (SELECT value FROM got WHERE metric = 'ndcg@5') > (SELECT value FROM got WHERE metric = 'popular_ndcg@5')
+       AS beats_popularity;
+
+-- a tiny case by hand: u1 saw 1, 2 and holds out 3; u2 saw 1 and holds out 2 and 1 (1 is seen, so only 2 counts)
+CREATE TABLE tiny_train (user_id int, item_id int);
+INSERT INTO tiny_train VALUES (1, 1), (1, 2), (2, 1), (3, 2), (3, 3), (4, 1), (4, 3);
+CREATE TABLE tiny_test (user_id int, item_id int);
+INSERT INTO tiny_test VALUES (1, 3), (2, 2), (2, 1), (9, NULL);
+SELECT media_reco.create_recommender('tiny', 'tiny_train');
+SELECT interactions FROM media_reco.refresh_neighbors('tiny');
+SELECT * FROM media_reco.recommend('tiny', 1, 1);
+SELECT * FROM media_reco.recommend('tiny', 2, 1);
+SELECT metric, round(value::numeric, 6) AS value FROM media_reco.evaluate('tiny', 'tiny_test', 1);
+
+-- errors
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.split_interactions('log', 'a', 'b', 'stratified')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.split_interactions('log', 'a', 'b', test_fraction => 0)$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.split_interactions('log', 'a', 'b', test_fraction => 1)$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.split_interactions('log', 'a', 'b', 'temporal')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.split_interactions('log', 'a', 'b', time_col => 'watched_at')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.split_interactions('log', 'a', 'b', 'temporal', time_col => 'nope')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.split_interactions('log', 'a', 'b', 'temporal', time_col => 'watched_at', user_col => 'nope')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.split_interactions('log', 'a', 'a')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.split_interactions('log', 'tr1', 'b')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.split_interactions('log', 'x.y.z.w', 'b')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.split_interactions('log', 'a"; DROP TABLE log; --', 'b')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.split_interactions('log', NULL, 'b')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.split_interactions('log', 'no_such_schema.a', 'b')$$);
+SELECT count(*) AS log_still_there FROM log;
+SELECT to_regclass('a') IS NULL AND to_regclass('b') IS NULL AS nothing_created;
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.evaluate('nope', 'te1')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.evaluate('ev', 'te1', 0)$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.evaluate('ev', NULL)$$);
+CREATE TABLE other_cols (u int, i int);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.evaluate('ev', 'other_cols')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.evaluate('ev', 'tr1')$$);
+SELECT media_reco.create_recommender('fresh', 'tr1');
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.evaluate('fresh', 'te1')$$);
+SELECT media_reco.drop_recommender('fresh'), media_reco.drop_recommender('ev'), media_reco.drop_recommender('tiny');

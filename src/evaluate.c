@@ -1,0 +1,344 @@
+/*
+ * evaluate.c
+ *	  The evaluation loop in SQL: split an interaction table into train and
+ *	  test tables, and score a recommender on the test interactions against
+ *	  a popularity baseline.
+ *
+ * Both functions build one statement from quoted identifiers (a relation
+ * given as regclass, column names from the catalog or the registry) and
+ * pass every value as a parameter.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/varlena.h"
+
+#include "neighbors.h"
+#include "source.h"
+#include "util.h"
+
+PG_FUNCTION_INFO_V1(split_interactions);
+PG_FUNCTION_INFO_V1(evaluate_recommender);
+
+/* a table name given as text: parsed as a possibly qualified identifier, returned quoted */
+static char *
+QuotedNewTable(text *t, const char *argname)
+{
+	List	   *names = textToQualifiedNameList(t);
+	RangeVar   *rv = makeRangeVarFromNameList(names);
+
+	if (rv->catalogname)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_NAME),
+				 errmsg("%s must not name a database", argname)));
+	return quote_qualified_identifier(rv->schemaname, rv->relname);
+}
+
+static AttrNumber
+RequireColumn(Oid relid, const char *col, const char *role)
+{
+	AttrNumber	att = get_attnum(relid, col);
+
+	if (att == InvalidAttrNumber || att < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" (%s column) does not exist in relation \"%s\"",
+						col, role, get_rel_name(relid))));
+	return att;
+}
+
+/*
+ * split_interactions(source, train_table, test_table, method, test_fraction,
+ *					  seed, time_col, user_col)
+ *
+ * 'random': each row goes to the test table when a seeded hash of its
+ * values falls below test_fraction (identical rows go together; the same
+ * seed gives the same split).  'temporal': each user's latest
+ * floor(test_fraction * n) rows with a non-NULL time go to the test table
+ * (ties broken by the same seeded hash).  Every other row goes to train.
+ */
+Datum
+split_interactions(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Oid			relid;
+	char	   *src,
+			   *train,
+			   *test,
+			   *method;
+	double		frac;
+	int64		seed;
+	char	   *time_col,
+			   *user_col;
+	char	   *from;
+	Oid			types[2] = {INT8OID, FLOAT8OID};
+	Datum		args[2];
+	int64		counts[2];
+
+	for (int a = 0; a <= 5; a++)
+		check_not_null(fcinfo, a, (const char *[]) {"source", "train_table", "test_table", "method",
+		"test_fraction", "seed"}[a]);
+	relid = PG_GETARG_OID(0);
+	method = text_to_cstring(PG_GETARG_TEXT_PP(3));
+	frac = PG_GETARG_FLOAT8(4);
+	seed = PG_GETARG_INT32(5);
+	time_col = arg_name_or_null(fcinfo, 6);
+	user_col = PG_ARGISNULL(7) ? "user_id" : arg_name_or_null(fcinfo, 7);
+	if (!(frac > 0 && frac < 1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("test_fraction must be between 0 and 1 (exclusive), got %g", frac)));
+	if (strcmp(method, "random") != 0 && strcmp(method, "temporal") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown split method \"%s\"", method),
+				 errhint("Use 'random' or 'temporal'.")));
+	src = source_lock_relation(relid);
+	train = QuotedNewTable(PG_GETARG_TEXT_PP(1), "train_table");
+	test = QuotedNewTable(PG_GETARG_TEXT_PP(2), "test_table");
+	if (strcmp(train, test) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("train_table and test_table must differ")));
+
+	if (strcmp(method, "random") == 0)
+	{
+		if (time_col)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("time_col applies to the temporal method only")));
+		/* the low 53 bits of a seeded hash of the row's values, as a fraction */
+		from = psprintf("(SELECT t.*, ((pg_catalog.hash_record_extended(t, $1)"
+						" OPERATOR(pg_catalog.&) 9007199254740991)::pg_catalog.float8"
+						" OPERATOR(pg_catalog./) 9007199254740992) OPERATOR(pg_catalog.<) $2"
+						" AS media_reco_is_test FROM %s t) x", src);
+	}
+	else
+	{
+		if (time_col == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the temporal method needs time_col")));
+		RequireColumn(relid, time_col, "time");
+		RequireColumn(relid, user_col, "user");
+		from = psprintf("(SELECT t.*, (t.%s IS NOT NULL AND pg_catalog.row_number() OVER w"
+						" OPERATOR(pg_catalog.<=) pg_catalog.floor(pg_catalog.count(t.%s) OVER p"
+						" OPERATOR(pg_catalog.*) $2)) AS media_reco_is_test FROM %s t"
+						" WINDOW p AS (PARTITION BY t.%s),"
+						" w AS (PARTITION BY t.%s ORDER BY t.%s DESC NULLS LAST,"
+						" pg_catalog.hash_record_extended(t, $1))) x",
+						quote_identifier(time_col), quote_identifier(time_col), src,
+						quote_identifier(user_col), quote_identifier(user_col),
+						quote_identifier(time_col));
+	}
+
+	args[0] = Int64GetDatum(seed);
+	args[1] = Float8GetDatum(frac);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	for (int side = 0; side < 2; side++)
+	{
+		/* the flag column is computed once per table and dropped */
+		char	   *sql = psprintf("CREATE TABLE %s AS SELECT * FROM %s WHERE %s",
+								   side == 0 ? train : test, from,
+								   side == 0 ? "x.media_reco_is_test IS NOT TRUE" :
+								   "x.media_reco_is_test");
+		char	   *drop = psprintf("ALTER TABLE %s DROP COLUMN media_reco_is_test",
+									side == 0 ? train : test);
+		int			rc = SPI_execute_with_args(sql, 2, types, args, NULL, false, 0);
+
+		if (rc != SPI_OK_UTILITY && rc != SPI_OK_SELINTO)
+			elog(ERROR, "creating the split table failed: %s", SPI_result_code_string(rc));
+		counts[side] = (int64) SPI_processed;
+		if (SPI_execute(drop, false, 0) != SPI_OK_UTILITY)
+			elog(ERROR, "dropping the split flag failed");
+	}
+	SPI_finish();
+
+	InitMaterializedSRF(fcinfo, 0);
+	{
+		Datum		values[2] = {Int64GetDatum(counts[0]), Int64GetDatum(counts[1])};
+		bool		nulls[2] = {false, false};
+
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/*
+ * evaluate(name, test_source, k): the recommender's top-k lists for every
+ * test user with at least one test item not already in the training source
+ * (those are the relevant items), scored with the ranking metrics, and the
+ * same for the most popular items the user has not seen.
+ */
+Datum
+evaluate_recommender(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext callcxt = CurrentMemoryContext;
+	Recommender r;
+	Oid			test_relid;
+	char	   *test;
+	int			k;
+	const char *u,
+			   *i;
+	StringInfoData sql;
+	Datum	   *pop;
+	int64		npop;
+	int64		maxseen;
+	Oid			types[3] = {TEXTOID, INT4OID, INT8ARRAYOID};
+	Datum		args[3];
+	int			rc;
+	static const char *const names[] = {"precision@", "recall@", "ndcg@", "map@", "hit_rate@", "mrr",
+	"coverage", "users"};
+
+	check_not_null(fcinfo, 0, "name");
+	check_not_null(fcinfo, 1, "test_source");
+	check_not_null(fcinfo, 2, "k");
+	k = PG_GETARG_INT32(2);
+	check_k(k, "k");
+	test_relid = PG_GETARG_OID(1);
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	recommender_fetch(arg_text_or_null(fcinfo, 0), false, callcxt, &r);
+	recommender_require_refreshed(&r);
+	source_validate(&r.src);
+	test = source_lock_relation(test_relid);
+	u = quote_identifier(r.src.user_col);
+	i = quote_identifier(r.src.item_col);
+	RequireColumn(test_relid, r.src.user_col, "user");
+	RequireColumn(test_relid, r.src.item_col, "item");
+
+	/*
+	 * The seen items of test users, and the largest such history.  Queries
+	 * after this one run with read_only = false so that they see the table.
+	 */
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "CREATE TEMP TABLE media_reco_eval_seen ON COMMIT DROP AS"
+					 " SELECT DISTINCT (s.%s)::pg_catalog.int8 AS u, (s.%s)::pg_catalog.int8 AS i"
+					 " FROM %s s WHERE s.%s IS NOT NULL AND s.%s IS NOT NULL%s%s%s"
+					 " AND (s.%s)::pg_catalog.int8 IN (SELECT (t.%s)::pg_catalog.int8 FROM %s t)",
+					 u, i, source_relname(&r.src), u, i,
+					 r.src.weight_col ? " AND s." : "",
+					 r.src.weight_col ? quote_identifier(r.src.weight_col) : "",
+					 r.src.weight_col ? " IS NOT NULL" : "",
+					 u, u, test);
+	rc = SPI_execute(sql.data, false, 0);
+	if (rc != SPI_OK_UTILITY && rc != SPI_OK_SELINTO)
+		elog(ERROR, "collecting seen items failed: %s", SPI_result_code_string(rc));
+	if (SPI_execute("CREATE INDEX ON media_reco_eval_seen (u, i)", false, 0) != SPI_OK_UTILITY ||
+		SPI_execute("SELECT pg_catalog.count(*) FROM media_reco_eval_seen GROUP BY u ORDER BY 1 DESC LIMIT 1",
+					false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "indexing seen items failed");
+	maxseen = 0;
+	if (SPI_processed > 0)
+	{
+		bool		isnull;
+
+		maxseen = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+
+	/* the popularity ranking, long enough for the heaviest test user */
+	{
+		Oid			ptypes[1] = {INT4OID};
+		Datum		pargs[1] = {Int32GetDatum((int32) Min((int64) k + maxseen, PG_INT32_MAX))};
+
+		if (SPI_execute_with_args(source_popular_sql(&r.src, false), 1, ptypes, pargs, NULL, false, 0)
+			!= SPI_OK_SELECT)
+			elog(ERROR, "counting popular items failed");
+		npop = (int64) SPI_processed;
+		pop = palloc(sizeof(Datum) * Max(npop, 1));
+		for (int64 row = 0; row < npop; row++)
+		{
+			bool		isnull;
+
+			pop[row] = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 1, &isnull);
+		}
+	}
+
+	resetStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "WITH rel AS ("
+					 "  SELECT t.u, pg_catalog.array_agg(t.i ORDER BY t.i) AS items FROM"
+					 "   (SELECT DISTINCT (x.%s)::pg_catalog.int8 AS u, (x.%s)::pg_catalog.int8 AS i FROM %s x"
+					 "     WHERE x.%s IS NOT NULL AND x.%s IS NOT NULL) t"
+					 "  WHERE NOT EXISTS (SELECT 1 FROM media_reco_eval_seen s"
+					 "                    WHERE s.u OPERATOR(pg_catalog.=) t.u AND s.i OPERATOR(pg_catalog.=) t.i)"
+					 "  GROUP BY t.u),"
+					 " scored AS ("
+					 "  SELECT 0 AS who, r.items AS rel, COALESCE((SELECT pg_catalog.array_agg(m.item_id ORDER BY m.rank)"
+					 "     FROM media_reco.recommend($1, r.u, $2) m), '{}'::pg_catalog.int8[]) AS items FROM rel r"
+					 "  UNION ALL"
+					 "  SELECT 1, r.items, COALESCE((SELECT pg_catalog.array_agg(p.i ORDER BY p.o) FROM"
+					 "     (SELECT p.i, p.o FROM pg_catalog.unnest($3) WITH ORDINALITY p(i, o)"
+					 "       WHERE NOT EXISTS (SELECT 1 FROM media_reco_eval_seen s"
+					 "                         WHERE s.u OPERATOR(pg_catalog.=) r.u AND s.i OPERATOR(pg_catalog.=) p.i)"
+					 "       ORDER BY p.o LIMIT $2) p), '{}'::pg_catalog.int8[]) FROM rel r)"
+					 " SELECT who, pg_catalog.avg(media_reco.precision_at_k(items, rel, $2)),"
+					 "  pg_catalog.avg(media_reco.recall_at_k(items, rel, $2)),"
+					 "  pg_catalog.avg(media_reco.ndcg_at_k(items, rel, $2)),"
+					 "  pg_catalog.avg(media_reco.average_precision_at_k(items, rel, $2)),"
+					 "  pg_catalog.avg(media_reco.hit_at_k(items, rel, $2)),"
+					 "  pg_catalog.avg(media_reco.reciprocal_rank(items, rel)),"
+					 "  (SELECT pg_catalog.count(DISTINCT e) FROM scored s2, pg_catalog.unnest(s2.items) e"
+					 "    WHERE s2.who OPERATOR(pg_catalog.=) s.who)::pg_catalog.float8"
+					 "   OPERATOR(pg_catalog./) NULLIF((SELECT pg_catalog.count(DISTINCT c.%s) FROM %s c"
+					 "    WHERE c.%s IS NOT NULL AND c.%s IS NOT NULL), 0),"
+					 "  pg_catalog.count(*)::pg_catalog.float8"
+					 " FROM scored s GROUP BY who ORDER BY who",
+					 u, i, test, u, i, i, source_relname(&r.src), u, i);
+	args[0] = CStringGetTextDatum(r.name);
+	args[1] = Int32GetDatum(k);
+	args[2] = PointerGetDatum(construct_array(pop, (int) npop, INT8OID, sizeof(int64),
+											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	rc = SPI_execute_with_args(sql.data, 3, types, args, NULL, false, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "scoring failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("no test user has a test item that is not already in the training source"),
+				 errhint("Evaluate on interactions held out of the recommender's source, e.g. from split_interactions.")));
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[row];
+		TupleDesc	td = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int			who = DatumGetInt32(SPI_getbinval(tup, td, 1, &isnull));
+
+		for (int m = 0; m < lengthof(names); m++)
+		{
+			Datum		d = SPI_getbinval(tup, td, m + 2, &isnull);
+			Datum		values[2];
+			bool		nulls[2] = {false, false};
+			const char *name = names[m];
+			char	   *label;
+
+			if (strcmp(name, "mrr") == 0 || strcmp(name, "coverage") == 0 || strcmp(name, "users") == 0)
+				label = pstrdup(name);
+			else
+				label = psprintf("%s%d", name, k);
+			values[0] = CStringGetTextDatum(who == 0 ? label : psprintf("popular_%s", label));
+			values[1] = d;
+			nulls[1] = isnull;
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+	}
+	if (SPI_execute("DROP TABLE media_reco_eval_seen", false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "dropping the seen-items table failed");
+	SPI_finish();
+	return (Datum) 0;
+}
