@@ -455,14 +455,105 @@ AddScore(void *arg, int h, int64 nb, double sim)
 	e->score += c->hist[h].w * sim;
 }
 
+/* what a result may contain: the filters of recommend / recommend_for_items */
+typedef struct ResultFilter
+{
+	bool		exclude_seen;
+	const int64 *exclude;		/* sorted, distinct */
+	int			nexclude;
+	const int64 *only;			/* sorted, distinct; NULL: no allowlist */
+	int			nonly;
+	bool		fallback_popular;	/* fill up to k with popular items */
+	bool		with_reason;	/* emit the reason column */
+} ResultFilter;
+
+static bool
+Passes(const ResultFilter *f, const HistItem *hist, int nhist, int64 item)
+{
+	if (f->exclude_seen && FindHist((HistItem *) hist, nhist, item))
+		return false;
+	if (f->nexclude > 0 && sorted_ids_contain(f->exclude, f->nexclude, item))
+		return false;
+	if (f->only && !sorted_ids_contain(f->only, f->nonly, item))
+		return false;
+	return true;
+}
+
+static void
+EmitRow(ReturnSetInfo *rsinfo, const ResultFilter *f, int64 item, double score, bool score_null,
+		int rank, const char *reason)
+{
+	Datum		values[4];
+	bool		nulls[4] = {false, score_null, false, false};
+
+	values[0] = Int64GetDatum(item);
+	values[1] = Float8GetDatum(score);
+	values[2] = Int32GetDatum(rank);
+	values[3] = f->with_reason ? CStringGetTextDatum(reason) : (Datum) 0;
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+/*
+ * Fill the result up to k rows with the most popular items of the source
+ * (distinct users; ties to the smaller id) that the user has not seen, that
+ * pass the filters and that are not already listed.  The popularity list is
+ * read in growing prefixes until k rows are found or it runs out.
+ */
+static int
+FillPopular(ReturnSetInfo *rsinfo, const Recommender *r, const HistItem *hist, int nhist,
+			const ResultFilter *f, const int64 *taken, int ntaken, int k, int rank)
+{
+	int64		want = (int64) k + nhist + f->nexclude + ntaken;
+	int64	   *listed = palloc(sizeof(int64) * Max(ntaken, 1));
+	int			found = 0;
+
+	memcpy(listed, taken, sizeof(int64) * ntaken);
+	sort_ids(listed, ntaken);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	for (;;)
+	{
+		Oid			types[1] = {INT4OID};
+		Datum		args[1] = {Int32GetDatum((int32) Min(want, PG_INT32_MAX))};
+		int			passing = 0;
+
+		if (SPI_execute_with_args(source_popular_sql(&r->src, false), 1, types, args, NULL, true, 0)
+			!= SPI_OK_SELECT)
+			elog(ERROR, "reading popular items failed");
+		for (uint64 row = 0; row < SPI_processed && rank <= k; row++)
+		{
+			bool		isnull;
+			int64		item = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[row],
+														   SPI_tuptable->tupdesc, 1, &isnull));
+
+			/* popular items are never the user's own, whatever exclude_seen says */
+			if (FindHist((HistItem *) hist, nhist, item) || !Passes(f, hist, nhist, item) ||
+				sorted_ids_contain(listed, ntaken, item))
+				continue;
+			/* items emitted by an earlier, shorter pass come first again: skip them */
+			if (passing++ < found)
+				continue;
+			EmitRow(rsinfo, f, item, 0, true, rank++, "popular");
+			found++;
+		}
+		if (rank > k || SPI_processed < (uint64) Min(want, PG_INT32_MAX) || want >= PG_INT32_MAX)
+			break;
+		want *= 4;
+		CHECK_FOR_INTERRUPTS();
+	}
+	SPI_finish();
+	return rank;
+}
+
 /*
  * score(j) = sum over history items i of w(i) * sim(i, j), over the stored
- * neighbour lists; emit the k best (ties: smaller id), skipping the history
- * when exclude_seen and the sorted `exclude` ids.
+ * neighbour lists; emit the k best (ties: smaller id) among the items that
+ * pass the filters (applied while scoring, so a filter never shortens the
+ * list while other candidates exist), then, with fallback, popular items.
  */
 static void
 ScoreAndEmit(FunctionCallInfo fcinfo, const Recommender *r, const HistItem *hist, int nhist,
-			 int k, bool exclude_seen, const int64 *exclude, int nexclude, const char *who)
+			 int k, const ResultFilter *f, const char *who)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	ScoreCtx	ctx;
@@ -470,53 +561,53 @@ ScoreAndEmit(FunctionCallInfo fcinfo, const Recommender *r, const HistItem *hist
 	ScoreEntry *e;
 	Scored	   *cand;
 	int64		ncand = 0;
+	int64	   *taken;
 
-	/* sized for the usual case; bounded, it grows only for very long histories */
-	ctx.scores = scoremap_create(CurrentMemoryContext,
-								 (uint32) Min((uint64) nhist * Min(r->params.k, 64), 1 << 20), NULL);
-	ctx.hist = hist;
-	ForEachNeighbor(r, hist, nhist, AddScore, &ctx);
-
-	/* keep the k best in a bounded heap (worst at the root), then sort those */
 	cand = palloc(sizeof(Scored) * k);
-	scoremap_start_iterate(ctx.scores, &it);
-	while ((e = scoremap_iterate(ctx.scores, &it)) != NULL)
+	if (nhist > 0)
 	{
-		Scored		c;
+		/* sized for the usual case; bounded, it grows only for very long histories */
+		ctx.scores = scoremap_create(CurrentMemoryContext,
+									 (uint32) Min((uint64) nhist * Min(r->params.k, 64), 1 << 20), NULL);
+		ctx.hist = hist;
+		ForEachNeighbor(r, hist, nhist, AddScore, &ctx);
 
-		if (!isfinite(e->score))
-			ereport(ERROR,
-					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("score of item " INT64_FORMAT " for %s is out of range", e->item, who)));
-		if (exclude_seen && FindHist((HistItem *) hist, nhist, e->item))
-			continue;
-		if (nexclude > 0 && sorted_ids_contain(exclude, nexclude, e->item))
-			continue;
-		c.item = e->item;
-		c.score = e->score;
-		if (ncand < k)
+		/* keep the k best in a bounded heap (worst at the root), then sort those */
+		scoremap_start_iterate(ctx.scores, &it);
+		while ((e = scoremap_iterate(ctx.scores, &it)) != NULL)
 		{
-			cand[ncand] = c;
-			ScoredSiftUp(cand, (int) ncand);
-			ncand++;
+			Scored		c;
+
+			if (!isfinite(e->score))
+				ereport(ERROR,
+						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						 errmsg("score of item " INT64_FORMAT " for %s is out of range", e->item, who)));
+			if (!Passes(f, hist, nhist, e->item))
+				continue;
+			c.item = e->item;
+			c.score = e->score;
+			if (ncand < k)
+			{
+				cand[ncand] = c;
+				ScoredSiftUp(cand, (int) ncand);
+				ncand++;
+			}
+			else if (CmpScored(&c, &cand[0]) < 0)
+			{
+				cand[0] = c;
+				ScoredSiftDown(cand, (int) ncand, 0);
+			}
 		}
-		else if (CmpScored(&c, &cand[0]) < 0)
-		{
-			cand[0] = c;
-			ScoredSiftDown(cand, (int) ncand, 0);
-		}
+		qsort(cand, ncand, sizeof(Scored), CmpScored);
 	}
-	qsort(cand, ncand, sizeof(Scored), CmpScored);
+	taken = palloc(sizeof(int64) * Max(ncand, 1));
 	for (int64 i = 0; i < ncand; i++)
 	{
-		Datum		values[3];
-		bool		nulls[3] = {false, false, false};
-
-		values[0] = Int64GetDatum(cand[i].item);
-		values[1] = Float8GetDatum(cand[i].score);
-		values[2] = Int32GetDatum((int32) (i + 1));
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		EmitRow(rsinfo, f, cand[i].item, cand[i].score, false, (int) (i + 1), "neighbors");
+		taken[i] = cand[i].item;
 	}
+	if (f->fallback_popular && ncand < k)
+		FillPopular(rsinfo, r, hist, nhist, f, taken, (int) ncand, k, (int) ncand + 1);
 }
 
 /* Look up the recommender and read a user's live history; SPI is finished on return. */
@@ -543,20 +634,38 @@ recommend(PG_FUNCTION_ARGS)
 	HistItem   *hist;
 	int			nhist;
 	char		who[64];
+	ResultFilter f;
+	char	   *fallback;
 
 	check_not_null(fcinfo, 0, "name");
 	check_not_null(fcinfo, 1, "user_id");
 	check_not_null(fcinfo, 2, "k");
 	check_not_null(fcinfo, 3, "exclude_seen");
+	check_not_null(fcinfo, 6, "fallback");
 	user_id = PG_GETARG_INT64(1);
 	k = PG_GETARG_INT32(2);
 	check_k(k, "k");
+	memset(&f, 0, sizeof(f));
+	f.exclude_seen = PG_GETARG_BOOL(3);
+	f.with_reason = true;
+	if (!PG_ARGISNULL(4))
+		f.exclude = sorted_unique_ids(PG_GETARG_ARRAYTYPE_P(4), &f.nexclude);
+	if (!PG_ARGISNULL(5))
+		f.only = sorted_unique_ids(PG_GETARG_ARRAYTYPE_P(5), &f.nonly);	/* empty: nothing passes */
+	fallback = text_to_cstring(PG_GETARG_TEXT_PP(6));
+	if (strcmp(fallback, "popular") == 0)
+		f.fallback_popular = true;
+	else if (strcmp(fallback, "none") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown fallback \"%s\"", fallback),
+				 errhint("Use 'none' or 'popular'.")));
 
 	hist = UserHistory(fcinfo, arg_text_or_null(fcinfo, 0), user_id, callcxt, &r, &nhist);
-	if (nhist == 0)
+	if (nhist == 0 && !f.fallback_popular)
 		return (Datum) 0;		/* no history, no recommendations (not an error) */
 	snprintf(who, sizeof(who), "user " INT64_FORMAT, user_id);
-	ScoreAndEmit(fcinfo, &r, hist, nhist, k, PG_GETARG_BOOL(3), NULL, 0, who);
+	ScoreAndEmit(fcinfo, &r, hist, nhist, k, &f, who);
 	return (Datum) 0;
 }
 
@@ -622,7 +731,15 @@ recommend_for_items(PG_FUNCTION_ARGS)
 	SPI_finish();
 	if (nhist == 0)
 		return (Datum) 0;
-	ScoreAndEmit(fcinfo, &r, hist, nhist, k, true, exclude, nexclude, "the session");
+	{
+		ResultFilter f;
+
+		memset(&f, 0, sizeof(f));
+		f.exclude_seen = true;
+		f.exclude = exclude;
+		f.nexclude = nexclude;
+		ScoreAndEmit(fcinfo, &r, hist, nhist, k, &f, "the session");
+	}
 	return (Datum) 0;
 }
 

@@ -181,6 +181,13 @@ sorted_unique_ids(ArrayType *a, int *n)
 	return out;
 }
 
+void
+sort_ids(int64 *ids, int n)
+{
+	if (n > 1)
+		qsort(ids, n, sizeof(int64), CmpInt64);
+}
+
 bool
 sorted_ids_contain(const int64 *sorted, int n, int64 x)
 {

@@ -43,5 +43,6 @@ extern double interval_seconds(const Interval *iv);
 /* int8[] arguments as sorted, distinct, NULL-free id sets */
 extern int64 *sorted_unique_ids(ArrayType *a, int *n);
 extern bool sorted_ids_contain(const int64 *sorted, int n, int64 x);
+extern void sort_ids(int64 *ids, int n);
 
 #endif

@@ -161,12 +161,13 @@ COMMENT ON FUNCTION media_reco.similar_items(text, bigint, integer) IS
     'The k most similar items to an item, from the recommender''s materialized neighbour table.';
 
 CREATE FUNCTION media_reco.recommend(name text, user_id bigint, k integer DEFAULT 10,
-                                     exclude_seen boolean DEFAULT true)
-RETURNS TABLE(item_id bigint, score double precision, rank integer)
+                                     exclude_seen boolean DEFAULT true, exclude bigint[] DEFAULT NULL,
+                                     "only" bigint[] DEFAULT NULL, fallback text DEFAULT 'none')
+RETURNS TABLE(item_id bigint, score double precision, rank integer, reason text)
 AS 'MODULE_PATHNAME', 'recommend'
 LANGUAGE C STABLE PARALLEL RESTRICTED SECURITY INVOKER;
-COMMENT ON FUNCTION media_reco.recommend(text, bigint, integer, boolean) IS
-    'Top-k items for a user: score(j) = sum over the user''s live history items i of w(u,i) * sim(i,j), over the stored neighbour lists.';
+COMMENT ON FUNCTION media_reco.recommend(text, bigint, integer, boolean, bigint[], bigint[], text) IS
+    'Top-k items for a user: score(j) = sum over the user''s live history items i of w(u,i) * sim(i,j), over the stored neighbour lists; exclude (blocklist) and only (allowlist) apply while scoring; fallback => ''popular'' fills up to k with the most popular unseen items (score NULL, reason ''popular'').';
 
 CREATE FUNCTION media_reco.recommend_for_items(name text, items bigint[], weights double precision[] DEFAULT NULL,
                                                k integer DEFAULT 10, exclude bigint[] DEFAULT NULL)
