@@ -373,7 +373,8 @@ features_from_array(ArrayType *a, int32 *len, double *buf, int32 bufcap)
 	if (nulls == NULL)
 	{
 		for (int32 i = 0; i < n; i++)
-			check_finite_feature(src[i]);
+			if (unlikely(isinf(src[i])))
+				check_finite_feature(src[i]);
 		return src;
 	}
 	if (buf == NULL || n > bufcap)

@@ -868,7 +868,7 @@ PredictCompact(const Forest *f, const double *x, double *out, double *inline_sum
 		const CompactNode *base[PREDICT_LANES];
 		const CompactNode *cur[PREDICT_LANES];
 		uint32		at_leaf[PREDICT_LANES];
-		bool		moved;
+		int32		walking = 0;
 
 		for (int32 g = 0; g < lanes; g++)
 		{
@@ -876,12 +876,12 @@ PredictCompact(const Forest *f, const double *x, double *out, double *inline_sum
 
 			cur[g] = base[g] = tr->cnodes;
 			at_leaf[g] = tr->root_is_leaf;
+			walking += !at_leaf[g];
 			if (!at_leaf[g])
 				__builtin_prefetch(base[g] + (base[g]->split.packed & COMPACT_CHILD_MASK));
 		}
-		do
+		while (walking > 0)
 		{
-			moved = false;
 			for (int32 g = 0; g < lanes; g++)
 			{
 				if (!at_leaf[g])
@@ -897,11 +897,11 @@ PredictCompact(const Forest *f, const double *x, double *out, double *inline_sum
 					__builtin_prefetch(base[g] + (kids[0].split.packed & COMPACT_CHILD_MASK));
 					__builtin_prefetch(base[g] + (kids[1].split.packed & COMPACT_CHILD_MASK));
 					at_leaf[g] = (p >> (29 + right)) & 1;
+					walking -= at_leaf[g];
 					cur[g] = kids + right;
-					moved = true;
 				}
 			}
-		} while (moved);
+		}
 		if (vw <= 2)
 			for (int32 g = 0; g < lanes; g++)
 				*inline_sum += cur[g]->value;

@@ -335,63 +335,7 @@ HashItem(int64 key)
 #define SH_DEFINE
 #include "lib/simplehash.h"
 
-typedef struct Scored
-{
-	int64		item;
-	double		score;
-} Scored;
-
-static int
-CmpScored(const void *a, const void *b)
-{
-	const Scored *x = a;
-	const Scored *y = b;
-
-	if (x->score != y->score)
-		return x->score > y->score ? -1 : 1;
-	return (x->item > y->item) - (x->item < y->item);
-}
-
-/* max-heap on CmpScored order: the root is the worst of the kept candidates */
-static void
-ScoredSiftUp(Scored *h, int pos)
-{
-	while (pos > 0)
-	{
-		int			parent = (pos - 1) / 2;
-		Scored		t;
-
-		if (CmpScored(&h[pos], &h[parent]) <= 0)
-			return;
-		t = h[pos];
-		h[pos] = h[parent];
-		h[parent] = t;
-		pos = parent;
-	}
-}
-
-static void
-ScoredSiftDown(Scored *h, int n, int pos)
-{
-	for (;;)
-	{
-		int			l = 2 * pos + 1,
-					r = l + 1,
-					w = pos;
-		Scored		t;
-
-		if (l < n && CmpScored(&h[l], &h[w]) > 0)
-			w = l;
-		if (r < n && CmpScored(&h[r], &h[w]) > 0)
-			w = r;
-		if (w == pos)
-			return;
-		t = h[pos];
-		h[pos] = h[w];
-		h[w] = t;
-		pos = w;
-	}
-}
+#include "topk.h"
 
 /*
  * Visit every stored neighbour of every history item, in history order:
@@ -560,7 +504,7 @@ ScoreAndEmit(FunctionCallInfo fcinfo, const Recommender *r, const HistItem *hist
 	scoremap_iterator it;
 	ScoreEntry *e;
 	Scored	   *cand;
-	int64		ncand = 0;
+	int			ncand = 0;
 	int64	   *taken;
 
 	cand = palloc(sizeof(Scored) * k);
@@ -586,28 +530,18 @@ ScoreAndEmit(FunctionCallInfo fcinfo, const Recommender *r, const HistItem *hist
 				continue;
 			c.item = e->item;
 			c.score = e->score;
-			if (ncand < k)
-			{
-				cand[ncand] = c;
-				ScoredSiftUp(cand, (int) ncand);
-				ncand++;
-			}
-			else if (CmpScored(&c, &cand[0]) < 0)
-			{
-				cand[0] = c;
-				ScoredSiftDown(cand, (int) ncand, 0);
-			}
+			ScoredOffer(cand, &ncand, k, c);
 		}
 		qsort(cand, ncand, sizeof(Scored), CmpScored);
 	}
 	taken = palloc(sizeof(int64) * Max(ncand, 1));
-	for (int64 i = 0; i < ncand; i++)
+	for (int i = 0; i < ncand; i++)
 	{
-		EmitRow(rsinfo, f, cand[i].item, cand[i].score, false, (int) (i + 1), "neighbors");
+		EmitRow(rsinfo, f, cand[i].item, cand[i].score, false, i + 1, "neighbors");
 		taken[i] = cand[i].item;
 	}
 	if (f->fallback_popular && ncand < k)
-		FillPopular(rsinfo, r, hist, nhist, f, taken, (int) ncand, k, (int) ncand + 1);
+		FillPopular(rsinfo, r, hist, nhist, f, taken, ncand, k, ncand + 1);
 }
 
 /* Look up the recommender and read a user's live history; SPI is finished on return. */

@@ -527,3 +527,10 @@ AS 'MODULE_PATHNAME', 'evaluate_recommender'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION media_reco.evaluate(text, pg_catalog.regclass, integer) IS
     'Score a recommender on held-out interactions: precision@k, recall@k, ndcg@k, map@k, hit_rate@k, mrr, coverage and users over test users with a test item not in the training source, and the same prefixed popular_ for the most popular unseen items.';
+
+CREATE FUNCTION media_reco.recommend_all(name text, k integer DEFAULT 10, users bigint[] DEFAULT NULL)
+RETURNS TABLE(user_id bigint, item_id bigint, score double precision, rank integer)
+AS 'MODULE_PATHNAME', 'recommend_all'
+LANGUAGE C STABLE PARALLEL RESTRICTED SECURITY INVOKER;
+COMMENT ON FUNCTION media_reco.recommend_all(text, integer, bigint[]) IS
+    'recommend''s top-k (seen items excluded) for every user of the source, or for the given users, computed set-wise in one pass: rows by user id, then rank.';

@@ -1,0 +1,69 @@
+-- recommend_all: every user's recommend() in one set-wise pass
+\i test/sql/expect_error.sql
+CREATE SCHEMA batch_test;
+SET search_path = batch_test, public;
+SET client_min_messages = warning;
+
+CREATE TABLE v AS SELECT user_id, item_id, plays, watched_at FROM media_reco.synthetic_interactions(500, 200, 12000, 3);
+INSERT INTO v VALUES (1, 5, NULL, now()), (NULL, 5, 1, now()), (2, NULL, 1, now());   -- skipped as recommend skips them
+CREATE INDEX ON v (user_id, item_id) INCLUDE (plays);
+SELECT media_reco.create_recommender('b', 'v', weight_col => 'plays', k => 15);
+SELECT media_reco.create_recommender('bd', 'v', weight_col => 'plays', k => 15, time_col => 'watched_at',
+                                     half_life => '30 days');
+SELECT media_reco.create_recommender('bj', 'v', metric => 'jaccard', k => 15);
+SELECT count(*) AS refreshed FROM (SELECT media_reco.refresh_neighbors(n) FROM unnest(ARRAY['b', 'bd', 'bj']) n) s;
+
+-- identical to calling recommend for each user: same rows, same scores (bit for bit), same ranks
+SELECT n AS recommender, k,
+       (SELECT count(*) FROM media_reco.recommend_all(n, k)) AS rows,
+       NOT EXISTS (
+         (SELECT user_id, item_id, score, rank FROM media_reco.recommend_all(n, k)
+          EXCEPT ALL
+          SELECT u.user_id, r.item_id, r.score, r.rank
+            FROM (SELECT DISTINCT user_id FROM v WHERE user_id IS NOT NULL) u,
+                 LATERAL media_reco.recommend(n, u.user_id, k) r)
+         UNION ALL
+         (SELECT u.user_id, r.item_id, r.score, r.rank
+            FROM (SELECT DISTINCT user_id FROM v WHERE user_id IS NOT NULL) u,
+                 LATERAL media_reco.recommend(n, u.user_id, k) r
+          EXCEPT ALL
+          SELECT user_id, item_id, score, rank FROM media_reco.recommend_all(n, k))) AS identical
+FROM unnest(ARRAY['b', 'bj']) n, unnest(ARRAY[1, 10, 300]) k
+ORDER BY 1, 2;
+-- with time decay the weights of repeated views are not integers, and recommend sums them in another
+-- order: the same items and ranks, scores equal to the last bits
+SELECT k, count(*) FILTER (WHERE a.user_id IS NULL OR b.user_id IS NULL) AS missing,
+       count(*) FILTER (WHERE a.rank <> b.rank) AS rank_differs,
+       bool_and(abs(a.score - b.score) <= 1e-12 * abs(b.score)) AS scores_match
+FROM unnest(ARRAY[1, 10, 300]) k,
+     LATERAL (SELECT * FROM media_reco.recommend_all('bd', k)) a
+     FULL JOIN LATERAL (SELECT u.user_id, r.item_id, r.score, r.rank
+                          FROM (SELECT DISTINCT user_id FROM v WHERE user_id IS NOT NULL) u,
+                               LATERAL media_reco.recommend('bd', u.user_id, k) r) b
+       ON a.user_id = b.user_id AND a.item_id = b.item_id
+GROUP BY k ORDER BY k;
+-- the thread count does not change anything
+SET media_reco.threads = 1;
+CREATE TABLE one_thread AS SELECT * FROM media_reco.recommend_all('b', 10);
+RESET media_reco.threads;
+SELECT NOT EXISTS (SELECT * FROM one_thread EXCEPT ALL SELECT * FROM media_reco.recommend_all('b', 10)) AS same_with_threads;
+-- rows come out by user, then rank
+SELECT bool_and(ok) AS ordered FROM (
+  SELECT (user_id, rank) > lag((user_id, rank)) OVER () OR lag(user_id) OVER () IS NULL AS ok
+  FROM media_reco.recommend_all('b', 5)) s;
+
+-- a set of users: unknown users and NULLs give nothing, duplicates count once
+SELECT user_id, count(*) AS rows FROM media_reco.recommend_all('b', 3, ARRAY[7, 7, 3, NULL, -5]) GROUP BY 1 ORDER BY 1;
+SELECT count(*) AS rows FROM media_reco.recommend_all('b', 3, '{}');
+
+-- errors
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.recommend_all('nope')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.recommend_all('b', 0)$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.recommend_all('b', NULL)$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.recommend_all(NULL)$$);
+SELECT media_reco.create_recommender('unrefreshed', 'v');
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.recommend_all('unrefreshed')$$);
+SET maintenance_work_mem = '1MB';
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.recommend_all('b', 10000)$$);
+RESET maintenance_work_mem;
+SELECT media_reco.drop_recommender(n) FROM unnest(ARRAY['b', 'bd', 'bj', 'unrefreshed']) n;

@@ -1,0 +1,395 @@
+/*
+ * batch.c
+ *	  recommend_all(): recommend's top-k for every user (or a given set of
+ *	  users), computed set-wise for BI tools and campaigns.
+ *
+ * One scan reads the source into a user-by-item matrix (as a refresh
+ * does, with the same NULL rules and time decay as of now()), one pass
+ * reads the recommender's neighbour lists, and helper threads score users
+ * in blocks on plain arrays: a dense accumulator per thread, the user's
+ * history items visited in ascending id order and each neighbour list in
+ * stored order, exactly as recommend does, so the sums, the ranking and the
+ * ties are the same.  The main thread writes the rows in user order.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+#include "neighbors.h"
+#include "parallel.h"
+#include "topk.h"
+#include "util.h"
+
+PG_FUNCTION_INFO_V1(recommend_all);
+
+#define BATCH_BLOCK 64
+
+typedef struct BatchShared
+{
+	const InteractionMatrix *m;
+	int32		n_all;			/* source items + neighbour ids outside the source */
+	const int64 *all_ids;		/* [n_all] real id of each dense index */
+	const int64 *nb_ptr;		/* [m->n_items + 1] neighbour list of each source item */
+	const int32 *nb_idx;		/* dense neighbour index */
+	const double *nb_sim;
+	const int32 *users;			/* dense user indexes to score, ascending */
+	int32		n_users;
+	int			k;
+	Scored	   *res;			/* [n_users * k] */
+	int32	   *res_n;			/* [n_users] */
+	/* per worker */
+	double	  **acc;
+	uint32	  **mark;
+	uint32	  **seen;
+	int32	  **touched;
+	uint32	   *stamp;
+	/* first non-finite score: reported by the main thread */
+	int			bad;
+	int64		bad_user;
+	int64		bad_item;
+	ParallelRun run;
+} BatchShared;
+
+static void
+ScoreBlock(void *arg, int w, int64 block)
+{
+	BatchShared *sh = (BatchShared *) arg;
+	const InteractionMatrix *m = sh->m;
+	double	   *acc = sh->acc[w];
+	uint32	   *mark = sh->mark[w];
+	uint32	   *seen = sh->seen[w];
+	int32	   *touched = sh->touched[w];
+
+	for (int64 q = block * BATCH_BLOCK; q < Min((int64) sh->n_users, (block + 1) * BATCH_BLOCK); q++)
+	{
+		int32		u = sh->users[q];
+		uint32		stamp = ++sh->stamp[w];
+		int32		nt = 0;
+		Scored	   *heap = sh->res + q * sh->k;
+		int			n = 0;
+
+		if (stamp == 0)
+		{
+			/* wrapped: clear the marks once every 2^32 users */
+			memset(mark, 0, sizeof(uint32) * sh->n_all);
+			memset(seen, 0, sizeof(uint32) * sh->n_all);
+			stamp = sh->stamp[w] = 1;
+		}
+		for (int64 a = m->u_ptr[u]; a < m->u_ptr[u + 1]; a++)
+			seen[m->u_item[a]] = stamp;
+		for (int64 a = m->u_ptr[u]; a < m->u_ptr[u + 1]; a++)
+		{
+			int32		item = m->u_item[a];
+			double		wt = m->u_w[a];
+
+			for (int64 b = sh->nb_ptr[item]; b < sh->nb_ptr[item + 1]; b++)
+			{
+				int32		j = sh->nb_idx[b];
+
+				if (mark[j] != stamp)
+				{
+					mark[j] = stamp;
+					acc[j] = 0;
+					touched[nt++] = j;
+				}
+				acc[j] += wt * sh->nb_sim[b];
+			}
+		}
+		for (int32 t = 0; t < nt; t++)
+		{
+			int32		j = touched[t];
+			Scored		c;
+
+			if (seen[j] == stamp)
+				continue;
+			if (!isfinite(acc[j]))
+			{
+				if (__atomic_exchange_n(&sh->bad, 1, __ATOMIC_RELAXED) == 0)
+				{
+					sh->bad_user = m->user_ids[u];
+					sh->bad_item = sh->all_ids[j];
+				}
+				parallel_stop(&sh->run);
+				return;
+			}
+			c.item = sh->all_ids[j];
+			c.score = acc[j];
+			ScoredOffer(heap, &n, sh->k, c);
+		}
+		qsort(heap, n, sizeof(Scored), CmpScored);
+		sh->res_n[q] = n;
+	}
+}
+
+static int
+CmpId(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a,
+				y = *(const int64 *) b;
+
+	return (x > y) - (x < y);
+}
+
+/* dense index of a neighbour id: a source item, or an extra id (sorted, deduplicated) */
+static int32
+DenseIndex(const InteractionMatrix *m, const int64 *extra, int32 n_extra, int64 id)
+{
+	const int64 *hit = bsearch(&id, m->item_ids, m->n_items, sizeof(int64), CmpId);
+
+	if (hit)
+		return (int32) (hit - m->item_ids);
+	hit = bsearch(&id, extra, n_extra, sizeof(int64), CmpId);
+	Assert(hit);
+	return m->n_items + (int32) (hit - extra);
+}
+
+Datum
+recommend_all(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext callcxt = CurrentMemoryContext;
+	MemoryContext work;
+	MemoryContext old;
+	Recommender r;
+	int			k;
+	int64	   *want = NULL;
+	int			nwant = 0;
+	TripleBuffer *tb;
+	InteractionMatrix *m;
+	BatchShared sh;
+	int64		nb_total = 0;
+	int64	   *extra;
+	int32		n_extra = 0;
+	int64	   *list_item;
+	ArrayType **list_ids,
+			  **list_sims;
+	int32		n_lists;
+	Size		need;
+	int			nthreads = Max(1, Min(media_reco_threads, 64));
+
+	check_not_null(fcinfo, 0, "name");
+	check_not_null(fcinfo, 1, "k");
+	k = PG_GETARG_INT32(1);
+	check_k(k, "k");
+	if (!PG_ARGISNULL(2))
+		want = sorted_unique_ids(PG_GETARG_ARRAYTYPE_P(2), &nwant);
+
+	InitMaterializedSRF(fcinfo, 0);
+	work = AllocSetContextCreate(callcxt, "media_reco recommend_all", ALLOCSET_DEFAULT_SIZES);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	recommender_fetch(arg_text_or_null(fcinfo, 0), false, work, &r);
+	recommender_require_refreshed(&r);
+	source_validate(&r.src);
+
+	/* the histories, as recommend reads them (decay as of now()) */
+	old = MemoryContextSwitchTo(work);
+	tb = triples_create(work_memory_limit(), "maintenance_work_mem");
+	MemoryContextSwitchTo(old);
+	source_read(&r.src, tb, work, true);
+	old = MemoryContextSwitchTo(work);
+	m = matrix_build(tb);
+	MemoryContextSwitchTo(old);
+
+	/* the neighbour lists, kept as detoasted arrays in `work` */
+	{
+		Oid			types[1] = {INT4OID};
+		Datum		args[1] = {Int32GetDatum(r.id)};
+
+		if (SPI_execute_with_args("SELECT item_id, neighbor_ids, similarities FROM media_reco.neighbor_store"
+								  " WHERE recommender_id OPERATOR(pg_catalog.=) $1",
+								  1, types, args, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "reading the neighbour lists failed");
+		n_lists = (int32) SPI_processed;
+		old = MemoryContextSwitchTo(work);
+		list_item = palloc(sizeof(int64) * Max(n_lists, 1));
+		list_ids = palloc(sizeof(ArrayType *) * Max(n_lists, 1));
+		list_sims = palloc(sizeof(ArrayType *) * Max(n_lists, 1));
+		for (int32 l = 0; l < n_lists; l++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[l];
+			TupleDesc	td = SPI_tuptable->tupdesc;
+			bool		n1,
+						n2,
+						n3;
+			Datum		d1 = SPI_getbinval(tup, td, 1, &n1);
+			Datum		d2 = SPI_getbinval(tup, td, 2, &n2);
+			Datum		d3 = SPI_getbinval(tup, td, 3, &n3);
+
+			if (n1 || n2 || n3)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("malformed neighbour list in media_reco.neighbor_store")));
+			list_item[l] = DatumGetInt64(d1);
+			list_ids[l] = DatumGetArrayTypePCopy(d2);
+			list_sims[l] = DatumGetArrayTypePCopy(d3);
+			if (ARR_NDIM(list_ids[l]) > 1 || ARR_HASNULL(list_ids[l]) || ARR_NDIM(list_sims[l]) > 1 ||
+				ARR_HASNULL(list_sims[l]) || ArrayGetNItems(ARR_NDIM(list_ids[l]), ARR_DIMS(list_ids[l])) !=
+				ArrayGetNItems(ARR_NDIM(list_sims[l]), ARR_DIMS(list_sims[l])))
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("malformed neighbour list for item " INT64_FORMAT " in media_reco.neighbor_store",
+								list_item[l])));
+			nb_total += ArrayGetNItems(ARR_NDIM(list_ids[l]), ARR_DIMS(list_ids[l]));
+		}
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+
+	/* memory: accumulators per thread, neighbour arrays, results */
+	need = (Size) nthreads * (m->n_items + (Size) nb_total) * 20 + (Size) nb_total * 12 +
+		(Size) (nwant > 0 ? nwant : m->n_users) * (Size) k * sizeof(Scored) +
+		MemoryContextMemAllocated(work, true);
+	if (need > work_memory_limit())
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("recommend_all does not fit in maintenance_work_mem"),
+				 errdetail("%d users, %d items and %lld stored neighbours need about %zu MB; the limit is %zu MB.",
+						   m->n_users, m->n_items, (long long) nb_total, need / (1024 * 1024) + 1,
+						   work_memory_limit() / (1024 * 1024)),
+				 errhint("Raise maintenance_work_mem, or pass users in batches.")));
+
+	old = MemoryContextSwitchTo(work);
+	memset(&sh, 0, sizeof(sh));
+	sh.m = m;
+	sh.k = k;
+
+	/* dense ids: the source's items, then neighbour ids outside the source */
+	extra = palloc_extended(sizeof(int64) * Max(nb_total, 1), MCXT_ALLOC_HUGE);
+	for (int32 l = 0; l < n_lists; l++)
+	{
+		int			n = ArrayGetNItems(ARR_NDIM(list_ids[l]), ARR_DIMS(list_ids[l]));
+		const int64 *ids = (const int64 *) ARR_DATA_PTR(list_ids[l]);
+
+		for (int j = 0; j < n; j++)
+			if (!bsearch(&ids[j], m->item_ids, m->n_items, sizeof(int64), CmpId))
+				extra[n_extra++] = ids[j];
+	}
+	if (n_extra > 1)
+	{
+		int32		u = 0;
+
+		qsort(extra, n_extra, sizeof(int64), CmpId);
+		for (int32 j = 0; j < n_extra; j++)
+			if (u == 0 || extra[u - 1] != extra[j])
+				extra[u++] = extra[j];
+		n_extra = u;
+	}
+	sh.n_all = m->n_items + n_extra;
+	{
+		int64	   *ids = palloc_extended(sizeof(int64) * Max(sh.n_all, 1), MCXT_ALLOC_HUGE);
+
+		memcpy(ids, m->item_ids, sizeof(int64) * m->n_items);
+		memcpy(ids + m->n_items, extra, sizeof(int64) * n_extra);
+		sh.all_ids = ids;
+	}
+
+	/* neighbour lists by source item, in stored order */
+	{
+		int64	   *ptr = palloc0(sizeof(int64) * ((Size) m->n_items + 1));
+		int32	   *idx = palloc_extended(sizeof(int32) * Max(nb_total, 1), MCXT_ALLOC_HUGE);
+		double	   *sim = palloc_extended(sizeof(double) * Max(nb_total, 1), MCXT_ALLOC_HUGE);
+		int32	   *owner = palloc_extended(sizeof(int32) * Max(n_lists, 1), MCXT_ALLOC_HUGE);
+		int64		pos = 0;
+
+		for (int32 l = 0; l < n_lists; l++)
+		{
+			const int64 *hit = bsearch(&list_item[l], m->item_ids, m->n_items, sizeof(int64), CmpId);
+
+			owner[l] = hit ? (int32) (hit - m->item_ids) : -1;
+			if (hit)
+				ptr[owner[l] + 1] = ArrayGetNItems(ARR_NDIM(list_ids[l]), ARR_DIMS(list_ids[l]));
+		}
+		for (int32 i = 0; i < m->n_items; i++)
+			ptr[i + 1] += ptr[i];
+		for (int32 l = 0; l < n_lists; l++)
+		{
+			int			n;
+			const int64 *ids;
+			const double *sims;
+
+			if (owner[l] < 0)
+				continue;		/* an item no longer in the source is in no history */
+			n = ArrayGetNItems(ARR_NDIM(list_ids[l]), ARR_DIMS(list_ids[l]));
+			ids = (const int64 *) ARR_DATA_PTR(list_ids[l]);
+			sims = (const double *) ARR_DATA_PTR(list_sims[l]);
+			pos = ptr[owner[l]];
+			for (int j = 0; j < n; j++)
+			{
+				idx[pos + j] = DenseIndex(m, extra, n_extra, ids[j]);
+				sim[pos + j] = sims[j];
+			}
+			if ((l & 1023) == 0)
+				CHECK_FOR_INTERRUPTS();
+		}
+		sh.nb_ptr = ptr;
+		sh.nb_idx = idx;
+		sh.nb_sim = sim;
+	}
+
+	/* the users to score, as dense indexes in id order */
+	{
+		int32	   *users = palloc_extended(sizeof(int32) * Max(m->n_users, 1), MCXT_ALLOC_HUGE);
+
+		for (int32 u = 0; u < m->n_users; u++)
+			if (want == NULL || sorted_ids_contain(want, nwant, m->user_ids[u]))
+				users[sh.n_users++] = u;
+		sh.users = users;
+	}
+	sh.res = palloc_extended(sizeof(Scored) * Max((Size) sh.n_users * k, 1), MCXT_ALLOC_HUGE);
+	sh.res_n = palloc0(sizeof(int32) * Max(sh.n_users, 1));
+	sh.acc = palloc(sizeof(double *) * nthreads);
+	sh.mark = palloc(sizeof(uint32 *) * nthreads);
+	sh.seen = palloc(sizeof(uint32 *) * nthreads);
+	sh.touched = palloc(sizeof(int32 *) * nthreads);
+	sh.stamp = palloc0(sizeof(uint32) * nthreads);
+	for (int t = 0; t < nthreads; t++)
+	{
+		sh.acc[t] = palloc_extended(sizeof(double) * Max(sh.n_all, 1), MCXT_ALLOC_HUGE);
+		sh.mark[t] = palloc_extended(sizeof(uint32) * Max(sh.n_all, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+		sh.seen[t] = palloc_extended(sizeof(uint32) * Max(sh.n_all, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+		sh.touched[t] = palloc_extended(sizeof(int32) * Max(sh.n_all, 1), MCXT_ALLOC_HUGE);
+	}
+	MemoryContextSwitchTo(old);
+
+	sh.run.n_tasks = ((int64) sh.n_users + BATCH_BLOCK - 1) / BATCH_BLOCK;
+	sh.run.n_workers = nthreads;
+	sh.run.fn = ScoreBlock;
+	sh.run.arg = &sh;
+	parallel_run(&sh.run, &interrupt_hooks);
+	if (sh.bad)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("score of item " INT64_FORMAT " for user " INT64_FORMAT " is out of range",
+						sh.bad_item, sh.bad_user)));
+
+	for (int32 q = 0; q < sh.n_users; q++)
+	{
+		int64		user = m->user_ids[sh.users[q]];
+
+		for (int i = 0; i < sh.res_n[q]; i++)
+		{
+			Datum		values[4];
+			bool		nulls[4] = {false, false, false, false};
+			const Scored *c = &sh.res[(int64) q * k + i];
+
+			values[0] = Int64GetDatum(user);
+			values[1] = Int64GetDatum(c->item);
+			values[2] = Float8GetDatum(c->score);
+			values[3] = Int32GetDatum(i + 1);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+		if ((q & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	MemoryContextDelete(work);
+	return (Datum) 0;
+}
