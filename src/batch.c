@@ -90,17 +90,21 @@ ScoreBlock(void *arg, int w, int64 block)
 			int32		item = m->u_item[a];
 			double		wt = m->u_w[a];
 
+			/*
+			 * Branch-free: whether j is new to this user is a coin flip for
+			 * the predictor.  touched has n_all + 1 slots for the write that
+			 * is not kept.  0 + x is exactly x, as recommend's first add.
+			 */
 			for (int64 b = sh->nb_ptr[item]; b < sh->nb_ptr[item + 1]; b++)
 			{
 				int32		j = sh->nb_idx[b];
+				uint32		fresh = mark[j] != stamp;
+				double		prev = acc[j];
 
-				if (mark[j] != stamp)
-				{
-					mark[j] = stamp;
-					acc[j] = 0;
-					touched[nt++] = j;
-				}
-				acc[j] += wt * sh->nb_sim[b];
+				touched[nt] = j;
+				nt += fresh;
+				mark[j] = stamp;
+				acc[j] = (fresh ? 0.0 : prev) + wt * sh->nb_sim[b];
 			}
 		}
 		for (int32 t = 0; t < nt; t++)
@@ -138,17 +142,51 @@ CmpId(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* dense index of a neighbour id: a source item, or an extra id (sorted, deduplicated) */
-static int32
-DenseIndex(const InteractionMatrix *m, const int64 *extra, int32 n_extra, int64 id)
+/*
+ * Item id -> dense index of the source's items: a direct table when the ids
+ * are compact (the usual case), else a binary search.
+ */
+typedef struct ItemIndex
 {
-	const int64 *hit = bsearch(&id, m->item_ids, m->n_items, sizeof(int64), CmpId);
+	const int64 *ids;			/* ascending */
+	int32		n;
+	int64		base;
+	int64		span;
+	int32	   *direct;			/* [span] or NULL */
+} ItemIndex;
 
-	if (hit)
-		return (int32) (hit - m->item_ids);
-	hit = bsearch(&id, extra, n_extra, sizeof(int64), CmpId);
-	Assert(hit);
-	return m->n_items + (int32) (hit - extra);
+static void
+ItemIndexInit(ItemIndex *ix, const int64 *ids, int32 n)
+{
+	ix->ids = ids;
+	ix->n = n;
+	ix->direct = NULL;
+	if (n == 0)
+		return;
+	ix->base = ids[0];
+	if (ids[n - 1] - ids[0] >= 0 && ids[n - 1] - ids[0] < (int64) n * 4 + 1024)
+	{
+		ix->span = ids[n - 1] - ids[0] + 1;
+		ix->direct = palloc_extended(sizeof(int32) * ix->span, MCXT_ALLOC_HUGE);
+		memset(ix->direct, 0xFF, sizeof(int32) * ix->span);	/* -1 */
+		for (int32 i = 0; i < n; i++)
+			ix->direct[ids[i] - ix->base] = i;
+	}
+}
+
+static inline int32
+ItemIndexFind(const ItemIndex *ix, int64 id)
+{
+	const int64 *hit;
+
+	if (ix->direct)
+	{
+		if (id < ix->base || id - ix->base >= ix->span)
+			return -1;
+		return ix->direct[id - ix->base];
+	}
+	hit = bsearch(&id, ix->ids, ix->n, sizeof(int64), CmpId);
+	return hit ? (int32) (hit - ix->ids) : -1;
 }
 
 Datum
@@ -174,6 +212,7 @@ recommend_all(PG_FUNCTION_ARGS)
 	int32		n_lists;
 	Size		need;
 	int			nthreads = Max(1, Min(media_reco_threads, 64));
+	ItemIndex	ix;
 
 	check_not_null(fcinfo, 0, "name");
 	check_not_null(fcinfo, 1, "k");
@@ -196,7 +235,7 @@ recommend_all(PG_FUNCTION_ARGS)
 	MemoryContextSwitchTo(old);
 	source_read(&r.src, tb, work, true);
 	old = MemoryContextSwitchTo(work);
-	m = matrix_build(tb);
+	m = matrix_build_ex(tb, false);
 	MemoryContextSwitchTo(old);
 
 	/* the neighbour lists, kept as detoasted arrays in `work` */
@@ -263,6 +302,7 @@ recommend_all(PG_FUNCTION_ARGS)
 	sh.k = k;
 
 	/* dense ids: the source's items, then neighbour ids outside the source */
+	ItemIndexInit(&ix, m->item_ids, m->n_items);
 	extra = palloc_extended(sizeof(int64) * Max(nb_total, 1), MCXT_ALLOC_HUGE);
 	for (int32 l = 0; l < n_lists; l++)
 	{
@@ -270,7 +310,7 @@ recommend_all(PG_FUNCTION_ARGS)
 		const int64 *ids = (const int64 *) ARR_DATA_PTR(list_ids[l]);
 
 		for (int j = 0; j < n; j++)
-			if (!bsearch(&ids[j], m->item_ids, m->n_items, sizeof(int64), CmpId))
+			if (ItemIndexFind(&ix, ids[j]) < 0)
 				extra[n_extra++] = ids[j];
 	}
 	if (n_extra > 1)
@@ -302,10 +342,8 @@ recommend_all(PG_FUNCTION_ARGS)
 
 		for (int32 l = 0; l < n_lists; l++)
 		{
-			const int64 *hit = bsearch(&list_item[l], m->item_ids, m->n_items, sizeof(int64), CmpId);
-
-			owner[l] = hit ? (int32) (hit - m->item_ids) : -1;
-			if (hit)
+			owner[l] = ItemIndexFind(&ix, list_item[l]);
+			if (owner[l] >= 0)
 				ptr[owner[l] + 1] = ArrayGetNItems(ARR_NDIM(list_ids[l]), ARR_DIMS(list_ids[l]));
 		}
 		for (int32 i = 0; i < m->n_items; i++)
@@ -324,7 +362,15 @@ recommend_all(PG_FUNCTION_ARGS)
 			pos = ptr[owner[l]];
 			for (int j = 0; j < n; j++)
 			{
-				idx[pos + j] = DenseIndex(m, extra, n_extra, ids[j]);
+				int32		d = ItemIndexFind(&ix, ids[j]);
+
+				if (d < 0)
+				{
+					const int64 *hit = bsearch(&ids[j], extra, n_extra, sizeof(int64), CmpId);
+
+					d = m->n_items + (int32) (hit - extra);
+				}
+				idx[pos + j] = d;
 				sim[pos + j] = sims[j];
 			}
 			if ((l & 1023) == 0)
@@ -356,7 +402,7 @@ recommend_all(PG_FUNCTION_ARGS)
 		sh.acc[t] = palloc_extended(sizeof(double) * Max(sh.n_all, 1), MCXT_ALLOC_HUGE);
 		sh.mark[t] = palloc_extended(sizeof(uint32) * Max(sh.n_all, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 		sh.seen[t] = palloc_extended(sizeof(uint32) * Max(sh.n_all, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-		sh.touched[t] = palloc_extended(sizeof(int32) * Max(sh.n_all, 1), MCXT_ALLOC_HUGE);
+		sh.touched[t] = palloc_extended(sizeof(int32) * ((Size) sh.n_all + 1), MCXT_ALLOC_HUGE);
 	}
 	MemoryContextSwitchTo(old);
 

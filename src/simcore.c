@@ -383,6 +383,13 @@ HugeAlloc(Size count, Size elem)
 InteractionMatrix *
 matrix_build(TripleBuffer *tb)
 {
+	return matrix_build_ex(tb, true);
+}
+
+/* with_items false: the user-major copy only (i_ptr, i_user, i_w stay NULL) */
+InteractionMatrix *
+matrix_build_ex(TripleBuffer *tb, bool with_items)
+{
 	InteractionMatrix *m;
 	int32		nu;
 	int32		ni;
@@ -503,6 +510,12 @@ matrix_build(TripleBuffer *tb)
 	}
 	m->u_ptr[nu] = nnz;
 	m->nnz = nnz;
+
+	if (!with_items)
+	{
+		pfree(ptr);
+		return m;
+	}
 
 	/* pass 3: user-major -> item-major, users ascending within each item */
 	memset(ptr, 0, sizeof(int64) * ((Size) ni + 1));

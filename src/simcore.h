@@ -69,6 +69,7 @@ extern TripleBuffer *triples_create(Size mem_limit, const char *limit_name);
 extern void triples_add(TripleBuffer *tb, int64 user, int64 item, double w);
 extern int64 triples_count(TripleBuffer *tb);
 extern InteractionMatrix *matrix_build(TripleBuffer *tb);
+extern InteractionMatrix *matrix_build_ex(TripleBuffer *tb, bool with_items);
 extern Size sim_memory_estimate(const InteractionMatrix *m, const SimParams *p, int nthreads);
 extern NeighborLists *sim_compute(InteractionMatrix *m, const SimParams *p,
 								  int nthreads, const SimInterruptHooks *hooks);

@@ -254,6 +254,22 @@ source_history_sql(const SourceSpec *src)
 }
 
 /*
+ * The source's usable rows (user, item[, weight][, time]) whose user (or,
+ * with by_user false, item) is one of the int8[] $1; its NULL rules apply.
+ */
+char *
+source_rows_sql(const SourceSpec *src, bool by_user)
+{
+	StringInfoData sql;
+
+	initStringInfo(&sql);
+	AppendSelect(&sql, src);
+	appendStringInfo(&sql, " AND %s OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.int8[])",
+					 quote_identifier(by_user ? src->user_col : src->item_col));
+	return sql.data;
+}
+
+/*
  * Distinct users per item, most first (ties: smaller item id), limited to $1
  * rows; with `since`, only rows whose time is at or after $2.
  */

@@ -28,6 +28,7 @@ extern void source_read(const SourceSpec *src, TripleBuffer *tb, MemoryContext c
 						bool read_only);
 extern char *source_history_sql(const SourceSpec *src);
 extern char *source_popular_sql(const SourceSpec *src, bool since);
+extern char *source_rows_sql(const SourceSpec *src, bool by_user);
 extern void check_weight_finite(const SourceSpec *src, double w);
 extern double decayed_weight(const SourceSpec *src, double w, Datum t, Oid t_type);
 

@@ -534,3 +534,22 @@ AS 'MODULE_PATHNAME', 'recommend_all'
 LANGUAGE C STABLE PARALLEL RESTRICTED SECURITY INVOKER;
 COMMENT ON FUNCTION media_reco.recommend_all(text, integer, bigint[]) IS
     'recommend''s top-k (seen items excluded) for every user of the source, or for the given users, computed set-wise in one pass: rows by user id, then rank.';
+
+-- ---------------------------------------------------------------------------
+-- User-based collaborative filtering, computed live for one user
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION media_reco.similar_users(name text, user_id bigint, k integer DEFAULT 10)
+RETURNS TABLE(neighbor_user_id bigint, similarity double precision, rank integer)
+AS 'MODULE_PATHNAME', 'similar_users'
+LANGUAGE C STABLE PARALLEL RESTRICTED SECURITY INVOKER;
+COMMENT ON FUNCTION media_reco.similar_users(text, bigint, integer) IS
+    'The k users most similar to a user under the recommender''s metric over user vectors (cosine: Σ w(u,i)·w(v,i) / (‖w(u,·)‖·‖w(v,·)‖), norms over all of each user''s items), computed live; ties to the smaller user id.';
+
+CREATE FUNCTION media_reco.recommend_user_based(name text, user_id bigint, k integer DEFAULT 10,
+                                                neighbors integer DEFAULT 50, exclude_seen boolean DEFAULT true)
+RETURNS TABLE(item_id bigint, score double precision, rank integer)
+AS 'MODULE_PATHNAME', 'recommend_user_based'
+LANGUAGE C STABLE PARALLEL RESTRICTED SECURITY INVOKER;
+COMMENT ON FUNCTION media_reco.recommend_user_based(text, bigint, integer, integer, boolean) IS
+    'User-based top-k: score(u,j) = Σ over the `neighbors` most similar users v (ties: smaller id) of sim(u,v)·w(v,j); ties to the smaller item id.';
