@@ -43,3 +43,6 @@ include $(PGXS)
 sql-build/$(EXTENSION)--$(EXTVERSION).sql: src/sql/$(EXTENSION).sql
 	@mkdir -p sql-build
 	cp $< $@
+
+# PGXS does not track header dependencies: rebuild every object when a header changes
+$(OBJS): $(wildcard $(srcdir)/src/*.h)

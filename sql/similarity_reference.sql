@@ -1,5 +1,5 @@
 -- item_similarity against a brute-force SQL computation of the same definition,
--- on a generated table of a few thousand rows, both metrics, shrinkage and min_support.
+-- on a generated table of a few thousand rows, every metric, shrinkage and min_support.
 SET client_min_messages = warning;
 
 CREATE TABLE ref_src AS
@@ -22,18 +22,30 @@ LANGUAGE sql AS $$
       FROM ref_src
      WHERE user_id IS NOT NULL AND item_id IS NOT NULL AND (NOT use_weight OR wr IS NOT NULL)
      GROUP BY 1, 2),
+  -- bm25 (K1 = 100, B = 0.8): N users, idf(i) = ln N - ln(1 + |U(i)|), len(u) = Σ w(u,·)
+  bm AS (
+    SELECT u, i, w, sum(w) OVER (PARTITION BY u) AS len, count(*) OVER (PARTITION BY i) AS ucount,
+           (SELECT count(DISTINCT u) FROM w0) AS n_users
+      FROM w0),
+  bmw AS (
+    SELECT u, i, w * 101.0 / (100.0 * (0.2 + 0.8 * len / (SELECT avg(l) FROM (SELECT DISTINCT u, len AS l FROM bm) x)) + w)
+                 * (ln(n_users) - ln(1 + ucount)) AS w
+      FROM bm),
   -- adjusted cosine centres on the user's mean weight, pearson on the item's
   w AS (
     SELECT u, i, CASE metric WHEN 'adjusted_cosine' THEN w - avg(w) OVER (PARTITION BY u)
                              WHEN 'pearson' THEN w - avg(w) OVER (PARTITION BY i)
                              ELSE w END AS w
-      FROM w0),
+      FROM w0 WHERE metric <> 'bm25'
+    UNION ALL
+    SELECT u, i, w FROM bmw WHERE metric = 'bm25'),
   n AS (SELECT i, sqrt(sum(w * w)) AS norm, count(*) AS cnt FROM w GROUP BY i),
   p AS (SELECT a.i, b.i AS j, sum(a.w * b.w) AS dot, count(*) AS sup
           FROM w a JOIN w b ON a.u = b.u AND a.i <> b.i GROUP BY 1, 2),
   s AS (SELECT p.i, p.j, p.sup,
                (CASE metric WHEN 'jaccard' THEN p.sup::float8 / (na.cnt + nb.cnt - p.sup)
                             WHEN 'conditional' THEN p.sup::float8 / na.cnt
+                            WHEN 'bm25' THEN p.dot
                             ELSE p.dot / nullif(na.norm * nb.norm, 0) END)
                * p.sup / (p.sup + lambda) AS sim
           FROM p JOIN n na ON na.i = p.i JOIN n nb ON nb.i = p.j
@@ -89,7 +101,9 @@ SELECT c.label AS "case", r.rows > 0 AS has_rows, r.rows = r.ref_rows AS same_ro
           (8, 'pearson, weights, k 10', 'pearson', true, 10, 1, 0),
           (9, 'pearson, weights, k 200, support 3', 'pearson', true, 200, 3, 0),
           (10, 'conditional, k 10', 'conditional', false, 10, 1, 0),
-          (11, 'conditional, k 5, support 2, lambda 4', 'conditional', false, 5, 2, 4)
+          (11, 'conditional, k 5, support 2, lambda 4', 'conditional', false, 5, 2, 4),
+          (12, 'bm25, counts, k 10', 'bm25', false, 10, 1, 0),
+          (13, 'bm25, weights, k 5, support 2, lambda 3', 'bm25', true, 5, 2, 3)
        ) c(ord, label, metric, use_weight, k, min_support, lambda),
        LATERAL compare(c.metric, c.use_weight, c.k, c.min_support, c.lambda::float8) r
  ORDER BY c.ord;
@@ -100,3 +114,11 @@ SELECT count(*) > 0 AS asymmetric_pairs
   JOIN media_reco.item_similarity('ref_src', metric => 'conditional', k => 200) b
     ON a.item_id = b.neighbor_id AND a.neighbor_id = b.item_id
  WHERE abs(a.similarity - b.similarity) > 1e-6;
+
+-- bm25's K1 and B change the weighting: B = 0 ignores lengths, K1 = 0 keeps only idf
+SELECT count(*) > 0 AS b_matters FROM (
+  SELECT item_id, neighbor_id, similarity FROM media_reco.item_similarity('ref_src', metric => 'bm25', k => 5)
+  EXCEPT SELECT item_id, neighbor_id, similarity FROM media_reco.item_similarity('ref_src', metric => 'bm25', k => 5, bm25_b => 0)) d;
+SELECT count(*) > 0 AS k1_matters FROM (
+  SELECT item_id, neighbor_id, similarity FROM media_reco.item_similarity('ref_src', metric => 'bm25', k => 5)
+  EXCEPT SELECT item_id, neighbor_id, similarity FROM media_reco.item_similarity('ref_src', metric => 'bm25', k => 5, bm25_k1 => 1)) d;

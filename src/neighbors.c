@@ -53,7 +53,7 @@ static SPIPlanPtr fetch_lock_plan = NULL;
 #define FETCH_SQL \
 	"SELECT id, source::pg_catalog.oid, user_col, item_col, weight_col, metric, k," \
 	" min_support, shrinkage, refreshed_at IS NOT NULL, time_col," \
-	" pg_catalog.date_part('epoch', half_life)" \
+	" pg_catalog.date_part('epoch', half_life), bm25_k1, bm25_b" \
 	" FROM media_reco.recommenders WHERE name OPERATOR(pg_catalog.=) $1"
 
 static char *
@@ -113,6 +113,8 @@ recommender_fetch(const char *name, bool lock, MemoryContext cxt, Recommender *o
 					 DatumGetInt32(SPI_getbinval(tup, td, 8, &isnull)),
 					 DatumGetFloat8(SPI_getbinval(tup, td, 9, &isnull)),
 					 &out->params);
+	check_bm25_params(DatumGetFloat8(SPI_getbinval(tup, td, 13, &isnull)),
+					  DatumGetFloat8(SPI_getbinval(tup, td, 14, &isnull)), &out->params);
 	out->refreshed = DatumGetBool(SPI_getbinval(tup, td, 10, &isnull));
 	out->src.time_col = CopyName(tup, td, 11, cxt);
 	out->src.half_life = 0;
@@ -153,16 +155,19 @@ create_recommender(PG_FUNCTION_ARGS)
 	char	   *name;
 	SourceSpec	src;
 	SimParams	p;
-	Oid			types[11] = {TEXTOID, REGCLASSOID, NAMEOID, NAMEOID, NAMEOID,
-		TEXTOID, INT4OID, INT4OID, FLOAT8OID, NAMEOID, INTERVALOID};
-	Datum		values[11];
-	char		nulls[11];
+	Oid			types[13] = {TEXTOID, REGCLASSOID, NAMEOID, NAMEOID, NAMEOID,
+		TEXTOID, INT4OID, INT4OID, FLOAT8OID, NAMEOID, INTERVALOID, FLOAT8OID, FLOAT8OID};
+	Datum		values[13];
+	char		nulls[13];
 	int			rc;
 
 	check_not_null(fcinfo, 0, "name");
 	name = arg_text_or_null(fcinfo, 0);
 	CheckName(name);
 	source_args(fcinfo, 1, &src, &p);
+	check_not_null(fcinfo, 11, "bm25_k1");
+	check_not_null(fcinfo, 12, "bm25_b");
+	check_bm25_params(PG_GETARG_FLOAT8(11), PG_GETARG_FLOAT8(12), &p);
 	if (PG_ARGISNULL(9) != PG_ARGISNULL(10))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -194,16 +199,16 @@ create_recommender(PG_FUNCTION_ARGS)
 				 errmsg("recommender \"%s\" already exists", name),
 				 errhint("Drop it with media_reco.drop_recommender() or choose another name.")));
 
-	for (int i = 0; i < 11; i++)
+	for (int i = 0; i < 13; i++)
 	{
 		values[i] = PG_ARGISNULL(i) ? (Datum) 0 : PG_GETARG_DATUM(i);
 		nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
 	}
 	rc = SPI_execute_with_args("INSERT INTO media_reco.recommenders"
 							   " (name, source, user_col, item_col, weight_col, metric, k, min_support, shrinkage,"
-							   "  time_col, half_life)"
-							   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-							   11, types, values, nulls, false, 0);
+							   "  time_col, half_life, bm25_k1, bm25_b)"
+							   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+							   13, types, values, nulls, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "could not register recommender: %s", SPI_result_code_string(rc));
 	SPI_finish();

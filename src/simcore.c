@@ -696,7 +696,7 @@ ProcessItem(SimScratch *s, int32 i)
 	double		inv_i = (cosine && sh->invnorm) ? sh->invnorm[i] : 1.0;
 	double		floor_sim = 0;	/* candidates clearly below this cannot enter */
 
-	nt = AccumulateRow(sh->m, i, cosine, slots, touched);
+	nt = AccumulateRow(sh->m, i, cosine || p->metric == SIM_BM25, slots, touched);
 
 	for (int32 t = 0; t < nt; t++)
 	{
@@ -731,6 +731,8 @@ ProcessItem(SimScratch *s, int32 i)
 			if (sim > 1.0)
 				sim = 1.0;
 		}
+		else if (p->metric == SIM_BM25)
+			sim = dot;
 		else if (p->metric == SIM_CONDITIONAL)
 			sim = (double) sup / (double) sh->deg[i];
 		else
@@ -938,6 +940,59 @@ CenterRows(int32 nrows, const int64 *ptr, double *w,
 	pfree(mean);
 }
 
+/*
+ * BM25 weighting, in both copies of the matrix: with N users,
+ * idf(i) = ln(N) - ln(1 + |U(i)|), len(u) = Σ_i w(u,i),
+ * norm(u) = (1 - B) + B · len(u) / mean(len) and
+ * w'(u,i) = w(u,i) · (K1 + 1) / (K1 · norm(u) + w(u,i)) · idf(i).
+ */
+static void
+ApplyBm25(InteractionMatrix *m, double k1, double b)
+{
+	double	   *norm = HugeAlloc(Max(m->n_users, 1), sizeof(double));
+	double	   *idf = HugeAlloc(Max(m->n_items, 1), sizeof(double));
+	double		total = 0,
+				mean_len;
+
+	for (int32 u = 0; u < m->n_users; u++)
+	{
+		double		len = 0;
+
+		for (int64 a = m->u_ptr[u]; a < m->u_ptr[u + 1]; a++)
+			len += m->u_w[a];
+		norm[u] = len;
+		total += len;
+	}
+	mean_len = m->n_users > 0 ? total / m->n_users : 0;
+	for (int32 u = 0; u < m->n_users; u++)
+		norm[u] = (1.0 - b) + (mean_len != 0 ? b * norm[u] / mean_len : 0);
+	for (int32 i = 0; i < m->n_items; i++)
+		idf[i] = log((double) m->n_users) - log(1.0 + (double) (m->i_ptr[i + 1] - m->i_ptr[i]));
+	for (int32 u = 0; u < m->n_users; u++)
+		for (int64 a = m->u_ptr[u]; a < m->u_ptr[u + 1]; a++)
+		{
+			double		w = m->u_w[a];
+
+			m->u_w[a] = w * (k1 + 1.0) / (k1 * norm[u] + w) * idf[m->u_item[a]];
+		}
+	for (int32 i = 0; i < m->n_items; i++)
+		for (int64 a = m->i_ptr[i]; a < m->i_ptr[i + 1]; a++)
+		{
+			double		w = m->i_w[a];
+			int32		u = m->i_user[a];
+
+			m->i_w[a] = w * (k1 + 1.0) / (k1 * norm[u] + w) * idf[i];
+		}
+	for (int64 a = 0; a < m->nnz; a++)
+		if (!isfinite(m->u_w[a]))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("a BM25 weight is not finite"),
+					 errhint("BM25 needs weights whose sum per user is not zero; use positive weights.")));
+	pfree(norm);
+	pfree(idf);
+}
+
 NeighborLists *
 sim_compute(InteractionMatrix *m, const SimParams *p, int nthreads,
 			const SimInterruptHooks *hooks)
@@ -966,6 +1021,8 @@ sim_compute(InteractionMatrix *m, const SimParams *p, int nthreads,
 	deg = HugeAlloc(n, sizeof(int32));
 	for (int32 i = 0; i < n; i++)
 		deg[i] = (int32) (m->i_ptr[i + 1] - m->i_ptr[i]);
+	if (p->metric == SIM_BM25)
+		ApplyBm25(m, p->bm25_k1, p->bm25_b);
 	if (p->metric == SIM_ADJUSTED_COSINE)
 		CenterRows(m->n_users, m->u_ptr, m->u_w, m->nnz, m->i_user, m->i_w);
 	else if (p->metric == SIM_PEARSON)
@@ -1081,6 +1138,8 @@ sim_metric_name(SimMetric m)
 			return "pearson";
 		case SIM_CONDITIONAL:
 			return "conditional";
+		case SIM_BM25:
+			return "bm25";
 	}
 	return "unknown";
 }
@@ -1089,7 +1148,7 @@ bool
 sim_metric_parse(const char *name, SimMetric *out)
 {
 	static const SimMetric all[] = {SIM_COSINE, SIM_JACCARD, SIM_ADJUSTED_COSINE,
-	SIM_PEARSON, SIM_CONDITIONAL};
+	SIM_PEARSON, SIM_CONDITIONAL, SIM_BM25};
 
 	for (int i = 0; i < lengthof(all); i++)
 		if (strcmp(name, sim_metric_name(all[i])) == 0)

@@ -19,7 +19,8 @@ typedef enum SimMetric
 	SIM_JACCARD,				/* support / |U(i) ∪ U(j)| */
 	SIM_ADJUSTED_COSINE,		/* cosine over w(u,i) − mean of u's weights */
 	SIM_PEARSON,				/* cosine over w(u,i) − mean of i's weights */
-	SIM_CONDITIONAL				/* support / |U(i)|: P(j | i), asymmetric */
+	SIM_CONDITIONAL,			/* support / |U(i)|: P(j | i), asymmetric */
+	SIM_BM25					/* Σ_u w'(u,i)·w'(u,j) over BM25-weighted interactions */
 } SimMetric;
 
 /* metrics computed as a cosine (over possibly centred weights) */
@@ -31,6 +32,8 @@ typedef struct SimParams
 	int			k;				/* neighbours kept per item, 1..10000 */
 	int			min_support;	/* >= 1 */
 	double		shrinkage;		/* >= 0, finite */
+	double		bm25_k1;		/* bm25: >= 0, finite */
+	double		bm25_b;			/* bm25: in [0, 1] */
 } SimParams;
 
 /* Collector for raw (user, item, weight) rows, ids mapped to dense indexes. */

@@ -126,6 +126,9 @@ item_similarity(PG_FUNCTION_ARGS)
 	SimRunStats stats;
 
 	source_args(fcinfo, 0, &src, &p);
+	check_not_null(fcinfo, 8, "bm25_k1");
+	check_not_null(fcinfo, 9, "bm25_b");
+	check_bm25_params(PG_GETARG_FLOAT8(8), PG_GETARG_FLOAT8(9), &p);
 	source_validate(&src);
 
 	InitMaterializedSRF(fcinfo, 0);

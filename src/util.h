@@ -27,6 +27,7 @@ extern char *arg_name_or_null(FunctionCallInfo fcinfo, int argno);
 extern void check_k(int k, const char *argname);
 extern void check_sim_params(const char *metric, int k, int min_support,
 							 double shrinkage, SimParams *out);
+extern void check_bm25_params(double k1, double b, SimParams *out);
 
 /* polled by simcore between chunks: a query cancel, timeout or termination is pending */
 extern void check_relation_privilege(Oid relid, AclMode mode, const AttrNumber *atts, int natts);

@@ -19,7 +19,7 @@ CREATE TABLE media_reco.recommenders (
     weight_col    pg_catalog.name,
     metric        text NOT NULL
                   CHECK (metric OPERATOR(pg_catalog.=) ANY (ARRAY['cosine', 'jaccard', 'adjusted_cosine',
-                                                                  'pearson', 'conditional'])),
+                                                                  'pearson', 'conditional', 'bm25'])),
     k             integer NOT NULL
                   CHECK (k OPERATOR(pg_catalog.>=) 1 AND k OPERATOR(pg_catalog.<=) 10000),
     min_support   integer NOT NULL CHECK (min_support OPERATOR(pg_catalog.>=) 1),
@@ -29,6 +29,11 @@ CREATE TABLE media_reco.recommenders (
     time_col      pg_catalog.name,
     half_life     interval
                   CHECK (half_life OPERATOR(pg_catalog.>) '0'::interval),
+    bm25_k1       double precision NOT NULL DEFAULT 100
+                  CHECK (bm25_k1 OPERATOR(pg_catalog.>=) 0
+                         AND bm25_k1 OPERATOR(pg_catalog.<) 'Infinity'::double precision),
+    bm25_b        double precision NOT NULL DEFAULT 0.8
+                  CHECK (bm25_b OPERATOR(pg_catalog.>=) 0 AND bm25_b OPERATOR(pg_catalog.<=) 1),
     created_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
     refreshed_at  timestamptz,
     interactions  bigint,
@@ -112,13 +117,15 @@ CREATE FUNCTION media_reco.item_similarity(
     metric text DEFAULT 'cosine',
     k integer DEFAULT 50,
     min_support integer DEFAULT 1,
-    shrinkage double precision DEFAULT 0)
+    shrinkage double precision DEFAULT 0,
+    bm25_k1 double precision DEFAULT 100,
+    bm25_b double precision DEFAULT 0.8)
 RETURNS TABLE(item_id bigint, neighbor_id bigint, similarity double precision,
               support integer, rank integer)
 AS 'MODULE_PATHNAME', 'item_similarity'
 LANGUAGE C STABLE PARALLEL RESTRICTED SECURITY INVOKER;
-COMMENT ON FUNCTION media_reco.item_similarity(regclass, name, name, name, text, integer, integer, double precision) IS
-    'Computes the top-k item neighbours (cosine, jaccard, adjusted_cosine, pearson or conditional, with min_support and shrinkage) over an interaction table and returns them without storing anything.';
+COMMENT ON FUNCTION media_reco.item_similarity(regclass, name, name, name, text, integer, integer, double precision, double precision, double precision) IS
+    'Computes the top-k item neighbours (cosine, jaccard, adjusted_cosine, pearson, conditional or bm25 with K1 = bm25_k1 and B = bm25_b, with min_support and shrinkage) over an interaction table and returns them without storing anything.';
 
 CREATE FUNCTION media_reco.create_recommender(
     name text,
@@ -131,11 +138,13 @@ CREATE FUNCTION media_reco.create_recommender(
     min_support integer DEFAULT 1,
     shrinkage double precision DEFAULT 0,
     time_col name DEFAULT NULL,
-    half_life interval DEFAULT NULL)
+    half_life interval DEFAULT NULL,
+    bm25_k1 double precision DEFAULT 100,
+    bm25_b double precision DEFAULT 0.8)
 RETURNS void
 AS 'MODULE_PATHNAME', 'create_recommender'
 LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
-COMMENT ON FUNCTION media_reco.create_recommender(text, regclass, name, name, name, text, integer, integer, double precision, name, interval) IS
+COMMENT ON FUNCTION media_reco.create_recommender(text, regclass, name, name, name, text, integer, integer, double precision, name, interval, double precision, double precision) IS
     'Registers an item-to-item recommender over a source relation after validating the source, its columns and the parameters (with time_col and half_life, each interaction weighs 0.5^(age / half_life)). Call refresh_neighbors to fill its neighbour table.';
 
 CREATE FUNCTION media_reco.drop_recommender(name text)
