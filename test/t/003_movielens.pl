@@ -100,6 +100,16 @@ SELECT round(avg(hit::int), 3) FROM hits;});
 	note "most-popular baseline hit rate at 10: $pop";
 	ok($hit > 0.3, "item-to-item hit rate at 10 is useful ($hit)");
 	ok($hit >= $pop, "and at least as good as recommending the most popular movies ($pop)");
+
+	# the evaluation loop in SQL: item cosine beats popularity on precision@10 and ndcg@10
+	my %ev = map { split /\|/ } split /\n/, $node->safe_psql('postgres',
+		q{SELECT metric, round(value::numeric, 4) FROM media_reco.evaluate('ua', 'test', 10)});
+	note join(', ', map { "$_ $ev{$_}" } sort keys %ev);
+	is($ev{users} + 0, 943, 'evaluate scores all 943 test users');
+	ok($ev{'precision@10'} > $ev{'popular_precision@10'},
+		"precision\@10 $ev{'precision@10'} beats popularity $ev{'popular_precision@10'}");
+	ok($ev{'ndcg@10'} > $ev{'popular_ndcg@10'},
+		"ndcg\@10 $ev{'ndcg@10'} beats popularity $ev{'popular_ndcg@10'}");
 }
 
 $node->stop;
