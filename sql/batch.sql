@@ -56,6 +56,35 @@ SELECT bool_and(ok) AS ordered FROM (
 SELECT user_id, count(*) AS rows FROM media_reco.recommend_all('b', 3, ARRAY[7, 7, 3, NULL, -5]) GROUP BY 1 ORDER BY 1;
 SELECT count(*) AS rows FROM media_reco.recommend_all('b', 3, '{}');
 
+-- item ids anywhere in the bigint range: a stored neighbour far outside the source's id range
+CREATE TABLE far (user_id int, item_id bigint);
+INSERT INTO far SELECT u, -1000000000 + (u * 7 + j) % 20 FROM generate_series(1, 40) u, generate_series(1, 5) j;
+INSERT INTO far SELECT u, 9223372036854775807 FROM generate_series(1, 30) u;
+SELECT media_reco.create_recommender('far', 'far', k => 30);
+SELECT interactions FROM media_reco.refresh_neighbors('far');
+DELETE FROM far WHERE item_id = 9223372036854775807 AND user_id > 1;
+SELECT NOT EXISTS (
+         (SELECT user_id, item_id, score, rank FROM media_reco.recommend_all('far', 50)
+          EXCEPT ALL
+          SELECT u.user_id, r.item_id, r.score, r.rank FROM (SELECT DISTINCT user_id FROM far) u,
+                 LATERAL media_reco.recommend('far', u.user_id, 50) r)
+         UNION ALL
+         (SELECT u.user_id, r.item_id, r.score, r.rank FROM (SELECT DISTINCT user_id FROM far) u,
+                 LATERAL media_reco.recommend('far', u.user_id, 50) r
+          EXCEPT ALL
+          SELECT user_id, item_id, score, rank FROM media_reco.recommend_all('far', 50))) AS identical_far_ids,
+       (SELECT count(*) FROM media_reco.recommend_all('far', 50) WHERE item_id = 9223372036854775807) AS huge_id_rows;
+
+-- a time column whose type is a domain decays like its base type
+CREATE DOMAIN ts_domain AS timestamptz;
+CREATE TABLE vdom AS SELECT user_id, item_id, plays, watched_at::ts_domain AS watched_at FROM v;
+SELECT media_reco.create_recommender('bdom', 'vdom', weight_col => 'plays', k => 15, time_col => 'watched_at',
+                                     half_life => '30 days');
+SELECT interactions > 0 AS refreshed FROM media_reco.refresh_neighbors('bdom');
+SELECT bool_and(a.item_id = b.item_id AND abs(a.score - b.score) <= 1e-12 * abs(b.score)) AS domain_decays_alike,
+       count(*) AS rows
+FROM media_reco.recommend('bdom', 7, 10) a JOIN media_reco.recommend('bd', 7, 10) b USING (rank);
+
 -- errors
 SELECT pg_temp.expect_error($$SELECT * FROM media_reco.recommend_all('nope')$$);
 SELECT pg_temp.expect_error($$SELECT * FROM media_reco.recommend_all('b', 0)$$);
@@ -66,4 +95,4 @@ SELECT pg_temp.expect_error($$SELECT * FROM media_reco.recommend_all('unrefreshe
 SET maintenance_work_mem = '1MB';
 SELECT pg_temp.expect_error($$SELECT * FROM media_reco.recommend_all('b', 10000)$$);
 RESET maintenance_work_mem;
-SELECT media_reco.drop_recommender(n) FROM unnest(ARRAY['b', 'bd', 'bj', 'unrefreshed']) n;
+SELECT media_reco.drop_recommender(n) FROM unnest(ARRAY['b', 'bd', 'bj', 'unrefreshed', 'far', 'bdom']) n;

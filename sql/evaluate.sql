@@ -85,6 +85,16 @@ SELECT * FROM media_reco.recommend('tiny', 1, 1);
 SELECT * FROM media_reco.recommend('tiny', 2, 1);
 SELECT metric, round(value::numeric, 6) AS value FROM media_reco.evaluate('tiny', 'tiny_test', 1);
 
+-- a user table with evaluate's scratch name, first on the search_path, is neither read nor dropped
+CREATE TABLE public.media_reco_eval_seen (u int8, i int8);
+INSERT INTO public.media_reco_eval_seen VALUES (1, 1);
+SET search_path = public, evaluate_test, pg_temp;
+SELECT metric, round(value::numeric, 6) AS value FROM media_reco.evaluate('tiny', 'tiny_test', 1)
+WHERE metric IN ('precision@1', 'popular_precision@1', 'popular_coverage');
+SELECT count(*) AS user_table_kept FROM public.media_reco_eval_seen;
+DROP TABLE public.media_reco_eval_seen;
+SET search_path = evaluate_test, public;
+
 -- errors
 SELECT pg_temp.expect_error($$SELECT * FROM media_reco.split_interactions('log', 'a', 'b', 'stratified')$$);
 SELECT pg_temp.expect_error($$SELECT * FROM media_reco.split_interactions('log', 'a', 'b', test_fraction => 0)$$);

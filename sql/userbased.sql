@@ -80,4 +80,6 @@ SELECT pg_temp.expect_error($$SELECT * FROM media_reco.similar_users('cosine', 1
 SELECT pg_temp.expect_error($$SELECT * FROM media_reco.similar_users('cosine', NULL)$$);
 SELECT pg_temp.expect_error($$SELECT * FROM media_reco.recommend_user_based('cosine', 1, neighbors => 0)$$);
 SELECT pg_temp.expect_error($$SELECT * FROM media_reco.recommend_user_based('cosine', 1, exclude_seen => NULL)$$);
+SELECT media_reco.create_recommender('bm', 'v', metric => 'bm25');
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.similar_users('bm', 1)$$);
 SELECT media_reco.drop_recommender(name) FROM media_reco.recommenders ORDER BY name;

@@ -164,13 +164,14 @@ ItemIndexInit(ItemIndex *ix, const int64 *ids, int32 n)
 	if (n == 0)
 		return;
 	ix->base = ids[0];
-	if (ids[n - 1] - ids[0] >= 0 && ids[n - 1] - ids[0] < (int64) n * 4 + 1024)
+	/* unsigned difference: ids span at most 2^64 - 1, no signed overflow */
+	if ((uint64) ids[n - 1] - (uint64) ids[0] < (uint64) n * 4 + 1024)
 	{
-		ix->span = ids[n - 1] - ids[0] + 1;
+		ix->span = (int64) ((uint64) ids[n - 1] - (uint64) ids[0]) + 1;
 		ix->direct = palloc_extended(sizeof(int32) * ix->span, MCXT_ALLOC_HUGE);
 		memset(ix->direct, 0xFF, sizeof(int32) * ix->span);	/* -1 */
 		for (int32 i = 0; i < n; i++)
-			ix->direct[ids[i] - ix->base] = i;
+			ix->direct[(uint64) ids[i] - (uint64) ix->base] = i;
 	}
 }
 
@@ -181,9 +182,11 @@ ItemIndexFind(const ItemIndex *ix, int64 id)
 
 	if (ix->direct)
 	{
-		if (id < ix->base || id - ix->base >= ix->span)
+		uint64		off = (uint64) id - (uint64) ix->base;	/* wraps for id < base */
+
+		if (off >= (uint64) ix->span)
 			return -1;
-		return ix->direct[id - ix->base];
+		return ix->direct[off];
 	}
 	hit = bsearch(&id, ix->ids, ix->n, sizeof(int64), CmpId);
 	return hit ? (int32) (hit - ix->ids) : -1;
@@ -238,10 +241,24 @@ recommend_all(PG_FUNCTION_ARGS)
 	m = matrix_build_ex(tb, false);
 	MemoryContextSwitchTo(old);
 
-	/* the neighbour lists, kept as detoasted arrays in `work` */
+	/* the neighbour lists, kept as detoasted arrays in `work`: their size is checked first */
 	{
 		Oid			types[1] = {INT4OID};
 		Datum		args[1] = {Int32GetDatum(r.id)};
+		bool		isnull;
+		Datum		d;
+
+		if (SPI_execute_with_args("SELECT pg_catalog.sum(pg_catalog.cardinality(neighbor_ids))::pg_catalog.int8"
+								  " FROM media_reco.neighbor_store WHERE recommender_id OPERATOR(pg_catalog.=) $1",
+								  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "sizing the neighbour lists failed");
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		if (!isnull && (Size) DatumGetInt64(d) * 40 + MemoryContextMemAllocated(work, true) > work_memory_limit())
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("recommend_all does not fit in maintenance_work_mem"),
+					 errdetail("The recommender stores " INT64_FORMAT " neighbours.", DatumGetInt64(d)),
+					 errhint("Raise maintenance_work_mem, or pass users in batches.")));
 
 		if (SPI_execute_with_args("SELECT item_id, neighbor_ids, similarities FROM media_reco.neighbor_store"
 								  " WHERE recommender_id OPERATOR(pg_catalog.=) $1",
@@ -285,7 +302,7 @@ recommend_all(PG_FUNCTION_ARGS)
 
 	/* memory: accumulators per thread, neighbour arrays, results */
 	need = (Size) nthreads * (m->n_items + (Size) nb_total) * 20 + (Size) nb_total * 12 +
-		(Size) (nwant > 0 ? nwant : m->n_users) * (Size) k * sizeof(Scored) +
+		(Size) (want ? nwant : m->n_users) * (Size) k * sizeof(Scored) +
 		MemoryContextMemAllocated(work, true);
 	if (need > work_memory_limit())
 		ereport(ERROR,

@@ -229,18 +229,21 @@ evaluate_recommender(PG_FUNCTION_ARGS)
 	appendStringInfo(&sql,
 					 "CREATE TEMP TABLE media_reco_eval_seen ON COMMIT DROP AS"
 					 " SELECT DISTINCT (s.%s)::pg_catalog.int8 AS u, (s.%s)::pg_catalog.int8 AS i"
-					 " FROM %s s WHERE s.%s IS NOT NULL AND s.%s IS NOT NULL%s%s%s"
-					 " AND (s.%s)::pg_catalog.int8 IN (SELECT (t.%s)::pg_catalog.int8 FROM %s t)",
+					 " FROM %s s WHERE s.%s IS NOT NULL AND s.%s IS NOT NULL%s%s%s%s%s%s"
+					 " AND (s.%s)::pg_catalog.int8 OPERATOR(pg_catalog.=) ANY (SELECT (t.%s)::pg_catalog.int8 FROM %s t)",
 					 u, i, source_relname(&r.src), u, i,
 					 r.src.weight_col ? " AND s." : "",
 					 r.src.weight_col ? quote_identifier(r.src.weight_col) : "",
 					 r.src.weight_col ? " IS NOT NULL" : "",
+					 r.src.time_col ? " AND s." : "",
+					 r.src.time_col ? quote_identifier(r.src.time_col) : "",
+					 r.src.time_col ? " IS NOT NULL" : "",
 					 u, u, test);
 	rc = SPI_execute(sql.data, false, 0);
 	if (rc != SPI_OK_UTILITY && rc != SPI_OK_SELINTO)
 		elog(ERROR, "collecting seen items failed: %s", SPI_result_code_string(rc));
-	if (SPI_execute("CREATE INDEX ON media_reco_eval_seen (u, i)", false, 0) != SPI_OK_UTILITY ||
-		SPI_execute("SELECT pg_catalog.count(*) FROM media_reco_eval_seen GROUP BY u ORDER BY 1 DESC LIMIT 1",
+	if (SPI_execute("CREATE INDEX ON pg_temp.media_reco_eval_seen (u, i)", false, 0) != SPI_OK_UTILITY ||
+		SPI_execute("SELECT pg_catalog.count(*) FROM pg_temp.media_reco_eval_seen GROUP BY u ORDER BY 1 DESC LIMIT 1",
 					false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "indexing seen items failed");
 	maxseen = 0;
@@ -275,7 +278,7 @@ evaluate_recommender(PG_FUNCTION_ARGS)
 					 "  SELECT t.u, pg_catalog.array_agg(t.i ORDER BY t.i) AS items FROM"
 					 "   (SELECT DISTINCT (x.%s)::pg_catalog.int8 AS u, (x.%s)::pg_catalog.int8 AS i FROM %s x"
 					 "     WHERE x.%s IS NOT NULL AND x.%s IS NOT NULL) t"
-					 "  WHERE NOT EXISTS (SELECT 1 FROM media_reco_eval_seen s"
+					 "  WHERE NOT EXISTS (SELECT 1 FROM pg_temp.media_reco_eval_seen s"
 					 "                    WHERE s.u OPERATOR(pg_catalog.=) t.u AND s.i OPERATOR(pg_catalog.=) t.i)"
 					 "  GROUP BY t.u),"
 					 " scored AS ("
@@ -284,7 +287,7 @@ evaluate_recommender(PG_FUNCTION_ARGS)
 					 "  UNION ALL"
 					 "  SELECT 1, r.items, COALESCE((SELECT pg_catalog.array_agg(p.i ORDER BY p.o) FROM"
 					 "     (SELECT p.i, p.o FROM pg_catalog.unnest($3) WITH ORDINALITY p(i, o)"
-					 "       WHERE NOT EXISTS (SELECT 1 FROM media_reco_eval_seen s"
+					 "       WHERE NOT EXISTS (SELECT 1 FROM pg_temp.media_reco_eval_seen s"
 					 "                         WHERE s.u OPERATOR(pg_catalog.=) r.u AND s.i OPERATOR(pg_catalog.=) p.i)"
 					 "       ORDER BY p.o LIMIT $2) p), '{}'::pg_catalog.int8[]) FROM rel r)"
 					 " SELECT who, pg_catalog.avg(media_reco.precision_at_k(items, rel, $2)),"
@@ -295,8 +298,9 @@ evaluate_recommender(PG_FUNCTION_ARGS)
 					 "  pg_catalog.avg(media_reco.reciprocal_rank(items, rel)),"
 					 "  (SELECT pg_catalog.count(DISTINCT e) FROM scored s2, pg_catalog.unnest(s2.items) e"
 					 "    WHERE s2.who OPERATOR(pg_catalog.=) s.who)::pg_catalog.float8"
-					 "   OPERATOR(pg_catalog./) NULLIF((SELECT pg_catalog.count(DISTINCT c.%s) FROM %s c"
-					 "    WHERE c.%s IS NOT NULL AND c.%s IS NOT NULL), 0),"
+					 "   OPERATOR(pg_catalog./) (SELECT CASE WHEN n OPERATOR(pg_catalog.=) 0 THEN NULL ELSE n END"
+					 "    FROM (SELECT pg_catalog.count(DISTINCT c.%s) AS n FROM %s c"
+					 "    WHERE c.%s IS NOT NULL AND c.%s IS NOT NULL) cn),"
 					 "  pg_catalog.count(*)::pg_catalog.float8"
 					 " FROM scored s GROUP BY who ORDER BY who",
 					 u, i, test, u, i, i, source_relname(&r.src), u, i);
@@ -337,7 +341,7 @@ evaluate_recommender(PG_FUNCTION_ARGS)
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
 	}
-	if (SPI_execute("DROP TABLE media_reco_eval_seen", false, 0) != SPI_OK_UTILITY)
+	if (SPI_execute("DROP TABLE pg_temp.media_reco_eval_seen", false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "dropping the seen-items table failed");
 	SPI_finish();
 	return (Datum) 0;

@@ -495,7 +495,7 @@ typedef struct CmEntry
 	int64		count;
 } CmEntry;
 
-#define CM_MAX_CLASSES 10000
+#define CM_MAX_CLASSES 1000
 
 static HTAB *
 CmNew(MemoryContext cxt)
@@ -524,11 +524,11 @@ CmAdd(HTAB *h, double actual, double predicted, int64 count)
 	if (!found)
 	{
 		e->count = 0;
-		if (hash_get_num_entries(h) > (long) CM_MAX_CLASSES * 4)
+		if (hash_get_num_entries(h) > (long) CM_MAX_CLASSES * CM_MAX_CLASSES)
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("confusion_matrix holds more than %d (actual, predicted) pairs",
-							CM_MAX_CLASSES * 4),
+					 errmsg("confusion_matrix holds more than %d (actual, predicted) pairs, so more than %d classes",
+							CM_MAX_CLASSES * CM_MAX_CLASSES, CM_MAX_CLASSES),
 					 errhint("Class labels are compared exactly; round continuous predictions first.")));
 	}
 	e->count += count;
@@ -551,10 +551,10 @@ confusion_matrix_accum(PG_FUNCTION_ARGS)
 	}
 	p = PG_GETARG_FLOAT8(1);
 	a = PG_GETARG_FLOAT8(2);
-	if (isnan(p) || isnan(a))
+	if (!isfinite(p) || !isfinite(a))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("confusion_matrix classes must not be NaN")));
+				 errmsg("confusion_matrix classes must be finite, got %g", isfinite(p) ? a : p)));
 	if (h == NULL)
 		h = CmNew(cxt);
 	CmAdd(h, a, p, 1);
@@ -709,7 +709,8 @@ confusion_matrix_final(PG_FUNCTION_ARGS)
 	if (nc > CM_MAX_CLASSES)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("confusion_matrix found %d classes; the limit is %d", nc, CM_MAX_CLASSES)));
+				 errmsg("confusion_matrix found %d classes; the limit is %d", nc, CM_MAX_CLASSES),
+				 errhint("Class labels are compared exactly; round continuous predictions first.")));
 	m = palloc0(sizeof(int64) * nc * nc);
 	hash_seq_init(&st, h);
 	while ((e = hash_seq_search(&st)) != NULL)

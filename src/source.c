@@ -173,6 +173,10 @@ decayed_weight(const SourceSpec *src, double w, Datum t, Oid t_type)
 {
 	double		age;
 
+	/* a domain over a timestamp (or over float8) decays as its base type */
+	if (t_type != TIMESTAMPOID && t_type != TIMESTAMPTZOID && t_type != FLOAT8OID)
+		t_type = getBaseType(t_type);
+
 	if (t_type == TIMESTAMPOID || t_type == TIMESTAMPTZOID)
 	{
 		TimestampTz ts = DatumGetTimestampTz(t);

@@ -21,6 +21,7 @@
  */
 #include "postgres.h"
 
+#include <limits.h>
 #include <math.h>
 
 #include "catalog/pg_type.h"
@@ -74,7 +75,7 @@ ReadRows(const Recommender *r, bool by_user, int64 *ids, int nids, int64 *n_out,
 {
 	Oid			types[1] = {INT8ARRAYOID};
 	Datum		args[1];
-	Datum	   *d = palloc(sizeof(Datum) * Max(nids, 1));
+	Datum	   *d = palloc_extended(sizeof(Datum) * Max(nids, 1), MCXT_ALLOC_HUGE);
 	Row3	   *rows;
 	int64		n = 0,
 				m = 0;
@@ -84,10 +85,11 @@ ReadRows(const Recommender *r, bool by_user, int64 *ids, int nids, int64 *n_out,
 	for (int i = 0; i < nids; i++)
 		d[i] = Int64GetDatum(ids[i]);
 	args[0] = PointerGetDatum(construct_array(d, nids, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	if (SPI_execute_with_args(source_rows_sql(&r->src, by_user), 1, types, args, NULL, true, 0)
-		!= SPI_OK_SELECT)
+	/* at most one row more than the budget allows is ever fetched */
+	if (SPI_execute_with_args(source_rows_sql(&r->src, by_user), 1, types, args, NULL, true,
+							  (long) Min(work_memory_limit() / 64 + 1, (Size) LONG_MAX)) != SPI_OK_SELECT)
 		elog(ERROR, "reading interactions failed");
-	if (SPI_processed > (uint64) (work_memory_limit() / sizeof(Row3)))
+	if (SPI_processed > (uint64) (work_memory_limit() / 64))
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("the users sharing items with this user have too many interactions for maintenance_work_mem"),
@@ -224,6 +226,11 @@ ComputeNeighbors(FunctionCallInfo fcinfo, int64 user, UserBased *ub)
 	recommender_fetch(arg_text_or_null(fcinfo, 0), false, callcxt, &ub->r);
 	source_validate(&ub->r.src);
 	metric = ub->r.params.metric;
+	if (metric == SIM_BM25)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("user-based CF does not support the bm25 metric of recommender \"%s\"", ub->r.name),
+				 errhint("Use a cosine, jaccard, pearson, adjusted_cosine or conditional recommender.")));
 
 	ub->mine = ReadRows(&ub->r, true, &user, 1, &ub->nmine, callcxt);
 	if (ub->nmine == 0)
@@ -231,7 +238,7 @@ ComputeNeighbors(FunctionCallInfo fcinfo, int64 user, UserBased *ub)
 		SPI_finish();
 		return;
 	}
-	items = palloc(sizeof(int64) * ub->nmine);
+	items = palloc_extended(sizeof(int64) * ub->nmine, MCXT_ALLOC_HUGE);
 	for (int64 i = 0; i < ub->nmine; i++)
 		items[i] = ub->mine[i].item;
 
@@ -240,7 +247,7 @@ ComputeNeighbors(FunctionCallInfo fcinfo, int64 user, UserBased *ub)
 		int64		n;
 		Row3	   *shared = ReadRows(&ub->r, false, items, (int) ub->nmine, &n, CurrentMemoryContext);
 
-		cands = palloc(sizeof(int64) * Max(n, 1));
+		cands = palloc_extended(sizeof(int64) * Max(n, 1), MCXT_ALLOC_HUGE);
 		for (int64 i = 0; i < n; i++)
 			if (shared[i].user != user && (ncand == 0 || cands[ncand - 1] != shared[i].user))
 				cands[ncand++] = shared[i].user;	/* rows are sorted by user */
@@ -250,7 +257,7 @@ ComputeNeighbors(FunctionCallInfo fcinfo, int64 user, UserBased *ub)
 
 	if (metric == SIM_ADJUSTED_COSINE)
 	{
-		mitems = MemoryContextAlloc(callcxt, sizeof(int64) * (ub->nrows + ub->nmine));
+		mitems = MemoryContextAllocExtended(callcxt, sizeof(int64) * (ub->nrows + ub->nmine), MCXT_ALLOC_HUGE);
 		for (int64 i = 0; i < ub->nrows; i++)
 			mitems[nmitems++] = ub->rows[i].item;
 		for (int64 i = 0; i < ub->nmine; i++)
@@ -279,7 +286,7 @@ ComputeNeighbors(FunctionCallInfo fcinfo, int64 user, UserBased *ub)
 		mu_norm2 += c * c;
 	}
 
-	ub->nb = palloc(sizeof(Neighbor) * Max(ncand, 1));
+	ub->nb = palloc_extended(sizeof(Neighbor) * Max(ncand, 1), MCXT_ALLOC_HUGE);
 	for (int64 s = 0; s < ub->nrows;)
 	{
 		int64		e = s;
