@@ -1094,6 +1094,20 @@ CmpPlainDouble(const void *pa, const void *pb)
 	return CmpDouble(*(const double *) pa, *(const double *) pb);
 }
 
+/*
+ * A canonical order of the rows (by label, then features, NaN last), so a
+ * model does not depend on the order in which the rows arrived.
+ */
+void
+canonical_row_order(int32 n, int32 nf, const double *x, const double *y, int32 *ord)
+{
+	RowOrderArg oa = {x, y, nf};
+
+	for (int32 i = 0; i < n; i++)
+		ord[i] = i;
+	qsort_arg(ord, n, sizeof(int32), CmpRows, &oa);
+}
+
 static void
 WriteForest(StringInfo buf, TrainShared *sh, const double *classes, const double *importance)
 {
@@ -1223,13 +1237,7 @@ forest_train(int64 n_rows, int32 nf, const double *x, const double *y,
 
 	/* canonical row order */
 	ord = HugeAlloc0(n, sizeof(int32));
-	for (int32 i = 0; i < n; i++)
-		ord[i] = i;
-	{
-		RowOrderArg oa = {x, y, nf};
-
-		qsort_arg(ord, n, sizeof(int32), CmpRows, &oa);
-	}
+	canonical_row_order(n, nf, x, y, ord);
 	CHECK_FOR_INTERRUPTS();
 	ysorted = HugeAlloc0(n, sizeof(double));
 	for (int32 i = 0; i < n; i++)

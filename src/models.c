@@ -81,7 +81,16 @@ model_load_blob(bytea *blob)
 		m->importance = f->importance;
 	}
 	else
-		blob_corrupt(psprintf("Model kind %d is not supported by this build.", (int) kind));
+	{
+		Mlp		   *net = mlp_load(&r);
+
+		m->mlp = net;
+		m->regression = net->regression;
+		m->n_features = net->n_in;
+		m->n_classes = net->n_classes;
+		m->classes = net->classes;
+		m->importance = NULL;
+	}
 	return m;
 }
 
@@ -89,7 +98,10 @@ model_load_blob(bytea *blob)
 void
 model_predict_raw(const LoadedModel *m, const double *x, double *out)
 {
-	forest_predict(m->forest, x, out);
+	if (m->forest)
+		forest_predict(m->forest, x, out);
+	else
+		mlp_predict(m->mlp, x, out);
 }
 
 static double
@@ -105,6 +117,13 @@ PredictValue(const LoadedModel *m, const double *x, double *scratch)
 			best = c;			/* ties keep the smaller class */
 	return m->classes[best];
 }
+
+double
+model_predict_value(const LoadedModel *m, const double *x, double *scratch)
+{
+	return PredictValue(m, x, scratch);
+}
+
 
 static void
 CheckFeatureCount(const LoadedModel *m, int32 got)
@@ -1048,64 +1067,33 @@ ArrayWidths(ModelInputs *mi, const char *relname)
 	inputs_layout(mi);
 }
 
-Datum
-train_forest(PG_FUNCTION_ARGS)
+/*
+ * Read the training rows of a relation by column names (SPI connected):
+ * labels (NULL skipped) and features encoded by `td->mi`, in td->cxt.
+ */
+void
+model_read_training(Oid relid, const char *label, ArrayType *cols, TrainingData *td)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	char	   *name;
-	Oid			relid;
-	char	   *label;
-	ArrayType  *cols;
-	Jsonb	   *opts;
-	ForestParams p;
-	char	   *relname;
 	AttrNumber	label_att;
-	Oid			label_type = InvalidOid;
-	ModelInputs mi;
 	List	   *atts;
-	MemoryContext traincxt,
-				old;
-	TrainRows	rows;
 	StringInfoData sql;
 	Portal		portal;
-	instr_time	start;
-	ForestTrainInfo info;
-	bytea	   *blob;
-	LoadedModel shape;
-	int			nthreads = media_reco_threads;
-	double		seconds;
-	Jsonb	   *metrics;
+	MemoryContext old;
 
-	check_not_null(fcinfo, 0, "model_name");
-	check_not_null(fcinfo, 1, "source");
-	check_not_null(fcinfo, 2, "label_col");
-	check_not_null(fcinfo, 4, "options");
-	INSTR_TIME_SET_CURRENT(start);
-	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	model_check_name(name);
-	relid = PG_GETARG_OID(1);
-	label = NameStr(*PG_GETARG_NAME(2));
-	cols = PG_ARGISNULL(3) ? NULL : PG_GETARG_ARRAYTYPE_P(3);
-	opts = PG_GETARG_JSONB_P(4);
-	forest_options_parse(opts, &p);
-
-	relname = source_lock_relation(relid);
-	ResolveColumns(relid, label, cols, &label_att, &label_type, &mi, &atts);
-
-	traincxt = AllocSetContextCreate(CurrentMemoryContext, "media_reco train_forest",
-									 ALLOCSET_DEFAULT_SIZES);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	ArrayWidths(&mi, relname);
+	td->label = pstrdup(label);
+	td->relname = source_lock_relation(relid);
+	td->label_type = InvalidOid;
+	ResolveColumns(relid, label, cols, &label_att, &td->label_type, &td->mi, &atts);
+	ArrayWidths(&td->mi, td->relname);
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT %s", quote_identifier(label));
-	for (int32 i = 0; i < mi.n; i++)
-		appendStringInfo(&sql, ", %s", quote_identifier(mi.in[i].column));
-	appendStringInfo(&sql, " FROM %s", relname);
+	for (int32 i = 0; i < td->mi.n; i++)
+		appendStringInfo(&sql, ", %s", quote_identifier(td->mi.in[i].column));
+	appendStringInfo(&sql, " FROM %s", td->relname);
 
-	old = MemoryContextSwitchTo(traincxt);
-	train_rows_init(&rows, mi.n_features, work_memory_limit());
+	old = MemoryContextSwitchTo(td->cxt);
+	train_rows_init(&td->rows, td->mi.n_features, work_memory_limit());
 	MemoryContextSwitchTo(old);
 
 	portal = SPI_cursor_open_with_args(NULL, sql.data, 0, NULL, NULL, NULL, true, 0);
@@ -1114,53 +1102,93 @@ train_forest(PG_FUNCTION_ARGS)
 		SPI_cursor_fetch(portal, true, 10000);
 		if (SPI_processed == 0)
 			break;
-		old = MemoryContextSwitchTo(traincxt);
-		train_rows_reserve(&rows, (int64) SPI_processed);
+		old = MemoryContextSwitchTo(td->cxt);
+		train_rows_reserve(&td->rows, (int64) SPI_processed);
 		for (uint64 r = 0; r < SPI_processed; r++)
 		{
 			HeapTuple	tup = SPI_tuptable->vals[r];
-			TupleDesc	td = SPI_tuptable->tupdesc;
+			TupleDesc	tdesc = SPI_tuptable->tupdesc;
 			bool		isnull;
-			Datum		d = SPI_getbinval(tup, td, 1, &isnull);
+			Datum		d = SPI_getbinval(tup, tdesc, 1, &isnull);
 			double		y;
-			double	   *xrow = rows.x + rows.n * rows.nf;
+			double	   *xrow = td->rows.x + td->rows.n * td->rows.nf;
 
 			if (isnull)
 				continue;		/* rows without a label are skipped */
-			y = getBaseType(label_type) == BOOLOID ? (DatumGetBool(d) ? 1.0 : 0.0) : 0;
-			if (getBaseType(label_type) != BOOLOID)
+			if (getBaseType(td->label_type) == BOOLOID)
+				y = DatumGetBool(d) ? 1.0 : 0.0;
+			else
 			{
-				ModelInput	lab = {.column = label, .kind = INPUT_NUMBER, .width = 1};
+				ModelInput	lab = {.column = (char *) label, .kind = INPUT_NUMBER, .width = 1};
 
-				input_encode(&lab, d, false, label_type, &y, false);
+				input_encode(&lab, d, false, td->label_type, &y, false);
 			}
 			check_label(y);
-			for (int32 i = 0; i < mi.n; i++)
+			for (int32 i = 0; i < td->mi.n; i++)
 			{
-				Datum		v = SPI_getbinval(tup, td, i + 2, &isnull);
+				Datum		v = SPI_getbinval(tup, tdesc, i + 2, &isnull);
 
-				input_encode(&mi.in[i], v, isnull, SPI_gettypeid(td, i + 2),
-							 xrow + mi.in[i].offset, true);
+				input_encode(&td->mi.in[i], v, isnull, SPI_gettypeid(tdesc, i + 2),
+							 xrow + td->mi.in[i].offset, true);
 			}
-			rows.y[rows.n++] = y;
+			td->rows.y[td->rows.n++] = y;
 		}
 		MemoryContextSwitchTo(old);
 		SPI_freetuptable(SPI_tuptable);
 		CHECK_FOR_INTERRUPTS();
 	}
 	SPI_cursor_close(portal);
+	old = MemoryContextSwitchTo(td->cxt);
+	inputs_finish_training(&td->mi, td->rows.x, td->rows.n);
+	MemoryContextSwitchTo(old);
+}
 
-	old = MemoryContextSwitchTo(traincxt);
-	inputs_finish_training(&mi, rows.x, rows.n);
-	blob = forest_train(rows.n, rows.nf, rows.x, rows.y, &p, nthreads,
+Datum
+train_forest(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *name;
+	Jsonb	   *opts;
+	ForestParams p;
+	MemoryContext old;
+	TrainingData td;
+	instr_time	start;
+	ForestTrainInfo info;
+	bytea	   *blob;
+	LoadedModel shape;
+	int			nthreads = media_reco_threads;
+	double		seconds;
+	Jsonb	   *metrics;
+	int32		nf;
+
+	check_not_null(fcinfo, 0, "model_name");
+	check_not_null(fcinfo, 1, "source");
+	check_not_null(fcinfo, 2, "label_col");
+	check_not_null(fcinfo, 4, "options");
+	INSTR_TIME_SET_CURRENT(start);
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	model_check_name(name);
+	opts = PG_GETARG_JSONB_P(4);
+	forest_options_parse(opts, &p);
+
+	td.cxt = AllocSetContextCreate(CurrentMemoryContext, "media_reco train_forest",
+								   ALLOCSET_DEFAULT_SIZES);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	model_read_training(PG_GETARG_OID(1), NameStr(*PG_GETARG_NAME(2)),
+						PG_ARGISNULL(3) ? NULL : PG_GETARG_ARRAYTYPE_P(3), &td);
+	nf = td.rows.nf;
+
+	old = MemoryContextSwitchTo(td.cxt);
+	blob = forest_train(td.rows.n, td.rows.nf, td.rows.x, td.rows.y, &p, nthreads,
 						work_memory_limit(), &interrupt_hooks, &info);
 	MemoryContextSwitchTo(old);
-	pfree(rows.x);
-	pfree(rows.y);
+	pfree(td.rows.x);
+	pfree(td.rows.y);
 	seconds = elapsed_seconds(start);
 
 	memset(&shape, 0, sizeof(shape));
-	shape.n_features = rows.nf;
+	shape.n_features = nf;
 	shape.n_classes = info.n_classes;
 	shape.classes = info.classes;
 	{
@@ -1173,10 +1201,10 @@ train_forest(PG_FUNCTION_ARGS)
 		metrics = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(m)));
 	}
 	model_store(name, "random_forest", p.task == FOREST_REGRESSION, &shape,
-				inputs_feature_names(&mi), inputs_to_jsonb(&mi), forest_options_jsonb(&p, rows.nf),
-				metrics, label, relname, blob);
+				inputs_feature_names(&td.mi), inputs_to_jsonb(&td.mi), forest_options_jsonb(&p, nf),
+				metrics, td.label, td.relname, blob);
 	SPI_finish();
-	MemoryContextDelete(traincxt);
+	MemoryContextDelete(td.cxt);
 
 	InitMaterializedSRF(fcinfo, 0);
 	{
@@ -1185,7 +1213,7 @@ train_forest(PG_FUNCTION_ARGS)
 
 		values[0] = CStringGetTextDatum(name);
 		values[1] = Int64GetDatum(info.rows);
-		values[2] = Int32GetDatum(rows.nf);
+		values[2] = Int32GetDatum(nf);
 		values[3] = Int32GetDatum(info.n_classes);
 		values[4] = Float8GetDatum(info.oob_score);
 		nulls[4] = isnan(info.oob_score);

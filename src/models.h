@@ -9,7 +9,9 @@
 #include "postgres.h"
 
 #include "inputs.h"
+#include "forest.h"
 #include "forest_core.h"
+#include "mlp_core.h"
 #include "model_blob.h"
 
 #define MODEL_NAME_MAX (NAMEDATALEN - 1)
@@ -24,13 +26,27 @@ typedef struct LoadedModel
 	const double *classes;
 	const double *importance;	/* [n_features] or NULL */
 	Forest	   *forest;
+	Mlp		   *mlp;
 	ModelInputs *inputs;		/* NULL when loaded from a bare value */
 	char	  **feature_names;	/* [n_features] or NULL */
 	MemoryContext cxt;
 	uint64		serial;			/* unique per load in this backend */
 } LoadedModel;
 
+/* training rows read from a relation by column names */
+typedef struct TrainingData
+{
+	MemoryContext cxt;			/* rows and category lists live here */
+	ModelInputs mi;
+	TrainRows	rows;
+	char	   *relname;
+	char	   *label;
+	Oid			label_type;
+} TrainingData;
+
 extern LoadedModel *model_load_blob(bytea *blob);
+extern double model_predict_value(const LoadedModel *m, const double *x, double *scratch);
+extern void model_read_training(Oid relid, const char *label, ArrayType *cols, TrainingData *td);
 extern void model_predict_raw(const LoadedModel *m, const double *x, double *out);
 extern LoadedModel *model_by_name(const char *name);
 extern void model_check_name(const char *name);

@@ -562,3 +562,23 @@ AS 'MODULE_PATHNAME', 'recommend_user_based'
 LANGUAGE C STABLE PARALLEL RESTRICTED SECURITY INVOKER;
 COMMENT ON FUNCTION media_reco.recommend_user_based(text, bigint, integer, integer, boolean) IS
     'User-based top-k: score(u,j) = Σ over the `neighbors` most similar users v (ties: smaller id) of sim(u,v)·w(v,j); ties to the smaller item id.';
+
+-- ---------------------------------------------------------------------------
+-- Ad targeting: a feed-forward network (softmax over the ads) on OpenBLAS
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION media_reco.train_mlp(model_name text, source pg_catalog.regclass,
+    label_col pg_catalog.name, feature_cols pg_catalog.name[] DEFAULT NULL, options jsonb DEFAULT '{}')
+RETURNS TABLE(model_name text, rows bigint, features integer, classes integer, epochs integer,
+              train_loss double precision, validation_accuracy double precision, seconds double precision)
+AS 'MODULE_PATHNAME', 'train_mlp'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION media_reco.train_mlp(text, pg_catalog.regclass, pg_catalog.name, pg_catalog.name[], jsonb) IS
+    'Train a feed-forward network (hidden layers, softmax over the classes, or one linear output for regression) from a relation by column names, with mini-batch Adam or SGD on OpenBLAS, and store it in media_reco.models; validation_accuracy is R² for regression.';
+
+CREATE FUNCTION media_reco.top_classes(model_name text, features double precision[], k integer DEFAULT 3)
+RETURNS TABLE(class double precision, probability double precision, rank integer)
+AS 'MODULE_PATHNAME', 'top_classes'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION media_reco.top_classes(text, double precision[], integer) IS
+    'The k most probable classes (e.g. ads) of a named classification model for a feature array, ties to the smaller class.';
