@@ -10,7 +10,7 @@ OBJS = src/media_reco.o src/simcore.o src/source.o src/similarity.o \
 
 DATA_built = sql-build/$(EXTENSION)--$(EXTVERSION).sql
 
-REGRESS = similarity similarity_reference neighbors recommend decay synth metrics errors forest models filters batch userbased evaluate
+REGRESS = similarity similarity_reference neighbors recommend decay synth metrics errors forest models filters batch userbased evaluate mlp
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
 # OpenBLAS through pkg-config.  Debian's serial build is preferred when it is

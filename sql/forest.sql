@@ -199,22 +199,7 @@ SELECT pg_temp.expect_error($$SELECT media_reco.predict(set_byte(model, 4, 2), A
 SELECT pg_temp.expect_error($$SELECT media_reco.predict(set_byte(model, 6, 9), ARRAY[1.0]) FROM m$$) AS unknown_kind;
 
 -- hand-crafted bytes with a valid checksum: the structure is still checked
-CREATE FUNCTION pg_temp.crc32c(b bytea) RETURNS bigint LANGUAGE plpgsql IMMUTABLE AS $$
-DECLARE crc bigint := 4294967295;
-BEGIN
-  FOR i IN 0 .. length(b) - 1 LOOP
-    crc := crc # get_byte(b, i);
-    FOR k IN 1 .. 8 LOOP
-      crc := CASE WHEN crc & 1 = 1 THEN (crc >> 1) # 2197175160 ELSE crc >> 1 END;
-    END LOOP;
-  END LOOP;
-  RETURN crc # 4294967295;
-END $$;
-CREATE FUNCTION pg_temp.put_u32(b bytea, pos int, v bigint) RETURNS bytea LANGUAGE sql IMMUTABLE AS $$
-  SELECT set_byte(set_byte(set_byte(set_byte(b, pos, (v & 255)::int), pos + 1, ((v >> 8) & 255)::int),
-                  pos + 2, ((v >> 16) & 255)::int), pos + 3, ((v >> 24) & 255)::int) $$;
-CREATE FUNCTION pg_temp.reseal(b bytea) RETURNS bytea LANGUAGE sql IMMUTABLE AS $$
-  SELECT pg_temp.put_u32(b, 16, pg_temp.crc32c(substr(b, 25))) $$;
+\i test/sql/blob_helpers.sql
 -- the stump: 1 feature, 2 classes, 1 tree; payload at 24: task, n_features@28, n_classes@32,
 -- n_trees@36, classes@40, importance@56, n_nodes@64, n_leaves@68, nodes@72 (16 bytes each)
 SELECT pg_temp.reseal(model) = model AS reseal_is_identity FROM m;

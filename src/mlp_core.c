@@ -349,9 +349,10 @@ mlp_train(int64 n_rows, int32 n_in, const double *x, const double *y, const int3
 		scale[j] = 1.0;
 		if (levels[j] > 0)
 			continue;
+		/* in canonical row order, so the sums do not depend on the arrival order */
 		for (int32 i = 0; i < n; i++)
 		{
-			double		v = x[(int64) i * n_in + j];
+			double		v = x[(int64) ord[i] * n_in + j];
 
 			if (!isnan(v))
 			{
@@ -362,7 +363,7 @@ mlp_train(int64 n_rows, int32 n_in, const double *x, const double *y, const int3
 		mean[j] = cnt > 0 ? sum / cnt : 0;
 		for (int32 i = 0; i < n; i++)
 		{
-			double		v = x[(int64) i * n_in + j];
+			double		v = x[(int64) ord[i] * n_in + j];
 
 			if (!isnan(v))
 				ss += (v - mean[j]) * (v - mean[j]);
