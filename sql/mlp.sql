@@ -78,6 +78,10 @@ SET statement_timeout = '200ms';
 SELECT * FROM media_reco.train_mlp('big', 'big', 'y', '{a,b}', '{"hidden": [256, 256], "epochs": 1000, "batch_size": 32}');
 RESET statement_timeout;
 SELECT count(*) AS stored FROM media_reco.models WHERE name = 'big';
+-- beyond maintenance_work_mem: a clear error before training
+SET maintenance_work_mem = '1MB';
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.train_mlp('big', 'xor', 'y', '{a,b}', '{"hidden": [4096, 4096]}')$$);
+RESET maintenance_work_mem;
 
 -- errors: options
 SELECT pg_temp.expect_error($$SELECT * FROM media_reco.train_mlp('e', 'xor', 'y', NULL, '{"hiden": [4]}')$$);

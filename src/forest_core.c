@@ -1197,7 +1197,8 @@ forest_train(int64 n_rows, int32 nf, const double *x, const double *y,
 	{
 		double	   *tmp = HugeAlloc0(n, sizeof(double));
 
-		memcpy(tmp, y, sizeof(double) * n);
+		for (int32 i = 0; i < n; i++)
+			tmp[i] = y[i] == 0 ? 0.0 : y[i];	/* -0 and +0 are one class, stored as +0 */
 		qsort(tmp, n, sizeof(double), CmpPlainDouble);
 		for (int32 i = 0; i < n; i++)
 			if (i == 0 || tmp[i] != tmp[nc - 1])

@@ -96,7 +96,11 @@ NumberValue(Datum d, Oid typid)
 {
 	double		v;
 
-	switch (getBaseType(typid))
+	/* the common types need no catalog lookup (getBaseType is one per call) */
+	if (typid != INT2OID && typid != INT4OID && typid != INT8OID && typid != FLOAT4OID &&
+		typid != FLOAT8OID && typid != NUMERICOID)
+		typid = getBaseType(typid);
+	switch (typid)
 	{
 		case INT2OID:
 			v = DatumGetInt16(d);
@@ -263,6 +267,25 @@ input_encode(ModelInput *in, Datum d, bool isnull, Oid typid, double *out, bool 
 				break;
 			}
 		case INPUT_ARRAY:
+			{
+				ArrayType  *a = DatumGetArrayTypeP(d);
+				Oid			elem = ARR_ELEMTYPE(a);
+
+				/* float8[] without NULLs: read the elements in place */
+				if (elem == FLOAT8OID && ARR_NDIM(a) == 1 && !ARR_HASNULL(a) &&
+					ARR_DIMS(a)[0] == in->width)
+				{
+					const double *src = (const double *) ARR_DATA_PTR(a);
+
+					for (int32 i = 0; i < in->width; i++)
+					{
+						if (unlikely(isinf(src[i])))
+							check_finite_feature(src[i]);
+						out[i] = src[i];
+					}
+					break;
+				}
+			}
 			{
 				ArrayType  *a = DatumGetArrayTypeP(d);
 				Oid			elem = ARR_ELEMTYPE(a);

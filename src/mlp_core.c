@@ -110,6 +110,7 @@ Forward(const Net *net, MlpActivation act, bool regression, int32 B, double **ac
 					nout = net->sizes[l + 1];
 		double	   *out = acts[l + 1];
 
+		CHECK_FOR_INTERRUPTS();
 		cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, nout, nin,
 					1.0, acts[l], nin, net->W[l], nout, 0.0, out, nout);
 		for (int32 r = 0; r < B; r++)
@@ -171,6 +172,7 @@ Score(const Net *net, MlpActivation act, bool regression, const double *Z, const
 	{
 		int32		nb = Min(B, n - s);
 
+		CHECK_FOR_INTERRUPTS();
 		for (int32 r = 0; r < nb; r++)
 			memcpy(acts[0] + (int64) r * d, Z + (int64) rows[s + r] * d, sizeof(double) * d);
 		Forward(net, act, regression, nb, acts);
@@ -284,7 +286,8 @@ mlp_train(int64 n_rows, int32 n_in, const double *x, const double *y, const int3
 	{
 		double	   *tmp = Alloc0(n, sizeof(double));
 
-		memcpy(tmp, y, sizeof(double) * n);
+		for (int32 i = 0; i < n; i++)
+			tmp[i] = y[i] == 0 ? 0.0 : y[i];	/* -0 and +0 are one class, stored as +0 */
 		qsort(tmp, n, sizeof(double), CmpDbl);
 		for (int32 i = 0; i < n; i++)
 			if (i == 0 || tmp[i] != tmp[nc - 1])
@@ -311,6 +314,18 @@ mlp_train(int64 n_rows, int32 n_in, const double *x, const double *y, const int3
 		net.sizes[h + 1] = p->hidden[h];
 	net.sizes[net.L] = p->regression ? 1 : nc;
 	est = (int64) n * d * 8 + (int64) n * 24;
+	{
+		int64		bytes = 64 + (int64) n_in * 20 + (int64) nc * 8;
+
+		for (int32 l = 0; l < net.L; l++)
+			bytes += ((int64) net.sizes[l] * net.sizes[l + 1] + net.sizes[l + 1]) * 8;
+		if (bytes > (int64) MaxAllocSize - 1024)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("the network would need %lld MB of model bytes; the limit is 1 GB",
+							(long long) (bytes >> 20)),
+					 errhint("Use smaller hidden layers or fewer one-hot categories.")));
+	}
 	for (int32 l = 0; l < net.L; l++)
 		est += ((int64) net.sizes[l] * net.sizes[l + 1] + net.sizes[l + 1]) * 8 * 6;
 	for (int32 l = 0; l <= net.L; l++)
@@ -323,14 +338,14 @@ mlp_train(int64 n_rows, int32 n_in, const double *x, const double *y, const int3
 				 errhint("Raise maintenance_work_mem, or use fewer rows, smaller layers or a smaller batch_size.")));
 
 	/* canonical row order, standardisation, expanded inputs */
-	ord = palloc(sizeof(int32) * n);
+	ord = Alloc0(n, sizeof(int32));
 	canonical_row_order(n, n_in, x, y, ord);
-	ysorted = palloc(sizeof(double) * n);
+	ysorted = Alloc0(n, sizeof(double));
 	for (int32 i = 0; i < n; i++)
 		ysorted[i] = y[ord[i]];
 	if (nc > 0)
 	{
-		ycls = palloc(sizeof(int32) * n);
+		ycls = Alloc0(n, sizeof(int32));
 		for (int32 i = 0; i < n; i++)
 		{
 			double	   *hit = bsearch(&ysorted[i], classes, nc, sizeof(double), CmpDbl);
@@ -407,7 +422,7 @@ mlp_train(int64 n_rows, int32 n_in, const double *x, const double *y, const int3
 	}
 
 	/* held-out rows for early stopping: a seeded shuffle, the first ones */
-	perm = palloc(sizeof(int32) * n);
+	perm = Alloc0(n, sizeof(int32));
 	for (int32 i = 0; i < n; i++)
 		perm[i] = i;
 	for (int32 i = n - 1; i > 0; i--)
@@ -477,6 +492,7 @@ mlp_train(int64 n_rows, int32 n_in, const double *x, const double *y, const int3
 				int32		nin = net.sizes[l],
 							no = net.sizes[l + 1];
 
+				CHECK_FOR_INTERRUPTS();
 				cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nin, no, nb,
 							1.0, acts[l], nin, deltas[l + 1], no, 0.0, gW[l], no);
 				for (int32 c = 0; c < no; c++)
@@ -543,28 +559,32 @@ mlp_train(int64 n_rows, int32 n_in, const double *x, const double *y, const int3
 		for (int32 l = 0; l < net.L; l++)
 			for (Size w = 0; w < (Size) net.sizes[l] * net.sizes[l + 1]; w++)
 				wsq += net.W[l][w] * net.W[l][w];
-		last_loss = loss_sum / Max(n_train, 1) + 0.5 * p->l2 * wsq / Max(n_train, 1);
+		/* as scikit-learn reports it: the mean loss plus 0.5 · l2 · ‖W‖² / batch size */
+		last_loss = loss_sum / Max(n_train, 1) + 0.5 * p->l2 * wsq / B;
 		if (!isfinite(last_loss))
 			ereport(ERROR,
 					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 					 errmsg("training diverged at epoch %d (the loss is not finite)", epoch + 1),
 					 errhint("Lower learning_rate, or scale the regression target.")));
 
-		/* early stopping: on the held-out score, else on the training loss */
+		/*
+		 * Early stopping: on the held-out score, else on the training loss.
+		 * The kept weights are those of the best score seen; `tol` only
+		 * decides whether an epoch counts as progress for the patience.
+		 */
 		if (n_val > 0)
 		{
 			double		sc = Score(&net, p->activation, p->regression, Z, ysorted, ycls, perm, n_val,
 								   B, acts);
 
 			if (sc > best_score + p->tol)
-			{
-				best_score = sc;
 				since_best = 0;
-			}
 			else
 				since_best++;
-			if (sc >= best_score)
+			if (sc > best_score)
 			{
+				best_score = sc;
+				best_loss = last_loss;
 				for (int32 l = 0; l < net.L; l++)
 				{
 					memcpy(best.W[l], net.W[l], sizeof(double) * net.sizes[l] * net.sizes[l + 1]);
@@ -575,12 +595,10 @@ mlp_train(int64 n_rows, int32 n_in, const double *x, const double *y, const int3
 		else
 		{
 			if (last_loss < best_loss - p->tol)
-			{
-				best_loss = last_loss;
 				since_best = 0;
-			}
 			else
 				since_best++;
+			best_loss = Min(best_loss, last_loss);
 		}
 		if (since_best >= p->patience)
 		{
@@ -592,7 +610,7 @@ mlp_train(int64 n_rows, int32 n_in, const double *x, const double *y, const int3
 		epoch = p->epochs;
 
 	info->epochs = epoch;
-	info->train_loss = last_loss;
+	info->train_loss = n_val > 0 ? best_loss : last_loss;
 	info->validation_score = n_val > 0 ? best_score : NAN;
 	info->n_classes = nc;
 	info->classes = classes;
@@ -661,11 +679,11 @@ mlp_load(BlobReader *r)
 			Corrupt("A categorical input has an invalid number of levels.");
 		d += m->levels[j] > 0 ? m->levels[j] : 1;
 	}
-	if (m->sizes[0] != d)
+	if (m->sizes[0] != d || d > MLP_MAX_INPUTS)
 		Corrupt("The input layer does not match the inputs.");
-	for (int32 l = 1; l <= m->n_layers; l++)
-		if (m->sizes[l] < 1 || m->sizes[l] > Max(MLP_MAX_WIDTH, MLP_MAX_CLASSES))
-			Corrupt("A layer width is out of range.");
+	for (int32 l = 1; l < m->n_layers; l++)
+		if (m->sizes[l] < 1 || m->sizes[l] > MLP_MAX_WIDTH)
+			Corrupt("A hidden layer width is out of range.");
 	if (m->sizes[m->n_layers] != (m->regression ? 1 : m->n_classes))
 		Corrupt("The output layer does not match the classes.");
 	m->mean = (double *) ReadDoubles(r, m->n_in, true);
@@ -693,7 +711,7 @@ void
 mlp_predict(const Mlp *m, const double *x, double *out)
 {
 	double	   *a = m->work;
-	double	   *z = m->work + m->sizes[0];
+	double	   *z;
 	int32		maxw = 0;
 
 	for (int32 l = 0; l <= m->n_layers; l++)
@@ -715,6 +733,12 @@ mlp_predict(const Mlp *m, const double *x, double *out)
 		a = z;
 		z = t;
 	}
+	for (int32 c = 0; c < m->sizes[m->n_layers]; c++)
+		if (!isfinite(a[c]))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("the network's output is not finite for these features"),
+					 errhint("The features are far outside the range the network was trained on.")));
 	if (m->regression)
 		out[0] = a[0];
 	else

@@ -78,7 +78,9 @@ def read_idx(path):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--only", default="ads,advertising,fashion,predict")
     args = ap.parse_args()
+    only = set(args.only.split(","))
     conn = psycopg2.connect("")
     conn.autocommit = True
     cur = conn.cursor()
@@ -87,14 +89,18 @@ def main():
     q(cur, "SET maintenance_work_mem = '2GB'")
     q(cur, "SET client_min_messages = warning")
 
+    sk = sc = None
     n = 20_000 if args.quick else 100_000
     X, y = make_classification(n_samples=n, n_features=40, n_informative=25, n_redundant=5, n_classes=20,
                                n_clusters_per_class=1, class_sep=1.5, random_state=0)
     cut = int(n * 0.8)
-    sk, sc = compare(cur, "ads", X[:cut], y[:cut], X[cut:], y[cut:], 10 if args.quick else 30)
+    if "ads" in only or "predict" in only:
+        sk, sc = compare(cur, "ads", X[:cut], y[:cut], X[cut:], y[cut:], 10 if args.quick else 30)
 
     path = os.path.join(DATA, "ad-click", "advertising.csv")
-    if os.path.exists(path):
+    if "advertising" not in only:
+        pass
+    elif os.path.exists(path):
         import csv
         with open(path) as f:
             rows = list(csv.DictReader(f))
@@ -106,7 +112,9 @@ def main():
         print(f"SKIP advertising: {path} not found")
 
     fm = "/usr/share/datasets/fashion-mnist" if os.path.isdir("/usr/share/datasets/fashion-mnist") else None
-    if fm and not args.quick:
+    if "fashion" not in only:
+        pass
+    elif fm and not args.quick:
         def f(name):
             for root, _, files in os.walk(fm):
                 if name in files:
@@ -120,6 +128,8 @@ def main():
         print("SKIP Fashion-MNIST: package dataset-fashion-mnist not installed" if not fm else "SKIP Fashion-MNIST (--quick)")
 
     # predict_proba over 1M rows, one core
+    if "predict" not in only:
+        return
     m = 200_000 if args.quick else 1_000_000
     Xp = np.random.RandomState(2).randn(m, 40)
     load(cur, "ads_pred", Xp, np.zeros(m))
