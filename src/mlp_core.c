@@ -9,8 +9,9 @@
  * all zeros).  Hidden layers use relu, tanh or the logistic function; the
  * output is a softmax with cross-entropy (classification) or a linear unit
  * with squared loss (regression).  Every layer of a mini-batch is one
- * cblas_dgemm forward and two backward; Adam or SGD with momentum; L2 weight
- * decay; early stopping on a held-out fraction.  The rows are put in a
+ * cblas_sgemm forward and two backward; Adam or SGD with momentum; L2 weight
+ * decay; early stopping on a held-out fraction; single precision during
+ * training, double in the stored model.  The rows are put in a
  * canonical order first and every random draw comes from the seed, so the
  * same rows, options and seed give the same model bytes.  Training runs on
  * the calling backend's thread (OpenBLAS is pinned to one thread).
@@ -29,12 +30,19 @@
 #include "mlp_core.h"
 #include "model_blob.h"
 
+/*
+ * Training runs in single precision (cblas_sgemm: twice the arithmetic per
+ * cycle and half the memory traffic of double); the model is stored, and
+ * prediction runs, in double.
+ */
+typedef float real;
+
 typedef struct Net
 {
 	int32		L;				/* weight layers */
 	int32	   *sizes;			/* [L + 1] */
-	double	   *W[MLP_MAX_LAYERS + 1];
-	double	   *b[MLP_MAX_LAYERS + 1];
+	real	   *W[MLP_MAX_LAYERS + 1];
+	real	   *b[MLP_MAX_LAYERS + 1];
 } Net;
 
 static void *
@@ -102,26 +110,26 @@ Expand(int32 n_in, const int32 *levels, const double *mean, const double *scale,
 
 /* forward pass over B rows: acts[0] is the input, acts[L] the output (softmax or linear) */
 static void
-Forward(const Net *net, MlpActivation act, bool regression, int32 B, double **acts)
+Forward(const Net *net, MlpActivation act, bool regression, int32 B, real **acts)
 {
 	for (int32 l = 0; l < net->L; l++)
 	{
 		int32		nin = net->sizes[l],
 					nout = net->sizes[l + 1];
-		double	   *out = acts[l + 1];
+		real	   *out = acts[l + 1];
 
 		CHECK_FOR_INTERRUPTS();
-		cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, nout, nin,
-					1.0, acts[l], nin, net->W[l], nout, 0.0, out, nout);
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, nout, nin,
+					1.0f, acts[l], nin, net->W[l], nout, 0.0f, out, nout);
 		for (int32 r = 0; r < B; r++)
 		{
-			double	   *row = out + (int64) r * nout;
+			real	   *row = out + (int64) r * nout;
 
 			for (int32 c = 0; c < nout; c++)
 				row[c] += net->b[l][c];
 			if (l + 1 < net->L)
 				for (int32 c = 0; c < nout; c++)
-					row[c] = Act(act, row[c]);
+					row[c] = (real) Act(act, row[c]);
 			else if (!regression)
 			{
 				double		mx = row[0],
@@ -130,12 +138,9 @@ Forward(const Net *net, MlpActivation act, bool regression, int32 B, double **ac
 				for (int32 c = 1; c < nout; c++)
 					mx = Max(mx, row[c]);
 				for (int32 c = 0; c < nout; c++)
-				{
-					row[c] = exp(row[c] - mx);
-					sum += row[c];
-				}
+					sum += exp(row[c] - mx);
 				for (int32 c = 0; c < nout; c++)
-					row[c] /= sum;
+					row[c] = (real) (exp(row[c] - mx) / sum);
 			}
 		}
 	}
@@ -152,8 +157,8 @@ CmpDbl(const void *a, const void *b)
 
 /* score on held-out rows: accuracy, or R² for regression */
 static double
-Score(const Net *net, MlpActivation act, bool regression, const double *Z, const double *y,
-	  const int32 *ycls, const int32 *rows, int32 n, int32 B, double **acts)
+Score(const Net *net, MlpActivation act, bool regression, const real *Z, const double *y,
+	  const int32 *ycls, const int32 *rows, int32 n, int32 B, real **acts)
 {
 	int32		d = net->sizes[0],
 				nout = net->sizes[net->L];
@@ -174,11 +179,11 @@ Score(const Net *net, MlpActivation act, bool regression, const double *Z, const
 
 		CHECK_FOR_INTERRUPTS();
 		for (int32 r = 0; r < nb; r++)
-			memcpy(acts[0] + (int64) r * d, Z + (int64) rows[s + r] * d, sizeof(double) * d);
+			memcpy(acts[0] + (int64) r * d, Z + (int64) rows[s + r] * d, sizeof(real) * d);
 		Forward(net, act, regression, nb, acts);
 		for (int32 r = 0; r < nb; r++)
 		{
-			const double *o = acts[net->L] + (int64) r * nout;
+			const real *o = acts[net->L] + (int64) r * nout;
 			int32		i = rows[s + r];
 
 			if (regression)
@@ -220,9 +225,16 @@ WriteMlp(StringInfo buf, const MlpParams *p, int32 n_in, int32 nc, const double 
 		appendBinaryStringInfo(buf, (char *) classes, sizeof(double) * nc);
 	for (int32 l = 0; l < net->L; l++)
 	{
-		appendBinaryStringInfo(buf, (char *) net->W[l],
-							   sizeof(double) * net->sizes[l] * net->sizes[l + 1]);
-		appendBinaryStringInfo(buf, (char *) net->b[l], sizeof(double) * net->sizes[l + 1]);
+		Size		nw = (Size) net->sizes[l] * net->sizes[l + 1];
+		double	   *tmp = palloc_extended(sizeof(double) * Max(nw, (Size) net->sizes[l + 1]), MCXT_ALLOC_HUGE);
+
+		for (Size w = 0; w < nw; w++)
+			tmp[w] = net->W[l][w];
+		appendBinaryStringInfo(buf, (char *) tmp, sizeof(double) * nw);
+		for (int32 c = 0; c < net->sizes[l + 1]; c++)
+			tmp[c] = net->b[l][c];
+		appendBinaryStringInfo(buf, (char *) tmp, sizeof(double) * net->sizes[l + 1]);
+		pfree(tmp);
 	}
 }
 
@@ -237,18 +249,19 @@ mlp_train(int64 n_rows, int32 n_in, const double *x, const double *y, const int3
 	int32	   *ord;
 	double	   *ysorted;
 	double	   *mean,
-			   *scale,
-			   *Z;
+			   *scale;
+	real	   *Z;
+	double	   *zrow;
 	int32		d = 0;
 	Net			net,
 				best;
-	double	   *mW[MLP_MAX_LAYERS + 1],
+	real	   *mW[MLP_MAX_LAYERS + 1],
 			   *vW[MLP_MAX_LAYERS + 1],
 			   *mb[MLP_MAX_LAYERS + 1],
 			   *vb[MLP_MAX_LAYERS + 1],
 			   *gW[MLP_MAX_LAYERS + 1],
 			   *gb[MLP_MAX_LAYERS + 1];
-	double	   *acts[MLP_MAX_LAYERS + 2],
+	real	   *acts[MLP_MAX_LAYERS + 2],
 			   *deltas[MLP_MAX_LAYERS + 2];
 	int32		B = Max(1, Min(p->batch_size, n));
 	int32	   *perm;
@@ -313,7 +326,7 @@ mlp_train(int64 n_rows, int32 n_in, const double *x, const double *y, const int3
 	for (int32 h = 0; h < p->n_hidden; h++)
 		net.sizes[h + 1] = p->hidden[h];
 	net.sizes[net.L] = p->regression ? 1 : nc;
-	est = (int64) n * d * 8 + (int64) n * 24;
+	est = (int64) n * d * 4 + (int64) n * 24;
 	{
 		int64		bytes = 64 + (int64) n_in * 20 + (int64) nc * 8;
 
@@ -386,9 +399,15 @@ mlp_train(int64 n_rows, int32 n_in, const double *x, const double *y, const int3
 		if (cnt > 0 && ss > 0)
 			scale[j] = 1.0 / sqrt(ss / cnt);
 	}
-	Z = Alloc0((Size) n * d, sizeof(double));
+	Z = Alloc0((Size) n * d, sizeof(real));
+	zrow = Alloc0(d, sizeof(double));
 	for (int32 i = 0; i < n; i++)
-		Expand(n_in, levels, mean, scale, x + (int64) ord[i] * n_in, Z + (int64) i * d);
+	{
+		Expand(n_in, levels, mean, scale, x + (int64) ord[i] * n_in, zrow);
+		for (int32 c = 0; c < d; c++)
+			Z[(int64) i * d + c] = (real) zrow[c];
+	}
+	pfree(zrow);
 	CHECK_FOR_INTERRUPTS();
 
 	/* weights: Glorot uniform (He for relu), zero biases; Adam or momentum state */
@@ -402,23 +421,23 @@ mlp_train(int64 n_rows, int32 n_in, const double *x, const double *y, const int3
 		double		limit = (p->activation == MLP_RELU && l + 1 < net.L)
 			? sqrt(6.0 / nin) : sqrt(6.0 / (nin + nout));
 
-		net.W[l] = Alloc0(nw, sizeof(double));
-		net.b[l] = Alloc0(nout, sizeof(double));
-		best.W[l] = Alloc0(nw, sizeof(double));
-		best.b[l] = Alloc0(nout, sizeof(double));
-		mW[l] = Alloc0(nw, sizeof(double));
-		vW[l] = Alloc0(nw, sizeof(double));
-		mb[l] = Alloc0(nout, sizeof(double));
-		vb[l] = Alloc0(nout, sizeof(double));
-		gW[l] = Alloc0(nw, sizeof(double));
-		gb[l] = Alloc0(nout, sizeof(double));
+		net.W[l] = Alloc0(nw, sizeof(real));
+		net.b[l] = Alloc0(nout, sizeof(real));
+		best.W[l] = Alloc0(nw, sizeof(real));
+		best.b[l] = Alloc0(nout, sizeof(real));
+		mW[l] = Alloc0(nw, sizeof(real));
+		vW[l] = Alloc0(nw, sizeof(real));
+		mb[l] = Alloc0(nout, sizeof(real));
+		vb[l] = Alloc0(nout, sizeof(real));
+		gW[l] = Alloc0(nw, sizeof(real));
+		gb[l] = Alloc0(nout, sizeof(real));
 		for (Size w = 0; w < nw; w++)
-			net.W[l][w] = (2.0 * pg_prng_double(&rng) - 1.0) * limit;
+			net.W[l][w] = (real) ((2.0 * pg_prng_double(&rng) - 1.0) * limit);
 	}
 	for (int32 l = 0; l <= net.L; l++)
 	{
-		acts[l] = Alloc0((Size) B * net.sizes[l], sizeof(double));
-		deltas[l] = Alloc0((Size) B * net.sizes[l], sizeof(double));
+		acts[l] = Alloc0((Size) B * net.sizes[l], sizeof(real));
+		deltas[l] = Alloc0((Size) B * net.sizes[l], sizeof(real));
 	}
 
 	/* held-out rows for early stopping: a seeded shuffle, the first ones */
@@ -456,12 +475,12 @@ mlp_train(int64 n_rows, int32 n_in, const double *x, const double *y, const int3
 		{
 			int32		nb = Min(B, n_train - s);
 			int32		nout = net.sizes[net.L];
-			double	   *out = acts[net.L];
-			double	   *dl = deltas[net.L];
+			real	   *out = acts[net.L];
+			real	   *dl = deltas[net.L];
 
 			CHECK_FOR_INTERRUPTS();
 			for (int32 r = 0; r < nb; r++)
-				memcpy(acts[0] + (int64) r * d, Z + (int64) tr[s + r] * d, sizeof(double) * d);
+				memcpy(acts[0] + (int64) r * d, Z + (int64) tr[s + r] * d, sizeof(real) * d);
 			Forward(&net, p->activation, p->regression, nb, acts);
 
 			/* output delta (already divided by the batch size) and the loss */
@@ -474,7 +493,7 @@ mlp_train(int64 n_rows, int32 n_in, const double *x, const double *y, const int3
 					double		o = out[(int64) r * nout + c];
 					double		t = p->regression ? ysorted[i] : (ycls[i] == c ? 1.0 : 0.0);
 
-					dl[(int64) r * nout + c] = (o - t) / nb;
+					dl[(int64) r * nout + c] = (real) ((o - t) / nb);
 				}
 				if (p->regression)
 				{
@@ -493,26 +512,26 @@ mlp_train(int64 n_rows, int32 n_in, const double *x, const double *y, const int3
 							no = net.sizes[l + 1];
 
 				CHECK_FOR_INTERRUPTS();
-				cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nin, no, nb,
-							1.0, acts[l], nin, deltas[l + 1], no, 0.0, gW[l], no);
+				cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nin, no, nb,
+							1.0f, acts[l], nin, deltas[l + 1], no, 0.0f, gW[l], no);
 				for (int32 c = 0; c < no; c++)
 				{
 					double		g = 0;
 
 					for (int32 r = 0; r < nb; r++)
 						g += deltas[l + 1][(int64) r * no + c];
-					gb[l][c] = g;
+					gb[l][c] = (real) g;
 				}
 				if (l > 0)
 				{
-					cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, nin, no,
-								1.0, deltas[l + 1], no, net.W[l], no, 0.0, deltas[l], nin);
+					cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, nin, no,
+								1.0f, deltas[l + 1], no, net.W[l], no, 0.0f, deltas[l], nin);
 					for (int64 e = 0; e < (int64) nb * nin; e++)
-						deltas[l][e] *= ActGrad(p->activation, acts[l][e]);
+						deltas[l][e] *= (real) ActGrad(p->activation, acts[l][e]);
 				}
 				if (p->l2 > 0)
 					for (Size w = 0; w < (Size) nin * no; w++)
-						gW[l][w] += p->l2 * net.W[l][w] / nb;
+						gW[l][w] += (real) (p->l2 * net.W[l][w] / nb);
 			}
 			step++;
 			for (int32 l = 0; l < net.L; l++)
@@ -530,27 +549,27 @@ mlp_train(int64 n_rows, int32 n_in, const double *x, const double *y, const int3
 
 					for (Size w = 0; w < nw; w++)
 					{
-						mW[l][w] = b1 * mW[l][w] + (1 - b1) * gW[l][w];
-						vW[l][w] = b2 * vW[l][w] + (1 - b2) * gW[l][w] * gW[l][w];
-						net.W[l][w] -= lr * mW[l][w] / (sqrt(vW[l][w]) + eps);
+						mW[l][w] = (real) (b1 * mW[l][w] + (1 - b1) * gW[l][w]);
+						vW[l][w] = (real) (b2 * vW[l][w] + (1 - b2) * gW[l][w] * gW[l][w]);
+						net.W[l][w] -= (real) (lr * mW[l][w] / (sqrt(vW[l][w]) + eps));
 					}
 					for (int32 c = 0; c < no; c++)
 					{
-						mb[l][c] = b1 * mb[l][c] + (1 - b1) * gb[l][c];
-						vb[l][c] = b2 * vb[l][c] + (1 - b2) * gb[l][c] * gb[l][c];
-						net.b[l][c] -= lr * mb[l][c] / (sqrt(vb[l][c]) + eps);
+						mb[l][c] = (real) (b1 * mb[l][c] + (1 - b1) * gb[l][c]);
+						vb[l][c] = (real) (b2 * vb[l][c] + (1 - b2) * gb[l][c] * gb[l][c]);
+						net.b[l][c] -= (real) (lr * mb[l][c] / (sqrt(vb[l][c]) + eps));
 					}
 				}
 				else
 				{
 					for (Size w = 0; w < nw; w++)
 					{
-						mW[l][w] = p->momentum * mW[l][w] - p->learning_rate * gW[l][w];
+						mW[l][w] = (real) (p->momentum * mW[l][w] - p->learning_rate * gW[l][w]);
 						net.W[l][w] += mW[l][w];
 					}
 					for (int32 c = 0; c < no; c++)
 					{
-						mb[l][c] = p->momentum * mb[l][c] - p->learning_rate * gb[l][c];
+						mb[l][c] = (real) (p->momentum * mb[l][c] - p->learning_rate * gb[l][c]);
 						net.b[l][c] += mb[l][c];
 					}
 				}
@@ -587,8 +606,8 @@ mlp_train(int64 n_rows, int32 n_in, const double *x, const double *y, const int3
 				best_loss = last_loss;
 				for (int32 l = 0; l < net.L; l++)
 				{
-					memcpy(best.W[l], net.W[l], sizeof(double) * net.sizes[l] * net.sizes[l + 1]);
-					memcpy(best.b[l], net.b[l], sizeof(double) * net.sizes[l + 1]);
+					memcpy(best.W[l], net.W[l], sizeof(real) * net.sizes[l] * net.sizes[l + 1]);
+					memcpy(best.b[l], net.b[l], sizeof(real) * net.sizes[l + 1]);
 				}
 			}
 		}
