@@ -366,38 +366,44 @@ mlp_train(int64 n_rows, int32 n_in, const double *x, const double *y, const int3
 			ycls[i] = (int32) (hit - classes);
 		}
 	}
+	/*
+	 * Mean and standard deviation of each numeric input, row by row (the
+	 * matrix is row-major) in canonical row order, so the sums do not depend
+	 * on the arrival order.
+	 */
 	mean = palloc0(sizeof(double) * Max(n_in, 1));
 	scale = palloc(sizeof(double) * Max(n_in, 1));
-	for (int32 j = 0; j < n_in; j++)
 	{
-		double		sum = 0,
-					ss = 0;
-		int64		cnt = 0;
+		double	   *ss = palloc0(sizeof(double) * Max(n_in, 1));
+		int64	   *cnt = palloc0(sizeof(int64) * Max(n_in, 1));
 
-		scale[j] = 1.0;
-		if (levels[j] > 0)
-			continue;
-		/* in canonical row order, so the sums do not depend on the arrival order */
 		for (int32 i = 0; i < n; i++)
 		{
-			double		v = x[(int64) ord[i] * n_in + j];
+			const double *row = x + (int64) ord[i] * n_in;
 
-			if (!isnan(v))
-			{
-				sum += v;
-				cnt++;
-			}
+			for (int32 j = 0; j < n_in; j++)
+				if (!isnan(row[j]))
+				{
+					mean[j] += row[j];
+					cnt[j]++;
+				}
 		}
-		mean[j] = cnt > 0 ? sum / cnt : 0;
+		for (int32 j = 0; j < n_in; j++)
+			mean[j] = (levels[j] == 0 && cnt[j] > 0) ? mean[j] / cnt[j] : 0;
 		for (int32 i = 0; i < n; i++)
 		{
-			double		v = x[(int64) ord[i] * n_in + j];
+			const double *row = x + (int64) ord[i] * n_in;
 
-			if (!isnan(v))
-				ss += (v - mean[j]) * (v - mean[j]);
+			for (int32 j = 0; j < n_in; j++)
+				if (!isnan(row[j]))
+					ss[j] += (row[j] - mean[j]) * (row[j] - mean[j]);
+			if ((i & 4095) == 0)
+				CHECK_FOR_INTERRUPTS();
 		}
-		if (cnt > 0 && ss > 0)
-			scale[j] = 1.0 / sqrt(ss / cnt);
+		for (int32 j = 0; j < n_in; j++)
+			scale[j] = (levels[j] == 0 && cnt[j] > 0 && ss[j] > 0) ? 1.0 / sqrt(ss[j] / cnt[j]) : 1.0;
+		pfree(ss);
+		pfree(cnt);
 	}
 	Z = Alloc0((Size) n * d, sizeof(real));
 	zrow = Alloc0(d, sizeof(double));
