@@ -135,6 +135,16 @@ SELECT bool_and(abs(p[1] + p[2] - 1) < 1e-12 AND p[1] BETWEEN 0 AND 1) AS sums_t
 FROM (SELECT media_reco.predict_proba(m.model, f) AS p
       FROM gen_test, (SELECT media_reco.forest_fit(f, y, '{"n_trees": 30, "seed": 1}') AS model FROM gen) m) s;
 
+-- predict may stop walking trees once the class is decided: it always agrees with the full average
+SELECT bool_and(media_reco.predict(m.model, f) = CASE WHEN p[2] > p[1] THEN 1 ELSE 0 END) AS binary_agrees,
+       count(*) AS rows
+FROM gen_test, (SELECT media_reco.forest_fit(f, y, '{"n_trees": 50, "seed": 1}') AS model FROM gen) m,
+     LATERAL (SELECT media_reco.predict_proba(m.model, f) AS p) pp;
+SELECT bool_and(media_reco.predict(m.model, f) =
+                (SELECT c - 1 FROM unnest(p) WITH ORDINALITY u(v, c) ORDER BY v DESC, c LIMIT 1)) AS multiclass_agrees
+FROM gen_test, (SELECT media_reco.forest_fit(f, (f[1]::int % 5)::float8, '{"n_trees": 30, "seed": 2}') AS model FROM gen) m,
+     LATERAL (SELECT media_reco.predict_proba(m.model, f) AS p) pp;
+
 -- options change the forest as documented (4 features: sqrt, log2 and 0.5 all mean 2, the default)
 SELECT opt, md5(media_reco.forest_fit(f, y, ('{"n_trees": 5, "seed": 1, ' || opt || '}')::jsonb)) <>
             md5(media_reco.forest_fit(f, y, '{"n_trees": 5, "seed": 1}')) AS changes_model

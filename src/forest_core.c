@@ -857,8 +857,42 @@ LeafOf(const ForestNode *nodes, const double *x)
  */
 #define PREDICT_LANES 16
 
-static void
-PredictCompact(const Forest *f, const double *x, double *out, double *inline_sum)
+/*
+ * After `done` trees, can the remaining ones still change the most probable
+ * class?  Each tree adds at most 1 to any class's sum, so when the leader is
+ * ahead of every other class by more than the trees left, it has won (a
+ * small margin covers rounding).  The answer is the class the full sum
+ * would give, so `predict` can stop early; `predict_proba` never does.
+ */
+static bool
+Decided(const Forest *f, const double *out, double inline_sum, int32 done)
+{
+	double		left = (double) (f->n_trees - done) + 1e-9;
+
+	if (f->value_width == 2)
+		return fabs(inline_sum - (done - inline_sum)) > left;
+	if (f->value_width > 2)
+	{
+		double		top = -INFINITY,
+					second = -INFINITY;
+
+		for (int32 c = 0; c < f->value_width; c++)
+		{
+			if (out[c] > top)
+			{
+				second = top;
+				top = out[c];
+			}
+			else if (out[c] > second)
+				second = out[c];
+		}
+		return top - second > left;
+	}
+	return false;
+}
+
+static int32
+PredictCompact(const Forest *f, const double *x, double *out, double *inline_sum, bool early)
 {
 	int32		vw = f->value_width;
 
@@ -913,12 +947,15 @@ PredictCompact(const Forest *f, const double *x, double *out, double *inline_sum
 				for (int32 c = 0; c < vw; c++)
 					out[c] += v[c];
 			}
+		if (early && t0 + lanes < f->n_trees && Decided(f, out, *inline_sum, t0 + lanes))
+			return t0 + lanes;
 	}
+	return f->n_trees;
 }
 
 /* the same walk over 16-byte nodes, for models the compact form cannot hold */
-static void
-PredictWide(const Forest *f, const double *x, double *out, double *inline_sum)
+static int32
+PredictWide(const Forest *f, const double *x, double *out, double *inline_sum, bool early)
 {
 	int32		vw = f->value_width;
 
@@ -972,7 +1009,10 @@ PredictWide(const Forest *f, const double *x, double *out, double *inline_sum)
 				for (int32 c = 0; c < vw; c++)
 					out[c] += v[c];
 			}
+		if (early && t0 + lanes < f->n_trees && Decided(f, out, *inline_sum, t0 + lanes))
+			return t0 + lanes;
 	}
+	return f->n_trees;
 }
 
 void
@@ -983,9 +1023,9 @@ forest_predict(const Forest *f, const double *x, double *out)
 
 	memset(out, 0, sizeof(double) * vw);
 	if (f->compact)
-		PredictCompact(f, x, out, &inline_sum);
+		PredictCompact(f, x, out, &inline_sum, false);
 	else
-		PredictWide(f, x, out, &inline_sum);
+		PredictWide(f, x, out, &inline_sum, false);
 	if (vw == 1)
 		out[0] = inline_sum / f->n_trees;
 	else if (vw == 2)
@@ -1009,12 +1049,30 @@ ArgMax(const double *v, int32 n)
 	return best;
 }
 
+/*
+ * The predicted class (ties to the smaller class) or value.  A class can be
+ * decided before every tree has been walked (see Decided); the result is the
+ * one the full average would give.
+ */
 double
 forest_predict_value(const Forest *f, const double *x, double *scratch)
 {
-	forest_predict(f, x, scratch);
+	double		inline_sum = 0;
+	int32		done;
+
 	if (f->task == FOREST_REGRESSION)
+	{
+		forest_predict(f, x, scratch);
 		return scratch[0];
+	}
+	memset(scratch, 0, sizeof(double) * f->value_width);
+	done = f->compact ? PredictCompact(f, x, scratch, &inline_sum, true)
+		: PredictWide(f, x, scratch, &inline_sum, true);
+	if (f->value_width == 2)
+	{
+		scratch[1] = inline_sum;
+		scratch[0] = done - inline_sum;
+	}
 	return f->classes[ArgMax(scratch, f->n_classes)];
 }
 

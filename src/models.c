@@ -109,6 +109,8 @@ PredictValue(const LoadedModel *m, const double *x, double *scratch)
 {
 	int32		best = 0;
 
+	if (m->forest)
+		return forest_predict_value(m->forest, x, scratch);	/* may stop once decided */
 	model_predict_raw(m, x, scratch);
 	if (m->regression)
 		return scratch[0];
