@@ -28,14 +28,13 @@
  * product is the similarity (or, for ordinary weights, the raw dot product is
  * divided by sqrt(ss_i * ss_j) at the end; see PrepareCosine).
  *
- * Items are handed out in small chunks through an atomic counter to up to
- * `nthreads` threads.  Helper threads run only the loop below, on memory
- * allocated beforehand by the main thread; they never call PostgreSQL, and
- * they are started with every signal blocked so that signal handlers only
- * ever run in the main thread.  The main thread works too and polls for a
- * pending interrupt between chunks: it then raises the abort flag, joins the
- * helpers and lets PostgreSQL process the interrupt (usually an error) with
- * no thread left running; if processing returns, the run resumes.
+ * Items are handed out in small chunks, one task each, to up to `nthreads`
+ * threads through parallel.c's runner.  Helper threads run only
+ * ProcessChunk, on memory allocated beforehand by the main thread; they never
+ * call PostgreSQL.  The main thread works too and polls for a pending
+ * interrupt between chunks: the runner then joins the helpers and lets
+ * PostgreSQL process the interrupt (usually an error) with no thread left
+ * running; if processing returns, the run resumes.
  *
  * Each item's row is computed by one thread in a fixed order (users
  * ascending), so the result is bit-for-bit independent of the thread count.
@@ -44,8 +43,6 @@
 
 #include <float.h>
 #include <math.h>
-#include <pthread.h>
-#include <signal.h>
 
 #include "miscadmin.h"
 #include "simcore.h"
@@ -608,8 +605,6 @@ typedef struct SimShared
 	const int32 *deg;			/* |U(i)| */
 	const double *sumsq;		/* cosine, raw mode: sum of squared weights */
 	const double *invnorm;		/* cosine, raw mode: 1 / sqrt(sumsq), for pre-filtering */
-	int64		next_item;		/* atomic work counter (64-bit: no wrap near INT32_MAX items) */
-	int32		abort;			/* atomic flag */
 } SimShared;
 
 /* accumulator and co-occurrence count side by side: one cache line per touch */
@@ -775,26 +770,16 @@ ProcessItem(SimScratch *s, int32 i)
 	}
 }
 
-static void *
-WorkerMain(void *arg)
+/* parallel.c task: chunk `task` of SIM_CHUNK items, on the worker's scratch */
+static void
+ProcessChunk(void *arg, int worker, int64 task)
 {
-	SimScratch *s = (SimScratch *) arg;
-	SimShared  *sh = s->sh;
-	int32		n = sh->m->n_items;
+	SimScratch *s = &((SimScratch *) arg)[worker];
+	int32		n = s->sh->m->n_items;
+	int64		start = task * SIM_CHUNK;
 
-	for (;;)
-	{
-		int64		start;
-
-		if (__atomic_load_n(&sh->abort, __ATOMIC_RELAXED))
-			break;
-		start = __atomic_fetch_add(&sh->next_item, SIM_CHUNK, __ATOMIC_RELAXED);
-		if (start >= n)
-			break;
-		for (int64 i = start; i < Min((int64) n, start + SIM_CHUNK); i++)
-			ProcessItem(s, (int32) i);
-	}
-	return NULL;
+	for (int64 i = start; i < Min((int64) n, start + SIM_CHUNK); i++)
+		ProcessItem(s, (int32) i);
 }
 
 static void
@@ -1002,12 +987,10 @@ sim_compute(InteractionMatrix *m, const SimParams *p, int nthreads,
 	int32		n = m->n_items;
 	SimShared	sh;
 	SimScratch *scratch;
-	pthread_t  *tids;
-	int			started = 0;
+	ParallelRun run;
 	int32	   *deg;
 	double	   *sumsq = NULL;
 	double	   *invnorm = NULL;
-	bool		resumed = false;
 
 	out->n_items = n;
 	out->k_cap = k;
@@ -1047,71 +1030,24 @@ sim_compute(InteractionMatrix *m, const SimParams *p, int nthreads,
 	sh.out = out;
 	sh.deg = deg;
 	scratch = palloc(sizeof(SimScratch) * nthreads);
-	tids = palloc(sizeof(pthread_t) * nthreads);
 	for (int t = 0; t < nthreads; t++)
 		ScratchInit(&scratch[t], &sh, n, k);
 
 	/*
-	 * Run until every item is done.  A pending interrupt pauses the run: the
-	 * helpers finish the chunk they hold and are joined, then PostgreSQL
-	 * handles the interrupt with no other thread alive.  Most interrupts
-	 * (cancel, timeout, termination) raise an error there; the others
-	 * (barriers, catch-up, memory-context logging) return, and the run
-	 * resumes where it stopped, since a claimed chunk is always completed.
+	 * Every item's row is written by the one task that owns it, so the
+	 * result does not depend on which thread ran it; an interrupt that
+	 * returns resumes the run (see parallel.c).
 	 */
-	for (;;)
-	{
-		bool		paused = false;
-		bool		must_progress = resumed;
-
-		started = 0;
-		__atomic_store_n(&sh.abort, 0, __ATOMIC_RELAXED);
-		if (nthreads > 1 && __atomic_load_n(&sh.next_item, __ATOMIC_RELAXED) < n)
-		{
-			sigset_t	all,
-						old;
-
-			sigfillset(&all);
-			pthread_sigmask(SIG_SETMASK, &all, &old);
-			for (int t = 1; t < nthreads; t++)
-			{
-				if (pthread_create(&tids[t], NULL, WorkerMain, &scratch[t]) != 0)
-					break;		/* fewer helpers; the main thread covers the rest */
-				started++;
-			}
-			pthread_sigmask(SIG_SETMASK, &old, NULL);
-		}
-
-		/* the main thread's share, polling for interrupts between chunks */
-		for (;;)
-		{
-			int64		start;
-
-			if (!must_progress && hooks && hooks->pending())
-			{
-				__atomic_store_n(&sh.abort, 1, __ATOMIC_RELAXED);
-				paused = true;
-				break;
-			}
-			start = __atomic_fetch_add(&sh.next_item, SIM_CHUNK, __ATOMIC_RELAXED);
-			if (start >= n)
-				break;
-			for (int64 i = start; i < Min((int64) n, start + SIM_CHUNK); i++)
-				ProcessItem(&scratch[0], (int32) i);
-			must_progress = false;
-		}
-		for (int t = 1; t <= started; t++)
-			pthread_join(tids[t], NULL);
-		if (!paused)
-			break;
-		hooks->process();		/* may not return */
-		resumed = true;
-	}
+	memset(&run, 0, sizeof(run));
+	run.n_tasks = ((int64) n + SIM_CHUNK - 1) / SIM_CHUNK;
+	run.n_workers = nthreads;
+	run.fn = ProcessChunk;
+	run.arg = scratch;
+	parallel_run(&run, hooks);
 
 	for (int t = 0; t < nthreads; t++)
 		ScratchFree(&scratch[t]);
 	pfree(scratch);
-	pfree(tids);
 	pfree(deg);
 	if (sumsq)
 		pfree(sumsq);
