@@ -39,6 +39,7 @@
 #include "miscadmin.h"
 #include "utils/memutils.h"
 
+#include "arrays.h"
 #include "forest_core.h"
 #include "model_blob.h"
 
@@ -229,16 +230,6 @@ BitsFor(uint64 q)
 	while (b < 64 && (UINT64CONST(1) << b) < q)
 		b++;
 	return b;
-}
-
-static void *
-HugeAlloc0(Size n, Size size)
-{
-	if (n > 0 && size > MaxAllocHugeSize / n)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("forest training arrays are too large")));
-	return palloc_extended(Max(n * size, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 }
 
 int32
@@ -1146,12 +1137,6 @@ CmpRows(const void *pa, const void *pb, void *parg)
 	return 0;
 }
 
-static int
-CmpPlainDouble(const void *pa, const void *pb)
-{
-	return CmpDouble(*(const double *) pa, *(const double *) pb);
-}
-
 /*
  * A canonical order of the rows (by label, then features, NaN last), so a
  * model does not depend on the order in which the rows arrived.
@@ -1252,29 +1237,7 @@ forest_train(int64 n_rows, int32 nf, const double *x, const double *y,
 
 	/* classes */
 	if (p->task == FOREST_CLASSIFICATION)
-	{
-		double	   *tmp = HugeAlloc0(n, sizeof(double));
-
-		for (int32 i = 0; i < n; i++)
-			tmp[i] = y[i] == 0 ? 0.0 : y[i];	/* -0 and +0 are one class, stored as +0 */
-		qsort(tmp, n, sizeof(double), CmpPlainDouble);
-		for (int32 i = 0; i < n; i++)
-			if (i == 0 || tmp[i] != tmp[nc - 1])
-				tmp[nc++] = tmp[i];
-		if (nc < 2)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_EXCEPTION),
-					 errmsg("the training labels hold a single class (%g)", tmp[0]),
-					 errhint("Classification needs at least two classes; use {\"task\": \"regression\"} for a numeric target.")));
-		if (nc > FOREST_MAX_CLASSES)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("the training labels hold %d classes; the limit is %d", nc, FOREST_MAX_CLASSES),
-					 errhint("For a numeric target use {\"task\": \"regression\"}.")));
-		classes = palloc(sizeof(double) * nc);
-		memcpy(classes, tmp, sizeof(double) * nc);
-		pfree(tmp);
-	}
+		classes = distinct_classes(y, n, FOREST_MAX_CLASSES, &nc);
 	sh.nc = nc;
 	sh.S = nc > 0 ? nc : 2;
 	sh.vw = nc > 0 ? nc : 1;
@@ -1295,10 +1258,10 @@ forest_train(int64 n_rows, int32 nf, const double *x, const double *y,
 						 (long long) ((est * 2) >> 20) + 1)));
 
 	/* canonical row order */
-	ord = HugeAlloc0(n, sizeof(int32));
+	ord = huge_array(n, sizeof(int32), true);
 	canonical_row_order(n, nf, x, y, ord);
 	CHECK_FOR_INTERRUPTS();
-	ysorted = HugeAlloc0(n, sizeof(double));
+	ysorted = huge_array(n, sizeof(double), true);
 	for (int32 i = 0; i < n; i++)
 		ysorted[i] = y[ord[i]];
 	sh.y = ysorted;
@@ -1308,7 +1271,7 @@ forest_train(int64 n_rows, int32 nf, const double *x, const double *y,
 		int64	   *count = palloc0(sizeof(int64) * nc);
 		int32		c = 0;
 
-		ycls = HugeAlloc0(n, sizeof(int32));
+		ycls = huge_array(n, sizeof(int32), true);
 		for (int32 i = 0; i < n; i++)
 		{
 			while (classes[c] != ysorted[i])
@@ -1328,14 +1291,14 @@ forest_train(int64 n_rows, int32 nf, const double *x, const double *y,
 	sh.cw = cw;
 
 	/* codes: ranks among each feature's distinct values */
-	codes = HugeAlloc0((Size) n * nf, sizeof(uint32));
+	codes = huge_array((Size) n * nf, sizeof(uint32), true);
 	nq = palloc0(sizeof(int32) * nf);
 	sh.uvals = palloc0(sizeof(double *) * nf);
 	{
-		uint64	   *keys = HugeAlloc0(n, sizeof(uint64));
-		uint64	   *tmpk = HugeAlloc0(n, sizeof(uint64));
-		uint32	   *rows = HugeAlloc0(n, sizeof(uint32));
-		uint32	   *tmpr = HugeAlloc0(n, sizeof(uint32));
+		uint64	   *keys = huge_array(n, sizeof(uint64), true);
+		uint64	   *tmpk = huge_array(n, sizeof(uint64), true);
+		uint32	   *rows = huge_array(n, sizeof(uint32), true);
+		uint32	   *tmpr = huge_array(n, sizeof(uint32), true);
 
 		for (int32 f = 0; f < nf; f++)
 		{
@@ -1392,19 +1355,19 @@ forest_train(int64 n_rows, int32 nf, const double *x, const double *y,
 		TrainScratch *sc = &sh.scratch[w];
 		int32		binsz = Max(sh.maxq, 1);
 
-		sc->cnt = HugeAlloc0(n, sizeof(int32));
-		sc->idx = HugeAlloc0(n, sizeof(int32));
-		sc->w = HugeAlloc0(n, sizeof(double));
-		sc->keys = HugeAlloc0(n, sizeof(uint64));
-		sc->tmp = HugeAlloc0(n, sizeof(uint64));
-		sc->stats = HugeAlloc0((Size) binsz * sh.S, sizeof(double));
-		sc->bin_n = HugeAlloc0(binsz, sizeof(int32));
-		sc->bin_code = HugeAlloc0(binsz, sizeof(uint32));
+		sc->cnt = huge_array(n, sizeof(int32), true);
+		sc->idx = huge_array(n, sizeof(int32), true);
+		sc->w = huge_array(n, sizeof(double), true);
+		sc->keys = huge_array(n, sizeof(uint64), true);
+		sc->tmp = huge_array(n, sizeof(uint64), true);
+		sc->stats = huge_array((Size) binsz * sh.S, sizeof(double), true);
+		sc->bin_n = huge_array(binsz, sizeof(int32), true);
+		sc->bin_code = huge_array(binsz, sizeof(uint32), true);
 		sc->perm = palloc0(sizeof(int32) * nf);
-		sc->stack = HugeAlloc0((Size) n + 1, sizeof(StackEntry));
+		sc->stack = huge_array((Size) n + 1, sizeof(StackEntry), true);
 		sc->vec = palloc0(sizeof(double) * 6 * sh.S);
 	}
-	sh.trees = HugeAlloc0(p->n_trees, sizeof(TreeBuild));
+	sh.trees = huge_array(p->n_trees, sizeof(TreeBuild), true);
 	sh.mem_limit = (int64) mem_limit - est;
 	importance = palloc0(sizeof(double) * nf);
 
@@ -1440,8 +1403,8 @@ forest_train(int64 n_rows, int32 nf, const double *x, const double *y,
 						ss_tot = 0,
 						ymean = 0;
 
-			sh.oob_acc = HugeAlloc0((Size) n * sh.vw, sizeof(double));
-			sh.oob_cnt = HugeAlloc0(n, sizeof(int32));
+			sh.oob_acc = huge_array((Size) n * sh.vw, sizeof(double), true);
+			sh.oob_cnt = huge_array(n, sizeof(int32), true);
 			sh.run.n_tasks = ((int64) n + OOB_BLOCK - 1) / OOB_BLOCK;
 			sh.run.fn = OobBlock;
 			sh.run.n_workers = Max(1, Min(nthreads, 64));

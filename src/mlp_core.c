@@ -26,6 +26,7 @@
 #include "miscadmin.h"
 #include "utils/memutils.h"
 
+#include "arrays.h"
 #include "forest_core.h"
 #include "mlp_core.h"
 #include "model_blob.h"
@@ -44,16 +45,6 @@ typedef struct Net
 	real	   *W[MLP_MAX_LAYERS + 1];
 	real	   *b[MLP_MAX_LAYERS + 1];
 } Net;
-
-static void *
-Alloc0(Size n, Size elem)
-{
-	if (n > 0 && elem > MaxAllocHugeSize / n)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("network arrays are too large")));
-	return palloc_extended(Max(n * elem, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-}
 
 static inline double
 Act(MlpActivation a, double z)
@@ -144,15 +135,6 @@ Forward(const Net *net, MlpActivation act, bool regression, int32 B, real **acts
 			}
 		}
 	}
-}
-
-static int
-CmpDbl(const void *a, const void *b)
-{
-	double		x = *(const double *) a,
-				y = *(const double *) b;
-
-	return (x > y) - (x < y);
 }
 
 /* score on held-out rows: accuracy, or R² for regression */
@@ -296,28 +278,7 @@ mlp_train(int64 n_rows, int32 n_in, const double *x, const double *y, const int3
 
 	/* classes */
 	if (!p->regression)
-	{
-		double	   *tmp = Alloc0(n, sizeof(double));
-
-		for (int32 i = 0; i < n; i++)
-			tmp[i] = y[i] == 0 ? 0.0 : y[i];	/* -0 and +0 are one class, stored as +0 */
-		qsort(tmp, n, sizeof(double), CmpDbl);
-		for (int32 i = 0; i < n; i++)
-			if (i == 0 || tmp[i] != tmp[nc - 1])
-				tmp[nc++] = tmp[i];
-		if (nc < 2)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_EXCEPTION),
-					 errmsg("the training labels hold a single class (%g)", tmp[0]),
-					 errhint("Classification needs at least two classes; use {\"task\": \"regression\"} for a numeric target.")));
-		if (nc > MLP_MAX_CLASSES)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("the training labels hold %d classes; the limit is %d", nc, MLP_MAX_CLASSES)));
-		classes = palloc(sizeof(double) * nc);
-		memcpy(classes, tmp, sizeof(double) * nc);
-		pfree(tmp);
-	}
+		classes = distinct_classes(y, n, MLP_MAX_CLASSES, &nc);
 
 	/* the layer sizes and the memory they need */
 	net.L = p->n_hidden + 1;
@@ -351,17 +312,17 @@ mlp_train(int64 n_rows, int32 n_in, const double *x, const double *y, const int3
 				 errhint("Raise maintenance_work_mem, or use fewer rows, smaller layers or a smaller batch_size.")));
 
 	/* canonical row order, standardisation, expanded inputs */
-	ord = Alloc0(n, sizeof(int32));
+	ord = huge_array(n, sizeof(int32), true);
 	canonical_row_order(n, n_in, x, y, ord);
-	ysorted = Alloc0(n, sizeof(double));
+	ysorted = huge_array(n, sizeof(double), true);
 	for (int32 i = 0; i < n; i++)
 		ysorted[i] = y[ord[i]];
 	if (nc > 0)
 	{
-		ycls = Alloc0(n, sizeof(int32));
+		ycls = huge_array(n, sizeof(int32), true);
 		for (int32 i = 0; i < n; i++)
 		{
-			double	   *hit = bsearch(&ysorted[i], classes, nc, sizeof(double), CmpDbl);
+			double	   *hit = bsearch(&ysorted[i], classes, nc, sizeof(double), cmp_double);
 
 			ycls[i] = (int32) (hit - classes);
 		}
@@ -405,8 +366,8 @@ mlp_train(int64 n_rows, int32 n_in, const double *x, const double *y, const int3
 		pfree(ss);
 		pfree(cnt);
 	}
-	Z = Alloc0((Size) n * d, sizeof(real));
-	zrow = Alloc0(d, sizeof(double));
+	Z = huge_array((Size) n * d, sizeof(real), true);
+	zrow = huge_array(d, sizeof(double), true);
 	for (int32 i = 0; i < n; i++)
 	{
 		Expand(n_in, levels, mean, scale, x + (int64) ord[i] * n_in, zrow);
@@ -427,27 +388,27 @@ mlp_train(int64 n_rows, int32 n_in, const double *x, const double *y, const int3
 		double		limit = (p->activation == MLP_RELU && l + 1 < net.L)
 			? sqrt(6.0 / nin) : sqrt(6.0 / (nin + nout));
 
-		net.W[l] = Alloc0(nw, sizeof(real));
-		net.b[l] = Alloc0(nout, sizeof(real));
-		best.W[l] = Alloc0(nw, sizeof(real));
-		best.b[l] = Alloc0(nout, sizeof(real));
-		mW[l] = Alloc0(nw, sizeof(real));
-		vW[l] = Alloc0(nw, sizeof(real));
-		mb[l] = Alloc0(nout, sizeof(real));
-		vb[l] = Alloc0(nout, sizeof(real));
-		gW[l] = Alloc0(nw, sizeof(real));
-		gb[l] = Alloc0(nout, sizeof(real));
+		net.W[l] = huge_array(nw, sizeof(real), true);
+		net.b[l] = huge_array(nout, sizeof(real), true);
+		best.W[l] = huge_array(nw, sizeof(real), true);
+		best.b[l] = huge_array(nout, sizeof(real), true);
+		mW[l] = huge_array(nw, sizeof(real), true);
+		vW[l] = huge_array(nw, sizeof(real), true);
+		mb[l] = huge_array(nout, sizeof(real), true);
+		vb[l] = huge_array(nout, sizeof(real), true);
+		gW[l] = huge_array(nw, sizeof(real), true);
+		gb[l] = huge_array(nout, sizeof(real), true);
 		for (Size w = 0; w < nw; w++)
 			net.W[l][w] = (real) ((2.0 * pg_prng_double(&rng) - 1.0) * limit);
 	}
 	for (int32 l = 0; l <= net.L; l++)
 	{
-		acts[l] = Alloc0((Size) B * net.sizes[l], sizeof(real));
-		deltas[l] = Alloc0((Size) B * net.sizes[l], sizeof(real));
+		acts[l] = huge_array((Size) B * net.sizes[l], sizeof(real), true);
+		deltas[l] = huge_array((Size) B * net.sizes[l], sizeof(real), true);
 	}
 
 	/* held-out rows for early stopping: a seeded shuffle, the first ones */
-	perm = Alloc0(n, sizeof(int32));
+	perm = huge_array(n, sizeof(int32), true);
 	for (int32 i = 0; i < n; i++)
 		perm[i] = i;
 	for (int32 i = n - 1; i > 0; i--)

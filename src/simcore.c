@@ -45,6 +45,7 @@
 #include <math.h>
 
 #include "miscadmin.h"
+#include "arrays.h"
 #include "simcore.h"
 #include "utils/memutils.h"
 
@@ -367,16 +368,6 @@ Renumber(const int64 *ids, int32 n, int64 *sorted_out)
 	return perm;
 }
 
-static void *
-HugeAlloc(Size count, Size elem)
-{
-	if (count != 0 && elem > MaxAllocHugeSize / count)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("requested array of %zu elements is too large", count)));
-	return palloc_extended(Max(count * elem, 1), MCXT_ALLOC_HUGE);
-}
-
 InteractionMatrix *
 matrix_build(TripleBuffer *tb)
 {
@@ -407,8 +398,8 @@ matrix_build_ex(TripleBuffer *tb, bool with_items)
 	m->n_users = nu;
 	m->n_items = ni;
 	m->raw_rows = n;
-	m->user_ids = HugeAlloc(nu, sizeof(int64));
-	m->item_ids = HugeAlloc(ni, sizeof(int64));
+	m->user_ids = huge_array(nu, sizeof(int64), false);
+	m->item_ids = huge_array(ni, sizeof(int64), false);
 	uperm = Renumber(tb->users.ids, nu, m->user_ids);
 	iperm = Renumber(tb->items.ids, ni, m->item_ids);
 	IdMapFree(&tb->users);
@@ -428,9 +419,9 @@ matrix_build_ex(TripleBuffer *tb, bool with_items)
 	}
 	for (int32 i = 0; i < ni; i++)
 		ptr[i + 1] += ptr[i];
-	raw_user = HugeAlloc(n, sizeof(int32));
-	raw_w = HugeAlloc(n, sizeof(double));
-	fill = HugeAlloc((Size) ni + 1, sizeof(int64));
+	raw_user = huge_array(n, sizeof(int32), false);
+	raw_w = huge_array(n, sizeof(double), false);
+	fill = huge_array((Size) ni + 1, sizeof(int64), false);
 	memcpy(fill, ptr, sizeof(int64) * ((Size) ni + 1));
 	for (TripleChunk *c = tb->head, *next; c; c = next)
 	{
@@ -455,10 +446,10 @@ matrix_build_ex(TripleBuffer *tb, bool with_items)
 		m->u_ptr[raw_user[p] + 1]++;
 	for (int32 u = 0; u < nu; u++)
 		m->u_ptr[u + 1] += m->u_ptr[u];
-	m->u_item = HugeAlloc(n, sizeof(int32));
-	m->u_w = HugeAlloc(n, sizeof(double));
+	m->u_item = huge_array(n, sizeof(int32), false);
+	m->u_w = huge_array(n, sizeof(double), false);
 	pfree(fill);
-	fill = HugeAlloc((Size) nu + 1, sizeof(int64));
+	fill = huge_array((Size) nu + 1, sizeof(int64), false);
 	memcpy(fill, m->u_ptr, sizeof(int64) * ((Size) nu + 1));
 	for (int32 i = 0; i < ni; i++)
 	{
@@ -521,9 +512,9 @@ matrix_build_ex(TripleBuffer *tb, bool with_items)
 	for (int32 i = 0; i < ni; i++)
 		ptr[i + 1] += ptr[i];
 	m->i_ptr = ptr;
-	m->i_user = HugeAlloc(nnz, sizeof(int32));
-	m->i_w = HugeAlloc(nnz, sizeof(double));
-	fill = HugeAlloc((Size) ni + 1, sizeof(int64));
+	m->i_user = huge_array(nnz, sizeof(int32), false);
+	m->i_w = huge_array(nnz, sizeof(double), false);
+	fill = huge_array((Size) ni + 1, sizeof(int64), false);
 	memcpy(fill, ptr, sizeof(int64) * ((Size) ni + 1));
 	for (int32 u = 0; u < nu; u++)
 	{
@@ -845,7 +836,7 @@ PrepareCosine(InteractionMatrix *m)
 	}
 	if (maxall <= 1e50 && minall >= 1e-70)
 	{
-		double	   *ss = HugeAlloc(Max(m->n_items, 1), sizeof(double));
+		double	   *ss = huge_array(Max(m->n_items, 1), sizeof(double), false);
 
 		for (int32 i = 0; i < m->n_items; i++)
 		{
@@ -858,8 +849,8 @@ PrepareCosine(InteractionMatrix *m)
 		return ss;
 	}
 
-	scale = HugeAlloc(Max(m->n_items, 1), sizeof(double));
-	norm = HugeAlloc(Max(m->n_items, 1), sizeof(double));
+	scale = huge_array(Max(m->n_items, 1), sizeof(double), false);
+	norm = huge_array(Max(m->n_items, 1), sizeof(double), false);
 	for (int32 i = 0; i < m->n_items; i++)
 	{
 		double		maxabs = 0,
@@ -907,7 +898,7 @@ static void
 CenterRows(int32 nrows, const int64 *ptr, double *w,
 		   int64 nnz, const int32 *other_row, double *other_w)
 {
-	double	   *mean = HugeAlloc(Max(nrows, 1), sizeof(double));
+	double	   *mean = huge_array(Max(nrows, 1), sizeof(double), false);
 
 	for (int32 r = 0; r < nrows; r++)
 	{
@@ -934,8 +925,8 @@ CenterRows(int32 nrows, const int64 *ptr, double *w,
 static void
 ApplyBm25(InteractionMatrix *m, double k1, double b)
 {
-	double	   *norm = HugeAlloc(Max(m->n_users, 1), sizeof(double));
-	double	   *idf = HugeAlloc(Max(m->n_items, 1), sizeof(double));
+	double	   *norm = huge_array(Max(m->n_users, 1), sizeof(double), false);
+	double	   *idf = huge_array(Max(m->n_items, 1), sizeof(double), false);
 	double		total = 0,
 				mean_len;
 
@@ -997,11 +988,11 @@ sim_compute(InteractionMatrix *m, const SimParams *p, int nthreads,
 	out->n_out = palloc_extended(sizeof(int32) * Max(n, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	if (k == 0)
 		return out;
-	out->nb = HugeAlloc((Size) n * k, sizeof(int32));
-	out->sim = HugeAlloc((Size) n * k, sizeof(double));
-	out->support = HugeAlloc((Size) n * k, sizeof(int32));
+	out->nb = huge_array((Size) n * k, sizeof(int32), false);
+	out->sim = huge_array((Size) n * k, sizeof(double), false);
+	out->support = huge_array((Size) n * k, sizeof(int32), false);
 
-	deg = HugeAlloc(n, sizeof(int32));
+	deg = huge_array(n, sizeof(int32), false);
 	for (int32 i = 0; i < n; i++)
 		deg[i] = (int32) (m->i_ptr[i + 1] - m->i_ptr[i]);
 	if (p->metric == SIM_BM25)
@@ -1014,7 +1005,7 @@ sim_compute(InteractionMatrix *m, const SimParams *p, int nthreads,
 		sumsq = PrepareCosine(m);
 	if (sumsq)
 	{
-		invnorm = HugeAlloc(n, sizeof(double));
+		invnorm = huge_array(n, sizeof(double), false);
 		for (int32 i = 0; i < n; i++)
 			invnorm[i] = sumsq[i] > 0 ? 1.0 / sqrt(sumsq[i]) : 0.0;
 	}
