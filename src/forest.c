@@ -38,48 +38,12 @@ PG_FUNCTION_INFO_V1(forest_fit_final);
  * Options
  * ------------------------------------------------------------------------- */
 
-static void
-BadOption(const char *key, const char *expected)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid value for option \"%s\"", key),
-			 errdetail("Expected %s.", expected)));
-}
-
-static double
-NumericValue(const JsonbValue *v)
-{
-	return DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
-											  NumericGetDatum(v->val.numeric)));
-}
-
-/* an integer option in [lo, hi] */
-static int64
-IntOption(const char *key, const JsonbValue *v, int64 lo, int64 hi, const char *expected)
-{
-	double		d;
-
-	if (v->type != jbvNumeric)
-		BadOption(key, expected);
-	d = NumericValue(v);
-	if (!(d >= (double) lo && d <= (double) hi) || d != floor(d))
-		BadOption(key, expected);
-	return (int64) d;
-}
-
-static char *
-StringOption(const JsonbValue *v)
-{
-	return pnstrdup(v->val.string.val, v->val.string.len);
-}
-
 void
 forest_options_parse(Jsonb *opts, ForestParams *p)
 {
-	JsonbIterator *it;
+	OptionReader r;
 	JsonbValue	v;
-	JsonbIteratorToken tok;
+	char	   *key;
 	bool		saw_class_weight = false;
 
 	memset(p, 0, sizeof(*p));
@@ -96,54 +60,45 @@ forest_options_parse(Jsonb *opts, ForestParams *p)
 
 	if (opts == NULL)
 		return;
-	if (!JB_ROOT_IS_OBJECT(opts))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("options must be a JSON object")));
-
-	it = JsonbIteratorInit(&opts->root);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	options_begin(&r, opts);
+	while (options_next(&r, &key, &v))
 	{
-		char	   *key;
-
-		if (tok != WJB_KEY)
-			continue;
-		key = pnstrdup(v.val.string.val, v.val.string.len);
-		tok = JsonbIteratorNext(&it, &v, true);
 		if (strcmp(key, "task") == 0)
 		{
-			char	   *s;
+			const char *expected = "\"classification\" or \"regression\"";
+			char	   *s = option_string(key, &v, expected);
 
-			if (v.type != jbvString)
-				BadOption(key, "\"classification\" or \"regression\"");
-			s = StringOption(&v);
 			if (strcmp(s, "classification") == 0)
 				p->task = FOREST_CLASSIFICATION;
 			else if (strcmp(s, "regression") == 0)
 				p->task = FOREST_REGRESSION;
 			else
-				BadOption(key, "\"classification\" or \"regression\"");
+				option_invalid(key, expected);
 		}
 		else if (strcmp(key, "n_trees") == 0)
-			p->n_trees = (int32) IntOption(key, &v, 1, FOREST_MAX_TREES, "an integer between 1 and 100000");
+			p->n_trees = (int32) option_number(key, &v, 1, FOREST_MAX_TREES, true,
+											   "an integer between 1 and 100000");
 		else if (strcmp(key, "max_depth") == 0)
 		{
 			if (v.type == jbvNull)
 				p->max_depth = 0;
 			else
-				p->max_depth = (int32) IntOption(key, &v, 1, 10000, "null or an integer between 1 and 10000");
+				p->max_depth = (int32) option_number(key, &v, 1, 10000, true,
+													 "null or an integer between 1 and 10000");
 		}
 		else if (strcmp(key, "min_samples_leaf") == 0)
-			p->min_samples_leaf = (int32) IntOption(key, &v, 1, PG_INT32_MAX / 2, "an integer >= 1");
+			p->min_samples_leaf = (int32) option_number(key, &v, 1, PG_INT32_MAX / 2, true,
+														"an integer >= 1");
 		else if (strcmp(key, "min_samples_split") == 0)
-			p->min_samples_split = (int32) IntOption(key, &v, 2, PG_INT32_MAX, "an integer >= 2");
+			p->min_samples_split = (int32) option_number(key, &v, 2, PG_INT32_MAX, true,
+														 "an integer >= 2");
 		else if (strcmp(key, "max_features") == 0)
 		{
 			const char *expected = "\"sqrt\", \"log2\", \"all\", an integer >= 1 or a fraction in (0, 1)";
 
 			if (v.type == jbvString)
 			{
-				char	   *s = StringOption(&v);
+				char	   *s = option_string(key, &v, expected);
 
 				if (strcmp(s, "sqrt") == 0)
 					p->max_features_mode = MAXF_SQRT;
@@ -152,60 +107,51 @@ forest_options_parse(Jsonb *opts, ForestParams *p)
 				else if (strcmp(s, "all") == 0)
 					p->max_features_mode = MAXF_ALL;
 				else
-					BadOption(key, expected);
-			}
-			else if (v.type == jbvNumeric)
-			{
-				double		d = NumericValue(&v);
-
-				if (d > 0 && d < 1)
-				{
-					p->max_features_mode = MAXF_FRACTION;
-					p->max_features = d;
-				}
-				else if (d >= 1 && d <= FOREST_MAX_FEATURES && d == floor(d))
-				{
-					p->max_features_mode = MAXF_COUNT;
-					p->max_features = d;
-				}
-				else
-					BadOption(key, expected);
+					option_invalid(key, expected);
 			}
 			else
-				BadOption(key, expected);
+			{
+				double		d = option_number(key, &v, 0, FOREST_MAX_FEATURES, false, expected);
+
+				if (d > 0 && d < 1)
+					p->max_features_mode = MAXF_FRACTION;
+				else if (d >= 1 && d == floor(d))
+					p->max_features_mode = MAXF_COUNT;
+				else
+					option_invalid(key, expected);
+				p->max_features = d;
+			}
 		}
 		else if (strcmp(key, "bootstrap") == 0)
-		{
-			if (v.type != jbvBool)
-				BadOption(key, "true or false");
-			p->bootstrap = v.val.boolean;
-		}
+			p->bootstrap = option_bool(key, &v);
 		else if (strcmp(key, "sample_fraction") == 0)
 		{
-			double		d;
-
-			if (v.type != jbvNumeric)
-				BadOption(key, "a number in (0, 1]");
-			d = NumericValue(&v);
-			if (!(d > 0 && d <= 1))
-				BadOption(key, "a number in (0, 1]");
-			p->sample_fraction = d;
+			p->sample_fraction = option_number(key, &v, 0, 1, false, "a number in (0, 1]");
+			if (!(p->sample_fraction > 0))
+				option_invalid(key, "a number in (0, 1]");
 		}
 		else if (strcmp(key, "class_weight") == 0)
 		{
+			const char *expected = "null, \"none\" or \"balanced\"";
+
 			saw_class_weight = true;
 			if (v.type == jbvNull)
 				p->class_weight_balanced = false;
-			else if (v.type == jbvString && strcmp(StringOption(&v), "balanced") == 0)
-				p->class_weight_balanced = true;
-			else if (v.type == jbvString && strcmp(StringOption(&v), "none") == 0)
-				p->class_weight_balanced = false;
 			else
-				BadOption(key, "null, \"none\" or \"balanced\"");
+			{
+				char	   *s = option_string(key, &v, expected);
+
+				if (strcmp(s, "balanced") == 0)
+					p->class_weight_balanced = true;
+				else if (strcmp(s, "none") == 0)
+					p->class_weight_balanced = false;
+				else
+					option_invalid(key, expected);
+			}
 		}
 		else if (strcmp(key, "seed") == 0)
-			p->seed = (uint64) IntOption(key, &v, PG_INT64_MIN / 2, PG_INT64_MAX / 2,
-										 "an integer");
+			p->seed = (uint64) (int64) option_number(key, &v, (double) (PG_INT64_MIN / 2),
+													 (double) (PG_INT64_MAX / 2), true, "an integer");
 		else
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

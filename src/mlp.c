@@ -26,41 +26,11 @@ PG_FUNCTION_INFO_V1(train_mlp);
 PG_FUNCTION_INFO_V1(top_classes);
 
 static void
-Bad(const char *key, const char *expected)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid value for option \"%s\"", key),
-			 errdetail("Expected %s.", expected)));
-}
-
-static double
-Num(const char *key, const JsonbValue *v, double lo, double hi, bool integral, const char *expected)
-{
-	double		d;
-
-	if (v->type != jbvNumeric)
-		Bad(key, expected);
-	d = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, NumericGetDatum(v->val.numeric)));
-	if (!(d >= lo && d <= hi) || (integral && d != floor(d)))
-		Bad(key, expected);
-	return d;
-}
-
-static char *
-Str(const char *key, const JsonbValue *v, const char *expected)
-{
-	if (v->type != jbvString)
-		Bad(key, expected);
-	return pnstrdup(v->val.string.val, v->val.string.len);
-}
-
-static void
 MlpOptionsParse(Jsonb *opts, MlpParams *p)
 {
-	JsonbIterator *it;
+	OptionReader r;
 	JsonbValue	v;
-	JsonbIteratorToken tok;
+	char	   *key;
 
 	memset(p, 0, sizeof(*p));
 	p->n_hidden = 1;
@@ -75,27 +45,17 @@ MlpOptionsParse(Jsonb *opts, MlpParams *p)
 	p->patience = 10;
 	p->tol = 1e-4;
 	p->l2 = 1e-4;
-	if (!JB_ROOT_IS_OBJECT(opts))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("options must be a JSON object")));
-	it = JsonbIteratorInit(&opts->root);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	options_begin(&r, opts);
+	while (options_next(&r, &key, &v))
 	{
-		char	   *key;
-
-		if (tok != WJB_KEY)
-			continue;
-		key = pnstrdup(v.val.string.val, v.val.string.len);
-		JsonbIteratorNext(&it, &v, true);
 		if (strcmp(key, "task") == 0)
 		{
-			char	   *s = Str(key, &v, "\"classification\" or \"regression\"");
+			char	   *s = option_string(key, &v, "\"classification\" or \"regression\"");
 
 			if (strcmp(s, "regression") == 0)
 				p->regression = true;
 			else if (strcmp(s, "classification") != 0)
-				Bad(key, "\"classification\" or \"regression\"");
+				option_invalid(key, "\"classification\" or \"regression\"");
 		}
 		else if (strcmp(key, "hidden") == 0)
 		{
@@ -104,25 +64,25 @@ MlpOptionsParse(Jsonb *opts, MlpParams *p)
 			int			n;
 
 			if (v.type != jbvBinary || !JsonContainerIsArray(v.val.binary.data))
-				Bad(key, expected);
+				option_invalid(key, expected);
 			arr = v.val.binary.data;
 			n = JsonContainerSize(arr);
 			if (n > MLP_MAX_LAYERS)
-				Bad(key, expected);
+				option_invalid(key, expected);
 			p->n_hidden = n;
 			for (int i = 0; i < n; i++)
 			{
 				JsonbValue *e = getIthJsonbValueFromContainer(arr, i);
 
 				if (e == NULL)
-					Bad(key, expected);
-				p->hidden[i] = (int32) Num(key, e, 1, MLP_MAX_WIDTH, true, expected);
+					option_invalid(key, expected);
+				p->hidden[i] = (int32) option_number(key, e, 1, MLP_MAX_WIDTH, true, expected);
 			}
 		}
 		else if (strcmp(key, "activation") == 0)
 		{
 			const char *expected = "\"relu\", \"tanh\" or \"logistic\"";
-			char	   *s = Str(key, &v, expected);
+			char	   *s = option_string(key, &v, expected);
 
 			if (strcmp(s, "relu") == 0)
 				p->activation = MLP_RELU;
@@ -131,45 +91,45 @@ MlpOptionsParse(Jsonb *opts, MlpParams *p)
 			else if (strcmp(s, "logistic") == 0)
 				p->activation = MLP_LOGISTIC;
 			else
-				Bad(key, expected);
+				option_invalid(key, expected);
 		}
 		else if (strcmp(key, "solver") == 0)
 		{
-			char	   *s = Str(key, &v, "\"adam\" or \"sgd\"");
+			char	   *s = option_string(key, &v, "\"adam\" or \"sgd\"");
 
 			if (strcmp(s, "adam") == 0)
 				p->adam = true;
 			else if (strcmp(s, "sgd") == 0)
 				p->adam = false;
 			else
-				Bad(key, "\"adam\" or \"sgd\"");
+				option_invalid(key, "\"adam\" or \"sgd\"");
 		}
 		else if (strcmp(key, "learning_rate") == 0)
 		{
-			p->learning_rate = Num(key, &v, 0, 10, false, "a number in (0, 10]");
+			p->learning_rate = option_number(key, &v, 0, 10, false, "a number in (0, 10]");
 			if (!(p->learning_rate > 0))
-				Bad(key, "a number in (0, 10]");
+				option_invalid(key, "a number in (0, 10]");
 		}
 		else if (strcmp(key, "momentum") == 0)
 		{
-			p->momentum = Num(key, &v, 0, 1, false, "a number in [0, 1)");
+			p->momentum = option_number(key, &v, 0, 1, false, "a number in [0, 1)");
 			if (p->momentum >= 1)
-				Bad(key, "a number in [0, 1)");
+				option_invalid(key, "a number in [0, 1)");
 		}
 		else if (strcmp(key, "batch_size") == 0)
-			p->batch_size = (int32) Num(key, &v, 1, 65536, true, "an integer between 1 and 65536");
+			p->batch_size = (int32) option_number(key, &v, 1, 65536, true, "an integer between 1 and 65536");
 		else if (strcmp(key, "epochs") == 0)
-			p->epochs = (int32) Num(key, &v, 1, 10000, true, "an integer between 1 and 10000");
+			p->epochs = (int32) option_number(key, &v, 1, 10000, true, "an integer between 1 and 10000");
 		else if (strcmp(key, "validation_fraction") == 0)
-			p->validation_fraction = Num(key, &v, 0, 0.5, false, "a number in [0, 0.5]");
+			p->validation_fraction = option_number(key, &v, 0, 0.5, false, "a number in [0, 0.5]");
 		else if (strcmp(key, "patience") == 0)
-			p->patience = (int32) Num(key, &v, 1, 10000, true, "an integer between 1 and 10000");
+			p->patience = (int32) option_number(key, &v, 1, 10000, true, "an integer between 1 and 10000");
 		else if (strcmp(key, "tol") == 0)
-			p->tol = Num(key, &v, 0, 1, false, "a number in [0, 1]");
+			p->tol = option_number(key, &v, 0, 1, false, "a number in [0, 1]");
 		else if (strcmp(key, "l2") == 0)
-			p->l2 = Num(key, &v, 0, 1e6, false, "a number >= 0");
+			p->l2 = option_number(key, &v, 0, 1e6, false, "a number >= 0");
 		else if (strcmp(key, "seed") == 0)
-			p->seed = (uint64) (int64) Num(key, &v, -4503599627370496.0, 4503599627370496.0, true,
+			p->seed = (uint64) (int64) option_number(key, &v, -4503599627370496.0, 4503599627370496.0, true,
 										   "an integer");
 		else
 			ereport(ERROR,

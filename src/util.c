@@ -18,6 +18,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/numeric.h"
 #include "utils/timestamp.h"
 
 #include "util.h"
@@ -209,4 +210,77 @@ bool
 sorted_ids_contain(const int64 *sorted, int n, int64 x)
 {
 	return n > 0 && bsearch(&x, sorted, n, sizeof(int64), CmpInt64) != NULL;
+}
+
+/* ---------------------------------------------------------------------------
+ * jsonb options
+ * ------------------------------------------------------------------------- */
+
+void
+options_begin(OptionReader *r, Jsonb *opts)
+{
+	if (!JB_ROOT_IS_OBJECT(opts))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("options must be a JSON object")));
+	r->it = JsonbIteratorInit(&opts->root);
+}
+
+/* the next key and its value (nested containers as jbvBinary); false at the end */
+bool
+options_next(OptionReader *r, char **key, JsonbValue *v)
+{
+	JsonbIteratorToken tok;
+
+	while ((tok = JsonbIteratorNext(&r->it, v, true)) != WJB_DONE)
+	{
+		if (tok != WJB_KEY)
+			continue;
+		*key = pnstrdup(v->val.string.val, v->val.string.len);
+		(void) JsonbIteratorNext(&r->it, v, true);
+		return true;
+	}
+	return false;
+}
+
+void
+option_invalid(const char *key, const char *expected)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid value for option \"%s\"", key),
+			 errdetail("Expected %s.", expected)));
+	pg_unreachable();
+}
+
+/* a number in [lo, hi], integral if asked */
+double
+option_number(const char *key, const JsonbValue *v, double lo, double hi, bool integral,
+			  const char *expected)
+{
+	double		d;
+
+	if (v->type != jbvNumeric)
+		option_invalid(key, expected);
+	d = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
+										   NumericGetDatum(v->val.numeric)));
+	if (!(d >= lo && d <= hi) || (integral && d != floor(d)))
+		option_invalid(key, expected);
+	return d;
+}
+
+char *
+option_string(const char *key, const JsonbValue *v, const char *expected)
+{
+	if (v->type != jbvString)
+		option_invalid(key, expected);
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+bool
+option_bool(const char *key, const JsonbValue *v)
+{
+	if (v->type != jbvBool)
+		option_invalid(key, "true or false");
+	return v->val.boolean;
 }

@@ -12,6 +12,7 @@
 #include "utils/array.h"
 #include "portability/instr_time.h"
 #include "datatype/timestamp.h"
+#include "utils/jsonb.h"
 
 #include "simcore.h"
 
@@ -40,6 +41,23 @@ extern Size work_memory_limit(void);
 
 extern double elapsed_seconds(instr_time start);
 extern double interval_seconds(const Interval *iv);
+
+/*
+ * jsonb options objects (forest.c, mlp.c), walked key by key; every bad
+ * value is a 22023 error naming the key and what was expected.
+ */
+typedef struct OptionReader
+{
+	JsonbIterator *it;
+} OptionReader;
+
+extern void options_begin(OptionReader *r, Jsonb *opts);
+extern bool options_next(OptionReader *r, char **key, JsonbValue *v);
+extern void option_invalid(const char *key, const char *expected) pg_attribute_noreturn();
+extern double option_number(const char *key, const JsonbValue *v, double lo, double hi,
+							bool integral, const char *expected);
+extern char *option_string(const char *key, const JsonbValue *v, const char *expected);
+extern bool option_bool(const char *key, const JsonbValue *v);
 
 /* int8[] arguments as sorted, distinct, NULL-free id sets */
 extern int64 *sorted_unique_ids(ArrayType *a, int *n);
