@@ -74,31 +74,25 @@ SELECT DISTINCT parameters ->> 'time_col' AS time_col, parameters ->> 'half_life
   FROM media_reco.refresh_history WHERE recommender = 'decay';
 
 -- errors
-CREATE FUNCTION expect_error(stmt text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-  EXECUTE stmt;
-  RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-  RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
-SELECT expect_error($$SELECT media_reco.create_recommender('x', 'tv', time_col => 'ts')$$);
-SELECT expect_error($$SELECT media_reco.create_recommender('x', 'tv', half_life => '1 day')$$);
-SELECT expect_error($$SELECT media_reco.create_recommender('x', 'tv', time_col => 'ts', half_life => '0')$$);
-SELECT expect_error($$SELECT media_reco.create_recommender('x', 'tv', time_col => 'ts', half_life => '-1 day')$$);
-SELECT expect_error($$SELECT media_reco.create_recommender('x', 'tv', time_col => 'label', half_life => '1 day')$$);
-SELECT expect_error($$SELECT media_reco.create_recommender('x', 'tv', time_col => 'nope', half_life => '1 day')$$);
-SELECT expect_error($$UPDATE media_reco.recommenders SET half_life = NULL WHERE name = 'decay'$$);
+\i test/sql/expect_error.sql
+SELECT pg_temp.expect_error($$SELECT media_reco.create_recommender('x', 'tv', time_col => 'ts')$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.create_recommender('x', 'tv', half_life => '1 day')$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.create_recommender('x', 'tv', time_col => 'ts', half_life => '0')$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.create_recommender('x', 'tv', time_col => 'ts', half_life => '-1 day')$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.create_recommender('x', 'tv', time_col => 'label', half_life => '1 day')$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.create_recommender('x', 'tv', time_col => 'nope', half_life => '1 day')$$);
+SELECT pg_temp.expect_error($$UPDATE media_reco.recommenders SET half_life = NULL WHERE name = 'decay'$$);
 INSERT INTO tv (user_id, item_id, ts) VALUES (9, 1, 'infinity');
-SELECT expect_error($$SELECT * FROM media_reco.refresh_neighbors('decay')$$);
-SELECT expect_error($$SELECT * FROM media_reco.recommend('decay', 9)$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.refresh_neighbors('decay')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.recommend('decay', 9)$$);
 SELECT count(*) FROM media_reco.recommenders WHERE name = 'x';
 SELECT media_reco.create_recommender('no_time', 'tv');
-SELECT expect_error($$SELECT * FROM media_reco.popular_items('no_time', 3, now())$$);
-SELECT expect_error($$SELECT * FROM media_reco.popular_items('no_time', 0)$$);
-SELECT expect_error($$SELECT * FROM media_reco.popular_items('nope')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.popular_items('no_time', 3, now())$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.popular_items('no_time', 0)$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.popular_items('nope')$$);
 SELECT media_reco.drop_recommender('no_time');
 
 -- clean up for the files that follow
 SELECT media_reco.drop_recommender(name) FROM media_reco.recommenders
  WHERE name IN ('decay', 'decay_epoch', 'gen_decay') ORDER BY name;
-DROP FUNCTION expect_error(text);
+DROP FUNCTION pg_temp.expect_error(text);

@@ -1,14 +1,6 @@
 -- every user-caused error: a clear message, a specific SQLSTATE, nothing changed
+\i test/sql/expect_error.sql
 SET client_min_messages = warning;
-
--- returns 'SQLSTATE: message' for a statement that must fail
-CREATE FUNCTION expect_error(stmt text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-  EXECUTE stmt;
-  RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-  RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
 
 CREATE TABLE ev (user_id int, item_id bigint, w float8, label text, score real, flag bool);
 INSERT INTO ev VALUES (1, 1, 1, 'a', 1, true), (1, 2, 2, 'b', 1, false), (2, 1, 1, 'c', 1, true);
@@ -18,60 +10,60 @@ CREATE SEQUENCE ev_seq;
 
 -- item_similarity: arguments
 SELECT * FROM media_reco.item_similarity(NULL);
-SELECT expect_error($$SELECT * FROM media_reco.item_similarity('ev', NULL)$$);
-SELECT expect_error($$SELECT * FROM media_reco.item_similarity('ev', item_col => NULL)$$);
-SELECT expect_error($$SELECT * FROM media_reco.item_similarity('ev', metric => NULL)$$);
-SELECT expect_error($$SELECT * FROM media_reco.item_similarity('ev', k => NULL)$$);
-SELECT expect_error($$SELECT * FROM media_reco.item_similarity('ev', min_support => NULL)$$);
-SELECT expect_error($$SELECT * FROM media_reco.item_similarity('ev', shrinkage => NULL)$$);
-SELECT expect_error($$SELECT * FROM media_reco.item_similarity('ev', metric => 'euclid')$$);
-SELECT expect_error($$SELECT * FROM media_reco.item_similarity('ev', k => 0)$$);
-SELECT expect_error($$SELECT * FROM media_reco.item_similarity('ev', k => 10001)$$);
-SELECT expect_error($$SELECT * FROM media_reco.item_similarity('ev', min_support => 0)$$);
-SELECT expect_error($$SELECT * FROM media_reco.item_similarity('ev', shrinkage => -1)$$);
-SELECT expect_error($$SELECT * FROM media_reco.item_similarity('ev', shrinkage => 'NaN')$$);
-SELECT expect_error($$SELECT * FROM media_reco.item_similarity('ev', shrinkage => 'Infinity')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.item_similarity('ev', NULL)$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.item_similarity('ev', item_col => NULL)$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.item_similarity('ev', metric => NULL)$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.item_similarity('ev', k => NULL)$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.item_similarity('ev', min_support => NULL)$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.item_similarity('ev', shrinkage => NULL)$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.item_similarity('ev', metric => 'euclid')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.item_similarity('ev', k => 0)$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.item_similarity('ev', k => 10001)$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.item_similarity('ev', min_support => 0)$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.item_similarity('ev', shrinkage => -1)$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.item_similarity('ev', shrinkage => 'NaN')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.item_similarity('ev', shrinkage => 'Infinity')$$);
 
 -- item_similarity: the source and its columns
 SELECT * FROM media_reco.item_similarity('no_such_table');
-SELECT expect_error($$SELECT * FROM media_reco.item_similarity('ev_idx')$$);
-SELECT expect_error($$SELECT * FROM media_reco.item_similarity('ev_seq')$$);
-SELECT expect_error($$SELECT * FROM media_reco.item_similarity('ev', 'nope')$$);
-SELECT expect_error($$SELECT * FROM media_reco.item_similarity('ev', 'user_id', 'nope')$$);
-SELECT expect_error($$SELECT * FROM media_reco.item_similarity('ev', weight_col => 'nope')$$);
-SELECT expect_error($$SELECT * FROM media_reco.item_similarity('ev', 'label')$$);
-SELECT expect_error($$SELECT * FROM media_reco.item_similarity('ev', 'user_id', 'score')$$);
-SELECT expect_error($$SELECT * FROM media_reco.item_similarity('ev', weight_col => 'label')$$);
-SELECT expect_error($$SELECT * FROM media_reco.item_similarity('ev', weight_col => 'flag')$$);
-SELECT expect_error($$SELECT * FROM media_reco.item_similarity('ev', weight_col => 'ctid')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.item_similarity('ev_idx')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.item_similarity('ev_seq')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.item_similarity('ev', 'nope')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.item_similarity('ev', 'user_id', 'nope')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.item_similarity('ev', weight_col => 'nope')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.item_similarity('ev', 'label')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.item_similarity('ev', 'user_id', 'score')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.item_similarity('ev', weight_col => 'label')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.item_similarity('ev', weight_col => 'flag')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.item_similarity('ev', weight_col => 'ctid')$$);
 -- a column "name" is an identifier, never SQL text
-SELECT expect_error($$SELECT * FROM media_reco.item_similarity('ev', 'user_id; DROP TABLE victim; --')$$);
-SELECT expect_error($$SELECT * FROM media_reco.item_similarity('ev', weight_col => 'w) FROM victim; --')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.item_similarity('ev', 'user_id; DROP TABLE victim; --')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.item_similarity('ev', weight_col => 'w) FROM victim; --')$$);
 SELECT count(*) AS victim_still_there FROM victim;
 
 -- item_similarity: bad data
 INSERT INTO ev (user_id, item_id, w) VALUES (3, 3, 'NaN');
 SELECT * FROM media_reco.item_similarity('ev', weight_col => 'w');
 UPDATE ev SET w = '-Infinity' WHERE user_id = 3;
-SELECT expect_error($$SELECT * FROM media_reco.item_similarity('ev', weight_col => 'w')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.item_similarity('ev', weight_col => 'w')$$);
 -- without the weight column the same rows are fine
 SELECT count(*) FROM media_reco.item_similarity('ev');
 DELETE FROM ev WHERE user_id = 3;
 CREATE TABLE huge_w (user_id int, item_id int, w float8);
 INSERT INTO huge_w VALUES (1, 1, 1e308), (1, 1, 1e308), (1, 2, 1);
-SELECT expect_error($$SELECT * FROM media_reco.item_similarity('huge_w', weight_col => 'w')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.item_similarity('huge_w', weight_col => 'w')$$);
 CREATE TABLE num_w (user_id int, item_id int, w numeric);
 INSERT INTO num_w VALUES (1, 1, 1), (1, 2, 'NaN');
-SELECT expect_error($$SELECT * FROM media_reco.item_similarity('num_w', weight_col => 'w')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.item_similarity('num_w', weight_col => 'w')$$);
 -- a materialized view that was never populated
 CREATE MATERIALIZED VIEW ev_mv AS SELECT * FROM ev WITH NO DATA;
-SELECT expect_error($$SELECT * FROM media_reco.item_similarity('ev_mv')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.item_similarity('ev_mv')$$);
 
 -- memory budget: a clear error with a hint, not an out-of-memory kill
 CREATE TABLE wide AS SELECT u AS user_id, i AS item_id FROM generate_series(1, 300) u, generate_series(1, 300) i;
 SET maintenance_work_mem = '1MB';
 SELECT count(*) FROM media_reco.item_similarity('wide');
-SELECT expect_error($$SELECT count(*) FROM media_reco.item_similarity('wide')$$);
+SELECT pg_temp.expect_error($$SELECT count(*) FROM media_reco.item_similarity('wide')$$);
 RESET maintenance_work_mem;
 SELECT count(*) FROM media_reco.item_similarity('wide', k => 1);
 
@@ -79,52 +71,52 @@ SELECT count(*) FROM media_reco.item_similarity('wide', k => 1);
 CREATE ROLE regress_media_reco_nobody;
 GRANT USAGE ON SCHEMA media_reco TO regress_media_reco_nobody;
 SET ROLE regress_media_reco_nobody;
-SELECT expect_error($$SELECT * FROM media_reco.item_similarity('ev')$$);
-SELECT expect_error($$SELECT media_reco.create_recommender('sneaky', 'ev')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.item_similarity('ev')$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.create_recommender('sneaky', 'ev')$$);
 RESET ROLE;
 GRANT SELECT (user_id, item_id) ON ev TO regress_media_reco_nobody;
 SET ROLE regress_media_reco_nobody;
 -- column privileges are enough to read; the registry stays closed to this role
 SELECT count(*) FROM media_reco.item_similarity('ev');
-SELECT expect_error($$SELECT * FROM media_reco.item_similarity('ev', weight_col => 'w')$$);
-SELECT expect_error($$SELECT media_reco.create_recommender('sneaky', 'ev')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.item_similarity('ev', weight_col => 'w')$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.create_recommender('sneaky', 'ev')$$);
 RESET ROLE;
 
 -- create_recommender: validated at once, nothing registered on error
 SELECT media_reco.create_recommender('good', 'ev', weight_col => 'w');
-SELECT expect_error($$SELECT media_reco.create_recommender('good', 'ev')$$);
-SELECT expect_error($$SELECT media_reco.create_recommender('', 'ev')$$);
-SELECT expect_error($$SELECT media_reco.create_recommender(NULL, 'ev')$$);
-SELECT expect_error($$SELECT media_reco.create_recommender('x', NULL)$$);
-SELECT expect_error($$SELECT media_reco.create_recommender('x', 'ev', 'nope')$$);
-SELECT expect_error($$SELECT media_reco.create_recommender('x', 'ev', 'label')$$);
-SELECT expect_error($$SELECT media_reco.create_recommender('x', 'ev', weight_col => 'label')$$);
-SELECT expect_error($$SELECT media_reco.create_recommender('x', 'ev', metric => 'pearsons')$$);
-SELECT expect_error($$SELECT media_reco.create_recommender('x', 'ev', k => 0)$$);
-SELECT expect_error($$SELECT media_reco.create_recommender('x', 'ev', k => 20000)$$);
-SELECT expect_error($$SELECT media_reco.create_recommender('x', 'ev', min_support => -5)$$);
-SELECT expect_error($$SELECT media_reco.create_recommender('x', 'ev', shrinkage => '-Infinity')$$);
-SELECT expect_error($$SELECT media_reco.create_recommender('x', 'ev_idx')$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.create_recommender('good', 'ev')$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.create_recommender('', 'ev')$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.create_recommender(NULL, 'ev')$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.create_recommender('x', NULL)$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.create_recommender('x', 'ev', 'nope')$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.create_recommender('x', 'ev', 'label')$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.create_recommender('x', 'ev', weight_col => 'label')$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.create_recommender('x', 'ev', metric => 'pearsons')$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.create_recommender('x', 'ev', k => 0)$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.create_recommender('x', 'ev', k => 20000)$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.create_recommender('x', 'ev', min_support => -5)$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.create_recommender('x', 'ev', shrinkage => '-Infinity')$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.create_recommender('x', 'ev_idx')$$);
 SELECT name FROM media_reco.recommenders ORDER BY name;
 
 -- unknown recommender names
 SELECT * FROM media_reco.refresh_neighbors('nope');
-SELECT expect_error($$SELECT media_reco.drop_recommender('nope')$$);
-SELECT expect_error($$SELECT * FROM media_reco.refresh_neighbors('nope')$$);
-SELECT expect_error($$SELECT * FROM media_reco.recommend('nope', 1)$$);
-SELECT expect_error($$SELECT * FROM media_reco.similar_items('nope', 1)$$);
-SELECT expect_error($$SELECT media_reco.drop_recommender(NULL)$$);
-SELECT expect_error($$SELECT * FROM media_reco.refresh_neighbors(NULL)$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.drop_recommender('nope')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.refresh_neighbors('nope')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.recommend('nope', 1)$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.similar_items('nope', 1)$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.drop_recommender(NULL)$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.refresh_neighbors(NULL)$$);
 
 -- reading before the first refresh
 SELECT * FROM media_reco.recommend('good', 1);
-SELECT expect_error($$SELECT * FROM media_reco.similar_items('good', 1)$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.similar_items('good', 1)$$);
 SELECT pairs FROM media_reco.refresh_neighbors('good');
 
 -- the read path checks the caller's privileges on the neighbour table too
 GRANT SELECT ON media_reco.recommenders TO regress_media_reco_nobody;
 SET ROLE regress_media_reco_nobody;
-SELECT expect_error($$SELECT * FROM media_reco.similar_items('good', 1)$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.similar_items('good', 1)$$);
 RESET ROLE;
 -- column-level grants on the four columns read are enough
 GRANT SELECT (recommender_id, item_id, neighbor_ids, similarities) ON media_reco.neighbor_store TO regress_media_reco_nobody;
@@ -135,39 +127,39 @@ DROP OWNED BY regress_media_reco_nobody;
 DROP ROLE regress_media_reco_nobody;
 
 -- recommend / similar_items arguments
-SELECT expect_error($$SELECT * FROM media_reco.recommend('good', NULL)$$);
-SELECT expect_error($$SELECT * FROM media_reco.recommend(NULL, 1)$$);
-SELECT expect_error($$SELECT * FROM media_reco.recommend('good', 1, 0)$$);
-SELECT expect_error($$SELECT * FROM media_reco.recommend('good', 1, 10001)$$);
-SELECT expect_error($$SELECT * FROM media_reco.recommend('good', 1, NULL)$$);
-SELECT expect_error($$SELECT * FROM media_reco.recommend('good', 1, 10, NULL)$$);
-SELECT expect_error($$SELECT * FROM media_reco.similar_items('good', NULL)$$);
-SELECT expect_error($$SELECT * FROM media_reco.similar_items('good', 1, 0)$$);
-SELECT expect_error($$SELECT * FROM media_reco.similar_items('good', 1, 10001)$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.recommend('good', NULL)$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.recommend(NULL, 1)$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.recommend('good', 1, 0)$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.recommend('good', 1, 10001)$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.recommend('good', 1, NULL)$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.recommend('good', 1, 10, NULL)$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.similar_items('good', NULL)$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.similar_items('good', 1, 0)$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.similar_items('good', 1, 10001)$$);
 
 -- a user's live history whose summed weight overflows
 INSERT INTO ev (user_id, item_id, w) VALUES (5, 1, 1e308), (5, 1, 1e308);
-SELECT expect_error($$SELECT * FROM media_reco.recommend('good', 5)$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.recommend('good', 5)$$);
 DELETE FROM ev WHERE user_id = 5;
 
 -- the registry is guarded: parameters a user could UPDATE in are refused
-SELECT expect_error($$UPDATE media_reco.recommenders SET shrinkage = -1 WHERE name = 'good'$$);
-SELECT expect_error($$UPDATE media_reco.recommenders SET k = 0 WHERE name = 'good'$$);
-SELECT expect_error($$UPDATE media_reco.recommenders SET metric = 'euclid' WHERE name = 'good'$$);
+SELECT pg_temp.expect_error($$UPDATE media_reco.recommenders SET shrinkage = -1 WHERE name = 'good'$$);
+SELECT pg_temp.expect_error($$UPDATE media_reco.recommenders SET k = 0 WHERE name = 'good'$$);
+SELECT pg_temp.expect_error($$UPDATE media_reco.recommenders SET metric = 'euclid' WHERE name = 'good'$$);
 
 -- recommend_for_items / explain_recommendation arguments
-SELECT expect_error($$SELECT * FROM media_reco.recommend_for_items('good', NULL)$$);
-SELECT expect_error($$SELECT * FROM media_reco.recommend_for_items('good', '{1,2}', '{1}')$$);
-SELECT expect_error($$SELECT * FROM media_reco.recommend_for_items('good', '{1,2}', '{1,NaN}')$$);
-SELECT expect_error($$SELECT * FROM media_reco.recommend_for_items('good', '{1,1}', '{1e308,1e308}')$$);
-SELECT expect_error($$SELECT * FROM media_reco.recommend_for_items('good', '{1}', k => 0)$$);
-SELECT expect_error($$SELECT * FROM media_reco.recommend_for_items('nope', '{1}')$$);
-SELECT expect_error($$SELECT * FROM media_reco.explain_recommendation('good', 1, NULL)$$);
-SELECT expect_error($$SELECT * FROM media_reco.explain_recommendation('nope', 1, 1)$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.recommend_for_items('good', NULL)$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.recommend_for_items('good', '{1,2}', '{1}')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.recommend_for_items('good', '{1,2}', '{1,NaN}')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.recommend_for_items('good', '{1,1}', '{1e308,1e308}')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.recommend_for_items('good', '{1}', k => 0)$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.recommend_for_items('nope', '{1}')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.explain_recommendation('good', 1, NULL)$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.explain_recommendation('nope', 1, 1)$$);
 
 -- a NaN weight in a user's live history
 INSERT INTO ev (user_id, item_id, w) VALUES (5, 1, 'NaN');
-SELECT expect_error($$SELECT * FROM media_reco.recommend('good', 5)$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.recommend('good', 5)$$);
 -- other users are unaffected
 SELECT count(*) FROM media_reco.recommend('good', 2);
 DELETE FROM ev WHERE user_id = 5;
@@ -175,29 +167,29 @@ DELETE FROM ev WHERE user_id = 5;
 -- a failed refresh keeps the old neighbours
 SELECT count(*) AS before FROM media_reco.item_neighbors WHERE recommender = 'good';
 INSERT INTO ev (user_id, item_id, w) VALUES (6, 1, 'Infinity');
-SELECT expect_error($$SELECT * FROM media_reco.refresh_neighbors('good')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.refresh_neighbors('good')$$);
 SELECT count(*) AS after FROM media_reco.item_neighbors WHERE recommender = 'good';
 DELETE FROM ev WHERE user_id = 6;
 
 -- the source changes under a recommender
 ALTER TABLE ev RENAME COLUMN w TO weight;
-SELECT expect_error($$SELECT * FROM media_reco.refresh_neighbors('good')$$);
-SELECT expect_error($$SELECT * FROM media_reco.recommend('good', 1)$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.refresh_neighbors('good')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.recommend('good', 1)$$);
 ALTER TABLE ev RENAME COLUMN weight TO w;
 CREATE TABLE doomed (user_id int, item_id int);
 INSERT INTO doomed VALUES (1, 1), (1, 2);
 SELECT media_reco.create_recommender('doomed', 'doomed');
 SELECT pairs FROM media_reco.refresh_neighbors('doomed');
 DROP TABLE doomed;
-SELECT regexp_replace(expect_error($$SELECT * FROM media_reco.refresh_neighbors('doomed')$$), 'OID \d+', 'OID n');
-SELECT regexp_replace(expect_error($$SELECT * FROM media_reco.recommend('doomed', 1)$$), 'OID \d+', 'OID n');
+SELECT regexp_replace(pg_temp.expect_error($$SELECT * FROM media_reco.refresh_neighbors('doomed')$$), 'OID \d+', 'OID n');
+SELECT regexp_replace(pg_temp.expect_error($$SELECT * FROM media_reco.recommend('doomed', 1)$$), 'OID \d+', 'OID n');
 -- its stored lists still answer similar_items, and it can be dropped
 SELECT count(*) FROM media_reco.similar_items('doomed', 1);
 SELECT media_reco.drop_recommender('doomed');
 
 -- refresh needs a read-write transaction
 BEGIN TRANSACTION READ ONLY;
-SELECT expect_error($$SELECT * FROM media_reco.refresh_neighbors('good')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.refresh_neighbors('good')$$);
 ROLLBACK;
 
 -- a settings typo under the reserved prefix is refused
