@@ -188,17 +188,6 @@ create_recommender(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
-	values[0] = CStringGetTextDatum(name);
-	rc = SPI_execute_with_args("SELECT 1 FROM media_reco.recommenders WHERE name OPERATOR(pg_catalog.=) $1",
-							   1, types, values, NULL, false, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "recommender lookup failed: %s", SPI_result_code_string(rc));
-	if (SPI_processed > 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DUPLICATE_OBJECT),
-				 errmsg("recommender \"%s\" already exists", name),
-				 errhint("Drop it with media_reco.drop_recommender() or choose another name.")));
-
 	for (int i = 0; i < 13; i++)
 	{
 		values[i] = PG_ARGISNULL(i) ? (Datum) 0 : PG_GETARG_DATUM(i);
@@ -207,10 +196,22 @@ create_recommender(PG_FUNCTION_ARGS)
 	rc = SPI_execute_with_args("INSERT INTO media_reco.recommenders"
 							   " (name, source, user_col, item_col, weight_col, metric, k, min_support, shrinkage,"
 							   "  time_col, half_life, bm25_k1, bm25_b)"
-							   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+							   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+							   " ON CONFLICT (name) DO NOTHING",
 							   13, types, values, nulls, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "could not register recommender: %s", SPI_result_code_string(rc));
+
+	/*
+	 * Nothing inserted: the name is taken.  ON CONFLICT also covers a
+	 * concurrent creation of the same name: this call waits for it and
+	 * reports the same error as when the name was already there.
+	 */
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("recommender \"%s\" already exists", name),
+				 errhint("Drop it with media_reco.drop_recommender() or choose another name.")));
 	SPI_finish();
 	PG_RETURN_VOID();
 }
