@@ -11,8 +11,8 @@ passed=0
 failed=0
 log=$(mktemp /tmp/media_reco_tests.XXXXXX)
 
-echo "== pg_regress (throw-away cluster via pg_virtualenv)"
-rm -rf results regression.diffs regression.out
+echo "== pg_regress and isolation specs (throw-away cluster via pg_virtualenv)"
+rm -rf results regression.diffs regression.out output_iso
 set +e
 pg_virtualenv -v 15 -o maintenance_work_mem=256MB \
     make -s PG_CONFIG="$PG_CONFIG" installcheck 2>&1 | tee "$log"
@@ -23,6 +23,7 @@ n_bad=$(grep -cE '\.\.\. FAILED' "$log" || true)
 if [ "$rc" -ne 0 ] && [ "$n_bad" -eq 0 ]; then n_bad=1; fi
 passed=$((passed + n_ok)); failed=$((failed + n_bad))
 [ -f regression.diffs ] && head -300 regression.diffs
+[ -f output_iso/regression.diffs ] && head -300 output_iso/regression.diffs
 
 echo "== TAP tests"
 tapdir=$(mktemp -d /tmp/media_reco_tap.XXXXXX)
