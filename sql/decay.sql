@@ -68,6 +68,19 @@ SELECT count(*) AS differences FROM (
      GROUP BY item_id) x WHERE rank <= 5) d;
 COMMIT;
 
+-- popularity counts the rows a refresh reads: with a time column, a row without a time does not
+-- count (item 30 has the most users, all without a time), in popular_items and in the fallback
+CREATE TABLE pop_t (user_id int, item_id int, ts timestamptz);
+INSERT INTO pop_t VALUES (1, 10, now()), (2, 10, now()), (1, 20, now()), (2, 20, now()), (3, 20, now()),
+  (1, 30, NULL), (2, 30, NULL), (3, 30, NULL), (4, 30, NULL);
+SELECT media_reco.create_recommender('pop_t', 'pop_t', time_col => 'ts', half_life => '1 day');
+SELECT interactions, users, items FROM media_reco.refresh_neighbors('pop_t');
+SELECT * FROM media_reco.popular_items('pop_t', 5);
+SELECT item_id, count(DISTINCT user_id) AS users FROM pop_t WHERE ts IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1;
+-- user 4 has no history with a time: a cold start, filled from the popular items
+SELECT item_id, rank, reason FROM media_reco.recommend('pop_t', 4, 5, fallback => 'popular');
+SELECT media_reco.drop_recommender('pop_t');
+
 -- the registry and the history keep the decay settings
 SELECT name, time_col, half_life FROM media_reco.recommenders WHERE time_col IS NOT NULL ORDER BY name;
 SELECT DISTINCT parameters ->> 'time_col' AS time_col, parameters ->> 'half_life' AS half_life
@@ -79,6 +92,13 @@ SELECT pg_temp.expect_error($$SELECT media_reco.create_recommender('x', 'tv', ti
 SELECT pg_temp.expect_error($$SELECT media_reco.create_recommender('x', 'tv', half_life => '1 day')$$);
 SELECT pg_temp.expect_error($$SELECT media_reco.create_recommender('x', 'tv', time_col => 'ts', half_life => '0')$$);
 SELECT pg_temp.expect_error($$SELECT media_reco.create_recommender('x', 'tv', time_col => 'ts', half_life => '-1 day')$$);
+-- positive as an interval comparison (a year is 12 x 30 days there) but -367200 s as
+-- date_part('epoch') counts it, which is how the decay uses it: refused at creation
+SELECT interval '-1 year 361 days' > interval '0' AS compares_positive,
+       date_part('epoch', interval '-1 year 361 days') AS epoch_seconds;
+SELECT pg_temp.expect_error($$SELECT media_reco.create_recommender('x', 'tv', time_col => 'ts', half_life => '-1 year 361 days')$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.create_recommender('x', 'tv', time_col => 'ts', half_life => '-1 year 366 days')$$) AS accepted_64800_seconds;
+SELECT media_reco.drop_recommender('x');
 SELECT pg_temp.expect_error($$SELECT media_reco.create_recommender('x', 'tv', time_col => 'label', half_life => '1 day')$$);
 SELECT pg_temp.expect_error($$SELECT media_reco.create_recommender('x', 'tv', time_col => 'nope', half_life => '1 day')$$);
 SELECT pg_temp.expect_error($$UPDATE media_reco.recommenders SET half_life = NULL WHERE name = 'decay'$$);

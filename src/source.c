@@ -275,7 +275,8 @@ source_rows_sql(const SourceSpec *src, bool by_user)
 
 /*
  * Distinct users per item, most first (ties: smaller item id), limited to $1
- * rows; with `since`, only rows whose time is at or after $2.
+ * rows, over the rows a refresh reads (no NULL user, item, weight or time);
+ * with `since`, only rows whose time is at or after $2.
  */
 char *
 source_popular_sql(const SourceSpec *src, bool since)
@@ -290,6 +291,9 @@ source_popular_sql(const SourceSpec *src, bool since)
 					 quote_identifier(src->item_col));
 	if (src->weight_col)
 		appendStringInfo(&sql, " AND %s IS NOT NULL", quote_identifier(src->weight_col));
+	/* a row without a time does not count, as in a refresh (AppendSelect) */
+	if (src->time_col)
+		appendStringInfo(&sql, " AND %s IS NOT NULL", quote_identifier(src->time_col));
 	if (since)
 	{
 		Oid			typ = TimeType(src);

@@ -158,12 +158,18 @@ elapsed_seconds(instr_time start)
 	return INSTR_TIME_GET_DOUBLE(now);
 }
 
-/* An interval as seconds, the way EXTRACT(epoch FROM interval) counts (30-day months). */
+/*
+ * An interval as seconds, exactly as date_part('epoch', interval) counts them
+ * (365.25-day years, 30-day months): the registry's half_life is read back
+ * through date_part, so a value accepted here stays valid there.
+ */
 double
 interval_seconds(const Interval *iv)
 {
 	return (double) iv->time / USECS_PER_SEC +
-		((double) iv->month * DAYS_PER_MONTH + (double) iv->day) * SECS_PER_DAY;
+		((double) DAYS_PER_YEAR * SECS_PER_DAY) * (iv->month / MONTHS_PER_YEAR) +
+		((double) DAYS_PER_MONTH * SECS_PER_DAY) * (iv->month % MONTHS_PER_YEAR) +
+		((double) SECS_PER_DAY) * iv->day;
 }
 
 static int
