@@ -37,6 +37,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/rls.h"
 #include "utils/tuplestore.h"
 
 #include "neighbors.h"
@@ -259,6 +260,24 @@ store_relid(void)
  * Insert one row per item that has neighbours, straight into the heap with
  * a bulk-insert state, and into the table's indexes.  Returns rows written.
  */
+/*
+ * The neighbour rows are inserted straight into the heap and its indexes,
+ * so what INSERT would check is checked here: the privilege, and row-level
+ * security, which the direct path cannot apply and therefore refuses (as the
+ * read path does).
+ */
+static void
+CheckStoreWritable(Oid relid)
+{
+	AttrNumber	cols[5] = {1, 2, 3, 4, 5};
+
+	check_relation_privilege(relid, ACL_INSERT, cols, 5);
+	if (check_enable_rls(relid, InvalidOid, false) == RLS_ENABLED)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("row-level security on media_reco.neighbor_store is not supported")));
+}
+
 static int64
 WriteNeighbors(int32 rec_id, const InteractionMatrix *m, const NeighborLists *nl)
 {
@@ -273,12 +292,7 @@ WriteNeighbors(int32 rec_id, const InteractionMatrix *m, const NeighborLists *nl
 				old;
 	int64		rows = 0;
 
-	{
-		AttrNumber	cols[5] = {1, 2, 3, 4, 5};
-
-		check_relation_privilege(relid, ACL_INSERT, cols, 5);
-	}
-
+	CheckStoreWritable(relid);
 	rel = table_open(relid, RowExclusiveLock);
 	estate = CreateExecutorState();
 	rri = makeNode(ResultRelInfo);
@@ -369,6 +383,7 @@ refresh_neighbors(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 	/* waits here while another refresh of this recommender runs */
 	recommender_fetch(name, true, callcxt, &r);
+	CheckStoreWritable(store_relid());	/* before the work, not only after it */
 	started_at = GetCurrentTimestamp();
 	INSTR_TIME_SET_CURRENT(start);
 	source_validate(&r.src);
