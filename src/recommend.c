@@ -522,12 +522,13 @@ ScoreAndEmit(FunctionCallInfo fcinfo, const Recommender *r, const HistItem *hist
 		{
 			Scored		c;
 
+			/* filtered items first: a seen or excluded item's score never matters */
+			if (!Passes(f, hist, nhist, e->item))
+				continue;
 			if (!isfinite(e->score))
 				ereport(ERROR,
 						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 						 errmsg("score of item " INT64_FORMAT " for %s is out of range", e->item, who)));
-			if (!Passes(f, hist, nhist, e->item))
-				continue;
 			c.item = e->item;
 			c.score = e->score;
 			ScoredOffer(cand, &ncand, k, c);

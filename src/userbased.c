@@ -287,7 +287,7 @@ ComputeNeighbors(FunctionCallInfo fcinfo, int64 user, UserBased *ub)
 	}
 
 	ub->nb = palloc_extended(sizeof(Neighbor) * Max(ncand, 1), MCXT_ALLOC_HUGE);
-	for (int64 s = 0; s < ub->nrows;)
+	for (int64 s = 0, n_seen = 0; s < ub->nrows; n_seen++)
 	{
 		int64		e = s;
 		int64		v = ub->rows[s].user;
@@ -347,7 +347,7 @@ ComputeNeighbors(FunctionCallInfo fcinfo, int64 user, UserBased *ub)
 			ub->nnb++;
 		}
 		s = e;
-		if ((s & 4095) == 0)
+		if ((n_seen & 255) == 0)
 			CHECK_FOR_INTERRUPTS();
 	}
 	qsort(ub->nb, ub->nnb, sizeof(Neighbor), CmpNeighbor);
