@@ -126,6 +126,30 @@ RESET ROLE;
 DROP OWNED BY regress_media_reco_nobody;
 DROP ROLE regress_media_reco_nobody;
 
+-- refresh writes the neighbour table directly: it checks what INSERT would, and refuses row-level
+-- security it cannot apply (a role that may refresh; RLS bypassed by superusers, so not by this one)
+CREATE ROLE regress_media_reco_writer;
+GRANT USAGE ON SCHEMA media_reco TO regress_media_reco_writer;
+GRANT SELECT, UPDATE ON media_reco.recommenders TO regress_media_reco_writer;
+GRANT SELECT, INSERT, DELETE ON media_reco.neighbor_store TO regress_media_reco_writer;
+GRANT INSERT ON media_reco.refresh_history TO regress_media_reco_writer;
+GRANT SELECT ON ev TO regress_media_reco_writer;
+SET ROLE regress_media_reco_writer;
+SELECT pairs FROM media_reco.refresh_neighbors('good');
+RESET ROLE;
+ALTER TABLE media_reco.neighbor_store ENABLE ROW LEVEL SECURITY;
+-- any policy at all is refused, even one that lets every row through: the direct write applies none
+CREATE POLICY regress_see_all ON media_reco.neighbor_store FOR ALL USING (true);
+SET ROLE regress_media_reco_writer;
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.refresh_neighbors('good')$$);
+RESET ROLE;
+DROP POLICY regress_see_all ON media_reco.neighbor_store;
+ALTER TABLE media_reco.neighbor_store DISABLE ROW LEVEL SECURITY;
+SELECT count(*) > 0 AS lists_kept FROM media_reco.neighbor_store s JOIN media_reco.recommenders r
+    ON r.id = s.recommender_id WHERE r.name = 'good';
+DROP OWNED BY regress_media_reco_writer;
+DROP ROLE regress_media_reco_writer;
+
 -- recommend / similar_items arguments
 SELECT pg_temp.expect_error($$SELECT * FROM media_reco.recommend('good', NULL)$$);
 SELECT pg_temp.expect_error($$SELECT * FROM media_reco.recommend(NULL, 1)$$);
@@ -141,6 +165,21 @@ SELECT pg_temp.expect_error($$SELECT * FROM media_reco.similar_items('good', 1, 
 INSERT INTO ev (user_id, item_id, w) VALUES (5, 1, 1e308), (5, 1, 1e308);
 SELECT pg_temp.expect_error($$SELECT * FROM media_reco.recommend('good', 5)$$);
 DELETE FROM ev WHERE user_id = 5;
+
+-- a score out of range only matters for an item that can be recommended: the seen and excluded
+-- items' scores are skipped first, as recommend_all does
+CREATE TABLE ov (user_id int, item_id int, w float8);
+INSERT INTO ov VALUES (2, 1, 1), (2, 2, 1), (2, 3, 1), (3, 1, 1), (3, 2, 1), (3, 3, 1), (5, 3, 1), (5, 4, 1),
+  (1, 1, 1), (1, 2, 1), (1, 3, 1);
+SELECT media_reco.create_recommender('ov', 'ov', weight_col => 'w');
+SELECT pairs FROM media_reco.refresh_neighbors('ov');
+UPDATE ov SET w = 1.5e308 WHERE user_id = 1;
+SELECT item_id, rank FROM media_reco.recommend('ov', 1, 5);
+SELECT item_id, rank FROM media_reco.recommend_all('ov', 5, '{1}');
+SELECT item_id, rank FROM media_reco.recommend('ov', 1, 5, exclude_seen => false, exclude => '{1, 2, 3}');
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.recommend('ov', 1, 5, exclude_seen => false)$$);
+SELECT media_reco.drop_recommender('ov');
+DROP TABLE ov;
 
 -- the registry is guarded: parameters a user could UPDATE in are refused
 SELECT pg_temp.expect_error($$UPDATE media_reco.recommenders SET shrinkage = -1 WHERE name = 'good'$$);

@@ -216,6 +216,7 @@ INSERT INTO short_arrays VALUES ('basic', 'tv', true, 1, 1, '{1,2}');
 SELECT pg_temp.expect_error($$SELECT media_reco.predict('churn', w) FROM short_arrays w$$);
 SELECT pg_temp.expect_error($$SELECT * FROM media_reco.feature_importance('nope')$$);
 SELECT pg_temp.expect_error($$SELECT media_reco.drop_model('nope')$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.drop_model(NULL)$$);
 SELECT pg_temp.expect_error($$SELECT media_reco.save_model('x', '\x00'::bytea)$$);
 SELECT pg_temp.expect_error($$SELECT media_reco.save_model('x', model, '{a}') FROM media_reco.models WHERE name = 'watch'$$);
 SELECT pg_temp.expect_error($$SELECT media_reco.save_model('x', model, '{a, NULL}') FROM media_reco.models WHERE name = 'watch'$$);

@@ -468,7 +468,7 @@ COMMENT ON FUNCTION media_reco.feature_importance(text) IS
 
 CREATE FUNCTION media_reco.drop_model(model_name text)
 RETURNS void AS 'MODULE_PATHNAME', 'drop_model'
-LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION media_reco.drop_model(text) IS
     'Delete a named model; an unknown name is an error.';
 
