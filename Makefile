@@ -13,7 +13,7 @@ DATA_built = sql-build/$(EXTENSION)--$(EXTVERSION).sql
 REGRESS = similarity similarity_reference neighbors recommend decay synth metrics errors forest models filters batch userbased evaluate mlp
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 # isolation specs: test/isolation/specs/*.spec, expected output in test/isolation/expected
-ISOLATION = refresh_concurrency model_concurrency
+ISOLATION = refresh_concurrency model_concurrency split_snapshot
 ISOLATION_OPTS = --load-extension=$(EXTENSION) --inputdir=test/isolation
 
 # OpenBLAS through pkg-config.  Debian's serial build is preferred when it is

@@ -35,6 +35,16 @@ FROM (SELECT u.user_id,
 SELECT count(*) AS null_times_in_test FROM tet WHERE watched_at IS NULL;
 DELETE FROM log WHERE watched_at IS NULL;
 
+-- an unqualified target name is created in the first schema of search_path and every later step
+-- works on that table, not on a temp table of the same name (pg_temp is searched first)
+CREATE TEMP TABLE trq (keep_me int);
+SELECT * FROM media_reco.split_interactions('log', 'trq', 'teq', test_fraction => 0.25, seed => 7);
+SELECT attname FROM pg_attribute WHERE attrelid = 'pg_temp.trq'::regclass AND attnum > 0 AND NOT attisdropped;
+SELECT (SELECT count(*) FROM evaluate_test.trq) + (SELECT count(*) FROM evaluate_test.teq) = (SELECT count(*) FROM log) AS complete,
+       (SELECT count(*) FROM evaluate_test.trq) = (SELECT count(*) FROM tr1) AS same_as_tr1;
+SELECT attname FROM pg_attribute WHERE attrelid = 'evaluate_test.trq'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum;
+DROP TABLE pg_temp.trq, evaluate_test.trq, evaluate_test.teq;
+
 -- evaluate: against the same metrics computed call by call in plain SQL
 CREATE INDEX ON tr1 (user_id, item_id) INCLUDE (plays);
 SELECT media_reco.create_recommender('ev', 'tr1', weight_col => 'plays', k => 20);

@@ -21,6 +21,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 #include "utils/varlena.h"
 
 #include "neighbors.h"
@@ -30,18 +31,26 @@
 PG_FUNCTION_INFO_V1(split_interactions);
 PG_FUNCTION_INFO_V1(evaluate_recommender);
 
-/* a table name given as text: parsed as a possibly qualified identifier, returned quoted */
+/*
+ * A table name given as text, parsed as a possibly qualified identifier and
+ * returned quoted and qualified with the schema it will be created in, so
+ * that every later statement names the same table (an unqualified name would
+ * otherwise be looked up again through search_path, where pg_temp comes
+ * first).
+ */
 static char *
 QuotedNewTable(text *t, const char *argname)
 {
 	List	   *names = textToQualifiedNameList(t);
 	RangeVar   *rv = makeRangeVarFromNameList(names);
+	Oid			nsp;
 
 	if (rv->catalogname)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_NAME),
 				 errmsg("%s must not name a database", argname)));
-	return quote_qualified_identifier(rv->schemaname, rv->relname);
+	nsp = RangeVarGetCreationNamespace(rv);
+	return quote_qualified_identifier(get_namespace_name(nsp), rv->relname);
 }
 
 static AttrNumber
@@ -146,6 +155,12 @@ split_interactions(PG_FUNCTION_ARGS)
 	args[1] = Float8GetDatum(frac);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+
+	/*
+	 * Both tables are filled from one snapshot, the calling statement's: with
+	 * a fresh snapshot per statement, a row committed between the two could
+	 * land in neither table or in both, and the temporal ranks could shift.
+	 */
 	for (int side = 0; side < 2; side++)
 	{
 		/* the flag column is computed once per table and dropped */
@@ -155,11 +170,17 @@ split_interactions(PG_FUNCTION_ARGS)
 								   "x.media_reco_is_test");
 		char	   *drop = psprintf("ALTER TABLE %s DROP COLUMN media_reco_is_test",
 									side == 0 ? train : test);
-		int			rc = SPI_execute_with_args(sql, 2, types, args, NULL, false, 0);
+		SPIPlanPtr	plan = SPI_prepare(sql, 2, types);
+		int			rc;
 
+		if (plan == NULL)
+			elog(ERROR, "preparing the split failed: %s", SPI_result_code_string(SPI_result));
+		rc = SPI_execute_snapshot(plan, args, NULL, GetActiveSnapshot(), InvalidSnapshot,
+								  false, false, 0);
 		if (rc != SPI_OK_UTILITY && rc != SPI_OK_SELINTO)
 			elog(ERROR, "creating the split table failed: %s", SPI_result_code_string(rc));
 		counts[side] = (int64) SPI_processed;
+		SPI_freeplan(plan);
 		if (SPI_execute(drop, false, 0) != SPI_OK_UTILITY)
 			elog(ERROR, "dropping the split flag failed");
 	}
