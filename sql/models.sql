@@ -102,6 +102,22 @@ SELECT (SELECT loads FROM media_reco.model_cache() WHERE model_name = 'watch') -
        clock_timestamp() - t < interval '5 seconds' AS fast
 FROM t0;
 
+-- one call site alternating between models: each is looked up once per query, not once per row
+-- (nor are its buffers allocated per switch), and every answer is its own model's
+SELECT model_name FROM media_reco.train_forest('watch2', 'watch', 'minutes', '{f}',
+                                               '{"task": "regression", "n_trees": 3, "seed": 5}');
+SELECT media_reco.predict('watch2', ARRAY[4.0, 3.0]) IS NOT NULL AS warm;
+CREATE TEMP TABLE c0 AS SELECT model_name, checks FROM media_reco.model_cache() WHERE model_name IN ('watch', 'watch2');
+SELECT count(media_reco.predict(CASE WHEN i % 2 = 0 THEN 'watch' ELSE 'watch2' END, ARRAY[4.0, 3.0]))
+FROM generate_series(1, 20000) i;
+SELECT c.model_name, m.checks - c.checks AS lookups FROM c0 c JOIN media_reco.model_cache() m USING (model_name) ORDER BY 1;
+SELECT count(*) AS rows, count(*) FILTER (WHERE media_reco.predict(v.n, x.f) IS DISTINCT FROM
+         media_reco.predict((SELECT model FROM media_reco.models WHERE name = v.n), x.f)) AS wrong
+FROM (SELECT ARRAY[(i % 10)::float8, (i % 7)::float8] AS f FROM generate_series(1, 500) i) x,
+     (VALUES ('watch'), ('watch2'), ('watch'), ('watch2'), ('watch2')) v(n);
+SELECT media_reco.drop_model('watch2');
+DROP TABLE c0;
+
 -- a call site that outlives a retrain (PL/pgSQL keeps it for the transaction) follows the new model
 CREATE TABLE classes3 AS SELECT ARRAY[i::float8] AS f, (i % 3)::float8 AS y FROM generate_series(1, 300) i;
 CREATE TABLE classes7 AS SELECT ARRAY[i::float8] AS f, (i % 7)::float8 AS y FROM generate_series(1, 700) i;

@@ -32,6 +32,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/typcache.h"
 
 #include "inputs.h"
@@ -502,144 +503,227 @@ model_cache_info(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/* per call site: the model last used there */
-typedef struct NameSite
+/*
+ * Per call site: the models used there lately, each with its buffers and its
+ * row mapping in a memory context of its own.  A call site that alternates
+ * between models (predict(m.name, u) over a join of models and users) keeps
+ * up to SITE_MODELS of them without a lookup per row or memory growing per
+ * switch.
+ *
+ * The entries are valid for one snapshot: a model row is looked up again
+ * when the active snapshot changes (xmin, xmax or command id: something
+ * committed, or this transaction moved on), which is once per query for SQL
+ * but also at each statement of a PL/pgSQL function, whose call sites live
+ * for the whole transaction.  They are also dropped when this backend frees
+ * any cached model (cache_generation).
+ */
+#define SITE_MODELS 4
+
+typedef struct SiteModel
 {
 	char		name[NAMEDATALEN];
-	uint64		generation;
-	LoadedModel *model;
-	uint64		serial;			/* of the load the buffers below were sized for */
+	LoadedModel *model;			/* NULL: a free slot */
+	MemoryContext cxt;			/* scratch, xbuf; reset when the slot is reused */
 	double	   *scratch;		/* [max(n_classes, 1)] */
 	double	   *xbuf;			/* [n_features] */
 	/* row prediction: the row type (and its current layout) the mapping below was built for */
+	MemoryContext rowcxt;		/* the mapping; reset when it is rebuilt */
 	Oid			rowtype;
 	int32		rowtypmod;
 	uint64		rowid;
 	int			natts;
-	AttrNumber *attnum;			/* per model input */
+	AttrNumber *attnum;			/* per model input; NULL: not built */
 	Oid		   *atttype;
 	Datum	   *values;
 	bool	   *nulls;
+} SiteModel;
+
+typedef struct NameSite
+{
+	uint64		generation;
+	bool		snap_valid;
+	TransactionId snap_xmin;
+	TransactionId snap_xmax;
+	CommandId	snap_cid;
+	int			next_victim;
+	SiteModel	slot[SITE_MODELS];
 } NameSite;
 
-static NameSite *
+static SiteModel *
 NamedModel(FunctionCallInfo fcinfo)
 {
 	NameSite   *site = (NameSite *) fcinfo->flinfo->fn_extra;
 	text	   *t = PG_GETARG_TEXT_PP(0);
 	int			len = VARSIZE_ANY_EXHDR(t);
+	Snapshot	snap = ActiveSnapshotSet() ? GetActiveSnapshot() : NULL;
+	SiteModel  *sm = NULL;
 	LoadedModel *m;
 
-	if (site && site->model && site->generation == cache_generation &&
-		len == (int) strlen(site->name) && memcmp(VARDATA_ANY(t), site->name, len) == 0)
-		return site;
-
-	m = model_by_name(text_to_cstring(t));
 	if (site == NULL)
 	{
 		site = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(NameSite));
+		for (int i = 0; i < SITE_MODELS; i++)
+		{
+			site->slot[i].cxt = AllocSetContextCreate(fcinfo->flinfo->fn_mcxt, "media_reco call site model",
+													  ALLOCSET_SMALL_SIZES);
+			site->slot[i].rowcxt = AllocSetContextCreate(fcinfo->flinfo->fn_mcxt, "media_reco call site row map",
+														 ALLOCSET_SMALL_SIZES);
+		}
 		fcinfo->flinfo->fn_extra = site;
 	}
-	if (site->serial != m->serial)
+
+	/* a new snapshot or a freed model: every entry is looked up again */
+	if (site->generation != cache_generation || snap == NULL || !site->snap_valid ||
+		site->snap_xmin != snap->xmin || site->snap_xmax != snap->xmax || site->snap_cid != snap->curcid)
 	{
-		site->scratch = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt,
-										   sizeof(double) * Max(m->n_classes, 1));
-		site->xbuf = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(double) * m->n_features);
-		site->rowtype = InvalidOid;
-		site->attnum = NULL;
-		site->serial = m->serial;
+		for (int i = 0; i < SITE_MODELS; i++)
+			site->slot[i].model = NULL;
+		site->generation = cache_generation;
+		site->snap_valid = snap != NULL;
+		if (snap)
+		{
+			site->snap_xmin = snap->xmin;
+			site->snap_xmax = snap->xmax;
+			site->snap_cid = snap->curcid;
+		}
 	}
-	site->model = m;
-	site->generation = cache_generation;
-	memset(site->name, 0, sizeof(site->name));
-	memcpy(site->name, VARDATA_ANY(t), Min(len, MODEL_NAME_MAX));
-	return site;
+	else
+	{
+		for (int i = 0; i < SITE_MODELS; i++)
+		{
+			SiteModel  *c = &site->slot[i];
+
+			if (c->model && len == (int) strlen(c->name) && memcmp(VARDATA_ANY(t), c->name, len) == 0)
+				return c;
+		}
+	}
+
+	m = model_by_name(text_to_cstring(t));	/* may free cached models: cache_generation moves */
+
+	/* a free slot, else the oldest */
+	for (int i = 0; i < SITE_MODELS && sm == NULL; i++)
+		if (site->slot[i].model == NULL)
+			sm = &site->slot[i];
+	if (sm == NULL)
+	{
+		sm = &site->slot[site->next_victim];
+		site->next_victim = (site->next_victim + 1) % SITE_MODELS;
+	}
+	MemoryContextReset(sm->cxt);
+	MemoryContextReset(sm->rowcxt);
+	sm->scratch = MemoryContextAlloc(sm->cxt, sizeof(double) * Max(m->n_classes, 1));
+	sm->xbuf = MemoryContextAlloc(sm->cxt, sizeof(double) * Max(m->n_features, 1));
+	sm->attnum = NULL;
+	sm->rowtype = InvalidOid;
+	sm->model = m;
+	memset(sm->name, 0, sizeof(sm->name));
+	memcpy(sm->name, VARDATA_ANY(t), Min(len, MODEL_NAME_MAX));
+
+	/*
+	 * model_by_name may have freed other cached models, which other slots
+	 * could point at: keep only this one.
+	 */
+	if (site->generation != cache_generation)
+	{
+		for (int i = 0; i < SITE_MODELS; i++)
+			if (&site->slot[i] != sm)
+				site->slot[i].model = NULL;
+		site->generation = cache_generation;
+	}
+	return sm;
 }
 
 Datum
 predict_name(PG_FUNCTION_ARGS)
 {
-	NameSite   *site = NamedModel(fcinfo);
-	const double *x = ArgFeatures(fcinfo, 1, site->model, site->xbuf);
+	SiteModel  *sm = NamedModel(fcinfo);
+	const double *x = ArgFeatures(fcinfo, 1, sm->model, sm->xbuf);
 
-	PG_RETURN_FLOAT8(PredictValue(site->model, x, site->scratch));
+	PG_RETURN_FLOAT8(PredictValue(sm->model, x, sm->scratch));
 }
 
 Datum
 predict_proba_name(PG_FUNCTION_ARGS)
 {
-	NameSite   *site = NamedModel(fcinfo);
+	SiteModel  *sm = NamedModel(fcinfo);
 	const double *x;
 
-	CheckClassifier(site->model, site->name);
-	x = ArgFeatures(fcinfo, 1, site->model, site->xbuf);
-	model_predict_raw(site->model, x, site->scratch);
-	PG_RETURN_ARRAYTYPE_P(ProbaArray(site->scratch, site->model->n_classes));
+	CheckClassifier(sm->model, sm->name);
+	x = ArgFeatures(fcinfo, 1, sm->model, sm->xbuf);
+	model_predict_raw(sm->model, x, sm->scratch);
+	PG_RETURN_ARRAYTYPE_P(ProbaArray(sm->scratch, sm->model->n_classes));
 }
 
 /* the features of a row: model inputs matched to the row's columns by name */
 static const double *
-RowFeatures(FunctionCallInfo fcinfo, NameSite *site)
+RowFeatures(FunctionCallInfo fcinfo, SiteModel *sm)
 {
 	HeapTupleHeader th = PG_GETARG_HEAPTUPLEHEADER(1);
 	Oid			rowtype = HeapTupleHeaderGetTypeId(th);
 	int32		rowtypmod = HeapTupleHeaderGetTypMod(th);
-	LoadedModel *m = site->model;
+	LoadedModel *m = sm->model;
 	HeapTupleData tuple;
 
 	if (m->inputs == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("model \"%s\" has no column encoding", site->name),
+				 errmsg("model \"%s\" has no column encoding", sm->name),
 				 errhint("Pass the features as a float8[] array.")));
 	uint64		rowid = assign_record_type_identifier(rowtype, rowtypmod);
 
 	/* the identifier changes with the layout too (ALTER TABLE on a named row type) */
-	if (site->rowtype != rowtype || site->rowtypmod != rowtypmod || site->rowid != rowid ||
-		site->attnum == NULL)
+	if (sm->rowtype != rowtype || sm->rowtypmod != rowtypmod || sm->rowid != rowid ||
+		sm->attnum == NULL)
 	{
 		TupleDesc	td = lookup_rowtype_tupdesc(rowtype, rowtypmod);
-		MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+		MemoryContext old;
 
-		site->natts = td->natts;
-		site->attnum = palloc(sizeof(AttrNumber) * m->inputs->n);
-		site->atttype = palloc(sizeof(Oid) * m->inputs->n);
-		site->values = palloc(sizeof(Datum) * Max(td->natts, 1));
-		site->nulls = palloc(sizeof(bool) * Max(td->natts, 1));
-		for (int32 i = 0; i < m->inputs->n; i++)
+		MemoryContextReset(sm->rowcxt);
+		sm->attnum = NULL;
+		old = MemoryContextSwitchTo(sm->rowcxt);
+		sm->natts = td->natts;
+		sm->atttype = palloc(sizeof(Oid) * m->inputs->n);
+		sm->values = palloc(sizeof(Datum) * Max(td->natts, 1));
+		sm->nulls = palloc(sizeof(bool) * Max(td->natts, 1));
 		{
-			ModelInput *in = &m->inputs->in[i];
-			InputKind	kind;
+			AttrNumber *attnum = palloc(sizeof(AttrNumber) * m->inputs->n);
 
-			site->attnum[i] = InvalidAttrNumber;
-			for (int a = 0; a < td->natts; a++)
+			for (int32 i = 0; i < m->inputs->n; i++)
 			{
-				Form_pg_attribute att = TupleDescAttr(td, a);
+				ModelInput *in = &m->inputs->in[i];
+				InputKind	kind;
 
-				if (!att->attisdropped && strcmp(NameStr(att->attname), in->column) == 0)
+				attnum[i] = InvalidAttrNumber;
+				for (int a = 0; a < td->natts; a++)
 				{
-					site->attnum[i] = a + 1;
-					site->atttype[i] = att->atttypid;
+					Form_pg_attribute att = TupleDescAttr(td, a);
+
+					if (!att->attisdropped && strcmp(NameStr(att->attname), in->column) == 0)
+					{
+						attnum[i] = a + 1;
+						sm->atttype[i] = att->atttypid;
+					}
 				}
+				if (attnum[i] == InvalidAttrNumber)
+					ereport(ERROR,
+							(errcode(ERRCODE_UNDEFINED_COLUMN),
+							 errmsg("the row has no column \"%s\", which model \"%s\" takes",
+									in->column, sm->name)));
+				if (!input_kind_for_type(sm->atttype[i], &kind) ||
+					(kind != in->kind && !(in->kind == INPUT_NUMBER && kind == INPUT_BOOLEAN)))
+					ereport(ERROR,
+							(errcode(ERRCODE_DATATYPE_MISMATCH),
+							 errmsg("column \"%s\" has type %s but model \"%s\" takes it as a %s",
+									in->column, format_type_be(sm->atttype[i]), sm->name,
+									input_kind_name(in->kind))));
 			}
-			if (site->attnum[i] == InvalidAttrNumber)
-				ereport(ERROR,
-						(errcode(ERRCODE_UNDEFINED_COLUMN),
-						 errmsg("the row has no column \"%s\", which model \"%s\" takes",
-								in->column, site->name)));
-			if (!input_kind_for_type(site->atttype[i], &kind) ||
-				(kind != in->kind && !(in->kind == INPUT_NUMBER && kind == INPUT_BOOLEAN)))
-				ereport(ERROR,
-						(errcode(ERRCODE_DATATYPE_MISMATCH),
-						 errmsg("column \"%s\" has type %s but model \"%s\" takes it as a %s",
-								in->column, format_type_be(site->atttype[i]), site->name,
-								input_kind_name(in->kind))));
+			sm->attnum = attnum;	/* complete: only now is the mapping usable */
 		}
 		MemoryContextSwitchTo(old);
 		ReleaseTupleDesc(td);
-		site->rowtype = rowtype;
-		site->rowtypmod = rowtypmod;
-		site->rowid = rowid;
+		sm->rowtype = rowtype;
+		sm->rowtypmod = rowtypmod;
+		sm->rowid = rowid;
 	}
 
 	tuple.t_len = HeapTupleHeaderGetDatumLength(th);
@@ -649,44 +733,44 @@ RowFeatures(FunctionCallInfo fcinfo, NameSite *site)
 	{
 		TupleDesc	td = lookup_rowtype_tupdesc(rowtype, rowtypmod);
 
-		heap_deform_tuple(&tuple, td, site->values, site->nulls);
+		heap_deform_tuple(&tuple, td, sm->values, sm->nulls);
 		ReleaseTupleDesc(td);
 	}
 	for (int32 i = 0; i < m->inputs->n; i++)
 	{
 		ModelInput *in = &m->inputs->in[i];
-		AttrNumber	a = site->attnum[i];
-		Oid			t = site->atttype[i];
+		AttrNumber	a = sm->attnum[i];
+		Oid			t = sm->atttype[i];
 
 		if (in->kind == INPUT_NUMBER && getBaseType(t) == BOOLOID)
-			site->xbuf[in->offset] = site->nulls[a - 1] ? NAN :
-				(DatumGetBool(site->values[a - 1]) ? 1.0 : 0.0);
+			sm->xbuf[in->offset] = sm->nulls[a - 1] ? NAN :
+				(DatumGetBool(sm->values[a - 1]) ? 1.0 : 0.0);
 		else
-			input_encode(in, site->values[a - 1], site->nulls[a - 1], t,
-						 site->xbuf + in->offset, false);
+			input_encode(in, sm->values[a - 1], sm->nulls[a - 1], t,
+						 sm->xbuf + in->offset, false);
 	}
-	return site->xbuf;
+	return sm->xbuf;
 }
 
 Datum
 predict_name_row(PG_FUNCTION_ARGS)
 {
-	NameSite   *site = NamedModel(fcinfo);
-	const double *x = RowFeatures(fcinfo, site);
+	SiteModel  *sm = NamedModel(fcinfo);
+	const double *x = RowFeatures(fcinfo, sm);
 
-	PG_RETURN_FLOAT8(PredictValue(site->model, x, site->scratch));
+	PG_RETURN_FLOAT8(PredictValue(sm->model, x, sm->scratch));
 }
 
 Datum
 predict_proba_name_row(PG_FUNCTION_ARGS)
 {
-	NameSite   *site = NamedModel(fcinfo);
+	SiteModel  *sm = NamedModel(fcinfo);
 	const double *x;
 
-	CheckClassifier(site->model, site->name);
-	x = RowFeatures(fcinfo, site);
-	model_predict_raw(site->model, x, site->scratch);
-	PG_RETURN_ARRAYTYPE_P(ProbaArray(site->scratch, site->model->n_classes));
+	CheckClassifier(sm->model, sm->name);
+	x = RowFeatures(fcinfo, sm);
+	model_predict_raw(sm->model, x, sm->scratch);
+	PG_RETURN_ARRAYTYPE_P(ProbaArray(sm->scratch, sm->model->n_classes));
 }
 
 /* ---------------------------------------------------------------------------
