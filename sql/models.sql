@@ -58,6 +58,19 @@ SELECT media_reco.predict_proba('churn', ROW('x', 3, NULL, 50, true, 'phone', 'b
        media_reco.predict_proba('churn', ROW('x', 3, '{NULL,NULL,NULL}', 50, true, 'phone', 'basic')::incoming)
        AS null_array_is_missing;
 
+-- char(n) categories: the padding is not part of the value, so the same value given as char(5),
+-- text or char(10) is the same category (the class follows c exactly here)
+CREATE TABLE padded AS SELECT (ARRAY['ab', 'cd', 'ef'])[1 + i % 3]::char(5) AS c, (i % 3)::float8 AS y
+FROM generate_series(1, 90) i;
+SELECT model_name FROM media_reco.train_forest('padded', 'padded', 'y', '{c}', '{"n_trees": 5, "bootstrap": false}');
+SELECT inputs -> 0 -> 'categories' AS categories FROM media_reco.models WHERE name = 'padded';
+SELECT c, media_reco.predict('padded', p) AS as_char5,
+       media_reco.predict('padded', (SELECT r FROM (SELECT p.c::text AS c) r)) AS as_text,
+       media_reco.predict('padded', (SELECT r FROM (SELECT p.c::char(10) AS c) r)) AS as_char10
+FROM (SELECT DISTINCT c FROM padded) p ORDER BY c;
+SELECT media_reco.drop_model('padded');
+DROP TABLE padded;
+
 -- feature importance: every feature, sums to 1, ranked; the rule's columns lead
 SELECT count(*) AS features, round(sum(importance)::numeric, 12) AS total,
        bool_and(importance >= 0) AS non_negative, max(rank) AS last_rank

@@ -136,7 +136,18 @@ CategoryString(Datum d, Oid typid)
 
 	if (base == NAMEOID)
 		return pstrdup(NameStr(*DatumGetName(d)));
-	if (base == TEXTOID || base == VARCHAROID || base == BPCHAROID)
+	if (base == BPCHAROID)
+	{
+		/* char(n): trailing blanks are padding, not part of the value ('ab   ' = 'ab'::text) */
+		char	   *s = TextDatumGetCString(d);
+		int			len = strlen(s);
+
+		while (len > 0 && s[len - 1] == ' ')
+			len--;
+		s[len] = '\0';
+		return s;
+	}
+	if (base == TEXTOID || base == VARCHAROID)
 		return TextDatumGetCString(d);
 	if (type_is_enum(base))
 	{
