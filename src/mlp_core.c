@@ -348,6 +348,8 @@ mlp_train(int64 n_rows, int32 n_in, const double *x, const double *y, const int3
 					mean[j] += row[j];
 					cnt[j]++;
 				}
+			if ((i & 4095) == 0)
+				CHECK_FOR_INTERRUPTS();
 		}
 		for (int32 j = 0; j < n_in; j++)
 			mean[j] = (levels[j] == 0 && cnt[j] > 0) ? mean[j] / cnt[j] : 0;
@@ -366,13 +368,16 @@ mlp_train(int64 n_rows, int32 n_in, const double *x, const double *y, const int3
 		pfree(ss);
 		pfree(cnt);
 	}
-	Z = huge_array((Size) n * d, sizeof(real), true);
+	/* every element is written below: no zeroing pass over what can be gigabytes */
+	Z = huge_array((Size) n * d, sizeof(real), false);
 	zrow = huge_array(d, sizeof(double), true);
 	for (int32 i = 0; i < n; i++)
 	{
 		Expand(n_in, levels, mean, scale, x + (int64) ord[i] * n_in, zrow);
 		for (int32 c = 0; c < d; c++)
 			Z[(int64) i * d + c] = (real) zrow[c];
+		if ((i & 4095) == 0)
+			CHECK_FOR_INTERRUPTS();
 	}
 	pfree(zrow);
 	CHECK_FOR_INTERRUPTS();
