@@ -29,6 +29,13 @@ SELECT avg((media_reco.predict('blobs', b) = label)::int) AS accuracy,
        min(cardinality(media_reco.predict_proba('blobs', b))) AS probabilities
 FROM blobs b;
 SELECT class, rank FROM media_reco.top_classes('blobs', ARRAY[20.5, 0.5], 3) ORDER BY rank;
+-- over a table: the first class of each row is predict's answer, and the model row is looked up
+-- once per call site and query (two here: top_classes and predict), not once per row
+CREATE TEMP TABLE tc0 AS SELECT checks FROM media_reco.model_cache() WHERE model_name = 'blobs';
+SELECT count(*) AS rows, count(*) FILTER (WHERE t.class IS DISTINCT FROM media_reco.predict('blobs', b)) AS differ
+FROM blobs b, LATERAL media_reco.top_classes('blobs', ARRAY[b.x1, b.x2], 1) t;
+SELECT m.checks - tc0.checks AS lookups FROM tc0, media_reco.model_cache() m WHERE m.model_name = 'blobs';
+DROP TABLE tc0;
 
 -- determinism: the same rows, options and seed give the same bytes, whatever the row order
 CREATE TABLE blobs_shuffled AS SELECT * FROM blobs ORDER BY md5(i::text);

@@ -286,7 +286,7 @@ top_classes(PG_FUNCTION_ARGS)
 	k = PG_GETARG_INT32(2);
 	check_k(k, "k");
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	m = model_by_name(name);
+	m = model_for_call(fcinfo);
 	if (m->regression)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),

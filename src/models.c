@@ -633,6 +633,12 @@ NamedModel(FunctionCallInfo fcinfo)
 	return sm;
 }
 
+LoadedModel *
+model_for_call(FunctionCallInfo fcinfo)
+{
+	return NamedModel(fcinfo)->model;
+}
+
 Datum
 predict_name(PG_FUNCTION_ARGS)
 {

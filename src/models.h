@@ -49,6 +49,12 @@ extern double model_predict_value(const LoadedModel *m, const double *x, double 
 extern void model_read_training(Oid relid, const char *label, ArrayType *cols, TrainingData *td);
 extern void model_predict_raw(const LoadedModel *m, const double *x, double *out);
 extern LoadedModel *model_by_name(const char *name);
+
+/*
+ * The model named by the call's first argument (text, not NULL), through the
+ * call site's cache: looked up once per snapshot, not once per call.
+ */
+extern LoadedModel *model_for_call(FunctionCallInfo fcinfo);
 extern void model_check_name(const char *name);
 extern void model_store(const char *name, const char *algorithm, bool regression,
 						const LoadedModel *shape, char **feature_names, Jsonb *inputs,
