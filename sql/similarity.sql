@@ -172,3 +172,65 @@ SELECT count(*) AS items_compared,
   FULL JOIN (SELECT m.orig AS item_id, array_agg(round(s.similarity::numeric, 12) ORDER BY s.rank) sims
                FROM media_reco.item_similarity('gen_wide', weight_col => 'plays', k => 20) s
                JOIN id_map m ON m.wide = s.item_id GROUP BY 1) b USING (item_id);
+
+-- summing duplicates does not depend on the physical row order: the two tables hold the same rows,
+-- item 2's duplicates stored in another order (0.1 + 0.2 + 0.3 and 0.3 + 0.2 + 0.1 differ in the last
+-- bit, which decided between items 2 and 3 before); both give the same neighbour, bit for bit
+CREATE TABLE dup_o1 (u int, i int, w float8);
+CREATE TABLE dup_o2 (u int, i int, w float8);
+INSERT INTO dup_o1 VALUES (1, 1, 1), (2, 1, 1), (1, 2, 0.1), (1, 2, 0.2), (1, 2, 0.3), (2, 2, 1), (1, 3, 0.6), (2, 3, 1);
+INSERT INTO dup_o2 VALUES (1, 1, 1), (2, 1, 1), (1, 2, 0.3), (1, 2, 0.2), (1, 2, 0.1), (2, 2, 1), (1, 3, 0.6), (2, 3, 1);
+SELECT a.neighbor_id AS o1, b.neighbor_id AS o2, a.similarity = b.similarity AS same_bits
+  FROM media_reco.item_similarity('dup_o1', 'u', 'i', 'w', k => 1) a
+  JOIN media_reco.item_similarity('dup_o2', 'u', 'i', 'w', k => 1) b USING (item_id)
+ WHERE item_id = 1;
+SELECT count(*) AS pairs, count(*) FILTER (WHERE a.similarity IS DISTINCT FROM b.similarity) AS differ
+  FROM media_reco.item_similarity('dup_o1', 'u', 'i', 'w', k => 10) a
+  FULL JOIN media_reco.item_similarity('dup_o2', 'u', 'i', 'w', k => 10) b USING (item_id, neighbor_id);
+
+-- exact ties stay exact whatever the magnitudes elsewhere: one unrelated huge weight changes no list
+CREATE TABLE tie_src AS SELECT user_id, item_id, plays FROM media_reco.synthetic_interactions(300, 80, 4000, 3);
+CREATE TABLE tie_src_big AS SELECT user_id, item_id, plays::float8 AS plays FROM tie_src;
+INSERT INTO tie_src_big VALUES (999999, 999999, 1e60);
+SELECT count(*) AS items,
+       count(*) FILTER (WHERE a.l IS DISTINCT FROM b.l) AS lists_differ
+  FROM (SELECT item_id, array_agg(neighbor_id || ':' || similarity ORDER BY rank) l
+          FROM media_reco.item_similarity('tie_src', weight_col => 'plays', k => 10) GROUP BY 1) a
+  JOIN (SELECT item_id, array_agg(neighbor_id || ':' || similarity ORDER BY rank) l
+          FROM media_reco.item_similarity('tie_src_big', weight_col => 'plays', k => 10) GROUP BY 1) b USING (item_id);
+
+-- centring a constant row gives exact zeros, not a rounding residue that would become a perfect
+-- neighbour: items 1 and 2 have one weight each (0.1), so pearson has nothing to say about them
+CREATE TABLE flat_src (u int, i int, w float8);
+INSERT INTO flat_src VALUES (1, 1, 0.1), (2, 1, 0.1), (3, 1, 0.1), (1, 2, 0.1), (2, 2, 0.1), (3, 2, 0.1),
+  (1, 3, 0.9), (2, 3, 0.2), (3, 3, 0.5), (1, 4, 0.8), (2, 4, 0.3), (3, 4, 0.5);
+SELECT item_id, neighbor_id, round(similarity::numeric, 6) AS similarity
+  FROM media_reco.item_similarity('flat_src', 'u', 'i', 'w', 'pearson') ORDER BY 1, 2;
+-- and every user giving 0.7 to everything: adjusted cosine finds nothing
+CREATE VIEW flat_all AS SELECT u, i, 0.7::float8 AS w FROM flat_src;
+SELECT count(*) AS pairs FROM media_reco.item_similarity('flat_all', 'u', 'i', 'w', 'adjusted_cosine');
+
+-- weights whose sum overflows: the mean is taken on scaled weights, so 1e308 gives what 1e300 gives
+CREATE TABLE huge_src (u int, i int, w float8);
+INSERT INTO huge_src VALUES (1, 1, 1e308), (2, 1, 1e308), (1, 2, 1), (2, 2, 2), (1, 3, 1), (2, 3, 2), (3, 1, 5), (3, 3, 1);
+CREATE VIEW huge_src_300 AS SELECT u, i, CASE WHEN w = 1e308 THEN 1e300 ELSE w END AS w FROM huge_src;
+SELECT m AS metric,
+       (SELECT array_agg(item_id || '>' || neighbor_id ORDER BY item_id, rank)
+          FROM media_reco.item_similarity('huge_src', 'u', 'i', 'w', m)) AS with_1e308,
+       (SELECT array_agg(item_id || '>' || neighbor_id ORDER BY item_id, rank)
+          FROM media_reco.item_similarity('huge_src_300', 'u', 'i', 'w', m)) AS with_1e300
+  FROM unnest(ARRAY['pearson', 'adjusted_cosine']) m;
+-- a weight minus its mean that does not fit is an error, not a silently missing neighbour
+CREATE TABLE huge_src2 (u int, i int, w float8);
+INSERT INTO huge_src2 VALUES (1, 1, 1.7e308), (1, 2, -1.7e308), (1, 3, -1.7e308), (2, 1, 1), (2, 2, 1);
+SELECT * FROM media_reco.item_similarity('huge_src2', 'u', 'i', 'w', 'adjusted_cosine');
+
+-- bm25 with K1 = 0 keeps only idf: a zero weight stays 0 (the formula would be 0/0) and every
+-- positive weight counts alike, so the lists equal those of the same table with weights 0 or 1
+CREATE TABLE bm_zero AS SELECT user_id, item_id, (plays % 4)::float8 AS w FROM tie_src;
+CREATE VIEW bm_binary AS SELECT user_id, item_id, (w > 0)::int::float8 AS w FROM bm_zero;
+SELECT count(*) AS pairs,
+       count(*) FILTER (WHERE b.similarity IS DISTINCT FROM a.similarity) AS differ
+  FROM media_reco.item_similarity('bm_zero', weight_col => 'w', metric => 'bm25', bm25_k1 => 0) a
+  FULL JOIN media_reco.item_similarity('bm_binary', weight_col => 'w', metric => 'bm25', bm25_k1 => 0) b
+    USING (item_id, neighbor_id);

@@ -118,8 +118,9 @@ typedef struct HistItem
 	double		w;
 } HistItem;
 
+/* by item (the lookup order of a merged history, one entry per item) */
 static int
-CmpHist(const void *a, const void *b)
+CmpHistItem(const void *a, const void *b)
 {
 	int64		x = ((const HistItem *) a)->item;
 	int64		y = ((const HistItem *) b)->item;
@@ -127,7 +128,23 @@ CmpHist(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* Sort by item, sum duplicates, check the sums are finite; returns the new length. */
+/* by item, then weight: duplicates are summed in ascending order of weight, as in simcore.c */
+static int
+CmpHist(const void *a, const void *b)
+{
+	const HistItem *x = a,
+			   *y = b;
+
+	if (x->item != y->item)
+		return (x->item > y->item) - (x->item < y->item);
+	return (x->w > y->w) - (x->w < y->w);
+}
+
+/*
+ * Sort by item, sum duplicates (in ascending order of weight, so the sum does
+ * not depend on the row order), check the sums are finite; returns the new
+ * length.
+ */
 static int
 MergeHistory(HistItem *h, int rows, const char *who)
 {
@@ -208,7 +225,7 @@ FindHist(HistItem *h, int n, int64 item)
 {
 	HistItem	key = {item, 0};
 
-	return bsearch(&key, h, n, sizeof(HistItem), CmpHist);
+	return bsearch(&key, h, n, sizeof(HistItem), CmpHistItem);
 }
 
 /* Validate a stored neighbour array: one dimension, no NULLs, expected length. */

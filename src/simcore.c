@@ -467,7 +467,13 @@ matrix_build_ex(TripleBuffer *tb, bool with_items)
 	pfree(raw_w);
 	pfree(fill);
 
-	/* sum duplicate (user, item) rows, compacting in place */
+	/*
+	 * Sum duplicate (user, item) rows, compacting in place.  A run of
+	 * duplicates is summed in ascending order of weight, not in scan order,
+	 * so that the sum (floating-point addition is not associative) and
+	 * everything computed from it do not depend on the physical row order;
+	 * recommend's and the user-based history readers sum the same way.
+	 */
 	nnz = 0;
 	for (int32 u = 0; u < nu; u++)
 	{
@@ -475,16 +481,26 @@ matrix_build_ex(TripleBuffer *tb, bool with_items)
 		int64		end = m->u_ptr[u + 1];
 		int64		ustart = nnz;
 
-		for (int64 p = start; p < end; p++)
+		for (int64 p = start; p < end;)
 		{
-			if (nnz > ustart && m->u_item[nnz - 1] == m->u_item[p])
-				m->u_w[nnz - 1] += m->u_w[p];
+			int64		q = p + 1;
+			double		sum;
+
+			while (q < end && m->u_item[q] == m->u_item[p])
+				q++;
+			if (q - p == 1)
+				sum = m->u_w[p];
 			else
 			{
-				m->u_item[nnz] = m->u_item[p];
-				m->u_w[nnz] = m->u_w[p];
-				nnz++;
+				qsort(&m->u_w[p], q - p, sizeof(double), cmp_double);
+				sum = 0;
+				for (int64 r = p; r < q; r++)
+					sum += m->u_w[r];
 			}
+			m->u_item[nnz] = m->u_item[p];	/* nnz <= p: nothing unread is overwritten */
+			m->u_w[nnz] = sum;
+			nnz++;
+			p = q;
 		}
 		m->u_ptr[u] = ustart;
 		for (int64 p = ustart; p < nnz; p++)
@@ -809,78 +825,45 @@ sim_memory_estimate(const InteractionMatrix *m, const SimParams *p, int nthreads
 }
 
 /*
- * Cosine denominators.  When every non-zero |w| lies in [1e-70, 1e50] the dot
- * products are taken on the raw weights and divided by sqrt(ss_i * ss_j) at
- * the end (exact for the common small-integer weights: 1/sqrt(2*2) is 0.5,
- * not 0.4999...); in that range neither the sums of squares nor their
- * product can overflow or underflow.  Otherwise each weight is first divided
- * by its item's largest |w| and then by the norm of the scaled column, which
- * stays in range for any finite input.  Returns the per-item sums of squares
- * in raw mode, NULL otherwise.
+ * Cosine denominators.  Each item's weights are first multiplied by a power
+ * of two that brings its largest |w| into [0.5, 1): multiplying by 2^e is
+ * exact, so every product, sum and square root below is exactly 2^(e_i+e_j)
+ * times what the raw weights would give, and sim = dot / sqrt(ss_i * ss_j)
+ * is bit for bit the raw-weight value (1/sqrt(2*2) is 0.5, exact ties stay
+ * exact, whatever the magnitudes elsewhere in the data), while no sum of
+ * squares can overflow (ss_i <= users) or be tiny (ss_i >= 1/4) for any
+ * finite input.  Returns the per-item sums of squares of the scaled weights.
  */
 static double *
 PrepareCosine(InteractionMatrix *m)
 {
-	double		maxall = 0,
-				minall = DBL_MAX;
-	double	   *scale,
-			   *norm;
+	double	   *ss = huge_array(Max(m->n_items, 1), sizeof(double), false);
+	int		   *shift = huge_array(Max(m->n_items, 1), sizeof(int), false);
 
-	for (int64 a = 0; a < m->nnz; a++)
-	{
-		double		x = fabs(m->i_w[a]);
-
-		maxall = Max(maxall, x);
-		if (x > 0)
-			minall = Min(minall, x);
-	}
-	if (maxall <= 1e50 && minall >= 1e-70)
-	{
-		double	   *ss = huge_array(Max(m->n_items, 1), sizeof(double), false);
-
-		for (int32 i = 0; i < m->n_items; i++)
-		{
-			double		acc = 0;
-
-			for (int64 a = m->i_ptr[i]; a < m->i_ptr[i + 1]; a++)
-				acc += m->i_w[a] * m->i_w[a];
-			ss[i] = acc;
-		}
-		return ss;
-	}
-
-	scale = huge_array(Max(m->n_items, 1), sizeof(double), false);
-	norm = huge_array(Max(m->n_items, 1), sizeof(double), false);
 	for (int32 i = 0; i < m->n_items; i++)
 	{
 		double		maxabs = 0,
 					acc = 0;
+		int			e = 0;
 
 		for (int64 a = m->i_ptr[i]; a < m->i_ptr[i + 1]; a++)
 			maxabs = Max(maxabs, fabs(m->i_w[a]));
 		if (maxabs > 0)
-		{
-			for (int64 a = m->i_ptr[i]; a < m->i_ptr[i + 1]; a++)
-			{
-				double		x = m->i_w[a] / maxabs;
-
-				acc += x * x;
-			}
-		}
-		scale[i] = maxabs;
-		norm[i] = sqrt(acc);	/* in [1, sqrt(users)] when maxabs > 0 */
+			(void) frexp(maxabs, &e);	/* maxabs = f * 2^e, f in [0.5, 1) */
+		shift[i] = -e;
 		for (int64 a = m->i_ptr[i]; a < m->i_ptr[i + 1]; a++)
-			m->i_w[a] = maxabs > 0 ? (m->i_w[a] / maxabs) / norm[i] : 0.0;
+		{
+			double		x = ldexp(m->i_w[a], -e);
+
+			m->i_w[a] = x;
+			acc += x * x;
+		}
+		ss[i] = acc;
 	}
 	for (int64 b = 0; b < m->nnz; b++)
-	{
-		int32		i = m->u_item[b];
-
-		m->u_w[b] = scale[i] > 0 ? (m->u_w[b] / scale[i]) / norm[i] : 0.0;
-	}
-	pfree(scale);
-	pfree(norm);
-	return NULL;
+		m->u_w[b] = ldexp(m->u_w[b], shift[m->u_item[b]]);
+	pfree(shift);
+	return ss;
 }
 
 /*
@@ -904,12 +887,42 @@ CenterRows(int32 nrows, const int64 *ptr, double *w,
 	{
 		double		sum = 0;
 		int64		cnt = ptr[r + 1] - ptr[r];
+		bool		constant = true;
 
 		for (int64 a = ptr[r]; a < ptr[r + 1]; a++)
+		{
 			sum += w[a];
-		mean[r] = cnt > 0 ? sum / (double) cnt : 0.0;
+			constant &= w[a] == w[ptr[r]];
+		}
+		if (cnt == 0)
+			mean[r] = 0.0;
+		else if (constant)
+			mean[r] = w[ptr[r]];	/* exactly 0 after centring, not sum/cnt's rounding residue */
+		else if (isfinite(sum))
+			mean[r] = sum / (double) cnt;
+		else
+		{
+			/* the plain sum overflowed: average the weights scaled by the largest |w| */
+			double		maxabs = 0,
+						scaled = 0;
+
+			for (int64 a = ptr[r]; a < ptr[r + 1]; a++)
+				maxabs = Max(maxabs, fabs(w[a]));
+			for (int64 a = ptr[r]; a < ptr[r + 1]; a++)
+				scaled += w[a] / maxabs;
+			mean[r] = (scaled / (double) cnt) * maxabs;
+		}
 		for (int64 a = ptr[r]; a < ptr[r + 1]; a++)
+		{
 			w[a] -= mean[r];
+			if (!isfinite(w[a]))
+				ereport(ERROR,
+						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						 errmsg("a weight minus its mean is out of range"),
+						 errhint("adjusted_cosine and pearson subtract means; weights near the limits of double precision do not fit.")));
+		}
+		if ((r & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
 	}
 	for (int64 a = 0; a < nnz; a++)
 		other_w[a] -= mean[other_row[a]];
@@ -949,7 +962,8 @@ ApplyBm25(InteractionMatrix *m, double k1, double b)
 		{
 			double		w = m->u_w[a];
 
-			m->u_w[a] = w * (k1 + 1.0) / (k1 * norm[u] + w) * idf[m->u_item[a]];
+			/* a zero weight stays 0 (with K1 = 0 the formula would be 0/0) */
+			m->u_w[a] = w == 0 ? 0.0 : w * (k1 + 1.0) / (k1 * norm[u] + w) * idf[m->u_item[a]];
 		}
 	for (int32 i = 0; i < m->n_items; i++)
 		for (int64 a = m->i_ptr[i]; a < m->i_ptr[i + 1]; a++)
@@ -957,7 +971,7 @@ ApplyBm25(InteractionMatrix *m, double k1, double b)
 			double		w = m->i_w[a];
 			int32		u = m->i_user[a];
 
-			m->i_w[a] = w * (k1 + 1.0) / (k1 * norm[u] + w) * idf[i];
+			m->i_w[a] = w == 0 ? 0.0 : w * (k1 + 1.0) / (k1 * norm[u] + w) * idf[i];
 		}
 	for (int64 a = 0; a < m->nnz; a++)
 		if (!isfinite(m->u_w[a]))

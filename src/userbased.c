@@ -53,7 +53,10 @@ CmpRow(const void *a, const void *b)
 
 	if (x->user != y->user)
 		return (x->user > y->user) - (x->user < y->user);
-	return (x->item > y->item) - (x->item < y->item);
+	if (x->item != y->item)
+		return (x->item > y->item) - (x->item < y->item);
+	/* duplicates summed in ascending order of weight, as in simcore.c */
+	return (x->w > y->w) - (x->w < y->w);
 }
 
 static int
