@@ -68,6 +68,37 @@ SELECT count(*) AS differences FROM (
      GROUP BY item_id) x WHERE rank <= 5) d;
 COMMIT;
 
+-- a timestamp without time zone is local time in the session's TimeZone, as in SQL's now() - t:
+-- the refresh, recommend and popular_items(since) agree with the SQL written out in Tokyo time
+SET TimeZone = 'Asia/Tokyo';
+CREATE TABLE gen_ts AS SELECT user_id, item_id, plays, watched_at::timestamp AS watched_local FROM gen_t;
+BEGIN;
+CREATE VIEW gen_ts_decayed AS
+  SELECT user_id, item_id, plays * 0.5 ^ (extract(epoch FROM now() - watched_local) / (7 * 86400)) AS dw FROM gen_ts;
+SELECT media_reco.create_recommender('gen_ts', 'gen_ts', weight_col => 'plays', k => 15,
+                                     time_col => 'watched_local', half_life => '7 days');
+SELECT pairs > 0 AS has_pairs FROM media_reco.refresh_neighbors('gen_ts');
+SELECT count(*) AS rows,
+       count(*) FILTER (WHERE n.similarity IS NULL OR abs(n.similarity - s.similarity) > 1e-9) AS differences
+  FROM media_reco.item_similarity('gen_ts_decayed', weight_col => 'dw', k => 15) s
+  LEFT JOIN media_reco.item_neighbors n
+    ON n.recommender = 'gen_ts' AND n.item_id = s.item_id AND n.rank = s.rank;
+SELECT count(*) > 0 AS has_history, count(*) FILTER (WHERE abs(e.weight - d.dw) > 1e-12 * d.dw) AS history_weights_differ
+  FROM media_reco.explain_recommendation('gen_ts', 5, (SELECT item_id FROM media_reco.recommend('gen_ts', 5, 1))) e
+  JOIN (SELECT item_id, sum(dw) AS dw FROM gen_ts_decayed WHERE user_id = 5 GROUP BY 1) d
+    ON d.item_id = e.because_item_id;
+SELECT count(*) AS differences FROM (
+  SELECT item_id, users FROM media_reco.popular_items('gen_ts', 5, since => now() - interval '10 days')
+  EXCEPT
+  SELECT item_id, users FROM (
+    SELECT item_id, count(DISTINCT user_id) AS users,
+           row_number() OVER (ORDER BY count(DISTINCT user_id) DESC, item_id) AS rank
+      FROM gen_ts WHERE watched_local >= now() - interval '10 days' AND plays IS NOT NULL
+     GROUP BY item_id) x WHERE rank <= 5) d;
+COMMIT;
+SELECT media_reco.drop_recommender('gen_ts');
+RESET TimeZone;
+
 -- popularity counts the rows a refresh reads: with a time column, a row without a time does not
 -- count (item 30 has the most users, all without a time), in popular_items and in the fallback
 CREATE TABLE pop_t (user_id int, item_id int, ts timestamptz);

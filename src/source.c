@@ -24,6 +24,7 @@
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "pgtime.h"
 #include "storage/lmgr.h"
 #include "tcop/dest.h"
 #include "utils/builtins.h"
@@ -165,8 +166,8 @@ check_weight_finite(const SourceSpec *src, double w)
  * Time decay: w * 0.5^(age / half_life), age = now - t in seconds.  For
  * timestamp columns the age is taken in exact integer microseconds (so an
  * event exactly one half-life old weighs exactly half); a timestamp without
- * time zone counts as UTC, as date_part('epoch', ...) does.  Numbers are
- * seconds since the Unix epoch.
+ * time zone is local time in the session's TimeZone, as in SQL's
+ * now() - t.  Numbers are seconds since the Unix epoch.
  */
 double
 decayed_weight(const SourceSpec *src, double w, Datum t, Oid t_type)
@@ -182,6 +183,17 @@ decayed_weight(const SourceSpec *src, double w, Datum t, Oid t_type)
 		TimestampTz ts = DatumGetTimestampTz(t);
 		int64		diff;
 
+		if (t_type == TIMESTAMPOID && !TIMESTAMP_NOT_FINITE(ts))
+		{
+			int			overflow = 0;
+
+			ts = timestamp2timestamptz_opt_overflow(DatumGetTimestamp(t), &overflow);
+			if (overflow != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+						 errmsg("time column \"%s\" holds a timestamp out of range in time zone \"%s\"",
+								src->time_col, pg_get_timezone_name(session_timezone))));
+		}
 		if (TIMESTAMP_NOT_FINITE(ts))
 			age = NAN;
 		else if (pg_sub_s64_overflow(src->ref_ts, ts, &diff))
@@ -299,8 +311,9 @@ source_popular_sql(const SourceSpec *src, bool since)
 		Oid			typ = TimeType(src);
 
 		if (typ == TIMESTAMPOID || typ == TIMESTAMPTZOID)
-			appendStringInfo(&sql, " AND pg_catalog.date_part('epoch', %s) OPERATOR(pg_catalog.>=)"
-							 " pg_catalog.date_part('epoch', $2)", quote_identifier(src->time_col));
+			/* a timestamp without time zone is local time in the session's TimeZone, as in SQL */
+			appendStringInfo(&sql, " AND (%s)::pg_catalog.timestamptz OPERATOR(pg_catalog.>=) $2",
+							 quote_identifier(src->time_col));
 		else
 			appendStringInfo(&sql, " AND (%s)::pg_catalog.float8 OPERATOR(pg_catalog.>=)"
 							 " pg_catalog.date_part('epoch', $2)", quote_identifier(src->time_col));
