@@ -74,6 +74,21 @@ FROM media_reco.recommend_user_based('cosine', 17, 50, 20, exclude_seen => false
 SELECT count(*) AS unknown_user_rows FROM media_reco.recommend_user_based('cosine', -1);
 SELECT count(*) AS unknown_user_neighbours FROM media_reco.similar_users('cosine', -1);
 
+-- centring constant weights gives exact zeros, not rounding residues that look perfectly similar:
+-- item 10 has 0.1 from everyone (adjusted_cosine: nothing to say), user 1 gives 0.1 to everything
+-- (pearson: nothing to say about user 1)
+CREATE TABLE flat_u (user_id int, item_id int, r float8);
+INSERT INTO flat_u VALUES (1, 10, 0.1), (2, 10, 0.1), (3, 10, 0.1);
+SELECT media_reco.create_recommender('flat_adj', 'flat_u', weight_col => 'r', metric => 'adjusted_cosine');
+SELECT count(*) AS neighbours FROM media_reco.similar_users('flat_adj', 1);
+CREATE TABLE flat_p (user_id int, item_id int, r float8);
+INSERT INTO flat_p VALUES (1, 1, 0.1), (1, 2, 0.1), (1, 3, 0.1), (2, 1, 0.5), (2, 2, 0.1), (2, 3, 0.9),
+  (3, 1, 0.9), (3, 2, 0.3), (3, 3, 0.1), (3, 4, 0.7), (2, 4, 0.2);
+SELECT media_reco.create_recommender('flat_pearson', 'flat_p', weight_col => 'r', metric => 'pearson');
+SELECT count(*) AS neighbours FROM media_reco.similar_users('flat_pearson', 1);
+SELECT count(*) AS recommendations FROM media_reco.recommend_user_based('flat_pearson', 1);
+SELECT neighbor_user_id, round(similarity::numeric, 9) AS similarity FROM media_reco.similar_users('flat_pearson', 2);
+
 -- errors
 SELECT pg_temp.expect_error($$SELECT * FROM media_reco.similar_users('nope', 1)$$);
 SELECT pg_temp.expect_error($$SELECT * FROM media_reco.similar_users('cosine', 1, 0)$$);

@@ -191,6 +191,8 @@ ItemMeans(const Recommender *r, int64 *items, int nitems, MemoryContext cxt)
 	Row3	   *rows = ReadRows(r, false, items, nitems, &n, CurrentMemoryContext);
 	double	   *sum = MemoryContextAllocZero(cxt, sizeof(double) * Max(nitems, 1));
 	int64	   *cnt = palloc0(sizeof(int64) * Max(nitems, 1));
+	double	   *first = palloc(sizeof(double) * Max(nitems, 1));
+	bool	   *constant = palloc(sizeof(bool) * Max(nitems, 1));
 
 	for (int64 i = 0; i < n; i++)
 	{
@@ -198,14 +200,43 @@ ItemMeans(const Recommender *r, int64 *items, int nitems, MemoryContext cxt)
 
 		if (hit)
 		{
-			sum[hit - items] += rows[i].w;
-			cnt[hit - items]++;
+			int64		x = hit - items;
+
+			if (cnt[x] == 0)
+			{
+				first[x] = rows[i].w;
+				constant[x] = true;
+			}
+			else
+				constant[x] &= rows[i].w == first[x];
+			sum[x] += rows[i].w;
+			cnt[x]++;
 		}
 	}
+	/* an item whose weights are all equal centres to exact zeros, not to a rounding residue */
 	for (int i = 0; i < nitems; i++)
-		sum[i] = cnt[i] > 0 ? sum[i] / cnt[i] : 0;
+		sum[i] = cnt[i] == 0 ? 0 : constant[i] ? first[i] : sum[i] / cnt[i];
 	pfree(cnt);
+	pfree(first);
+	pfree(constant);
 	return sum;
+}
+
+/* the mean weight of n > 0 rows; exactly their value when all are equal (centring gives exact zeros) */
+static double
+RowsMean(const Row3 *rows, int64 n)
+{
+	double		sum = 0;
+	bool		constant = true;
+
+	if (n <= 0)
+		return 0;
+	for (int64 i = 0; i < n; i++)
+	{
+		sum += rows[i].w;
+		constant &= rows[i].w == rows[0].w;
+	}
+	return constant ? rows[0].w : sum / (double) n;
 }
 
 static void
@@ -279,9 +310,7 @@ ComputeNeighbors(FunctionCallInfo fcinfo, int64 user, UserBased *ub)
 	SPI_finish();
 
 	/* u's mean and norm over all of u's items */
-	for (int64 i = 0; i < ub->nmine; i++)
-		mu_mean += ub->mine[i].w;
-	mu_mean /= ub->nmine;
+	mu_mean = RowsMean(ub->mine, ub->nmine);
 	for (int64 i = 0; i < ub->nmine; i++)
 	{
 		double		c = Centered(metric, &ub->mine[i], mu_mean, mitems, imean, nmitems);
@@ -302,9 +331,7 @@ ComputeNeighbors(FunctionCallInfo fcinfo, int64 user, UserBased *ub)
 
 		while (e < ub->nrows && ub->rows[e].user == v)
 			e++;
-		for (int64 i = s; i < e; i++)
-			v_mean += ub->rows[i].w;
-		v_mean /= (e - s);
+		v_mean = RowsMean(ub->rows + s, e - s);
 		for (int64 i = s; i < e; i++)
 		{
 			double		c = Centered(metric, &ub->rows[i], v_mean, mitems, imean, nmitems);
