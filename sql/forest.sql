@@ -144,6 +144,33 @@ SELECT bool_and(media_reco.predict(m.model, f) =
                 (SELECT c - 1 FROM unnest(p) WITH ORDINALITY u(v, c) ORDER BY v DESC, c LIMIT 1)) AS multiclass_agrees
 FROM gen_test, (SELECT media_reco.forest_fit(f, (f[1]::int % 5)::float8, '{"n_trees": 30, "seed": 2}') AS model FROM gen) m,
      LATERAL (SELECT media_reco.predict_proba(m.model, f) AS p) pp;
+-- a tie that only the averages show: leaves {.2,.3,.3,.2}, {.1,.3,.2,.4}, {.3,.3,.4,0} sum classes 1
+-- and 2 to 0.8999999999999999 and 0.9, both 0.3 once averaged, so the smaller class (1) wins, as in
+-- predict_proba and top_classes
+CREATE TABLE tie4 AS SELECT ARRAY[i::float8] AS x, (i % 4)::float8 AS y FROM generate_series(1, 10) i;
+SELECT media_reco.predict(m, ARRAY[0.0]) AS predicted, media_reco.predict_proba(m, ARRAY[0.0]) AS proba
+FROM (SELECT media_reco.forest_fit(x, y, '{"n_trees": 3, "seed": 37, "min_samples_split": 1000}') AS m FROM tie4) f;
+
+-- regression split scores do not lose the signal under a large offset or overflow on huge labels:
+-- the exact split of y = c + (x > 50) is x <= 50.5 whatever c, and 1e200 / 2e200 split at 5.5
+SELECT c AS offset_, media_reco.predict(m, ARRAY[50.0]) - c AS at_50, media_reco.predict(m, ARRAY[51.0]) - c AS at_51
+FROM (VALUES (0::float8), (1e8), (1e10)) v(c),
+     LATERAL (SELECT media_reco.forest_fit(ARRAY[i::float8], c + (i > 50)::int,
+                '{"task": "regression", "n_trees": 1, "bootstrap": false, "max_depth": 1}') AS m
+                FROM generate_series(1, 100) i) f
+ORDER BY c;
+SELECT x, media_reco.predict(m, ARRAY[x]) AS predicted
+FROM (SELECT media_reco.forest_fit(ARRAY[i::float8], CASE WHEN i <= 5 THEN 1e200 ELSE 2e200 END,
+        '{"task": "regression", "n_trees": 1, "bootstrap": false, "max_depth": 1}') AS m
+        FROM generate_series(1, 10) i) f,
+     (VALUES (1.0), (5.0), (6.0), (10.0)) v(x)
+ORDER BY x;
+CREATE TABLE huge_reg AS SELECT i::float8 AS x, (i * 7 % 5)::float8 AS z,
+       CASE WHEN i <= 20 THEN 1e200 ELSE 2e200 END AS y FROM generate_series(1, 40) i;
+SELECT model_name, oob_score IS NOT NULL AND oob_score > 0.5 AS oob_finite_and_good
+FROM media_reco.train_forest('huge_reg', 'huge_reg', 'y', '{x,z}', '{"task": "regression", "n_trees": 10, "seed": 1}');
+SELECT feature, importance > 0.9 AS dominant FROM media_reco.feature_importance('huge_reg') ORDER BY rank;
+SELECT media_reco.drop_model('huge_reg');
 
 -- options change the forest as documented (4 features: sqrt, log2 and 0.5 all mean 2, the default)
 SELECT opt, md5(media_reco.forest_fit(f, y, ('{"n_trees": 5, "seed": 1, ' || opt || '}')::jsonb)) <>

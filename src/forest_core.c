@@ -88,7 +88,7 @@ typedef struct TrainShared
 	int32		n;
 	int32		nf;
 	int32		nc;				/* classes; 0 for regression */
-	int32		S;				/* statistics per bin: nc, or (Σw, Σwy) */
+	int32		S;				/* statistics per bin: nc, or (Σw, Σw·ys, Σw·y) */
 	int32		vw;				/* leaf value width: nc or 1 */
 	int32		mtry;
 	int32		maxq;
@@ -97,6 +97,8 @@ typedef struct TrainShared
 	double	  **uvals;			/* [nf][nq] ascending distinct values */
 	const int32 *ycls;			/* [n] class index (classification) */
 	const double *y;			/* [n] label in canonical order */
+	const double *ys;			/* [n] regression: the label centred and scaled, for split scores */
+	int			yexp;			/* regression: ys = y * 2^-yexp - mean */
 	const double *cw;			/* [nc] class weights, or NULL */
 	const double *x;			/* caller's row-major matrix */
 	const int32 *ord;			/* canonical position -> caller's row */
@@ -336,7 +338,8 @@ AddRow(const TrainShared *sh, double *st, int32 row, double w)
 	else
 	{
 		st[0] += w;
-		st[1] += w * sh->y[row];
+		st[1] += w * sh->ys[row];	/* the split score's sum: centred, no overflow */
+		st[2] += w * sh->y[row];	/* the leaf's sum: the labels as given */
 	}
 }
 
@@ -619,7 +622,7 @@ MakeLeaf(TrainShared *sh, TreeBuild *tb, int32 node, const double *tot)
 			v[c] = W > 0 ? tot[c] / W : 0;
 	}
 	else
-		v[0] = tot[0] > 0 ? tot[1] / tot[0] : 0;
+		v[0] = tot[0] > 0 ? tot[2] / tot[0] : 0;
 	tb->nodes[node].threshold = 0;
 	tb->nodes[node].child = 0;
 	tb->nodes[node].info = (uint32) leaf;
@@ -1064,6 +1067,23 @@ forest_predict_value(const Forest *f, const double *x, double *scratch)
 		scratch[1] = inline_sum;
 		scratch[0] = done - inline_sum;
 	}
+	if (done == f->n_trees)
+	{
+		/*
+		 * Every tree walked: compare the averages exactly as predict_proba
+		 * computes them, so that two sums that differ only by rounding and
+		 * average to the same probability tie (to the smaller class) here too.
+		 * An early decision has a margin of a whole tree, far above rounding.
+		 */
+		if (f->value_width == 2)
+		{
+			scratch[1] = inline_sum / f->n_trees;
+			scratch[0] = (f->n_trees - inline_sum) / f->n_trees;
+		}
+		else
+			for (int32 c = 0; c < f->value_width; c++)
+				scratch[c] /= f->n_trees;
+	}
 	return f->classes[ArgMax(scratch, f->n_classes)];
 }
 
@@ -1239,13 +1259,13 @@ forest_train(int64 n_rows, int32 nf, const double *x, const double *y,
 	if (p->task == FOREST_CLASSIFICATION)
 		classes = distinct_classes(y, n, FOREST_MAX_CLASSES, &nc);
 	sh.nc = nc;
-	sh.S = nc > 0 ? nc : 2;
+	sh.S = nc > 0 ? nc : 3;
 	sh.vw = nc > 0 ? nc : 1;
 
 	/* memory estimate, before the big allocations */
 	nw = Max(1, Min(nthreads, Min(p->n_trees, 64)));
 	est = (int64) n * nf * (8 + 4)	/* caller's matrix + codes */
-		+ (int64) n * (4 + 8 + 4 + 8)	/* ord, y, ycls, oob */
+		+ (int64) n * (4 + 8 + 8 + 4 + 8)	/* ord, y, ys, ycls, oob */
 		+ (int64) n * sh.vw * 8
 		+ (int64) n * 12 * 2		/* sort buffers during preparation */
 		+ (int64) nw * ((int64) n * (4 + 4 + 8 + 8 + 8 + 16) + (int64) n * (sh.S * 8 + 8));
@@ -1266,6 +1286,31 @@ forest_train(int64 n_rows, int32 nf, const double *x, const double *y,
 		ysorted[i] = y[ord[i]];
 	sh.y = ysorted;
 	sh.ord = ord;
+	if (nc == 0)
+	{
+		/*
+		 * Regression scores splits by Σ(Σw·y)²/Σw, which on raw labels loses
+		 * the variance under a large offset (timestamps, money) and overflows
+		 * beyond 1e154.  The scores use the labels minus their mean, scaled
+		 * by a power of two to |ys| <= 2; leaves keep the labels as given.
+		 */
+		double	   *ys = huge_array(n, sizeof(double), false);
+		double		maxabs = 0,
+					mean = 0;
+		int			e = 0;
+
+		for (int32 i = 0; i < n; i++)
+			maxabs = Max(maxabs, fabs(ysorted[i]));
+		if (maxabs > 0)
+			(void) frexp(maxabs, &e);
+		for (int32 i = 0; i < n; i++)
+			mean += ldexp(ysorted[i], -e);
+		mean /= n;
+		for (int32 i = 0; i < n; i++)
+			ys[i] = ldexp(ysorted[i], -e) - mean;
+		sh.ys = ys;
+		sh.yexp = e;
+	}
 	if (nc > 0)
 	{
 		int64	   *count = palloc0(sizeof(int64) * nc);
@@ -1409,11 +1454,12 @@ forest_train(int64 n_rows, int32 nf, const double *x, const double *y,
 			sh.run.fn = OobBlock;
 			sh.run.n_workers = Max(1, Min(nthreads, 64));
 			parallel_run(&sh.run, hooks);
+			/* regression: R² in the scaled units of ys (a ratio, so the same), safe from overflow */
 			for (int32 i = 0; i < n; i++)
 				if (sh.oob_cnt[i] > 0)
 				{
 					used++;
-					ymean += ysorted[i];
+					ymean += nc > 0 ? 0 : ldexp(ysorted[i], -sh.yexp);
 				}
 			if (used > 0)
 			{
@@ -1428,10 +1474,11 @@ forest_train(int64 n_rows, int32 nf, const double *x, const double *y,
 						hits += ArgMax(acc, nc) == ycls[i];
 					else
 					{
-						double		pred = acc[0] / sh.oob_cnt[i];
+						double		pred = ldexp(acc[0] / sh.oob_cnt[i], -sh.yexp);
+						double		yi = ldexp(ysorted[i], -sh.yexp);
 
-						ss_res += (ysorted[i] - pred) * (ysorted[i] - pred);
-						ss_tot += (ysorted[i] - ymean) * (ysorted[i] - ymean);
+						ss_res += (yi - pred) * (yi - pred);
+						ss_tot += (yi - ymean) * (yi - ymean);
 					}
 				}
 				if (nc > 0)
