@@ -151,6 +151,16 @@ CREATE TABLE tie4 AS SELECT ARRAY[i::float8] AS x, (i % 4)::float8 AS y FROM gen
 SELECT media_reco.predict(m, ARRAY[0.0]) AS predicted, media_reco.predict_proba(m, ARRAY[0.0]) AS proba
 FROM (SELECT media_reco.forest_fit(x, y, '{"n_trees": 3, "seed": 37, "min_samples_split": 1000}') AS m FROM tie4) f;
 
+-- a node that saw no missing value sends them to the larger child, the right one on a tie: scikit-learn's
+-- own test (test_missing_values_on_equal_nodes_no_missing) expects the mean of the last 5, then last 4 y
+SELECT n, round(media_reco.predict(m, ARRAY['NaN'::float8])::numeric, 12) AS nan_prediction, expected
+FROM (VALUES (9, round((1.4 + 1.4 + 1.5 + 1.6 + 2.6) / 5, 12)), (8, round((1.4 + 1.4 + 1.5 + 1.6) / 4, 12))) v(n, expected),
+     LATERAL (SELECT media_reco.forest_fit(ARRAY[x], y,
+                '{"task": "regression", "n_trees": 1, "bootstrap": false, "max_depth": 1}') AS m
+                FROM (SELECT * FROM unnest('{0,1,2,3,8,9,11,12,15}'::float8[], '{0.1,0.2,0.3,0.2,1.4,1.4,1.5,1.6,2.6}'::float8[])
+                      WITH ORDINALITY AS d(x, y, o) WHERE o <= n) d) f
+ORDER BY n DESC;
+
 -- regression split scores do not lose the signal under a large offset or overflow on huge labels:
 -- the exact split of y = c + (x > 50) is x <= 50.5 whatever c, and 1e200 / 2e200 split at 5.5
 SELECT c AS offset_, media_reco.predict(m, ARRAY[50.0]) - c AS at_50, media_reco.predict(m, ARRAY[51.0]) - c AS at_51

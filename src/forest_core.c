@@ -551,7 +551,8 @@ ScanBins(TrainShared *sh, TrainScratch *sc, int32 f, int32 B, const double *miss
 		ln += sc->bin_n[b];
 		rn = tn - ln;
 		if (mn == 0)
-			TrySplit(sh, best, left, NULL, ln, right, NULL, rn, ln >= rn, f, b, B,
+			/* no missing value here: at prediction they follow the larger child, the right one on a tie (as scikit-learn) */
+			TrySplit(sh, best, left, NULL, ln, right, NULL, rn, ln > rn, f, b, B,
 					 sc->bin_code, false);
 		else
 		{
