@@ -9,7 +9,7 @@
  * count.  Signals are blocked in the helpers, so PostgreSQL's handlers only
  * ever run on the main thread.
  */
-#include "postgres.h"
+#include "core.h"
 
 #include <pthread.h>
 #include <signal.h>

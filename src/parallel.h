@@ -11,18 +11,10 @@
 #ifndef MEDIA_RECO_PARALLEL_H
 #define MEDIA_RECO_PARALLEL_H
 
-#include "postgres.h"
+#include "core.h"
 
-/*
- * Interrupt hooks: `pending` is polled by the main thread between units of
- * work; when it returns true the helper threads are joined and `process`
- * runs (it may raise an error and not return).
- */
-typedef struct SimInterruptHooks
-{
-	bool		(*pending) (void);
-	void		(*process) (void);
-} SimInterruptHooks;
+/* the interrupt hooks of core.h, under the name the cores have used */
+typedef CoreInterrupts SimInterruptHooks;
 
 /*
  * A task function: runs task `task` (0 .. n_tasks-1) on worker `worker`

@@ -26,6 +26,15 @@ mr_install_packages() {
 mr_install_packages make gcc libc6-dev pkg-config postgresql-15 postgresql-common \
     postgresql-server-dev-15 libopenblas-dev libopenblas-serial-dev libipc-run-perl
 
+# One installed copy of the extension per machine: two runs from different
+# checkouts (or a benchmark beside the tests) would replace each other's
+# library mid-run.  The lock is held until the sourcing script exits.
+exec {MR_INSTALL_LOCK_FD}>>/tmp/media_reco.install.lock
+if ! flock -n "$MR_INSTALL_LOCK_FD"; then
+    echo "== waiting for another media_reco build/test run on this machine (/tmp/media_reco.install.lock)"
+    flock "$MR_INSTALL_LOCK_FD"
+fi
+
 echo "== building media_reco"
 make -C "$MR_ROOT" -s PG_CONFIG="$PG_CONFIG" -j2 >/dev/null
 "${SUDO[@]}" make -C "$MR_ROOT" -s PG_CONFIG="$PG_CONFIG" install >/dev/null
