@@ -29,7 +29,9 @@ mr_install_packages make gcc libc6-dev pkg-config postgresql-15 postgresql-commo
 # One installed copy of the extension per machine: two runs from different
 # checkouts (or a benchmark beside the tests) would replace each other's
 # library mid-run.  The lock is held until the sourcing script exits.
-exec {MR_INSTALL_LOCK_FD}>>/tmp/media_reco.install.lock
+# (opened read-only: flock needs no write access, so root's and a user's runs share it)
+[ -e /tmp/media_reco.install.lock ] || { : >/tmp/media_reco.install.lock && chmod 0644 /tmp/media_reco.install.lock; }
+exec {MR_INSTALL_LOCK_FD}</tmp/media_reco.install.lock
 if ! flock -n "$MR_INSTALL_LOCK_FD"; then
     echo "== waiting for another media_reco build/test run on this machine (/tmp/media_reco.install.lock)"
     flock "$MR_INSTALL_LOCK_FD"
