@@ -20,15 +20,6 @@ huge_array(Size count, Size elem, bool zero)
 						   MCXT_ALLOC_HUGE | (zero ? MCXT_ALLOC_ZERO : 0));
 }
 
-int
-cmp_double(const void *a, const void *b)
-{
-	double		x = *(const double *) a,
-				y = *(const double *) b;
-
-	return (x > y) - (x < y);
-}
-
 double *
 distinct_classes(const double *y, int32 n, int32 max_classes, int32 *n_classes)
 {

@@ -8,6 +8,8 @@
 
 #include "postgres.h"
 
+#include "compare.h"
+
 /*
  * palloc of count * elem bytes in the current context, huge allocations
  * allowed, the product checked for overflow (54000 on overflow); `zero`
@@ -21,8 +23,5 @@ extern void *huge_array(Size count, Size elem, bool zero);
  * (22000) and more than max_classes a limit error (54000), both with a hint.
  */
 extern double *distinct_classes(const double *y, int32 n, int32 max_classes, int32 *n_classes);
-
-/* qsort comparator for doubles without NaN */
-extern int	cmp_double(const void *a, const void *b);
 
 #endif
