@@ -40,8 +40,10 @@
 #include "utils/memutils.h"
 
 #include "arrays.h"
+#include "core_pg.h"
 #include "forest_core.h"
 #include "model_blob.h"
+#include "training_core.h"
 
 #define CODE_MISSING UINT32_MAX
 #define OOB_BLOCK 512
@@ -1121,57 +1123,6 @@ OobBlock(void *arg, int worker, int64 block)
  * Preparation and the training driver (main thread)
  * ------------------------------------------------------------------------- */
 
-typedef struct RowOrderArg
-{
-	const double *x;
-	const double *y;
-	int32		nf;
-} RowOrderArg;
-
-static inline int
-CmpDouble(double a, double b)
-{
-	bool		an = isnan(a),
-				bn = isnan(b);
-
-	if (an || bn)
-		return an == bn ? 0 : (an ? 1 : -1);
-	return a < b ? -1 : (a > b ? 1 : 0);
-}
-
-static int
-CmpRows(const void *pa, const void *pb, void *parg)
-{
-	const RowOrderArg *a = (const RowOrderArg *) parg;
-	int32		ra = *(const int32 *) pa,
-				rb = *(const int32 *) pb;
-	int			c = CmpDouble(a->y[ra], a->y[rb]);
-
-	if (c != 0)
-		return c;
-	for (int32 f = 0; f < a->nf; f++)
-	{
-		c = CmpDouble(a->x[(int64) ra * a->nf + f], a->x[(int64) rb * a->nf + f]);
-		if (c != 0)
-			return c;
-	}
-	return 0;
-}
-
-/*
- * A canonical order of the rows (by label, then features, NaN last), so a
- * model does not depend on the order in which the rows arrived.
- */
-void
-canonical_row_order(int32 n, int32 nf, const double *x, const double *y, int32 *ord)
-{
-	RowOrderArg oa = {x, y, nf};
-
-	for (int32 i = 0; i < n; i++)
-		ord[i] = i;
-	qsort_arg(ord, n, sizeof(int32), CmpRows, &oa);
-}
-
 static void
 WriteForest(StringInfo buf, TrainShared *sh, const double *classes, const double *importance)
 {
@@ -1258,7 +1209,13 @@ forest_train(int64 n_rows, int32 nf, const double *x, const double *y,
 
 	/* classes */
 	if (p->task == FOREST_CLASSIFICATION)
-		classes = distinct_classes(y, n, FOREST_MAX_CLASSES, &nc);
+	{
+		CoreAlloc	a;
+		CoreError	err;
+
+		core_pg_alloc(&a, CurrentMemoryContext);
+		core_pg_check(training_classes(&a, y, n, FOREST_MAX_CLASSES, &classes, &nc, &err), &err);
+	}
 	sh.nc = nc;
 	sh.S = nc > 0 ? nc : 3;
 	sh.vw = nc > 0 ? nc : 1;

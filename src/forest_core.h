@@ -122,8 +122,6 @@ typedef struct ForestTrainInfo
 	double	   *classes;		/* [n_classes], ascending */
 } ForestTrainInfo;
 
-extern void canonical_row_order(int32 n, int32 nf, const double *x, const double *y, int32 *ord);
-
 /* Resolve the features tried per split for n_features inputs; ereports on a bad count. */
 extern int32 forest_mtry(const ForestParams *p, int32 n_features);
 

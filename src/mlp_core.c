@@ -27,9 +27,10 @@
 #include "utils/memutils.h"
 
 #include "arrays.h"
-#include "forest_core.h"
+#include "core_pg.h"
 #include "mlp_core.h"
 #include "model_blob.h"
+#include "training_core.h"
 
 /*
  * Training runs in single precision (cblas_sgemm: twice the arithmetic per
@@ -278,7 +279,13 @@ mlp_train(int64 n_rows, int32 n_in, const double *x, const double *y, const int3
 
 	/* classes */
 	if (!p->regression)
-		classes = distinct_classes(y, n, MLP_MAX_CLASSES, &nc);
+	{
+		CoreAlloc	a;
+		CoreError	err;
+
+		core_pg_alloc(&a, CurrentMemoryContext);
+		core_pg_check(training_classes(&a, y, n, MLP_MAX_CLASSES, &classes, &nc, &err), &err);
+	}
 
 	/* the layer sizes and the memory they need */
 	net.L = p->n_hidden + 1;
