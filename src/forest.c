@@ -25,7 +25,7 @@
 #include "utils/numeric.h"
 
 #include "forest.h"
-#include "model_blob.h"
+#include "model_blob_pg.h"
 #include "util.h"
 
 PG_FUNCTION_INFO_V1(forest_fit_transfn);

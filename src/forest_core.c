@@ -42,7 +42,7 @@
 #include "arrays.h"
 #include "core_pg.h"
 #include "forest_core.h"
-#include "model_blob.h"
+#include "model_blob_pg.h"
 #include "training_core.h"
 
 #define CODE_MISSING UINT32_MAX

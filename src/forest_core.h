@@ -134,8 +134,8 @@ extern bytea *forest_train(int64 n_rows, int32 n_features, const double *x, cons
 						   const SimInterruptHooks *hooks, ForestTrainInfo *info);
 
 /* Load model bytes (the payload after the envelope), validating everything. */
-struct BlobReader;
-extern Forest *forest_load(struct BlobReader *r);
+struct CoreReader;
+extern Forest *forest_load(struct CoreReader *r);
 
 /* out: class probabilities [n_classes], or the regression value [1] */
 extern void forest_predict(const Forest *f, const double *x, double *out);

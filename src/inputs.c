@@ -21,7 +21,7 @@
 
 #include "inputs.h"
 #include "forest.h"
-#include "model_blob.h"
+#include "model_blob_pg.h"
 
 typedef struct DictEntry
 {

@@ -29,7 +29,7 @@
 #include "arrays.h"
 #include "core_pg.h"
 #include "mlp_core.h"
-#include "model_blob.h"
+#include "model_blob_pg.h"
 #include "training_core.h"
 
 /*

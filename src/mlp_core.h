@@ -66,11 +66,11 @@ typedef struct MlpTrainInfo
 	double	   *classes;
 } MlpTrainInfo;
 
-struct BlobReader;
+struct CoreReader;
 extern bytea *mlp_train(int64 n_rows, int32 n_in, const double *x, const double *y,
 						const int32 *levels, const MlpParams *p, Size mem_limit,
 						MlpTrainInfo *info);
-extern Mlp *mlp_load(struct BlobReader *r);
+extern Mlp *mlp_load(struct CoreReader *r);
 /* class probabilities [n_classes], or the value [1] */
 extern void mlp_predict(const Mlp *m, const double *x, double *out);
 

@@ -1,67 +1,61 @@
 /*
  * model_blob.c
  *	  The shared model envelope: writing it, and validating it before any
- *	  kind-specific parser looks at the payload.
+ *	  kind-specific parser looks at the payload.  Plain C (see model_blob.h).
  */
-#include "postgres.h"
+#include "core.h"
 
-#include "port/pg_crc32c.h"
+#include <string.h>
+
 #include "port/pg_bswap.h"
-#include "utils/memutils.h"
+#include "port/pg_crc32c.h"
 
 #include "model_blob.h"
 
-void
-model_blob_begin(StringInfo buf, ModelKind kind)
+size_t
+model_envelope_begin(CoreBuf *b, ModelKind kind)
 {
+	size_t		start = b->len;
 	uint32		magic = MODEL_MAGIC;
 	uint16		version = MODEL_FORMAT_VERSION;
 	uint16		k = (uint16) kind;
 	char		zeros[16] = {0};
 
-	initStringInfo(buf);
-	/* room for the varlena header, filled in by model_blob_finish */
-	appendBinaryStringInfo(buf, zeros, VARHDRSZ);
-	appendBinaryStringInfo(buf, (char *) &magic, 4);
-	appendBinaryStringInfo(buf, (char *) &version, 2);
-	appendBinaryStringInfo(buf, (char *) &k, 2);
-	appendBinaryStringInfo(buf, zeros, 16);	/* length, crc, reserved */
+	core_buf_append(b, &magic, 4);
+	core_buf_append(b, &version, 2);
+	core_buf_append(b, &k, 2);
+	core_buf_append(b, zeros, 16);	/* length, crc, reserved */
+	return start;
 }
 
-bytea *
-model_blob_finish(StringInfo buf)
+CoreStatus
+model_envelope_finish(CoreBuf *b, size_t start, CoreError *err)
 {
-	char	   *base = buf->data;
-	uint64		payload = (uint64) buf->len - VARHDRSZ - MODEL_HEADER_SIZE;
+	uint64		payload;
 	pg_crc32c	crc;
 
-	if ((Size) buf->len > MaxAllocSize - 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("model is too large to store (%d bytes)", buf->len)));
+	if (core_buf_status(b, err) != CORE_OK)
+		return err->status;
+	payload = (uint64) (b->len - start - MODEL_HEADER_SIZE);
 	INIT_CRC32C(crc);
-	COMP_CRC32C(crc, base + VARHDRSZ + MODEL_HEADER_SIZE, payload);
+	COMP_CRC32C(crc, b->data + start + MODEL_HEADER_SIZE, payload);
 	FIN_CRC32C(crc);
-	memcpy(base + VARHDRSZ + 8, &payload, 8);
-	memcpy(base + VARHDRSZ + 16, &crc, 4);
-	SET_VARSIZE(base, buf->len);
-	return (bytea *) base;
+	memcpy(b->data + start + 8, &payload, 8);
+	memcpy(b->data + start + 16, &crc, 4);
+	return CORE_OK;
 }
 
-void
-blob_corrupt(const char *detail)
+CoreStatus
+model_corrupt(CoreError *err, const char *detail)
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-			 errmsg("invalid media_reco model"),
-			 errdetail("%s", detail)));
+	core_error(err, CORE_CORRUPT, "invalid media_reco model");
+	return core_error_detail(err, "%s", detail);
 }
 
-static ModelKind
-CheckHeader(const bytea *blob, bool check_crc, BlobReader *r)
+CoreStatus
+model_envelope_open(const char *p, size_t len, bool check_crc,
+					ModelKind *kind_out, CoreReader *r, CoreError *err)
 {
-	const char *p = VARDATA_ANY(blob);
-	Size		len = VARSIZE_ANY_EXHDR(blob);
 	uint32		magic;
 	uint16		version,
 				kind;
@@ -70,7 +64,7 @@ CheckHeader(const bytea *blob, bool check_crc, BlobReader *r)
 				reserved;
 
 	if (len < MODEL_HEADER_SIZE)
-		blob_corrupt("The value is shorter than a model header.");
+		return model_corrupt(err, "The value is shorter than a model header.");
 	memcpy(&magic, p, 4);
 	memcpy(&version, p + 4, 2);
 	memcpy(&kind, p + 6, 2);
@@ -78,25 +72,25 @@ CheckHeader(const bytea *blob, bool check_crc, BlobReader *r)
 	memcpy(&crc_stored, p + 16, 4);
 	memcpy(&reserved, p + 20, 4);
 	if (magic == pg_bswap32(MODEL_MAGIC))
-		blob_corrupt("The model was written on a machine with a different byte order.");
+		return model_corrupt(err, "The model was written on a machine with a different byte order.");
 	if (magic != MODEL_MAGIC)
-		blob_corrupt("The value does not start with the media_reco model magic number.");
+		return model_corrupt(err, "The value does not start with the media_reco model magic number.");
 	if (version != MODEL_FORMAT_VERSION)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("invalid media_reco model"),
-				 errdetail("Model format version %u is not supported by this build (it reads version %d).",
-						   version, MODEL_FORMAT_VERSION)));
+	{
+		core_error(err, CORE_CORRUPT, "invalid media_reco model");
+		return core_error_detail(err, "Model format version %u is not supported by this build (it reads version %d).",
+								 version, MODEL_FORMAT_VERSION);
+	}
 	if (kind != MODEL_KIND_FOREST && kind != MODEL_KIND_MLP)
-		blob_corrupt("Unknown model kind.");
+		return model_corrupt(err, "Unknown model kind.");
 	if (reserved != 0)
-		blob_corrupt("Reserved header bytes are not zero.");
+		return model_corrupt(err, "Reserved header bytes are not zero.");
 	if (payload != len - MODEL_HEADER_SIZE)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("invalid media_reco model"),
-				 errdetail("The header announces %llu payload bytes but the value holds %zu (truncated or padded).",
-						   (unsigned long long) payload, len - MODEL_HEADER_SIZE)));
+	{
+		core_error(err, CORE_CORRUPT, "invalid media_reco model");
+		return core_error_detail(err, "The header announces %llu payload bytes but the value holds %zu (truncated or padded).",
+								 (unsigned long long) payload, len - MODEL_HEADER_SIZE);
+	}
 	if (check_crc)
 	{
 		pg_crc32c	crc;
@@ -105,49 +99,40 @@ CheckHeader(const bytea *blob, bool check_crc, BlobReader *r)
 		COMP_CRC32C(crc, p + MODEL_HEADER_SIZE, payload);
 		FIN_CRC32C(crc);
 		if (crc != crc_stored)
-			blob_corrupt("The payload checksum does not match: the bytes were altered.");
+			return model_corrupt(err, "The payload checksum does not match: the bytes were altered.");
 	}
+	*kind_out = (ModelKind) kind;
 	if (r)
 	{
 		r->p = p + MODEL_HEADER_SIZE;
 		r->left = payload;
 	}
-	return (ModelKind) kind;
+	return CORE_OK;
 }
 
-ModelKind
-model_blob_open(const bytea *blob, BlobReader *r)
+bool
+payload_read(CoreReader *r, void *dst, size_t n, CoreError *err)
 {
-	return CheckHeader(blob, true, r);
-}
-
-ModelKind
-model_blob_kind(const bytea *blob)
-{
-	return CheckHeader(blob, false, NULL);
-}
-
-void
-blob_read(BlobReader *r, void *dst, Size n)
-{
-	memcpy(dst, blob_take(r, n), n);
+	if (core_read(r, dst, n))
+		return true;
+	model_corrupt(err, "The payload ends before the model structure does.");
+	return false;
 }
 
 const char *
-blob_take(BlobReader *r, Size n)
+payload_take(CoreReader *r, size_t n, CoreError *err)
 {
-	const char *p = r->p;
+	const char *p = core_take(r, n);
 
-	if (n > r->left)
-		blob_corrupt("The payload ends before the model structure does.");
-	r->p += n;
-	r->left -= n;
+	if (p == NULL)
+		model_corrupt(err, "The payload ends before the model structure does.");
 	return p;
 }
 
-void
-blob_expect_end(BlobReader *r)
+CoreStatus
+payload_end(const CoreReader *r, CoreError *err)
 {
 	if (r->left != 0)
-		blob_corrupt("The payload has trailing bytes after the model structure.");
+		return model_corrupt(err, "The payload has trailing bytes after the model structure.");
+	return CORE_OK;
 }

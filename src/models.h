@@ -12,7 +12,7 @@
 #include "forest.h"
 #include "forest_core.h"
 #include "mlp_core.h"
-#include "model_blob.h"
+#include "model_blob_pg.h"
 
 #define MODEL_NAME_MAX (NAMEDATALEN - 1)
 
