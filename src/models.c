@@ -669,13 +669,14 @@ RowFeatures(FunctionCallInfo fcinfo, SiteModel *sm)
 	int32		rowtypmod = HeapTupleHeaderGetTypMod(th);
 	LoadedModel *m = sm->model;
 	HeapTupleData tuple;
+	uint64		rowid;
 
 	if (m->inputs == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("model \"%s\" has no column encoding", sm->name),
 				 errhint("Pass the features as a float8[] array.")));
-	uint64		rowid = assign_record_type_identifier(rowtype, rowtypmod);
+	rowid = assign_record_type_identifier(rowtype, rowtypmod);
 
 	/* the identifier changes with the layout too (ALTER TABLE on a named row type) */
 	if (sm->rowtype != rowtype || sm->rowtypmod != rowtypmod || sm->rowid != rowid ||
