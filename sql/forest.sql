@@ -280,3 +280,82 @@ SELECT pg_temp.expect_error(format('SELECT media_reco.predict(%L::bytea, ARRAY[1
 -- the same bytes with the second split turned into a leaf load fine
 UPDATE dag SET b = pg_temp.reseal(pg_temp.put_u32(b, 116, 0));
 SELECT media_reco.predict(b, ARRAY[1.0]) AS repaired FROM dag;
+
+-- class_weight "balanced": weights n / (classes * n_c), and a leaf's distribution is the weighted
+-- class fraction (as scikit-learn's). 9 rows of class 0 and 1 of class 1 in one leaf (no split is
+-- allowed): weights 10/18 and 10/2, so 9 * 10/18 = 5 against 1 * 5 = 5, [0.5, 0.5], a tie that goes
+-- to the smaller class; unweighted [0.9, 0.1]
+CREATE TABLE imbalanced AS SELECT ARRAY[i::float8] AS f, (i = 10)::int::float8 AS y FROM generate_series(1, 10) i;
+SELECT cw, media_reco.predict_proba(m, ARRAY[10.0]) AS proba, media_reco.predict(m, ARRAY[10.0]) AS class
+FROM (VALUES ('null'), ('"balanced"')) v(cw),
+     LATERAL (SELECT media_reco.forest_fit(f, y, ('{"n_trees": 1, "bootstrap": false, "min_samples_split": 1000, '
+                                               || '"class_weight": ' || cw || '}')::jsonb) AS m FROM imbalanced) f
+ORDER BY cw;
+-- 3 classes (14, 7, 3 rows) on x = 1..24, depth 2: the weights move the splits (8.5, 19.5, 21.5
+-- weighted against 5.5, 8.5, 19.5) and the leaves. Expected values from scikit-learn 1.2.1:
+--   y = [1,1,0,1,0,1,1,1,0,0,0,0,0,1,0,0,0,0,0,2,2,0,0,2]; X = arange(1, 25)
+--   DecisionTreeClassifier(class_weight=cw, max_depth=2).fit(X, y).predict_proba(probes), the same
+--   as RandomForestClassifier(n_estimators=1, bootstrap=False, max_features=None, ...)
+-- by hand for x = 1 weighted: rows 1..8 hold 2 of class 0 (weight 24/42 each) and 6 of class 1
+-- (24/21 each): 8/7 against 48/7, so 1/7 and 6/7
+CREATE TABLE three AS SELECT x::float8 AS x, y::float8 AS y
+FROM unnest('{1,1,0,1,0,1,1,1,0,0,0,0,0,1,0,0,0,0,0,2,2,0,0,2}'::int[]) WITH ORDINALITY u(y, x);
+CREATE TABLE three_sklearn (cw text, x float8, p0 float8, p1 float8, p2 float8);
+INSERT INTO three_sklearn VALUES
+  ('null', 1, 0.400000000000000, 0.600000000000000, 0.000000000000000),
+  ('null', 6, 0.000000000000000, 1.000000000000000, 0.000000000000000),
+  ('null', 9, 0.909090909090909, 0.090909090909091, 0.000000000000000),
+  ('null', 20, 0.400000000000000, 0.000000000000000, 0.600000000000000),
+  ('null', 22, 0.400000000000000, 0.000000000000000, 0.600000000000000),
+  ('null', 24, 0.400000000000000, 0.000000000000000, 0.600000000000000),
+  ('"balanced"', 1, 0.142857142857143, 0.857142857142857, 0.000000000000000),
+  ('"balanced"', 6, 0.142857142857143, 0.857142857142857, 0.000000000000000),
+  ('"balanced"', 9, 0.833333333333333, 0.166666666666667, 0.000000000000000),
+  ('"balanced"', 20, 0.000000000000000, 0.000000000000000, 1.000000000000000),
+  ('"balanced"', 22, 0.300000000000000, 0.000000000000000, 0.700000000000000),
+  ('"balanced"', 24, 0.300000000000000, 0.000000000000000, 0.700000000000000);
+SELECT s.cw, s.x, round(p[1]::numeric, 12) AS p0, round(p[2]::numeric, 12) AS p1, round(p[3]::numeric, 12) AS p2,
+       abs(p[1] - s.p0) < 1e-12 AND abs(p[2] - s.p1) < 1e-12 AND abs(p[3] - s.p2) < 1e-12 AS matches_sklearn,
+       media_reco.predict(m, ARRAY[s.x]) AS class
+FROM three_sklearn s,
+     LATERAL (SELECT media_reco.forest_fit(ARRAY[x], y, ('{"n_trees": 1, "bootstrap": false, "max_depth": 2, '
+                                            || '"max_features": "all", "class_weight": ' || s.cw || '}')::jsonb) AS m
+                FROM three) f,
+     LATERAL (SELECT media_reco.predict_proba(m, ARRAY[s.x]) AS p) pp
+ORDER BY s.cw DESC, s.x;
+
+-- oob_score: each row scored only by the trees that did not draw it. On labels independent of the
+-- features (a seeded hash) it is near chance; scoring in-bag rows instead gives ~1 (fully grown
+-- trees memorise their rows). For regression on noise, R² near or below 0
+CREATE TABLE noise AS
+SELECT i, (abs(hashint4(i)) % 1000)::float8 AS a, (abs(hashint4(i + 100000)) % 1000)::float8 AS b,
+       (abs(hashint4(i + 200000)) % 1000)::float8 AS c, abs(hashint4(i + 300000)) % 2 AS y,
+       (abs(hashint4(i + 400000)) % 1000)::float8 AS ry
+FROM generate_series(1, 400) i;
+SELECT avg(y) BETWEEN 0.45 AND 0.55 AS balanced FROM noise;
+SELECT o AS options, t.oob_score BETWEEN 0.35 AND 0.65 AS near_chance
+FROM (VALUES ('{"n_trees": 50, "seed": 1}'), ('{"n_trees": 50, "seed": 2, "bootstrap": false, "sample_fraction": 0.5}'),
+             ('{"n_trees": 50, "seed": 3, "class_weight": "balanced"}')) v(o),
+     LATERAL media_reco.train_forest('noise', 'noise', 'y', '{a,b,c}', o::jsonb) t
+ORDER BY o;
+SELECT oob_score < 0.1 AS r2_not_above_chance
+FROM media_reco.train_forest('noise', 'noise', 'ry', '{a,b,c}', '{"task": "regression", "n_trees": 50, "seed": 1}');
+-- exact by hand: 4 rows with one constant feature (no split), labels 0, 0, 1, 1. A tree's leaf is its
+-- sample's class fraction; a tree that did not draw row i drew from the other three (one of i's class,
+-- two of the other), so on average it gives i's class 1/3: with 1000 trees (each row out of bag in
+-- ~320) every row is predicted the other class, oob_score = 0 exactly (scikit-learn 1.2.1,
+-- RandomForestClassifier(n_estimators=1000, oob_score=True), gives 0.0 for seeds 0, 1, 2).
+-- Scoring in-bag rows gives 1.
+CREATE TABLE four AS SELECT 1.0::float8 AS x, y FROM unnest('{0,0,1,1}'::int[]) y;
+SELECT o AS options, t.oob_score
+FROM (VALUES ('{"n_trees": 1000, "seed": 1}'), ('{"n_trees": 1000, "seed": 2, "bootstrap": false, "sample_fraction": 0.5}')) v(o),
+     LATERAL media_reco.train_forest('four', 'four', 'y', '{x}', o::jsonb) t
+ORDER BY o;
+-- and 1 exactly where every tree that saw both classes separates them (50 copies of each of two rows)
+CREATE TABLE two_rows AS SELECT (i % 2)::float8 AS x, i % 2 AS y FROM generate_series(1, 100) i;
+SELECT oob_score FROM media_reco.train_forest('two_rows', 'two_rows', 'y', '{x}', '{"n_trees": 20, "seed": 1}');
+-- no row out of bag (bootstrap false, sample_fraction 1): no score, NULL in the result and in metrics
+SELECT oob_score IS NULL AS oob_null
+FROM media_reco.train_forest('no_oob', 'noise', 'y', '{a,b,c}', '{"n_trees": 5, "bootstrap": false}');
+SELECT metrics -> 'oob_score' AS metrics_oob FROM media_reco.models WHERE name = 'no_oob';
+SELECT media_reco.drop_model(n) FROM unnest(ARRAY['noise', 'four', 'two_rows', 'no_oob']) n;

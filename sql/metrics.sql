@@ -135,3 +135,83 @@ SELECT pg_temp.expect_error($$SELECT media_reco.confusion_matrix(i, 0) FROM gene
 -- 250 classes with scattered predictions (62,500 pairs) are fine
 SELECT jsonb_array_length(m -> 'classes') AS classes, (m ->> 'total')::int AS total
 FROM (SELECT media_reco.confusion_matrix((i * 7919) % 250, i % 250) AS m FROM generate_series(1, 100000) i) s;
+
+-- |relevant| > k: the ranking metrics against their definitions written out in SQL (README,
+-- Evaluation): a hit is the first occurrence of a non-NULL relevant id at rank r <= k; ndcg's ideal
+-- DCG runs over min(k, |relevant|) positions; average precision sums precision@r over the hits and
+-- divides by min(k, |relevant|). Every metric of the extension is compared with this reference.
+CREATE FUNCTION pg_temp.ref_hits(rec bigint[], rel bigint[], k int) RETURNS TABLE (r int, nth int)
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT o::int, (row_number() OVER (ORDER BY o))::int
+    FROM unnest(rec) WITH ORDINALITY u(id, o)
+   WHERE o <= k AND id IS NOT NULL AND id = ANY (rel)
+     AND NOT EXISTS (SELECT 1 FROM unnest(rec) WITH ORDINALITY v(id2, o2) WHERE v.id2 = u.id AND v.o2 < u.o) $$;
+CREATE FUNCTION pg_temp.ref_nrel(rel bigint[]) RETURNS int LANGUAGE sql IMMUTABLE AS $$
+  SELECT count(DISTINCT x)::int FROM unnest(rel) x $$;
+CREATE FUNCTION pg_temp.ref_metrics(rec bigint[], rel bigint[], k int,
+    OUT p float8, OUT r float8, OUT h float8, OUT ndcg float8, OUT ap float8, OUT rr float8)
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT coalesce((SELECT count(*) FROM pg_temp.ref_hits(rec, rel, k)), 0)::float8 / k,
+         coalesce((SELECT count(*) FROM pg_temp.ref_hits(rec, rel, k)), 0)::float8 / pg_temp.ref_nrel(rel),
+         (EXISTS (SELECT 1 FROM pg_temp.ref_hits(rec, rel, k)))::int::float8,
+         coalesce((SELECT sum(1 / (ln(r + 1) / ln(2))) FROM pg_temp.ref_hits(rec, rel, k)), 0)
+           / (SELECT sum(1 / (ln(i + 1) / ln(2))) FROM generate_series(1, least(k, pg_temp.ref_nrel(rel))) i),
+         coalesce((SELECT sum(nth::float8 / r) FROM pg_temp.ref_hits(rec, rel, k)), 0)
+           / least(k, pg_temp.ref_nrel(rel)),
+         coalesce((SELECT 1.0::float8 / min(r) FROM pg_temp.ref_hits(rec, rel, cardinality(rec) + 1)), 0)
+   WHERE pg_temp.ref_nrel(rel) > 0 $$;
+CREATE TABLE rank_cases (name text, rec bigint[], rel bigint[], k int);
+INSERT INTO rank_cases VALUES
+  -- 7 relevant, k = 3: hits at 1 and 3; ndcg = (1 + 1/2) / (1 + 1/log2(3) + 1/2), ap = (1 + 2/3) / 3
+  ('7 relevant, k 3',        '{1,2,3,4,5}', '{1,3,5,7,9,11,13}', 3),
+  -- a list shorter than k, |relevant| > k: the ideal still has k positions, ap divides by k
+  ('short list, 10 rel, k 5', '{4,9}', '{1,2,3,4,5,6,7,8,9,10}', 5),
+  -- duplicates: 3 counts at rank 1 only; 5 hits at rank 3; 8 is beyond k
+  ('duplicates, k 4',        '{3,3,5,3,8}', '{3,5,8,10,11,12}', 4),
+  -- NULLs keep their ranks, NULL and repeated relevant ids do not count in |relevant| (5)
+  ('NULLs, k 4',             '{NULL,2,NULL,4,6}', '{2,4,6,8,10,NULL,2}', 4),
+  -- |relevant| = 1000 >> k: a perfect top 3 scores 1 on ndcg and ap, recall 3/1000
+  ('1000 rel, perfect k 3',  '{5,1,3,100,7}', ARRAY(SELECT generate_series(1, 1999, 2)::bigint), 3),
+  ('1000 rel, k 5',          '{5,1,3,100,7}', ARRAY(SELECT generate_series(1, 1999, 2)::bigint), 5),
+  ('1000 rel, miss first',   '{2,1,4,3}', ARRAY(SELECT generate_series(1, 1999, 2)::bigint), 2),
+  ('no hit, 4 rel, k 2',     '{7,8}', '{1,2,3,4}', 2),
+  -- and |relevant| <= k, as before
+  ('3 rel, k 5',             '{1,2,3,4,5}', '{2,5,9}', 5),
+  ('2 rel, k 10',            '{9,2,2,NULL,1}', '{1,2}', 10);
+SELECT c.name,
+       round(media_reco.ndcg_at_k(rec, rel, k)::numeric, 12) AS ndcg,
+       round(ref.ndcg::numeric, 12) AS ref_ndcg,
+       round(media_reco.average_precision_at_k(rec, rel, k)::numeric, 12) AS ap,
+       round(ref.ap::numeric, 12) AS ref_ap,
+       abs(media_reco.precision_at_k(rec, rel, k) - ref.p) < 1e-12
+       AND abs(media_reco.recall_at_k(rec, rel, k) - ref.r) < 1e-12
+       AND media_reco.hit_at_k(rec, rel, k) = ref.h
+       AND abs(media_reco.reciprocal_rank(rec, rel) - ref.rr) < 1e-12 AS p_r_hit_rr_match
+  FROM rank_cases c, LATERAL pg_temp.ref_metrics(rec, rel, k) ref
+ ORDER BY c.name;
+-- the first case by hand, independent of the reference too
+SELECT round(media_reco.ndcg_at_k('{1,2,3,4,5}', '{1,3,5,7,9,11,13}', 3)::numeric, 12) AS ndcg,
+       round(((1 + 0.5) / (1 + 1 / log(2, 3) + 0.5))::numeric, 12) AS by_hand,
+       round(media_reco.average_precision_at_k('{1,2,3,4,5}', '{1,3,5,7,9,11,13}', 3)::numeric, 12) AS ap,
+       round(((1 + 2 / 3.0) / 3)::numeric, 12) AS ap_by_hand;
+-- 600 generated cases (ids 0..11, duplicates and NULLs in both arrays, k 1..8, |relevant| 1..12):
+-- no metric differs from the reference; more than half have |relevant| > k
+CREATE TABLE gen_cases AS
+SELECT c,
+       ARRAY(SELECT CASE WHEN abs(hashint4(c * 1000 + j)) % 9 = 0 THEN NULL ELSE abs(hashint4(c * 1000 + j + 500)) % 12 END
+               FROM generate_series(1, 1 + abs(hashint4(c)) % 10) j)::bigint[] AS rec,
+       ARRAY(SELECT CASE WHEN abs(hashint4(-c * 1000 - j)) % 11 = 0 THEN NULL ELSE abs(hashint4(-c * 1000 - j - 500)) % 12 END
+               FROM generate_series(1, 1 + abs(hashint4(-c)) % 16) j)::bigint[] AS rel,
+       1 + abs(hashint4(c + 77777)) % 8 AS k
+  FROM generate_series(1, 600) c;
+SELECT count(*) AS cases,
+       count(*) FILTER (WHERE pg_temp.ref_nrel(rel) > k) AS rel_beyond_k,
+       count(*) FILTER (WHERE ref.ndcg IS NULL) AS empty_relevant,
+       count(*) FILTER (WHERE abs(media_reco.ndcg_at_k(rec, rel, k) - ref.ndcg) > 1e-12) AS ndcg_differ,
+       count(*) FILTER (WHERE abs(media_reco.average_precision_at_k(rec, rel, k) - ref.ap) > 1e-12) AS ap_differ,
+       count(*) FILTER (WHERE abs(media_reco.precision_at_k(rec, rel, k) - ref.p) > 1e-12) AS p_differ,
+       count(*) FILTER (WHERE abs(media_reco.recall_at_k(rec, rel, k) - ref.r) > 1e-12) AS r_differ,
+       count(*) FILTER (WHERE media_reco.hit_at_k(rec, rel, k) <> ref.h) AS hit_differ,
+       count(*) FILTER (WHERE abs(media_reco.reciprocal_rank(rec, rel) - ref.rr) > 1e-12) AS rr_differ,
+       count(*) FILTER (WHERE (media_reco.ndcg_at_k(rec, rel, k) IS NULL) <> (ref.ndcg IS NULL)) AS null_differ
+  FROM gen_cases LEFT JOIN LATERAL pg_temp.ref_metrics(rec, rel, k) ref ON true;

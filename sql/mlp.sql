@@ -137,3 +137,46 @@ FROM (SELECT model FROM media_reco.models WHERE name = 'tie') m, LATERAL (VALUES
   ('NaN weight',       pg_temp.reseal(overlay(model PLACING '\x000000000000f87f'::bytea FROM 93))),
   ('classes unsorted', pg_temp.reseal(overlay(model PLACING '\x0000000000005940'::bytea FROM 69)))
 ) v(what, bad);
+
+-- huge inputs: logits far beyond exp's range (a standardised 1e6 is ~1e5 here) still give finite
+-- probabilities summing to 1, because the softmax subtracts the largest logit first; predict and
+-- top_classes agree with the argmax of predict_proba (ties to the smaller class)
+CREATE FUNCTION pg_temp.argmax(p float8[]) RETURNS int LANGUAGE sql IMMUTABLE AS $$
+  SELECT (o - 1)::int FROM unnest(p) WITH ORDINALITY u(v, o) ORDER BY v DESC, o LIMIT 1 $$;
+SELECT x, bool_and(p > -1 AND p < 2) AS finite_in_range,   -- NaN compares above every number
+       abs(sum(p) - 1) < 1e-12 AS sums_to_one,
+       media_reco.predict('blobs', x) = pg_temp.argmax(media_reco.predict_proba('blobs', x)) AS predict_is_argmax,
+       (SELECT class FROM media_reco.top_classes('blobs', x, 1)) = pg_temp.argmax(media_reco.predict_proba('blobs', x))
+         AS top_class_is_argmax
+FROM (VALUES (ARRAY[1e4, 0.5]::float8[]), (ARRAY[-1e4, 0.5]), (ARRAY[1e6, 0.5]), (ARRAY[-1e6, 0.5]),
+             (ARRAY[15, 1e6]), (ARRAY[1e6, -1e6]), (ARRAY[1e12, 1e12])) v(x),
+     LATERAL unnest(media_reco.predict_proba('blobs', x)) p
+GROUP BY x ORDER BY x;
+-- the same in training: a softmax regression by SGD (learning rate 10, batch 1) on a column where one
+-- row of 2000 stands out (standardised, about 45 against -0.02): its first update moves the weights by
+-- ~10 * 0.5 * 45, so its logits are ~1e4 from then on; the training softmax subtracts the largest
+-- logit too, so training converges (without that, exp overflows, the gradients become NaN and
+-- training stops with "diverged") and the model tells the row apart
+CREATE TABLE outlier AS SELECT i, (i = 1000)::int::float8 AS x, (i = 1000)::int AS y FROM generate_series(1, 2000) i;
+SELECT rows, classes, epochs FROM media_reco.train_mlp('outlier', 'outlier', 'y', '{x}',
+       '{"hidden": [], "solver": "sgd", "learning_rate": 10, "batch_size": 1, "epochs": 3, "l2": 0,
+         "validation_fraction": 0, "seed": 1}');
+SELECT x, media_reco.predict('outlier', ARRAY[x]) AS class, p[1] >= 0 AND p[1] <= 1 AND abs(p[1] + p[2] - 1) < 1e-12 AS sums_to_one
+FROM (VALUES (0.0::float8), (1.0)) v(x), LATERAL (SELECT media_reco.predict_proba('outlier', ARRAY[x]) AS p) pp;
+-- an output the network cannot represent is an error (22003), never Infinity or NaN: a
+-- regression on inputs whose standardised value overflows, and a classifier on the same
+CREATE FUNCTION pg_temp.finite_or_error(stmt text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE v float8[];
+BEGIN
+  EXECUTE stmt INTO v;
+  RETURN CASE WHEN v IS NULL THEN 'NULL'
+              WHEN (SELECT bool_and(e > -'Infinity'::float8 AND e < 'Infinity'::float8) FROM unnest(v) e) THEN 'finite'
+              ELSE 'not finite: ' || v::text END;
+EXCEPTION WHEN OTHERS THEN
+  RETURN SQLSTATE || ': ' || SQLERRM;
+END $$;
+SELECT x, pg_temp.finite_or_error(format('SELECT ARRAY[media_reco.predict(''lin'', %L::float8[])]', x)) AS regression,
+       pg_temp.finite_or_error(format('SELECT media_reco.predict_proba(''blobs'', %L::float8[])', x)) AS classifier
+FROM (VALUES (ARRAY[1e6, 1e6]::float8[]), (ARRAY[-1e6, 1e6]), (ARRAY[1e300, 0.5]), (ARRAY[1.7e308, 0.5]),
+             (ARRAY[1.7e308, -1.7e308]), (ARRAY[0.5, -1.7e308])) v(x)
+ORDER BY x;

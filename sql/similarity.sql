@@ -234,3 +234,64 @@ SELECT count(*) AS pairs,
   FROM media_reco.item_similarity('bm_zero', weight_col => 'w', metric => 'bm25', bm25_k1 => 0) a
   FULL JOIN media_reco.item_similarity('bm_binary', weight_col => 'w', metric => 'bm25', bm25_k1 => 0) b
     USING (item_id, neighbor_id);
+
+-- a NULL weight is ignored (README: the row is not read at all), which is not the same as a weight
+-- of 0: a zero-weight row makes its user one of the item's users (support, jaccard, conditional,
+-- bm25's idf and user count) and one more weight in the user's and the item's means (adjusted
+-- cosine, pearson). Every metric against the definition written out in SQL (as in
+-- similarity_reference.sql), from a table (read directly) and from a view (read through SPI);
+-- the same reference with NULL read as 0 differs from it on every metric, so this data tells
+-- ignoring from zero
+CREATE TABLE nw (user_id int, item_id int, w float8);
+INSERT INTO nw VALUES
+  (1, 10, 1), (1, 20, 2), (1, 30, 1), (1, 10, NULL),   -- a NULL duplicate adds nothing
+  (2, 10, 2), (2, 20, 1),
+  (3, 20, 1), (3, 30, 3),
+  (4, 10, 1), (4, 30, NULL),                           -- 4 is not a user of 30
+  (5, 20, NULL), (5, 40, NULL),                        -- 5 is not a user at all
+  (6, 30, 0), (6, 40, 1),                              -- 6 is a user of 30 and of 40
+  (7, 10, 1), (7, 40, 2);
+CREATE VIEW nw_v AS SELECT * FROM nw;
+CREATE FUNCTION pg_temp.nw_ref(metric text, null_as_zero bool)
+RETURNS TABLE (item_id bigint, neighbor_id bigint, similarity float8, support bigint) LANGUAGE sql AS $$
+  WITH w0 AS (
+    SELECT user_id::bigint AS u, item_id::bigint AS i, sum(CASE WHEN null_as_zero THEN coalesce(w, 0) ELSE w END) AS w
+      FROM nw WHERE null_as_zero OR w IS NOT NULL GROUP BY 1, 2),
+  -- bm25, K1 = 100, B = 0.8: idf(i) = ln N - ln(1 + |U(i)|), len(u) = sum of u's weights, 0 stays 0
+  bm AS (
+    SELECT u, i, w, sum(w) OVER (PARTITION BY u) AS len, count(*) OVER (PARTITION BY i) AS ucount,
+           (SELECT count(DISTINCT u) FROM w0) AS n_users FROM w0),
+  bmw AS (
+    SELECT u, i, CASE WHEN w = 0 THEN 0 ELSE
+                 w * 101.0 / (100.0 * (0.2 + 0.8 * len / (SELECT avg(l) FROM (SELECT DISTINCT u, len AS l FROM bm) x)) + w)
+                 * (ln(n_users) - ln(1 + ucount)) END AS w FROM bm),
+  c AS (
+    SELECT u, i, CASE metric WHEN 'adjusted_cosine' THEN w - avg(w) OVER (PARTITION BY u)
+                             WHEN 'pearson' THEN w - avg(w) OVER (PARTITION BY i)
+                             ELSE w END AS w FROM w0 WHERE metric <> 'bm25'
+    UNION ALL SELECT u, i, w FROM bmw WHERE metric = 'bm25'),
+  n AS (SELECT i, sqrt(sum(w * w)) AS norm, count(*) AS cnt FROM c GROUP BY i),
+  p AS (SELECT a.i, b.i AS j, sum(a.w * b.w) AS dot, count(*) AS sup FROM c a JOIN c b ON a.u = b.u AND a.i <> b.i GROUP BY 1, 2),
+  s AS (SELECT p.i, p.j, p.sup,
+               CASE metric WHEN 'jaccard' THEN p.sup::float8 / (na.cnt + nb.cnt - p.sup)
+                           WHEN 'conditional' THEN p.sup::float8 / na.cnt
+                           WHEN 'bm25' THEN p.dot
+                           ELSE p.dot / nullif(na.norm * nb.norm, 0) END AS sim
+          FROM p JOIN n na ON na.i = p.i JOIN n nb ON nb.i = p.j)
+  SELECT i, j, sim, sup FROM s WHERE sim > 1e-12 $$;
+CREATE FUNCTION pg_temp.nw_differ(a regclass, metric text) RETURNS bigint LANGUAGE sql AS $$
+  SELECT count(*) FROM (SELECT item_id, neighbor_id, similarity, support
+                          FROM media_reco.item_similarity(a, weight_col => 'w', metric => metric, k => 100)) m
+  FULL JOIN pg_temp.nw_ref(metric, false) r USING (item_id, neighbor_id)
+  WHERE m.support IS DISTINCT FROM r.support OR NOT abs(m.similarity - r.similarity) < 1e-12 $$;
+SELECT metric, (SELECT count(*) FROM pg_temp.nw_ref(metric, false)) AS pairs,
+       pg_temp.nw_differ('nw', metric) AS table_differs, pg_temp.nw_differ('nw_v', metric) AS view_differs,
+       (SELECT count(*) FROM pg_temp.nw_ref(metric, false) a FULL JOIN pg_temp.nw_ref(metric, true) b USING (item_id, neighbor_id)
+         WHERE a.support IS DISTINCT FROM b.support OR NOT abs(a.similarity - b.similarity) < 1e-12) AS null_as_zero_would_differ
+FROM unnest(ARRAY['cosine', 'jaccard', 'conditional', 'adjusted_cosine', 'pearson', 'bm25']) metric;
+-- by hand for jaccard: U(10) = {1,2,4,7}, U(20) = {1,2,3}, U(30) = {1,3,6}, U(40) = {6,7}
+-- (with NULL as 0, 4 would join U(30) and 5 U(20) and U(40))
+SELECT item_id, neighbor_id, round(similarity::numeric, 12) AS similarity, support
+  FROM media_reco.item_similarity('nw', weight_col => 'w', metric => 'jaccard') ORDER BY item_id, rank;
+SELECT round(2 / 5.0, 12) AS j_10_20, round(1 / 6.0, 12) AS j_10_30, round(1 / 5.0, 12) AS j_10_40,
+       round(2 / 4.0, 12) AS j_20_30, round(1 / 4.0, 12) AS j_30_40;
