@@ -569,7 +569,7 @@ forest_fit_final(PG_FUNCTION_ARGS)
 				 errmsg("no training rows"),
 				 errdetail("Rows with a NULL label or NULL features are skipped.")));
 	forest_options_parse(st->options, &p);
-	model = forest_train(st->rows.n, st->rows.nf, st->rows.x, st->rows.y, &p,
-						 media_reco_threads, work_memory_limit(), &interrupt_hooks, &info);
+	model = forest_train_bytea(st->rows.n, st->rows.nf, st->rows.x, st->rows.y, &p,
+							   media_reco_threads, work_memory_limit(), &interrupt_hooks, &info);
 	PG_RETURN_BYTEA_P(model);
 }
