@@ -1741,7 +1741,11 @@ forest_core_train(int64 n_rows, int32 nf, const double *x, const double *y,
 	ReleaseScratch(&sh, a, nw);
 	core_release(a, importance);
 	if (env->on_release == NULL)
-		core_release(a, rel);	/* otherwise the registered callback still reads it */
+	{
+		/* otherwise the registered callback still reads them */
+		core_release(a, sh.trees);
+		core_release(a, rel);
+	}
 
 	info->rows = sh.n;
 	info->n_classes = nc;
