@@ -24,8 +24,10 @@
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 
+#include "core_pg.h"
 #include "forest.h"
 #include "model_blob_pg.h"
+#include "state_codec.h"
 #include "util.h"
 
 PG_FUNCTION_INFO_V1(forest_fit_transfn);
@@ -512,42 +514,25 @@ Datum
 forest_fit_deserialize(PG_FUNCTION_ARGS)
 {
 	bytea	   *b = PG_GETARG_BYTEA_PP(0);
-	StringInfoData buf;
 	ForestAggState *st;
-	int32		nf,
-				optlen;
-	int64		n;
+	ForestFitStateData d;
+	CoreAlloc	a;
+	CoreError	err;
 
 	if (!AggCheckCallContext(fcinfo, NULL))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("forest_fit_deserialize called in non-aggregate context")));
-	buf.data = VARDATA_ANY(b);
-	buf.len = VARSIZE_ANY_EXHDR(b);
-	buf.maxlen = buf.len;
-	buf.cursor = 0;
-	nf = pq_getmsgint(&buf, 4);
-	n = pq_getmsgint64(&buf);
-	optlen = pq_getmsgint(&buf, 4);
-	if (nf < 1 || nf > FOREST_MAX_FEATURES || n < 0 || optlen < 0 ||
-		(double) n * (nf + 1) * sizeof(double) + optlen != (double) (buf.len - buf.cursor))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("invalid forest_fit state")));
+	core_pg_alloc(&a, CurrentMemoryContext);
+	core_pg_check(forest_fit_state_decode(&a, VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b),
+										  FOREST_MAX_FEATURES, &d, &err), &err);
 	st = palloc0(sizeof(ForestAggState));
-	if (optlen)
-	{
-		st->options = palloc(optlen);
-		pq_copymsgbytes(&buf, (char *) st->options, optlen);
-	}
-	train_rows_init(&st->rows, nf, work_memory_limit());
-	st->rows.n = n;
-	st->rows.cap = n;
-	st->rows.x = palloc_extended(Max(sizeof(double) * n * nf, 1), MCXT_ALLOC_HUGE);
-	st->rows.y = palloc_extended(Max(sizeof(double) * n, 1), MCXT_ALLOC_HUGE);
-	pq_copymsgbytes(&buf, (char *) st->rows.x, sizeof(double) * n * nf);
-	pq_copymsgbytes(&buf, (char *) st->rows.y, sizeof(double) * n);
-	pq_getmsgend(&buf);
+	st->options = (Jsonb *) d.options;
+	train_rows_init(&st->rows, d.nf, work_memory_limit());
+	st->rows.n = d.n;
+	st->rows.cap = d.n;
+	st->rows.x = d.x;
+	st->rows.y = d.y;
 	PG_RETURN_POINTER(st);
 }
 
@@ -569,7 +554,7 @@ forest_fit_final(PG_FUNCTION_ARGS)
 				 errmsg("no training rows"),
 				 errdetail("Rows with a NULL label or NULL features are skipped.")));
 	forest_options_parse(st->options, &p);
-	model = forest_train(st->rows.n, st->rows.nf, st->rows.x, st->rows.y, &p,
-						 media_reco_threads, work_memory_limit(), &interrupt_hooks, &info);
+	model = forest_train_bytea(st->rows.n, st->rows.nf, st->rows.x, st->rows.y, &p,
+							   media_reco_threads, work_memory_limit(), &interrupt_hooks, &info);
 	PG_RETURN_BYTEA_P(model);
 }

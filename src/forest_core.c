@@ -26,23 +26,33 @@
  * larger child.
  *
  * The helpers run pure C: the tree buffers they grow come from malloc and
- * are charged to a shared byte budget; the main thread frees them on every
- * exit path.  Out-of-bag scores are computed afterwards, in tree order per
- * row, so they too are independent of the thread count.
+ * are charged to a shared byte budget.  The main thread frees them before
+ * any return, and registers their release with the caller's allocator
+ * (ForestTrainEnv.on_release) for the one exit that is not a return: an
+ * interrupt whose processing unwinds (the server's error longjmp).  That can
+ * only happen between tasks, with every helper joined (parallel.c), so the
+ * release never races a helper.  Out-of-bag scores are computed afterwards,
+ * in tree order per row, so they too are independent of the thread count.
+ *
+ * Everything else (the codes, the scratch of each worker, the model bytes,
+ * the loaded Forest) comes from the caller's CoreAlloc on the main thread;
+ * errors are returned as CoreErrors with the messages the user sees.
+ *
+ * Functions marked "helper thread" run on any thread during a parallel_run:
+ * they touch only their tree, their worker's scratch and the shared
+ * read-only inputs, and report failure through TrainShared.error.
  */
-#include "postgres.h"
+#include "core.h"
 
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "common/pg_prng.h"
-#include "lib/stringinfo.h"
-#include "miscadmin.h"
-#include "utils/memutils.h"
 
-#include "arrays.h"
-#include "core_pg.h"
 #include "forest_core.h"
-#include "model_blob_pg.h"
+#include "model_blob.h"
+#include "parallel.h"
 #include "training_core.h"
 
 #define CODE_MISSING UINT32_MAX
@@ -236,8 +246,8 @@ BitsFor(uint64 q)
 	return b;
 }
 
-int32
-forest_mtry(const ForestParams *p, int32 nf)
+CoreStatus
+forest_core_mtry(const ForestParams *p, int32 nf, int32 *mtry, CoreError *err)
 {
 	int32		m;
 
@@ -257,10 +267,9 @@ forest_mtry(const ForestParams *p, int32 nf)
 			break;
 		case MAXF_COUNT:
 			if (p->max_features > nf)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("option \"max_features\" is %d but the data has %d features",
-								(int) p->max_features, nf)));
+				return core_error(err, CORE_INVALID,
+								  "option \"max_features\" is %d but the data has %d features",
+								  (int) p->max_features, nf);
 			m = (int32) p->max_features;
 			break;
 		case MAXF_FRACTION:
@@ -269,13 +278,15 @@ forest_mtry(const ForestParams *p, int32 nf)
 		default:
 			m = nf;
 	}
-	return Max(1, Min(m, nf));
+	*mtry = Max(1, Min(m, nf));
+	return CORE_OK;
 }
 
 /* ---------------------------------------------------------------------------
- * Tree buffers (helper threads: malloc, charged to the shared budget)
+ * Tree buffers (helper thread: malloc, charged to the shared budget)
  * ------------------------------------------------------------------------- */
 
+/* helper thread: false (and the run stopped) when the budget is exceeded */
 static bool
 Charge(TrainShared *sh, int64 bytes)
 {
@@ -290,6 +301,7 @@ Charge(TrainShared *sh, int64 bytes)
 	return true;
 }
 
+/* helper thread: make room for `need` elements of a tree buffer */
 static bool
 Grow(TrainShared *sh, void **ptr, int32 *cap, int32 need, Size elem)
 {
@@ -317,6 +329,7 @@ Grow(TrainShared *sh, void **ptr, int32 *cap, int32 need, Size elem)
 	return true;
 }
 
+/* helper thread: the index of `count` new nodes, -1 when out of budget or memory */
 static int32
 NewNodes(TrainShared *sh, TreeBuild *tb, int32 count)
 {
@@ -377,6 +390,7 @@ SideScore(const TrainShared *sh, const double *a, const double *b, double *wout)
 /*
  * Group the node's rows by their code of feature f into ascending bins.
  * Returns the number of bins; the missing rows' statistics go to miss/mn.
+ * Helper thread.
  */
 static int32
 BuildBins(TrainShared *sh, TrainScratch *sc, int32 f, int32 start, int32 end,
@@ -517,7 +531,7 @@ TrySplit(const TrainShared *sh, SplitChoice *best, const double *l, const double
 	}
 }
 
-/* scan the bins of feature f and update best */
+/* scan the bins of feature f and update best; helper thread */
 static void
 ScanBins(TrainShared *sh, TrainScratch *sc, int32 f, int32 B, const double *miss, int32 mn,
 		 SplitChoice *best)
@@ -569,6 +583,12 @@ ScanBins(TrainShared *sh, TrainScratch *sc, int32 f, int32 B, const double *miss
 				 sc->bin_code, true);
 }
 
+/*
+ * The best split of the node's rows idx[start..end) over up to mtry usable
+ * features, drawn without replacement (a partial Fisher-Yates from the
+ * front, not compare.h's whole shuffle: these draws are part of every
+ * trained model).  False when no feature splits the node.  Helper thread.
+ */
 static bool
 FindSplit(TrainShared *sh, TrainScratch *sc, pg_prng_state *rng, int32 start, int32 end,
 		  SplitChoice *best)
@@ -605,6 +625,7 @@ FindSplit(TrainShared *sh, TrainScratch *sc, pg_prng_state *rng, int32 start, in
  * Growing one tree
  * ------------------------------------------------------------------------- */
 
+/* helper thread: node `node` becomes a leaf holding the distribution or mean of tot */
 static bool
 MakeLeaf(TrainShared *sh, TreeBuild *tb, int32 node, const double *tot)
 {
@@ -632,42 +653,44 @@ MakeLeaf(TrainShared *sh, TreeBuild *tb, int32 node, const double *tot)
 	return true;
 }
 
+/* helper thread: a malloc failure stops the run */
 static void
-GrowTree(void *arg, int worker, int64 t)
+MallocFailed(TrainShared *sh)
 {
-	TrainShared *sh = (TrainShared *) arg;
+	__atomic_store_n(&sh->error, 2, __ATOMIC_RELAXED);
+	parallel_stop(&sh->run);
+}
+
+/*
+ * The rows of this tree and their weights: idx[0..*m) the rows drawn (in
+ * canonical order), w[] their weights; false when a row was left out.
+ * Helper thread; the draws come from the tree's own stream.
+ */
+static bool
+DrawRows(TrainShared *sh, TrainScratch *sc, pg_prng_state *rng, int32 *m)
+{
 	const ForestParams *p = sh->p;
-	TrainScratch *sc = &sh->scratch[worker];
-	TreeBuild  *tb = &sh->trees[t];
 	int32		n = sh->n;
-	int32		S = sh->S;
-	double	   *tot = sc->vec;
-	pg_prng_state rng;
-	int32		m = 0,
-				sp = 0,
-				root;
 	bool		all_in = true;
 
-	pg_prng_seed(&rng, TreeSeed(p->seed, t));
-
-	/* rows of this tree and their weights */
 	memset(sc->cnt, 0, sizeof(int32) * n);
 	if (p->bootstrap)
 	{
 		int64		draws = Max(1, (int64) llround(p->sample_fraction * n));
 
 		for (int64 d = 0; d < draws; d++)
-			sc->cnt[pg_prng_uint64_range(&rng, 0, n - 1)]++;
+			sc->cnt[pg_prng_uint64_range(rng, 0, n - 1)]++;
 	}
 	else if (p->sample_fraction < 1.0)
 	{
+		/* a partial Fisher-Yates from the front: the first `draws` rows of a shuffle */
 		int32		draws = Max(1, (int32) llround(p->sample_fraction * n));
 
 		for (int32 i = 0; i < n; i++)
 			sc->idx[i] = i;
 		for (int32 d = 0; d < draws; d++)
 		{
-			int32		j = d + (int32) pg_prng_uint64_range(&rng, 0, n - d - 1);
+			int32		j = d + (int32) pg_prng_uint64_range(rng, 0, n - d - 1);
 			int32		r = sc->idx[j];
 
 			sc->idx[j] = sc->idx[d];
@@ -680,6 +703,7 @@ GrowTree(void *arg, int worker, int64 t)
 		for (int32 i = 0; i < n; i++)
 			sc->cnt[i] = 1;
 	}
+	*m = 0;
 	for (int32 i = 0; i < n; i++)
 	{
 		if (sc->cnt[i] == 0)
@@ -687,137 +711,183 @@ GrowTree(void *arg, int worker, int64 t)
 			all_in = false;
 			continue;
 		}
-		sc->idx[m++] = i;
+		sc->idx[(*m)++] = i;
 		sc->w[i] = sc->cnt[i] * (sh->cw ? sh->cw[sh->ycls[i]] : 1.0);
 	}
+	return all_in;
+}
+
+/*
+ * The tree's in-bag bitmap (only when a row was left out), its importance
+ * array and its root node; false when out of budget or memory.  Helper
+ * thread.
+ */
+static bool
+StartTree(TrainShared *sh, TrainScratch *sc, TreeBuild *tb, int32 m, bool all_in)
+{
 	if (!all_in)
 	{
-		int64		words = ((int64) n + 63) / 64;
+		int64		words = ((int64) sh->n + 63) / 64;
 
 		if (!Charge(sh, words * 8))
-			return;
+			return false;
 		tb->inbag = calloc(words, 8);
 		if (tb->inbag == NULL)
 		{
-			__atomic_store_n(&sh->error, 2, __ATOMIC_RELAXED);
-			parallel_stop(&sh->run);
-			return;
+			MallocFailed(sh);
+			return false;
 		}
 		for (int32 k = 0; k < m; k++)
 			tb->inbag[sc->idx[k] >> 6] |= UINT64CONST(1) << (sc->idx[k] & 63);
 	}
 	if (!Charge(sh, (int64) sh->nf * 8))
-		return;
+		return false;
 	tb->importance = calloc(sh->nf, sizeof(double));
 	if (tb->importance == NULL)
 	{
-		__atomic_store_n(&sh->error, 2, __ATOMIC_RELAXED);
-		parallel_stop(&sh->run);
-		return;
+		MallocFailed(sh);
+		return false;
 	}
 	for (int32 f = 0; f < sh->nf; f++)
 		sc->perm[f] = f;
+	return NewNodes(sh, tb, 1) == 0;
+}
 
-	root = NewNodes(sh, tb, 1);
-	if (root < 0)
+/*
+ * Node totals and purity: tot[] := the statistics of rows idx[e->start..
+ * e->end); true when the node must be a leaf whatever the split search
+ * would find (pure, too small or at max_depth).  Helper thread.
+ */
+static bool
+NodeTotals(const TrainShared *sh, const TrainScratch *sc, const StackEntry *e, double *tot)
+{
+	const ForestParams *p = sh->p;
+	int32		nn = e->end - e->start;
+	int32		nonzero = 0;
+	double		ymin = INFINITY,
+				ymax = -INFINITY;
+
+	memset(tot, 0, sizeof(double) * sh->S);
+	for (int32 k = e->start; k < e->end; k++)
+	{
+		int32		row = sc->idx[k];
+
+		AddRow(sh, tot, row, sc->w[row]);
+		if (sh->nc == 0)
+		{
+			ymin = Min(ymin, sh->y[row]);
+			ymax = Max(ymax, sh->y[row]);
+		}
+	}
+	if (sh->nc > 0)
+	{
+		for (int32 c = 0; c < sh->nc; c++)
+			nonzero += tot[c] > 0;
+	}
+	else
+		nonzero = ymin < ymax ? 2 : 1;
+
+	return nonzero <= 1 ||
+		nn < p->min_samples_split ||
+		nn < 2 * p->min_samples_leaf ||
+		(p->max_depth > 0 && e->depth >= p->max_depth);
+}
+
+/*
+ * Partition the node's rows, left part first, give the node its two
+ * children and push them (left on top, so it is grown first).  False when
+ * out of budget or memory.  Helper thread.
+ */
+static bool
+SplitNode(TrainShared *sh, TrainScratch *sc, TreeBuild *tb, const StackEntry *e,
+		  const SplitChoice *best, double parent_score, int32 *sp)
+{
+	const uint32 *col = sh->codes + (int64) best->feature * sh->n;
+	int32		i = e->start,
+				j = e->end - 1;
+	int32		child;
+
+	while (i <= j)
+	{
+		uint32		c = col[sc->idx[i]];
+		bool		goes_left = (c == CODE_MISSING) ? best->missing_left : (c <= best->lo_code);
+
+		if (goes_left)
+			i++;
+		else
+		{
+			int32		r = sc->idx[i];
+
+			sc->idx[i] = sc->idx[j];
+			sc->idx[j] = r;
+			j--;
+		}
+	}
+	Assert(i - e->start == best->n_left);
+	child = NewNodes(sh, tb, 2);
+	if (child < 0)
+		return false;
+	tb->nodes[e->node].threshold = best->threshold;
+	tb->nodes[e->node].info = (uint32) best->feature |
+		(best->missing_left ? FOREST_MISSING_LEFT : 0);
+	tb->nodes[e->node].child = (uint32) child;
+	tb->importance[best->feature] += best->score - parent_score;
+	sc->stack[(*sp)++] = (StackEntry)
+	{
+		i, e->end, child + 1, e->depth + 1
+	};
+	sc->stack[(*sp)++] = (StackEntry)
+	{
+		e->start, i, child, e->depth + 1
+	};
+	return true;
+}
+
+/*
+ * Grow tree t: a parallel_run task.  Draw the rows, then expand nodes
+ * depth-first from an explicit stack until every node is a leaf.  On a
+ * budget or memory failure the tree is left partial and the run stopped
+ * (the driver reports it).  Helper thread.
+ */
+static void
+GrowTree(void *arg, int worker, int64 t)
+{
+	TrainShared *sh = (TrainShared *) arg;
+	TrainScratch *sc = &sh->scratch[worker];
+	TreeBuild  *tb = &sh->trees[t];
+	double	   *tot = sc->vec;
+	pg_prng_state rng;
+	int32		m,
+				sp = 0;
+	bool		all_in;
+
+	pg_prng_seed(&rng, TreeSeed(sh->p->seed, t));
+	all_in = DrawRows(sh, sc, &rng, &m);
+	if (!StartTree(sh, sc, tb, m, all_in))
 		return;
 	sc->stack[sp++] = (StackEntry)
 	{
-		0, m, root, 0
+		0, m, 0, 0
 	};
 	while (sp > 0)
 	{
 		StackEntry	e = sc->stack[--sp];
-		int32		nn = e.end - e.start;
-		bool		leaf;
 		SplitChoice best;
 		double		parent_score = 0,
 					W;
-		int32		nonzero = 0;
-		double		ymin = INFINITY,
-					ymax = -INFINITY;
+		bool		leaf;
 
 		if (parallel_stopped(&sh->run))
 			return;
-
-		/* node totals and purity */
-		memset(tot, 0, sizeof(double) * S);
-		for (int32 k = e.start; k < e.end; k++)
-		{
-			int32		row = sc->idx[k];
-
-			AddRow(sh, tot, row, sc->w[row]);
-			if (sh->nc == 0)
-			{
-				ymin = Min(ymin, sh->y[row]);
-				ymax = Max(ymax, sh->y[row]);
-			}
-		}
-		if (sh->nc > 0)
-		{
-			for (int32 c = 0; c < sh->nc; c++)
-				nonzero += tot[c] > 0;
-		}
-		else
-			nonzero = ymin < ymax ? 2 : 1;
-
-		leaf = nonzero <= 1 ||
-			nn < p->min_samples_split ||
-			nn < 2 * p->min_samples_leaf ||
-			(p->max_depth > 0 && e.depth >= p->max_depth);
+		leaf = NodeTotals(sh, sc, &e, tot);
 		if (!leaf)
 		{
 			parent_score = SideScore(sh, tot, NULL, &W);
 			leaf = !FindSplit(sh, sc, &rng, e.start, e.end, &best);
 		}
-		if (leaf)
-		{
-			if (!MakeLeaf(sh, tb, e.node, tot))
-				return;
-			continue;
-		}
-
-		/* partition the node's rows: left part first */
-		{
-			const uint32 *col = sh->codes + (int64) best.feature * n;
-			int32		i = e.start,
-						j = e.end - 1;
-			int32		child;
-
-			while (i <= j)
-			{
-				uint32		c = col[sc->idx[i]];
-				bool		goes_left = (c == CODE_MISSING) ? best.missing_left : (c <= best.lo_code);
-
-				if (goes_left)
-					i++;
-				else
-				{
-					int32		r = sc->idx[i];
-
-					sc->idx[i] = sc->idx[j];
-					sc->idx[j] = r;
-					j--;
-				}
-			}
-			Assert(i - e.start == best.n_left);
-			child = NewNodes(sh, tb, 2);
-			if (child < 0)
-				return;
-			tb->nodes[e.node].threshold = best.threshold;
-			tb->nodes[e.node].info = (uint32) best.feature |
-				(best.missing_left ? FOREST_MISSING_LEFT : 0);
-			tb->nodes[e.node].child = (uint32) child;
-			tb->importance[best.feature] += best.score - parent_score;
-			sc->stack[sp++] = (StackEntry)
-			{
-				i, e.end, child + 1, e.depth + 1
-			};
-			sc->stack[sp++] = (StackEntry)
-			{
-				e.start, i, child, e.depth + 1
-			};
-		}
+		if (leaf ? !MakeLeaf(sh, tb, e.node, tot)
+			: !SplitNode(sh, sc, tb, &e, &best, parent_score, &sp))
+			return;
 	}
 }
 
@@ -1090,7 +1160,7 @@ forest_predict_value(const Forest *f, const double *x, double *scratch)
 	return f->classes[ArgMax(scratch, f->n_classes)];
 }
 
-/* out-of-bag accumulation for a block of rows, trees in order */
+/* out-of-bag accumulation for a block of rows, trees in order; helper thread */
 static void
 OobBlock(void *arg, int worker, int64 block)
 {
@@ -1123,32 +1193,29 @@ OobBlock(void *arg, int worker, int64 block)
  * Preparation and the training driver (main thread)
  * ------------------------------------------------------------------------- */
 
-static void
-WriteForest(StringInfo buf, TrainShared *sh, const double *classes, const double *importance)
+/* dst := count * elem bytes from the caller's allocator, or return its error */
+#define ALLOC_OR_RETURN(dst, a, count, elem, zero, err) \
+	do { \
+		if (((dst) = core_array((a), (count), (elem), (zero), (err))) == NULL) \
+			return (err)->status; \
+	} while (0)
+
+/* the hooks parallel_run may call, or NULL when there are none */
+static const CoreInterrupts *
+RunHooks(const CoreInterrupts *hooks)
 {
-	uint8		head[4] = {(uint8) sh->p->task, 0, 0, 0};
-	int32		nc = sh->nc;
-	int32		ntrees = sh->p->n_trees;
-
-	appendBinaryStringInfo(buf, (char *) head, 4);
-	appendBinaryStringInfo(buf, (char *) &sh->nf, 4);
-	appendBinaryStringInfo(buf, (char *) &nc, 4);
-	appendBinaryStringInfo(buf, (char *) &ntrees, 4);
-	if (nc > 0)
-		appendBinaryStringInfo(buf, (char *) classes, sizeof(double) * nc);
-	appendBinaryStringInfo(buf, (char *) importance, sizeof(double) * sh->nf);
-	for (int32 t = 0; t < ntrees; t++)
-	{
-		TreeBuild  *tb = &sh->trees[t];
-
-		CHECK_FOR_INTERRUPTS();
-		appendBinaryStringInfo(buf, (char *) &tb->n_nodes, 4);
-		appendBinaryStringInfo(buf, (char *) &tb->n_leaves, 4);
-		appendBinaryStringInfo(buf, (char *) tb->nodes, sizeof(ForestNode) * tb->n_nodes);
-		appendBinaryStringInfo(buf, (char *) tb->values,
-							   sizeof(double) * sh->vw * tb->n_leaves);
-	}
+	if (hooks == NULL || hooks->pending == NULL || hooks->process == NULL)
+		return NULL;
+	return hooks;
 }
+
+/* The malloc'd tree buffers, freed by the driver or by the allocator's release. */
+typedef struct TreeRelease
+{
+	TreeBuild  *trees;
+	int32		n;
+	bool		armed;
+} TreeRelease;
 
 static void
 FreeTrees(TreeBuild *trees, int32 n)
@@ -1163,87 +1230,84 @@ FreeTrees(TreeBuild *trees, int32 n)
 	}
 }
 
-bytea *
-forest_train(int64 n_rows, int32 nf, const double *x, const double *y,
-			 const ForestParams *p, int nthreads, Size mem_limit,
-			 const SimInterruptHooks *hooks, ForestTrainInfo *info)
+/* on_release callback: runs when the allocator's memory goes (after an unwinding interrupt) */
+static void
+ReleaseTrees(void *arg)
 {
-	TrainShared sh;
-	int32		n;
-	int32	   *ord;
-	double	   *ysorted;
-	double	   *classes = NULL;
-	int32		nc = 0;
-	int32	   *ycls = NULL;
-	double	   *cw = NULL;
-	int32	   *nq;
-	uint32	   *codes;
-	int64		est;
-	int			nw;
-	bytea	   *result = NULL;
-	double	   *importance;
-	volatile bool trees_live = false;
+	TreeRelease *rel = (TreeRelease *) arg;
 
+	if (rel->armed)
+		FreeTrees(rel->trees, rel->n);
+	rel->armed = false;
+}
+
+static CoreStatus
+CheckTrainInput(int64 n_rows, int32 nf, CoreError *err)
+{
 	if (n_rows < 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("no training rows"),
-				 errdetail("Rows with a NULL label or NULL features are skipped.")));
-	if (n_rows >= PG_INT32_MAX)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("too many training rows: %lld (the limit is %d)",
-						(long long) n_rows, PG_INT32_MAX - 1)));
-	if (nf < 1 || nf > FOREST_MAX_FEATURES)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("a forest takes between 1 and %d features, got %d", FOREST_MAX_FEATURES, nf)));
-	n = (int32) n_rows;
-
-	memset(&sh, 0, sizeof(sh));
-	sh.p = p;
-	sh.n = n;
-	sh.nf = nf;
-	sh.x = x;
-	sh.mtry = forest_mtry(p, nf);
-
-	/* classes */
-	if (p->task == FOREST_CLASSIFICATION)
 	{
-		CoreAlloc	a;
-		CoreError	err;
-
-		core_pg_alloc(&a, CurrentMemoryContext);
-		core_pg_check(training_classes(&a, y, n, FOREST_MAX_CLASSES, &classes, &nc, &err), &err);
+		core_error(err, CORE_DATA, "no training rows");
+		return core_error_detail(err, "Rows with a NULL label or NULL features are skipped.");
 	}
-	sh.nc = nc;
-	sh.S = nc > 0 ? nc : 3;
-	sh.vw = nc > 0 ? nc : 1;
+	if (n_rows >= PG_INT32_MAX)
+		return core_error(err, CORE_LIMIT, "too many training rows: %lld (the limit is %d)",
+						  (long long) n_rows, PG_INT32_MAX - 1);
+	if (nf < 1 || nf > FOREST_MAX_FEATURES)
+		return core_error(err, CORE_LIMIT, "a forest takes between 1 and %d features, got %d",
+						  FOREST_MAX_FEATURES, nf);
+	return CORE_OK;
+}
 
-	/* memory estimate, before the big allocations */
-	nw = Max(1, Min(nthreads, Min(p->n_trees, 64)));
+/*
+ * The bytes training needs besides the trees, checked against mem_limit
+ * before the big allocations.
+ */
+static CoreStatus
+EstimateMemory(const TrainShared *sh, int nw, size_t mem_limit, int64 *est_out, CoreError *err)
+{
+	int32		n = sh->n,
+				nf = sh->nf;
+	int64		est;
+
 	est = (int64) n * nf * (8 + 4)	/* caller's matrix + codes */
 		+ (int64) n * (4 + 8 + 8 + 4 + 8)	/* ord, y, ys, ycls, oob */
-		+ (int64) n * sh.vw * 8
+		+ (int64) n * sh->vw * 8
 		+ (int64) n * 12 * 2		/* sort buffers during preparation */
-		+ (int64) nw * ((int64) n * (4 + 4 + 8 + 8 + 8 + 16) + (int64) n * (sh.S * 8 + 8));
+		+ (int64) nw * ((int64) n * (4 + 4 + 8 + 8 + 8 + 16) + (int64) n * (sh->S * 8 + 8));
+	*est_out = est;
 	if (est > (int64) mem_limit)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("forest training needs about %lld MB, more than maintenance_work_mem (%zu MB)",
-						(long long) (est >> 20) + 1, mem_limit >> 20),
-				 errhint("Raise maintenance_work_mem (for example SET maintenance_work_mem = '%lldMB'), or train on fewer rows.",
-						 (long long) ((est * 2) >> 20) + 1)));
+	{
+		core_error(err, CORE_LIMIT,
+				   "forest training needs about %lld MB, more than maintenance_work_mem (%zu MB)",
+				   (long long) (est >> 20) + 1, mem_limit >> 20);
+		return core_error_hint(err, "Raise maintenance_work_mem (for example SET maintenance_work_mem = '%lldMB'), or train on fewer rows.",
+							   (long long) ((est * 2) >> 20) + 1);
+	}
+	return CORE_OK;
+}
 
-	/* canonical row order */
-	ord = huge_array(n, sizeof(int32), true);
-	canonical_row_order(n, nf, x, y, ord);
-	CHECK_FOR_INTERRUPTS();
-	ysorted = huge_array(n, sizeof(double), true);
+/*
+ * The rows in canonical order (sh->ord), the labels in that order (sh->y),
+ * for regression the centred and scaled labels (sh->ys), for classification
+ * each row's class (sh->ycls) and the balanced class weights (sh->cw).
+ */
+static CoreStatus
+PrepareRows(TrainShared *sh, const CoreAlloc *a, const double *y, const double *classes,
+			const CoreInterrupts *hooks, CoreError *err)
+{
+	int32		n = sh->n,
+				nc = sh->nc;
+	int32	   *ord;
+	double	   *ysorted;
+
+	ALLOC_OR_RETURN(ord, a, n, sizeof(int32), true, err);
+	canonical_row_order(n, sh->nf, sh->x, y, ord);
+	core_check_interrupts(hooks);
+	ALLOC_OR_RETURN(ysorted, a, n, sizeof(double), true, err);
 	for (int32 i = 0; i < n; i++)
 		ysorted[i] = y[ord[i]];
-	sh.y = ysorted;
-	sh.ord = ord;
+	sh->y = ysorted;
+	sh->ord = ord;
 	if (nc == 0)
 	{
 		/*
@@ -1252,11 +1316,12 @@ forest_train(int64 n_rows, int32 nf, const double *x, const double *y,
 		 * beyond 1e154.  The scores use the labels minus their mean, scaled
 		 * by a power of two to |ys| <= 2; leaves keep the labels as given.
 		 */
-		double	   *ys = huge_array(n, sizeof(double), false);
+		double	   *ys;
 		double		maxabs = 0,
 					mean = 0;
 		int			e = 0;
 
+		ALLOC_OR_RETURN(ys, a, n, sizeof(double), false, err);
 		for (int32 i = 0; i < n; i++)
 			maxabs = Max(maxabs, fabs(ysorted[i]));
 		if (maxabs > 0)
@@ -1266,15 +1331,17 @@ forest_train(int64 n_rows, int32 nf, const double *x, const double *y,
 		mean /= n;
 		for (int32 i = 0; i < n; i++)
 			ys[i] = ldexp(ysorted[i], -e) - mean;
-		sh.ys = ys;
-		sh.yexp = e;
+		sh->ys = ys;
+		sh->yexp = e;
 	}
-	if (nc > 0)
+	else
 	{
-		int64	   *count = palloc0(sizeof(int64) * nc);
+		int64	   *count;
+		int32	   *ycls;
 		int32		c = 0;
 
-		ycls = huge_array(n, sizeof(int32), true);
+		ALLOC_OR_RETURN(count, a, nc, sizeof(int64), true, err);
+		ALLOC_OR_RETURN(ycls, a, n, sizeof(int32), true, err);
 		for (int32 i = 0; i < n; i++)
 		{
 			while (classes[c] != ysorted[i])
@@ -1282,210 +1349,408 @@ forest_train(int64 n_rows, int32 nf, const double *x, const double *y,
 			ycls[i] = c;
 			count[c]++;
 		}
-		if (p->class_weight_balanced)
+		if (sh->p->class_weight_balanced)
 		{
-			cw = palloc(sizeof(double) * nc);
+			double	   *cw;
+
+			ALLOC_OR_RETURN(cw, a, nc, sizeof(double), false, err);
 			for (c = 0; c < nc; c++)
 				cw[c] = (double) n / ((double) nc * count[c]);
+			sh->cw = cw;
 		}
-		pfree(count);
+		core_release(a, count);
+		sh->ycls = ycls;
 	}
-	sh.ycls = ycls;
-	sh.cw = cw;
+	return CORE_OK;
+}
 
-	/* codes: ranks among each feature's distinct values */
-	codes = huge_array((Size) n * nf, sizeof(uint32), true);
-	nq = palloc0(sizeof(int32) * nf);
-	sh.uvals = palloc0(sizeof(double *) * nf);
+/*
+ * codes: each feature's values replaced by their ranks among the feature's
+ * distinct values (column-major, CODE_MISSING for NaN); sh->uvals the
+ * distinct values, ascending.  Polls for interrupts once per feature.
+ */
+static CoreStatus
+BuildCodes(TrainShared *sh, const CoreAlloc *a, const CoreInterrupts *hooks, CoreError *err)
+{
+	int32		n = sh->n,
+				nf = sh->nf;
+	uint32	   *codes;
+	int32	   *nq;
+	uint64	   *keys,
+			   *tmpk;
+	uint32	   *rows,
+			   *tmpr;
+
+	ALLOC_OR_RETURN(codes, a, (size_t) n * nf, sizeof(uint32), true, err);
+	ALLOC_OR_RETURN(nq, a, nf, sizeof(int32), true, err);
+	ALLOC_OR_RETURN(sh->uvals, a, nf, sizeof(double *), true, err);
+	ALLOC_OR_RETURN(keys, a, n, sizeof(uint64), true, err);
+	ALLOC_OR_RETURN(tmpk, a, n, sizeof(uint64), true, err);
+	ALLOC_OR_RETURN(rows, a, n, sizeof(uint32), true, err);
+	ALLOC_OR_RETURN(tmpr, a, n, sizeof(uint32), true, err);
+	for (int32 f = 0; f < nf; f++)
 	{
-		uint64	   *keys = huge_array(n, sizeof(uint64), true);
-		uint64	   *tmpk = huge_array(n, sizeof(uint64), true);
-		uint32	   *rows = huge_array(n, sizeof(uint32), true);
-		uint32	   *tmpr = huge_array(n, sizeof(uint32), true);
+		uint32	   *col = codes + (int64) f * n;
+		int32		nk = 0,
+					q = 0;
+		double	   *u;
 
-		for (int32 f = 0; f < nf; f++)
+		core_check_interrupts(hooks);
+		for (int32 i = 0; i < n; i++)
 		{
-			uint32	   *col = codes + (int64) f * n;
-			int32		nk = 0,
-						q = 0;
-			double	   *u;
+			double		v = sh->x[(int64) sh->ord[i] * nf + f];
 
-			CHECK_FOR_INTERRUPTS();
-			for (int32 i = 0; i < n; i++)
+			if (isnan(v))
+				col[i] = CODE_MISSING;
+			else
 			{
-				double		v = x[(int64) ord[i] * nf + f];
-
-				if (isnan(v))
-					col[i] = CODE_MISSING;
-				else
-				{
-					keys[nk] = DoubleKey(v);
-					rows[nk++] = (uint32) i;
-				}
+				keys[nk] = DoubleKey(v);
+				rows[nk++] = (uint32) i;
 			}
-			RadixSort(keys, tmpk, nk, 0, 64, rows, tmpr);
-			for (int32 k = 0; k < nk; k++)
-			{
-				if (k == 0 || keys[k] != keys[k - 1])
-					q++;
-				col[rows[k]] = (uint32) (q - 1);
-			}
-			u = palloc(sizeof(double) * Max(q, 1));
-			q = 0;
-			for (int32 k = 0; k < nk; k++)
-				if (k == 0 || keys[k] != keys[k - 1])
-				{
-					double		v = x[(int64) ord[rows[k]] * nf + f];
-
-					u[q++] = (v == 0) ? 0.0 : v;
-				}
-			nq[f] = q;
-			sh.uvals[f] = u;
-			sh.maxq = Max(sh.maxq, q);
 		}
-		pfree(keys);
-		pfree(tmpk);
-		pfree(rows);
-		pfree(tmpr);
-	}
-	sh.codes = codes;
-	sh.nq = nq;
+		RadixSort(keys, tmpk, nk, 0, 64, rows, tmpr);
+		for (int32 k = 0; k < nk; k++)
+		{
+			if (k == 0 || keys[k] != keys[k - 1])
+				q++;
+			col[rows[k]] = (uint32) (q - 1);
+		}
+		ALLOC_OR_RETURN(u, a, Max(q, 1), sizeof(double), false, err);
+		q = 0;
+		for (int32 k = 0; k < nk; k++)
+			if (k == 0 || keys[k] != keys[k - 1])
+			{
+				double		v = sh->x[(int64) sh->ord[rows[k]] * nf + f];
 
-	/* per-worker scratch */
-	sh.scratch = palloc0(sizeof(TrainScratch) * nw);
+				u[q++] = (v == 0) ? 0.0 : v;
+			}
+		nq[f] = q;
+		sh->uvals[f] = u;
+		sh->maxq = Max(sh->maxq, q);
+	}
+	core_release(a, keys);
+	core_release(a, tmpk);
+	core_release(a, rows);
+	core_release(a, tmpr);
+	sh->codes = codes;
+	sh->nq = nq;
+	return CORE_OK;
+}
+
+/* each worker's scratch (sh->scratch[nw]) and the tree slots (sh->trees) */
+static CoreStatus
+AllocScratch(TrainShared *sh, const CoreAlloc *a, int nw, CoreError *err)
+{
+	int32		n = sh->n;
+	int32		binsz = Max(sh->maxq, 1);
+
+	ALLOC_OR_RETURN(sh->scratch, a, nw, sizeof(TrainScratch), true, err);
 	for (int w = 0; w < nw; w++)
 	{
-		TrainScratch *sc = &sh.scratch[w];
-		int32		binsz = Max(sh.maxq, 1);
+		TrainScratch *sc = &sh->scratch[w];
 
-		sc->cnt = huge_array(n, sizeof(int32), true);
-		sc->idx = huge_array(n, sizeof(int32), true);
-		sc->w = huge_array(n, sizeof(double), true);
-		sc->keys = huge_array(n, sizeof(uint64), true);
-		sc->tmp = huge_array(n, sizeof(uint64), true);
-		sc->stats = huge_array((Size) binsz * sh.S, sizeof(double), true);
-		sc->bin_n = huge_array(binsz, sizeof(int32), true);
-		sc->bin_code = huge_array(binsz, sizeof(uint32), true);
-		sc->perm = palloc0(sizeof(int32) * nf);
-		sc->stack = huge_array((Size) n + 1, sizeof(StackEntry), true);
-		sc->vec = palloc0(sizeof(double) * 6 * sh.S);
+		ALLOC_OR_RETURN(sc->cnt, a, n, sizeof(int32), true, err);
+		ALLOC_OR_RETURN(sc->idx, a, n, sizeof(int32), true, err);
+		ALLOC_OR_RETURN(sc->w, a, n, sizeof(double), true, err);
+		ALLOC_OR_RETURN(sc->keys, a, n, sizeof(uint64), true, err);
+		ALLOC_OR_RETURN(sc->tmp, a, n, sizeof(uint64), true, err);
+		ALLOC_OR_RETURN(sc->stats, a, (size_t) binsz * sh->S, sizeof(double), true, err);
+		ALLOC_OR_RETURN(sc->bin_n, a, binsz, sizeof(int32), true, err);
+		ALLOC_OR_RETURN(sc->bin_code, a, binsz, sizeof(uint32), true, err);
+		ALLOC_OR_RETURN(sc->perm, a, sh->nf, sizeof(int32), true, err);
+		ALLOC_OR_RETURN(sc->stack, a, (size_t) n + 1, sizeof(StackEntry), true, err);
+		ALLOC_OR_RETURN(sc->vec, a, 6 * (size_t) sh->S, sizeof(double), true, err);
 	}
-	sh.trees = huge_array(p->n_trees, sizeof(TreeBuild), true);
-	sh.mem_limit = (int64) mem_limit - est;
-	importance = palloc0(sizeof(double) * nf);
+	ALLOC_OR_RETURN(sh->trees, a, sh->p->n_trees, sizeof(TreeBuild), true, err);
+	return CORE_OK;
+}
 
-	trees_live = true;
-	PG_TRY();
+/* grow every tree on nw threads; the budget or a malloc failure is the error */
+static CoreStatus
+GrowForest(TrainShared *sh, int nw, size_t mem_limit, const CoreInterrupts *hooks, CoreError *err)
+{
+	sh->run.n_tasks = sh->p->n_trees;
+	sh->run.n_workers = nw;
+	sh->run.fn = GrowTree;
+	sh->run.arg = sh;
+	parallel_run(&sh->run, RunHooks(hooks));
+	if (sh->error == 1)
 	{
-		StringInfoData buf;
+		core_error(err, CORE_LIMIT, "forest training does not fit in maintenance_work_mem (%zu MB)",
+				   mem_limit >> 20);
+		core_error_detail(err, "The trees grown so far hold %lld MB.", (long long) (sh->mem_used >> 20));
+		return core_error_hint(err, "Raise maintenance_work_mem, or make the trees smaller with max_depth, min_samples_leaf or n_trees.");
+	}
+	if (sh->error == 2)
+		return core_error(err, CORE_NOMEM, "out of memory while growing the forest");
+	return CORE_OK;
+}
 
-		sh.run.n_tasks = p->n_trees;
-		sh.run.n_workers = nw;
-		sh.run.fn = GrowTree;
-		sh.run.arg = &sh;
-		parallel_run(&sh.run, hooks);
-		if (sh.error == 1)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("forest training does not fit in maintenance_work_mem (%zu MB)",
-							mem_limit >> 20),
-					 errdetail("The trees grown so far hold %lld MB.", (long long) (sh.mem_used >> 20)),
-					 errhint("Raise maintenance_work_mem, or make the trees smaller with max_depth, min_samples_leaf or n_trees.")));
-		if (sh.error == 2)
-			ereport(ERROR,
-					(errcode(ERRCODE_OUT_OF_MEMORY),
-					 errmsg("out of memory while growing the forest")));
+/*
+ * The out-of-bag score into *score: accuracy, or R² in the scaled units of
+ * ys (a ratio, so the same, and safe from overflow); NaN without out-of-bag
+ * rows.
+ */
+static CoreStatus
+OobScore(TrainShared *sh, const CoreAlloc *a, int nthreads, const CoreInterrupts *hooks,
+		 double *score, CoreError *err)
+{
+	int32		n = sh->n,
+				nc = sh->nc;
+	int64		used = 0;
+	double		hits = 0,
+				ss_res = 0,
+				ss_tot = 0,
+				ymean = 0;
 
-		/* out-of-bag score */
-		info->oob_score = NAN;
-		if (p->bootstrap || p->sample_fraction < 1.0)
+	*score = NAN;
+	ALLOC_OR_RETURN(sh->oob_acc, a, (size_t) n * sh->vw, sizeof(double), true, err);
+	ALLOC_OR_RETURN(sh->oob_cnt, a, n, sizeof(int32), true, err);
+	sh->run.n_tasks = ((int64) n + OOB_BLOCK - 1) / OOB_BLOCK;
+	sh->run.fn = OobBlock;
+	sh->run.n_workers = Max(1, Min(nthreads, 64));
+	parallel_run(&sh->run, RunHooks(hooks));
+	for (int32 i = 0; i < n; i++)
+		if (sh->oob_cnt[i] > 0)
 		{
-			int64		used = 0;
-			double		hits = 0,
-						ss_res = 0,
-						ss_tot = 0,
-						ymean = 0;
+			used++;
+			ymean += nc > 0 ? 0 : ldexp(sh->y[i], -sh->yexp);
+		}
+	if (used > 0)
+	{
+		ymean /= used;
+		for (int32 i = 0; i < n; i++)
+		{
+			double	   *acc = sh->oob_acc + (int64) i * sh->vw;
 
-			sh.oob_acc = huge_array((Size) n * sh.vw, sizeof(double), true);
-			sh.oob_cnt = huge_array(n, sizeof(int32), true);
-			sh.run.n_tasks = ((int64) n + OOB_BLOCK - 1) / OOB_BLOCK;
-			sh.run.fn = OobBlock;
-			sh.run.n_workers = Max(1, Min(nthreads, 64));
-			parallel_run(&sh.run, hooks);
-			/* regression: R² in the scaled units of ys (a ratio, so the same), safe from overflow */
-			for (int32 i = 0; i < n; i++)
-				if (sh.oob_cnt[i] > 0)
-				{
-					used++;
-					ymean += nc > 0 ? 0 : ldexp(ysorted[i], -sh.yexp);
-				}
-			if (used > 0)
+			if (sh->oob_cnt[i] == 0)
+				continue;
+			if (nc > 0)
+				hits += ArgMax(acc, nc) == sh->ycls[i];
+			else
 			{
-				ymean /= used;
-				for (int32 i = 0; i < n; i++)
-				{
-					double	   *acc = sh.oob_acc + (int64) i * sh.vw;
+				double		pred = ldexp(acc[0] / sh->oob_cnt[i], -sh->yexp);
+				double		yi = ldexp(sh->y[i], -sh->yexp);
 
-					if (sh.oob_cnt[i] == 0)
-						continue;
-					if (nc > 0)
-						hits += ArgMax(acc, nc) == ycls[i];
-					else
-					{
-						double		pred = ldexp(acc[0] / sh.oob_cnt[i], -sh.yexp);
-						double		yi = ldexp(ysorted[i], -sh.yexp);
-
-						ss_res += (yi - pred) * (yi - pred);
-						ss_tot += (yi - ymean) * (yi - ymean);
-					}
-				}
-				if (nc > 0)
-					info->oob_score = hits / used;
-				else
-					info->oob_score = ss_tot > 0 ? 1.0 - ss_res / ss_tot : NAN;
+				ss_res += (yi - pred) * (yi - pred);
+				ss_tot += (yi - ymean) * (yi - ymean);
 			}
 		}
+		if (nc > 0)
+			*score = hits / used;
+		else
+			*score = ss_tot > 0 ? 1.0 - ss_res / ss_tot : NAN;
+	}
+	core_release(a, sh->oob_acc);
+	core_release(a, sh->oob_cnt);
+	sh->oob_acc = NULL;
+	sh->oob_cnt = NULL;
+	return CORE_OK;
+}
 
-		/* importance: each tree's normalised decrease, averaged, normalised */
-		{
-			double		total = 0;
+/* importance[nf]: each tree's normalised decrease, averaged, normalised */
+static void
+ForestImportance(const TrainShared *sh, double *importance)
+{
+	int32		nf = sh->nf;
+	double		total = 0;
 
-			for (int32 t = 0; t < p->n_trees; t++)
-			{
-				double		s = 0;
+	for (int32 t = 0; t < sh->p->n_trees; t++)
+	{
+		double		s = 0;
 
-				for (int32 f = 0; f < nf; f++)
-					s += sh.trees[t].importance[f];
-				if (s > 0)
-					for (int32 f = 0; f < nf; f++)
-						importance[f] += sh.trees[t].importance[f] / s;
-			}
+		for (int32 f = 0; f < nf; f++)
+			s += sh->trees[t].importance[f];
+		if (s > 0)
 			for (int32 f = 0; f < nf; f++)
-				total += importance[f];
-			for (int32 f = 0; f < nf; f++)
-				importance[f] = total > 0 ? importance[f] / total : 0;
-		}
+				importance[f] += sh->trees[t].importance[f] / s;
+	}
+	for (int32 f = 0; f < nf; f++)
+		total += importance[f];
+	for (int32 f = 0; f < nf; f++)
+		importance[f] = total > 0 ? importance[f] / total : 0;
+}
 
+/* make room for `extra` more bytes in one allocation (the model's exact size) */
+static void
+BufReserve(CoreBuf *b, size_t extra)
+{
+	char	   *bigger;
+
+	if (b->failed || extra <= b->cap - b->len)
+		return;
+	if (extra > CORE_MAX_ALLOC - b->len)
+	{
+		b->failed = true;
+		return;
+	}
+	bigger = b->alloc->alloc(b->alloc->ctx, b->len + extra);
+	if (bigger == NULL)
+	{
+		b->failed = true;
+		return;
+	}
+	memcpy(bigger, b->data, b->len);
+	core_release(b->alloc, b->data);
+	b->data = bigger;
+	b->cap = b->len + extra;
+}
+
+/*
+ * The model: envelope, then task, n_features, n_classes, n_trees, the
+ * classes, the importances and per tree n_nodes, n_leaves, nodes and leaf
+ * values (native byte order, as forest_core_load reads it).
+ */
+static CoreStatus
+WriteForest(CoreBuf *buf, const TrainShared *sh, const double *classes, const double *importance,
+			const CoreInterrupts *hooks, CoreError *err)
+{
+	uint8		head[4] = {(uint8) sh->p->task, 0, 0, 0};
+	int32		nc = sh->nc;
+	int32		ntrees = sh->p->n_trees;
+	size_t		start;
+	size_t		bytes = MODEL_HEADER_SIZE + 16 + sizeof(double) * ((size_t) nc + sh->nf);
+
+	for (int32 t = 0; t < ntrees; t++)
+		bytes += 8 + sizeof(ForestNode) * (size_t) sh->trees[t].n_nodes +
+			sizeof(double) * sh->vw * (size_t) sh->trees[t].n_leaves;
+	BufReserve(buf, bytes);
+	start = model_envelope_begin(buf, MODEL_KIND_FOREST);
+	core_buf_append(buf, head, 4);
+	core_buf_append(buf, &sh->nf, 4);
+	core_buf_append(buf, &nc, 4);
+	core_buf_append(buf, &ntrees, 4);
+	if (nc > 0)
+		core_buf_append(buf, classes, sizeof(double) * nc);
+	core_buf_append(buf, importance, sizeof(double) * sh->nf);
+	for (int32 t = 0; t < ntrees; t++)
+	{
+		const TreeBuild *tb = &sh->trees[t];
+
+		core_check_interrupts(hooks);
+		core_buf_append(buf, &tb->n_nodes, 4);
+		core_buf_append(buf, &tb->n_leaves, 4);
+		core_buf_append(buf, tb->nodes, sizeof(ForestNode) * tb->n_nodes);
+		core_buf_append(buf, tb->values, sizeof(double) * sh->vw * tb->n_leaves);
+	}
+	return model_envelope_finish(buf, start, err);
+}
+
+/* the main-thread scratch, once the model is written */
+static void
+ReleaseScratch(TrainShared *sh, const CoreAlloc *a, int nw)
+{
+	for (int w = 0; w < nw; w++)
+	{
+		TrainScratch *sc = &sh->scratch[w];
+
+		core_release(a, sc->cnt);
+		core_release(a, sc->idx);
+		core_release(a, sc->w);
+		core_release(a, sc->keys);
+		core_release(a, sc->tmp);
+		core_release(a, sc->stats);
+		core_release(a, sc->bin_n);
+		core_release(a, sc->bin_code);
+		core_release(a, sc->perm);
+		core_release(a, sc->stack);
+		core_release(a, sc->vec);
+	}
+	core_release(a, sh->scratch);
+	for (int32 f = 0; f < sh->nf; f++)
+		core_release(a, sh->uvals[f]);
+	core_release(a, sh->uvals);
+	core_release(a, (void *) sh->codes);
+	core_release(a, (void *) sh->nq);
+	core_release(a, (void *) sh->ord);
+	core_release(a, (void *) sh->y);
+	core_release(a, (void *) sh->ys);
+	core_release(a, (void *) sh->ycls);
+	core_release(a, (void *) sh->cw);
+}
+
+CoreStatus
+forest_core_train(int64 n_rows, int32 nf, const double *x, const double *y,
+				  const ForestParams *p, const ForestTrainEnv *env, CoreBuf *out,
+				  ForestTrainInfo *info, CoreError *err)
+{
+	const CoreAlloc *a = env->alloc;
+	TrainShared sh;
+	double	   *classes = NULL;
+	int32		nc = 0;
+	int64		est;
+	int			nw;
+	double	   *importance;
+	TreeRelease *rel;
+	CoreStatus	st;
+
+	if ((st = CheckTrainInput(n_rows, nf, err)) != CORE_OK)
+		return st;
+	memset(&sh, 0, sizeof(sh));
+	sh.p = p;
+	sh.n = (int32) n_rows;
+	sh.nf = nf;
+	sh.x = x;
+	if ((st = forest_core_mtry(p, nf, &sh.mtry, err)) != CORE_OK)
+		return st;
+
+	/* classes */
+	if (p->task == FOREST_CLASSIFICATION &&
+		(st = training_classes(a, y, sh.n, FOREST_MAX_CLASSES, &classes, &nc, err)) != CORE_OK)
+		return st;
+	sh.nc = nc;
+	sh.S = nc > 0 ? nc : 3;
+	sh.vw = nc > 0 ? nc : 1;
+
+	/* memory estimate, before the big allocations */
+	nw = Max(1, Min(env->nthreads, Min(p->n_trees, 64)));
+	if ((st = EstimateMemory(&sh, nw, env->mem_limit, &est, err)) != CORE_OK)
+		return st;
+
+	/* canonical row order, labels, codes, per-worker scratch */
+	if ((st = PrepareRows(&sh, a, y, classes, env->hooks, err)) != CORE_OK ||
+		(st = BuildCodes(&sh, a, env->hooks, err)) != CORE_OK ||
+		(st = AllocScratch(&sh, a, nw, err)) != CORE_OK)
+		return st;
+	sh.mem_limit = (int64) env->mem_limit - est;
+	ALLOC_OR_RETURN(importance, a, nf, sizeof(double), true, err);
+	ALLOC_OR_RETURN(rel, a, 1, sizeof(TreeRelease), true, err);
+	rel->trees = sh.trees;
+	rel->n = p->n_trees;
+	rel->armed = true;
+	if (env->on_release)
+		env->on_release(env->release_ctx, ReleaseTrees, rel);
+
+	/* the trees, the out-of-bag score, the importances and the bytes */
+	st = GrowForest(&sh, nw, env->mem_limit, env->hooks, err);
+	info->oob_score = NAN;
+	if (st == CORE_OK && (p->bootstrap || p->sample_fraction < 1.0))
+		st = OobScore(&sh, a, env->nthreads, env->hooks, &info->oob_score, err);
+	if (st == CORE_OK)
+	{
+		ForestImportance(&sh, importance);
 		info->nodes = 0;
 		for (int32 t = 0; t < p->n_trees; t++)
 			info->nodes += sh.trees[t].n_nodes;
-		info->memory = (Size) (est + sh.mem_used);
-
-		model_blob_begin(&buf, MODEL_KIND_FOREST);
-		WriteForest(&buf, &sh, classes, importance);
-		result = model_blob_finish(&buf);
+		info->memory = (size_t) (est + sh.mem_used);
+		st = WriteForest(out, &sh, classes, importance, env->hooks, err);
 	}
-	PG_FINALLY();
+	ReleaseTrees(rel);
+	if (st != CORE_OK)
+		return st;
+	ReleaseScratch(&sh, a, nw);
+	core_release(a, importance);
+	if (env->on_release == NULL)
 	{
-		if (trees_live)
-			FreeTrees(sh.trees, p->n_trees);
+		/* otherwise the registered callback still reads them */
+		core_release(a, sh.trees);
+		core_release(a, rel);
 	}
-	PG_END_TRY();
 
-	info->rows = n;
+	info->rows = sh.n;
 	info->n_classes = nc;
 	info->classes = classes;
-	return result;
+	return CORE_OK;
 }
 
 /*
@@ -1496,17 +1761,23 @@ forest_train(int64 n_rows, int32 nf, const double *x, const double *y,
  */
 #define HOT_DEPTH 10
 
-static void
-LayOutTree(ForestTree *tr)
+static CoreStatus
+LayOutTree(const CoreAlloc *a, ForestTree *tr, CoreError *err)
 {
 	int32		n = tr->n_nodes;
-	int32	   *depth = palloc_extended(sizeof(int32) * n, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	int32	   *order = palloc_extended(sizeof(int32) * n, MCXT_ALLOC_HUGE);
-	int32	   *newidx = palloc_extended(sizeof(int32) * n, MCXT_ALLOC_HUGE);
-	int32	   *stack = palloc_extended(sizeof(int32) * n, MCXT_ALLOC_HUGE);
-	ForestNode *out = palloc_extended(sizeof(ForestNode) * (n + 1), MCXT_ALLOC_HUGE);
+	int32	   *depth,
+			   *order,
+			   *newidx,
+			   *stack;
+	ForestNode *out;
 	int32		placed = 1,
 				bfs_end;
+
+	ALLOC_OR_RETURN(depth, a, n, sizeof(int32), true, err);
+	ALLOC_OR_RETURN(order, a, n, sizeof(int32), false, err);
+	ALLOC_OR_RETURN(newidx, a, n, sizeof(int32), false, err);
+	ALLOC_OR_RETURN(stack, a, n, sizeof(int32), false, err);
+	ALLOC_OR_RETURN(out, a, (size_t) n + 1, sizeof(ForestNode), false, err);
 
 	depth[0] = 0;
 	for (int32 i = 0; i < n; i++)
@@ -1561,24 +1832,29 @@ LayOutTree(ForestTree *tr)
 	for (int32 k = 0; k < placed + 1; k++)
 		if (out[k].child != 0)
 			out[k].child = (uint32) newidx[out[k].child];
-	pfree(tr->nodes);
+	core_release(a, tr->nodes);
 	tr->nodes = out;
 	tr->n_nodes = placed + 1;
-	pfree(depth);
-	pfree(order);
-	pfree(newidx);
-	pfree(stack);
+	core_release(a, depth);
+	core_release(a, order);
+	core_release(a, newidx);
+	core_release(a, stack);
+	return CORE_OK;
 }
 
 /* ---------------------------------------------------------------------------
  * Loading model bytes
  * ------------------------------------------------------------------------- */
 
-static void
-CheckCount(int32 v, int32 lo, int32 hi, const char *what)
+static CoreStatus
+CheckCount(int32 v, int32 lo, int32 hi, const char *what, CoreError *err)
 {
 	if (v < lo || v > hi)
-		blob_corrupt(psprintf("The %s count %d is outside %d..%d.", what, v, lo, hi));
+	{
+		core_error(err, CORE_CORRUPT, "invalid media_reco model");
+		return core_error_detail(err, "The %s count %d is outside %d..%d.", what, v, lo, hi);
+	}
+	return CORE_OK;
 }
 
 /*
@@ -1587,15 +1863,17 @@ CheckCount(int32 v, int32 lo, int32 hi, const char *what)
  * at most 256 features: twice the nodes per cache line, and the leaf value
  * read with the leaf itself (see CompactNode).
  */
-static void
-MakeCompact(Forest *f)
+static CoreStatus
+MakeCompact(const CoreAlloc *a, Forest *f, CoreError *err)
 {
 	int32		vw = f->value_width;
 
 	for (int32 t = 0; t < f->n_trees; t++)
 	{
 		ForestTree *tr = &f->trees[t];
-		CompactNode *cn = palloc_extended(sizeof(CompactNode) * (Size) tr->n_nodes, MCXT_ALLOC_HUGE);
+		CompactNode *cn;
+
+		ALLOC_OR_RETURN(cn, a, tr->n_nodes, sizeof(CompactNode), false, err);
 
 		for (int32 i = 0; i < tr->n_nodes; i++)
 		{
@@ -1620,136 +1898,185 @@ MakeCompact(Forest *f)
 		}
 		tr->root_is_leaf = tr->nodes[0].child == 0;
 		tr->cnodes = cn;
-		f->bytes += sizeof(CompactNode) * (Size) tr->n_nodes;
-		f->bytes -= sizeof(ForestNode) * (Size) tr->n_nodes;
-		pfree(tr->nodes);
+		f->bytes += sizeof(CompactNode) * (size_t) tr->n_nodes;
+		f->bytes -= sizeof(ForestNode) * (size_t) tr->n_nodes;
+		core_release(a, tr->nodes);
 		tr->nodes = NULL;
 	}
 	f->compact = true;
+	return CORE_OK;
 }
 
-Forest *
-forest_load(BlobReader *r)
+/* the header: task, counts, classes and importances */
+static CoreStatus
+LoadHeader(const CoreAlloc *a, CoreReader *r, Forest *f, CoreError *err)
 {
-	Forest	   *f = palloc0(sizeof(Forest));
 	uint8		head[4];
-	int32		vw;
-	bool		compact = true;
+	CoreStatus	st;
 
-	blob_read(r, head, 4);
+	if (!payload_read(r, head, 4, err))
+		return err->status;
 	if (head[0] > FOREST_REGRESSION || head[1] || head[2] || head[3])
-		blob_corrupt("Unknown forest task.");
+		return model_corrupt(err, "Unknown forest task.");
 	f->task = (ForestTask) head[0];
-	blob_read(r, &f->n_features, 4);
-	blob_read(r, &f->n_classes, 4);
-	blob_read(r, &f->n_trees, 4);
-	CheckCount(f->n_features, 1, FOREST_MAX_FEATURES, "feature");
-	CheckCount(f->n_trees, 1, FOREST_MAX_TREES, "tree");
+	if (!payload_read(r, &f->n_features, 4, err) ||
+		!payload_read(r, &f->n_classes, 4, err) ||
+		!payload_read(r, &f->n_trees, 4, err))
+		return err->status;
+	if ((st = CheckCount(f->n_features, 1, FOREST_MAX_FEATURES, "feature", err)) != CORE_OK ||
+		(st = CheckCount(f->n_trees, 1, FOREST_MAX_TREES, "tree", err)) != CORE_OK)
+		return st;
 	if (f->task == FOREST_CLASSIFICATION)
-		CheckCount(f->n_classes, 2, FOREST_MAX_CLASSES, "class");
+	{
+		if ((st = CheckCount(f->n_classes, 2, FOREST_MAX_CLASSES, "class", err)) != CORE_OK)
+			return st;
+	}
 	else if (f->n_classes != 0)
-		blob_corrupt("A regression forest has classes.");
-	vw = f->value_width = f->task == FOREST_CLASSIFICATION ? f->n_classes : 1;
+		return model_corrupt(err, "A regression forest has classes.");
+	f->value_width = f->task == FOREST_CLASSIFICATION ? f->n_classes : 1;
 
 	if (f->n_classes > 0)
 	{
-		f->classes = palloc(sizeof(double) * f->n_classes);
-		blob_read(r, f->classes, sizeof(double) * f->n_classes);
+		ALLOC_OR_RETURN(f->classes, a, f->n_classes, sizeof(double), false, err);
+		if (!payload_read(r, f->classes, sizeof(double) * f->n_classes, err))
+			return err->status;
 		for (int32 c = 0; c < f->n_classes; c++)
 			if (!isfinite(f->classes[c]) || (c > 0 && !(f->classes[c] > f->classes[c - 1])))
-				blob_corrupt("The class list is not finite and strictly ascending.");
+				return model_corrupt(err, "The class list is not finite and strictly ascending.");
 	}
-	f->importance = palloc(sizeof(double) * f->n_features);
-	blob_read(r, f->importance, sizeof(double) * f->n_features);
+	ALLOC_OR_RETURN(f->importance, a, f->n_features, sizeof(double), false, err);
+	if (!payload_read(r, f->importance, sizeof(double) * f->n_features, err))
+		return err->status;
 	for (int32 i = 0; i < f->n_features; i++)
 		if (!(f->importance[i] >= 0 && f->importance[i] <= 1))
-			blob_corrupt("A feature importance is outside [0, 1].");
+			return model_corrupt(err, "A feature importance is outside [0, 1].");
+	return CORE_OK;
+}
 
-	f->trees = palloc0(sizeof(ForestTree) * f->n_trees);
+/*
+ * One tree's nodes and values, checked: every split points forward (child >
+ * own index), so any walk from the root ends at a leaf in fewer than n_nodes
+ * steps, whatever the bytes; and every node has at most one parent, so the
+ * nodes form a tree (LayOutTree relies on it).
+ */
+static CoreStatus
+LoadTree(const CoreAlloc *a, CoreReader *r, const Forest *f, ForestTree *tr, CoreError *err)
+{
+	int32		vw = f->value_width;
+	const char *src;
+	bool	   *parented;
+	CoreStatus	st;
+
+	if (!payload_read(r, &tr->n_nodes, 4, err) || !payload_read(r, &tr->n_leaves, 4, err))
+		return err->status;
+	if ((st = CheckCount(tr->n_nodes, 1, PG_INT32_MAX - 1, "node", err)) != CORE_OK ||
+		(st = CheckCount(tr->n_leaves, 1, tr->n_nodes, "leaf", err)) != CORE_OK)
+		return st;
+	/* the lengths are checked against the bytes before anything is allocated */
+	if ((size_t) tr->n_nodes > r->left / sizeof(ForestNode))
+		return model_corrupt(err, "The payload ends before the model structure does.");
+	if ((src = payload_take(r, sizeof(ForestNode) * (size_t) tr->n_nodes, err)) == NULL)
+		return err->status;
+	ALLOC_OR_RETURN(tr->nodes, a, tr->n_nodes, sizeof(ForestNode), false, err);
+	memcpy(tr->nodes, src, sizeof(ForestNode) * (size_t) tr->n_nodes);
+	if ((size_t) tr->n_leaves > r->left / (sizeof(double) * vw))
+		return model_corrupt(err, "The payload ends before the model structure does.");
+	if ((src = payload_take(r, sizeof(double) * vw * (size_t) tr->n_leaves, err)) == NULL)
+		return err->status;
+	ALLOC_OR_RETURN(tr->values, a, (size_t) vw * tr->n_leaves, sizeof(double), false, err);
+	memcpy(tr->values, src, sizeof(double) * vw * (size_t) tr->n_leaves);
+
+	ALLOC_OR_RETURN(parented, a, tr->n_nodes, 1, true, err);
+	for (int32 i = 0; i < tr->n_nodes; i++)
+	{
+		const ForestNode *nd = &tr->nodes[i];
+
+		if (nd->child == 0)
+		{
+			if (nd->info >= (uint32) tr->n_leaves)
+				return model_corrupt(err, "A leaf points outside its tree's values.");
+		}
+		else
+		{
+			if (nd->child <= (uint32) i || nd->child >= (uint32) tr->n_nodes - 1)
+				return model_corrupt(err, "A split points outside its tree or backwards.");
+			if (parented[nd->child] || parented[nd->child + 1])
+				return model_corrupt(err, "Two splits share a child.");
+			parented[nd->child] = parented[nd->child + 1] = true;
+			if ((nd->info & FOREST_FEATURE_MASK) >= (uint32) f->n_features)
+				return model_corrupt(err, "A split uses a feature the model does not have.");
+			if (isnan(nd->threshold))
+				return model_corrupt(err, "A split threshold is NaN.");
+		}
+	}
+	core_release(a, parented);
+	for (int64 v = 0; v < (int64) tr->n_leaves * vw; v++)
+		if (!isfinite(tr->values[v]) ||
+			(f->task == FOREST_CLASSIFICATION && !(tr->values[v] >= 0 && tr->values[v] <= 1)))
+			return model_corrupt(err, "A leaf value is not finite or not a probability.");
+	if (f->task == FOREST_CLASSIFICATION)
+		for (int64 l = 0; l < tr->n_leaves; l++)
+		{
+			double		sum = 0;
+
+			for (int32 c = 0; c < vw; c++)
+				sum += tr->values[l * vw + c];
+			if (fabs(sum - 1.0) > 1e-9)
+				return model_corrupt(err, "A leaf's class probabilities do not sum to 1.");
+		}
+	return CORE_OK;
+}
+
+/* can the compact 8-byte form hold this laid-out tree? */
+static bool
+TreeFitsCompact(const Forest *f, const ForestTree *tr)
+{
+	if (tr->n_nodes > COMPACT_CHILD_MASK || f->n_features > COMPACT_MAX_FEATURES)
+		return false;
+	for (int32 i = 0; i < tr->n_nodes; i++)
+		if (tr->nodes[i].child != 0 &&
+			(double) (float) tr->nodes[i].threshold != tr->nodes[i].threshold)
+			return false;
+	return true;
+}
+
+CoreStatus
+forest_core_load(const CoreAlloc *a, CoreReader *r, const CoreInterrupts *hooks,
+				 Forest **out, CoreError *err)
+{
+	Forest	   *f;
+	int32		vw;
+	bool		compact = true;
+	CoreStatus	st;
+
+	*out = NULL;
+	ALLOC_OR_RETURN(f, a, 1, sizeof(Forest), true, err);
+	if ((st = LoadHeader(a, r, f, err)) != CORE_OK)
+		return st;
+	vw = f->value_width;
+	ALLOC_OR_RETURN(f->trees, a, f->n_trees, sizeof(ForestTree), true, err);
 	f->bytes = sizeof(Forest) + sizeof(ForestTree) * f->n_trees;
 	for (int32 t = 0; t < f->n_trees; t++)
 	{
 		ForestTree *tr = &f->trees[t];
-		const char *src;
-		bool	   *parented;
 
-		CHECK_FOR_INTERRUPTS();
-		blob_read(r, &tr->n_nodes, 4);
-		blob_read(r, &tr->n_leaves, 4);
-		CheckCount(tr->n_nodes, 1, PG_INT32_MAX - 1, "node");
-		CheckCount(tr->n_leaves, 1, tr->n_nodes, "leaf");
-		/* the lengths are checked against the bytes before anything is allocated */
-		if ((Size) tr->n_nodes > r->left / sizeof(ForestNode))
-			blob_corrupt("The payload ends before the model structure does.");
-		src = blob_take(r, sizeof(ForestNode) * (Size) tr->n_nodes);
-		tr->nodes = palloc_extended(sizeof(ForestNode) * (Size) tr->n_nodes, MCXT_ALLOC_HUGE);
-		memcpy(tr->nodes, src, sizeof(ForestNode) * (Size) tr->n_nodes);
-		if ((Size) tr->n_leaves > r->left / (sizeof(double) * vw))
-			blob_corrupt("The payload ends before the model structure does.");
-		src = blob_take(r, sizeof(double) * vw * (Size) tr->n_leaves);
-		tr->values = palloc_extended(sizeof(double) * vw * (Size) tr->n_leaves, MCXT_ALLOC_HUGE);
-		memcpy(tr->values, src, sizeof(double) * vw * (Size) tr->n_leaves);
-
-		/*
-		 * Every split points forward (child > own index), so any walk from the
-		 * root ends at a leaf in fewer than n_nodes steps, whatever the bytes;
-		 * and every node has at most one parent, so the nodes form a tree
-		 * (LayOutTree relies on it).
-		 */
-		parented = palloc_extended(tr->n_nodes, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-		for (int32 i = 0; i < tr->n_nodes; i++)
-		{
-			const ForestNode *nd = &tr->nodes[i];
-
-			if (nd->child == 0)
-			{
-				if (nd->info >= (uint32) tr->n_leaves)
-					blob_corrupt("A leaf points outside its tree's values.");
-			}
-			else
-			{
-				if (nd->child <= (uint32) i || nd->child >= (uint32) tr->n_nodes - 1)
-					blob_corrupt("A split points outside its tree or backwards.");
-				if (parented[nd->child] || parented[nd->child + 1])
-					blob_corrupt("Two splits share a child.");
-				parented[nd->child] = parented[nd->child + 1] = true;
-				if ((nd->info & FOREST_FEATURE_MASK) >= (uint32) f->n_features)
-					blob_corrupt("A split uses a feature the model does not have.");
-				if (isnan(nd->threshold))
-					blob_corrupt("A split threshold is NaN.");
-			}
-		}
-		pfree(parented);
-		for (int64 v = 0; v < (int64) tr->n_leaves * vw; v++)
-			if (!isfinite(tr->values[v]) ||
-				(f->task == FOREST_CLASSIFICATION && !(tr->values[v] >= 0 && tr->values[v] <= 1)))
-				blob_corrupt("A leaf value is not finite or not a probability.");
-		if (f->task == FOREST_CLASSIFICATION)
-			for (int64 l = 0; l < tr->n_leaves; l++)
-			{
-				double		sum = 0;
-
-				for (int32 c = 0; c < vw; c++)
-					sum += tr->values[l * vw + c];
-				if (fabs(sum - 1.0) > 1e-9)
-					blob_corrupt("A leaf's class probabilities do not sum to 1.");
-			}
-		LayOutTree(tr);
-		f->bytes += sizeof(ForestNode) * (Size) tr->n_nodes + sizeof(double) * vw * (Size) tr->n_leaves;
-		if (tr->n_nodes > COMPACT_CHILD_MASK || f->n_features > COMPACT_MAX_FEATURES)
+		core_check_interrupts(hooks);
+		if ((st = LoadTree(a, r, f, tr, err)) != CORE_OK ||
+			(st = LayOutTree(a, tr, err)) != CORE_OK)
+			return st;
+		f->bytes += sizeof(ForestNode) * (size_t) tr->n_nodes + sizeof(double) * vw * (size_t) tr->n_leaves;
+		if (compact && !TreeFitsCompact(f, tr))
 			compact = false;
-		for (int32 i = 0; compact && i < tr->n_nodes; i++)
-			if (tr->nodes[i].child != 0 &&
-				(double) (float) tr->nodes[i].threshold != tr->nodes[i].threshold)
-				compact = false;
 		/* one- and two-value leaves carry their value inline (see forest_predict) */
 		if (vw <= 2)
 			for (int32 i = 0; i < tr->n_nodes; i++)
 				if (tr->nodes[i].child == 0)
 					tr->nodes[i].threshold = tr->values[(int64) tr->nodes[i].info * vw + (vw - 1)];
 	}
-	blob_expect_end(r);
-	if (compact)
-		MakeCompact(f);
-	return f;
+	if ((st = payload_end(r, err)) != CORE_OK)
+		return st;
+	if (compact && (st = MakeCompact(a, f, err)) != CORE_OK)
+		return st;
+	*out = f;
+	return CORE_OK;
 }

@@ -2,16 +2,17 @@
  * forest_core.h
  *	  Random forests on plain C arrays: training, prediction, (de)serialisation.
  *
- * No fmgr or SPI here: the glue (forest.c, models.c) hands over a row-major
- * feature matrix and the labels, and gets model bytes back; prediction runs
- * on a Forest loaded (and fully validated) from those bytes.
+ * Plain C (core.h): no PostgreSQL call, so training, loading and prediction
+ * run in the unit tests and under libFuzzer.  The SQL glue (forest_pg.c)
+ * hands over a row-major feature matrix and the labels with an allocator
+ * over a memory context, turns a returned CoreError into an ereport and the
+ * model bytes into a bytea; prediction runs on a Forest loaded (and fully
+ * validated) from those bytes.
  */
 #ifndef MEDIA_RECO_FOREST_CORE_H
 #define MEDIA_RECO_FOREST_CORE_H
 
-#include "postgres.h"
-
-#include "parallel.h"
+#include "core.h"
 
 #define FOREST_MAX_TREES	100000
 #define FOREST_MAX_CLASSES	10000
@@ -109,7 +110,7 @@ typedef struct Forest
 	ForestTree *trees;
 	bool		compact;		/* predict through cnodes */
 	double	   *tree_scratch;	/* [n_trees * value_width], compact prediction */
-	Size		bytes;			/* memory held by the loaded forest */
+	size_t		bytes;			/* memory held by the loaded forest */
 } Forest;
 
 typedef struct ForestTrainInfo
@@ -117,29 +118,81 @@ typedef struct ForestTrainInfo
 	int64		rows;
 	int32		n_classes;
 	double		oob_score;		/* accuracy or R²; NaN without out-of-bag rows */
-	Size		memory;			/* peak bytes of the training */
+	size_t		memory;			/* peak bytes of the training */
 	int64		nodes;
 	double	   *classes;		/* [n_classes], ascending */
 } ForestTrainInfo;
 
-/* Resolve the features tried per split for n_features inputs; ereports on a bad count. */
-extern int32 forest_mtry(const ForestParams *p, int32 n_features);
+/*
+ * What training needs from its caller besides the rows.  `alloc` gives all
+ * main-thread memory (the model bytes, the classes, the scratch arrays); the
+ * trees are grown on helper threads into malloc'd buffers charged to
+ * mem_limit.  `hooks` (NULL: none) may not return from process(); then
+ * `on_release` (NULL when process always returns) is how the core gets those
+ * malloc'd buffers freed: it registers fn(arg) to run when alloc's memory is
+ * released (the glue: a reset callback of the memory context).
+ */
+typedef struct ForestTrainEnv
+{
+	const CoreAlloc *alloc;
+	const CoreInterrupts *hooks;
+	void		(*on_release) (void *ctx, void (*fn) (void *arg), void *arg);
+	void	   *release_ctx;
+	int			nthreads;		/* threads growing trees, main included */
+	size_t		mem_limit;		/* bytes: the estimate plus the trees grown */
+} ForestTrainEnv;
 
 /*
- * Train on x (row-major, n_rows x n_features, NaN = missing) and y.  The
- * result does not depend on the order of the rows or on nthreads.
+ * The features tried per split for n_features inputs, into *mtry.
+ * CORE_INVALID when max_features is a count above n_features.  Pure; any
+ * thread.
  */
-extern bytea *forest_train(int64 n_rows, int32 n_features, const double *x, const double *y,
-						   const ForestParams *p, int nthreads, Size mem_limit,
-						   const SimInterruptHooks *hooks, ForestTrainInfo *info);
+extern CoreStatus forest_core_mtry(const ForestParams *p, int32 n_features, int32 *mtry,
+								   CoreError *err);
 
-/* Load model bytes (the payload after the envelope), validating everything. */
-struct CoreReader;
-extern Forest *forest_load(struct CoreReader *r);
+/*
+ * Train on x (row-major, n_rows x n_features, NaN = missing) and y, and
+ * append the model (envelope and payload, model_blob.h) to *out.  The bytes
+ * depend on neither the order of the rows nor env->nthreads.  info->classes
+ * comes from env->alloc.  Errors (bad input, budget, memory) are returned
+ * with the user's message; helper threads are joined and their buffers freed
+ * before any return.  Main thread only; starts helper threads (parallel.c).
+ */
+extern CoreStatus forest_core_train(int64 n_rows, int32 n_features, const double *x,
+									const double *y, const ForestParams *p,
+									const ForestTrainEnv *env, CoreBuf *out,
+									ForestTrainInfo *info, CoreError *err);
 
-/* out: class probabilities [n_classes], or the regression value [1] */
+/*
+ * Load a forest from the payload r covers (after model_envelope_open),
+ * validating everything, so that prediction on the result cannot go out of
+ * bounds whatever the bytes.  *out and all its memory come from a; on an
+ * error (CORE_CORRUPT "invalid media_reco model" with a detail, or
+ * CORE_NOMEM) *out is NULL and the partial forest is left to a's owner.
+ * hooks (NULL: none) is polled once per tree.  Main thread only.
+ */
+extern CoreStatus forest_core_load(const CoreAlloc *a, CoreReader *r, const CoreInterrupts *hooks,
+								   Forest **out, CoreError *err);
+
+/*
+ * out: class probabilities [n_classes], or the regression value [1].  Reads
+ * a loaded forest only: any thread, no allocation.
+ */
 extern void forest_predict(const Forest *f, const double *x, double *out);
-/* the predicted class (ties to the smaller class) or regression value */
+
+/*
+ * The predicted class (ties to the smaller class) or regression value;
+ * scratch holds value_width doubles.  Any thread, no allocation.
+ */
 extern double forest_predict_value(const Forest *f, const double *x, double *scratch);
+
+/*
+ * Transitional: models.c reaches the server glue (forest_train, forest_load,
+ * forest_mtry with their raising call shapes) through this header; once it
+ * includes forest_pg.h itself these lines go.
+ */
+#ifdef POSTGRES_H
+#include "forest_pg.h"
+#endif
 
 #endif

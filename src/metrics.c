@@ -23,6 +23,8 @@
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 
+#include "core_pg.h"
+#include "state_codec.h"
 #include "util.h"
 
 PG_FUNCTION_INFO_V1(precision_at_k);
@@ -339,27 +341,22 @@ roc_auc_deserialize(PG_FUNCTION_ARGS)
 {
 	MemoryContext cxt = AggContext(fcinfo, "roc_auc_deserialize");
 	bytea	   *raw = PG_GETARG_BYTEA_PP(0);
-	StringInfoData buf;
+	RocAucStateData d;
+	CoreAlloc	a;
+	CoreError	err;
 	AucState   *st;
-	int64		n;
 
-	buf.data = VARDATA_ANY(raw);
-	buf.len = VARSIZE_ANY_EXHDR(raw);
-	buf.maxlen = buf.len;
-	buf.cursor = 0;
-	n = pq_getmsgint64(&buf);
-	if (n < 0 || n > (int64) (buf.len / 9))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("invalid roc_auc state")));
-	st = AucStateNew(cxt, n);
-	for (int64 i = 0; i < n; i++)
+	core_pg_alloc(&a, CurrentMemoryContext);
+	core_pg_check(roc_auc_state_decode(&a, VARDATA_ANY(raw), VARSIZE_ANY_EXHDR(raw), &d, &err), &err);
+	st = AucStateNew(cxt, d.n);
+	for (int64 i = 0; i < d.n; i++)
 	{
-		st->pts[i].score = pq_getmsgfloat8(&buf);
-		st->pts[i].label = pq_getmsgbyte(&buf) != 0;
+		st->pts[i].score = d.scores[i];
+		st->pts[i].label = d.labels[i];
 	}
-	st->n = n;
-	pq_getmsgend(&buf);
+	st->n = d.n;
+	pfree(d.scores);
+	pfree(d.labels);
 	PG_RETURN_POINTER(st);
 }
 
@@ -609,28 +606,19 @@ confusion_matrix_deserialize(PG_FUNCTION_ARGS)
 {
 	MemoryContext cxt = AggContext(fcinfo, "confusion_matrix_deserialize");
 	bytea	   *raw = PG_GETARG_BYTEA_PP(0);
-	StringInfoData buf;
-	HTAB	   *h = CmNew(cxt);
-	int64		n;
+	ConfusionStateData d;
+	CoreAlloc	a;
+	CoreError	err;
+	HTAB	   *h;
 
-	buf.data = VARDATA_ANY(raw);
-	buf.len = VARSIZE_ANY_EXHDR(raw);
-	buf.maxlen = buf.len;
-	buf.cursor = 0;
-	n = pq_getmsgint64(&buf);
-	if (n < 0 || n != (int64) ((buf.len - buf.cursor) / 24) || (buf.len - buf.cursor) % 24 != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("invalid confusion_matrix state")));
-	for (int64 i = 0; i < n; i++)
-	{
-		double		a = pq_getmsgfloat8(&buf);
-		double		p = pq_getmsgfloat8(&buf);
-		int64		c = pq_getmsgint64(&buf);
-
-		CmAdd(h, a, p, c);
-	}
-	pq_getmsgend(&buf);
+	core_pg_alloc(&a, CurrentMemoryContext);
+	core_pg_check(confusion_state_decode(&a, VARDATA_ANY(raw), VARSIZE_ANY_EXHDR(raw), &d, &err), &err);
+	h = CmNew(cxt);
+	for (int64 i = 0; i < d.n; i++)
+		CmAdd(h, d.actual[i], d.predicted[i], d.count[i]);
+	pfree(d.actual);
+	pfree(d.predicted);
+	pfree(d.count);
 	PG_RETURN_POINTER(h);
 }
 
