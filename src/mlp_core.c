@@ -14,22 +14,35 @@
  * training, double in the stored model.  The rows are put in a
  * canonical order first and every random draw comes from the seed, so the
  * same rows, options and seed give the same model bytes.  Training runs on
- * the calling backend's thread (OpenBLAS is pinned to one thread).
+ * the calling thread (OpenBLAS is pinned to one thread).
+ *
+ * Training goes through named phases on one Trainer: TrainPlan (sizes and
+ * the memory budget), TrainPrepareInputs (row order, standardisation, the
+ * expanded input matrix), TrainInitWeights, TrainHoldOut, then per epoch
+ * TrainEpoch (TrainBatch: BatchForwardLoss, BatchBackward, BatchUpdate) and
+ * EpochEnd (loss, divergence, early stopping), and WriteMlp.
+ *
+ * Interrupts: a BLAS call is one long uninterruptible stretch, so a product
+ * of more than work_slice multiply-adds is computed in slices of output rows
+ * with a poll between slices (slicing the rows of C does not change any
+ * element's sum: every element is still one dot product over the whole inner
+ * dimension), and element-wise loops over weights poll every work_slice
+ * elements.  With a default slice of 2^30 a poll comes at least every few
+ * tenths of a second whatever the layer sizes or batch size.
+ *
+ * Plain C (core.h): no PostgreSQL calls; mlp_pg.c is the SQL side.
  */
-#include "postgres.h"
+#include "core.h"
 
 #include <math.h>
+#include <string.h>
 #include <cblas.h>
 
 #include "common/pg_prng.h"
-#include "lib/stringinfo.h"
-#include "miscadmin.h"
-#include "utils/memutils.h"
 
-#include "arrays.h"
-#include "core_pg.h"
+#include "compare.h"
 #include "mlp_core.h"
-#include "model_blob_pg.h"
+#include "model_blob.h"
 #include "training_core.h"
 
 /*
@@ -39,6 +52,8 @@
  */
 typedef float real;
 
+#define MLP_DEFAULT_SLICE	(INT64CONST(1) << 30)
+
 typedef struct Net
 {
 	int32		L;				/* weight layers */
@@ -46,6 +61,56 @@ typedef struct Net
 	real	   *W[MLP_MAX_LAYERS + 1];
 	real	   *b[MLP_MAX_LAYERS + 1];
 } Net;
+
+/* everything one training run holds, phase to phase */
+typedef struct Trainer
+{
+	const MlpParams *p;
+	const CoreAlloc *a;
+	const CoreInterrupts *hooks;
+	CoreError  *err;
+	int64		slice;			/* work between polls */
+	int64		meter;			/* work left before the next poll */
+
+	/* the data */
+	int32		n;				/* rows */
+	int32		n_in;			/* raw features */
+	int32		d;				/* expanded inputs */
+	const double *x;
+	const double *y;
+	const int32 *levels;
+	int32		nc;				/* classes, 0 for regression */
+	double	   *classes;
+	int32	   *ycls;			/* [n] class index, canonical order */
+	double	   *ysorted;		/* [n] label, canonical order */
+	double	   *mean;			/* [n_in] */
+	double	   *scale;			/* [n_in] */
+	real	   *Z;				/* [n x d] expanded inputs, canonical order */
+
+	/* the network, its best copy and the optimiser's state */
+	Net			net,
+				best;
+	real	   *mW[MLP_MAX_LAYERS + 1],
+			   *vW[MLP_MAX_LAYERS + 1],
+			   *mb[MLP_MAX_LAYERS + 1],
+			   *vb[MLP_MAX_LAYERS + 1],
+			   *gW[MLP_MAX_LAYERS + 1],
+			   *gb[MLP_MAX_LAYERS + 1];
+	real	   *acts[MLP_MAX_LAYERS + 2],
+			   *deltas[MLP_MAX_LAYERS + 2];
+	int32		B;				/* batch size */
+
+	/* the schedule */
+	pg_prng_state rng;
+	int32	   *perm;			/* [n]: held-out rows first, then training rows */
+	int32		n_val;
+	int32		n_train;
+	int64		step;
+	double		best_score;
+	double		best_loss;
+	double		last_loss;
+	int32		since_best;
+} Trainer;
 
 static inline double
 Act(MlpActivation a, double z)
@@ -76,6 +141,50 @@ ActGrad(MlpActivation a, double h)
 	}
 }
 
+/* count `work` done; poll for interrupts once a slice of it has accumulated */
+static inline void
+Meter(Trainer *t, int64 work)
+{
+	t->meter -= work;
+	if (t->meter <= 0)
+	{
+		t->meter = t->slice;
+		core_check_interrupts(t->hooks);
+	}
+}
+
+/* the end of the element slice that starts at w0, polling first */
+static inline size_t
+SliceEnd(Trainer *t, size_t w0, size_t n)
+{
+	Meter(t, t->slice);
+	return Min(n, w0 + (size_t) t->slice);
+}
+
+/*
+ * C[M x N] := op(A)[M x K] · op(B)[K x N], row-major, single precision, in
+ * slices of rows of C of at most t->slice multiply-adds, polling before each.
+ */
+static void
+Gemm(Trainer *t, enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, int32 M, int32 N, int32 K,
+	 const real *A, int32 lda, const real *Bm, int32 ldb, real *C, int32 ldc)
+{
+	int64		per_row = Max((int64) N * K, 1);
+	int32		rows = M;
+
+	if ((int64) M * per_row > t->slice)
+		rows = (int32) Max(t->slice / per_row, 1);
+	for (int32 r0 = 0; r0 < M; r0 += rows)
+	{
+		int32		m = Min(rows, M - r0);
+		const real *Ar = ta == CblasNoTrans ? A + (int64) r0 * lda : A + r0;
+
+		Meter(t, t->slice);
+		cblas_sgemm(CblasRowMajor, ta, tb, m, N, K, 1.0f, Ar, lda, Bm, ldb, 0.0f,
+					C + (int64) r0 * ldc, ldc);
+	}
+}
+
 /* one row of raw features into the expanded, standardised input */
 static void
 Expand(int32 n_in, const int32 *levels, const double *mean, const double *scale,
@@ -100,19 +209,24 @@ Expand(int32 n_in, const int32 *levels, const double *mean, const double *scale,
 	}
 }
 
-/* forward pass over B rows: acts[0] is the input, acts[L] the output (softmax or linear) */
+/*
+ * Forward pass over B rows of `net`: acts[0] is the input, acts[L] the
+ * output.  The softmax subtracts each row's largest logit before exp, so
+ * huge logits give finite probabilities.
+ */
 static void
-Forward(const Net *net, MlpActivation act, bool regression, int32 B, real **acts)
+Forward(Trainer *t, const Net *net, int32 B, real **acts)
 {
+	MlpActivation act = t->p->activation;
+	bool		regression = t->p->regression;
+
 	for (int32 l = 0; l < net->L; l++)
 	{
 		int32		nin = net->sizes[l],
 					nout = net->sizes[l + 1];
 		real	   *out = acts[l + 1];
 
-		CHECK_FOR_INTERRUPTS();
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, nout, nin,
-					1.0f, acts[l], nin, net->W[l], nout, 0.0f, out, nout);
+		Gemm(t, CblasNoTrans, CblasNoTrans, B, nout, nin, acts[l], nin, net->W[l], nout, out, nout);
 		for (int32 r = 0; r < B; r++)
 		{
 			real	   *row = out + (int64) r * nout;
@@ -135,16 +249,22 @@ Forward(const Net *net, MlpActivation act, bool regression, int32 B, real **acts
 					row[c] = (real) (exp(row[c] - mx) / sum);
 			}
 		}
+		Meter(t, (int64) B * nout);
 	}
 }
 
-/* score on held-out rows: accuracy, or R² for regression */
+/* score on the held-out rows: accuracy, or R² for regression */
 static double
-Score(const Net *net, MlpActivation act, bool regression, const real *Z, const double *y,
-	  const int32 *ycls, const int32 *rows, int32 n, int32 B, real **acts)
+Score(Trainer *t)
 {
-	int32		d = net->sizes[0],
+	const Net  *net = &t->net;
+	const int32 *rows = t->perm;
+	int32		n = t->n_val,
+				B = t->B,
+				d = t->d,
 				nout = net->sizes[net->L];
+	bool		regression = t->p->regression;
+	const double *y = t->ysorted;
 	double		hits = 0,
 				ss_res = 0,
 				ss_tot = 0,
@@ -160,13 +280,12 @@ Score(const Net *net, MlpActivation act, bool regression, const real *Z, const d
 	{
 		int32		nb = Min(B, n - s);
 
-		CHECK_FOR_INTERRUPTS();
 		for (int32 r = 0; r < nb; r++)
-			memcpy(acts[0] + (int64) r * d, Z + (int64) rows[s + r] * d, sizeof(real) * d);
-		Forward(net, act, regression, nb, acts);
+			memcpy(t->acts[0] + (int64) r * d, t->Z + (int64) rows[s + r] * d, sizeof(real) * d);
+		Forward(t, net, nb, t->acts);
 		for (int32 r = 0; r < nb; r++)
 		{
-			const real *o = acts[net->L] + (int64) r * nout;
+			const real *o = t->acts[net->L] + (int64) r * nout;
 			int32		i = rows[s + r];
 
 			if (regression)
@@ -181,7 +300,7 @@ Score(const Net *net, MlpActivation act, bool regression, const real *Z, const d
 				for (int32 c = 1; c < nout; c++)
 					if (o[c] > o[best])
 						best = c;
-				hits += best == ycls[i];
+				hits += best == t->ycls[i];
 			}
 		}
 	}
@@ -190,415 +309,615 @@ Score(const Net *net, MlpActivation act, bool regression, const real *Z, const d
 	return hits / Max(n, 1);
 }
 
-static void
-WriteMlp(StringInfo buf, const MlpParams *p, int32 n_in, int32 nc, const double *classes,
-		 const int32 *levels, const double *mean, const double *scale, const Net *net)
+/* ---------------------------------------------------------------------------
+ * Training phases
+ * ------------------------------------------------------------------------- */
+
+/*
+ * Phase 1: the row and input counts, the classes, the layer sizes, and the
+ * memory the model bytes and the training need, before any big allocation.
+ */
+static CoreStatus
+TrainPlan(Trainer *t, int64 n_rows, size_t mem_limit)
 {
-	uint8		head[4] = {(uint8) p->regression, (uint8) p->activation, 0, 0};
-
-	appendBinaryStringInfo(buf, (char *) head, 4);
-	appendBinaryStringInfo(buf, (char *) &n_in, 4);
-	appendBinaryStringInfo(buf, (char *) &nc, 4);
-	appendBinaryStringInfo(buf, (char *) &net->L, 4);
-	appendBinaryStringInfo(buf, (char *) net->sizes, sizeof(int32) * (net->L + 1));
-	appendBinaryStringInfo(buf, (char *) levels, sizeof(int32) * n_in);
-	appendBinaryStringInfo(buf, (char *) mean, sizeof(double) * n_in);
-	appendBinaryStringInfo(buf, (char *) scale, sizeof(double) * n_in);
-	if (nc > 0)
-		appendBinaryStringInfo(buf, (char *) classes, sizeof(double) * nc);
-	for (int32 l = 0; l < net->L; l++)
-	{
-		Size		nw = (Size) net->sizes[l] * net->sizes[l + 1];
-		double	   *tmp = palloc_extended(sizeof(double) * Max(nw, (Size) net->sizes[l + 1]), MCXT_ALLOC_HUGE);
-
-		for (Size w = 0; w < nw; w++)
-			tmp[w] = net->W[l][w];
-		appendBinaryStringInfo(buf, (char *) tmp, sizeof(double) * nw);
-		for (int32 c = 0; c < net->sizes[l + 1]; c++)
-			tmp[c] = net->b[l][c];
-		appendBinaryStringInfo(buf, (char *) tmp, sizeof(double) * net->sizes[l + 1]);
-		pfree(tmp);
-	}
-}
-
-bytea *
-mlp_train(int64 n_rows, int32 n_in, const double *x, const double *y, const int32 *levels,
-		  const MlpParams *p, Size mem_limit, MlpTrainInfo *info)
-{
-	int32		n = (int32) n_rows;
-	int32		nc = 0;
-	double	   *classes = NULL;
-	int32	   *ycls = NULL;
-	int32	   *ord;
-	double	   *ysorted;
-	double	   *mean,
-			   *scale;
-	real	   *Z;
-	double	   *zrow;
-	int32		d = 0;
-	Net			net,
-				best;
-	real	   *mW[MLP_MAX_LAYERS + 1],
-			   *vW[MLP_MAX_LAYERS + 1],
-			   *mb[MLP_MAX_LAYERS + 1],
-			   *vb[MLP_MAX_LAYERS + 1],
-			   *gW[MLP_MAX_LAYERS + 1],
-			   *gb[MLP_MAX_LAYERS + 1];
-	real	   *acts[MLP_MAX_LAYERS + 2],
-			   *deltas[MLP_MAX_LAYERS + 2];
-	int32		B = Max(1, Min(p->batch_size, n));
-	int32	   *perm;
-	int32		n_val = 0,
-				n_train;
-	pg_prng_state rng;
-	double		best_score = -INFINITY,
-				best_loss = INFINITY,
-				last_loss = NAN;
-	int32		since_best = 0,
-				epoch;
-	int64		step = 0;
+	const MlpParams *p = t->p;
+	CoreError  *err = t->err;
+	Net		   *net = &t->net;
 	int64		est;
-	StringInfoData buf;
+	int64		bytes;
 
 	if (n_rows < 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("no training rows"),
-				 errdetail("Rows with a NULL label are skipped.")));
+	{
+		core_error(err, CORE_DATA, "no training rows");
+		return core_error_detail(err, "Rows with a NULL label are skipped.");
+	}
 	if (n_rows >= PG_INT32_MAX)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("too many training rows")));
-	for (int32 j = 0; j < n_in; j++)
-		d += levels[j] > 0 ? levels[j] : 1;
-	if (d > MLP_MAX_INPUTS)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("the network would have %d inputs (categories one-hot encoded); the limit is %d",
-						d, MLP_MAX_INPUTS)));
+		return core_error(err, CORE_LIMIT, "too many training rows");
+	t->n = (int32) n_rows;
+	t->d = 0;
+	for (int32 j = 0; j < t->n_in; j++)
+		t->d += t->levels[j] > 0 ? t->levels[j] : 1;
+	if (t->d > MLP_MAX_INPUTS)
+		return core_error(err, CORE_LIMIT,
+						  "the network would have %d inputs (categories one-hot encoded); the limit is %d",
+						  t->d, MLP_MAX_INPUTS);
+	t->B = Max(1, Min(p->batch_size, t->n));
 
-	/* classes */
-	if (!p->regression)
-	{
-		CoreAlloc	a;
-		CoreError	err;
+	if (!p->regression &&
+		training_classes(t->a, t->y, t->n, MLP_MAX_CLASSES, &t->classes, &t->nc, err) != CORE_OK)
+		return err->status;
 
-		core_pg_alloc(&a, CurrentMemoryContext);
-		core_pg_check(training_classes(&a, y, n, MLP_MAX_CLASSES, &classes, &nc, &err), &err);
-	}
-
-	/* the layer sizes and the memory they need */
-	net.L = p->n_hidden + 1;
-	net.sizes = palloc(sizeof(int32) * (net.L + 1));
-	net.sizes[0] = d;
+	net->L = p->n_hidden + 1;
+	net->sizes = core_array(t->a, net->L + 1, sizeof(int32), false, err);
+	if (net->sizes == NULL)
+		return err->status;
+	net->sizes[0] = t->d;
 	for (int32 h = 0; h < p->n_hidden; h++)
-		net.sizes[h + 1] = p->hidden[h];
-	net.sizes[net.L] = p->regression ? 1 : nc;
-	est = (int64) n * d * 4 + (int64) n * 24;
-	{
-		int64		bytes = 64 + (int64) n_in * 20 + (int64) nc * 8;
+		net->sizes[h + 1] = p->hidden[h];
+	net->sizes[net->L] = p->regression ? 1 : t->nc;
 
-		for (int32 l = 0; l < net.L; l++)
-			bytes += ((int64) net.sizes[l] * net.sizes[l + 1] + net.sizes[l + 1]) * 8;
-		if (bytes > (int64) MaxAllocSize - 1024)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("the network would need %lld MB of model bytes; the limit is 1 GB",
-							(long long) (bytes >> 20)),
-					 errhint("Use smaller hidden layers or fewer one-hot categories.")));
+	bytes = 64 + (int64) t->n_in * 20 + (int64) t->nc * 8;
+	for (int32 l = 0; l < net->L; l++)
+		bytes += ((int64) net->sizes[l] * net->sizes[l + 1] + net->sizes[l + 1]) * 8;
+	/* a bytea holds at most 1 GB (PostgreSQL's MaxAllocSize) */
+	if (bytes > (int64) 0x3fffffff - 1024)
+	{
+		core_error(err, CORE_LIMIT, "the network would need %lld MB of model bytes; the limit is 1 GB",
+				   (long long) (bytes >> 20));
+		return core_error_hint(err, "Use smaller hidden layers or fewer one-hot categories.");
 	}
-	for (int32 l = 0; l < net.L; l++)
-		est += ((int64) net.sizes[l] * net.sizes[l + 1] + net.sizes[l + 1]) * 8 * 6;
-	for (int32 l = 0; l <= net.L; l++)
-		est += (int64) B * net.sizes[l] * 8 * 2;
-	if (est > (int64) mem_limit)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("network training needs about %lld MB, more than maintenance_work_mem (%zu MB)",
-						(long long) (est >> 20) + 1, mem_limit >> 20),
-				 errhint("Raise maintenance_work_mem, or use fewer rows, smaller layers or a smaller batch_size.")));
 
-	/* canonical row order, standardisation, expanded inputs */
-	ord = huge_array(n, sizeof(int32), true);
-	canonical_row_order(n, n_in, x, y, ord);
-	ysorted = huge_array(n, sizeof(double), true);
-	for (int32 i = 0; i < n; i++)
-		ysorted[i] = y[ord[i]];
-	if (nc > 0)
+	est = (int64) t->n * t->d * 4 + (int64) t->n * 24;
+	for (int32 l = 0; l < net->L; l++)
+		est += ((int64) net->sizes[l] * net->sizes[l + 1] + net->sizes[l + 1]) * 8 * 6;
+	for (int32 l = 0; l <= net->L; l++)
+		est += (int64) t->B * net->sizes[l] * 8 * 2;
+	if (est > (int64) mem_limit)
 	{
-		ycls = huge_array(n, sizeof(int32), true);
+		core_error(err, CORE_LIMIT, "network training needs about %lld MB, more than maintenance_work_mem (%zu MB)",
+				   (long long) (est >> 20) + 1, mem_limit >> 20);
+		return core_error_hint(err, "Raise maintenance_work_mem, or use fewer rows, smaller layers or a smaller batch_size.");
+	}
+	return CORE_OK;
+}
+
+/*
+ * Phase 2: canonical row order, the labels in that order, the mean and
+ * standard deviation of each numeric input, and the expanded input matrix Z.
+ */
+static CoreStatus
+TrainPrepareInputs(Trainer *t)
+{
+	const CoreAlloc *a = t->a;
+	CoreError  *err = t->err;
+	int32		n = t->n,
+				n_in = t->n_in,
+				d = t->d;
+	const double *x = t->x;
+	const int32 *levels = t->levels;
+	int32	   *ord;
+	double	   *ss;
+	int64	   *cnt;
+	double	   *zrow;
+
+	ord = core_array(a, n, sizeof(int32), true, err);
+	t->ysorted = core_array(a, n, sizeof(double), true, err);
+	if (ord == NULL || t->ysorted == NULL)
+		return err->status;
+	canonical_row_order(n, n_in, x, t->y, ord);
+	for (int32 i = 0; i < n; i++)
+		t->ysorted[i] = t->y[ord[i]];
+	if (t->nc > 0)
+	{
+		t->ycls = core_array(a, n, sizeof(int32), true, err);
+		if (t->ycls == NULL)
+			return err->status;
 		for (int32 i = 0; i < n; i++)
 		{
-			double	   *hit = bsearch(&ysorted[i], classes, nc, sizeof(double), cmp_double);
+			double	   *hit = bsearch(&t->ysorted[i], t->classes, t->nc, sizeof(double), cmp_double);
 
-			ycls[i] = (int32) (hit - classes);
+			t->ycls[i] = (int32) (hit - t->classes);
 		}
 	}
+
 	/*
 	 * Mean and standard deviation of each numeric input, row by row (the
 	 * matrix is row-major) in canonical row order, so the sums do not depend
 	 * on the arrival order.
 	 */
-	mean = palloc0(sizeof(double) * Max(n_in, 1));
-	scale = palloc(sizeof(double) * Max(n_in, 1));
-	{
-		double	   *ss = palloc0(sizeof(double) * Max(n_in, 1));
-		int64	   *cnt = palloc0(sizeof(int64) * Max(n_in, 1));
-
-		for (int32 i = 0; i < n; i++)
-		{
-			const double *row = x + (int64) ord[i] * n_in;
-
-			for (int32 j = 0; j < n_in; j++)
-				if (!isnan(row[j]))
-				{
-					mean[j] += row[j];
-					cnt[j]++;
-				}
-			if ((i & 4095) == 0)
-				CHECK_FOR_INTERRUPTS();
-		}
-		for (int32 j = 0; j < n_in; j++)
-			mean[j] = (levels[j] == 0 && cnt[j] > 0) ? mean[j] / cnt[j] : 0;
-		for (int32 i = 0; i < n; i++)
-		{
-			const double *row = x + (int64) ord[i] * n_in;
-
-			for (int32 j = 0; j < n_in; j++)
-				if (!isnan(row[j]))
-					ss[j] += (row[j] - mean[j]) * (row[j] - mean[j]);
-			if ((i & 4095) == 0)
-				CHECK_FOR_INTERRUPTS();
-		}
-		for (int32 j = 0; j < n_in; j++)
-			scale[j] = (levels[j] == 0 && cnt[j] > 0 && ss[j] > 0) ? 1.0 / sqrt(ss[j] / cnt[j]) : 1.0;
-		pfree(ss);
-		pfree(cnt);
-	}
-	/* every element is written below: no zeroing pass over what can be gigabytes */
-	Z = huge_array((Size) n * d, sizeof(real), false);
-	zrow = huge_array(d, sizeof(double), true);
+	t->mean = core_array(a, n_in, sizeof(double), true, err);
+	t->scale = core_array(a, n_in, sizeof(double), false, err);
+	ss = core_array(a, n_in, sizeof(double), true, err);
+	cnt = core_array(a, n_in, sizeof(int64), true, err);
+	if (t->mean == NULL || t->scale == NULL || ss == NULL || cnt == NULL)
+		return err->status;
 	for (int32 i = 0; i < n; i++)
 	{
-		Expand(n_in, levels, mean, scale, x + (int64) ord[i] * n_in, zrow);
-		for (int32 c = 0; c < d; c++)
-			Z[(int64) i * d + c] = (real) zrow[c];
-		if ((i & 4095) == 0)
-			CHECK_FOR_INTERRUPTS();
-	}
-	pfree(zrow);
-	CHECK_FOR_INTERRUPTS();
+		const double *row = x + (int64) ord[i] * n_in;
 
-	/* weights: Glorot uniform (He for relu), zero biases; Adam or momentum state */
-	pg_prng_seed(&rng, p->seed ^ UINT64CONST(0x6D6C70));
-	best = net;
-	for (int32 l = 0; l < net.L; l++)
+		for (int32 j = 0; j < n_in; j++)
+			if (!isnan(row[j]))
+			{
+				t->mean[j] += row[j];
+				cnt[j]++;
+			}
+		Meter(t, n_in);
+	}
+	for (int32 j = 0; j < n_in; j++)
+		t->mean[j] = (levels[j] == 0 && cnt[j] > 0) ? t->mean[j] / cnt[j] : 0;
+	for (int32 i = 0; i < n; i++)
 	{
-		int32		nin = net.sizes[l],
-					nout = net.sizes[l + 1];
-		Size		nw = (Size) nin * nout;
-		double		limit = (p->activation == MLP_RELU && l + 1 < net.L)
+		const double *row = x + (int64) ord[i] * n_in;
+
+		for (int32 j = 0; j < n_in; j++)
+			if (!isnan(row[j]))
+				ss[j] += (row[j] - t->mean[j]) * (row[j] - t->mean[j]);
+		Meter(t, n_in);
+	}
+	for (int32 j = 0; j < n_in; j++)
+		t->scale[j] = (levels[j] == 0 && cnt[j] > 0 && ss[j] > 0) ? 1.0 / sqrt(ss[j] / cnt[j]) : 1.0;
+	core_release(a, ss);
+	core_release(a, cnt);
+
+	/* every element is written below: no zeroing pass over what can be gigabytes */
+	t->Z = core_array(a, (size_t) n * d, sizeof(real), false, err);
+	zrow = core_array(a, d, sizeof(double), true, err);
+	if (t->Z == NULL || zrow == NULL)
+		return err->status;
+	for (int32 i = 0; i < n; i++)
+	{
+		Expand(n_in, levels, t->mean, t->scale, x + (int64) ord[i] * n_in, zrow);
+		for (int32 c = 0; c < d; c++)
+			t->Z[(int64) i * d + c] = (real) zrow[c];
+		Meter(t, d);
+	}
+	core_release(a, zrow);
+	core_release(a, ord);
+	core_check_interrupts(t->hooks);
+	return CORE_OK;
+}
+
+/*
+ * Phase 3: weights Glorot uniform (He for relu), zero biases; Adam or
+ * momentum state; the activation and delta buffers of one batch.  The
+ * weight draws are the first from the seeded generator.
+ */
+static CoreStatus
+TrainInitWeights(Trainer *t)
+{
+	const MlpParams *p = t->p;
+	const CoreAlloc *a = t->a;
+	CoreError  *err = t->err;
+	Net		   *net = &t->net;
+
+	pg_prng_seed(&t->rng, p->seed ^ UINT64CONST(0x6D6C70));
+	t->best = *net;
+	for (int32 l = 0; l < net->L; l++)
+	{
+		int32		nin = net->sizes[l],
+					nout = net->sizes[l + 1];
+		size_t		nw = (size_t) nin * nout;
+		double		limit = (p->activation == MLP_RELU && l + 1 < net->L)
 			? sqrt(6.0 / nin) : sqrt(6.0 / (nin + nout));
 
-		net.W[l] = huge_array(nw, sizeof(real), true);
-		net.b[l] = huge_array(nout, sizeof(real), true);
-		best.W[l] = huge_array(nw, sizeof(real), true);
-		best.b[l] = huge_array(nout, sizeof(real), true);
-		mW[l] = huge_array(nw, sizeof(real), true);
-		vW[l] = huge_array(nw, sizeof(real), true);
-		mb[l] = huge_array(nout, sizeof(real), true);
-		vb[l] = huge_array(nout, sizeof(real), true);
-		gW[l] = huge_array(nw, sizeof(real), true);
-		gb[l] = huge_array(nout, sizeof(real), true);
-		for (Size w = 0; w < nw; w++)
-			net.W[l][w] = (real) ((2.0 * pg_prng_double(&rng) - 1.0) * limit);
-	}
-	for (int32 l = 0; l <= net.L; l++)
-	{
-		acts[l] = huge_array((Size) B * net.sizes[l], sizeof(real), true);
-		deltas[l] = huge_array((Size) B * net.sizes[l], sizeof(real), true);
-	}
+		net->W[l] = core_array(a, nw, sizeof(real), true, err);
+		net->b[l] = core_array(a, nout, sizeof(real), true, err);
+		t->best.W[l] = core_array(a, nw, sizeof(real), true, err);
+		t->best.b[l] = core_array(a, nout, sizeof(real), true, err);
+		t->mW[l] = core_array(a, nw, sizeof(real), true, err);
+		t->vW[l] = core_array(a, nw, sizeof(real), true, err);
+		t->mb[l] = core_array(a, nout, sizeof(real), true, err);
+		t->vb[l] = core_array(a, nout, sizeof(real), true, err);
+		t->gW[l] = core_array(a, nw, sizeof(real), true, err);
+		t->gb[l] = core_array(a, nout, sizeof(real), true, err);
+		if (!net->W[l] || !net->b[l] || !t->best.W[l] || !t->best.b[l] || !t->mW[l] ||
+			!t->vW[l] || !t->mb[l] || !t->vb[l] || !t->gW[l] || !t->gb[l])
+			return err->status;
+		for (size_t w0 = 0; w0 < nw;)
+		{
+			size_t		w1 = SliceEnd(t, w0, nw);
 
-	/* held-out rows for early stopping: a seeded shuffle, the first ones */
-	perm = huge_array(n, sizeof(int32), true);
+			for (size_t w = w0; w < w1; w++)
+				net->W[l][w] = (real) ((2.0 * pg_prng_double(&t->rng) - 1.0) * limit);
+			w0 = w1;
+		}
+	}
+	for (int32 l = 0; l <= net->L; l++)
+	{
+		t->acts[l] = core_array(a, (size_t) t->B * net->sizes[l], sizeof(real), true, err);
+		t->deltas[l] = core_array(a, (size_t) t->B * net->sizes[l], sizeof(real), true, err);
+		if (t->acts[l] == NULL || t->deltas[l] == NULL)
+			return err->status;
+	}
+	return CORE_OK;
+}
+
+/* Phase 4: held-out rows for early stopping: a seeded shuffle, the first ones */
+static CoreStatus
+TrainHoldOut(Trainer *t)
+{
+	int32		n = t->n;
+
+	t->perm = core_array(t->a, n, sizeof(int32), true, t->err);
+	if (t->perm == NULL)
+		return t->err->status;
 	for (int32 i = 0; i < n; i++)
-		perm[i] = i;
-	for (int32 i = n - 1; i > 0; i--)
-	{
-		int32		j = (int32) pg_prng_uint64_range(&rng, 0, i);
-		int32		t = perm[i];
+		t->perm[i] = i;
+	shuffle_int32(&t->rng, t->perm, n);
+	t->n_val = 0;
+	if (t->p->validation_fraction > 0 && n >= 10)
+		t->n_val = Max(1, (int32) llround(t->p->validation_fraction * n));
+	t->n_train = n - t->n_val;
+	return CORE_OK;
+}
 
-		perm[i] = perm[j];
-		perm[j] = t;
+/*
+ * One batch, forward: the rows' inputs into acts[0], the forward pass, the
+ * output delta (already divided by the batch size) and the loss, added to
+ * *loss_sum row by row.
+ */
+static void
+BatchForwardLoss(Trainer *t, const int32 *rows, int32 nb, double *loss_sum)
+{
+	const MlpParams *p = t->p;
+	Net		   *net = &t->net;
+	int32		d = t->d;
+	int32		nout = net->sizes[net->L];
+	real	   *out = t->acts[net->L];
+	real	   *dl = t->deltas[net->L];
+
+	for (int32 r = 0; r < nb; r++)
+		memcpy(t->acts[0] + (int64) r * d, t->Z + (int64) rows[r] * d, sizeof(real) * d);
+	Forward(t, net, nb, t->acts);
+
+	for (int32 r = 0; r < nb; r++)
+	{
+		int32		i = rows[r];
+
+		for (int32 c = 0; c < nout; c++)
+		{
+			double		o = out[(int64) r * nout + c];
+			double		tv = p->regression ? t->ysorted[i] : (t->ycls[i] == c ? 1.0 : 0.0);
+
+			dl[(int64) r * nout + c] = (real) ((o - tv) / nb);
+		}
+		if (p->regression)
+		{
+			double		e = out[(int64) r * nout] - t->ysorted[i];
+
+			*loss_sum += 0.5 * e * e;
+		}
+		else
+			*loss_sum -= log(Max(out[(int64) r * nout + t->ycls[i]], 1e-15));
 	}
-	if (p->validation_fraction > 0 && n >= 10)
-		n_val = Max(1, (int32) llround(p->validation_fraction * n));
-	n_train = n - n_val;
+}
 
-	for (epoch = 0; epoch < p->epochs; epoch++)
+/* One batch, backward: the gradients of every layer, last layer first */
+static void
+BatchBackward(Trainer *t, int32 nb)
+{
+	const MlpParams *p = t->p;
+	Net		   *net = &t->net;
+	real	  **acts = t->acts,
+			  **deltas = t->deltas;
+
+	for (int32 l = net->L - 1; l >= 0; l--)
 	{
-		int32	   *tr = perm + n_val;
-		double		loss_sum = 0;
-		double		wsq = 0;
+		int32		nin = net->sizes[l],
+					no = net->sizes[l + 1];
+		size_t		nw = (size_t) nin * no;
 
-		/* reshuffle the training rows */
-		for (int32 i = n_train - 1; i > 0; i--)
+		Gemm(t, CblasTrans, CblasNoTrans, nin, no, nb, acts[l], nin, deltas[l + 1], no, t->gW[l], no);
+		for (int32 c = 0; c < no; c++)
 		{
-			int32		j = (int32) pg_prng_uint64_range(&rng, 0, i);
-			int32		t = tr[i];
+			double		g = 0;
 
-			tr[i] = tr[j];
-			tr[j] = t;
+			for (int32 r = 0; r < nb; r++)
+				g += deltas[l + 1][(int64) r * no + c];
+			t->gb[l][c] = (real) g;
+			Meter(t, nb);
 		}
-		for (int32 s = 0; s < n_train; s += B)
+		if (l > 0)
 		{
-			int32		nb = Min(B, n_train - s);
-			int32		nout = net.sizes[net.L];
-			real	   *out = acts[net.L];
-			real	   *dl = deltas[net.L];
+			size_t		ne = (size_t) nb * nin;
 
-			CHECK_FOR_INTERRUPTS();
-			for (int32 r = 0; r < nb; r++)
-				memcpy(acts[0] + (int64) r * d, Z + (int64) tr[s + r] * d, sizeof(real) * d);
-			Forward(&net, p->activation, p->regression, nb, acts);
-
-			/* output delta (already divided by the batch size) and the loss */
-			for (int32 r = 0; r < nb; r++)
+			Gemm(t, CblasNoTrans, CblasTrans, nb, nin, no, deltas[l + 1], no, net->W[l], no, deltas[l], nin);
+			for (size_t e0 = 0; e0 < ne;)
 			{
-				int32		i = tr[s + r];
+				size_t		e1 = SliceEnd(t, e0, ne);
 
-				for (int32 c = 0; c < nout; c++)
-				{
-					double		o = out[(int64) r * nout + c];
-					double		t = p->regression ? ysorted[i] : (ycls[i] == c ? 1.0 : 0.0);
-
-					dl[(int64) r * nout + c] = (real) ((o - t) / nb);
-				}
-				if (p->regression)
-				{
-					double		e = out[(int64) r * nout] - ysorted[i];
-
-					loss_sum += 0.5 * e * e;
-				}
-				else
-					loss_sum -= log(Max(out[(int64) r * nout + ycls[i]], 1e-15));
-			}
-
-			/* backward: gradients of every layer, then the update */
-			for (int32 l = net.L - 1; l >= 0; l--)
-			{
-				int32		nin = net.sizes[l],
-							no = net.sizes[l + 1];
-
-				CHECK_FOR_INTERRUPTS();
-				cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nin, no, nb,
-							1.0f, acts[l], nin, deltas[l + 1], no, 0.0f, gW[l], no);
-				for (int32 c = 0; c < no; c++)
-				{
-					double		g = 0;
-
-					for (int32 r = 0; r < nb; r++)
-						g += deltas[l + 1][(int64) r * no + c];
-					gb[l][c] = (real) g;
-				}
-				if (l > 0)
-				{
-					cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, nin, no,
-								1.0f, deltas[l + 1], no, net.W[l], no, 0.0f, deltas[l], nin);
-					for (int64 e = 0; e < (int64) nb * nin; e++)
-						deltas[l][e] *= (real) ActGrad(p->activation, acts[l][e]);
-				}
-				if (p->l2 > 0)
-					for (Size w = 0; w < (Size) nin * no; w++)
-						gW[l][w] += (real) (p->l2 * net.W[l][w] / nb);
-			}
-			step++;
-			for (int32 l = 0; l < net.L; l++)
-			{
-				Size		nw = (Size) net.sizes[l] * net.sizes[l + 1];
-				int32		no = net.sizes[l + 1];
-
-				if (p->adam)
-				{
-					double		b1 = 0.9,
-								b2 = 0.999,
-								eps = 1e-8;
-					double		lr = p->learning_rate * sqrt(1.0 - pow(b2, (double) step)) /
-						(1.0 - pow(b1, (double) step));
-
-					for (Size w = 0; w < nw; w++)
-					{
-						mW[l][w] = (real) (b1 * mW[l][w] + (1 - b1) * gW[l][w]);
-						vW[l][w] = (real) (b2 * vW[l][w] + (1 - b2) * gW[l][w] * gW[l][w]);
-						net.W[l][w] -= (real) (lr * mW[l][w] / (sqrt(vW[l][w]) + eps));
-					}
-					for (int32 c = 0; c < no; c++)
-					{
-						mb[l][c] = (real) (b1 * mb[l][c] + (1 - b1) * gb[l][c]);
-						vb[l][c] = (real) (b2 * vb[l][c] + (1 - b2) * gb[l][c] * gb[l][c]);
-						net.b[l][c] -= (real) (lr * mb[l][c] / (sqrt(vb[l][c]) + eps));
-					}
-				}
-				else
-				{
-					for (Size w = 0; w < nw; w++)
-					{
-						mW[l][w] = (real) (p->momentum * mW[l][w] - p->learning_rate * gW[l][w]);
-						net.W[l][w] += mW[l][w];
-					}
-					for (int32 c = 0; c < no; c++)
-					{
-						mb[l][c] = (real) (p->momentum * mb[l][c] - p->learning_rate * gb[l][c]);
-						net.b[l][c] += mb[l][c];
-					}
-				}
+				for (size_t e = e0; e < e1; e++)
+					deltas[l][e] *= (real) ActGrad(p->activation, acts[l][e]);
+				e0 = e1;
 			}
 		}
-		for (int32 l = 0; l < net.L; l++)
-			for (Size w = 0; w < (Size) net.sizes[l] * net.sizes[l + 1]; w++)
-				wsq += net.W[l][w] * net.W[l][w];
-		/* as scikit-learn reports it: the mean loss plus 0.5 · l2 · ‖W‖² / batch size */
-		last_loss = loss_sum / Max(n_train, 1) + 0.5 * p->l2 * wsq / B;
-		if (!isfinite(last_loss))
-			ereport(ERROR,
-					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("training diverged at epoch %d (the loss is not finite)", epoch + 1),
-					 errhint("Lower learning_rate, or scale the regression target.")));
-
-		/*
-		 * Early stopping: on the held-out score, else on the training loss.
-		 * The kept weights are those of the best score seen; `tol` only
-		 * decides whether an epoch counts as progress for the patience.
-		 */
-		if (n_val > 0)
-		{
-			double		sc = Score(&net, p->activation, p->regression, Z, ysorted, ycls, perm, n_val,
-								   B, acts);
-
-			if (sc > best_score + p->tol)
-				since_best = 0;
-			else
-				since_best++;
-			if (sc > best_score)
+		if (p->l2 > 0)
+			for (size_t w0 = 0; w0 < nw;)
 			{
-				best_score = sc;
-				best_loss = last_loss;
-				for (int32 l = 0; l < net.L; l++)
+				size_t		w1 = SliceEnd(t, w0, nw);
+
+				for (size_t w = w0; w < w1; w++)
+					t->gW[l][w] += (real) (p->l2 * net->W[l][w] / nb);
+				w0 = w1;
+			}
+	}
+}
+
+/* One batch, update: Adam (bias-corrected step size) or SGD with momentum */
+static void
+BatchUpdate(Trainer *t)
+{
+	const MlpParams *p = t->p;
+	Net		   *net = &t->net;
+
+	t->step++;
+	for (int32 l = 0; l < net->L; l++)
+	{
+		size_t		nw = (size_t) net->sizes[l] * net->sizes[l + 1];
+		int32		no = net->sizes[l + 1];
+		real	   *W = net->W[l],
+				   *b = net->b[l],
+				   *mW = t->mW[l],
+				   *vW = t->vW[l],
+				   *mb = t->mb[l],
+				   *vb = t->vb[l],
+				   *gW = t->gW[l],
+				   *gb = t->gb[l];
+
+		if (p->adam)
+		{
+			double		b1 = 0.9,
+						b2 = 0.999,
+						eps = 1e-8;
+			double		lr = p->learning_rate * sqrt(1.0 - pow(b2, (double) t->step)) /
+				(1.0 - pow(b1, (double) t->step));
+
+			for (size_t w0 = 0; w0 < nw;)
+			{
+				size_t		w1 = SliceEnd(t, w0, nw);
+
+				for (size_t w = w0; w < w1; w++)
 				{
-					memcpy(best.W[l], net.W[l], sizeof(real) * net.sizes[l] * net.sizes[l + 1]);
-					memcpy(best.b[l], net.b[l], sizeof(real) * net.sizes[l + 1]);
+					mW[w] = (real) (b1 * mW[w] + (1 - b1) * gW[w]);
+					vW[w] = (real) (b2 * vW[w] + (1 - b2) * gW[w] * gW[w]);
+					W[w] -= (real) (lr * mW[w] / (sqrt(vW[w]) + eps));
 				}
+				w0 = w1;
+			}
+			for (int32 c = 0; c < no; c++)
+			{
+				mb[c] = (real) (b1 * mb[c] + (1 - b1) * gb[c]);
+				vb[c] = (real) (b2 * vb[c] + (1 - b2) * gb[c] * gb[c]);
+				b[c] -= (real) (lr * mb[c] / (sqrt(vb[c]) + eps));
 			}
 		}
 		else
 		{
-			if (last_loss < best_loss - p->tol)
-				since_best = 0;
-			else
-				since_best++;
-			best_loss = Min(best_loss, last_loss);
+			for (size_t w0 = 0; w0 < nw;)
+			{
+				size_t		w1 = SliceEnd(t, w0, nw);
+
+				for (size_t w = w0; w < w1; w++)
+				{
+					mW[w] = (real) (p->momentum * mW[w] - p->learning_rate * gW[w]);
+					W[w] += mW[w];
+				}
+				w0 = w1;
+			}
+			for (int32 c = 0; c < no; c++)
+			{
+				mb[c] = (real) (p->momentum * mb[c] - p->learning_rate * gb[c]);
+				b[c] += mb[c];
+			}
 		}
-		if (since_best >= p->patience)
+	}
+}
+
+/* One epoch: reshuffle the training rows, then every batch; the summed loss into *loss_sum */
+static void
+TrainEpoch(Trainer *t, double *loss_sum)
+{
+	int32	   *tr = t->perm + t->n_val;
+
+	shuffle_int32(&t->rng, tr, t->n_train);
+	for (int32 s = 0; s < t->n_train; s += t->B)
+	{
+		int32		nb = Min(t->B, t->n_train - s);
+
+		core_check_interrupts(t->hooks);
+		BatchForwardLoss(t, tr + s, nb, loss_sum);
+		BatchBackward(t, nb);
+		BatchUpdate(t);
+	}
+}
+
+/*
+ * After an epoch: the reported loss, the divergence check, and early
+ * stopping on the held-out score, else on the training loss.  The kept
+ * weights are those of the best score seen; `tol` only decides whether an
+ * epoch counts as progress for the patience.  *stop is set when the
+ * patience has run out.
+ */
+static CoreStatus
+EpochEnd(Trainer *t, int32 epoch, double loss_sum, bool *stop)
+{
+	const MlpParams *p = t->p;
+	Net		   *net = &t->net;
+	double		wsq = 0;
+
+	for (int32 l = 0; l < net->L; l++)
+	{
+		size_t		nw = (size_t) net->sizes[l] * net->sizes[l + 1];
+
+		for (size_t w0 = 0; w0 < nw;)
+		{
+			size_t		w1 = SliceEnd(t, w0, nw);
+
+			for (size_t w = w0; w < w1; w++)
+				wsq += net->W[l][w] * net->W[l][w];
+			w0 = w1;
+		}
+	}
+	/* as scikit-learn reports it: the mean loss plus 0.5 · l2 · ‖W‖² / batch size */
+	t->last_loss = loss_sum / Max(t->n_train, 1) + 0.5 * p->l2 * wsq / t->B;
+	if (!isfinite(t->last_loss))
+	{
+		core_error(t->err, CORE_RANGE, "training diverged at epoch %d (the loss is not finite)", epoch + 1);
+		return core_error_hint(t->err, "Lower learning_rate, or scale the regression target.");
+	}
+
+	if (t->n_val > 0)
+	{
+		double		sc = Score(t);
+
+		if (sc > t->best_score + p->tol)
+			t->since_best = 0;
+		else
+			t->since_best++;
+		if (sc > t->best_score)
+		{
+			t->best_score = sc;
+			t->best_loss = t->last_loss;
+			for (int32 l = 0; l < net->L; l++)
+			{
+				memcpy(t->best.W[l], net->W[l], sizeof(real) * net->sizes[l] * net->sizes[l + 1]);
+				memcpy(t->best.b[l], net->b[l], sizeof(real) * net->sizes[l + 1]);
+			}
+		}
+	}
+	else
+	{
+		if (t->last_loss < t->best_loss - p->tol)
+			t->since_best = 0;
+		else
+			t->since_best++;
+		t->best_loss = Min(t->best_loss, t->last_loss);
+	}
+	*stop = t->since_best >= p->patience;
+	return CORE_OK;
+}
+
+/*
+ * The payload: head (task, activation, 2 zero bytes), n_in, n_classes, L,
+ * sizes[L+1], levels, mean, scale, classes, then per layer W and b, all in
+ * double.
+ */
+static CoreStatus
+WriteMlp(Trainer *t, CoreBuf *buf, const Net *net)
+{
+	const MlpParams *p = t->p;
+	uint8		head[4] = {(uint8) p->regression, (uint8) p->activation, 0, 0};
+	int32		n_in = t->n_in;
+	int32		nc = t->nc;
+	size_t		maxw = 0;
+	double	   *tmp;
+
+	core_buf_append(buf, head, 4);
+	core_buf_append(buf, &n_in, 4);
+	core_buf_append(buf, &nc, 4);
+	core_buf_append(buf, &net->L, 4);
+	core_buf_append(buf, net->sizes, sizeof(int32) * (net->L + 1));
+	core_buf_append(buf, t->levels, sizeof(int32) * n_in);
+	core_buf_append(buf, t->mean, sizeof(double) * n_in);
+	core_buf_append(buf, t->scale, sizeof(double) * n_in);
+	if (nc > 0)
+		core_buf_append(buf, t->classes, sizeof(double) * nc);
+	for (int32 l = 0; l < net->L; l++)
+		maxw = Max(maxw, Max((size_t) net->sizes[l] * net->sizes[l + 1], (size_t) net->sizes[l + 1]));
+	tmp = core_array(t->a, maxw, sizeof(double), false, t->err);
+	if (tmp == NULL)
+		return t->err->status;
+	for (int32 l = 0; l < net->L; l++)
+	{
+		size_t		nw = (size_t) net->sizes[l] * net->sizes[l + 1];
+
+		for (size_t w0 = 0; w0 < nw;)
+		{
+			size_t		w1 = SliceEnd(t, w0, nw);
+
+			for (size_t w = w0; w < w1; w++)
+				tmp[w] = net->W[l][w];
+			w0 = w1;
+		}
+		core_buf_append(buf, tmp, sizeof(double) * nw);
+		for (int32 c = 0; c < net->sizes[l + 1]; c++)
+			tmp[c] = net->b[l][c];
+		core_buf_append(buf, tmp, sizeof(double) * net->sizes[l + 1]);
+	}
+	core_release(t->a, tmp);
+	return core_buf_status(buf, t->err);
+}
+
+/* the training state's big arrays, once the model is written */
+static void
+TrainRelease(Trainer *t)
+{
+	core_release(t->a, t->Z);
+	for (int32 l = 0; l < t->net.L; l++)
+	{
+		core_release(t->a, t->net.W[l]);
+		core_release(t->a, t->net.b[l]);
+		core_release(t->a, t->best.W[l]);
+		core_release(t->a, t->best.b[l]);
+		core_release(t->a, t->mW[l]);
+		core_release(t->a, t->vW[l]);
+		core_release(t->a, t->mb[l]);
+		core_release(t->a, t->vb[l]);
+		core_release(t->a, t->gW[l]);
+		core_release(t->a, t->gb[l]);
+	}
+	for (int32 l = 0; l <= t->net.L; l++)
+	{
+		core_release(t->a, t->acts[l]);
+		core_release(t->a, t->deltas[l]);
+	}
+	core_release(t->a, t->perm);
+	core_release(t->a, t->ycls);
+	core_release(t->a, t->ysorted);
+	core_release(t->a, t->mean);
+	core_release(t->a, t->scale);
+	core_release(t->a, t->net.sizes);
+}
+
+CoreStatus
+mlp_core_train(const CoreAlloc *a, const CoreInterrupts *hooks, int64 n_rows, int32 n_in,
+			   const double *x, const double *y, const int32 *levels, const MlpParams *p,
+			   size_t mem_limit, CoreBuf *out, MlpTrainInfo *info, CoreError *err)
+{
+	Trainer		t;
+	int32		epoch;
+	size_t		start;
+	bool		stop = false;
+
+	memset(&t, 0, sizeof(t));
+	t.p = p;
+	t.a = a;
+	t.hooks = hooks;
+	t.err = err;
+	t.slice = p->work_slice > 0 ? p->work_slice : MLP_DEFAULT_SLICE;
+	t.meter = t.slice;
+	t.n_in = n_in;
+	t.x = x;
+	t.y = y;
+	t.levels = levels;
+	t.best_score = -INFINITY;
+	t.best_loss = INFINITY;
+	t.last_loss = NAN;
+
+	if (TrainPlan(&t, n_rows, mem_limit) != CORE_OK ||
+		TrainPrepareInputs(&t) != CORE_OK ||
+		TrainInitWeights(&t) != CORE_OK ||
+		TrainHoldOut(&t) != CORE_OK)
+		return err->status;
+
+	for (epoch = 0; epoch < p->epochs; epoch++)
+	{
+		double		loss_sum = 0;
+
+		TrainEpoch(&t, &loss_sum);
+		if (EpochEnd(&t, epoch, loss_sum, &stop) != CORE_OK)
+			return err->status;
+		if (stop)
 		{
 			epoch++;
 			break;
@@ -608,105 +927,134 @@ mlp_train(int64 n_rows, int32 n_in, const double *x, const double *y, const int3
 		epoch = p->epochs;
 
 	info->epochs = epoch;
-	info->train_loss = n_val > 0 ? best_loss : last_loss;
-	info->validation_score = n_val > 0 ? best_score : NAN;
-	info->n_classes = nc;
-	info->classes = classes;
+	info->train_loss = t.n_val > 0 ? t.best_loss : t.last_loss;
+	info->validation_score = t.n_val > 0 ? t.best_score : NAN;
+	info->n_classes = t.nc;
+	info->classes = t.classes;
 
-	model_blob_begin(&buf, MODEL_KIND_MLP);
-	WriteMlp(&buf, p, n_in, nc, classes, levels, mean, scale, n_val > 0 ? &best : &net);
-	return model_blob_finish(&buf);
+	start = model_envelope_begin(out, MODEL_KIND_MLP);
+	if (WriteMlp(&t, out, t.n_val > 0 ? &t.best : &t.net) != CORE_OK)
+		return err->status;
+	TrainRelease(&t);
+	return model_envelope_finish(out, start, err);
 }
 
 /* ---------------------------------------------------------------------------
  * Loading and predicting
  * ------------------------------------------------------------------------- */
 
-static void
-Corrupt(const char *what)
+/* n doubles from the payload into a new array; `finite` rejects NaN and infinities */
+static double *
+ReadDoubles(const CoreAlloc *a, CoreReader *r, size_t n, bool finite, CoreError *err)
 {
-	blob_corrupt(what);
-}
-
-static const double *
-ReadDoubles(BlobReader *r, Size n, bool finite)
-{
-	const double *src;
+	const char *src;
 	double	   *dst;
 
 	if (n > r->left / sizeof(double))
-		Corrupt("The payload ends before the model structure does.");
-	src = (const double *) blob_take(r, sizeof(double) * n);
-	dst = palloc_extended(Max(sizeof(double) * n, 1), MCXT_ALLOC_HUGE);
+	{
+		model_corrupt(err, "The payload ends before the model structure does.");
+		return NULL;
+	}
+	src = payload_take(r, sizeof(double) * n, err);
+	if (src == NULL)
+		return NULL;
+	dst = core_array(a, n, sizeof(double), false, err);
+	if (dst == NULL)
+		return NULL;
 	memcpy(dst, src, sizeof(double) * n);
 	if (finite)
-		for (Size i = 0; i < n; i++)
+		for (size_t i = 0; i < n; i++)
 			if (!isfinite(dst[i]))
-				Corrupt("A network parameter is not finite.");
+			{
+				model_corrupt(err, "A network parameter is not finite.");
+				return NULL;
+			}
 	return dst;
 }
 
-Mlp *
-mlp_load(BlobReader *r)
+/* the header fields and the layer sizes, each checked against the limits */
+static CoreStatus
+LoadShape(const CoreAlloc *a, CoreReader *r, Mlp *m, CoreError *err)
 {
-	Mlp		   *m = palloc0(sizeof(Mlp));
 	uint8		head[4];
-	int32		d = 0,
-				maxw = 0;
+	int32		d = 0;
 
-	blob_read(r, head, 4);
+	if (!payload_read(r, head, 4, err))
+		return err->status;
 	if (head[0] > 1 || head[1] > MLP_LOGISTIC || head[2] || head[3])
-		Corrupt("Unknown network task or activation.");
+		return model_corrupt(err, "Unknown network task or activation.");
 	m->regression = head[0] == 1;
 	m->activation = (MlpActivation) head[1];
-	blob_read(r, &m->n_in, 4);
-	blob_read(r, &m->n_classes, 4);
-	blob_read(r, &m->n_layers, 4);
+	if (!payload_read(r, &m->n_in, 4, err) ||
+		!payload_read(r, &m->n_classes, 4, err) ||
+		!payload_read(r, &m->n_layers, 4, err))
+		return err->status;
 	if (m->n_in < 1 || m->n_in > MLP_MAX_INPUTS)
-		Corrupt("The network's input count is out of range.");
+		return model_corrupt(err, "The network's input count is out of range.");
 	if (m->regression ? m->n_classes != 0 : (m->n_classes < 2 || m->n_classes > MLP_MAX_CLASSES))
-		Corrupt("The network's class count is out of range.");
+		return model_corrupt(err, "The network's class count is out of range.");
 	if (m->n_layers < 1 || m->n_layers > MLP_MAX_LAYERS + 1)
-		Corrupt("The network's layer count is out of range.");
-	blob_read(r, m->sizes, sizeof(int32) * (m->n_layers + 1));
-	m->levels = palloc(sizeof(int32) * m->n_in);
-	blob_read(r, m->levels, sizeof(int32) * m->n_in);
+		return model_corrupt(err, "The network's layer count is out of range.");
+	if (!payload_read(r, m->sizes, sizeof(int32) * (m->n_layers + 1), err))
+		return err->status;
+	m->levels = core_array(a, m->n_in, sizeof(int32), false, err);
+	if (m->levels == NULL || !payload_read(r, m->levels, sizeof(int32) * m->n_in, err))
+		return err->status;
 	for (int32 j = 0; j < m->n_in; j++)
 	{
 		if (m->levels[j] < 0 || m->levels[j] > MLP_MAX_LEVELS)
-			Corrupt("A categorical input has an invalid number of levels.");
+			return model_corrupt(err, "A categorical input has an invalid number of levels.");
 		d += m->levels[j] > 0 ? m->levels[j] : 1;
 	}
 	if (m->sizes[0] != d || d > MLP_MAX_INPUTS)
-		Corrupt("The input layer does not match the inputs.");
+		return model_corrupt(err, "The input layer does not match the inputs.");
 	for (int32 l = 1; l < m->n_layers; l++)
 		if (m->sizes[l] < 1 || m->sizes[l] > MLP_MAX_WIDTH)
-			Corrupt("A hidden layer width is out of range.");
+			return model_corrupt(err, "A hidden layer width is out of range.");
 	if (m->sizes[m->n_layers] != (m->regression ? 1 : m->n_classes))
-		Corrupt("The output layer does not match the classes.");
-	m->mean = (double *) ReadDoubles(r, m->n_in, true);
-	m->scale = (double *) ReadDoubles(r, m->n_in, true);
+		return model_corrupt(err, "The output layer does not match the classes.");
+	return CORE_OK;
+}
+
+CoreStatus
+mlp_core_load(const CoreAlloc *a, CoreReader *r, Mlp **out, CoreError *err)
+{
+	Mlp		   *m = core_array(a, 1, sizeof(Mlp), true, err);
+	int32		maxw = 0;
+
+	*out = NULL;
+	if (m == NULL || LoadShape(a, r, m, err) != CORE_OK)
+		return err->status;
+	if ((m->mean = ReadDoubles(a, r, m->n_in, true, err)) == NULL ||
+		(m->scale = ReadDoubles(a, r, m->n_in, true, err)) == NULL)
+		return err->status;
 	if (m->n_classes > 0)
 	{
-		m->classes = (double *) ReadDoubles(r, m->n_classes, true);
+		if ((m->classes = ReadDoubles(a, r, m->n_classes, true, err)) == NULL)
+			return err->status;
 		for (int32 c = 1; c < m->n_classes; c++)
 			if (!(m->classes[c] > m->classes[c - 1]))
-				Corrupt("The class list is not strictly ascending.");
+				return model_corrupt(err, "The class list is not strictly ascending.");
 	}
 	for (int32 l = 0; l < m->n_layers; l++)
 	{
-		m->W[l] = (double *) ReadDoubles(r, (Size) m->sizes[l] * m->sizes[l + 1], true);
-		m->b[l] = (double *) ReadDoubles(r, m->sizes[l + 1], true);
+		if ((m->W[l] = ReadDoubles(a, r, (size_t) m->sizes[l] * m->sizes[l + 1], true, err)) == NULL ||
+			(m->b[l] = ReadDoubles(a, r, m->sizes[l + 1], true, err)) == NULL)
+			return err->status;
 	}
-	blob_expect_end(r);
+	if (payload_end(r, err) != CORE_OK)
+		return err->status;
 	for (int32 l = 0; l <= m->n_layers; l++)
 		maxw = Max(maxw, m->sizes[l]);
-	m->work = palloc(sizeof(double) * 2 * maxw);
-	return m;
+	m->work = core_array(a, (size_t) 2 * maxw, sizeof(double), false, err);
+	if (m->work == NULL)
+		return err->status;
+	*out = m;
+	return CORE_OK;
 }
 
-void
-mlp_predict(const Mlp *m, const double *x, double *out)
+CoreStatus
+mlp_core_predict(const Mlp *m, const double *x, double *out, CoreError *err)
 {
 	double	   *a = m->work;
 	double	   *z;
@@ -733,10 +1081,10 @@ mlp_predict(const Mlp *m, const double *x, double *out)
 	}
 	for (int32 c = 0; c < m->sizes[m->n_layers]; c++)
 		if (!isfinite(a[c]))
-			ereport(ERROR,
-					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("the network's output is not finite for these features"),
-					 errhint("The features are far outside the range the network was trained on.")));
+		{
+			core_error(err, CORE_RANGE, "the network's output is not finite for these features");
+			return core_error_hint(err, "The features are far outside the range the network was trained on.");
+		}
 	if (m->regression)
 		out[0] = a[0];
 	else
@@ -754,4 +1102,5 @@ mlp_predict(const Mlp *m, const double *x, double *out)
 		for (int32 c = 0; c < m->n_classes; c++)
 			out[c] /= sum;
 	}
+	return CORE_OK;
 }

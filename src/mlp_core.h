@@ -2,11 +2,13 @@
  * mlp_core.h
  *	  A small feed-forward network (softmax or linear output) on plain C
  *	  arrays and OpenBLAS: training with mini-batches, prediction, loading.
+ *	  Plain C (core.h): errors returned, memory from the caller's allocator,
+ *	  so it runs in the unit tests and under libFuzzer without a server.
  */
 #ifndef MEDIA_RECO_MLP_CORE_H
 #define MEDIA_RECO_MLP_CORE_H
 
-#include "postgres.h"
+#include "core.h"
 
 #define MLP_MAX_LAYERS	8
 #define MLP_MAX_WIDTH	4096
@@ -37,6 +39,15 @@ typedef struct MlpParams
 	double		tol;
 	double		l2;
 	uint64		seed;
+
+	/*
+	 * Work between two interrupt polls: multiply-adds per BLAS call (a
+	 * bigger product is computed in slices of output rows) and elements per
+	 * slice of an element-wise loop.  0 (what the SQL glue passes): the
+	 * default, about a tenth of a second.  A test sets it small to check
+	 * that slicing leaves the model bytes unchanged.
+	 */
+	int64		work_slice;
 } MlpParams;
 
 /* a loaded network */
@@ -66,11 +77,43 @@ typedef struct MlpTrainInfo
 	double	   *classes;
 } MlpTrainInfo;
 
-struct CoreReader;
+/*
+ * Train a network on x (n_rows x n_in, row-major, NaN = missing) and y, with
+ * levels[j] > 0 marking a categorical input of that many codes, and append
+ * the model (envelope and payload) to *out.  Fills *info (info->classes from
+ * a).  All memory from a, budgeted against mem_limit (CORE_LIMIT beyond it);
+ * scratch is released before returning, the rest is the allocator's to free
+ * on error.  Main thread only: polls hooks at least every work_slice.
+ */
+extern CoreStatus mlp_core_train(const CoreAlloc *a, const CoreInterrupts *hooks,
+								 int64 n_rows, int32 n_in, const double *x, const double *y,
+								 const int32 *levels, const MlpParams *p, size_t mem_limit,
+								 CoreBuf *out, MlpTrainInfo *info, CoreError *err);
+
+/*
+ * Parse and validate a network payload (after model_envelope_open) into
+ * *out, every array from a.  Untrusted bytes: any inconsistency is
+ * CORE_CORRUPT "invalid media_reco model" with a detail.  Main thread only
+ * (allocates); the loaded Mlp is read-only afterwards except its scratch.
+ */
+extern CoreStatus mlp_core_load(const CoreAlloc *a, CoreReader *r, Mlp **out, CoreError *err);
+
+/*
+ * Class probabilities [n_classes] (a softmax that subtracts the largest
+ * logit, so huge logits stay finite), or the value [1], for one row of raw
+ * features x[n_in].  CORE_RANGE when the network's output is not finite.
+ * No allocation; uses m->work, so one thread at a time per loaded model.
+ */
+extern CoreStatus mlp_core_predict(const Mlp *m, const double *x, double *out, CoreError *err);
+
+/*
+ * The raising forms for the SQL glue (defined in mlp_pg.c, server only):
+ * memory in CurrentMemoryContext, errors ereported with their SQLSTATE.
+ */
 extern bytea *mlp_train(int64 n_rows, int32 n_in, const double *x, const double *y,
-						const int32 *levels, const MlpParams *p, Size mem_limit,
+						const int32 *levels, const MlpParams *p, size_t mem_limit,
 						MlpTrainInfo *info);
-extern Mlp *mlp_load(struct CoreReader *r);
+extern Mlp *mlp_load(CoreReader *r);
 /* class probabilities [n_classes], or the value [1] */
 extern void mlp_predict(const Mlp *m, const double *x, double *out);
 

@@ -35,7 +35,7 @@ RunTasks(ParallelRun *run, int worker, bool poll_main, const SimInterruptHooks *
 			return;
 		if (poll_main)
 		{
-			if (!must_progress && hooks && hooks->pending())
+			if (!must_progress && hooks && hooks->pending && hooks->pending())
 			{
 				__atomic_store_n(&run->pause, 1, __ATOMIC_RELAXED);
 				*paused = true;

@@ -5,7 +5,7 @@
  * Design
  * ------
  * The input is a stream of (user id, item id, weight) rows.  triples_add()
- * maps the 64-bit ids to dense indexes through two hash tables and appends
+ * maps the 64-bit ids to dense indexes through two id maps and appends
  * the row to a list of fixed-size chunks (no realloc copies, so the bytes
  * held are the rows read, and the budget check is exact).
  *
@@ -21,9 +21,9 @@
  * sim_compute() is the classic row-by-row sparse product fused with top-k:
  * for item i, every user u of i, every item j of u, accumulate
  * w(u,i) * w(u,j) and count the co-occurrence in dense per-thread arrays,
- * then keep the k best candidates in a bounded heap and reset only the
- * touched slots.  The work is sum over users of deg(u)^2 multiply-adds and
- * nothing of size items x items is ever materialised.  For cosine the
+ * then keep the k best candidates in a bounded heap (topk.h) and reset only
+ * the touched slots.  The work is sum over users of deg(u)^2 multiply-adds
+ * and nothing of size items x items is ever materialised.  For cosine the
  * weights are divided by their item norm first, so the accumulated dot
  * product is the similarity (or, for ordinary weights, the raw dot product is
  * divided by sqrt(ss_i * ss_j) at the end; see PrepareCosine).
@@ -31,23 +31,28 @@
  * Items are handed out in small chunks, one task each, to up to `nthreads`
  * threads through parallel.c's runner.  Helper threads run only
  * ProcessChunk, on memory allocated beforehand by the main thread; they never
- * call PostgreSQL.  The main thread works too and polls for a pending
- * interrupt between chunks: the runner then joins the helpers and lets
- * PostgreSQL process the interrupt (usually an error) with no thread left
- * running; if processing returns, the run resumes.
+ * call the allocator or the interrupt hooks.  The main thread works too and
+ * polls for a pending interrupt between chunks: the runner then joins the
+ * helpers and lets the caller process the interrupt (in the server usually
+ * an error) with no thread left running; if processing returns, the run
+ * resumes.
  *
  * Each item's row is computed by one thread in a fixed order (users
  * ascending), so the result is bit-for-bit independent of the thread count.
+ *
+ * Plain C (core.h): memory from the caller's CoreAlloc, errors returned as
+ * CoreErrors; simcore_pg.c is the server side.
  */
-#include "postgres.h"
+#include "core.h"
 
 #include <float.h>
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
-#include "miscadmin.h"
-#include "arrays.h"
+#include "compare.h"
 #include "simcore.h"
-#include "utils/memutils.h"
+#include "topk.h"
 
 #define TRIPLE_CHUNK_ROWS	8192
 /* bytes per input row at the peak of matrix_build: the row plus one CSR/CSC copy */
@@ -55,12 +60,28 @@
 
 /* ---------- id -> dense index hash table ---------- */
 
+/*
+ * Open addressing with linear probing over a power-of-two table, grown by
+ * doubling at three quarters full.  Only ids the direct array below does
+ * not cover come here.  An entry's slot depends on the hash, but the index
+ * an id gets is its first-seen order, so nothing downstream depends on the
+ * table's layout.
+ */
 typedef struct IdEntry
 {
 	int64		key;
-	int32		idx;
-	char		status;
+	int32		idx;			/* -1: empty */
+	int32		pad;
 } IdEntry;
+
+typedef struct IdHash
+{
+	IdEntry    *data;
+	uint32		size;			/* power of two */
+	uint32		members;
+} IdHash;
+
+#define IDHASH_INITIAL	2048
 
 static inline uint32
 HashId(int64 key)
@@ -75,16 +96,54 @@ HashId(int64 key)
 	return (uint32) h;
 }
 
-#define SH_PREFIX idmap
-#define SH_ELEMENT_TYPE IdEntry
-#define SH_KEY_TYPE int64
-#define SH_KEY key
-#define SH_HASH_KEY(tb, k) HashId(k)
-#define SH_EQUAL(tb, a, b) ((a) == (b))
-#define SH_SCOPE static inline
-#define SH_DECLARE
-#define SH_DEFINE
-#include "lib/simplehash.h"
+static bool
+IdHashInit(const CoreAlloc *a, IdHash *h, uint32 size, CoreError *err)
+{
+	h->data = core_array(a, size, sizeof(IdEntry), false, err);
+	if (h->data == NULL)
+		return false;
+	for (uint32 s = 0; s < size; s++)
+		h->data[s].idx = -1;
+	h->size = size;
+	h->members = 0;
+	return true;
+}
+
+/* the entry of `key`, or the empty slot where it belongs */
+static inline IdEntry *
+IdHashSlot(const IdHash *h, int64 key)
+{
+	uint32		mask = h->size - 1;
+	uint32		s = HashId(key) & mask;
+
+	while (h->data[s].idx >= 0 && h->data[s].key != key)
+		s = (s + 1) & mask;
+	return &h->data[s];
+}
+
+/* Make room for one more member (doubling the table); false on failure. */
+static bool
+IdHashReserve(const CoreAlloc *a, IdHash *h, CoreError *err)
+{
+	IdHash		bigger;
+
+	if ((uint64) (h->members + 1) * 4 <= (uint64) h->size * 3)
+		return true;
+	if (h->size > PG_UINT32_MAX / 2)
+	{
+		core_error(err, CORE_LIMIT, "too many distinct users or items");
+		return false;
+	}
+	if (!IdHashInit(a, &bigger, h->size * 2, err))
+		return false;
+	for (uint32 s = 0; s < h->size; s++)
+		if (h->data[s].idx >= 0)
+			*IdHashSlot(&bigger, h->data[s].key) = h->data[s];
+	bigger.members = h->members;
+	core_release(a, h->data);
+	*h = bigger;
+	return true;
+}
 
 typedef struct TripleChunk
 {
@@ -107,7 +166,7 @@ typedef struct TripleChunk
 
 typedef struct IdMap
 {
-	idmap_hash *hash;
+	IdHash		hash;
 	int32	   *direct;			/* id -> index + 1, 0 = unseen */
 	int64		dcap;
 	int64	   *ids;			/* first-seen index -> id */
@@ -117,6 +176,8 @@ typedef struct IdMap
 
 struct TripleBuffer
 {
+	CoreAlloc	alloc;			/* a copy of the creator's allocator */
+	CoreError  *err;			/* where the current call reports */
 	TripleChunk *head;
 	TripleChunk *tail;
 	int64		n;				/* rows in chunks, staged rows excluded */
@@ -127,95 +188,107 @@ struct TripleBuffer
 	int64		stage_user[TRIPLE_CHUNK_ROWS];
 	int64		stage_item[TRIPLE_CHUNK_ROWS];
 	double		stage_w[TRIPLE_CHUNK_ROWS];
-	Size		mem_limit;
+	size_t		mem_limit;
 	const char *limit_name;
 };
 
-static Size
+static size_t
 IdMapBytes(const IdMap *m)
 {
-	return (Size) m->dcap * sizeof(int32) + (Size) m->cap * sizeof(int64) +
-		(Size) m->hash->size * sizeof(IdEntry);
+	return (size_t) m->dcap * sizeof(int32) + (size_t) m->cap * sizeof(int64) +
+		(size_t) m->hash.size * sizeof(IdEntry);
 }
 
-static void
-ChargeOrFail(TripleBuffer *tb, Size extra)
+static CoreStatus
+Charge(TripleBuffer *tb, size_t extra)
 {
-	Size		need;
+	size_t		need;
 
-	need = (Size) (tb->n + TRIPLE_CHUNK_ROWS) * BYTES_PER_ROW +
-		((Size) tb->users.n + (Size) tb->items.n) * 48 +
+	need = (size_t) (tb->n + TRIPLE_CHUNK_ROWS) * BYTES_PER_ROW +
+		((size_t) tb->users.n + (size_t) tb->items.n) * 48 +
 		IdMapBytes(&tb->users) + IdMapBytes(&tb->items) + extra;
-	if (need > tb->mem_limit)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("interaction data does not fit in %s", tb->limit_name),
-				 errdetail("After " INT64_FORMAT " rows the interaction matrix needs about %zu MB; the limit is %zu MB.",
-						   tb->n, need / (1024 * 1024) + 1, tb->mem_limit / (1024 * 1024)),
-				 errhint("Raise %s (for example SET %s = '%zuMB') and retry.",
-						 tb->limit_name, tb->limit_name,
-						 (need / (1024 * 1024) + 1) * 2)));
+	if (need <= tb->mem_limit)
+		return CORE_OK;
+	core_error(tb->err, CORE_LIMIT, "interaction data does not fit in %s", tb->limit_name);
+	core_error_detail(tb->err, "After " INT64_FORMAT " rows the interaction matrix needs about %zu MB; the limit is %zu MB.",
+					  tb->n, need / (1024 * 1024) + 1, tb->mem_limit / (1024 * 1024));
+	return core_error_hint(tb->err, "Raise %s (for example SET %s = '%zuMB') and retry.",
+						   tb->limit_name, tb->limit_name,
+						   (need / (1024 * 1024) + 1) * 2);
 }
 
-static void
-IdMapInit(IdMap *m)
+static bool
+IdMapInit(const CoreAlloc *a, IdMap *m, CoreError *err)
 {
-	m->hash = idmap_create(CurrentMemoryContext, 1024, NULL);
 	m->direct = NULL;
 	m->dcap = 0;
 	m->cap = 1024;
 	m->n = 0;
-	m->ids = palloc(sizeof(int64) * m->cap);
+	m->ids = core_array(a, m->cap, sizeof(int64), false, err);
+	return m->ids != NULL && IdHashInit(a, &m->hash, IDHASH_INITIAL, err);
 }
 
 static void
-IdMapFree(IdMap *m)
+IdMapFree(const CoreAlloc *a, IdMap *m)
 {
-	idmap_destroy(m->hash);
-	if (m->direct)
-		pfree(m->direct);
-	pfree(m->ids);
-	m->hash = NULL;
+	core_release(a, m->hash.data);
+	core_release(a, m->direct);
+	core_release(a, m->ids);
+	m->hash.data = NULL;
 	m->direct = NULL;
 	m->ids = NULL;
 }
 
 TripleBuffer *
-triples_create(Size mem_limit, const char *limit_name)
+simcore_triples_create(const CoreAlloc *a, size_t mem_limit, const char *limit_name, CoreError *err)
 {
-	TripleBuffer *tb = palloc0(sizeof(TripleBuffer));
+	TripleBuffer *tb = core_array(a, 1, sizeof(TripleBuffer), true, err);
 
-	IdMapInit(&tb->users);
-	IdMapInit(&tb->items);
+	if (tb == NULL)
+		return NULL;
+	tb->alloc = *a;
+	if (!IdMapInit(a, &tb->users, err) || !IdMapInit(a, &tb->items, err))
+		return NULL;
 	tb->mem_limit = mem_limit;
 	tb->limit_name = limit_name;
 	return tb;
 }
 
+/* the next dense index, for `id`; -1 with tb->err set on failure */
 static int32
-NewIndex(IdMap *m, int64 id)
+NewIndex(TripleBuffer *tb, IdMap *m, int64 id)
 {
 	if (m->n == PG_INT32_MAX - 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("too many distinct users or items"),
-				 errdetail("At most %d distinct ids are supported.", PG_INT32_MAX - 1)));
+	{
+		core_error(tb->err, CORE_LIMIT, "too many distinct users or items");
+		core_error_detail(tb->err, "At most %d distinct ids are supported.", PG_INT32_MAX - 1);
+		return -1;
+	}
 	if (m->n == m->cap)
 	{
-		Size		newcap = Min((Size) m->cap * 2, (Size) PG_INT32_MAX);
+		size_t		newcap = Min((size_t) m->cap * 2, (size_t) PG_INT32_MAX);
+		int64	   *ids = core_array(&tb->alloc, newcap, sizeof(int64), false, tb->err);
 
-		m->ids = repalloc_huge(m->ids, newcap * sizeof(int64));
+		if (ids == NULL)
+			return -1;
+		memcpy(ids, m->ids, sizeof(int64) * m->n);
+		core_release(&tb->alloc, m->ids);
+		m->ids = ids;
 		m->cap = (int32) newcap;
 	}
 	m->ids[m->n] = id;
 	return m->n++;
 }
 
-/* Can the direct array cover `id`?  Grows it when that stays proportionate. */
+/*
+ * Can the direct array cover `id`?  Grows it when that stays proportionate.
+ * *failed is set (with tb->err) when growing failed.
+ */
 static bool
-DirectCovers(IdMap *m, int64 id)
+DirectCovers(TripleBuffer *tb, IdMap *m, int64 id, bool *failed)
 {
 	int64		want;
+	int32	   *direct;
 
 	if (id < 0 || id >= DIRECT_MAX)
 		return false;
@@ -225,45 +298,58 @@ DirectCovers(IdMap *m, int64 id)
 	want = Min(want, DIRECT_MAX);
 	if (want > Max((int64) DIRECT_FLOOR, (int64) 8 * (m->n + 1)))
 		return false;
-	if (m->direct == NULL)
-		m->direct = palloc_extended(sizeof(int32) * want, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	else
+	direct = core_array(&tb->alloc, want, sizeof(int32), false, tb->err);
+	if (direct == NULL)
 	{
-		m->direct = repalloc_huge(m->direct, sizeof(int32) * want);
-		memset(m->direct + m->dcap, 0, sizeof(int32) * (want - m->dcap));
+		*failed = true;
+		return false;
 	}
+	if (m->dcap > 0)
+		memcpy(direct, m->direct, sizeof(int32) * m->dcap);
+	memset(direct + m->dcap, 0, sizeof(int32) * (want - m->dcap));
+	core_release(&tb->alloc, m->direct);
+	m->direct = direct;
 	m->dcap = want;
 	return true;
 }
 
 static pg_noinline int32
-MapIdSlow(IdMap *m, int64 id)
+MapIdSlow(TripleBuffer *tb, IdMap *m, int64 id)
 {
-	bool		found;
 	IdEntry    *e;
+	bool		failed = false;
+	int32		idx;
 
 	/* an id seen before the direct array covered it lives in the hash */
-	e = idmap_lookup(m->hash, id);
-	if (e)
+	e = IdHashSlot(&m->hash, id);
+	if (e->idx >= 0)
 		return e->idx;
-	if (DirectCovers(m, id))
+	if (DirectCovers(tb, m, id, &failed))
 	{
-		int32		idx = NewIndex(m, id);
-
-		m->direct[id] = idx + 1;
+		idx = NewIndex(tb, m, id);
+		if (idx >= 0)
+			m->direct[id] = idx + 1;
 		return idx;
 	}
-	e = idmap_insert(m->hash, id, &found);
-	e->idx = NewIndex(m, id);
-	return e->idx;
+	if (failed || !IdHashReserve(&tb->alloc, &m->hash, tb->err))
+		return -1;
+	idx = NewIndex(tb, m, id);
+	if (idx < 0)
+		return -1;
+	e = IdHashSlot(&m->hash, id);	/* the table may have grown */
+	e->key = id;
+	e->idx = idx;
+	m->hash.members++;
+	return idx;
 }
 
+/* dense index of `id`, -1 with tb->err set on failure */
 static inline int32
-MapId(IdMap *m, int64 id)
+MapId(TripleBuffer *tb, IdMap *m, int64 id)
 {
 	if (likely(id >= 0 && id < m->dcap && m->direct[id] > 0))
 		return m->direct[id] - 1;
-	return MapIdSlow(m, id);
+	return MapIdSlow(tb, m, id);
 }
 
 static inline void
@@ -278,16 +364,19 @@ PrefetchId(const IdMap *m, int64 id)
  * lookups of rows a little ahead prefetched, so the cache misses of the id
  * arrays overlap instead of being paid one row at a time.
  */
-static void
+static CoreStatus
 FlushStaged(TripleBuffer *tb)
 {
 	TripleChunk *c;
 	int32		n = tb->nstaged;
 
 	if (n == 0)
-		return;
-	ChargeOrFail(tb, 0);
-	c = palloc(sizeof(TripleChunk));
+		return CORE_OK;
+	if (Charge(tb, 0) != CORE_OK)
+		return tb->err->status;
+	c = core_array(&tb->alloc, 1, sizeof(TripleChunk), false, tb->err);
+	if (c == NULL)
+		return tb->err->status;
 	c->next = NULL;
 	c->n = n;
 	for (int32 r = 0; r < n; r++)
@@ -297,11 +386,21 @@ FlushStaged(TripleBuffer *tb)
 			PrefetchId(&tb->users, tb->stage_user[r + 16]);
 			PrefetchId(&tb->items, tb->stage_item[r + 16]);
 		}
-		c->user[r] = MapId(&tb->users, tb->stage_user[r]);
-		c->item[r] = MapId(&tb->items, tb->stage_item[r]);
+		c->user[r] = MapId(tb, &tb->users, tb->stage_user[r]);
+		c->item[r] = MapId(tb, &tb->items, tb->stage_item[r]);
+		if (unlikely(c->user[r] < 0 || c->item[r] < 0))
+		{
+			core_release(&tb->alloc, c);
+			return tb->err->status;
+		}
 	}
 	memcpy(c->w, tb->stage_w, sizeof(double) * n);
-	ChargeOrFail(tb, 0);		/* the id maps may have grown while mapping */
+	/* the id maps may have grown while mapping (charged before the rows count) */
+	if (Charge(tb, 0) != CORE_OK)
+	{
+		core_release(&tb->alloc, c);
+		return tb->err->status;
+	}
 	if (tb->tail)
 		tb->tail->next = c;
 	else
@@ -309,10 +408,11 @@ FlushStaged(TripleBuffer *tb)
 	tb->tail = c;
 	tb->n += n;
 	tb->nstaged = 0;
+	return CORE_OK;
 }
 
-void
-triples_add(TripleBuffer *tb, int64 user, int64 item, double w)
+CoreStatus
+simcore_triples_add(TripleBuffer *tb, int64 user, int64 item, double w, CoreError *err)
 {
 	int32		r = tb->nstaged;
 
@@ -320,7 +420,11 @@ triples_add(TripleBuffer *tb, int64 user, int64 item, double w)
 	tb->stage_item[r] = item;
 	tb->stage_w[r] = w;
 	if (++tb->nstaged == TRIPLE_CHUNK_ROWS)
-		FlushStaged(tb);
+	{
+		tb->err = err;
+		return FlushStaged(tb);
+	}
+	return CORE_OK;
 }
 
 int64
@@ -331,82 +435,92 @@ triples_count(TripleBuffer *tb)
 
 /* ---------- matrix build ---------- */
 
+/* an id and its first-seen index; the id first, so cmp_int64 orders by it */
 typedef struct IdIdx
 {
 	int64		id;
 	int32		idx;
 } IdIdx;
 
-static int
-CmpIdIdx(const void *a, const void *b)
-{
-	int64		x = ((const IdIdx *) a)->id;
-	int64		y = ((const IdIdx *) b)->id;
-
-	return (x > y) - (x < y);
-}
+StaticAssertDecl(offsetof(IdIdx, id) == 0, "cmp_int64 orders IdIdx by its first member");
 
 /* Sort ids ascending; return old index -> new index, and fill sorted ids. */
 static int32 *
-Renumber(const int64 *ids, int32 n, int64 *sorted_out)
+Renumber(const CoreAlloc *a, const int64 *ids, int32 n, int64 *sorted_out, CoreError *err)
 {
-	IdIdx	   *tmp = palloc_extended(sizeof(IdIdx) * Max(n, 1), MCXT_ALLOC_HUGE);
-	int32	   *perm = palloc_extended(sizeof(int32) * Max(n, 1), MCXT_ALLOC_HUGE);
+	IdIdx	   *tmp = core_array(a, n, sizeof(IdIdx), false, err);
+	int32	   *perm = core_array(a, n, sizeof(int32), false, err);
 
+	if (tmp == NULL || perm == NULL)
+		return NULL;
 	for (int32 i = 0; i < n; i++)
 	{
 		tmp[i].id = ids[i];
 		tmp[i].idx = i;
 	}
-	qsort(tmp, n, sizeof(IdIdx), CmpIdIdx);
+	qsort(tmp, n, sizeof(IdIdx), cmp_int64);	/* ids are distinct: any sort gives one order */
 	for (int32 i = 0; i < n; i++)
 	{
 		perm[tmp[i].idx] = i;
 		sorted_out[i] = tmp[i].id;
 	}
-	pfree(tmp);
+	core_release(a, tmp);
 	return perm;
 }
 
-InteractionMatrix *
-matrix_build(TripleBuffer *tb)
+/* what the build phases pass on */
+typedef struct Build
 {
-	return matrix_build_ex(tb, true);
+	const CoreAlloc *a;
+	const CoreInterrupts *hooks;
+	CoreError  *err;
+	TripleBuffer *tb;
+	InteractionMatrix *m;
+	int64	   *ptr;			/* [n_items + 1]: item-major offsets */
+	int32	   *raw_user;		/* [raw rows], item-major, duplicates kept */
+	double	   *raw_w;
+} Build;
+
+/* Phase 1: flush the staged rows; ids sorted, old index -> id-order index */
+static CoreStatus
+BuildRenumber(Build *bd, int32 **uperm, int32 **iperm)
+{
+	TripleBuffer *tb = bd->tb;
+	InteractionMatrix *m;
+
+	tb->err = bd->err;
+	if (FlushStaged(tb) != CORE_OK)
+		return bd->err->status;
+	m = bd->m = core_array(bd->a, 1, sizeof(InteractionMatrix), true, bd->err);
+	if (m == NULL)
+		return bd->err->status;
+	m->n_users = tb->users.n;
+	m->n_items = tb->items.n;
+	m->raw_rows = tb->n;
+	m->user_ids = core_array(bd->a, m->n_users, sizeof(int64), false, bd->err);
+	m->item_ids = core_array(bd->a, m->n_items, sizeof(int64), false, bd->err);
+	if (m->user_ids == NULL || m->item_ids == NULL ||
+		(*uperm = Renumber(bd->a, tb->users.ids, m->n_users, m->user_ids, bd->err)) == NULL ||
+		(*iperm = Renumber(bd->a, tb->items.ids, m->n_items, m->item_ids, bd->err)) == NULL)
+		return bd->err->status;
+	IdMapFree(&tb->alloc, &tb->users);
+	IdMapFree(&tb->alloc, &tb->items);
+	return CORE_OK;
 }
 
-/* with_items false: the user-major copy only (i_ptr, i_user, i_w stay NULL) */
-InteractionMatrix *
-matrix_build_ex(TripleBuffer *tb, bool with_items)
+/* Phase 2: chunks -> item-major, raw (duplicates kept); the chunks are released */
+static CoreStatus
+BuildItemMajorRaw(Build *bd, const int32 *uperm, const int32 *iperm)
 {
-	InteractionMatrix *m;
-	int32		nu;
-	int32		ni;
-	int64		n;
-	int32	   *uperm,
-			   *iperm;
+	TripleBuffer *tb = bd->tb;
+	int32		ni = bd->m->n_items;
+	int64		n = tb->n;
 	int64	   *ptr,
 			   *fill;
-	int32	   *raw_user;
-	double	   *raw_w;
-	int64		nnz;
 
-	FlushStaged(tb);
-	m = palloc0(sizeof(InteractionMatrix));
-	nu = tb->users.n;
-	ni = tb->items.n;
-	n = tb->n;
-	m->n_users = nu;
-	m->n_items = ni;
-	m->raw_rows = n;
-	m->user_ids = huge_array(nu, sizeof(int64), false);
-	m->item_ids = huge_array(ni, sizeof(int64), false);
-	uperm = Renumber(tb->users.ids, nu, m->user_ids);
-	iperm = Renumber(tb->items.ids, ni, m->item_ids);
-	IdMapFree(&tb->users);
-	IdMapFree(&tb->items);
-
-	/* pass 1: chunks -> item-major, raw */
-	ptr = palloc_extended(sizeof(int64) * ((Size) ni + 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	ptr = bd->ptr = core_array(bd->a, (size_t) ni + 1, sizeof(int64), true, bd->err);
+	if (ptr == NULL)
+		return bd->err->status;
 	for (TripleChunk *c = tb->head; c; c = c->next)
 	{
 		for (int32 r = 0; r < c->n; r++)
@@ -415,14 +529,16 @@ matrix_build_ex(TripleBuffer *tb, bool with_items)
 			c->user[r] = uperm[c->user[r]];
 			ptr[c->item[r] + 1]++;
 		}
-		CHECK_FOR_INTERRUPTS();
+		core_check_interrupts(bd->hooks);
 	}
 	for (int32 i = 0; i < ni; i++)
 		ptr[i + 1] += ptr[i];
-	raw_user = huge_array(n, sizeof(int32), false);
-	raw_w = huge_array(n, sizeof(double), false);
-	fill = huge_array((Size) ni + 1, sizeof(int64), false);
-	memcpy(fill, ptr, sizeof(int64) * ((Size) ni + 1));
+	bd->raw_user = core_array(bd->a, n, sizeof(int32), false, bd->err);
+	bd->raw_w = core_array(bd->a, n, sizeof(double), false, bd->err);
+	fill = core_array(bd->a, (size_t) ni + 1, sizeof(int64), false, bd->err);
+	if (bd->raw_user == NULL || bd->raw_w == NULL || fill == NULL)
+		return bd->err->status;
+	memcpy(fill, ptr, sizeof(int64) * ((size_t) ni + 1));
 	for (TripleChunk *c = tb->head, *next; c; c = next)
 	{
 		next = c->next;
@@ -430,51 +546,75 @@ matrix_build_ex(TripleBuffer *tb, bool with_items)
 		{
 			int64		pos = fill[c->item[r]]++;
 
-			raw_user[pos] = c->user[r];
-			raw_w[pos] = c->w[r];
+			bd->raw_user[pos] = c->user[r];
+			bd->raw_w[pos] = c->w[r];
 		}
-		pfree(c);
-		CHECK_FOR_INTERRUPTS();
+		core_release(&tb->alloc, c);
+		tb->head = next;
+		core_check_interrupts(bd->hooks);
 	}
 	tb->head = tb->tail = NULL;
-	pfree(uperm);
-	pfree(iperm);
+	core_release(bd->a, fill);
+	return CORE_OK;
+}
 
-	/* pass 2: item-major -> user-major, items ascending within each user */
-	m->u_ptr = palloc_extended(sizeof(int64) * ((Size) nu + 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+/* Phase 3: item-major -> user-major, items ascending within each user */
+static CoreStatus
+BuildUserMajor(Build *bd)
+{
+	InteractionMatrix *m = bd->m;
+	int32		nu = m->n_users,
+				ni = m->n_items;
+	int64		n = m->raw_rows;
+	int64	   *fill;
+
+	m->u_ptr = core_array(bd->a, (size_t) nu + 1, sizeof(int64), true, bd->err);
+	if (m->u_ptr == NULL)
+		return bd->err->status;
 	for (int64 p = 0; p < n; p++)
-		m->u_ptr[raw_user[p] + 1]++;
+		m->u_ptr[bd->raw_user[p] + 1]++;
 	for (int32 u = 0; u < nu; u++)
 		m->u_ptr[u + 1] += m->u_ptr[u];
-	m->u_item = huge_array(n, sizeof(int32), false);
-	m->u_w = huge_array(n, sizeof(double), false);
-	pfree(fill);
-	fill = huge_array((Size) nu + 1, sizeof(int64), false);
-	memcpy(fill, m->u_ptr, sizeof(int64) * ((Size) nu + 1));
+	m->u_item = core_array(bd->a, n, sizeof(int32), false, bd->err);
+	m->u_w = core_array(bd->a, n, sizeof(double), false, bd->err);
+	fill = core_array(bd->a, (size_t) nu + 1, sizeof(int64), false, bd->err);
+	if (m->u_item == NULL || m->u_w == NULL || fill == NULL)
+		return bd->err->status;
+	memcpy(fill, m->u_ptr, sizeof(int64) * ((size_t) nu + 1));
 	for (int32 i = 0; i < ni; i++)
 	{
-		for (int64 p = ptr[i]; p < ptr[i + 1]; p++)
+		for (int64 p = bd->ptr[i]; p < bd->ptr[i + 1]; p++)
 		{
-			int64		pos = fill[raw_user[p]]++;
+			int64		pos = fill[bd->raw_user[p]]++;
 
 			m->u_item[pos] = i;
-			m->u_w[pos] = raw_w[p];
+			m->u_w[pos] = bd->raw_w[p];
 		}
 		if ((i & 1023) == 0)
-			CHECK_FOR_INTERRUPTS();
+			core_check_interrupts(bd->hooks);
 	}
-	pfree(raw_user);
-	pfree(raw_w);
-	pfree(fill);
+	core_release(bd->a, bd->raw_user);
+	core_release(bd->a, bd->raw_w);
+	core_release(bd->a, fill);
+	bd->raw_user = NULL;
+	bd->raw_w = NULL;
+	return CORE_OK;
+}
 
-	/*
-	 * Sum duplicate (user, item) rows, compacting in place.  A run of
-	 * duplicates is summed in ascending order of weight, not in scan order,
-	 * so that the sum (floating-point addition is not associative) and
-	 * everything computed from it do not depend on the physical row order;
-	 * recommend's and the user-based history readers sum the same way.
-	 */
-	nnz = 0;
+/*
+ * Phase 4: sum duplicate (user, item) rows, compacting in place.  A run of
+ * duplicates is summed in ascending order of weight, not in scan order,
+ * so that the sum (floating-point addition is not associative) and
+ * everything computed from it do not depend on the physical row order;
+ * recommend's and the user-based history readers sum the same way.
+ */
+static CoreStatus
+BuildSumDuplicates(Build *bd)
+{
+	InteractionMatrix *m = bd->m;
+	int32		nu = m->n_users;
+	int64		nnz = 0;
+
 	for (int32 u = 0; u < nu; u++)
 	{
 		int64		start = m->u_ptr[u];
@@ -505,33 +645,41 @@ matrix_build_ex(TripleBuffer *tb, bool with_items)
 		m->u_ptr[u] = ustart;
 		for (int64 p = ustart; p < nnz; p++)
 			if (!isfinite(m->u_w[p]))
-				ereport(ERROR,
-						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-						 errmsg("sum of weights for user " INT64_FORMAT " and item " INT64_FORMAT " is out of range",
-								m->user_ids[u], m->item_ids[m->u_item[p]])));
+				return core_error(bd->err, CORE_RANGE,
+								  "sum of weights for user " INT64_FORMAT " and item " INT64_FORMAT " is out of range",
+								  m->user_ids[u], m->item_ids[m->u_item[p]]);
 		if ((u & 1023) == 0)
-			CHECK_FOR_INTERRUPTS();
+			core_check_interrupts(bd->hooks);
 	}
 	m->u_ptr[nu] = nnz;
 	m->nnz = nnz;
+	return CORE_OK;
+}
 
-	if (!with_items)
-	{
-		pfree(ptr);
-		return m;
-	}
+/* Phase 5: user-major -> item-major, users ascending within each item */
+static CoreStatus
+BuildItemMajor(Build *bd)
+{
+	InteractionMatrix *m = bd->m;
+	int32		nu = m->n_users,
+				ni = m->n_items;
+	int64		nnz = m->nnz;
+	int64	   *ptr = bd->ptr;
+	int64	   *fill;
 
-	/* pass 3: user-major -> item-major, users ascending within each item */
-	memset(ptr, 0, sizeof(int64) * ((Size) ni + 1));
+	memset(ptr, 0, sizeof(int64) * ((size_t) ni + 1));
 	for (int64 p = 0; p < nnz; p++)
 		ptr[m->u_item[p] + 1]++;
 	for (int32 i = 0; i < ni; i++)
 		ptr[i + 1] += ptr[i];
 	m->i_ptr = ptr;
-	m->i_user = huge_array(nnz, sizeof(int32), false);
-	m->i_w = huge_array(nnz, sizeof(double), false);
-	fill = huge_array((Size) ni + 1, sizeof(int64), false);
-	memcpy(fill, ptr, sizeof(int64) * ((Size) ni + 1));
+	bd->ptr = NULL;
+	m->i_user = core_array(bd->a, nnz, sizeof(int32), false, bd->err);
+	m->i_w = core_array(bd->a, nnz, sizeof(double), false, bd->err);
+	fill = core_array(bd->a, (size_t) ni + 1, sizeof(int64), false, bd->err);
+	if (m->i_user == NULL || m->i_w == NULL || fill == NULL)
+		return bd->err->status;
+	memcpy(fill, ptr, sizeof(int64) * ((size_t) ni + 1));
 	for (int32 u = 0; u < nu; u++)
 	{
 		for (int64 p = m->u_ptr[u]; p < m->u_ptr[u + 1]; p++)
@@ -542,12 +690,41 @@ matrix_build_ex(TripleBuffer *tb, bool with_items)
 			m->i_w[pos] = m->u_w[p];
 		}
 		if ((u & 1023) == 0)
-			CHECK_FOR_INTERRUPTS();
+			core_check_interrupts(bd->hooks);
 	}
-	pfree(fill);
-	return m;
+	core_release(bd->a, fill);
+	return CORE_OK;
 }
 
+CoreStatus
+simcore_matrix_build(const CoreAlloc *a, TripleBuffer *tb, bool with_items,
+					 const CoreInterrupts *hooks, InteractionMatrix **out, CoreError *err)
+{
+	Build		bd;
+	int32	   *uperm = NULL,
+			   *iperm = NULL;
+
+	memset(&bd, 0, sizeof(bd));
+	bd.a = a;
+	bd.hooks = hooks;
+	bd.err = err;
+	bd.tb = tb;
+	*out = NULL;
+	if (BuildRenumber(&bd, &uperm, &iperm) != CORE_OK ||
+		BuildItemMajorRaw(&bd, uperm, iperm) != CORE_OK)
+		return err->status;
+	core_release(a, uperm);
+	core_release(a, iperm);
+	if (BuildUserMajor(&bd) != CORE_OK ||
+		BuildSumDuplicates(&bd) != CORE_OK)
+		return err->status;
+	if (!with_items)
+		core_release(a, bd.ptr);
+	else if (BuildItemMajor(&bd) != CORE_OK)
+		return err->status;
+	*out = bd.m;
+	return CORE_OK;
+}
 /* ---------- similarity ---------- */
 
 typedef struct HeapEntry
@@ -558,51 +735,8 @@ typedef struct HeapEntry
 } HeapEntry;
 
 /* true when a ranks below b: lower similarity, or equal and larger index */
-static inline bool
-Worse(const HeapEntry *a, const HeapEntry *b)
-{
-	return a->sim < b->sim || (a->sim == b->sim && a->j > b->j);
-}
-
-static inline void
-SiftDown(HeapEntry *h, int32 n, int32 pos)
-{
-	for (;;)
-	{
-		int32		l = 2 * pos + 1;
-		int32		r = l + 1;
-		int32		w = pos;
-		HeapEntry	tmp;
-
-		if (l < n && Worse(&h[l], &h[w]))
-			w = l;
-		if (r < n && Worse(&h[r], &h[w]))
-			w = r;
-		if (w == pos)
-			return;
-		tmp = h[pos];
-		h[pos] = h[w];
-		h[w] = tmp;
-		pos = w;
-	}
-}
-
-static inline void
-SiftUp(HeapEntry *h, int32 pos)
-{
-	while (pos > 0)
-	{
-		int32		parent = (pos - 1) / 2;
-		HeapEntry	tmp;
-
-		if (!Worse(&h[pos], &h[parent]))
-			return;
-		tmp = h[pos];
-		h[pos] = h[parent];
-		h[parent] = tmp;
-		pos = parent;
-	}
-}
+#define HeapWorse(a, b) ((a)->sim < (b)->sim || ((a)->sim == (b)->sim && (a)->j > (b)->j))
+TOPK_DEFINE(nb_heap, HeapEntry, HeapWorse)
 
 typedef struct SimShared
 {
@@ -693,7 +827,7 @@ ProcessItem(SimScratch *s, int32 i)
 	HeapEntry  *heap = s->heap;
 	bool		cosine = SIM_IS_COSINE(p->metric);
 	int32		nt;
-	int32		nh = 0;
+	int			nh = 0;
 	int64		base = (int64) i * k;
 	double		inv_i = (cosine && sh->invnorm) ? sh->invnorm[i] : 1.0;
 	double		floor_sim = 0;	/* candidates clearly below this cannot enter */
@@ -746,18 +880,7 @@ ProcessItem(SimScratch *s, int32 i)
 		e.sim = sim;
 		e.j = j;
 		e.support = sup;
-		if (nh < k)
-		{
-			heap[nh] = e;
-			SiftUp(heap, nh);
-			nh++;
-		}
-		else if (Worse(&heap[0], &e))
-		{
-			heap[0] = e;
-			SiftDown(heap, nh, 0);
-		}
-		else
+		if (!nb_heap_offer(heap, &nh, k, &e))
 			continue;
 		if (nh == k)
 			floor_sim = heap[0].sim * (1.0 - 1e-9);
@@ -765,15 +888,13 @@ ProcessItem(SimScratch *s, int32 i)
 
 	/* pop the worst to the back: the slots end up best first */
 	out->n_out[i] = nh;
-	for (int32 n = nh; n > 0; n--)
+	while (nh > 0)
 	{
-		HeapEntry	worst = heap[0];
+		HeapEntry	worst = nb_heap_pop_worst(heap, &nh);
 
-		heap[0] = heap[n - 1];
-		SiftDown(heap, n - 1, 0);
-		out->nb[base + n - 1] = worst.j;
-		out->sim[base + n - 1] = worst.sim;
-		out->support[base + n - 1] = worst.support;
+		out->nb[base + nh] = worst.j;
+		out->sim[base + nh] = worst.sim;
+		out->support[base + nh] = worst.support;
 	}
 }
 
@@ -789,22 +910,23 @@ ProcessChunk(void *arg, int worker, int64 task)
 		ProcessItem(s, (int32) i);
 }
 
-static void
-ScratchInit(SimScratch *s, SimShared *sh, int32 n_items, int32 k)
+static bool
+ScratchInit(const CoreAlloc *a, SimScratch *s, SimShared *sh, int32 n_items, int32 k, CoreError *err)
 {
 	s->sh = sh;
-	s->slots = palloc_extended(sizeof(AccSlot) * Max(n_items, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	s->slots = core_array(a, n_items, sizeof(AccSlot), true, err);
 	/* one spare slot: the branch-free append writes touched[nt] before testing */
-	s->touched = palloc_extended(sizeof(int32) * ((Size) n_items + 1), MCXT_ALLOC_HUGE);
-	s->heap = palloc_extended(sizeof(HeapEntry) * Max(k, 1), MCXT_ALLOC_HUGE);
+	s->touched = core_array(a, (size_t) n_items + 1, sizeof(int32), false, err);
+	s->heap = core_array(a, k, sizeof(HeapEntry), false, err);
+	return s->slots != NULL && s->touched != NULL && s->heap != NULL;
 }
 
 static void
-ScratchFree(SimScratch *s)
+ScratchFree(const CoreAlloc *a, SimScratch *s)
 {
-	pfree(s->slots);
-	pfree(s->touched);
-	pfree(s->heap);
+	core_release(a, s->slots);
+	core_release(a, s->touched);
+	core_release(a, s->heap);
 }
 
 static int32
@@ -813,7 +935,7 @@ KCap(const InteractionMatrix *m, const SimParams *p)
 	return m->n_items <= 1 ? 0 : Min(p->k, m->n_items - 1);
 }
 
-Size
+size_t
 sim_memory_estimate(const InteractionMatrix *m, const SimParams *p, int nthreads)
 {
 	double		out_bytes = (double) m->n_items * KCap(m, p) * (sizeof(int32) * 2 + sizeof(double));
@@ -821,7 +943,7 @@ sim_memory_estimate(const InteractionMatrix *m, const SimParams *p, int nthreads
 	double		matrix = (double) m->nnz * 24 + ((double) m->n_items + m->n_users) * 24;
 	double		total = out_bytes + scratch + matrix;
 
-	return total >= (double) SIZE_MAX / 2 ? SIZE_MAX / 2 : (Size) total;
+	return total >= (double) SIZE_MAX / 2 ? SIZE_MAX / 2 : (size_t) total;
 }
 
 /*
@@ -835,10 +957,13 @@ sim_memory_estimate(const InteractionMatrix *m, const SimParams *p, int nthreads
  * finite input.  Returns the per-item sums of squares of the scaled weights.
  */
 static double *
-PrepareCosine(InteractionMatrix *m)
+PrepareCosine(const CoreAlloc *alloc, InteractionMatrix *m, CoreError *err)
 {
-	double	   *ss = huge_array(Max(m->n_items, 1), sizeof(double), false);
-	int		   *shift = huge_array(Max(m->n_items, 1), sizeof(int), false);
+	double	   *ss = core_array(alloc, m->n_items, sizeof(double), false, err);
+	int		   *shift = core_array(alloc, m->n_items, sizeof(int), false, err);
+
+	if (ss == NULL || shift == NULL)
+		return NULL;
 
 	for (int32 i = 0; i < m->n_items; i++)
 	{
@@ -862,7 +987,7 @@ PrepareCosine(InteractionMatrix *m)
 	}
 	for (int64 b = 0; b < m->nnz; b++)
 		m->u_w[b] = ldexp(m->u_w[b], shift[m->u_item[b]]);
-	pfree(shift);
+	core_release(alloc, shift);
 	return ss;
 }
 
@@ -877,11 +1002,14 @@ PrepareCosine(InteractionMatrix *m)
  * adjusted cosine) or the items (CSC, for Pearson), and the same mean from
  * the other copy, whose entries name their row in `other_row`.
  */
-static void
-CenterRows(int32 nrows, const int64 *ptr, double *w,
-		   int64 nnz, const int32 *other_row, double *other_w)
+static CoreStatus
+CenterRows(const CoreAlloc *alloc, const CoreInterrupts *hooks, int32 nrows, const int64 *ptr, double *w,
+		   int64 nnz, const int32 *other_row, double *other_w, CoreError *err)
 {
-	double	   *mean = huge_array(Max(nrows, 1), sizeof(double), false);
+	double	   *mean = core_array(alloc, nrows, sizeof(double), false, err);
+
+	if (mean == NULL)
+		return err->status;
 
 	for (int32 r = 0; r < nrows; r++)
 	{
@@ -916,17 +1044,18 @@ CenterRows(int32 nrows, const int64 *ptr, double *w,
 		{
 			w[a] -= mean[r];
 			if (!isfinite(w[a]))
-				ereport(ERROR,
-						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-						 errmsg("a weight minus its mean is out of range"),
-						 errhint("adjusted_cosine and pearson subtract means; weights near the limits of double precision do not fit.")));
+			{
+				core_error(err, CORE_RANGE, "a weight minus its mean is out of range");
+				return core_error_hint(err, "adjusted_cosine and pearson subtract means; weights near the limits of double precision do not fit.");
+			}
 		}
 		if ((r & 1023) == 0)
-			CHECK_FOR_INTERRUPTS();
+			core_check_interrupts(hooks);
 	}
 	for (int64 a = 0; a < nnz; a++)
 		other_w[a] -= mean[other_row[a]];
-	pfree(mean);
+	core_release(alloc, mean);
+	return CORE_OK;
 }
 
 /*
@@ -935,13 +1064,16 @@ CenterRows(int32 nrows, const int64 *ptr, double *w,
  * norm(u) = (1 - B) + B · len(u) / mean(len) and
  * w'(u,i) = w(u,i) · (K1 + 1) / (K1 · norm(u) + w(u,i)) · idf(i).
  */
-static void
-ApplyBm25(InteractionMatrix *m, double k1, double b)
+static CoreStatus
+ApplyBm25(const CoreAlloc *alloc, InteractionMatrix *m, double k1, double b, CoreError *err)
 {
-	double	   *norm = huge_array(Max(m->n_users, 1), sizeof(double), false);
-	double	   *idf = huge_array(Max(m->n_items, 1), sizeof(double), false);
+	double	   *norm = core_array(alloc, m->n_users, sizeof(double), false, err);
+	double	   *idf = core_array(alloc, m->n_items, sizeof(double), false, err);
 	double		total = 0,
 				mean_len;
+
+	if (norm == NULL || idf == NULL)
+		return err->status;
 
 	for (int32 u = 0; u < m->n_users; u++)
 	{
@@ -975,20 +1107,40 @@ ApplyBm25(InteractionMatrix *m, double k1, double b)
 		}
 	for (int64 a = 0; a < m->nnz; a++)
 		if (!isfinite(m->u_w[a]))
-			ereport(ERROR,
-					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("a BM25 weight is not finite"),
-					 errhint("BM25 needs weights whose sum per user is not zero; use positive weights.")));
-	pfree(norm);
-	pfree(idf);
+		{
+			core_error(err, CORE_RANGE, "a BM25 weight is not finite");
+			return core_error_hint(err, "BM25 needs weights whose sum per user is not zero; use positive weights.");
+		}
+	core_release(alloc, norm);
+	core_release(alloc, idf);
+	return CORE_OK;
 }
 
-NeighborLists *
-sim_compute(InteractionMatrix *m, const SimParams *p, int nthreads,
-			const SimInterruptHooks *hooks)
+/* Reweighting for the metric, in both copies of the matrix; cosine's sums of squares into *sumsq */
+static CoreStatus
+ComputePrepare(const CoreAlloc *a, InteractionMatrix *m, const SimParams *p,
+			   const CoreInterrupts *hooks, double **sumsq, CoreError *err)
 {
-	NeighborLists *out = palloc0(sizeof(NeighborLists));
-	int32		k = KCap(m, p);
+	*sumsq = NULL;
+	if (p->metric == SIM_BM25 && ApplyBm25(a, m, p->bm25_k1, p->bm25_b, err) != CORE_OK)
+		return err->status;
+	if (p->metric == SIM_ADJUSTED_COSINE &&
+		CenterRows(a, hooks, m->n_users, m->u_ptr, m->u_w, m->nnz, m->i_user, m->i_w, err) != CORE_OK)
+		return err->status;
+	if (p->metric == SIM_PEARSON &&
+		CenterRows(a, hooks, m->n_items, m->i_ptr, m->i_w, m->nnz, m->u_item, m->u_w, err) != CORE_OK)
+		return err->status;
+	if (SIM_IS_COSINE(p->metric) && (*sumsq = PrepareCosine(a, m, err)) == NULL)
+		return err->status;
+	return CORE_OK;
+}
+
+CoreStatus
+simcore_compute(const CoreAlloc *a, InteractionMatrix *m, const SimParams *p, int nthreads,
+				const CoreInterrupts *hooks, NeighborLists **result, CoreError *err)
+{
+	NeighborLists *out = core_array(a, 1, sizeof(NeighborLists), true, err);
+	int32		k;
 	int32		n = m->n_items;
 	SimShared	sh;
 	SimScratch *scratch;
@@ -997,29 +1149,35 @@ sim_compute(InteractionMatrix *m, const SimParams *p, int nthreads,
 	double	   *sumsq = NULL;
 	double	   *invnorm = NULL;
 
+	*result = NULL;
+	if (out == NULL)
+		return err->status;
+	k = KCap(m, p);
 	out->n_items = n;
 	out->k_cap = k;
-	out->n_out = palloc_extended(sizeof(int32) * Max(n, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	out->n_out = core_array(a, n, sizeof(int32), true, err);
+	if (out->n_out == NULL)
+		return err->status;
 	if (k == 0)
-		return out;
-	out->nb = huge_array((Size) n * k, sizeof(int32), false);
-	out->sim = huge_array((Size) n * k, sizeof(double), false);
-	out->support = huge_array((Size) n * k, sizeof(int32), false);
-
-	deg = huge_array(n, sizeof(int32), false);
+	{
+		*result = out;
+		return CORE_OK;
+	}
+	out->nb = core_array(a, (size_t) n * k, sizeof(int32), false, err);
+	out->sim = core_array(a, (size_t) n * k, sizeof(double), false, err);
+	out->support = core_array(a, (size_t) n * k, sizeof(int32), false, err);
+	deg = core_array(a, n, sizeof(int32), false, err);
+	if (out->nb == NULL || out->sim == NULL || out->support == NULL || deg == NULL)
+		return err->status;
 	for (int32 i = 0; i < n; i++)
 		deg[i] = (int32) (m->i_ptr[i + 1] - m->i_ptr[i]);
-	if (p->metric == SIM_BM25)
-		ApplyBm25(m, p->bm25_k1, p->bm25_b);
-	if (p->metric == SIM_ADJUSTED_COSINE)
-		CenterRows(m->n_users, m->u_ptr, m->u_w, m->nnz, m->i_user, m->i_w);
-	else if (p->metric == SIM_PEARSON)
-		CenterRows(m->n_items, m->i_ptr, m->i_w, m->nnz, m->u_item, m->u_w);
-	if (SIM_IS_COSINE(p->metric))
-		sumsq = PrepareCosine(m);
+	if (ComputePrepare(a, m, p, hooks, &sumsq, err) != CORE_OK)
+		return err->status;
 	if (sumsq)
 	{
-		invnorm = huge_array(n, sizeof(double), false);
+		invnorm = core_array(a, n, sizeof(double), false, err);
+		if (invnorm == NULL)
+			return err->status;
 		for (int32 i = 0; i < n; i++)
 			invnorm[i] = sumsq[i] > 0 ? 1.0 / sqrt(sumsq[i]) : 0.0;
 	}
@@ -1034,9 +1192,12 @@ sim_compute(InteractionMatrix *m, const SimParams *p, int nthreads,
 	sh.p = p;
 	sh.out = out;
 	sh.deg = deg;
-	scratch = palloc(sizeof(SimScratch) * nthreads);
+	scratch = core_array(a, nthreads, sizeof(SimScratch), true, err);
+	if (scratch == NULL)
+		return err->status;
 	for (int t = 0; t < nthreads; t++)
-		ScratchInit(&scratch[t], &sh, n, k);
+		if (!ScratchInit(a, &scratch[t], &sh, n, k, err))
+			return err->status;
 
 	/*
 	 * Every item's row is written by the one task that owns it, so the
@@ -1051,17 +1212,16 @@ sim_compute(InteractionMatrix *m, const SimParams *p, int nthreads,
 	parallel_run(&run, hooks);
 
 	for (int t = 0; t < nthreads; t++)
-		ScratchFree(&scratch[t]);
-	pfree(scratch);
-	pfree(deg);
-	if (sumsq)
-		pfree(sumsq);
-	if (invnorm)
-		pfree(invnorm);
+		ScratchFree(a, &scratch[t]);
+	core_release(a, scratch);
+	core_release(a, deg);
+	core_release(a, sumsq);
+	core_release(a, invnorm);
 
 	for (int32 i = 0; i < n; i++)
 		out->pairs += out->n_out[i];
-	return out;
+	*result = out;
+	return CORE_OK;
 }
 
 const char *

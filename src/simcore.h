@@ -2,14 +2,17 @@
  * simcore.h
  *	  Item-to-item similarity core on plain C arrays.
  *
- * Nothing here touches fmgr or SPI: the glue (source.c, similarity.c,
- * neighbors.c) feeds interactions in, gets neighbour lists out.  Memory comes
- * from the current memory context and is charged against a byte budget.
+ * Nothing here touches fmgr, SPI or memory contexts: the glue (source.c,
+ * similarity.c, neighbors.c, batch.c) feeds interactions in and gets
+ * neighbour lists out.  The simcore_* functions take a CoreAlloc and return
+ * a CoreStatus with a CoreError (core.h); the raising forms at the end of
+ * this header (triples_create, triples_add, matrix_build, sim_compute) are
+ * their server-side wrappers in simcore_pg.c.
  */
 #ifndef MEDIA_RECO_SIMCORE_H
 #define MEDIA_RECO_SIMCORE_H
 
-#include "postgres.h"
+#include "core.h"
 
 #include "parallel.h"
 
@@ -68,15 +71,65 @@ typedef struct NeighborLists
 	int32	   *support;
 } NeighborLists;
 
-extern TripleBuffer *triples_create(Size mem_limit, const char *limit_name);
-extern void triples_add(TripleBuffer *tb, int64 user, int64 item, double w);
+/*
+ * A new, empty buffer.  Its memory (chunks of rows, id maps) comes from a
+ * copy of *a, charged against mem_limit bytes: going beyond is CORE_LIMIT
+ * "interaction data does not fit in <limit_name>" (limit_name, e.g.
+ * "maintenance_work_mem", must outlive the buffer).  Main thread only.
+ */
+extern TripleBuffer *simcore_triples_create(const CoreAlloc *a, size_t mem_limit,
+											const char *limit_name, CoreError *err);
+
+/*
+ * Add one row.  Rows are staged and mapped a chunk at a time, so a budget
+ * or id-count error (CORE_LIMIT) or CORE_NOMEM can come on any call; after
+ * an error the buffer must not be used again.  Main thread only.
+ */
+extern CoreStatus simcore_triples_add(TripleBuffer *tb, int64 user, int64 item, double w,
+									  CoreError *err);
+
+/* rows added so far, duplicates included */
 extern int64 triples_count(TripleBuffer *tb);
-extern InteractionMatrix *matrix_build(TripleBuffer *tb);
-extern InteractionMatrix *matrix_build_ex(TripleBuffer *tb, bool with_items);
-extern Size sim_memory_estimate(const InteractionMatrix *m, const SimParams *p, int nthreads);
-extern NeighborLists *sim_compute(InteractionMatrix *m, const SimParams *p,
-								  int nthreads, const SimInterruptHooks *hooks);
+
+/*
+ * Consume the buffer (its chunks and maps are released) into a matrix
+ * allocated from a: users and items renumbered in id order, duplicate
+ * (user, item) rows summed.  with_items false builds the user-major copy
+ * only (i_ptr, i_user, i_w stay NULL).  CORE_RANGE when a sum of duplicate
+ * weights overflows.  Main thread only; polls hooks.
+ */
+extern CoreStatus simcore_matrix_build(const CoreAlloc *a, TripleBuffer *tb, bool with_items,
+									   const CoreInterrupts *hooks, InteractionMatrix **out,
+									   CoreError *err);
+
+/* bytes sim_compute will need beyond the matrix, roughly; pure */
+extern size_t sim_memory_estimate(const InteractionMatrix *m, const SimParams *p, int nthreads);
+
+/*
+ * Top-k neighbour lists of every item into *out (from a).  Reweights m in
+ * place (centring, BM25, cosine scaling).  Runs the per-item work on up to
+ * nthreads threads (helper threads run ProcessChunk only, on memory
+ * allocated beforehand); the result does not depend on nthreads.
+ * CORE_RANGE for weights a metric cannot use.  Call from the main thread;
+ * it polls hooks between chunks of items.
+ */
+extern CoreStatus simcore_compute(const CoreAlloc *a, InteractionMatrix *m, const SimParams *p,
+								  int nthreads, const CoreInterrupts *hooks,
+								  NeighborLists **out, CoreError *err);
+
 extern const char *sim_metric_name(SimMetric m);
 extern bool sim_metric_parse(const char *name, SimMetric *out);
+
+/*
+ * The raising forms for the SQL glue (simcore_pg.c, server only): memory
+ * in CurrentMemoryContext (the buffer's: the context current when it was
+ * created), errors ereported with their SQLSTATE.
+ */
+extern TripleBuffer *triples_create(size_t mem_limit, const char *limit_name);
+extern void triples_add(TripleBuffer *tb, int64 user, int64 item, double w);
+extern InteractionMatrix *matrix_build(TripleBuffer *tb);
+extern InteractionMatrix *matrix_build_ex(TripleBuffer *tb, bool with_items);
+extern NeighborLists *sim_compute(InteractionMatrix *m, const SimParams *p,
+								  int nthreads, const SimInterruptHooks *hooks);
 
 #endif
