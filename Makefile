@@ -6,7 +6,7 @@ MODULE_big = media_reco
 OBJS = src/media_reco.o src/core.o src/core_pg.o src/simcore.o src/source.o src/similarity.o \
        src/parallel.o src/arrays.o src/training_core.o src/model_blob.o src/model_blob_pg.o src/forest_core.o src/forest.o src/inputs.o src/models.o \
        src/evaluate.o src/batch.o src/userbased.o src/mlp_core.o src/mlp.o \
-       src/neighbors.o src/recommend.o src/synth.o src/metrics.o src/util.o
+       src/neighbors.o src/recommend.o src/plan_cache.o src/synth.o src/metrics.o src/util.o
 
 DATA_built = sql-build/$(EXTENSION)--$(EXTVERSION).sql
 
