@@ -12,6 +12,7 @@
 
 #include <math.h>
 
+#include "access/relation.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -21,6 +22,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/varlena.h"
 
@@ -67,14 +69,64 @@ RequireColumn(Oid relid, const char *col, const char *role)
 }
 
 /*
+ * The source's columns, quoted and qualified with `alias`, in attribute
+ * order ("x.a, x.b"); and in *flag a column name none of them has, so that a
+ * flag computed beside them can neither be shadowed by nor shadow a user
+ * column.
+ */
+static char *
+QualifiedColumns(Oid relid, const char *alias, char **flag)
+{
+	Relation	rel = relation_open(relid, NoLock);	/* locked by source_lock_relation */
+	TupleDesc	td = RelationGetDescr(rel);
+	StringInfoData cols;
+	char	   *name = pstrdup("media_reco_is_test");
+	bool		taken = true;
+
+	initStringInfo(&cols);
+	for (int a = 0; a < td->natts; a++)
+	{
+		Form_pg_attribute att = TupleDescAttr(td, a);
+
+		if (att->attisdropped)
+			continue;
+		appendStringInfo(&cols, "%s%s.%s", cols.len > 0 ? ", " : "", alias,
+						 quote_identifier(NameStr(att->attname)));
+	}
+	for (int suffix = 1; taken; suffix++)
+	{
+		taken = false;
+		for (int a = 0; a < td->natts && !taken; a++)
+		{
+			Form_pg_attribute att = TupleDescAttr(td, a);
+
+			taken = !att->attisdropped && strcmp(NameStr(att->attname), name) == 0;
+		}
+		if (taken)
+			name = psprintf("media_reco_is_test_%d", suffix);
+	}
+	relation_close(rel, NoLock);
+	*flag = name;
+	return cols.data;
+}
+
+/*
  * split_interactions(source, train_table, test_table, method, test_fraction,
  *					  seed, time_col, user_col)
  *
  * 'random': each row goes to the test table when a seeded hash of its
  * values falls below test_fraction (identical rows go together; the same
  * seed gives the same split).  'temporal': each user's latest
- * floor(test_fraction * n) rows with a non-NULL time go to the test table
- * (ties broken by the same seeded hash).  Every other row goes to train.
+ * floor(n * test_fraction) rows with a non-NULL time go to the test table
+ * (ties broken by the same seeded hash), where the product is exact: the
+ * fraction is taken as the decimal it prints as (15 significant digits, the
+ * float8-to-numeric cast), so 0.7 of 90 rows is 63, not the 62 of binary
+ * floating point.  Every other row goes to train.
+ *
+ * Every column reference in the generated statement is qualified, the row
+ * is hashed as `t.*` (a whole-row reference no column name can shadow) and
+ * the flag column gets a name the source does not use, so the statement
+ * means the same whatever the source's columns are called.
  */
 Datum
 split_interactions(PG_FUNCTION_ARGS)
@@ -90,6 +142,8 @@ split_interactions(PG_FUNCTION_ARGS)
 	char	   *time_col,
 			   *user_col;
 	char	   *from;
+	char	   *cols;
+	char	   *flag;
 	Oid			types[2] = {INT8OID, FLOAT8OID};
 	Datum		args[2];
 	int64		counts[2];
@@ -119,6 +173,7 @@ split_interactions(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("train_table and test_table must differ")));
+	cols = QualifiedColumns(relid, "x", &flag);
 
 	if (strcmp(method, "random") == 0)
 	{
@@ -127,10 +182,10 @@ split_interactions(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("time_col applies to the temporal method only")));
 		/* the low 53 bits of a seeded hash of the row's values, as a fraction */
-		from = psprintf("(SELECT t.*, ((pg_catalog.hash_record_extended(t, $1)"
+		from = psprintf("(SELECT t.*, ((pg_catalog.hash_record_extended(t.*, $1)"
 						" OPERATOR(pg_catalog.&) 9007199254740991)::pg_catalog.float8"
 						" OPERATOR(pg_catalog./) 9007199254740992) OPERATOR(pg_catalog.<) $2"
-						" AS media_reco_is_test FROM %s t) x", src);
+						" AS %s FROM %s t) x", flag, src);
 	}
 	else
 	{
@@ -142,11 +197,11 @@ split_interactions(PG_FUNCTION_ARGS)
 		RequireColumn(relid, user_col, "user");
 		from = psprintf("(SELECT t.*, (t.%s IS NOT NULL AND pg_catalog.row_number() OVER w"
 						" OPERATOR(pg_catalog.<=) pg_catalog.floor(pg_catalog.count(t.%s) OVER p"
-						" OPERATOR(pg_catalog.*) $2)) AS media_reco_is_test FROM %s t"
+						" OPERATOR(pg_catalog.*) ($2)::pg_catalog.numeric)) AS %s FROM %s t"
 						" WINDOW p AS (PARTITION BY t.%s),"
 						" w AS (PARTITION BY t.%s ORDER BY t.%s DESC NULLS LAST,"
-						" pg_catalog.hash_record_extended(t, $1))) x",
-						quote_identifier(time_col), quote_identifier(time_col), src,
+						" pg_catalog.hash_record_extended(t.*, $1))) x",
+						quote_identifier(time_col), quote_identifier(time_col), flag, src,
 						quote_identifier(user_col), quote_identifier(user_col),
 						quote_identifier(time_col));
 	}
@@ -163,13 +218,10 @@ split_interactions(PG_FUNCTION_ARGS)
 	 */
 	for (int side = 0; side < 2; side++)
 	{
-		/* the flag column is computed once per table and dropped */
-		char	   *sql = psprintf("CREATE TABLE %s AS SELECT * FROM %s WHERE %s",
-								   side == 0 ? train : test, from,
-								   side == 0 ? "x.media_reco_is_test IS NOT TRUE" :
-								   "x.media_reco_is_test");
-		char	   *drop = psprintf("ALTER TABLE %s DROP COLUMN media_reco_is_test",
-									side == 0 ? train : test);
+		/* the flag is computed in the subquery and never reaches the table */
+		char	   *sql = psprintf("CREATE TABLE %s AS SELECT %s FROM %s WHERE %s",
+								   side == 0 ? train : test, cols, from,
+								   psprintf(side == 0 ? "x.%s IS NOT TRUE" : "x.%s", flag));
 		SPIPlanPtr	plan = SPI_prepare(sql, 2, types);
 		int			rc;
 
@@ -181,8 +233,6 @@ split_interactions(PG_FUNCTION_ARGS)
 			elog(ERROR, "creating the split table failed: %s", SPI_result_code_string(rc));
 		counts[side] = (int64) SPI_processed;
 		SPI_freeplan(plan);
-		if (SPI_execute(drop, false, 0) != SPI_OK_UTILITY)
-			elog(ERROR, "dropping the split flag failed");
 	}
 	SPI_finish();
 
