@@ -177,3 +177,29 @@ SELECT f, user_id, want, got FROM fr_check
  WHERE (f, user_id) IN ((0.7, 1), (0.3, 2), (0.1, 3), (0.29, 4)) ORDER BY f;
 SELECT count(*) AS checked, count(*) FILTER (WHERE want <> got) AS wrong FROM fr_check;
 DROP TABLE fr, fr_check;
+-- issue 9: coverage counts only items with a usable row (user, item and, when set, weight and
+-- time not NULL), as the recommender and popular_items do: item 99 has only a NULL weight.
+-- By hand: u1 gets 12, u3 gets 11, so 2 of the 3 items {10, 11, 12}; the baseline recommends
+-- 12 to u1 and 11 to u3 as well.
+CREATE TABLE cov_tr (user_id int, item_id int, w float8, ts float8);
+INSERT INTO cov_tr VALUES (1, 10, 1, 0), (1, 11, 1, 0), (2, 10, 1, 0), (2, 11, 1, 0), (3, 10, 1, 0),
+                          (3, 12, 1, 0), (4, 99, NULL, 0);
+CREATE TABLE cov_te (user_id int, item_id int);
+INSERT INTO cov_te VALUES (1, 12), (3, 11);
+SELECT media_reco.create_recommender('cov', 'cov_tr', weight_col => 'w', k => 5);
+SELECT items FROM media_reco.refresh_neighbors('cov');
+SELECT metric, round(value::numeric, 6) AS value FROM media_reco.evaluate('cov', 'cov_te', 2)
+ WHERE metric LIKE '%coverage' ORDER BY metric;
+SELECT round(2::numeric / count(DISTINCT item_id), 6) AS want_by_sql FROM cov_tr
+ WHERE user_id IS NOT NULL AND item_id IS NOT NULL AND w IS NOT NULL;
+-- the same with a time column: item 98's only row has a NULL time, so still 3 items and 2/3
+INSERT INTO cov_tr VALUES (5, 98, 1, NULL);
+SELECT media_reco.create_recommender('cov_t', 'cov_tr', weight_col => 'w', k => 5,
+                                     time_col => 'ts', half_life => '100 years');
+SELECT items FROM media_reco.refresh_neighbors('cov_t');
+SELECT metric, round(value::numeric, 6) AS value FROM media_reco.evaluate('cov_t', 'cov_te', 2)
+ WHERE metric LIKE '%coverage' ORDER BY metric;
+SELECT round(2::numeric / count(DISTINCT item_id), 6) AS want_by_sql FROM cov_tr
+ WHERE user_id IS NOT NULL AND item_id IS NOT NULL AND w IS NOT NULL AND ts IS NOT NULL;
+SELECT media_reco.drop_recommender('cov'), media_reco.drop_recommender('cov_t');
+DROP TABLE cov_tr, cov_te;

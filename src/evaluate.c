@@ -300,15 +300,11 @@ evaluate_recommender(PG_FUNCTION_ARGS)
 	appendStringInfo(&sql,
 					 "CREATE TEMP TABLE media_reco_eval_seen ON COMMIT DROP AS"
 					 " SELECT DISTINCT (s.%s)::pg_catalog.int8 AS u, (s.%s)::pg_catalog.int8 AS i"
-					 " FROM %s s WHERE s.%s IS NOT NULL AND s.%s IS NOT NULL%s%s%s%s%s%s"
+					 " FROM %s s WHERE ",
+					 u, i, source_relname(&r.src));
+	source_append_usable(&sql, &r.src, "s");
+	appendStringInfo(&sql,
 					 " AND (s.%s)::pg_catalog.int8 OPERATOR(pg_catalog.=) ANY (SELECT (t.%s)::pg_catalog.int8 FROM %s t)",
-					 u, i, source_relname(&r.src), u, i,
-					 r.src.weight_col ? " AND s." : "",
-					 r.src.weight_col ? quote_identifier(r.src.weight_col) : "",
-					 r.src.weight_col ? " IS NOT NULL" : "",
-					 r.src.time_col ? " AND s." : "",
-					 r.src.time_col ? quote_identifier(r.src.time_col) : "",
-					 r.src.time_col ? " IS NOT NULL" : "",
 					 u, u, test);
 	rc = SPI_execute(sql.data, false, 0);
 	if (rc != SPI_OK_UTILITY && rc != SPI_OK_SELINTO)
@@ -370,11 +366,14 @@ evaluate_recommender(PG_FUNCTION_ARGS)
 					 "  (SELECT pg_catalog.count(DISTINCT e) FROM scored s2, pg_catalog.unnest(s2.items) e"
 					 "    WHERE s2.who OPERATOR(pg_catalog.=) s.who)::pg_catalog.float8"
 					 "   OPERATOR(pg_catalog./) (SELECT CASE WHEN n OPERATOR(pg_catalog.=) 0 THEN NULL ELSE n END"
-					 "    FROM (SELECT pg_catalog.count(DISTINCT c.%s) AS n FROM %s c"
-					 "    WHERE c.%s IS NOT NULL AND c.%s IS NOT NULL) cn),"
-					 "  pg_catalog.count(*)::pg_catalog.float8"
-					 " FROM scored s GROUP BY who ORDER BY who",
-					 u, i, test, u, i, i, source_relname(&r.src), u, i);
+					 "    FROM (SELECT pg_catalog.count(DISTINCT c.%s) AS n FROM %s c WHERE ",
+					 u, i, test, u, i, i, source_relname(&r.src));
+	/* coverage: the share of the items a recommender can know, i.e. of usable rows */
+	source_append_usable(&sql, &r.src, "c");
+	appendStringInfoString(&sql,
+						   ") cn),"
+						   "  pg_catalog.count(*)::pg_catalog.float8"
+						   " FROM scored s GROUP BY who ORDER BY who");
 	args[0] = CStringGetTextDatum(r.name);
 	args[1] = Int32GetDatum(k);
 	args[2] = PointerGetDatum(construct_array(pop, (int) npop, INT8OID, sizeof(int64),
