@@ -247,62 +247,26 @@ split_interactions(PG_FUNCTION_ARGS)
 }
 
 /*
- * evaluate(name, test_source, k): the recommender's top-k lists for every
- * test user with at least one test item not already in the training source
- * (those are the relevant items), scored with the ranking metrics, and the
- * same for the most popular items the user has not seen.
+ * Phase 1 of evaluate: the seen items of test users, in a temporary table,
+ * over the source's usable rows; returns the largest such history.  Queries
+ * after this one run with read_only = false so that they see the table.
  */
-Datum
-evaluate_recommender(PG_FUNCTION_ARGS)
+static int64
+CollectSeen(const Recommender *r, const char *test)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	MemoryContext callcxt = CurrentMemoryContext;
-	Recommender r;
-	Oid			test_relid;
-	char	   *test;
-	int			k;
-	const char *u,
-			   *i;
+	const char *u = quote_identifier(r->src.user_col);
+	const char *i = quote_identifier(r->src.item_col);
 	StringInfoData sql;
-	Datum	   *pop;
-	int64		npop;
-	int64		maxseen;
-	Oid			types[3] = {TEXTOID, INT4OID, INT8ARRAYOID};
-	Datum		args[3];
 	int			rc;
-	static const char *const names[] = {"precision@", "recall@", "ndcg@", "map@", "hit_rate@", "mrr",
-	"coverage", "users"};
+	bool		isnull;
 
-	check_not_null(fcinfo, 0, "name");
-	check_not_null(fcinfo, 1, "test_source");
-	check_not_null(fcinfo, 2, "k");
-	k = PG_GETARG_INT32(2);
-	check_k(k, "k");
-	test_relid = PG_GETARG_OID(1);
-
-	InitMaterializedSRF(fcinfo, 0);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	recommender_fetch(arg_text_or_null(fcinfo, 0), false, callcxt, &r);
-	recommender_require_refreshed(&r);
-	source_validate(&r.src);
-	test = source_lock_relation(test_relid);
-	u = quote_identifier(r.src.user_col);
-	i = quote_identifier(r.src.item_col);
-	RequireColumn(test_relid, r.src.user_col, "user");
-	RequireColumn(test_relid, r.src.item_col, "item");
-
-	/*
-	 * The seen items of test users, and the largest such history.  Queries
-	 * after this one run with read_only = false so that they see the table.
-	 */
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
 					 "CREATE TEMP TABLE media_reco_eval_seen ON COMMIT DROP AS"
 					 " SELECT DISTINCT (s.%s)::pg_catalog.int8 AS u, (s.%s)::pg_catalog.int8 AS i"
 					 " FROM %s s WHERE ",
-					 u, i, source_relname(&r.src));
-	source_append_usable(&sql, &r.src, "s");
+					 u, i, source_relname(&r->src));
+	source_append_usable(&sql, &r->src, "s");
 	appendStringInfo(&sql,
 					 " AND (s.%s)::pg_catalog.int8 OPERATOR(pg_catalog.=) ANY (SELECT (t.%s)::pg_catalog.int8 FROM %s t)",
 					 u, u, test);
@@ -313,33 +277,49 @@ evaluate_recommender(PG_FUNCTION_ARGS)
 		SPI_execute("SELECT pg_catalog.count(*) FROM pg_temp.media_reco_eval_seen GROUP BY u ORDER BY 1 DESC LIMIT 1",
 					false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "indexing seen items failed");
-	maxseen = 0;
-	if (SPI_processed > 0)
+	if (SPI_processed == 0)
+		return 0;
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/* Phase 2: the popularity ranking as an int8[], long enough for the heaviest test user. */
+static ArrayType *
+PopularRanking(const Recommender *r, int k, int64 maxseen)
+{
+	Oid			ptypes[1] = {INT4OID};
+	Datum		pargs[1] = {Int32GetDatum((int32) Min((int64) k + maxseen, PG_INT32_MAX))};
+	Datum	   *pop;
+	int64		npop;
+
+	if (SPI_execute_with_args(source_popular_sql(&r->src, false), 1, ptypes, pargs, NULL, false, 0)
+		!= SPI_OK_SELECT)
+		elog(ERROR, "counting popular items failed");
+	npop = (int64) SPI_processed;
+	pop = palloc(sizeof(Datum) * Max(npop, 1));
+	for (int64 row = 0; row < npop; row++)
 	{
 		bool		isnull;
 
-		maxseen = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		pop[row] = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 1, &isnull);
 	}
+	return construct_array(pop, (int) npop, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+}
 
-	/* the popularity ranking, long enough for the heaviest test user */
-	{
-		Oid			ptypes[1] = {INT4OID};
-		Datum		pargs[1] = {Int32GetDatum((int32) Min((int64) k + maxseen, PG_INT32_MAX))};
+/*
+ * Phase 3: the scoring statement.  Per test user the relevant items (test
+ * items not seen), the recommender's list ($1, k = $2) and the popular list
+ * ($3 without the seen items); per side (who 0: recommender, 1: popular) the
+ * averaged metrics, coverage and the user count, in the order of
+ * EvalMetricNames.
+ */
+static char *
+ScoringSql(const Recommender *r, const char *test)
+{
+	const char *u = quote_identifier(r->src.user_col);
+	const char *i = quote_identifier(r->src.item_col);
+	StringInfoData sql;
 
-		if (SPI_execute_with_args(source_popular_sql(&r.src, false), 1, ptypes, pargs, NULL, false, 0)
-			!= SPI_OK_SELECT)
-			elog(ERROR, "counting popular items failed");
-		npop = (int64) SPI_processed;
-		pop = palloc(sizeof(Datum) * Max(npop, 1));
-		for (int64 row = 0; row < npop; row++)
-		{
-			bool		isnull;
-
-			pop[row] = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 1, &isnull);
-		}
-	}
-
-	resetStringInfo(&sql);
+	initStringInfo(&sql);
 	appendStringInfo(&sql,
 					 "WITH rel AS ("
 					 "  SELECT t.u, pg_catalog.array_agg(t.i ORDER BY t.i) AS items FROM"
@@ -367,25 +347,23 @@ evaluate_recommender(PG_FUNCTION_ARGS)
 					 "    WHERE s2.who OPERATOR(pg_catalog.=) s.who)::pg_catalog.float8"
 					 "   OPERATOR(pg_catalog./) (SELECT CASE WHEN n OPERATOR(pg_catalog.=) 0 THEN NULL ELSE n END"
 					 "    FROM (SELECT pg_catalog.count(DISTINCT c.%s) AS n FROM %s c WHERE ",
-					 u, i, test, u, i, i, source_relname(&r.src));
+					 u, i, test, u, i, i, source_relname(&r->src));
 	/* coverage: the share of the items a recommender can know, i.e. of usable rows */
-	source_append_usable(&sql, &r.src, "c");
+	source_append_usable(&sql, &r->src, "c");
 	appendStringInfoString(&sql,
 						   ") cn),"
 						   "  pg_catalog.count(*)::pg_catalog.float8"
 						   " FROM scored s GROUP BY who ORDER BY who");
-	args[0] = CStringGetTextDatum(r.name);
-	args[1] = Int32GetDatum(k);
-	args[2] = PointerGetDatum(construct_array(pop, (int) npop, INT8OID, sizeof(int64),
-											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	rc = SPI_execute_with_args(sql.data, 3, types, args, NULL, false, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "scoring failed: %s", SPI_result_code_string(rc));
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("no test user has a test item that is not already in the training source"),
-				 errhint("Evaluate on interactions held out of the recommender's source, e.g. from split_interactions.")));
+	return sql.data;
+}
+
+static const char *const EvalMetricNames[] = {"precision@", "recall@", "ndcg@", "map@", "hit_rate@",
+"mrr", "coverage", "users"};
+
+/* Phase 4: one (metric, value) row per metric and side, from the scoring result in SPI_tuptable. */
+static void
+EmitMetrics(ReturnSetInfo *rsinfo, int k)
+{
 	for (uint64 row = 0; row < SPI_processed; row++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[row];
@@ -393,12 +371,12 @@ evaluate_recommender(PG_FUNCTION_ARGS)
 		bool		isnull;
 		int			who = DatumGetInt32(SPI_getbinval(tup, td, 1, &isnull));
 
-		for (int m = 0; m < lengthof(names); m++)
+		for (int m = 0; m < lengthof(EvalMetricNames); m++)
 		{
 			Datum		d = SPI_getbinval(tup, td, m + 2, &isnull);
 			Datum		values[2];
 			bool		nulls[2] = {false, false};
-			const char *name = names[m];
+			const char *name = EvalMetricNames[m];
 			char	   *label;
 
 			if (strcmp(name, "mrr") == 0 || strcmp(name, "coverage") == 0 || strcmp(name, "users") == 0)
@@ -411,6 +389,58 @@ evaluate_recommender(PG_FUNCTION_ARGS)
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
 	}
+}
+
+/*
+ * evaluate(name, test_source, k): the recommender's top-k lists for every
+ * test user with at least one test item not already in the training source
+ * (those are the relevant items), scored with the ranking metrics, and the
+ * same for the most popular items the user has not seen.
+ */
+Datum
+evaluate_recommender(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext callcxt = CurrentMemoryContext;
+	Recommender r;
+	Oid			test_relid;
+	char	   *test;
+	int			k;
+	int64		maxseen;
+	Oid			types[3] = {TEXTOID, INT4OID, INT8ARRAYOID};
+	Datum		args[3];
+	int			rc;
+
+	check_not_null(fcinfo, 0, "name");
+	check_not_null(fcinfo, 1, "test_source");
+	check_not_null(fcinfo, 2, "k");
+	k = PG_GETARG_INT32(2);
+	check_k(k, "k");
+	test_relid = PG_GETARG_OID(1);
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	recommender_fetch(arg_text_or_null(fcinfo, 0), false, callcxt, &r);
+	recommender_require_refreshed(&r);
+	source_validate(&r.src);
+	test = source_lock_relation(test_relid);
+	RequireColumn(test_relid, r.src.user_col, "user");
+	RequireColumn(test_relid, r.src.item_col, "item");
+
+	maxseen = CollectSeen(&r, test);
+	args[2] = PointerGetDatum(PopularRanking(&r, k, maxseen));
+	args[0] = CStringGetTextDatum(r.name);
+	args[1] = Int32GetDatum(k);
+	rc = SPI_execute_with_args(ScoringSql(&r, test), 3, types, args, NULL, false, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "scoring failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("no test user has a test item that is not already in the training source"),
+				 errhint("Evaluate on interactions held out of the recommender's source, e.g. from split_interactions.")));
+	EmitMetrics(rsinfo, k);
 	if (SPI_execute("DROP TABLE pg_temp.media_reco_eval_seen", false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "dropping the seen-items table failed");
 	SPI_finish();
