@@ -130,3 +130,76 @@ SELECT pg_temp.expect_error($$SELECT * FROM media_reco.evaluate('ev', 'tr1')$$);
 SELECT media_reco.create_recommender('fresh', 'tr1');
 SELECT pg_temp.expect_error($$SELECT * FROM media_reco.evaluate('fresh', 'te1')$$);
 SELECT media_reco.drop_recommender('fresh'), media_reco.drop_recommender('ev'), media_reco.drop_recommender('tiny');
+
+-- issue 9: source columns named like the generated queries' aliases (t, x) or their flag column
+-- do not change the split.  The random rule in plain SQL: a row is test when the low 53 bits of
+-- hash_record_extended(row, seed), as a fraction of 2^53, fall below test_fraction.
+CREATE TABLE shadow (user_id int, item_id int, t text, x int, media_reco_is_test bool);
+INSERT INTO shadow SELECT u, i, 'r' || u || '-' || i, u * i, u % 2 = 0
+  FROM generate_series(1, 20) u, generate_series(1, 10) i;
+SELECT * FROM media_reco.split_interactions('shadow', 'shadow_tr', 'shadow_te', test_fraction => 0.3, seed => 3);
+SELECT NOT EXISTS (SELECT * FROM shadow s
+                    WHERE ((hash_record_extended(s.*, 3) & 9007199254740991)::float8 / 9007199254740992 < 0.3)
+                   EXCEPT ALL SELECT * FROM shadow_te)
+       AND NOT EXISTS (SELECT * FROM shadow_te EXCEPT ALL SELECT * FROM shadow s
+                        WHERE ((hash_record_extended(s.*, 3) & 9007199254740991)::float8 / 9007199254740992 < 0.3))
+         AS test_is_the_hash_rule,
+       NOT EXISTS (SELECT * FROM shadow EXCEPT ALL (SELECT * FROM shadow_tr UNION ALL SELECT * FROM shadow_te))
+       AND (SELECT count(*) FROM shadow_tr) + (SELECT count(*) FROM shadow_te) = 200 AS complete;
+SELECT attname FROM pg_attribute WHERE attrelid = 'shadow_te'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum;
+-- temporal, with the time column itself named t: each user's latest floor(0.3 * 10) = 3 rows
+CREATE TABLE shadow_time (user_id int, item_id int, t int);
+INSERT INTO shadow_time SELECT u, i, i FROM generate_series(1, 5) u, generate_series(1, 10) i;
+SELECT * FROM media_reco.split_interactions('shadow_time', 'sht_tr', 'sht_te', 'temporal', 0.3, time_col => 't');
+SELECT user_id, array_agg(t ORDER BY t) AS test_times FROM sht_te GROUP BY 1 ORDER BY 1;
+DROP TABLE shadow, shadow_tr, shadow_te, shadow_time, sht_tr, sht_te;
+
+-- issue 9: the temporal count is floor(n * test_fraction) computed exactly on the fraction as
+-- written (its 15 significant digits, as numeric), not in binary floating point, where
+-- 90 * 0.7 = 62.99999999999999 and 100 * 0.29 = 28.999999999999996
+CREATE TABLE fr AS SELECT c.u AS user_id, g AS item_id, g AS ts
+  FROM (VALUES (1, 90), (2, 10), (3, 30), (4, 100)) c(u, n), generate_series(1, c.n) g;
+CREATE TABLE fr_check (f numeric, user_id int, want numeric, got bigint);
+DO $$
+DECLARE
+  f numeric;
+BEGIN
+  FOREACH f IN ARRAY ARRAY[0.7, 0.3, 0.1, 0.29] LOOP
+    PERFORM * FROM media_reco.split_interactions('fr', 'fr_tr', 'fr_te', 'temporal', f::float8, time_col => 'ts');
+    INSERT INTO fr_check
+      SELECT f, c.user_id, floor(c.n * f), (SELECT count(*) FROM fr_te e WHERE e.user_id = c.user_id)
+        FROM (SELECT user_id, count(*) AS n FROM fr GROUP BY 1) c;
+    DROP TABLE fr_tr, fr_te;
+  END LOOP;
+END
+$$;
+SELECT f, user_id, want, got FROM fr_check
+ WHERE (f, user_id) IN ((0.7, 1), (0.3, 2), (0.1, 3), (0.29, 4)) ORDER BY f;
+SELECT count(*) AS checked, count(*) FILTER (WHERE want <> got) AS wrong FROM fr_check;
+DROP TABLE fr, fr_check;
+-- issue 9: coverage counts only items with a usable row (user, item and, when set, weight and
+-- time not NULL), as the recommender and popular_items do: item 99 has only a NULL weight.
+-- By hand: u1 gets 12, u3 gets 11, so 2 of the 3 items {10, 11, 12}; the baseline recommends
+-- 12 to u1 and 11 to u3 as well.
+CREATE TABLE cov_tr (user_id int, item_id int, w float8, ts float8);
+INSERT INTO cov_tr VALUES (1, 10, 1, 0), (1, 11, 1, 0), (2, 10, 1, 0), (2, 11, 1, 0), (3, 10, 1, 0),
+                          (3, 12, 1, 0), (4, 99, NULL, 0);
+CREATE TABLE cov_te (user_id int, item_id int);
+INSERT INTO cov_te VALUES (1, 12), (3, 11);
+SELECT media_reco.create_recommender('cov', 'cov_tr', weight_col => 'w', k => 5);
+SELECT items FROM media_reco.refresh_neighbors('cov');
+SELECT metric, round(value::numeric, 6) AS value FROM media_reco.evaluate('cov', 'cov_te', 2)
+ WHERE metric LIKE '%coverage' ORDER BY metric;
+SELECT round(2::numeric / count(DISTINCT item_id), 6) AS want_by_sql FROM cov_tr
+ WHERE user_id IS NOT NULL AND item_id IS NOT NULL AND w IS NOT NULL;
+-- the same with a time column: item 98's only row has a NULL time, so still 3 items and 2/3
+INSERT INTO cov_tr VALUES (5, 98, 1, NULL);
+SELECT media_reco.create_recommender('cov_t', 'cov_tr', weight_col => 'w', k => 5,
+                                     time_col => 'ts', half_life => '100 years');
+SELECT items FROM media_reco.refresh_neighbors('cov_t');
+SELECT metric, round(value::numeric, 6) AS value FROM media_reco.evaluate('cov_t', 'cov_te', 2)
+ WHERE metric LIKE '%coverage' ORDER BY metric;
+SELECT round(2::numeric / count(DISTINCT item_id), 6) AS want_by_sql FROM cov_tr
+ WHERE user_id IS NOT NULL AND item_id IS NOT NULL AND w IS NOT NULL AND ts IS NOT NULL;
+SELECT media_reco.drop_recommender('cov'), media_reco.drop_recommender('cov_t');
+DROP TABLE cov_tr, cov_te;

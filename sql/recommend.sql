@@ -118,3 +118,22 @@ SELECT count(*) AS differences FROM (
        FROM big_hist WHERE user_id IS NOT NULL AND item_id IS NOT NULL AND rating IS NOT NULL
       GROUP BY item_id) x WHERE rank <= 25)) d;
 SELECT count(*) FROM media_reco.popular_items('big', 10000);
+
+-- the cached history plan follows the source by OID, within one session: after a rename
+-- and a new table under the old name the recommender still reads its own relation, and
+-- after the swap back a row added to it is seen at once (user 1's history {1,2} -> item 3)
+CREATE TABLE swap_src (user_id int, item_id int);
+INSERT INTO swap_src VALUES (1, 1), (1, 2), (2, 1), (2, 2), (2, 3), (3, 3);
+SELECT media_reco.create_recommender('swap', 'swap_src');
+SELECT pairs FROM media_reco.refresh_neighbors('swap');
+SELECT item_id, rank FROM media_reco.recommend('swap', 1);
+ALTER TABLE swap_src RENAME TO swap_old;
+CREATE TABLE swap_src (user_id int, item_id int);
+INSERT INTO swap_src VALUES (1, 3);
+SELECT item_id, rank FROM media_reco.recommend('swap', 1);
+DROP TABLE swap_src;
+ALTER TABLE swap_old RENAME TO swap_src;
+INSERT INTO swap_src VALUES (1, 3);
+SELECT count(*) AS after_seen FROM media_reco.recommend('swap', 1);
+SELECT media_reco.drop_recommender('swap');
+DROP TABLE swap_src;

@@ -23,6 +23,7 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
+#include "compare.h"
 #include "neighbors.h"
 #include "parallel.h"
 #include "topk.h"
@@ -58,6 +59,7 @@ typedef struct BatchShared
 	ParallelRun run;
 } BatchShared;
 
+/* Scores one block of users.  Runs on helper threads: plain C on sh, no palloc, ereport or SPI. */
 static void
 ScoreBlock(void *arg, int w, int64 block)
 {
@@ -133,15 +135,6 @@ ScoreBlock(void *arg, int w, int64 block)
 	}
 }
 
-static int
-CmpId(const void *a, const void *b)
-{
-	int64		x = *(const int64 *) a,
-				y = *(const int64 *) b;
-
-	return (x > y) - (x < y);
-}
-
 /*
  * Item id -> dense index of the source's items: a direct table when the ids
  * are compact (the usual case), else a binary search.
@@ -188,10 +181,289 @@ ItemIndexFind(const ItemIndex *ix, int64 id)
 			return -1;
 		return ix->direct[off];
 	}
-	hit = bsearch(&id, ix->ids, ix->n, sizeof(int64), CmpId);
+	hit = bsearch(&id, ix->ids, ix->n, sizeof(int64), cmp_int64);
 	return hit ? (int32) (hit - ix->ids) : -1;
 }
 
+/* the recommender's stored neighbour lists, detoasted into the work context */
+typedef struct StoredLists
+{
+	int32		n;
+	int64	   *item;			/* [n] the list's item */
+	ArrayType **ids;			/* [n] int8[] neighbour ids, best first */
+	ArrayType **sims;			/* [n] float8[] their similarities */
+	int64		total;			/* neighbours over all lists */
+} StoredLists;
+
+static inline int
+ListLength(ArrayType *a)
+{
+	return ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a));
+}
+
+/* Phase 1: the histories, as recommend reads them (usable rows, decay as of now()). */
+static InteractionMatrix *
+ReadHistories(const Recommender *r, MemoryContext work)
+{
+	MemoryContext old = MemoryContextSwitchTo(work);
+	TripleBuffer *tb = triples_create(work_memory_limit(), "maintenance_work_mem");
+	InteractionMatrix *m;
+
+	MemoryContextSwitchTo(old);
+	source_read(&r->src, tb, work, true);
+	old = MemoryContextSwitchTo(work);
+	m = matrix_build_ex(tb, false);
+	MemoryContextSwitchTo(old);
+	return m;
+}
+
+/* Phase 2: the neighbour lists, kept as detoasted arrays in `work`; their size is checked first. */
+static void
+ReadStoredLists(const Recommender *r, MemoryContext work, StoredLists *out)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		args[1] = {Int32GetDatum(r->id)};
+	bool		isnull;
+	Datum		d;
+	MemoryContext old;
+
+	if (SPI_execute_with_args("SELECT pg_catalog.sum(pg_catalog.cardinality(neighbor_ids))::pg_catalog.int8"
+							  " FROM media_reco.neighbor_store WHERE recommender_id OPERATOR(pg_catalog.=) $1",
+							  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "sizing the neighbour lists failed");
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (!isnull && (Size) DatumGetInt64(d) * 40 + MemoryContextMemAllocated(work, true) > work_memory_limit())
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("recommend_all does not fit in maintenance_work_mem"),
+				 errdetail("The recommender stores " INT64_FORMAT " neighbours.", DatumGetInt64(d)),
+				 errhint("Raise maintenance_work_mem, or pass users in batches.")));
+
+	if (SPI_execute_with_args("SELECT item_id, neighbor_ids, similarities FROM media_reco.neighbor_store"
+							  " WHERE recommender_id OPERATOR(pg_catalog.=) $1",
+							  1, types, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "reading the neighbour lists failed");
+	out->n = (int32) SPI_processed;
+	out->total = 0;
+	old = MemoryContextSwitchTo(work);
+	out->item = palloc(sizeof(int64) * Max(out->n, 1));
+	out->ids = palloc(sizeof(ArrayType *) * Max(out->n, 1));
+	out->sims = palloc(sizeof(ArrayType *) * Max(out->n, 1));
+	for (int32 l = 0; l < out->n; l++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[l];
+		TupleDesc	td = SPI_tuptable->tupdesc;
+		bool		n1,
+					n2,
+					n3;
+		Datum		d1 = SPI_getbinval(tup, td, 1, &n1);
+		Datum		d2 = SPI_getbinval(tup, td, 2, &n2);
+		Datum		d3 = SPI_getbinval(tup, td, 3, &n3);
+
+		if (n1 || n2 || n3)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("malformed neighbour list in media_reco.neighbor_store")));
+		out->item[l] = DatumGetInt64(d1);
+		out->ids[l] = DatumGetArrayTypePCopy(d2);
+		out->sims[l] = DatumGetArrayTypePCopy(d3);
+		if (ARR_NDIM(out->ids[l]) > 1 || ARR_HASNULL(out->ids[l]) || ARR_NDIM(out->sims[l]) > 1 ||
+			ARR_HASNULL(out->sims[l]) || ListLength(out->ids[l]) != ListLength(out->sims[l]))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("malformed neighbour list for item " INT64_FORMAT " in media_reco.neighbor_store",
+							out->item[l])));
+		out->total += ListLength(out->ids[l]);
+	}
+	MemoryContextSwitchTo(old);
+}
+
+/* Phase 3: memory for the accumulators per thread, the neighbour arrays and the results. */
+static void
+CheckBatchMemory(const InteractionMatrix *m, const StoredLists *lists, int nthreads,
+				 int32 n_users, int k, MemoryContext work)
+{
+	Size		need = (Size) nthreads * (m->n_items + (Size) lists->total) * 20 +
+		(Size) lists->total * 12 + (Size) n_users * (Size) k * sizeof(Scored) +
+		MemoryContextMemAllocated(work, true);
+
+	if (need > work_memory_limit())
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("recommend_all does not fit in maintenance_work_mem"),
+				 errdetail("%d users, %d items and %lld stored neighbours need about %zu MB; the limit is %zu MB.",
+						   m->n_users, m->n_items, (long long) lists->total, need / (1024 * 1024) + 1,
+						   work_memory_limit() / (1024 * 1024)),
+				 errhint("Raise maintenance_work_mem, or pass users in batches.")));
+}
+
+/*
+ * Phase 4: dense ids, the source's items then the neighbour ids outside the
+ * source (ascending, distinct; returned in *extra), into sh->all_ids.
+ */
+static void
+DenseIds(BatchShared *sh, const ItemIndex *ix, const StoredLists *lists,
+		 int64 **extra_out, int32 *n_extra_out)
+{
+	const InteractionMatrix *m = sh->m;
+	int64	   *extra = palloc_extended(sizeof(int64) * Max(lists->total, 1), MCXT_ALLOC_HUGE);
+	int32		n_extra = 0;
+	int64	   *ids;
+
+	for (int32 l = 0; l < lists->n; l++)
+	{
+		int			n = ListLength(lists->ids[l]);
+		const int64 *nb = (const int64 *) ARR_DATA_PTR(lists->ids[l]);
+
+		for (int j = 0; j < n; j++)
+			if (ItemIndexFind(ix, nb[j]) < 0)
+				extra[n_extra++] = nb[j];
+	}
+	if (n_extra > 1)
+	{
+		int32		u = 0;
+
+		qsort(extra, n_extra, sizeof(int64), cmp_int64);
+		for (int32 j = 0; j < n_extra; j++)
+			if (u == 0 || extra[u - 1] != extra[j])
+				extra[u++] = extra[j];
+		n_extra = u;
+	}
+	sh->n_all = m->n_items + n_extra;
+	ids = palloc_extended(sizeof(int64) * Max(sh->n_all, 1), MCXT_ALLOC_HUGE);
+	memcpy(ids, m->item_ids, sizeof(int64) * m->n_items);
+	memcpy(ids + m->n_items, extra, sizeof(int64) * n_extra);
+	sh->all_ids = ids;
+	*extra_out = extra;
+	*n_extra_out = n_extra;
+}
+
+/* Phase 5: the neighbour lists by source item, in stored order, as dense indexes. */
+static void
+IndexNeighborLists(BatchShared *sh, const ItemIndex *ix, const StoredLists *lists,
+				   const int64 *extra, int32 n_extra)
+{
+	const InteractionMatrix *m = sh->m;
+	int64	   *ptr = palloc0(sizeof(int64) * ((Size) m->n_items + 1));
+	int32	   *idx = palloc_extended(sizeof(int32) * Max(lists->total, 1), MCXT_ALLOC_HUGE);
+	double	   *sim = palloc_extended(sizeof(double) * Max(lists->total, 1), MCXT_ALLOC_HUGE);
+	int32	   *owner = palloc_extended(sizeof(int32) * Max(lists->n, 1), MCXT_ALLOC_HUGE);
+	int64		pos = 0;
+
+	for (int32 l = 0; l < lists->n; l++)
+	{
+		owner[l] = ItemIndexFind(ix, lists->item[l]);
+		if (owner[l] >= 0)
+			ptr[owner[l] + 1] = ListLength(lists->ids[l]);
+	}
+	for (int32 i = 0; i < m->n_items; i++)
+		ptr[i + 1] += ptr[i];
+	for (int32 l = 0; l < lists->n; l++)
+	{
+		int			n;
+		const int64 *ids;
+		const double *sims;
+
+		if (owner[l] < 0)
+			continue;			/* an item no longer in the source is in no history */
+		n = ListLength(lists->ids[l]);
+		ids = (const int64 *) ARR_DATA_PTR(lists->ids[l]);
+		sims = (const double *) ARR_DATA_PTR(lists->sims[l]);
+		pos = ptr[owner[l]];
+		for (int j = 0; j < n; j++)
+		{
+			int32		d = ItemIndexFind(ix, ids[j]);
+
+			if (d < 0)
+			{
+				const int64 *hit = bsearch(&ids[j], extra, n_extra, sizeof(int64), cmp_int64);
+
+				d = m->n_items + (int32) (hit - extra);
+			}
+			idx[pos + j] = d;
+			sim[pos + j] = sims[j];
+		}
+		if ((l & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	sh->nb_ptr = ptr;
+	sh->nb_idx = idx;
+	sh->nb_sim = sim;
+}
+
+/* Phase 6: the users to score (dense indexes in id order) and each worker's scratch arrays. */
+static void
+PrepareScoring(BatchShared *sh, const int64 *want, int nwant, int nthreads)
+{
+	const InteractionMatrix *m = sh->m;
+	int32	   *users = palloc_extended(sizeof(int32) * Max(m->n_users, 1), MCXT_ALLOC_HUGE);
+
+	for (int32 u = 0; u < m->n_users; u++)
+		if (want == NULL || sorted_ids_contain(want, nwant, m->user_ids[u]))
+			users[sh->n_users++] = u;
+	sh->users = users;
+	sh->res = palloc_extended(sizeof(Scored) * Max((Size) sh->n_users * sh->k, 1), MCXT_ALLOC_HUGE);
+	sh->res_n = palloc0(sizeof(int32) * Max(sh->n_users, 1));
+	sh->acc = palloc(sizeof(double *) * nthreads);
+	sh->mark = palloc(sizeof(uint32 *) * nthreads);
+	sh->seen = palloc(sizeof(uint32 *) * nthreads);
+	sh->touched = palloc(sizeof(int32 *) * nthreads);
+	sh->stamp = palloc0(sizeof(uint32) * nthreads);
+	for (int t = 0; t < nthreads; t++)
+	{
+		sh->acc[t] = palloc_extended(sizeof(double) * Max(sh->n_all, 1), MCXT_ALLOC_HUGE);
+		sh->mark[t] = palloc_extended(sizeof(uint32) * Max(sh->n_all, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+		sh->seen[t] = palloc_extended(sizeof(uint32) * Max(sh->n_all, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+		sh->touched[t] = palloc_extended(sizeof(int32) * ((Size) sh->n_all + 1), MCXT_ALLOC_HUGE);
+	}
+}
+
+/* Phase 7: score on the helper threads (ScoreBlock), then report the first non-finite score. */
+static void
+ScoreUsers(BatchShared *sh, int nthreads)
+{
+	sh->run.n_tasks = ((int64) sh->n_users + BATCH_BLOCK - 1) / BATCH_BLOCK;
+	sh->run.n_workers = nthreads;
+	sh->run.fn = ScoreBlock;
+	sh->run.arg = sh;
+	parallel_run(&sh->run, &interrupt_hooks);
+	if (sh->bad)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("score of item " INT64_FORMAT " for user " INT64_FORMAT " is out of range",
+						sh->bad_item, sh->bad_user)));
+}
+
+/* Phase 8: the rows, in user order, ranks 1..n. */
+static void
+EmitRows(ReturnSetInfo *rsinfo, const BatchShared *sh)
+{
+	for (int32 q = 0; q < sh->n_users; q++)
+	{
+		int64		user = sh->m->user_ids[sh->users[q]];
+
+		for (int i = 0; i < sh->res_n[q]; i++)
+		{
+			Datum		values[4];
+			bool		nulls[4] = {false, false, false, false};
+			const Scored *c = &sh->res[(int64) q * sh->k + i];
+
+			values[0] = Int64GetDatum(user);
+			values[1] = Int64GetDatum(c->item);
+			values[2] = Float8GetDatum(c->score);
+			values[3] = Int32GetDatum(i + 1);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+		if ((q & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
+ * recommend_all(name, k, users): recommend()'s top k for every user of the
+ * source (or the given ones), in the phases below; everything lives in a
+ * work context deleted at the end.
+ */
 Datum
 recommend_all(PG_FUNCTION_ARGS)
 {
@@ -203,17 +475,11 @@ recommend_all(PG_FUNCTION_ARGS)
 	int			k;
 	int64	   *want = NULL;
 	int			nwant = 0;
-	TripleBuffer *tb;
 	InteractionMatrix *m;
+	StoredLists lists;
 	BatchShared sh;
-	int64		nb_total = 0;
 	int64	   *extra;
-	int32		n_extra = 0;
-	int64	   *list_item;
-	ArrayType **list_ids,
-			  **list_sims;
-	int32		n_lists;
-	Size		need;
+	int32		n_extra;
 	int			nthreads = Max(1, Min(media_reco_threads, 64));
 	ItemIndex	ix;
 
@@ -231,228 +497,23 @@ recommend_all(PG_FUNCTION_ARGS)
 	recommender_fetch(arg_text_or_null(fcinfo, 0), false, work, &r);
 	recommender_require_refreshed(&r);
 	source_validate(&r.src);
-
-	/* the histories, as recommend reads them (decay as of now()) */
-	old = MemoryContextSwitchTo(work);
-	tb = triples_create(work_memory_limit(), "maintenance_work_mem");
-	MemoryContextSwitchTo(old);
-	source_read(&r.src, tb, work, true);
-	old = MemoryContextSwitchTo(work);
-	m = matrix_build_ex(tb, false);
-	MemoryContextSwitchTo(old);
-
-	/* the neighbour lists, kept as detoasted arrays in `work`: their size is checked first */
-	{
-		Oid			types[1] = {INT4OID};
-		Datum		args[1] = {Int32GetDatum(r.id)};
-		bool		isnull;
-		Datum		d;
-
-		if (SPI_execute_with_args("SELECT pg_catalog.sum(pg_catalog.cardinality(neighbor_ids))::pg_catalog.int8"
-								  " FROM media_reco.neighbor_store WHERE recommender_id OPERATOR(pg_catalog.=) $1",
-								  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
-			elog(ERROR, "sizing the neighbour lists failed");
-		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-		if (!isnull && (Size) DatumGetInt64(d) * 40 + MemoryContextMemAllocated(work, true) > work_memory_limit())
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("recommend_all does not fit in maintenance_work_mem"),
-					 errdetail("The recommender stores " INT64_FORMAT " neighbours.", DatumGetInt64(d)),
-					 errhint("Raise maintenance_work_mem, or pass users in batches.")));
-
-		if (SPI_execute_with_args("SELECT item_id, neighbor_ids, similarities FROM media_reco.neighbor_store"
-								  " WHERE recommender_id OPERATOR(pg_catalog.=) $1",
-								  1, types, args, NULL, true, 0) != SPI_OK_SELECT)
-			elog(ERROR, "reading the neighbour lists failed");
-		n_lists = (int32) SPI_processed;
-		old = MemoryContextSwitchTo(work);
-		list_item = palloc(sizeof(int64) * Max(n_lists, 1));
-		list_ids = palloc(sizeof(ArrayType *) * Max(n_lists, 1));
-		list_sims = palloc(sizeof(ArrayType *) * Max(n_lists, 1));
-		for (int32 l = 0; l < n_lists; l++)
-		{
-			HeapTuple	tup = SPI_tuptable->vals[l];
-			TupleDesc	td = SPI_tuptable->tupdesc;
-			bool		n1,
-						n2,
-						n3;
-			Datum		d1 = SPI_getbinval(tup, td, 1, &n1);
-			Datum		d2 = SPI_getbinval(tup, td, 2, &n2);
-			Datum		d3 = SPI_getbinval(tup, td, 3, &n3);
-
-			if (n1 || n2 || n3)
-				ereport(ERROR,
-						(errcode(ERRCODE_DATA_CORRUPTED),
-						 errmsg("malformed neighbour list in media_reco.neighbor_store")));
-			list_item[l] = DatumGetInt64(d1);
-			list_ids[l] = DatumGetArrayTypePCopy(d2);
-			list_sims[l] = DatumGetArrayTypePCopy(d3);
-			if (ARR_NDIM(list_ids[l]) > 1 || ARR_HASNULL(list_ids[l]) || ARR_NDIM(list_sims[l]) > 1 ||
-				ARR_HASNULL(list_sims[l]) || ArrayGetNItems(ARR_NDIM(list_ids[l]), ARR_DIMS(list_ids[l])) !=
-				ArrayGetNItems(ARR_NDIM(list_sims[l]), ARR_DIMS(list_sims[l])))
-				ereport(ERROR,
-						(errcode(ERRCODE_DATA_CORRUPTED),
-						 errmsg("malformed neighbour list for item " INT64_FORMAT " in media_reco.neighbor_store",
-								list_item[l])));
-			nb_total += ArrayGetNItems(ARR_NDIM(list_ids[l]), ARR_DIMS(list_ids[l]));
-		}
-		MemoryContextSwitchTo(old);
-	}
+	m = ReadHistories(&r, work);
+	ReadStoredLists(&r, work, &lists);
 	SPI_finish();
-
-	/* memory: accumulators per thread, neighbour arrays, results */
-	need = (Size) nthreads * (m->n_items + (Size) nb_total) * 20 + (Size) nb_total * 12 +
-		(Size) (want ? nwant : m->n_users) * (Size) k * sizeof(Scored) +
-		MemoryContextMemAllocated(work, true);
-	if (need > work_memory_limit())
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("recommend_all does not fit in maintenance_work_mem"),
-				 errdetail("%d users, %d items and %lld stored neighbours need about %zu MB; the limit is %zu MB.",
-						   m->n_users, m->n_items, (long long) nb_total, need / (1024 * 1024) + 1,
-						   work_memory_limit() / (1024 * 1024)),
-				 errhint("Raise maintenance_work_mem, or pass users in batches.")));
+	CheckBatchMemory(m, &lists, nthreads, want ? nwant : m->n_users, k, work);
 
 	old = MemoryContextSwitchTo(work);
 	memset(&sh, 0, sizeof(sh));
 	sh.m = m;
 	sh.k = k;
-
-	/* dense ids: the source's items, then neighbour ids outside the source */
 	ItemIndexInit(&ix, m->item_ids, m->n_items);
-	extra = palloc_extended(sizeof(int64) * Max(nb_total, 1), MCXT_ALLOC_HUGE);
-	for (int32 l = 0; l < n_lists; l++)
-	{
-		int			n = ArrayGetNItems(ARR_NDIM(list_ids[l]), ARR_DIMS(list_ids[l]));
-		const int64 *ids = (const int64 *) ARR_DATA_PTR(list_ids[l]);
-
-		for (int j = 0; j < n; j++)
-			if (ItemIndexFind(&ix, ids[j]) < 0)
-				extra[n_extra++] = ids[j];
-	}
-	if (n_extra > 1)
-	{
-		int32		u = 0;
-
-		qsort(extra, n_extra, sizeof(int64), CmpId);
-		for (int32 j = 0; j < n_extra; j++)
-			if (u == 0 || extra[u - 1] != extra[j])
-				extra[u++] = extra[j];
-		n_extra = u;
-	}
-	sh.n_all = m->n_items + n_extra;
-	{
-		int64	   *ids = palloc_extended(sizeof(int64) * Max(sh.n_all, 1), MCXT_ALLOC_HUGE);
-
-		memcpy(ids, m->item_ids, sizeof(int64) * m->n_items);
-		memcpy(ids + m->n_items, extra, sizeof(int64) * n_extra);
-		sh.all_ids = ids;
-	}
-
-	/* neighbour lists by source item, in stored order */
-	{
-		int64	   *ptr = palloc0(sizeof(int64) * ((Size) m->n_items + 1));
-		int32	   *idx = palloc_extended(sizeof(int32) * Max(nb_total, 1), MCXT_ALLOC_HUGE);
-		double	   *sim = palloc_extended(sizeof(double) * Max(nb_total, 1), MCXT_ALLOC_HUGE);
-		int32	   *owner = palloc_extended(sizeof(int32) * Max(n_lists, 1), MCXT_ALLOC_HUGE);
-		int64		pos = 0;
-
-		for (int32 l = 0; l < n_lists; l++)
-		{
-			owner[l] = ItemIndexFind(&ix, list_item[l]);
-			if (owner[l] >= 0)
-				ptr[owner[l] + 1] = ArrayGetNItems(ARR_NDIM(list_ids[l]), ARR_DIMS(list_ids[l]));
-		}
-		for (int32 i = 0; i < m->n_items; i++)
-			ptr[i + 1] += ptr[i];
-		for (int32 l = 0; l < n_lists; l++)
-		{
-			int			n;
-			const int64 *ids;
-			const double *sims;
-
-			if (owner[l] < 0)
-				continue;		/* an item no longer in the source is in no history */
-			n = ArrayGetNItems(ARR_NDIM(list_ids[l]), ARR_DIMS(list_ids[l]));
-			ids = (const int64 *) ARR_DATA_PTR(list_ids[l]);
-			sims = (const double *) ARR_DATA_PTR(list_sims[l]);
-			pos = ptr[owner[l]];
-			for (int j = 0; j < n; j++)
-			{
-				int32		d = ItemIndexFind(&ix, ids[j]);
-
-				if (d < 0)
-				{
-					const int64 *hit = bsearch(&ids[j], extra, n_extra, sizeof(int64), CmpId);
-
-					d = m->n_items + (int32) (hit - extra);
-				}
-				idx[pos + j] = d;
-				sim[pos + j] = sims[j];
-			}
-			if ((l & 1023) == 0)
-				CHECK_FOR_INTERRUPTS();
-		}
-		sh.nb_ptr = ptr;
-		sh.nb_idx = idx;
-		sh.nb_sim = sim;
-	}
-
-	/* the users to score, as dense indexes in id order */
-	{
-		int32	   *users = palloc_extended(sizeof(int32) * Max(m->n_users, 1), MCXT_ALLOC_HUGE);
-
-		for (int32 u = 0; u < m->n_users; u++)
-			if (want == NULL || sorted_ids_contain(want, nwant, m->user_ids[u]))
-				users[sh.n_users++] = u;
-		sh.users = users;
-	}
-	sh.res = palloc_extended(sizeof(Scored) * Max((Size) sh.n_users * k, 1), MCXT_ALLOC_HUGE);
-	sh.res_n = palloc0(sizeof(int32) * Max(sh.n_users, 1));
-	sh.acc = palloc(sizeof(double *) * nthreads);
-	sh.mark = palloc(sizeof(uint32 *) * nthreads);
-	sh.seen = palloc(sizeof(uint32 *) * nthreads);
-	sh.touched = palloc(sizeof(int32 *) * nthreads);
-	sh.stamp = palloc0(sizeof(uint32) * nthreads);
-	for (int t = 0; t < nthreads; t++)
-	{
-		sh.acc[t] = palloc_extended(sizeof(double) * Max(sh.n_all, 1), MCXT_ALLOC_HUGE);
-		sh.mark[t] = palloc_extended(sizeof(uint32) * Max(sh.n_all, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-		sh.seen[t] = palloc_extended(sizeof(uint32) * Max(sh.n_all, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-		sh.touched[t] = palloc_extended(sizeof(int32) * ((Size) sh.n_all + 1), MCXT_ALLOC_HUGE);
-	}
+	DenseIds(&sh, &ix, &lists, &extra, &n_extra);
+	IndexNeighborLists(&sh, &ix, &lists, extra, n_extra);
+	PrepareScoring(&sh, want, nwant, nthreads);
 	MemoryContextSwitchTo(old);
 
-	sh.run.n_tasks = ((int64) sh.n_users + BATCH_BLOCK - 1) / BATCH_BLOCK;
-	sh.run.n_workers = nthreads;
-	sh.run.fn = ScoreBlock;
-	sh.run.arg = &sh;
-	parallel_run(&sh.run, &interrupt_hooks);
-	if (sh.bad)
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("score of item " INT64_FORMAT " for user " INT64_FORMAT " is out of range",
-						sh.bad_item, sh.bad_user)));
-
-	for (int32 q = 0; q < sh.n_users; q++)
-	{
-		int64		user = m->user_ids[sh.users[q]];
-
-		for (int i = 0; i < sh.res_n[q]; i++)
-		{
-			Datum		values[4];
-			bool		nulls[4] = {false, false, false, false};
-			const Scored *c = &sh.res[(int64) q * k + i];
-
-			values[0] = Int64GetDatum(user);
-			values[1] = Int64GetDatum(c->item);
-			values[2] = Float8GetDatum(c->score);
-			values[3] = Int32GetDatum(i + 1);
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-		}
-		if ((q & 1023) == 0)
-			CHECK_FOR_INTERRUPTS();
-	}
+	ScoreUsers(&sh, nthreads);
+	EmitRows(rsinfo, &sh);
 	MemoryContextDelete(work);
 	return (Datum) 0;
 }

@@ -12,6 +12,7 @@
 
 #include <math.h>
 
+#include "access/relation.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -21,6 +22,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/varlena.h"
 
@@ -67,14 +69,64 @@ RequireColumn(Oid relid, const char *col, const char *role)
 }
 
 /*
+ * The source's columns, quoted and qualified with `alias`, in attribute
+ * order ("x.a, x.b"); and in *flag a column name none of them has, so that a
+ * flag computed beside them can neither be shadowed by nor shadow a user
+ * column.
+ */
+static char *
+QualifiedColumns(Oid relid, const char *alias, char **flag)
+{
+	Relation	rel = relation_open(relid, NoLock);	/* locked by source_lock_relation */
+	TupleDesc	td = RelationGetDescr(rel);
+	StringInfoData cols;
+	char	   *name = pstrdup("media_reco_is_test");
+	bool		taken = true;
+
+	initStringInfo(&cols);
+	for (int a = 0; a < td->natts; a++)
+	{
+		Form_pg_attribute att = TupleDescAttr(td, a);
+
+		if (att->attisdropped)
+			continue;
+		appendStringInfo(&cols, "%s%s.%s", cols.len > 0 ? ", " : "", alias,
+						 quote_identifier(NameStr(att->attname)));
+	}
+	for (int suffix = 1; taken; suffix++)
+	{
+		taken = false;
+		for (int a = 0; a < td->natts && !taken; a++)
+		{
+			Form_pg_attribute att = TupleDescAttr(td, a);
+
+			taken = !att->attisdropped && strcmp(NameStr(att->attname), name) == 0;
+		}
+		if (taken)
+			name = psprintf("media_reco_is_test_%d", suffix);
+	}
+	relation_close(rel, NoLock);
+	*flag = name;
+	return cols.data;
+}
+
+/*
  * split_interactions(source, train_table, test_table, method, test_fraction,
  *					  seed, time_col, user_col)
  *
  * 'random': each row goes to the test table when a seeded hash of its
  * values falls below test_fraction (identical rows go together; the same
  * seed gives the same split).  'temporal': each user's latest
- * floor(test_fraction * n) rows with a non-NULL time go to the test table
- * (ties broken by the same seeded hash).  Every other row goes to train.
+ * floor(n * test_fraction) rows with a non-NULL time go to the test table
+ * (ties broken by the same seeded hash), where the product is exact: the
+ * fraction is taken as the decimal it prints as (15 significant digits, the
+ * float8-to-numeric cast), so 0.7 of 90 rows is 63, not the 62 of binary
+ * floating point.  Every other row goes to train.
+ *
+ * Every column reference in the generated statement is qualified, the row
+ * is hashed as `t.*` (a whole-row reference no column name can shadow) and
+ * the flag column gets a name the source does not use, so the statement
+ * means the same whatever the source's columns are called.
  */
 Datum
 split_interactions(PG_FUNCTION_ARGS)
@@ -90,6 +142,8 @@ split_interactions(PG_FUNCTION_ARGS)
 	char	   *time_col,
 			   *user_col;
 	char	   *from;
+	char	   *cols;
+	char	   *flag;
 	Oid			types[2] = {INT8OID, FLOAT8OID};
 	Datum		args[2];
 	int64		counts[2];
@@ -119,6 +173,7 @@ split_interactions(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("train_table and test_table must differ")));
+	cols = QualifiedColumns(relid, "x", &flag);
 
 	if (strcmp(method, "random") == 0)
 	{
@@ -127,10 +182,10 @@ split_interactions(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("time_col applies to the temporal method only")));
 		/* the low 53 bits of a seeded hash of the row's values, as a fraction */
-		from = psprintf("(SELECT t.*, ((pg_catalog.hash_record_extended(t, $1)"
+		from = psprintf("(SELECT t.*, ((pg_catalog.hash_record_extended(t.*, $1)"
 						" OPERATOR(pg_catalog.&) 9007199254740991)::pg_catalog.float8"
 						" OPERATOR(pg_catalog./) 9007199254740992) OPERATOR(pg_catalog.<) $2"
-						" AS media_reco_is_test FROM %s t) x", src);
+						" AS %s FROM %s t) x", flag, src);
 	}
 	else
 	{
@@ -142,11 +197,11 @@ split_interactions(PG_FUNCTION_ARGS)
 		RequireColumn(relid, user_col, "user");
 		from = psprintf("(SELECT t.*, (t.%s IS NOT NULL AND pg_catalog.row_number() OVER w"
 						" OPERATOR(pg_catalog.<=) pg_catalog.floor(pg_catalog.count(t.%s) OVER p"
-						" OPERATOR(pg_catalog.*) $2)) AS media_reco_is_test FROM %s t"
+						" OPERATOR(pg_catalog.*) ($2)::pg_catalog.numeric)) AS %s FROM %s t"
 						" WINDOW p AS (PARTITION BY t.%s),"
 						" w AS (PARTITION BY t.%s ORDER BY t.%s DESC NULLS LAST,"
-						" pg_catalog.hash_record_extended(t, $1))) x",
-						quote_identifier(time_col), quote_identifier(time_col), src,
+						" pg_catalog.hash_record_extended(t.*, $1))) x",
+						quote_identifier(time_col), quote_identifier(time_col), flag, src,
 						quote_identifier(user_col), quote_identifier(user_col),
 						quote_identifier(time_col));
 	}
@@ -163,13 +218,10 @@ split_interactions(PG_FUNCTION_ARGS)
 	 */
 	for (int side = 0; side < 2; side++)
 	{
-		/* the flag column is computed once per table and dropped */
-		char	   *sql = psprintf("CREATE TABLE %s AS SELECT * FROM %s WHERE %s",
-								   side == 0 ? train : test, from,
-								   side == 0 ? "x.media_reco_is_test IS NOT TRUE" :
-								   "x.media_reco_is_test");
-		char	   *drop = psprintf("ALTER TABLE %s DROP COLUMN media_reco_is_test",
-									side == 0 ? train : test);
+		/* the flag is computed in the subquery and never reaches the table */
+		char	   *sql = psprintf("CREATE TABLE %s AS SELECT %s FROM %s WHERE %s",
+								   side == 0 ? train : test, cols, from,
+								   psprintf(side == 0 ? "x.%s IS NOT TRUE" : "x.%s", flag));
 		SPIPlanPtr	plan = SPI_prepare(sql, 2, types);
 		int			rc;
 
@@ -181,8 +233,6 @@ split_interactions(PG_FUNCTION_ARGS)
 			elog(ERROR, "creating the split table failed: %s", SPI_result_code_string(rc));
 		counts[side] = (int64) SPI_processed;
 		SPI_freeplan(plan);
-		if (SPI_execute(drop, false, 0) != SPI_OK_UTILITY)
-			elog(ERROR, "dropping the split flag failed");
 	}
 	SPI_finish();
 
@@ -197,68 +247,28 @@ split_interactions(PG_FUNCTION_ARGS)
 }
 
 /*
- * evaluate(name, test_source, k): the recommender's top-k lists for every
- * test user with at least one test item not already in the training source
- * (those are the relevant items), scored with the ranking metrics, and the
- * same for the most popular items the user has not seen.
+ * Phase 1 of evaluate: the seen items of test users, in a temporary table,
+ * over the source's usable rows; returns the largest such history.  Queries
+ * after this one run with read_only = false so that they see the table.
  */
-Datum
-evaluate_recommender(PG_FUNCTION_ARGS)
+static int64
+CollectSeen(const Recommender *r, const char *test)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	MemoryContext callcxt = CurrentMemoryContext;
-	Recommender r;
-	Oid			test_relid;
-	char	   *test;
-	int			k;
-	const char *u,
-			   *i;
+	const char *u = quote_identifier(r->src.user_col);
+	const char *i = quote_identifier(r->src.item_col);
 	StringInfoData sql;
-	Datum	   *pop;
-	int64		npop;
-	int64		maxseen;
-	Oid			types[3] = {TEXTOID, INT4OID, INT8ARRAYOID};
-	Datum		args[3];
 	int			rc;
-	static const char *const names[] = {"precision@", "recall@", "ndcg@", "map@", "hit_rate@", "mrr",
-	"coverage", "users"};
+	bool		isnull;
 
-	check_not_null(fcinfo, 0, "name");
-	check_not_null(fcinfo, 1, "test_source");
-	check_not_null(fcinfo, 2, "k");
-	k = PG_GETARG_INT32(2);
-	check_k(k, "k");
-	test_relid = PG_GETARG_OID(1);
-
-	InitMaterializedSRF(fcinfo, 0);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	recommender_fetch(arg_text_or_null(fcinfo, 0), false, callcxt, &r);
-	recommender_require_refreshed(&r);
-	source_validate(&r.src);
-	test = source_lock_relation(test_relid);
-	u = quote_identifier(r.src.user_col);
-	i = quote_identifier(r.src.item_col);
-	RequireColumn(test_relid, r.src.user_col, "user");
-	RequireColumn(test_relid, r.src.item_col, "item");
-
-	/*
-	 * The seen items of test users, and the largest such history.  Queries
-	 * after this one run with read_only = false so that they see the table.
-	 */
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
 					 "CREATE TEMP TABLE media_reco_eval_seen ON COMMIT DROP AS"
 					 " SELECT DISTINCT (s.%s)::pg_catalog.int8 AS u, (s.%s)::pg_catalog.int8 AS i"
-					 " FROM %s s WHERE s.%s IS NOT NULL AND s.%s IS NOT NULL%s%s%s%s%s%s"
+					 " FROM %s s WHERE ",
+					 u, i, source_relname(&r->src));
+	source_append_usable(&sql, &r->src, "s");
+	appendStringInfo(&sql,
 					 " AND (s.%s)::pg_catalog.int8 OPERATOR(pg_catalog.=) ANY (SELECT (t.%s)::pg_catalog.int8 FROM %s t)",
-					 u, i, source_relname(&r.src), u, i,
-					 r.src.weight_col ? " AND s." : "",
-					 r.src.weight_col ? quote_identifier(r.src.weight_col) : "",
-					 r.src.weight_col ? " IS NOT NULL" : "",
-					 r.src.time_col ? " AND s." : "",
-					 r.src.time_col ? quote_identifier(r.src.time_col) : "",
-					 r.src.time_col ? " IS NOT NULL" : "",
 					 u, u, test);
 	rc = SPI_execute(sql.data, false, 0);
 	if (rc != SPI_OK_UTILITY && rc != SPI_OK_SELINTO)
@@ -267,33 +277,49 @@ evaluate_recommender(PG_FUNCTION_ARGS)
 		SPI_execute("SELECT pg_catalog.count(*) FROM pg_temp.media_reco_eval_seen GROUP BY u ORDER BY 1 DESC LIMIT 1",
 					false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "indexing seen items failed");
-	maxseen = 0;
-	if (SPI_processed > 0)
+	if (SPI_processed == 0)
+		return 0;
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/* Phase 2: the popularity ranking as an int8[], long enough for the heaviest test user. */
+static ArrayType *
+PopularRanking(const Recommender *r, int k, int64 maxseen)
+{
+	Oid			ptypes[1] = {INT4OID};
+	Datum		pargs[1] = {Int32GetDatum((int32) Min((int64) k + maxseen, PG_INT32_MAX))};
+	Datum	   *pop;
+	int64		npop;
+
+	if (SPI_execute_with_args(source_popular_sql(&r->src, false), 1, ptypes, pargs, NULL, false, 0)
+		!= SPI_OK_SELECT)
+		elog(ERROR, "counting popular items failed");
+	npop = (int64) SPI_processed;
+	pop = palloc(sizeof(Datum) * Max(npop, 1));
+	for (int64 row = 0; row < npop; row++)
 	{
 		bool		isnull;
 
-		maxseen = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		pop[row] = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 1, &isnull);
 	}
+	return construct_array(pop, (int) npop, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+}
 
-	/* the popularity ranking, long enough for the heaviest test user */
-	{
-		Oid			ptypes[1] = {INT4OID};
-		Datum		pargs[1] = {Int32GetDatum((int32) Min((int64) k + maxseen, PG_INT32_MAX))};
+/*
+ * Phase 3: the scoring statement.  Per test user the relevant items (test
+ * items not seen), the recommender's list ($1, k = $2) and the popular list
+ * ($3 without the seen items); per side (who 0: recommender, 1: popular) the
+ * averaged metrics, coverage and the user count, in the order of
+ * EvalMetricNames.
+ */
+static char *
+ScoringSql(const Recommender *r, const char *test)
+{
+	const char *u = quote_identifier(r->src.user_col);
+	const char *i = quote_identifier(r->src.item_col);
+	StringInfoData sql;
 
-		if (SPI_execute_with_args(source_popular_sql(&r.src, false), 1, ptypes, pargs, NULL, false, 0)
-			!= SPI_OK_SELECT)
-			elog(ERROR, "counting popular items failed");
-		npop = (int64) SPI_processed;
-		pop = palloc(sizeof(Datum) * Max(npop, 1));
-		for (int64 row = 0; row < npop; row++)
-		{
-			bool		isnull;
-
-			pop[row] = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 1, &isnull);
-		}
-	}
-
-	resetStringInfo(&sql);
+	initStringInfo(&sql);
 	appendStringInfo(&sql,
 					 "WITH rel AS ("
 					 "  SELECT t.u, pg_catalog.array_agg(t.i ORDER BY t.i) AS items FROM"
@@ -320,23 +346,24 @@ evaluate_recommender(PG_FUNCTION_ARGS)
 					 "  (SELECT pg_catalog.count(DISTINCT e) FROM scored s2, pg_catalog.unnest(s2.items) e"
 					 "    WHERE s2.who OPERATOR(pg_catalog.=) s.who)::pg_catalog.float8"
 					 "   OPERATOR(pg_catalog./) (SELECT CASE WHEN n OPERATOR(pg_catalog.=) 0 THEN NULL ELSE n END"
-					 "    FROM (SELECT pg_catalog.count(DISTINCT c.%s) AS n FROM %s c"
-					 "    WHERE c.%s IS NOT NULL AND c.%s IS NOT NULL) cn),"
-					 "  pg_catalog.count(*)::pg_catalog.float8"
-					 " FROM scored s GROUP BY who ORDER BY who",
-					 u, i, test, u, i, i, source_relname(&r.src), u, i);
-	args[0] = CStringGetTextDatum(r.name);
-	args[1] = Int32GetDatum(k);
-	args[2] = PointerGetDatum(construct_array(pop, (int) npop, INT8OID, sizeof(int64),
-											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	rc = SPI_execute_with_args(sql.data, 3, types, args, NULL, false, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "scoring failed: %s", SPI_result_code_string(rc));
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("no test user has a test item that is not already in the training source"),
-				 errhint("Evaluate on interactions held out of the recommender's source, e.g. from split_interactions.")));
+					 "    FROM (SELECT pg_catalog.count(DISTINCT c.%s) AS n FROM %s c WHERE ",
+					 u, i, test, u, i, i, source_relname(&r->src));
+	/* coverage: the share of the items a recommender can know, i.e. of usable rows */
+	source_append_usable(&sql, &r->src, "c");
+	appendStringInfoString(&sql,
+						   ") cn),"
+						   "  pg_catalog.count(*)::pg_catalog.float8"
+						   " FROM scored s GROUP BY who ORDER BY who");
+	return sql.data;
+}
+
+static const char *const EvalMetricNames[] = {"precision@", "recall@", "ndcg@", "map@", "hit_rate@",
+"mrr", "coverage", "users"};
+
+/* Phase 4: one (metric, value) row per metric and side, from the scoring result in SPI_tuptable. */
+static void
+EmitMetrics(ReturnSetInfo *rsinfo, int k)
+{
 	for (uint64 row = 0; row < SPI_processed; row++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[row];
@@ -344,12 +371,12 @@ evaluate_recommender(PG_FUNCTION_ARGS)
 		bool		isnull;
 		int			who = DatumGetInt32(SPI_getbinval(tup, td, 1, &isnull));
 
-		for (int m = 0; m < lengthof(names); m++)
+		for (int m = 0; m < lengthof(EvalMetricNames); m++)
 		{
 			Datum		d = SPI_getbinval(tup, td, m + 2, &isnull);
 			Datum		values[2];
 			bool		nulls[2] = {false, false};
-			const char *name = names[m];
+			const char *name = EvalMetricNames[m];
 			char	   *label;
 
 			if (strcmp(name, "mrr") == 0 || strcmp(name, "coverage") == 0 || strcmp(name, "users") == 0)
@@ -362,6 +389,58 @@ evaluate_recommender(PG_FUNCTION_ARGS)
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
 	}
+}
+
+/*
+ * evaluate(name, test_source, k): the recommender's top-k lists for every
+ * test user with at least one test item not already in the training source
+ * (those are the relevant items), scored with the ranking metrics, and the
+ * same for the most popular items the user has not seen.
+ */
+Datum
+evaluate_recommender(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext callcxt = CurrentMemoryContext;
+	Recommender r;
+	Oid			test_relid;
+	char	   *test;
+	int			k;
+	int64		maxseen;
+	Oid			types[3] = {TEXTOID, INT4OID, INT8ARRAYOID};
+	Datum		args[3];
+	int			rc;
+
+	check_not_null(fcinfo, 0, "name");
+	check_not_null(fcinfo, 1, "test_source");
+	check_not_null(fcinfo, 2, "k");
+	k = PG_GETARG_INT32(2);
+	check_k(k, "k");
+	test_relid = PG_GETARG_OID(1);
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	recommender_fetch(arg_text_or_null(fcinfo, 0), false, callcxt, &r);
+	recommender_require_refreshed(&r);
+	source_validate(&r.src);
+	test = source_lock_relation(test_relid);
+	RequireColumn(test_relid, r.src.user_col, "user");
+	RequireColumn(test_relid, r.src.item_col, "item");
+
+	maxseen = CollectSeen(&r, test);
+	args[2] = PointerGetDatum(PopularRanking(&r, k, maxseen));
+	args[0] = CStringGetTextDatum(r.name);
+	args[1] = Int32GetDatum(k);
+	rc = SPI_execute_with_args(ScoringSql(&r, test), 3, types, args, NULL, false, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "scoring failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("no test user has a test item that is not already in the training source"),
+				 errhint("Evaluate on interactions held out of the recommender's source, e.g. from split_interactions.")));
+	EmitMetrics(rsinfo, k);
 	if (SPI_execute("DROP TABLE pg_temp.media_reco_eval_seen", false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "dropping the seen-items table failed");
 	SPI_finish();

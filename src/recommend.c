@@ -3,10 +3,10 @@
  *	  recommend() and similar_items(): the read path over the neighbour table.
  *
  * recommend() is called once per page view, so its cost is a few index
- * probes: the user's history is read live from the source (one query, plan
- * cached per backend and recommender), the history items' neighbour rows are
- * fetched in one index scan (`item_id = ANY($2)`), and scores are summed in a
- * hash table in C.
+ * probes: the user's history is read live from the source (one query, its
+ * plan kept in plan_cache.c, keyed by its text), the history items'
+ * neighbour rows are fetched in one index scan (`item_id = ANY($2)`), and
+ * scores are summed in a hash table in C.
  */
 #include "postgres.h"
 
@@ -35,6 +35,7 @@
 #include "utils/tuplestore.h"
 
 #include "neighbors.h"
+#include "plan_cache.h"
 #include "util.h"
 
 PG_FUNCTION_INFO_V1(recommend);
@@ -42,73 +43,6 @@ PG_FUNCTION_INFO_V1(recommend_for_items);
 PG_FUNCTION_INFO_V1(explain_recommendation);
 PG_FUNCTION_INFO_V1(similar_items);
 PG_FUNCTION_INFO_V1(popular_items);
-
-/* ---------- per-backend cache of history plans ---------- */
-
-#define HISTORY_CACHE_SIZE 32
-
-typedef struct HistoryPlan
-{
-	int32		rec_id;
-	char	   *sql;			/* the exact query text: names resolved when cached */
-	SPIPlanPtr	plan;
-	uint64		last_used;
-} HistoryPlan;
-
-static HistoryPlan history_cache[HISTORY_CACHE_SIZE];
-static uint64 history_clock = 0;
-
-/*
- * The history query of a recommender, prepared once per backend.  The cache
- * key includes the query text built from the source's current schema and
- * name, so a renamed or swapped source gets a new plan, never a stale one.
- */
-static SPIPlanPtr
-HistoryPlanFor(const Recommender *r)
-{
-	HistoryPlan *slot = &history_cache[0];
-	Oid			argtype = INT8OID;
-	SPIPlanPtr	plan;
-	char	   *sql = source_history_sql(&r->src);
-	char	   *kept;
-
-	for (int i = 0; i < HISTORY_CACHE_SIZE; i++)
-	{
-		HistoryPlan *h = &history_cache[i];
-
-		if (h->plan && h->rec_id == r->id && strcmp(h->sql, sql) == 0)
-		{
-			h->last_used = ++history_clock;
-			return h->plan;
-		}
-		if (h->last_used < slot->last_used)
-			slot = h;
-	}
-
-	plan = SPI_prepare(sql, 1, &argtype);
-	if (plan == NULL)
-		elog(ERROR, "could not prepare the history query: %s", SPI_result_code_string(SPI_result));
-	kept = MemoryContextStrdup(TopMemoryContext, sql);
-	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "could not keep the history query plan");
-
-	/* evict: detach first, so an error below never leaves dangling pointers */
-	if (slot->plan)
-	{
-		SPIPlanPtr	old = slot->plan;
-		char	   *oldsql = slot->sql;
-
-		slot->plan = NULL;
-		slot->sql = NULL;
-		SPI_freeplan(old);
-		pfree(oldsql);
-	}
-	slot->rec_id = r->id;
-	slot->sql = kept;
-	slot->plan = plan;
-	slot->last_used = ++history_clock;
-	return plan;
-}
 
 /* ---------- history ---------- */
 
@@ -172,13 +106,14 @@ MergeHistory(HistItem *h, int rows, const char *who)
 static HistItem *
 ReadHistory(const Recommender *r, int64 user_id, MemoryContext cxt, int *n_out)
 {
-	SPIPlanPtr	plan = HistoryPlanFor(r);
+	Oid			argtype = INT8OID;
 	Datum		arg = Int64GetDatum(user_id);
 	HistItem   *h;
 	int			rc;
 	uint64		rows;
 
-	rc = SPI_execute_plan(plan, &arg, NULL, true, 0);
+	/* the text names the source as it is called now: a renamed or swapped source gets a new plan */
+	rc = plan_cache_execute(source_history_sql(&r->src), 1, &argtype, &arg, NULL, true, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "reading the user's history failed: %s", SPI_result_code_string(rc));
 	rows = SPI_processed;
@@ -478,7 +413,7 @@ FillPopular(ReturnSetInfo *rsinfo, const Recommender *r, const HistItem *hist, i
 		Datum		args[1] = {Int32GetDatum((int32) Min(want, PG_INT32_MAX))};
 		int			passing = 0;
 
-		if (SPI_execute_with_args(source_popular_sql(&r->src, false), 1, types, args, NULL, true, 0)
+		if (plan_cache_execute(source_popular_sql(&r->src, false), 1, types, args, NULL, true, 0)
 			!= SPI_OK_SELECT)
 			elog(ERROR, "reading popular items failed");
 		for (uint64 row = 0; row < SPI_processed && rank <= k; row++)
@@ -869,8 +804,8 @@ popular_items(PG_FUNCTION_ARGS)
 				 errhint("Create the recommender with time_col and half_life.")));
 	args[0] = Int32GetDatum(k);
 	args[1] = since ? PG_GETARG_DATUM(2) : (Datum) 0;
-	rc = SPI_execute_with_args(source_popular_sql(&r.src, since), since ? 2 : 1, types, args,
-							   NULL, true, 0);
+	rc = plan_cache_execute(source_popular_sql(&r.src, since), since ? 2 : 1, types, args,
+							NULL, true, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "counting popular items failed: %s", SPI_result_code_string(rc));
 	for (uint64 row = 0; row < SPI_processed; row++)

@@ -212,6 +212,30 @@ decayed_weight(const SourceSpec *src, double w, Datum t, Oid t_type)
 	return w * pow(0.5, age / src->half_life);
 }
 
+/*
+ * The usable-row rule, the one definition every reader of a source applies
+ * (a refresh, a user's history, popular_items, evaluate, user-based CF): a
+ * row counts when its user and item are not NULL, its weight is not NULL
+ * when the recommender has a weight column, and its time is not NULL when it
+ * has a time column.  A NaN or infinite weight or time is an error where it
+ * is read, never skipped.  ScanDirect applies the same rule to its slots.
+ */
+void
+source_append_usable(StringInfo sql, const SourceSpec *src, const char *alias)
+{
+	const char *cols[4] = {src->user_col, src->item_col, src->weight_col, src->time_col};
+	bool		first = true;
+
+	for (int c = 0; c < 4; c++)
+	{
+		if (cols[c] == NULL)
+			continue;
+		appendStringInfo(sql, "%s%s%s%s IS NOT NULL", first ? "" : " AND ",
+						 alias ? alias : "", alias ? "." : "", quote_identifier(cols[c]));
+		first = false;
+	}
+}
+
 static Oid
 TimeType(const SourceSpec *src)
 {
@@ -239,13 +263,8 @@ AppendSelect(StringInfo sql, const SourceSpec *src)
 		appendStringInfo(sql, ", (%s)::pg_catalog.float8", quote_identifier(src->weight_col));
 	if (src->time_col)
 		AppendTimeExpr(sql, src);
-	appendStringInfo(sql, " FROM %s WHERE %s IS NOT NULL AND %s IS NOT NULL",
-					 source_relname(src), quote_identifier(src->user_col),
-					 quote_identifier(src->item_col));
-	if (src->weight_col)
-		appendStringInfo(sql, " AND %s IS NOT NULL", quote_identifier(src->weight_col));
-	if (src->time_col)
-		appendStringInfo(sql, " AND %s IS NOT NULL", quote_identifier(src->time_col));
+	appendStringInfo(sql, " FROM %s WHERE ", source_relname(src));
+	source_append_usable(sql, src, NULL);
 }
 
 char *
@@ -259,13 +278,9 @@ source_history_sql(const SourceSpec *src)
 		appendStringInfo(&sql, ", (%s)::pg_catalog.float8", quote_identifier(src->weight_col));
 	if (src->time_col)
 		AppendTimeExpr(&sql, src);
-	appendStringInfo(&sql, " FROM %s WHERE %s OPERATOR(pg_catalog.=) $1 AND %s IS NOT NULL",
-					 source_relname(src), quote_identifier(src->user_col),
-					 quote_identifier(src->item_col));
-	if (src->weight_col)
-		appendStringInfo(&sql, " AND %s IS NOT NULL", quote_identifier(src->weight_col));
-	if (src->time_col)
-		appendStringInfo(&sql, " AND %s IS NOT NULL", quote_identifier(src->time_col));
+	appendStringInfo(&sql, " FROM %s WHERE %s OPERATOR(pg_catalog.=) $1 AND ",
+					 source_relname(src), quote_identifier(src->user_col));
+	source_append_usable(&sql, src, NULL);
 	return sql.data;
 }
 
@@ -287,7 +302,7 @@ source_rows_sql(const SourceSpec *src, bool by_user)
 
 /*
  * Distinct users per item, most first (ties: smaller item id), limited to $1
- * rows, over the rows a refresh reads (no NULL user, item, weight or time);
+ * rows, over the usable rows (the ones a refresh reads);
  * with `since`, only rows whose time is at or after $2.
  */
 char *
@@ -297,15 +312,10 @@ source_popular_sql(const SourceSpec *src, bool since)
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT (%s)::pg_catalog.int8 AS item, pg_catalog.count(DISTINCT %s) AS users"
-					 " FROM %s WHERE %s IS NOT NULL AND %s IS NOT NULL",
+					 " FROM %s WHERE ",
 					 quote_identifier(src->item_col), quote_identifier(src->user_col),
-					 source_relname(src), quote_identifier(src->user_col),
-					 quote_identifier(src->item_col));
-	if (src->weight_col)
-		appendStringInfo(&sql, " AND %s IS NOT NULL", quote_identifier(src->weight_col));
-	/* a row without a time does not count, as in a refresh (AppendSelect) */
-	if (src->time_col)
-		appendStringInfo(&sql, " AND %s IS NOT NULL", quote_identifier(src->time_col));
+					 source_relname(src));
+	source_append_usable(&sql, src, NULL);
 	if (since)
 	{
 		Oid			typ = TimeType(src);
@@ -477,6 +487,7 @@ ScanDirect(const SourceSpec *src, TripleBuffer *tb, MemoryContext cxt, bool read
 					i;
 
 		slot_getsomeattrs(slot, natts);
+		/* the usable-row rule (source_append_usable), on the slot */
 		if (slot->tts_isnull[ua - 1] || slot->tts_isnull[ia - 1] ||
 			(wa != InvalidAttrNumber && slot->tts_isnull[wa - 1]) ||
 			(ta != InvalidAttrNumber && slot->tts_isnull[ta - 1]))

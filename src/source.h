@@ -7,6 +7,7 @@
 
 #include "postgres.h"
 #include "datatype/timestamp.h"
+#include "lib/stringinfo.h"
 
 #include "simcore.h"
 
@@ -26,6 +27,7 @@ extern void source_validate(const SourceSpec *src);
 extern char *source_relname(const SourceSpec *src);
 extern void source_read(const SourceSpec *src, TripleBuffer *tb, MemoryContext cxt,
 						bool read_only);
+extern void source_append_usable(StringInfo sql, const SourceSpec *src, const char *alias);
 extern char *source_history_sql(const SourceSpec *src);
 extern char *source_popular_sql(const SourceSpec *src, bool since);
 extern char *source_rows_sql(const SourceSpec *src, bool by_user);

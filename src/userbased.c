@@ -32,6 +32,7 @@
 #include "utils/builtins.h"
 
 #include "neighbors.h"
+#include "plan_cache.h"
 #include "topk.h"
 #include "util.h"
 
@@ -89,8 +90,8 @@ ReadRows(const Recommender *r, bool by_user, int64 *ids, int nids, int64 *n_out,
 		d[i] = Int64GetDatum(ids[i]);
 	args[0] = PointerGetDatum(construct_array(d, nids, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	/* at most one row more than the budget allows is ever fetched */
-	if (SPI_execute_with_args(source_rows_sql(&r->src, by_user), 1, types, args, NULL, true,
-							  (long) Min(work_memory_limit() / 64 + 1, (Size) LONG_MAX)) != SPI_OK_SELECT)
+	if (plan_cache_execute(source_rows_sql(&r->src, by_user), 1, types, args, NULL, true,
+						   (long) Min(work_memory_limit() / 64 + 1, (Size) LONG_MAX)) != SPI_OK_SELECT)
 		elog(ERROR, "reading interactions failed");
 	if (SPI_processed > (uint64) (work_memory_limit() / 64))
 		ereport(ERROR,
