@@ -3,6 +3,41 @@ EXTENSION  = media_reco
 EXTVERSION = 0.1.0
 
 MODULE_big = media_reco
+# one object per line, so parallel changes merge cleanly
+# plain-C cores (no PostgreSQL calls: also built by test/unit and test/fuzz)
+OBJS = \
+	src/core.o \
+	src/parallel.o \
+	src/training_core.o \
+	src/model_blob.o \
+	src/state_codec.o \
+	src/simcore.o \
+	src/forest_core.o \
+	src/mlp_core.o
+# SQL glue
+OBJS += \
+	src/media_reco.o \
+	src/core_pg.o \
+	src/arrays.o \
+	src/model_blob_pg.o \
+	src/simcore_pg.o \
+	src/forest_pg.o \
+	src/mlp_pg.o \
+	src/source.o \
+	src/similarity.o \
+	src/neighbors.o \
+	src/recommend.o \
+	src/batch.o \
+	src/userbased.o \
+	src/forest.o \
+	src/inputs.o \
+	src/models.o \
+	src/mlp.o \
+	src/metrics.o \
+	src/evaluate.o \
+	src/synth.o \
+	src/plan_cache.o \
+	src/util.o
 
 DATA_built = sql-build/$(EXTENSION)--$(EXTVERSION).sql
 
