@@ -59,6 +59,9 @@ total=$(sed -nE 's/^Files=[0-9]+, Tests=([0-9]+),.*/\1/p' "$log" | tail -1)
 n_bad=$(sed -nE 's/.*Failed ([0-9]+)\/[0-9]+ subtests.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
 if [ "$rc" -ne 0 ] && [ "$n_bad" -eq 0 ]; then n_bad=1; fi
 passed=$((passed + ${total:-0} - n_bad)); failed=$((failed + n_bad))
+# the measured cancel latencies and the premises that give them meaning
+grep -haE 'premise:|landed in|ended the statement|each within' "$tapdir"/tmp_check/log/regress_log_* 2>/dev/null \
+    | sed -E 's/^\[[^]]*\]\([^)]*\) //' | grep -E '^(not )?ok ' || true
 if [ "$rc" -ne 0 ]; then
     find "$tapdir/tmp_check/log" -name 'regress_log_*' -exec tail -60 {} \; 2>/dev/null || true
 fi
