@@ -44,7 +44,7 @@ CREATE VIEW fsrc AS
   SELECT NULL, NULL, NULL, NULL, NULL, NULL WHERE read_done();
 });
 
-my $FOREST = q{'{"n_trees": 500, "seed": 1}'};
+my $FOREST = q{'{"n_trees": 800, "seed": 1}'};
 my $MLP = q{'{"hidden": [128, 128], "epochs": 150, "patience": 10000, "seed": 1}'};
 my %sql = (
 	'train_forest' => "SELECT rows FROM media_reco.train_forest('m', 'fsrc', 'y', NULL, $FOREST);",
@@ -107,7 +107,7 @@ sub uncancelled_seconds
 	return sprintf('%.2f', tv_interval($t0));
 }
 
-check_premise(uncancelled_seconds('train_forest', 2), 'forest training (500 trees, 2 threads)');
+check_premise(uncancelled_seconds('train_forest', 2), 'forest training (800 trees, 2 threads)');
 $node->safe_psql('postgres', q{SELECT media_reco.drop_model('m')});
 check_cancel('train_forest', 2);
 check_cancel('forest_fit', 2);
