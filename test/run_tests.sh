@@ -25,6 +25,21 @@ passed=$((passed + n_ok)); failed=$((failed + n_bad))
 [ -f regression.diffs ] && head -300 regression.diffs
 [ -f output_iso/regression.diffs ] && head -300 output_iso/regression.diffs
 
+# unit tests of the plain-C cores, outside the server (when test/unit exists);
+# their output ends with "unit: N passed, N failed"
+if [ -f test/unit/Makefile ]; then
+    echo "== unit tests (make -C test/unit check)"
+    set +e
+    make -C test/unit -s PG_CONFIG="$PG_CONFIG" check 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    set -e
+    counts=$(sed -nE 's/^unit: ([0-9]+) passed, ([0-9]+) failed$/\1 \2/p' "$log" | tail -1)
+    n_ok=${counts% *}; n_bad=${counts#* }
+    if [ -z "$counts" ]; then n_ok=0; n_bad=0; fi
+    if [ "$rc" -ne 0 ] && [ "$n_bad" -eq 0 ]; then n_bad=1; fi
+    passed=$((passed + n_ok)); failed=$((failed + n_bad))
+fi
+
 echo "== TAP tests"
 tapdir=$(mktemp -d /tmp/media_reco_tap.XXXXXX)
 cp -r "$MR_ROOT/test/t" "$tapdir/"
@@ -44,6 +59,9 @@ total=$(sed -nE 's/^Files=[0-9]+, Tests=([0-9]+),.*/\1/p' "$log" | tail -1)
 n_bad=$(sed -nE 's/.*Failed ([0-9]+)\/[0-9]+ subtests.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
 if [ "$rc" -ne 0 ] && [ "$n_bad" -eq 0 ]; then n_bad=1; fi
 passed=$((passed + ${total:-0} - n_bad)); failed=$((failed + n_bad))
+# the measured cancel latencies and the premises that give them meaning
+grep -haE 'premise:|landed in|ended the statement|each within' "$tapdir"/tmp_check/log/regress_log_* 2>/dev/null \
+    | sed -E 's/^\[[^]]*\]\([^)]*\) //' | grep -E '^(not )?ok ' || true
 if [ "$rc" -ne 0 ]; then
     find "$tapdir/tmp_check/log" -name 'regress_log_*' -exec tail -60 {} \; 2>/dev/null || true
 fi
