@@ -432,6 +432,29 @@ test_sim_memory_budget(void)
 	CHECK_STR(err.detail, "After 32768 rows the interaction matrix needs about 2 MB; the limit is 1 MB.");
 	CHECK_STR(err.hint, "Raise maintenance_work_mem (for example SET maintenance_work_mem = '4MB') and retry.");
 
+	/*
+	 * The charge by hand, at the flush of rows n+1 .. n+8192: (n + 8192) x 28
+	 * bytes of rows, 48 bytes per distinct id (600), and per id map a direct
+	 * array grown by doubling to 512 slots (2 KB), 1024 ids (8 KB) and an
+	 * empty 2048-slot hash (32 KB): 114816 bytes besides the rows.  At a
+	 * limit of 1250000 bytes, n = 24576 needs 1032320 (fits) and n = 32768
+	 * needs 1261696 (does not).
+	 */
+	tb = simcore_triples_create(&unit_arena, 1250000, "maintenance_work_mem", &err);
+	st = CORE_OK;
+	for (int u = 1; u <= 300 && st == CORE_OK; u++)
+		for (int i = 1; i <= 300 && st == CORE_OK; i++)
+			st = simcore_triples_add(tb, u, i, 1, &err);
+	CHECK_EQ_INT(st, CORE_LIMIT);
+	CHECK_STR(err.detail, "After 32768 rows the interaction matrix needs about 2 MB; the limit is 1 MB.");
+	tb = simcore_triples_create(&unit_arena, 1262000, "maintenance_work_mem", &err);
+	st = CORE_OK;
+	for (int u = 1; u <= 300 && st == CORE_OK; u++)
+		for (int i = 1; i <= 300 && st == CORE_OK; i++)
+			st = simcore_triples_add(tb, u, i, 1, &err);
+	CHECK_EQ_INT(st, CORE_LIMIT);
+	CHECK_STR(err.detail, "After 40960 rows the interaction matrix needs about 2 MB; the limit is 1 MB.");
+
 	/* hashed ids (negative, huge) are charged too */
 	tb = simcore_triples_create(&unit_arena, 4 * 1024 * 1024, "work_mem", &err);
 	st = CORE_OK;
