@@ -22,7 +22,10 @@ typedef struct WorkerArg
 	int			worker;
 } WorkerArg;
 
-/* claim and run tasks until none are left or the run is paused/stopped */
+/*
+ * claim and run tasks until none are left or the run is paused/stopped;
+ * on helper threads (poll_main false) as well as on the main thread
+ */
 static void
 RunTasks(ParallelRun *run, int worker, bool poll_main, const SimInterruptHooks *hooks,
 		 bool must_progress, bool *paused)
@@ -52,6 +55,7 @@ RunTasks(ParallelRun *run, int worker, bool poll_main, const SimInterruptHooks *
 	}
 }
 
+/* a helper thread's body: signals blocked, no PostgreSQL calls */
 static void *
 WorkerMain(void *p)
 {

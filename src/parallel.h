@@ -34,8 +34,16 @@ typedef struct ParallelRun
 	int			stop;			/* atomic: a task asked the run to end */
 } ParallelRun;
 
+/*
+ * Run tasks 0 .. n_tasks-1 of `run` on up to n_workers threads (the caller's
+ * thread is worker 0 and polls hooks, which may be NULL or core_no_interrupts,
+ * between its tasks).  Returns when every task ran or a task stopped the run.
+ * Call from the main thread only; allocates nothing; fn runs on helper threads.
+ */
 extern void parallel_run(ParallelRun *run, const SimInterruptHooks *hooks);
+/* From a task (any thread): ask the run to end after the tasks under way. */
 extern void parallel_stop(ParallelRun *run);
+/* Whether a task stopped the run (any thread). */
 extern bool parallel_stopped(ParallelRun *run);
 
 #endif

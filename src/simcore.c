@@ -57,6 +57,8 @@
 #define TRIPLE_CHUNK_ROWS	8192
 /* bytes per input row at the peak of matrix_build: the row plus one CSR/CSC copy */
 #define BYTES_PER_ROW		28
+/* flat loops over rows or pairs poll for interrupts every 2^22 elements */
+#define POLL_MASK			((INT64CONST(1) << 22) - 1)
 
 /* ---------- id -> dense index hash table ---------- */
 
@@ -572,7 +574,11 @@ BuildUserMajor(Build *bd)
 	if (m->u_ptr == NULL)
 		return bd->err->status;
 	for (int64 p = 0; p < n; p++)
+	{
 		m->u_ptr[bd->raw_user[p] + 1]++;
+		if ((p & POLL_MASK) == 0)
+			core_check_interrupts(bd->hooks);
+	}
 	for (int32 u = 0; u < nu; u++)
 		m->u_ptr[u + 1] += m->u_ptr[u];
 	m->u_item = core_array(bd->a, n, sizeof(int32), false, bd->err);
@@ -669,7 +675,11 @@ BuildItemMajor(Build *bd)
 
 	memset(ptr, 0, sizeof(int64) * ((size_t) ni + 1));
 	for (int64 p = 0; p < nnz; p++)
+	{
 		ptr[m->u_item[p] + 1]++;
+		if ((p & POLL_MASK) == 0)
+			core_check_interrupts(bd->hooks);
+	}
 	for (int32 i = 0; i < ni; i++)
 		ptr[i + 1] += ptr[i];
 	m->i_ptr = ptr;
@@ -766,7 +776,7 @@ typedef struct SimScratch
 
 #define SIM_CHUNK 4
 
-/* Accumulate item i's row; returns the number of touched items. */
+/* Accumulate item i's row; returns the number of touched items.  Runs on helper threads. */
 static int32
 AccumulateRow(const InteractionMatrix *m, int32 i, bool weighted,
 			  AccSlot *restrict slots, int32 *restrict touched)
@@ -815,6 +825,11 @@ AccumulateRow(const InteractionMatrix *m, int32 i, bool weighted,
 	return nt;
 }
 
+/*
+ * Item i's top-k neighbours into its slots of the output, from the worker's
+ * scratch (reset again before returning).  Runs on helper threads: no
+ * allocation, no interrupt hooks, nothing shared written but item i's slots.
+ */
 static void
 ProcessItem(SimScratch *s, int32 i)
 {
@@ -898,7 +913,7 @@ ProcessItem(SimScratch *s, int32 i)
 	}
 }
 
-/* parallel.c task: chunk `task` of SIM_CHUNK items, on the worker's scratch */
+/* parallel.c task: chunk `task` of SIM_CHUNK items, on the worker's scratch.  Runs on helper threads. */
 static void
 ProcessChunk(void *arg, int worker, int64 task)
 {
@@ -957,7 +972,7 @@ sim_memory_estimate(const InteractionMatrix *m, const SimParams *p, int nthreads
  * finite input.  Returns the per-item sums of squares of the scaled weights.
  */
 static double *
-PrepareCosine(const CoreAlloc *alloc, InteractionMatrix *m, CoreError *err)
+PrepareCosine(const CoreAlloc *alloc, const CoreInterrupts *hooks, InteractionMatrix *m, CoreError *err)
 {
 	double	   *ss = core_array(alloc, m->n_items, sizeof(double), false, err);
 	int		   *shift = core_array(alloc, m->n_items, sizeof(int), false, err);
@@ -984,9 +999,15 @@ PrepareCosine(const CoreAlloc *alloc, InteractionMatrix *m, CoreError *err)
 			acc += x * x;
 		}
 		ss[i] = acc;
+		if ((i & 1023) == 0)
+			core_check_interrupts(hooks);
 	}
 	for (int64 b = 0; b < m->nnz; b++)
+	{
 		m->u_w[b] = ldexp(m->u_w[b], shift[m->u_item[b]]);
+		if ((b & POLL_MASK) == 0)
+			core_check_interrupts(hooks);
+	}
 	core_release(alloc, shift);
 	return ss;
 }
@@ -1065,7 +1086,8 @@ CenterRows(const CoreAlloc *alloc, const CoreInterrupts *hooks, int32 nrows, con
  * w'(u,i) = w(u,i) · (K1 + 1) / (K1 · norm(u) + w(u,i)) · idf(i).
  */
 static CoreStatus
-ApplyBm25(const CoreAlloc *alloc, InteractionMatrix *m, double k1, double b, CoreError *err)
+ApplyBm25(const CoreAlloc *alloc, const CoreInterrupts *hooks, InteractionMatrix *m, double k1, double b,
+		  CoreError *err)
 {
 	double	   *norm = core_array(alloc, m->n_users, sizeof(double), false, err);
 	double	   *idf = core_array(alloc, m->n_items, sizeof(double), false, err);
@@ -1090,6 +1112,7 @@ ApplyBm25(const CoreAlloc *alloc, InteractionMatrix *m, double k1, double b, Cor
 	for (int32 i = 0; i < m->n_items; i++)
 		idf[i] = log((double) m->n_users) - log(1.0 + (double) (m->i_ptr[i + 1] - m->i_ptr[i]));
 	for (int32 u = 0; u < m->n_users; u++)
+	{
 		for (int64 a = m->u_ptr[u]; a < m->u_ptr[u + 1]; a++)
 		{
 			double		w = m->u_w[a];
@@ -1097,7 +1120,11 @@ ApplyBm25(const CoreAlloc *alloc, InteractionMatrix *m, double k1, double b, Cor
 			/* a zero weight stays 0 (with K1 = 0 the formula would be 0/0) */
 			m->u_w[a] = w == 0 ? 0.0 : w * (k1 + 1.0) / (k1 * norm[u] + w) * idf[m->u_item[a]];
 		}
+		if ((u & 1023) == 0)
+			core_check_interrupts(hooks);
+	}
 	for (int32 i = 0; i < m->n_items; i++)
+	{
 		for (int64 a = m->i_ptr[i]; a < m->i_ptr[i + 1]; a++)
 		{
 			double		w = m->i_w[a];
@@ -1105,6 +1132,9 @@ ApplyBm25(const CoreAlloc *alloc, InteractionMatrix *m, double k1, double b, Cor
 
 			m->i_w[a] = w == 0 ? 0.0 : w * (k1 + 1.0) / (k1 * norm[u] + w) * idf[i];
 		}
+		if ((i & 1023) == 0)
+			core_check_interrupts(hooks);
+	}
 	for (int64 a = 0; a < m->nnz; a++)
 		if (!isfinite(m->u_w[a]))
 		{
@@ -1122,7 +1152,7 @@ ComputePrepare(const CoreAlloc *a, InteractionMatrix *m, const SimParams *p,
 			   const CoreInterrupts *hooks, double **sumsq, CoreError *err)
 {
 	*sumsq = NULL;
-	if (p->metric == SIM_BM25 && ApplyBm25(a, m, p->bm25_k1, p->bm25_b, err) != CORE_OK)
+	if (p->metric == SIM_BM25 && ApplyBm25(a, hooks, m, p->bm25_k1, p->bm25_b, err) != CORE_OK)
 		return err->status;
 	if (p->metric == SIM_ADJUSTED_COSINE &&
 		CenterRows(a, hooks, m->n_users, m->u_ptr, m->u_w, m->nnz, m->i_user, m->i_w, err) != CORE_OK)
@@ -1130,7 +1160,7 @@ ComputePrepare(const CoreAlloc *a, InteractionMatrix *m, const SimParams *p,
 	if (p->metric == SIM_PEARSON &&
 		CenterRows(a, hooks, m->n_items, m->i_ptr, m->i_w, m->nnz, m->u_item, m->u_w, err) != CORE_OK)
 		return err->status;
-	if (SIM_IS_COSINE(p->metric) && (*sumsq = PrepareCosine(a, m, err)) == NULL)
+	if (SIM_IS_COSINE(p->metric) && (*sumsq = PrepareCosine(a, hooks, m, err)) == NULL)
 		return err->status;
 	return CORE_OK;
 }
