@@ -24,6 +24,7 @@
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
+#include "compare.h"
 #include "util.h"
 
 PG_FUNCTION_INFO_V1(synthetic_items);
@@ -122,14 +123,7 @@ BuildCatalogue(Catalogue *c, int32 n, uint64 seed)
 	perm = palloc_extended(sizeof(int32) * n, MCXT_ALLOC_HUGE);
 	for (int32 i = 0; i < n; i++)
 		perm[i] = i;
-	for (int32 i = n - 1; i > 0; i--)
-	{
-		int32		j = (int32) pg_prng_uint64_range(&st, 0, i);
-		int32		t = perm[i];
-
-		perm[i] = perm[j];
-		perm[j] = t;
-	}
+	shuffle_int32(&st, perm, n);
 	for (int32 r = 0; r < n; r++)
 		c->rank[perm[r]] = r + 1;
 	pfree(perm);

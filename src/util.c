@@ -21,6 +21,7 @@
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 
+#include "compare.h"
 #include "util.h"
 
 void
@@ -55,45 +56,6 @@ check_k(int k, const char *argname)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must be between 1 and %d, got %d", argname, MEDIA_RECO_MAX_K, k)));
-}
-
-void
-check_sim_params(const char *metric, int k, int min_support, double shrinkage, SimParams *out)
-{
-	if (!sim_metric_parse(metric, &out->metric))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unknown similarity metric \"%s\"", metric),
-				 errhint("Supported metrics are cosine, jaccard, adjusted_cosine, pearson, conditional and bm25.")));
-	check_k(k, "k");
-	if (min_support < 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("min_support must be at least 1, got %d", min_support)));
-	if (isnan(shrinkage) || isinf(shrinkage) || shrinkage < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("shrinkage must be a finite number >= 0, got %g", shrinkage)));
-	out->k = k;
-	out->min_support = min_support;
-	out->shrinkage = shrinkage;
-	out->bm25_k1 = 100;
-	out->bm25_b = 0.8;
-}
-
-void
-check_bm25_params(double k1, double b, SimParams *out)
-{
-	if (isnan(k1) || isinf(k1) || k1 < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("bm25_k1 must be a finite number >= 0, got %g", k1)));
-	if (!(b >= 0 && b <= 1))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("bm25_b must be between 0 and 1, got %g", b)));
-	out->bm25_k1 = k1;
-	out->bm25_b = b;
 }
 
 /*
@@ -140,7 +102,7 @@ interrupt_process(void)
 	CHECK_FOR_INTERRUPTS();
 }
 
-const SimInterruptHooks interrupt_hooks = {interrupt_pending, interrupt_process};
+const CoreInterrupts interrupt_hooks = {interrupt_pending, interrupt_process};
 
 Size
 work_memory_limit(void)
@@ -172,15 +134,6 @@ interval_seconds(const Interval *iv)
 		((double) SECS_PER_DAY) * iv->day;
 }
 
-static int
-CmpInt64(const void *a, const void *b)
-{
-	int64		x = *(const int64 *) a;
-	int64		y = *(const int64 *) b;
-
-	return (x > y) - (x < y);
-}
-
 /* The non-NULL ids of an int8[] (any dimensionality), sorted and distinct. */
 int64 *
 sorted_unique_ids(ArrayType *a, int *n)
@@ -197,7 +150,7 @@ sorted_unique_ids(ArrayType *a, int *n)
 		if (!nulls[i])
 			out[m++] = DatumGetInt64(elems[i]);
 	if (m > 1)
-		qsort(out, m, sizeof(int64), CmpInt64);
+		qsort(out, m, sizeof(int64), cmp_int64);
 	*n = 0;
 	for (int i = 0; i < m; i++)
 		if (*n == 0 || out[*n - 1] != out[i])
@@ -209,13 +162,13 @@ void
 sort_ids(int64 *ids, int n)
 {
 	if (n > 1)
-		qsort(ids, n, sizeof(int64), CmpInt64);
+		qsort(ids, n, sizeof(int64), cmp_int64);
 }
 
 bool
 sorted_ids_contain(const int64 *sorted, int n, int64 x)
 {
-	return n > 0 && bsearch(&x, sorted, n, sizeof(int64), CmpInt64) != NULL;
+	return n > 0 && bsearch(&x, sorted, n, sizeof(int64), cmp_int64) != NULL;
 }
 
 /* ---------------------------------------------------------------------------
