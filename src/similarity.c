@@ -18,6 +18,11 @@
 
 PG_FUNCTION_INFO_V1(item_similarity);
 
+/*
+ * Parse the metric name and check k, min_support and shrinkage into *out
+ * (22023 naming the bad argument); sets the BM25 defaults, which
+ * check_bm25_params overrides.
+ */
 void
 check_sim_params(const char *metric, int k, int min_support, double shrinkage, SimParams *out)
 {
@@ -42,6 +47,7 @@ check_sim_params(const char *metric, int k, int min_support, double shrinkage, S
 	out->bm25_b = 0.8;
 }
 
+/* Check bm25_k1 (finite, >= 0) and bm25_b (in [0, 1]) into *out; 22023 otherwise. */
 void
 check_bm25_params(double k1, double b, SimParams *out)
 {
@@ -155,6 +161,11 @@ source_args(FunctionCallInfo fcinfo, int first, SourceSpec *src, SimParams *p)
 					 PG_GETARG_INT32(first + 6), PG_GETARG_FLOAT8(first + 7), p);
 }
 
+/*
+ * item_similarity(source, ..., bm25_k1, bm25_b): the top-k neighbours of
+ * every item computed on the fly (nothing stored), rows (item, neighbour,
+ * similarity, support, rank); work memory in a context deleted at the end.
+ */
 Datum
 item_similarity(PG_FUNCTION_ARGS)
 {

@@ -148,6 +148,10 @@ BuildCatalogue(Catalogue *c, int32 n, uint64 seed)
 	}
 }
 
+/*
+ * synthetic_items(items, seed): the catalogue as rows (item_id, title, genre,
+ * popularity_rank); the same arguments give the same rows on every platform.
+ */
 Datum
 synthetic_items(PG_FUNCTION_ARGS)
 {
@@ -182,6 +186,11 @@ synthetic_items(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+/*
+ * synthetic_interactions(users, items, interactions, seed): the viewing log
+ * as rows (user_id, item_id, plays, rating, watched_at) drawn as the header
+ * describes; deterministic for the arguments (tests depend on the draws).
+ */
 Datum
 synthetic_interactions(PG_FUNCTION_ARGS)
 {

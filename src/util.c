@@ -24,6 +24,7 @@
 #include "compare.h"
 #include "util.h"
 
+/* Raise 22004 "<argname> must not be NULL" when argument argno is NULL. */
 void
 check_not_null(FunctionCallInfo fcinfo, int argno, const char *argname)
 {
@@ -33,6 +34,7 @@ check_not_null(FunctionCallInfo fcinfo, int argno, const char *argname)
 				 errmsg("%s must not be NULL", argname)));
 }
 
+/* A text argument as a C string palloc'd in the current context, or NULL for SQL NULL. */
 char *
 arg_text_or_null(FunctionCallInfo fcinfo, int argno)
 {
@@ -41,6 +43,7 @@ arg_text_or_null(FunctionCallInfo fcinfo, int argno)
 	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
 }
 
+/* A name argument as a C string palloc'd in the current context, or NULL for SQL NULL. */
 char *
 arg_name_or_null(FunctionCallInfo fcinfo, int argno)
 {
@@ -49,6 +52,7 @@ arg_name_or_null(FunctionCallInfo fcinfo, int argno)
 	return pstrdup(NameStr(*PG_GETARG_NAME(argno)));
 }
 
+/* Raise 22023 unless 1 <= k <= MEDIA_RECO_MAX_K. */
 void
 check_k(int k, const char *argname)
 {
@@ -96,6 +100,7 @@ interrupt_pending(void)
 	return InterruptPending && INTERRUPTS_CAN_BE_PROCESSED();
 }
 
+/* CHECK_FOR_INTERRUPTS() for the cores' hooks; may longjmp.  Main thread only. */
 void
 interrupt_process(void)
 {
@@ -104,12 +109,14 @@ interrupt_process(void)
 
 const CoreInterrupts interrupt_hooks = {interrupt_pending, interrupt_process};
 
+/* The byte budget of an in-memory computation: maintenance_work_mem, read at each call. */
 Size
 work_memory_limit(void)
 {
 	return (Size) maintenance_work_mem * 1024;
 }
 
+/* Seconds from `start` (INSTR_TIME_SET_CURRENT) to now. */
 double
 elapsed_seconds(instr_time start)
 {
@@ -158,6 +165,7 @@ sorted_unique_ids(ArrayType *a, int *n)
 	return out;
 }
 
+/* Sort ids ascending in place (cmp_int64); duplicates are kept. */
 void
 sort_ids(int64 *ids, int n)
 {
@@ -165,6 +173,7 @@ sort_ids(int64 *ids, int n)
 		qsort(ids, n, sizeof(int64), cmp_int64);
 }
 
+/* Binary search: is x in sorted[0..n-1] (ascending, e.g. from sorted_unique_ids)? */
 bool
 sorted_ids_contain(const int64 *sorted, int n, int64 x)
 {
@@ -175,6 +184,7 @@ sorted_ids_contain(const int64 *sorted, int n, int64 x)
  * jsonb options
  * ------------------------------------------------------------------------- */
 
+/* Start walking a jsonb options object (22023 unless it is an object); see options_next. */
 void
 options_begin(OptionReader *r, Jsonb *opts)
 {
@@ -202,6 +212,7 @@ options_next(OptionReader *r, char **key, JsonbValue *v)
 	return false;
 }
 
+/* Raise 22023 "invalid value for option <key>" with "Expected <expected>." as detail. */
 void
 option_invalid(const char *key, const char *expected)
 {
@@ -228,6 +239,7 @@ option_number(const char *key, const JsonbValue *v, double lo, double hi, bool i
 	return d;
 }
 
+/* A string option's value palloc'd in the current context; 22023 when v is not a string. */
 char *
 option_string(const char *key, const JsonbValue *v, const char *expected)
 {
@@ -236,6 +248,7 @@ option_string(const char *key, const JsonbValue *v, const char *expected)
 	return pnstrdup(v->val.string.val, v->val.string.len);
 }
 
+/* A boolean option's value; 22023 when v is not true or false. */
 bool
 option_bool(const char *key, const JsonbValue *v)
 {
