@@ -137,3 +137,34 @@ INSERT INTO swap_src VALUES (1, 3);
 SELECT count(*) AS after_seen FROM media_reco.recommend('swap', 1);
 SELECT media_reco.drop_recommender('swap');
 DROP TABLE swap_src;
+
+-- the plan cache (64 entries): 70 recommenders over 70 tables, each asked twice, so plans are
+-- evicted and prepared again; then a source whose rows are computed by calling recommend() on all
+-- 70, so the cache is re-entered while the outer history plan runs (its entry must stay pinned).
+-- Every table holds the data above: user 1's answer is item 3 at rank 1.
+DO $$
+BEGIN
+  FOR n IN 1..70 LOOP
+    EXECUTE format('CREATE TABLE pc_%s (user_id int, item_id int)', n);
+    EXECUTE format('INSERT INTO pc_%s VALUES (1, 1), (1, 2), (2, 1), (2, 2), (2, 3), (3, 3)', n);
+    PERFORM media_reco.create_recommender('pc_' || n, format('pc_%s', n)::regclass);
+    PERFORM media_reco.refresh_neighbors('pc_' || n);
+  END LOOP;
+END
+$$;
+SELECT count(*) FILTER (WHERE r.item_id = 3 AND r.rank = 1) AS right_answers, count(*) AS rows
+  FROM generate_series(1, 2) pass, generate_series(1, 70) n, LATERAL media_reco.recommend('pc_' || n, 1) r;
+CREATE TABLE pc_base (user_id int, item_id int);
+INSERT INTO pc_base VALUES (1, 1), (1, 2), (2, 1), (2, 2), (2, 3), (3, 3);
+CREATE VIEW pc_reenter AS
+  SELECT b.user_id, b.item_id FROM pc_base b
+   WHERE (SELECT count(*) FROM generate_series(1, 70) n, LATERAL media_reco.recommend('pc_' || n, 1) r
+           WHERE r.item_id = 3) = 70;
+SELECT media_reco.create_recommender('pc_re', 'pc_reenter');
+SELECT pairs FROM media_reco.refresh_neighbors('pc_re');
+SELECT item_id, rank FROM media_reco.recommend('pc_re', 1);
+SELECT item_id, rank FROM media_reco.recommend('pc_re', 1);
+SELECT count(*) AS dropped FROM (SELECT media_reco.drop_recommender(name) FROM media_reco.recommenders WHERE name LIKE 'pc\_%') d;
+DROP VIEW pc_reenter;
+DROP TABLE pc_base;
+DO $$ BEGIN FOR n IN 1..70 LOOP EXECUTE format('DROP TABLE pc_%s', n); END LOOP; END $$;

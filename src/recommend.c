@@ -511,6 +511,11 @@ UserHistory(FunctionCallInfo fcinfo, const char *name, int64 user_id, MemoryCont
 	return hist;
 }
 
+/*
+ * recommend(name, user_id, k, exclude_seen, exclude, only, fallback): the
+ * user's live history scored against the stored neighbour lists, rows
+ * (item_id, score, rank, reason), best first, ties to the smaller id.
+ */
 Datum
 recommend(PG_FUNCTION_ARGS)
 {
@@ -722,6 +727,10 @@ explain_recommendation(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+/*
+ * similar_items(name, item_id, k): the item's stored neighbour list as rows
+ * (neighbor_id, similarity, rank), as of the last refresh; no source read.
+ */
 Datum
 similar_items(PG_FUNCTION_ARGS)
 {

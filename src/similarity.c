@@ -4,6 +4,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -15,6 +17,51 @@
 #include "util.h"
 
 PG_FUNCTION_INFO_V1(item_similarity);
+
+/*
+ * Parse the metric name and check k, min_support and shrinkage into *out
+ * (22023 naming the bad argument); sets the BM25 defaults, which
+ * check_bm25_params overrides.
+ */
+void
+check_sim_params(const char *metric, int k, int min_support, double shrinkage, SimParams *out)
+{
+	if (!sim_metric_parse(metric, &out->metric))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown similarity metric \"%s\"", metric),
+				 errhint("Supported metrics are cosine, jaccard, adjusted_cosine, pearson, conditional and bm25.")));
+	check_k(k, "k");
+	if (min_support < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("min_support must be at least 1, got %d", min_support)));
+	if (isnan(shrinkage) || isinf(shrinkage) || shrinkage < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("shrinkage must be a finite number >= 0, got %g", shrinkage)));
+	out->k = k;
+	out->min_support = min_support;
+	out->shrinkage = shrinkage;
+	out->bm25_k1 = 100;
+	out->bm25_b = 0.8;
+}
+
+/* Check bm25_k1 (finite, >= 0) and bm25_b (in [0, 1]) into *out; 22023 otherwise. */
+void
+check_bm25_params(double k1, double b, SimParams *out)
+{
+	if (isnan(k1) || isinf(k1) || k1 < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("bm25_k1 must be a finite number >= 0, got %g", k1)));
+	if (!(b >= 0 && b <= 1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("bm25_b must be between 0 and 1, got %g", b)));
+	out->bm25_k1 = k1;
+	out->bm25_b = b;
+}
 
 /*
  * Read the source into a matrix and compute neighbour lists, all allocated in
@@ -114,6 +161,11 @@ source_args(FunctionCallInfo fcinfo, int first, SourceSpec *src, SimParams *p)
 					 PG_GETARG_INT32(first + 6), PG_GETARG_FLOAT8(first + 7), p);
 }
 
+/*
+ * item_similarity(source, ..., bm25_k1, bm25_b): the top-k neighbours of
+ * every item computed on the fly (nothing stored), rows (item, neighbour,
+ * similarity, support, rank); work memory in a context deleted at the end.
+ */
 Datum
 item_similarity(PG_FUNCTION_ARGS)
 {

@@ -23,6 +23,15 @@ typedef struct SimRunStats
 	Size		peak_bytes;
 } SimRunStats;
 
+/*
+ * Parameter checks for the similarity core: each fills its part of *out or
+ * raises 22023 naming the bad argument.  check_sim_params sets the BM25
+ * defaults (k1 100, b 0.8), which check_bm25_params then overrides.
+ */
+extern void check_sim_params(const char *metric, int k, int min_support,
+							 double shrinkage, SimParams *out);
+extern void check_bm25_params(double k1, double b, SimParams *out);
+
 extern void source_args(FunctionCallInfo fcinfo, int first, SourceSpec *src, SimParams *p);
 extern NeighborLists *similarity_run(const SourceSpec *src, const SimParams *p,
 									 MemoryContext work, bool read_only,

@@ -38,6 +38,11 @@
 #include "source.h"
 #include "util.h"
 
+/*
+ * The source's current schema-qualified, quoted name, looked up from its OID
+ * (palloc'd in the current context); 42P01 when the relation is gone.  Call
+ * after source_lock_relation/source_validate so the name stays meaningful.
+ */
 char *
 source_relname(const SourceSpec *src)
 {
@@ -97,6 +102,11 @@ source_lock_relation(Oid relid)
 									  get_rel_name(relid));
 }
 
+/*
+ * Lock the source and check every column the spec names: it exists, has a
+ * usable type (42703 / 42804 otherwise) and the caller may SELECT it (42501,
+ * column grants count).  Raises; allocates nothing the caller keeps.
+ */
 void
 source_validate(const SourceSpec *src)
 {
@@ -151,6 +161,7 @@ source_validate(const SourceSpec *src)
 	}
 }
 
+/* Raise 22023 naming the weight column when w is NaN or infinite; any thread that may ereport. */
 void
 check_weight_finite(const SourceSpec *src, double w)
 {
@@ -267,6 +278,11 @@ AppendSelect(StringInfo sql, const SourceSpec *src)
 	source_append_usable(sql, src, NULL);
 }
 
+/*
+ * The history query of one user ($1 int8): item[, weight][, time] over the
+ * usable rows, palloc'd in the current context.  Names are resolved now, so
+ * the text is a valid plan_cache key.
+ */
 char *
 source_history_sql(const SourceSpec *src)
 {

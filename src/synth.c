@@ -24,6 +24,7 @@
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
+#include "compare.h"
 #include "util.h"
 
 PG_FUNCTION_INFO_V1(synthetic_items);
@@ -122,14 +123,7 @@ BuildCatalogue(Catalogue *c, int32 n, uint64 seed)
 	perm = palloc_extended(sizeof(int32) * n, MCXT_ALLOC_HUGE);
 	for (int32 i = 0; i < n; i++)
 		perm[i] = i;
-	for (int32 i = n - 1; i > 0; i--)
-	{
-		int32		j = (int32) pg_prng_uint64_range(&st, 0, i);
-		int32		t = perm[i];
-
-		perm[i] = perm[j];
-		perm[j] = t;
-	}
+	shuffle_int32(&st, perm, n);
 	for (int32 r = 0; r < n; r++)
 		c->rank[perm[r]] = r + 1;
 	pfree(perm);
@@ -154,6 +148,10 @@ BuildCatalogue(Catalogue *c, int32 n, uint64 seed)
 	}
 }
 
+/*
+ * synthetic_items(items, seed): the catalogue as rows (item_id, title, genre,
+ * popularity_rank); the same arguments give the same rows on every platform.
+ */
 Datum
 synthetic_items(PG_FUNCTION_ARGS)
 {
@@ -188,6 +186,11 @@ synthetic_items(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+/*
+ * synthetic_interactions(users, items, interactions, seed): the viewing log
+ * as rows (user_id, item_id, plays, rating, watched_at) drawn as the header
+ * describes; deterministic for the arguments (tests depend on the draws).
+ */
 Datum
 synthetic_interactions(PG_FUNCTION_ARGS)
 {

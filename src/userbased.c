@@ -31,6 +31,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 
+#include "compare.h"
 #include "neighbors.h"
 #include "plan_cache.h"
 #include "topk.h"
@@ -58,15 +59,6 @@ CmpRow(const void *a, const void *b)
 		return (x->item > y->item) - (x->item < y->item);
 	/* duplicates summed in ascending order of weight, as in simcore.c */
 	return (x->w > y->w) - (x->w < y->w);
-}
-
-static int
-CmpI64(const void *a, const void *b)
-{
-	int64		x = *(const int64 *) a,
-				y = *(const int64 *) b;
-
-	return (x > y) - (x < y);
 }
 
 /*
@@ -147,7 +139,7 @@ Centered(SimMetric metric, const Row3 *row, double user_mean, const int64 *mitem
 		return row->w - user_mean;
 	if (metric == SIM_ADJUSTED_COSINE)
 	{
-		const int64 *hit = bsearch(&row->item, mitems, nmitems, sizeof(int64), CmpI64);
+		const int64 *hit = bsearch(&row->item, mitems, nmitems, sizeof(int64), cmp_int64);
 
 		return row->w - imean[hit - mitems];
 	}
@@ -197,7 +189,7 @@ ItemMeans(const Recommender *r, int64 *items, int nitems, MemoryContext cxt)
 
 	for (int64 i = 0; i < n; i++)
 	{
-		int64	   *hit = bsearch(&rows[i].item, items, nitems, sizeof(int64), CmpI64);
+		int64	   *hit = bsearch(&rows[i].item, items, nitems, sizeof(int64), cmp_int64);
 
 		if (hit)
 		{
@@ -297,7 +289,7 @@ ComputeNeighbors(FunctionCallInfo fcinfo, int64 user, UserBased *ub)
 			mitems[nmitems++] = ub->rows[i].item;
 		for (int64 i = 0; i < ub->nmine; i++)
 			mitems[nmitems++] = ub->mine[i].item;
-		qsort(mitems, nmitems, sizeof(int64), CmpI64);
+		qsort(mitems, nmitems, sizeof(int64), cmp_int64);
 		{
 			int			u = 0;
 

@@ -21,8 +21,10 @@
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 
+#include "compare.h"
 #include "util.h"
 
+/* Raise 22004 "<argname> must not be NULL" when argument argno is NULL. */
 void
 check_not_null(FunctionCallInfo fcinfo, int argno, const char *argname)
 {
@@ -32,6 +34,7 @@ check_not_null(FunctionCallInfo fcinfo, int argno, const char *argname)
 				 errmsg("%s must not be NULL", argname)));
 }
 
+/* A text argument as a C string palloc'd in the current context, or NULL for SQL NULL. */
 char *
 arg_text_or_null(FunctionCallInfo fcinfo, int argno)
 {
@@ -40,6 +43,7 @@ arg_text_or_null(FunctionCallInfo fcinfo, int argno)
 	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
 }
 
+/* A name argument as a C string palloc'd in the current context, or NULL for SQL NULL. */
 char *
 arg_name_or_null(FunctionCallInfo fcinfo, int argno)
 {
@@ -48,6 +52,7 @@ arg_name_or_null(FunctionCallInfo fcinfo, int argno)
 	return pstrdup(NameStr(*PG_GETARG_NAME(argno)));
 }
 
+/* Raise 22023 unless 1 <= k <= MEDIA_RECO_MAX_K. */
 void
 check_k(int k, const char *argname)
 {
@@ -55,45 +60,6 @@ check_k(int k, const char *argname)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must be between 1 and %d, got %d", argname, MEDIA_RECO_MAX_K, k)));
-}
-
-void
-check_sim_params(const char *metric, int k, int min_support, double shrinkage, SimParams *out)
-{
-	if (!sim_metric_parse(metric, &out->metric))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unknown similarity metric \"%s\"", metric),
-				 errhint("Supported metrics are cosine, jaccard, adjusted_cosine, pearson, conditional and bm25.")));
-	check_k(k, "k");
-	if (min_support < 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("min_support must be at least 1, got %d", min_support)));
-	if (isnan(shrinkage) || isinf(shrinkage) || shrinkage < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("shrinkage must be a finite number >= 0, got %g", shrinkage)));
-	out->k = k;
-	out->min_support = min_support;
-	out->shrinkage = shrinkage;
-	out->bm25_k1 = 100;
-	out->bm25_b = 0.8;
-}
-
-void
-check_bm25_params(double k1, double b, SimParams *out)
-{
-	if (isnan(k1) || isinf(k1) || k1 < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("bm25_k1 must be a finite number >= 0, got %g", k1)));
-	if (!(b >= 0 && b <= 1))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("bm25_b must be between 0 and 1, got %g", b)));
-	out->bm25_k1 = k1;
-	out->bm25_b = b;
 }
 
 /*
@@ -134,20 +100,23 @@ interrupt_pending(void)
 	return InterruptPending && INTERRUPTS_CAN_BE_PROCESSED();
 }
 
+/* CHECK_FOR_INTERRUPTS() for the cores' hooks; may longjmp.  Main thread only. */
 void
 interrupt_process(void)
 {
 	CHECK_FOR_INTERRUPTS();
 }
 
-const SimInterruptHooks interrupt_hooks = {interrupt_pending, interrupt_process};
+const CoreInterrupts interrupt_hooks = {interrupt_pending, interrupt_process};
 
+/* The byte budget of an in-memory computation: maintenance_work_mem, read at each call. */
 Size
 work_memory_limit(void)
 {
 	return (Size) maintenance_work_mem * 1024;
 }
 
+/* Seconds from `start` (INSTR_TIME_SET_CURRENT) to now. */
 double
 elapsed_seconds(instr_time start)
 {
@@ -172,15 +141,6 @@ interval_seconds(const Interval *iv)
 		((double) SECS_PER_DAY) * iv->day;
 }
 
-static int
-CmpInt64(const void *a, const void *b)
-{
-	int64		x = *(const int64 *) a;
-	int64		y = *(const int64 *) b;
-
-	return (x > y) - (x < y);
-}
-
 /* The non-NULL ids of an int8[] (any dimensionality), sorted and distinct. */
 int64 *
 sorted_unique_ids(ArrayType *a, int *n)
@@ -197,7 +157,7 @@ sorted_unique_ids(ArrayType *a, int *n)
 		if (!nulls[i])
 			out[m++] = DatumGetInt64(elems[i]);
 	if (m > 1)
-		qsort(out, m, sizeof(int64), CmpInt64);
+		qsort(out, m, sizeof(int64), cmp_int64);
 	*n = 0;
 	for (int i = 0; i < m; i++)
 		if (*n == 0 || out[*n - 1] != out[i])
@@ -205,23 +165,26 @@ sorted_unique_ids(ArrayType *a, int *n)
 	return out;
 }
 
+/* Sort ids ascending in place (cmp_int64); duplicates are kept. */
 void
 sort_ids(int64 *ids, int n)
 {
 	if (n > 1)
-		qsort(ids, n, sizeof(int64), CmpInt64);
+		qsort(ids, n, sizeof(int64), cmp_int64);
 }
 
+/* Binary search: is x in sorted[0..n-1] (ascending, e.g. from sorted_unique_ids)? */
 bool
 sorted_ids_contain(const int64 *sorted, int n, int64 x)
 {
-	return n > 0 && bsearch(&x, sorted, n, sizeof(int64), CmpInt64) != NULL;
+	return n > 0 && bsearch(&x, sorted, n, sizeof(int64), cmp_int64) != NULL;
 }
 
 /* ---------------------------------------------------------------------------
  * jsonb options
  * ------------------------------------------------------------------------- */
 
+/* Start walking a jsonb options object (22023 unless it is an object); see options_next. */
 void
 options_begin(OptionReader *r, Jsonb *opts)
 {
@@ -249,6 +212,7 @@ options_next(OptionReader *r, char **key, JsonbValue *v)
 	return false;
 }
 
+/* Raise 22023 "invalid value for option <key>" with "Expected <expected>." as detail. */
 void
 option_invalid(const char *key, const char *expected)
 {
@@ -275,6 +239,7 @@ option_number(const char *key, const JsonbValue *v, double lo, double hi, bool i
 	return d;
 }
 
+/* A string option's value palloc'd in the current context; 22023 when v is not a string. */
 char *
 option_string(const char *key, const JsonbValue *v, const char *expected)
 {
@@ -283,6 +248,7 @@ option_string(const char *key, const JsonbValue *v, const char *expected)
 	return pnstrdup(v->val.string.val, v->val.string.len);
 }
 
+/* A boolean option's value; 22023 when v is not true or false. */
 bool
 option_bool(const char *key, const JsonbValue *v)
 {

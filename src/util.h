@@ -14,7 +14,7 @@
 #include "datatype/timestamp.h"
 #include "utils/jsonb.h"
 
-#include "simcore.h"
+#include "core_pg.h"
 
 #define MEDIA_RECO_MAX_K 10000
 
@@ -26,15 +26,16 @@ extern void check_not_null(FunctionCallInfo fcinfo, int argno, const char *argna
 extern char *arg_text_or_null(FunctionCallInfo fcinfo, int argno);
 extern char *arg_name_or_null(FunctionCallInfo fcinfo, int argno);
 extern void check_k(int k, const char *argname);
-extern void check_sim_params(const char *metric, int k, int min_support,
-							 double shrinkage, SimParams *out);
-extern void check_bm25_params(double k1, double b, SimParams *out);
 
-/* polled by simcore between chunks: a query cancel, timeout or termination is pending */
 extern void check_relation_privilege(Oid relid, AclMode mode, const AttrNumber *atts, int natts);
+
+/*
+ * The server's CoreInterrupts (interrupt_hooks, declared in core_pg.h):
+ * pending() is true when CHECK_FOR_INTERRUPTS would act now, process() runs
+ * it (and may not return).  Main thread only.
+ */
 extern bool interrupt_pending(void);
 extern void interrupt_process(void);
-extern const SimInterruptHooks interrupt_hooks;
 
 /* bytes available for an in-memory computation (maintenance_work_mem) */
 extern Size work_memory_limit(void);
