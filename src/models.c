@@ -24,6 +24,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "nodes/primnodes.h"
 #include "storage/itemptr.h"
 #include "utils/rel.h"
 #include "utils/array.h"
@@ -163,42 +164,107 @@ ProbaArray(const double *p, int32 n)
  * ------------------------------------------------------------------------- */
 
 /*
- * Per call site: the last model value seen.  The same datum pointer with the
- * same length and header is the same value (a constant or a parameter);
- * anything else is compared byte for byte with the copy kept here.
+ * Per call site: the last model value seen, its validated bytes and the model
+ * loaded from them.  A value is used only when its own bytes are the bytes
+ * that were validated: the datum's address proves nothing (per-row values
+ * reuse one buffer), and a header can be intact over a corrupted payload.
+ *
+ * - An out-of-line TOAST value is identified by (toast relation, value id):
+ *   TOAST values are never updated in place, and a value id is not reused
+ *   while a snapshot that saw the value is active, so within one snapshot
+ *   the same pointer is the same bytes.  A model read from a table (the
+ *   models registry stores its bytes EXTERNAL) costs no detoast per row.
+ * - A constant argument (a literal, or a parameter of a custom plan) is one
+ *   datum for the life of the call site: validated once, then reused.
+ * - Anything else (inline, compressed, computed in memory, a PL/pgSQL
+ *   variable) is detoasted and compared byte for byte with the copy kept
+ *   here: a memcmp per row, far cheaper than validating and loading the
+ *   model again, but proportional to its size (about 1.5 ms for 20 MB).
  */
 typedef struct BlobSite
 {
-	Datum		datum;
+	bool		is_const;		/* the argument is a Const: the model is its value */
+	bool		toast_valid;	/* toastrelid/valueid/snapshot name the kept bytes */
+	Oid			toastrelid;
+	Oid			valueid;
+	TransactionId snap_xmin;
+	TransactionId snap_xmax;
+	CommandId	snap_cid;
 	Size		len;
-	char		header[MODEL_HEADER_SIZE];
-	bytea	   *bytes;
+	bytea	   *bytes;			/* the validated bytes */
 	LoadedModel *model;
 	double	   *scratch;
 	double	   *xbuf;
 } BlobSite;
+
+/* remember the TOAST identity of d (if it has one) as naming the kept bytes */
+static void
+BlobSiteNoteToast(BlobSite *site, Datum d)
+{
+	struct varlena *raw = (struct varlena *) DatumGetPointer(d);
+	Snapshot	snap = ActiveSnapshotSet() ? GetActiveSnapshot() : NULL;
+
+	site->toast_valid = false;
+	if (snap != NULL && VARATT_IS_EXTERNAL_ONDISK(raw))
+	{
+		struct varatt_external ext;
+
+		VARATT_EXTERNAL_GET_POINTER(ext, raw);
+		site->toastrelid = ext.va_toastrelid;
+		site->valueid = ext.va_valueid;
+		site->snap_xmin = snap->xmin;
+		site->snap_xmax = snap->xmax;
+		site->snap_cid = snap->curcid;
+		site->toast_valid = true;
+	}
+}
+
+/* true when d is the out-of-line value whose bytes the site validated, in the same snapshot */
+static bool
+BlobSiteSameToast(const BlobSite *site, Datum d)
+{
+	struct varlena *raw = (struct varlena *) DatumGetPointer(d);
+	struct varatt_external ext;
+	Snapshot	snap;
+
+	if (!site->toast_valid || !VARATT_IS_EXTERNAL_ONDISK(raw) || !ActiveSnapshotSet())
+		return false;
+	snap = GetActiveSnapshot();
+	VARATT_EXTERNAL_GET_POINTER(ext, raw);
+	return ext.va_toastrelid == site->toastrelid && ext.va_valueid == site->valueid &&
+		snap->xmin == site->snap_xmin && snap->xmax == site->snap_xmax &&
+		snap->curcid == site->snap_cid;
+}
+
+/* true when argument argno of the call is a Const node (not a Param, whose value may change) */
+static bool
+ArgIsConst(FunctionCallInfo fcinfo, int argno)
+{
+	Node	   *expr = fcinfo->flinfo->fn_expr;
+	List	   *args;
+
+	if (expr == NULL || !IsA(expr, FuncExpr))
+		return false;
+	args = ((FuncExpr *) expr)->args;
+	return argno < list_length(args) && IsA(list_nth(args, argno), Const);
+}
 
 static BlobSite *
 BlobModel(FunctionCallInfo fcinfo)
 {
 	BlobSite   *site = (BlobSite *) fcinfo->flinfo->fn_extra;
 	Datum		d = PG_GETARG_DATUM(0);
-	Size		len = toast_raw_datum_size(d) - VARHDRSZ;
 	bytea	   *blob;
+	Size		len;
 
-	if (site && site->model && site->datum == d && site->len == len)
-	{
-		bytea	   *head = DatumGetByteaPSlice(d, 0, MODEL_HEADER_SIZE);
-
-		if (VARSIZE_ANY_EXHDR(head) == MODEL_HEADER_SIZE &&
-			memcmp(site->header, VARDATA_ANY(head), MODEL_HEADER_SIZE) == 0)
-			return site;
-	}
+	if (site && site->model && (site->is_const || BlobSiteSameToast(site, d)))
+		return site;
 	blob = PG_GETARG_BYTEA_PP(0);
+	len = VARSIZE_ANY_EXHDR(blob);
 	if (site && site->model && site->len == len &&
 		memcmp(VARDATA_ANY(site->bytes), VARDATA_ANY(blob), len) == 0)
 	{
-		site->datum = d;
+		BlobSiteNoteToast(site, d);
 		return site;
 	}
 
@@ -206,23 +272,29 @@ BlobModel(FunctionCallInfo fcinfo)
 		MemoryContext cxt = AllocSetContextCreate(fcinfo->flinfo->fn_mcxt, "media_reco model value",
 												  ALLOCSET_DEFAULT_SIZES);
 		MemoryContext old = MemoryContextSwitchTo(cxt);
-		LoadedModel *m = model_load_blob(blob);
+		LoadedModel *m;
 
+		/* forget the old value first: if this one is invalid, nothing stale is left */
+		if (site != NULL && site->model)
+		{
+			MemoryContextDelete(site->model->cxt);
+			site->model = NULL;
+			site->toast_valid = false;
+		}
+		m = model_load_blob(blob);
 		m->cxt = cxt;
 		if (site == NULL)
 			site = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(BlobSite));
-		else if (site->model)
-			MemoryContextDelete(site->model->cxt);
-		site->model = m;
-		site->datum = d;
 		site->len = len;
 		site->bytes = (bytea *) palloc_extended(VARHDRSZ + len, MCXT_ALLOC_HUGE);
 		SET_VARSIZE(site->bytes, VARHDRSZ + len);
 		memcpy(VARDATA(site->bytes), VARDATA_ANY(blob), len);
-		memcpy(site->header, VARDATA_ANY(blob), Min(len, MODEL_HEADER_SIZE));
 		site->scratch = palloc(sizeof(double) * Max(m->n_classes, 1));
 		site->xbuf = palloc(sizeof(double) * m->n_features);
 		MemoryContextSwitchTo(old);
+		site->model = m;
+		site->is_const = ArgIsConst(fcinfo, 0);
+		BlobSiteNoteToast(site, d);
 		fcinfo->flinfo->fn_extra = site;
 	}
 	return site;
@@ -816,6 +888,26 @@ feature_importance(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("model \"%s\" has no feature importances", name)));
+
+	/*
+	 * The stored importances are normalised to sum to 1 over the trees that
+	 * split; a forest in which no tree split (min_samples_leaf or
+	 * min_samples_split larger than the data, a constant label) stores all
+	 * zeros.  Its features have no importance at all: an error rather than
+	 * a set of zeros that would break the sum-to-1 promise.
+	 */
+	{
+		double		total = 0;
+
+		for (int32 f = 0; f < m->n_features; f++)
+			total += m->importance[f];
+		if (!(total > 0))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("model \"%s\" has no feature importances because none of its trees made a split", name),
+					 errdetail("Every tree is a single leaf, so no feature decreases the impurity."),
+					 errhint("Retrain with more rows or a smaller min_samples_leaf or min_samples_split.")));
+	}
 	InitMaterializedSRF(fcinfo, 0);
 	ord = palloc(sizeof(ImpOrder) * m->n_features);
 	for (int32 f = 0; f < m->n_features; f++)
