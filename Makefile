@@ -1,6 +1,6 @@
 # media_reco: PGXS build.  `make && sudo make install`; tests: see README.
 EXTENSION  = media_reco
-EXTVERSION = 0.1.0
+EXTVERSION = 0.2.0
 
 MODULE_big = media_reco
 OBJS = src/media_reco.o src/core.o src/core_pg.o src/simcore.o src/source.o src/similarity.o \
@@ -9,6 +9,8 @@ OBJS = src/media_reco.o src/core.o src/core_pg.o src/simcore.o src/source.o src/
        src/neighbors.o src/recommend.o src/synth.o src/metrics.o src/util.o
 
 DATA_built = sql-build/$(EXTENSION)--$(EXTVERSION).sql
+# the released scripts, frozen, and the upgrade path from each
+DATA = src/sql/$(EXTENSION)--0.1.0.sql src/sql/$(EXTENSION)--0.1.0--0.2.0.sql
 
 REGRESS = similarity similarity_reference neighbors recommend decay synth metrics errors forest models filters batch userbased evaluate mlp
 REGRESS_OPTS = --load-extension=$(EXTENSION)
