@@ -4,7 +4,7 @@ EXTVERSION = 0.2.0
 
 MODULE_big = media_reco
 OBJS = src/media_reco.o src/core.o src/core_pg.o src/simcore.o src/source.o src/similarity.o \
-       src/parallel.o src/arrays.o src/training_core.o src/model_blob.o src/model_blob_pg.o src/forest_core.o src/forest.o src/inputs.o src/models.o \
+       src/parallel.o src/arrays.o src/training_core.o src/model_blob.o src/model_blob_pg.o src/forest_core.o src/forest.o src/inputs.o src/model_registry.o src/predict.o src/training.o src/forest_train.o \
        src/evaluate.o src/batch.o src/userbased.o src/mlp_core.o src/mlp.o \
        src/neighbors.o src/recommend.o src/synth.o src/metrics.o src/util.o
 
