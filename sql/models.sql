@@ -263,3 +263,48 @@ SELECT split_part(pg_temp.expect_error($$INSERT INTO media_reco.models (name, al
 -- the registry survives in dumps
 SELECT extcondition IS NOT NULL AS dumped FROM pg_extension e, LATERAL unnest(e.extconfig) c
 WHERE e.extname = 'media_reco' AND c = 'media_reco.models'::regclass;
+
+-- a model value is used only once its own bytes were validated: a corrupted
+-- value after a valid one (per-row values share one buffer, same length, intact
+-- header) is 22P03, as it is alone -- not answered by the previous row's model
+CREATE TABLE blob_t AS
+SELECT media_reco.forest_fit(ARRAY[x]::float8[], (x > 5)::int::float8, '{"n_trees": 2}') AS b
+  FROM generate_series(1, 10) x;
+CREATE TABLE blob_vals AS
+SELECT 1 AS id, encode(b, 'hex') AS h FROM blob_t
+UNION ALL SELECT 2, encode(set_byte(b, 200, get_byte(b, 200) # 8), 'hex') FROM blob_t;
+SELECT pg_temp.expect_error($$SELECT id, media_reco.predict(decode(h, 'hex'), ARRAY[3.0]::float8[]) FROM blob_vals ORDER BY id$$);
+SELECT pg_temp.expect_error($$SELECT id, media_reco.predict_proba(decode(h, 'hex'), ARRAY[3.0]::float8[]) FROM blob_vals ORDER BY id$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.predict(decode(h, 'hex'), ARRAY[3.0]::float8[]) FROM blob_vals WHERE id = 2$$);
+-- the valid value alone, many times over: answered (x = 3 is class 0, x = 8 class 1)
+SELECT id, media_reco.predict(decode(h, 'hex'), ARRAY[3.0 + 5 * (g % 2)]::float8[]) AS p, count(*)
+  FROM blob_vals, generate_series(1, 1000) g WHERE id = 1 GROUP BY 1, 2 ORDER BY 1, 2;
+-- out-of-line values (TOAST pointers): each row's own bytes, two valid models
+-- alternating row by row, then a corrupted one after them
+CREATE TABLE blob_ext (id int, b bytea);
+ALTER TABLE blob_ext ALTER COLUMN b SET STORAGE EXTERNAL;
+INSERT INTO blob_ext
+SELECT t, media_reco.forest_fit(ARRAY[x]::float8[], (x > CASE WHEN t = 1 THEN 5 ELSE 2 END)::int::float8,
+                                '{"n_trees": 200}')
+  FROM generate_series(1, 2) t, generate_series(1, 10) x GROUP BY t;
+SELECT min(length(b)) > 8000 AS out_of_line FROM blob_ext;   -- EXTERNAL storage: beyond 2 kB, out of line
+SELECT id, media_reco.predict(b, ARRAY[3.0]::float8[]) AS p
+  FROM blob_ext, generate_series(1, 3) g ORDER BY g, id;
+INSERT INTO blob_ext SELECT 3, set_byte(b, 200, get_byte(b, 200) # 8) FROM blob_ext WHERE id = 1;
+SELECT pg_temp.expect_error($$SELECT id, media_reco.predict(b, ARRAY[3.0]::float8[]) FROM blob_ext ORDER BY id$$);
+DROP TABLE blob_t, blob_vals, blob_ext;
+
+-- a forest that made no split (min_samples_leaf larger than the data) has no
+-- feature importances: an error saying so, not zeros that break the sum of 1
+SELECT media_reco.save_model('nosplit',
+         media_reco.forest_fit(ARRAY[x, x % 3]::float8[], (x > 5)::int::float8,
+                               '{"n_trees": 3, "min_samples_leaf": 100}'))
+  FROM generate_series(1, 10) x;
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.feature_importance('nosplit')$$);
+-- one split is enough: the one feature has importance 1
+SELECT media_reco.save_model('onesplit',
+         media_reco.forest_fit(ARRAY[x]::float8[], (x > 5)::int::float8,
+                               '{"n_trees": 3, "max_depth": 1}'))
+  FROM generate_series(1, 10) x;
+SELECT feature, importance, rank FROM media_reco.feature_importance('onesplit') ORDER BY rank;
+SELECT media_reco.drop_model('nosplit'), media_reco.drop_model('onesplit');

@@ -80,3 +80,120 @@ EXPLAIN (COSTS OFF) SELECT * FROM media_reco.item_neighbors WHERE recommender = 
 -- the extension's tables are dumped with user data
 SELECT c.relname FROM pg_extension e, unnest(e.extconfig) AS t(oid) JOIN pg_class c ON c.oid = t.oid
  WHERE e.extname = 'media_reco' ORDER BY 1;
+
+\i test/sql/expect_error.sql
+SET client_min_messages = warning;
+-- a source whose evaluation drops its own recommender (a view over a function
+-- calling drop_recommender): the refresh fails and writes nothing, instead of
+-- leaving neighbour rows without a registry row (the direct heap insert does
+-- not check the foreign key)
+CREATE FUNCTION selfdrop_rows() RETURNS TABLE(user_id int, item_id int) LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM media_reco.drop_recommender('selfdrop');
+  RETURN QUERY SELECT p.user_id, p.item_id FROM plays p;
+END $$;
+CREATE VIEW selfdrop_v AS SELECT * FROM selfdrop_rows();
+SELECT media_reco.create_recommender('selfdrop', 'selfdrop_v');
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.refresh_neighbors('selfdrop')$$);
+-- ... or re-creates it under the same name (a new id), or changes its parameters
+CREATE OR REPLACE FUNCTION selfdrop_rows() RETURNS TABLE(user_id int, item_id int) LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM media_reco.drop_recommender('selfdrop');
+  PERFORM media_reco.create_recommender('selfdrop', 'plays');
+  RETURN QUERY SELECT p.user_id, p.item_id FROM plays p;
+END $$;
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.refresh_neighbors('selfdrop')$$);
+CREATE OR REPLACE FUNCTION selfdrop_rows() RETURNS TABLE(user_id int, item_id int) LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE media_reco.recommenders SET k = 1 WHERE name = 'selfdrop';
+  RETURN QUERY SELECT p.user_id, p.item_id FROM plays p;
+END $$;
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.refresh_neighbors('selfdrop')$$);
+-- brute force over the tables: no neighbour row without its registry row, the
+-- recommender untouched (never refreshed, k as created)
+SELECT count(*) AS orphan_rows FROM media_reco.neighbor_store s
+ WHERE NOT EXISTS (SELECT 1 FROM media_reco.recommenders r WHERE r.id = s.recommender_id);
+SELECT name, k, refreshed_at IS NULL AS never_refreshed,
+       (SELECT count(*) FROM media_reco.neighbor_store s WHERE s.recommender_id = r.id) AS rows
+  FROM media_reco.recommenders r WHERE name = 'selfdrop';
+SELECT media_reco.drop_recommender('selfdrop');
+
+-- no index on the source starts with the user column: create_recommender and
+-- refresh_neighbors say so, with the exact statement (quoted identifiers,
+-- schema-qualified table); an index leading with the user column silences it
+CREATE SCHEMA "Idx Schema";
+CREATE TABLE "Idx Schema".hist ("User Id" int, item int, w float8, at timestamptz);
+INSERT INTO "Idx Schema".hist VALUES (1, 1, 1, now()), (1, 2, 'NaN', now());
+CREATE INDEX ON "Idx Schema".hist (item, "User Id");                       -- wrong leading column
+CREATE INDEX ON "Idx Schema".hist ("User Id") WHERE "User Id" > 100;      -- partial: serves some users only
+SET client_min_messages = notice;
+SELECT media_reco.create_recommender('idx_none', '"Idx Schema".hist', 'User Id', 'item', 'w');
+SELECT media_reco.create_recommender('idx_decay', '"Idx Schema".hist', 'User Id', 'item', 'w',
+                                     time_col => 'at', half_life => '1 day');
+SELECT media_reco.create_recommender('idx_plain', '"Idx Schema".hist', 'User Id', 'item');
+-- the refresh warns before it reads (the NaN weight then stops it, before its timing NOTICE)
+SELECT * FROM media_reco.refresh_neighbors('idx_none');
+CREATE INDEX ON "Idx Schema".hist ("User Id", item);
+SELECT media_reco.create_recommender('idx_ok', '"Idx Schema".hist', 'User Id', 'item', 'w');
+SELECT * FROM media_reco.refresh_neighbors('idx_none');
+-- a view has no index of its own: nothing is said (its base table is the user's to index)
+CREATE VIEW idx_view AS SELECT 1 AS user_id, 2 AS item_id;
+SELECT media_reco.create_recommender('idx_view', 'idx_view');
+SET client_min_messages = warning;
+SELECT media_reco.drop_recommender(name) FROM media_reco.recommenders WHERE name LIKE 'idx\_%' ORDER BY name;
+DROP SCHEMA "Idx Schema" CASCADE;
+
+-- a dropped source: the sql_drop event trigger marks the recommender (source
+-- NULL, the old name kept), so no dangling OID is left for a later relation to
+-- reuse, and a refresh fails with 42P01 naming the old source
+CREATE TABLE gone (user_id int, item_id int);
+INSERT INTO gone VALUES (1, 1), (1, 2), (2, 1), (2, 2);
+SELECT media_reco.create_recommender('orphaned', 'gone');
+SELECT pairs FROM media_reco.refresh_neighbors('orphaned');
+DROP TABLE gone;
+SELECT source, dropped_source FROM media_reco.recommenders WHERE name = 'orphaned';
+CREATE TABLE gone (user_id int, item_id int);     -- an unrelated table of the same name and shape
+INSERT INTO gone VALUES (7, 8);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.refresh_neighbors('orphaned')$$);
+-- the old lists stay, with their registry row
+SELECT item_id, neighbor_id, rank FROM media_reco.item_neighbors WHERE recommender = 'orphaned' ORDER BY 1, 3;
+-- brute force: no registry row names a relation that does not exist, no neighbour row lacks its registry row
+SELECT count(*) AS dangling FROM media_reco.recommenders r
+ WHERE r.source IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = r.source::oid);
+SELECT count(*) AS orphan_rows FROM media_reco.neighbor_store s
+ WHERE NOT EXISTS (SELECT 1 FROM media_reco.recommenders r WHERE r.id = s.recommender_id);
+-- the marking is consistent: a source comes back only with its mark cleared
+SELECT split_part(pg_temp.expect_error($$UPDATE media_reco.recommenders SET source = 'gone' WHERE name = 'orphaned'$$), ' (', 1);
+UPDATE media_reco.recommenders SET source = 'gone', dropped_source = NULL WHERE name = 'orphaned';
+SELECT pairs FROM media_reco.refresh_neighbors('orphaned');
+SELECT media_reco.drop_recommender('orphaned');
+-- a role with no rights on the registry drops its own source table: the
+-- trigger runs as the extension's owner, so the drop works and is recorded;
+-- dropping a column or an unrelated table changes nothing; a whole schema too
+CREATE ROLE regress_mr_dropper;
+CREATE SCHEMA regress_mr_dropper AUTHORIZATION regress_mr_dropper;
+SET ROLE regress_mr_dropper;
+CREATE TABLE regress_mr_dropper.mine (user_id int, item_id int, extra int);
+CREATE TABLE regress_mr_dropper.other (x int);
+RESET ROLE;
+SELECT media_reco.create_recommender('theirs', 'regress_mr_dropper.mine');
+SET ROLE regress_mr_dropper;
+ALTER TABLE regress_mr_dropper.mine DROP COLUMN extra;
+DROP TABLE regress_mr_dropper.other;
+RESET ROLE;
+SELECT source, dropped_source FROM media_reco.recommenders WHERE name = 'theirs';
+SET ROLE regress_mr_dropper;
+DROP TABLE regress_mr_dropper.mine;
+RESET ROLE;
+SELECT source, dropped_source FROM media_reco.recommenders WHERE name = 'theirs';
+SELECT media_reco.drop_recommender('theirs');
+SET ROLE regress_mr_dropper;
+CREATE TABLE regress_mr_dropper.again (user_id int, item_id int);
+RESET ROLE;
+SELECT media_reco.create_recommender('theirs', 'regress_mr_dropper.again');
+DROP SCHEMA regress_mr_dropper CASCADE;
+SELECT source, dropped_source FROM media_reco.recommenders WHERE name = 'theirs';
+SELECT media_reco.drop_recommender('theirs');
+DROP ROLE regress_mr_dropper;
+-- the event trigger function cannot be called directly
+SELECT split_part(pg_temp.expect_error($$SELECT media_reco.mark_dropped_sources()$$), ' (', 1);

@@ -20,7 +20,7 @@
 #include "utils/syscache.h"
 
 #include "inputs.h"
-#include "forest.h"
+#include "forest.h"				/* check_finite_feature */
 #include "model_blob_pg.h"
 
 typedef struct DictEntry
@@ -83,10 +83,10 @@ inputs_layout(ModelInputs *mi)
 	{
 		mi->in[i].offset = (int32) off;
 		off += mi->in[i].width;
-		if (off > FOREST_MAX_FEATURES)
+		if (off > INPUT_MAX_FEATURES)
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("the feature columns expand to more than %d features", FOREST_MAX_FEATURES)));
+					 errmsg("the feature columns expand to more than %d features", INPUT_MAX_FEATURES)));
 	}
 	mi->n_features = (int32) off;
 }
@@ -206,10 +206,10 @@ DictCode(ModelInput *in, char *s)
 	{
 		int32		code = (int32) hash_get_num_entries(in->dict) - 1;
 
-		if (code >= MAX_CATEGORIES)
+		if (code >= INPUT_MAX_CATEGORIES)
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("column \"%s\" has more than %d distinct values", in->column, MAX_CATEGORIES),
+					 errmsg("column \"%s\" has more than %d distinct values", in->column, INPUT_MAX_CATEGORIES),
 					 errhint("Leave identifier-like columns out of feature_cols.")));
 		e->key = MemoryContextStrdup(in->dict_cxt, s);
 		e->code = code;
@@ -480,7 +480,7 @@ inputs_from_jsonb(Jsonb *j, int32 n_features)
 				double		len = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
 																	 NumericGetDatum(v.val.numeric)));
 
-				if (!(len >= 1 && len <= FOREST_MAX_FEATURES) || len != floor(len))
+				if (!(len >= 1 && len <= INPUT_MAX_FEATURES) || len != floor(len))
 					BadInputs("An array input has an invalid length.");
 				in->width = (int32) len;
 			}

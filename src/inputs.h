@@ -46,16 +46,47 @@ typedef struct ModelInputs
 	ModelInput *in;
 } ModelInputs;
 
-#define MAX_CATEGORIES 1000000
+/* caps of the encoder, whatever model it feeds: features per row, categories per column */
+#define INPUT_MAX_FEATURES 100000
+#define INPUT_MAX_CATEGORIES 1000000
 
+/* true, with *kind, when columns of type typid (a domain: its base type) can be inputs */
 extern bool input_kind_for_type(Oid typid, InputKind *kind);
+
+/* "number", "boolean", "category" or "array" (the stored encoding's names) */
 extern const char *input_kind_name(InputKind kind);
+
+/*
+ * Give each input its offset from the widths (arrays: their length) and set
+ * mi->n_features; 54000 beyond INPUT_MAX_FEATURES.
+ */
 extern void inputs_layout(ModelInputs *mi);
+
+/*
+ * Encode one value of column type typid into out[0..in->width-1]: NaN for
+ * NULL, a category's code (training: its dictionary slot, in the current
+ * memory context; prediction: its code in the sorted list, unseen = NaN).
+ */
 extern void input_encode(ModelInput *in, Datum d, bool isnull, Oid typid, double *out,
 						 bool training);
+
+/*
+ * After training reads: sort each category dictionary and rewrite the
+ * codes in x[n_rows x n_features] from first-appearance to sorted order.
+ * Allocates the sorted lists in the current memory context.
+ */
 extern void inputs_finish_training(ModelInputs *mi, double *x, int64 n_rows);
+
+/* the stored encoding (media_reco.models.inputs), allocated in the current context */
 extern Jsonb *inputs_to_jsonb(const ModelInputs *mi);
+
+/*
+ * Parse and check a stored encoding against a model of n_features
+ * features (22P03 when it does not fit); allocated in the current context.
+ */
 extern ModelInputs *inputs_from_jsonb(Jsonb *j, int32 n_features);
+
+/* one name per feature: the column, or column[i] for array elements */
 extern char **inputs_feature_names(const ModelInputs *mi);
 
 #endif

@@ -19,10 +19,13 @@
 #include <math.h>
 
 #include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/relation.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
@@ -38,6 +41,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
+#include "utils/syscache.h"
 #include "utils/tuplestore.h"
 
 #include "neighbors.h"
@@ -48,14 +52,33 @@ PG_FUNCTION_INFO_V1(create_recommender);
 PG_FUNCTION_INFO_V1(drop_recommender);
 PG_FUNCTION_INFO_V1(refresh_neighbors);
 
-static SPIPlanPtr fetch_plan = NULL;
-static SPIPlanPtr fetch_lock_plan = NULL;
+/*
+ * The lookup, with and without the row lock, and for the 0.1.0 schema (no
+ * dropped_source column: a backend may run this library against a database
+ * whose ALTER EXTENSION media_reco UPDATE has not run yet).
+ */
+static SPIPlanPtr fetch_plans[2][2];
 
-#define FETCH_SQL \
+#define FETCH_SQL_COLUMNS \
 	"SELECT id, source::pg_catalog.oid, user_col, item_col, weight_col, metric, k," \
 	" min_support, shrinkage, refreshed_at IS NOT NULL, time_col," \
-	" pg_catalog.date_part('epoch', half_life), bm25_k1, bm25_b" \
+	" pg_catalog.date_part('epoch', half_life), bm25_k1, bm25_b"
+#define FETCH_SQL_FROM \
 	" FROM media_reco.recommenders WHERE name OPERATOR(pg_catalog.=) $1"
+
+/* OID of media_reco.recommenders */
+static Oid
+RegistryRelid(void)
+{
+	Oid			relid = get_relname_relid("recommenders", get_namespace_oid("media_reco", false));
+
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("table media_reco.recommenders does not exist"),
+				 errhint("Reinstall the extension.")));
+	return relid;
+}
 
 static char *
 CopyName(HeapTuple tup, TupleDesc td, int col, MemoryContext cxt)
@@ -71,7 +94,8 @@ CopyName(HeapTuple tup, TupleDesc td, int col, MemoryContext cxt)
 void
 recommender_fetch(const char *name, bool lock, MemoryContext cxt, Recommender *out)
 {
-	SPIPlanPtr *planp = lock ? &fetch_lock_plan : &fetch_plan;
+	bool		has_dropped = get_attnum(RegistryRelid(), "dropped_source") != InvalidAttrNumber;
+	SPIPlanPtr *planp = &fetch_plans[lock][has_dropped];
 	Datum		arg = CStringGetTextDatum(name);
 	Oid			argtype = TEXTOID;
 	HeapTuple	tup;
@@ -82,8 +106,10 @@ recommender_fetch(const char *name, bool lock, MemoryContext cxt, Recommender *o
 
 	if (*planp == NULL)
 	{
-		SPIPlanPtr	plan = SPI_prepare(lock ? FETCH_SQL " FOR NO KEY UPDATE" : FETCH_SQL,
-									   1, &argtype);
+		char	   *sql = psprintf("%s%s%s%s", FETCH_SQL_COLUMNS,
+								   has_dropped ? ", dropped_source" : "", FETCH_SQL_FROM,
+								   lock ? " FOR NO KEY UPDATE" : "");
+		SPIPlanPtr	plan = SPI_prepare(sql, 1, &argtype);
 
 		if (plan == NULL || SPI_keepplan(plan) != 0)
 			elog(ERROR, "could not prepare recommender lookup: %s",
@@ -104,6 +130,19 @@ recommender_fetch(const char *name, bool lock, MemoryContext cxt, Recommender *o
 	out->id = DatumGetInt32(SPI_getbinval(tup, td, 1, &isnull));
 	out->name = MemoryContextStrdup(cxt, name);
 	out->src.relid = DatumGetObjectId(SPI_getbinval(tup, td, 2, &isnull));
+	if (isnull)
+		out->src.relid = InvalidOid;
+	out->dropped_source = NULL;
+	if (has_dropped)
+	{
+		Datum		d = SPI_getbinval(tup, td, 15, &isnull);
+
+		if (!isnull)
+		{
+			out->dropped_source = MemoryContextStrdup(cxt, TextDatumGetCString(d));
+			out->src.relid = InvalidOid;	/* never an OID that a later relation could reuse */
+		}
+	}
 	out->src.user_col = CopyName(tup, td, 3, cxt);
 	out->src.item_col = CopyName(tup, td, 4, cxt);
 	out->src.weight_col = CopyName(tup, td, 5, cxt);
@@ -139,6 +178,82 @@ recommender_require_refreshed(const Recommender *r)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("recommender \"%s\" has no neighbour table yet", r->name),
 				 errhint("Run SELECT * FROM media_reco.refresh_neighbors('%s').", r->name)));
+}
+
+void
+recommender_require_source(const Recommender *r)
+{
+	if (r->dropped_source != NULL || !OidIsValid(r->src.relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("source relation %s of recommender \"%s\" was dropped",
+						r->dropped_source ? r->dropped_source : "(unknown)", r->name),
+				 errdetail("Its neighbour lists are kept as of its last refresh."),
+				 errhint("Drop the recommender and create it again over the new source.")));
+}
+
+/*
+ * A NOTICE with the CREATE INDEX statement when no index on the source
+ * starts with its user column: recommend() reads a user's history with
+ * "WHERE user_col = $1" on every call, a full scan of the source without
+ * one (45 ms instead of 0.5 ms per call on 1M rows).  Only tables,
+ * partitioned tables and materialized views are checked: a view or a
+ * foreign table has no indexes of its own, and which base column a view
+ * column comes from is not followed here.
+ */
+static void
+SuggestUserIndex(const SourceSpec *src)
+{
+	char		relkind = get_rel_relkind(src->relid);
+	AttrNumber	useratt;
+	Relation	rel;
+	List	   *indexes;
+	ListCell   *lc;
+	bool		found = false;
+
+	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE &&
+		relkind != RELKIND_MATVIEW)
+		return;
+	useratt = get_attnum(src->relid, src->user_col);
+	rel = relation_open(src->relid, AccessShareLock);
+	indexes = RelationGetIndexList(rel);
+	foreach(lc, indexes)
+	{
+		HeapTuple	t = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
+		Form_pg_index ix;
+
+		if (!HeapTupleIsValid(t))
+			continue;
+		ix = (Form_pg_index) GETSTRUCT(t);
+		/* a partial index serves only some users; an invalid one none */
+		if (ix->indnkeyatts > 0 && ix->indkey.values[0] == useratt && ix->indisvalid &&
+			heap_attisnull(t, Anum_pg_index_indpred, NULL))
+			found = true;
+		ReleaseSysCache(t);
+	}
+	list_free(indexes);
+	relation_close(rel, AccessShareLock);
+
+	if (!found)
+	{
+		StringInfoData stmt;
+		char	   *qualname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(src->relid)),
+														  get_rel_name(src->relid));
+
+		initStringInfo(&stmt);
+		appendStringInfo(&stmt, "CREATE INDEX ON %s (%s, %s)", qualname,
+						 quote_identifier(src->user_col), quote_identifier(src->item_col));
+		if (src->weight_col && src->time_col)
+			appendStringInfo(&stmt, " INCLUDE (%s, %s)", quote_identifier(src->weight_col),
+							 quote_identifier(src->time_col));
+		else if (src->weight_col || src->time_col)
+			appendStringInfo(&stmt, " INCLUDE (%s)",
+							 quote_identifier(src->weight_col ? src->weight_col : src->time_col));
+		ereport(NOTICE,
+				(errmsg("no index on %s starts with its user column \"%s\"", qualname, src->user_col),
+				 errdetail("recommend reads a user's history by the user column on every call, which without such an index scans the whole source."),
+				 errhint("Create one (covering, so the history is an index-only scan): %s;", stmt.data)));
+	}
 }
 
 static void
@@ -185,6 +300,7 @@ create_recommender(PG_FUNCTION_ARGS)
 		src.half_life = hl;
 	}
 	source_validate(&src);
+	SuggestUserIndex(&src);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -240,6 +356,38 @@ drop_recommender(PG_FUNCTION_ARGS)
 				 errmsg("recommender \"%s\" does not exist", name)));
 	SPI_finish();
 	PG_RETURN_VOID();
+}
+
+/*
+ * The ctid of recommender `id`'s registry row as this transaction sees it
+ * now (a new snapshot, so changes made by code the refresh ran are seen);
+ * false when the row is gone.
+ */
+static bool
+RegistryRowVersion(int32 id, ItemPointer tid)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			t = INT4OID;
+	Datum		v = Int32GetDatum(id);
+	bool		isnull;
+
+	if (plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare("SELECT ctid FROM media_reco.recommenders WHERE id OPERATOR(pg_catalog.=) $1",
+									1, &t);
+
+		if (p == NULL || SPI_keepplan(p) != 0)
+			elog(ERROR, "could not prepare the registry check: %s", SPI_result_code_string(SPI_result));
+		plan = p;
+	}
+	if (SPI_execute_plan(plan, &v, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "registry check failed");
+	if (SPI_processed == 0)
+		return false;
+	ItemPointerCopy((ItemPointer) DatumGetPointer(SPI_getbinval(SPI_tuptable->vals[0],
+																SPI_tuptable->tupdesc, 1, &isnull)),
+					tid);
+	return true;
 }
 
 Oid
@@ -373,6 +521,8 @@ refresh_neighbors(PG_FUNCTION_ARGS)
 	char	   *name;
 	int			rc;
 	TimestampTz started_at;
+	ItemPointerData row_tid;
+	ItemPointerData now_tid;
 
 	check_not_null(fcinfo, 0, "name");
 	name = arg_text_or_null(fcinfo, 0);
@@ -383,13 +533,31 @@ refresh_neighbors(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 	/* waits here while another refresh of this recommender runs */
 	recommender_fetch(name, true, callcxt, &r);
+	recommender_require_source(&r);
 	CheckStoreWritable(store_relid());	/* before the work, not only after it */
 	started_at = GetCurrentTimestamp();
 	INSTR_TIME_SET_CURRENT(start);
 	source_validate(&r.src);
+	SuggestUserIndex(&r.src);
+	RegistryRowVersion(r.id, &row_tid);
 
 	work = AllocSetContextCreate(callcxt, "media_reco refresh", ALLOCSET_DEFAULT_SIZES);
 	nl = similarity_run(&r.src, &r.params, work, false, r.name, &m, &stats);
+
+	/*
+	 * Reading the source ran the user's code (a view over a function), which
+	 * may have dropped or changed this recommender in our own transaction:
+	 * the row lock does not stop our own backend.  The neighbour rows are
+	 * written straight into the heap, where the foreign key is not checked,
+	 * so the registry row is checked here: the same row version, or nothing
+	 * is written.
+	 */
+	if (!RegistryRowVersion(r.id, &now_tid) || !ItemPointerEquals(&row_tid, &now_tid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("recommender \"%s\" was dropped or changed while its source was read", r.name),
+				 errdetail("Reading the source ran code that dropped, re-created or updated the recommender; nothing was written."),
+				 errhint("A source must not call drop_recommender, create_recommender or modify media_reco.recommenders.")));
 
 	INSTR_TIME_SET_CURRENT(wstart);
 	{
@@ -449,6 +617,10 @@ refresh_neighbors(PG_FUNCTION_ARGS)
 			14, types, v, NULL, false, 0);
 		if (rc != SPI_OK_INSERT)
 			elog(ERROR, "could not record the refresh: %s", SPI_result_code_string(rc));
+		if (SPI_processed != 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("recommender \"%s\" was dropped while it was being refreshed", r.name)));
 	}
 	SPI_finish();
 	MemoryContextDelete(work);

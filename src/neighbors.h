@@ -17,6 +17,7 @@ typedef struct Recommender
 	SourceSpec	src;
 	SimParams	params;
 	bool		refreshed;		/* refresh_neighbors has run at least once */
+	char	   *dropped_source;	/* the source's name when it was dropped (src.relid invalid), else NULL */
 } Recommender;
 
 /*
@@ -25,6 +26,13 @@ typedef struct Recommender
  * refreshes of one recommender never interleave.  Raises 42704 if unknown.
  */
 extern void recommender_fetch(const char *name, bool lock, MemoryContext cxt, Recommender *out);
+
+/*
+ * 42P01 naming the old source when the recommender's source relation was
+ * dropped (the sql_drop event trigger marks it); call before source_validate
+ * wherever the source is read.
+ */
+extern void recommender_require_source(const Recommender *r);
 
 /* OID of media_reco.neighbor_store */
 extern Oid	store_relid(void);
