@@ -71,8 +71,11 @@ for src in "${targets[@]}"; do
     seeds="$ROOT/test/fuzz/corpus/$name"
     [ -d "$seeds" ] || seeds="$ROOT/test/fuzz/corpus/${name#fuzz_}"
     bin="$work/$name"
+    # a target names the further libraries it needs (e.g. OpenBLAS) on a "// FUZZ_LIBS:" line
+    extra_libs=$(sed -n 's|^// FUZZ_LIBS: *||p' "$src" | head -1)
+    # shellcheck disable=SC2086
     if ! $CC $CFLAGS $SAN -fsanitize=fuzzer "$src" "$work/libcores.a" \
-            "$PGLIB/libpgcommon.a" "$PGLIB/libpgport.a" -lpthread -lm -o "$bin"; then
+            "$PGLIB/libpgcommon.a" "$PGLIB/libpgport.a" $extra_libs -lpthread -lm -o "$bin"; then
         summary+=("$name: BUILD FAILED"); failed=1; continue
     fi
     mkdir -p "$work/corpus_$name" "$work/artifacts_$name"
