@@ -85,3 +85,8 @@ sql-build/$(EXTENSION)--$(EXTVERSION).sql: src/sql/$(EXTENSION).sql
 
 # PGXS does not track header dependencies: rebuild every object when a header changes
 $(OBJS): $(wildcard $(srcdir)/src/*.h)
+
+# TAP tests (test/t) alone, against a fresh build and install; as root they run as postgres
+.PHONY: prove
+prove:
+	MR_ONLY=tap bash test/run_tests.sh
