@@ -425,6 +425,7 @@ evaluate_recommender(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 	recommender_fetch(arg_text_or_null(fcinfo, 0), false, callcxt, &r);
 	recommender_require_refreshed(&r);
+	recommender_require_source(&r);
 	source_validate(&r.src);
 	test = source_lock_relation(test_relid);
 	RequireColumn(test_relid, r.src.user_col, "user");
