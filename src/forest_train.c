@@ -19,6 +19,7 @@
 #include "utils/memutils.h"
 
 #include "forest.h"
+#include "forest_pg.h"
 #include "inputs.h"
 #include "models.h"
 #include "training.h"
@@ -72,8 +73,8 @@ train_forest(PG_FUNCTION_ARGS)
 	nf = td.rows.nf;
 
 	old = MemoryContextSwitchTo(td.cxt);
-	blob = forest_train(td.rows.n, td.rows.nf, td.rows.x, td.rows.y, &p, nthreads,
-						work_memory_limit(), &interrupt_hooks, &info);
+	blob = forest_train_bytea(td.rows.n, td.rows.nf, td.rows.x, td.rows.y, &p, nthreads,
+							  work_memory_limit(), &interrupt_hooks, &info);
 	MemoryContextSwitchTo(old);
 	pfree(td.rows.x);
 	pfree(td.rows.y);

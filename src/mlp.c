@@ -18,8 +18,10 @@
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 
+#include "inputs.h"
 #include "mlp_core.h"
 #include "models.h"
+#include "training.h"
 #include "util.h"
 
 PG_FUNCTION_INFO_V1(train_mlp);

@@ -23,7 +23,7 @@
 #include "utils/snapmgr.h"
 #include "utils/typcache.h"
 
-#include "forest.h"
+#include "forest_pg.h"
 #include "inputs.h"
 #include "models.h"
 #include "util.h"
@@ -55,7 +55,7 @@ model_load_blob(bytea *blob)
 	m->serial = ++load_serial;
 	if (kind == MODEL_KIND_FOREST)
 	{
-		Forest	   *f = forest_load(&r);
+		Forest	   *f = forest_load_pg(&r);
 
 		m->forest = f;
 		m->regression = f->task == FOREST_REGRESSION;
