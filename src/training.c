@@ -2,10 +2,11 @@
  * training.c
  *	  What the supervised models' SQL glue shares: the growing matrix of
  *	  training rows (the forest_fit aggregate's state, and what
- *	  model_read_training fills), the label check and reading the training
- *	  rows of a relation by column names (the label and feature columns
- *	  resolved and checked, values encoded by inputs.c).  The canonical row
- *	  order and class sets are plain C, in training_core.c.
+ *	  model_read_training fills), the label check, reading the training rows
+ *	  of a relation by column names (the label and feature columns resolved
+ *	  and checked, values encoded by inputs.c) and storing the trained model
+ *	  in the registry.  The canonical row order and class sets are plain C,
+ *	  in training_core.c.
  */
 #include "postgres.h"
 
@@ -17,11 +18,13 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
 #include "inputs.h"
+#include "models.h"
 #include "source.h"
 #include "training.h"
 #include "util.h"
@@ -335,3 +338,23 @@ model_read_training(Oid relid, const char *label, ArrayType *cols, TrainingData 
 	MemoryContextSwitchTo(old);
 }
 
+/* ---------------------------------------------------------------------------
+ * Storing the trained model
+ * ------------------------------------------------------------------------- */
+
+void
+training_store_model(const char *name, const char *algorithm, bool regression,
+					 const TrainingData *td, int32 n_classes, const double *classes,
+					 Jsonb *options, const char *metrics_json, bytea *blob)
+{
+	LoadedModel shape;
+	Jsonb	   *metrics;
+
+	memset(&shape, 0, sizeof(shape));
+	shape.n_features = td->mi.n_features;
+	shape.n_classes = n_classes;
+	shape.classes = classes;
+	metrics = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(metrics_json)));
+	model_store(name, algorithm, regression, &shape, inputs_feature_names(&td->mi),
+				inputs_to_jsonb(&td->mi), options, metrics, td->label, td->relname, blob);
+}

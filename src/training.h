@@ -2,14 +2,16 @@
  * training.h
  *	  The SQL glue every supervised model (forest_fit, train_forest,
  *	  train_mlp) shares: the growing matrix of training rows, the label
- *	  check and reading the rows of a relation by column names.  The plain-C
- *	  parts (row order, class sets) are in training_core.h.
+ *	  check, reading the rows of a relation by column names and storing the
+ *	  trained model.  The plain-C parts (row order, class sets) are in
+ *	  training_core.h.
  */
 #ifndef MEDIA_RECO_TRAINING_H
 #define MEDIA_RECO_TRAINING_H
 
 #include "postgres.h"
 #include "utils/array.h"
+#include "utils/jsonb.h"
 
 #include "inputs.h"
 
@@ -56,5 +58,15 @@ typedef struct TrainingData
  * bounded by maintenance_work_mem.  Checks interrupts per batch.
  */
 extern void model_read_training(Oid relid, const char *label, ArrayType *cols, TrainingData *td);
+
+/*
+ * Store a model trained on td under name (model_store; caller connected to
+ * SPI): its features and encoding from td->mi, its label and source from
+ * td, n_classes classes (0 for regression), the options in effect and the
+ * metrics (a JSON object's text).  Allocates in the current memory context.
+ */
+extern void training_store_model(const char *name, const char *algorithm, bool regression,
+								 const TrainingData *td, int32 n_classes, const double *classes,
+								 Jsonb *options, const char *metrics_json, bytea *blob);
 
 #endif
