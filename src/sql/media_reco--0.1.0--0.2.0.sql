@@ -1,6 +1,9 @@
 -- media_reco 0.1.0 -> 0.2.0: the schema delta, nothing else (the C library
 -- of 0.2.0 still provides every symbol the 0.1.0 script names).
--- search_path-safe like the install script: everything schema-qualified.
+-- Names qualified as in the install script (see its header): media_reco.x,
+-- pg_catalog.x functions and relations, OPERATOR(pg_catalog.x), plain type
+-- names.  mark_dropped_sources is created here exactly as the install script
+-- creates it (same body text), so an updated catalogue equals a fresh one.
 
 \echo Use "ALTER EXTENSION media_reco UPDATE TO '0.2.0'" to load this file. \quit
 
@@ -16,6 +19,7 @@ COMMENT ON COLUMN media_reco.recommenders.dropped_source IS
 
 CREATE FUNCTION media_reco.mark_dropped_sources()
 RETURNS event_trigger
+-- VOLATILE: it updates the registry (SECURITY DEFINER: see the install script).
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $body$
@@ -23,9 +27,9 @@ BEGIN
     UPDATE media_reco.recommenders r
        SET source = NULL, dropped_source = d.object_identity
       FROM pg_catalog.pg_event_trigger_dropped_objects() d
-     WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+     WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass
        AND d.objsubid OPERATOR(pg_catalog.=) 0
-       AND r.source::pg_catalog.oid OPERATOR(pg_catalog.=) d.objid;
+       AND r.source::oid OPERATOR(pg_catalog.=) d.objid;
 END
 $body$;
 REVOKE ALL ON FUNCTION media_reco.mark_dropped_sources() FROM PUBLIC;
