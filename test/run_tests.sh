@@ -42,6 +42,15 @@ if [ -f test/unit/Makefile ]; then
     if [ "$rc" -ne 0 ] && [ "$n_bad" -eq 0 ]; then n_bad=1; fi
     passed=$((passed + n_ok)); failed=$((failed + n_bad))
 fi
+
+# the README's function reference against the install script (no server)
+echo "== README function reference (test/check_reference.py)"
+mr_install_packages python3
+if /usr/bin/python3 test/check_reference.py > "$log" 2>&1; then
+    passed=$((passed + 1)); tail -1 "$log"
+else
+    failed=$((failed + 1)); grep -vE '^ok ' "$log" | head -40
+fi
 fi
 
 echo "== TAP tests"
