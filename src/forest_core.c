@@ -1301,7 +1301,7 @@ PrepareRows(TrainShared *sh, const CoreAlloc *a, const double *y, const double *
 	double	   *ysorted;
 
 	ALLOC_OR_RETURN(ord, a, n, sizeof(int32), true, err);
-	canonical_row_order(n, sh->nf, sh->x, y, ord);
+	canonical_row_order(n, sh->nf, sh->x, y, hooks, ord);
 	core_check_interrupts(hooks);
 	ALLOC_OR_RETURN(ysorted, a, n, sizeof(double), true, err);
 	for (int32 i = 0; i < n; i++)
