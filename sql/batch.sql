@@ -95,4 +95,27 @@ SELECT pg_temp.expect_error($$SELECT * FROM media_reco.recommend_all('unrefreshe
 SET maintenance_work_mem = '1MB';
 SELECT pg_temp.expect_error($$SELECT * FROM media_reco.recommend_all('b', 10000)$$);
 RESET maintenance_work_mem;
+-- a dropped source: 42P01 naming it (not "relation with OID 0"), for all users and for given
+-- ones, the registry row and the neighbour lists of the last refresh left as they were
+CREATE TABLE b_gone AS SELECT * FROM v WHERE user_id <= 60;
+SELECT media_reco.create_recommender('b_gone', 'b_gone', weight_col => 'plays');
+SELECT interactions > 0 AS refreshed FROM media_reco.refresh_neighbors('b_gone');
+SELECT count(*) > 0 AS answers_before FROM media_reco.recommend_all('b_gone');
+DROP TABLE b_gone;
+CREATE TEMP TABLE b_gone_before AS
+SELECT r.*, s.* FROM media_reco.recommenders r JOIN media_reco.neighbor_store s ON s.recommender_id = r.id
+ WHERE r.name = 'b_gone';
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.recommend_all('b_gone')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.recommend_all('b_gone', 5, ARRAY[1, 2]::bigint[])$$);
+SELECT count(*) AS lists,
+       bool_and(source IS NULL AND dropped_source = 'batch_test.b_gone') AS marked,
+       NOT EXISTS (SELECT r.*, s.* FROM media_reco.recommenders r
+                     JOIN media_reco.neighbor_store s ON s.recommender_id = r.id WHERE r.name = 'b_gone'
+                   EXCEPT SELECT * FROM b_gone_before)
+       AND NOT EXISTS (SELECT * FROM b_gone_before
+                       EXCEPT SELECT r.*, s.* FROM media_reco.recommenders r
+                                JOIN media_reco.neighbor_store s ON s.recommender_id = r.id WHERE r.name = 'b_gone') AS intact
+  FROM b_gone_before;
+SELECT media_reco.drop_recommender('b_gone');
+DROP TABLE b_gone_before;
 SELECT media_reco.drop_recommender(n) FROM unnest(ARRAY['b', 'bd', 'bj', 'unrefreshed', 'far', 'bdom']) n;

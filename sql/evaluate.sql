@@ -129,6 +129,29 @@ SELECT pg_temp.expect_error($$SELECT * FROM media_reco.evaluate('ev', 'other_col
 SELECT pg_temp.expect_error($$SELECT * FROM media_reco.evaluate('ev', 'tr1')$$);
 SELECT media_reco.create_recommender('fresh', 'tr1');
 SELECT pg_temp.expect_error($$SELECT * FROM media_reco.evaluate('fresh', 'te1')$$);
+-- a dropped training source: 42P01 naming it (not "relation with OID 0"), the registry row and
+-- the neighbour lists of the last refresh left as they were, and no scratch table left behind
+CREATE TABLE ev_gone AS SELECT * FROM tr1;
+SELECT media_reco.create_recommender('ev_gone', 'ev_gone', weight_col => 'plays', k => 20);
+SELECT interactions > 0 AS refreshed FROM media_reco.refresh_neighbors('ev_gone');
+SELECT count(*) AS metrics_before FROM media_reco.evaluate('ev_gone', 'te1', 5);
+DROP TABLE ev_gone;
+CREATE TEMP TABLE ev_gone_before AS
+SELECT r.*, s.* FROM media_reco.recommenders r JOIN media_reco.neighbor_store s ON s.recommender_id = r.id
+ WHERE r.name = 'ev_gone';
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.evaluate('ev_gone', 'te1', 5)$$);
+SELECT count(*) AS lists,
+       bool_and(source IS NULL AND dropped_source = 'evaluate_test.ev_gone') AS marked,
+       NOT EXISTS (SELECT r.*, s.* FROM media_reco.recommenders r
+                     JOIN media_reco.neighbor_store s ON s.recommender_id = r.id WHERE r.name = 'ev_gone'
+                   EXCEPT SELECT * FROM ev_gone_before)
+       AND NOT EXISTS (SELECT * FROM ev_gone_before
+                       EXCEPT SELECT r.*, s.* FROM media_reco.recommenders r
+                                JOIN media_reco.neighbor_store s ON s.recommender_id = r.id WHERE r.name = 'ev_gone') AS intact
+  FROM ev_gone_before;
+SELECT to_regclass('pg_temp.media_reco_eval_seen') IS NULL AS no_scratch_table;
+SELECT media_reco.drop_recommender('ev_gone');
+DROP TABLE ev_gone_before;
 SELECT media_reco.drop_recommender('fresh'), media_reco.drop_recommender('ev'), media_reco.drop_recommender('tiny');
 
 -- issue 9: source columns named like the generated queries' aliases (t, x) or their flag column

@@ -97,4 +97,26 @@ SELECT pg_temp.expect_error($$SELECT * FROM media_reco.recommend_user_based('cos
 SELECT pg_temp.expect_error($$SELECT * FROM media_reco.recommend_user_based('cosine', 1, exclude_seen => NULL)$$);
 SELECT media_reco.create_recommender('bm', 'v', metric => 'bm25');
 SELECT pg_temp.expect_error($$SELECT * FROM media_reco.similar_users('bm', 1)$$);
+-- a dropped source: 42P01 naming it (not "relation with OID 0"), the registry row and the
+-- neighbour lists of the last refresh left as they were
+CREATE TABLE ub_gone AS SELECT * FROM v WHERE user_id <= 60;
+SELECT media_reco.create_recommender('ub_gone', 'ub_gone', weight_col => 'plays');
+SELECT interactions > 0 AS refreshed FROM media_reco.refresh_neighbors('ub_gone');
+SELECT count(*) > 0 AS answers_before FROM media_reco.similar_users('ub_gone', 1);
+DROP TABLE ub_gone;
+CREATE TEMP TABLE ub_gone_before AS
+SELECT r.*, s.* FROM media_reco.recommenders r JOIN media_reco.neighbor_store s ON s.recommender_id = r.id
+ WHERE r.name = 'ub_gone';
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.similar_users('ub_gone', 1)$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.recommend_user_based('ub_gone', 1)$$);
+SELECT count(*) AS lists,
+       bool_and(source IS NULL AND dropped_source = 'userbased_test.ub_gone') AS marked,
+       NOT EXISTS (SELECT r.*, s.* FROM media_reco.recommenders r
+                     JOIN media_reco.neighbor_store s ON s.recommender_id = r.id WHERE r.name = 'ub_gone'
+                   EXCEPT SELECT * FROM ub_gone_before)
+       AND NOT EXISTS (SELECT * FROM ub_gone_before
+                       EXCEPT SELECT r.*, s.* FROM media_reco.recommenders r
+                                JOIN media_reco.neighbor_store s ON s.recommender_id = r.id WHERE r.name = 'ub_gone') AS intact
+  FROM ub_gone_before;
+DROP TABLE ub_gone_before;
 SELECT media_reco.drop_recommender(name) FROM media_reco.recommenders ORDER BY name;

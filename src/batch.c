@@ -496,6 +496,7 @@ recommend_all(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 	recommender_fetch(arg_text_or_null(fcinfo, 0), false, work, &r);
 	recommender_require_refreshed(&r);
+	recommender_require_source(&r);
 	source_validate(&r.src);
 	m = ReadHistories(&r, work);
 	ReadStoredLists(&r, work, &lists);

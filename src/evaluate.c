@@ -215,6 +215,8 @@ split_interactions(PG_FUNCTION_ARGS)
 	 * Both tables are filled from one snapshot, the calling statement's: with
 	 * a fresh snapshot per statement, a row committed between the two could
 	 * land in neither table or in both, and the temporal ranks could shift.
+	 * SPI_execute_snapshot needs a plan, so each statement is prepared here
+	 * and freed at once: a one-shot DDL, not for plan_cache.c.
 	 */
 	for (int side = 0; side < 2; side++)
 	{
@@ -423,6 +425,7 @@ evaluate_recommender(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 	recommender_fetch(arg_text_or_null(fcinfo, 0), false, callcxt, &r);
 	recommender_require_refreshed(&r);
+	recommender_require_source(&r);
 	source_validate(&r.src);
 	test = source_lock_relation(test_relid);
 	RequireColumn(test_relid, r.src.user_col, "user");

@@ -1,12 +1,12 @@
 /*
  * forest.c
- *	  SQL glue for random forests: the options, the forest_fit aggregate
- *	  (with combine, serial and deserial functions for parallel plans) and
- *	  prediction on a model value.
+ *	  SQL glue for random forests: the options and the forest_fit aggregate
+ *	  (with combine, serial and deserial functions for parallel plans).
+ *	  Prediction on a model value is in predict.c.
  *
  * The aggregate state is a growing row-major matrix of float8 features plus
- * the labels, allocated in the aggregate context; the final function trains
- * (forest_core.c).  Since training puts the rows in a canonical order first,
+ * the labels (TrainRows, training.c), allocated in the aggregate context;
+ * the final function trains (forest_core.c).  Since training puts the rows in a canonical order first,
  * a parallel plan, whose partial states arrive in any order, gives the same
  * model bytes as a serial one.
  */
@@ -26,8 +26,11 @@
 
 #include "core_pg.h"
 #include "forest.h"
+#include "forest_pg.h"
+#include "inputs.h"
 #include "model_blob_pg.h"
 #include "state_codec.h"
+#include "training.h"
 #include "util.h"
 
 PG_FUNCTION_INFO_V1(forest_fit_transfn);
@@ -213,131 +216,6 @@ forest_options_jsonb(const ForestParams *p, int32 n_features)
 					 p->class_weight_balanced ? "\"balanced\"" : "null",
 					 (long long) (int64) p->seed);
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(s.data)));
-}
-
-/* ---------------------------------------------------------------------------
- * Training rows
- * ------------------------------------------------------------------------- */
-
-void
-train_rows_init(TrainRows *tr, int32 nf, Size mem_limit)
-{
-	tr->nf = nf;
-	tr->n = 0;
-	tr->cap = 0;
-	tr->x = NULL;
-	tr->y = NULL;
-	tr->mem_limit = mem_limit;
-}
-
-/* room for `more` rows, doubling; the matrix counts against the memory limit */
-void
-train_rows_reserve(TrainRows *tr, int64 more)
-{
-	int64		need = tr->n + more;
-	int64		cap;
-	Size		bytes;
-
-	if (need <= tr->cap)
-		return;
-	cap = Max(tr->cap * 2, 1024);
-	while (cap < need)
-		cap *= 2;
-	if (need > PG_INT32_MAX - 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("too many training rows (the limit is %d)", PG_INT32_MAX - 1)));
-	if ((double) need * (tr->nf + 1) * sizeof(double) > (double) tr->mem_limit)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("the training rows do not fit in maintenance_work_mem (%zu MB)",
-						tr->mem_limit >> 20),
-				 errdetail("%lld rows of %d features are held as float8.", (long long) need, tr->nf),
-				 errhint("Raise maintenance_work_mem, or train on a sample of the rows.")));
-	if ((double) cap * (tr->nf + 1) * sizeof(double) > (double) tr->mem_limit)
-		cap = need;
-	bytes = (Size) cap * tr->nf * sizeof(double);
-	if (tr->x == NULL)
-	{
-		tr->x = palloc_extended(Max(bytes, 1), MCXT_ALLOC_HUGE);
-		tr->y = palloc_extended(sizeof(double) * cap, MCXT_ALLOC_HUGE);
-	}
-	else
-	{
-		tr->x = repalloc_huge(tr->x, Max(bytes, 1));
-		tr->y = repalloc_huge(tr->y, sizeof(double) * cap);
-	}
-	tr->cap = cap;
-}
-
-void
-check_finite_feature(double v)
-{
-	if (isinf(v))
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("feature values must be finite, got %s", v > 0 ? "Infinity" : "-Infinity"),
-				 errhint("NULL and NaN are missing values; infinite values are not accepted.")));
-}
-
-void
-check_label(double v)
-{
-	if (!isfinite(v))
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("labels must be finite, got %g", v),
-				 errhint("Rows with a NULL label are skipped.")));
-	/* leaf means sum weighted labels: keep those sums finite */
-	if (fabs(v) > 1e300)
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("labels must be at most 1e300 in magnitude, got %g", v)));
-}
-
-/*
- * A float8[] of features as doubles, NULL elements as NaN.  Returns a
- * pointer into the array when it has no NULLs, else fills buf.
- */
-const double *
-features_from_array(ArrayType *a, int32 *len, double *buf, int32 bufcap)
-{
-	int32		n;
-	bits8	   *nulls;
-	const double *src;
-
-	if (ARR_NDIM(a) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("features must be a one-dimensional array")));
-	n = ARR_NDIM(a) == 0 ? 0 : ARR_DIMS(a)[0];
-	if (n == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("features must not be an empty array")));
-	*len = n;
-	src = (const double *) ARR_DATA_PTR(a);
-	nulls = ARR_NULLBITMAP(a);
-	if (nulls == NULL)
-	{
-		for (int32 i = 0; i < n; i++)
-			if (unlikely(isinf(src[i])))
-				check_finite_feature(src[i]);
-		return src;
-	}
-	if (buf == NULL || n > bufcap)
-		return NULL;
-	for (int32 i = 0, k = 0; i < n; i++)
-	{
-		if (nulls[i / 8] & (1 << (i % 8)))
-		{
-			buf[i] = src[k++];
-			check_finite_feature(buf[i]);
-		}
-		else
-			buf[i] = NAN;
-	}
-	return buf;
 }
 
 /* ---------------------------------------------------------------------------

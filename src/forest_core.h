@@ -190,13 +190,4 @@ extern void forest_predict(const Forest *f, const double *x, double *out);
  */
 extern double forest_predict_value(const Forest *f, const double *x, double *scratch);
 
-/*
- * Transitional: models.c reaches the server glue (forest_train, forest_load,
- * forest_mtry with their raising call shapes) through this header; once it
- * includes forest_pg.h itself these lines go.
- */
-#ifdef POSTGRES_H
-#include "forest_pg.h"
-#endif
-
 #endif

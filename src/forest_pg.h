@@ -2,7 +2,7 @@
  * forest_pg.h
  *	  The server side of forest_core.h: training into a bytea and loading
  *	  from a BlobReader with errors raised, for the SQL glue (forest.c,
- *	  models.c).
+ *	  forest_train.c, predict.c).
  */
 #ifndef MEDIA_RECO_FOREST_PG_H
 #define MEDIA_RECO_FOREST_PG_H
@@ -26,20 +26,5 @@ extern Forest *forest_load_pg(BlobReader *r);
 
 /* The features tried per split (forest_core_mtry); 22023 on a bad count. */
 extern int32 forest_mtry(const ForestParams *p, int32 n_features);
-
-/* The names models.c calls today: replace them by the two above, then drop these. */
-static inline bytea *
-forest_train(int64 n_rows, int32 n_features, const double *x, const double *y,
-			 const ForestParams *p, int nthreads, Size mem_limit,
-			 const CoreInterrupts *hooks, ForestTrainInfo *info)
-{
-	return forest_train_bytea(n_rows, n_features, x, y, p, nthreads, mem_limit, hooks, info);
-}
-
-static inline Forest *
-forest_load(BlobReader *r)
-{
-	return forest_load_pg(r);
-}
 
 #endif

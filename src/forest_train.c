@@ -19,6 +19,7 @@
 #include "utils/memutils.h"
 
 #include "forest.h"
+#include "forest_pg.h"
 #include "inputs.h"
 #include "models.h"
 #include "training.h"
@@ -47,10 +48,9 @@ train_forest(PG_FUNCTION_ARGS)
 	instr_time	start;
 	ForestTrainInfo info;
 	bytea	   *blob;
-	LoadedModel shape;
 	int			nthreads = media_reco_threads;
 	double		seconds;
-	Jsonb	   *metrics;
+	char	   *metrics;
 	int32		nf;
 
 	check_not_null(fcinfo, 0, "model_name");
@@ -72,29 +72,20 @@ train_forest(PG_FUNCTION_ARGS)
 	nf = td.rows.nf;
 
 	old = MemoryContextSwitchTo(td.cxt);
-	blob = forest_train(td.rows.n, td.rows.nf, td.rows.x, td.rows.y, &p, nthreads,
-						work_memory_limit(), &interrupt_hooks, &info);
+	blob = forest_train_bytea(td.rows.n, td.rows.nf, td.rows.x, td.rows.y, &p, nthreads,
+							  work_memory_limit(), &interrupt_hooks, &info);
 	MemoryContextSwitchTo(old);
 	pfree(td.rows.x);
 	pfree(td.rows.y);
 	seconds = elapsed_seconds(start);
 
-	memset(&shape, 0, sizeof(shape));
-	shape.n_features = nf;
-	shape.n_classes = info.n_classes;
-	shape.classes = info.classes;
-	{
-		char	   *m = psprintf("{\"rows\": %lld, \"oob_score\": %s, \"seconds\": %.6f, "
-								 "\"memory_bytes\": %zu, \"nodes\": %lld, \"threads\": %d}",
-								 (long long) info.rows,
-								 isnan(info.oob_score) ? "null" : psprintf("%.17g", info.oob_score),
-								 seconds, info.memory, (long long) info.nodes, nthreads);
-
-		metrics = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(m)));
-	}
-	model_store(name, "random_forest", p.task == FOREST_REGRESSION, &shape,
-				inputs_feature_names(&td.mi), inputs_to_jsonb(&td.mi), forest_options_jsonb(&p, nf),
-				metrics, td.label, td.relname, blob);
+	metrics = psprintf("{\"rows\": %lld, \"oob_score\": %s, \"seconds\": %.6f, "
+					   "\"memory_bytes\": %zu, \"nodes\": %lld, \"threads\": %d}",
+					   (long long) info.rows,
+					   isnan(info.oob_score) ? "null" : psprintf("%.17g", info.oob_score),
+					   seconds, info.memory, (long long) info.nodes, nthreads);
+	training_store_model(name, "random_forest", p.task == FOREST_REGRESSION, &td,
+						 info.n_classes, info.classes, forest_options_jsonb(&p, nf), metrics, blob);
 	SPI_finish();
 	MemoryContextDelete(td.cxt);
 

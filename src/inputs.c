@@ -1,6 +1,7 @@
 /*
  * inputs.c
- *	  Encoding table columns as float8 features (see inputs.h).
+ *	  Encoding table columns as float8 features, and reading a float8[] of
+ *	  features (see inputs.h).
  */
 #include "postgres.h"
 
@@ -20,7 +21,6 @@
 #include "utils/syscache.h"
 
 #include "inputs.h"
-#include "forest.h"				/* check_finite_feature */
 #include "model_blob_pg.h"
 
 typedef struct DictEntry
@@ -511,4 +511,60 @@ inputs_feature_names(const ModelInputs *mi)
 			names[in->offset] = pstrdup(in->column);
 	}
 	return names;
+}
+
+/* ---------------------------------------------------------------------------
+ * Feature values
+ * ------------------------------------------------------------------------- */
+
+void
+check_finite_feature(double v)
+{
+	if (isinf(v))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("feature values must be finite, got %s", v > 0 ? "Infinity" : "-Infinity"),
+				 errhint("NULL and NaN are missing values; infinite values are not accepted.")));
+}
+
+/* a float8[] of features as doubles, NULL elements as NaN */
+const double *
+features_from_array(ArrayType *a, int32 *len, double *buf, int32 bufcap)
+{
+	int32		n;
+	bits8	   *nulls;
+	const double *src;
+
+	if (ARR_NDIM(a) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("features must be a one-dimensional array")));
+	n = ARR_NDIM(a) == 0 ? 0 : ARR_DIMS(a)[0];
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("features must not be an empty array")));
+	*len = n;
+	src = (const double *) ARR_DATA_PTR(a);
+	nulls = ARR_NULLBITMAP(a);
+	if (nulls == NULL)
+	{
+		for (int32 i = 0; i < n; i++)
+			if (unlikely(isinf(src[i])))
+				check_finite_feature(src[i]);
+		return src;
+	}
+	if (buf == NULL || n > bufcap)
+		return NULL;
+	for (int32 i = 0, k = 0; i < n; i++)
+	{
+		if (nulls[i / 8] & (1 << (i % 8)))
+		{
+			buf[i] = src[k++];
+			check_finite_feature(buf[i]);
+		}
+		else
+			buf[i] = NAN;
+	}
+	return buf;
 }

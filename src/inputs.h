@@ -8,12 +8,15 @@
  * value not seen then is missing), numeric arrays as one feature per
  * element.  NULL is a missing value (NaN).  The encoding is stored with the
  * model as JSON, so prediction from a row takes the raw column values.
+ * A float8[] given as the features themselves (forest_fit, predict on an
+ * array) is read by features_from_array, with the same finiteness check.
  */
 #ifndef MEDIA_RECO_INPUTS_H
 #define MEDIA_RECO_INPUTS_H
 
 #include "postgres.h"
 #include "access/tupdesc.h"
+#include "utils/array.h"
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
 
@@ -88,5 +91,17 @@ extern ModelInputs *inputs_from_jsonb(Jsonb *j, int32 n_features);
 
 /* one name per feature: the column, or column[i] for array elements */
 extern char **inputs_feature_names(const ModelInputs *mi);
+
+/* 22003 when a feature value is infinite (NULL and NaN are missing values) */
+extern void check_finite_feature(double v);
+
+/*
+ * A float8[] of features (a forest_fit row, or the features argument of a
+ * prediction) as doubles, NULL elements as NaN; 2202E unless one-dimensional
+ * and not empty, 22003 on an infinite element.  *len := its length.
+ * Returns a pointer into the array when it has no NULLs, else fills
+ * buf[bufcap] (NULL when it does not fit).
+ */
+extern const double *features_from_array(ArrayType *a, int32 *len, double *buf, int32 bufcap);
 
 #endif

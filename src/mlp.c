@@ -1,8 +1,9 @@
 /*
  * mlp.c
  *	  SQL glue for the ad-targeting network: options, train_mlp and
- *	  top_classes.  Prediction goes through the shared model registry
- *	  (predict / predict_proba by name, row or value; models.c).
+ *	  top_classes.  Training rows are read and the model stored by the
+ *	  shared training glue (training.c); prediction goes through the model
+ *	  registry (predict / predict_proba by name, row or value; predict.c).
  */
 #include "postgres.h"
 
@@ -18,8 +19,10 @@
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 
+#include "inputs.h"
 #include "mlp_core.h"
 #include "models.h"
+#include "training.h"
 #include "util.h"
 
 PG_FUNCTION_INFO_V1(train_mlp);
@@ -169,12 +172,11 @@ train_mlp(PG_FUNCTION_ARGS)
 	instr_time	start;
 	MlpTrainInfo info;
 	bytea	   *blob;
-	LoadedModel shape;
 	int32	   *levels;
 	int32		nf;
 	int64		nrows;
 	double		seconds;
-	Jsonb	   *metrics;
+	char	   *metrics;
 
 	check_not_null(fcinfo, 0, "model_name");
 	check_not_null(fcinfo, 1, "source");
@@ -211,21 +213,13 @@ train_mlp(PG_FUNCTION_ARGS)
 	MemoryContextSwitchTo(old);
 	seconds = elapsed_seconds(start);
 
-	memset(&shape, 0, sizeof(shape));
-	shape.n_features = nf;
-	shape.n_classes = info.n_classes;
-	shape.classes = info.classes;
-	{
-		char	   *m = psprintf("{\"rows\": %lld, \"epochs\": %d, \"train_loss\": %.17g, "
-								 "\"validation_score\": %s, \"seconds\": %.6f}",
-								 (long long) nrows, info.epochs, info.train_loss,
-								 isnan(info.validation_score) ? "null" :
-								 psprintf("%.17g", info.validation_score), seconds);
-
-		metrics = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(m)));
-	}
-	model_store(name, "mlp", p.regression, &shape, inputs_feature_names(&td.mi),
-				inputs_to_jsonb(&td.mi), MlpOptionsJsonb(&p), metrics, td.label, td.relname, blob);
+	metrics = psprintf("{\"rows\": %lld, \"epochs\": %d, \"train_loss\": %.17g, "
+					   "\"validation_score\": %s, \"seconds\": %.6f}",
+					   (long long) nrows, info.epochs, info.train_loss,
+					   isnan(info.validation_score) ? "null" :
+					   psprintf("%.17g", info.validation_score), seconds);
+	training_store_model(name, "mlp", p.regression, &td, info.n_classes, info.classes,
+						 MlpOptionsJsonb(&p), metrics, blob);
 	SPI_finish();
 	MemoryContextDelete(td.cxt);
 

@@ -24,10 +24,11 @@
  *
  * Interrupts: a BLAS call is one long uninterruptible stretch, so a product
  * of more than work_slice multiply-adds is computed in slices of output rows
- * with a poll between slices (slicing the rows of C does not change any
- * element's sum: every element is still one dot product over the whole inner
- * dimension), and element-wise loops over weights poll every work_slice
- * elements.  With a default slice of 2^30 a poll comes at least every few
+ * with a poll between slices, and element-wise loops over weights poll
+ * every work_slice elements.  Slices depend only on the shapes and
+ * work_slice, so training stays deterministic; they are not guaranteed to
+ * give the unsliced product's last bits (OpenBLAS picks its kernel, and so
+ * the order of partial sums, by shape and CPU).  With a default slice of 2^30 a poll comes at least every few
  * tenths of a second whatever the layer sizes or batch size.
  *
  * Plain C (core.h): no PostgreSQL calls; mlp_pg.c is the SQL side.

@@ -31,6 +31,7 @@
 
 #include "inputs.h"
 #include "models.h"
+#include "plan_cache.h"
 #include "util.h"
 
 PG_FUNCTION_INFO_V1(drop_model);
@@ -53,8 +54,6 @@ typedef struct CacheEntry
 
 static HTAB *model_cache = NULL;
 static uint64 cache_generation = 1;	/* bumped whenever a cached model is freed */
-static SPIPlanPtr tag_plan = NULL;
-static SPIPlanPtr load_plan = NULL;
 
 void
 model_check_name(const char *name)
@@ -63,21 +62,6 @@ model_check_name(const char *name)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("model names must be 1 to %d bytes long", MODEL_NAME_MAX)));
-}
-
-static SPIPlanPtr
-KeptPlan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *types)
-{
-	if (*slot == NULL)
-	{
-		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
-
-		if (p == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(p);
-		*slot = p;
-	}
-	return *slot;
 }
 
 static void
@@ -154,11 +138,9 @@ model_by_name(const char *name)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_plan(KeptPlan(&tag_plan,
-								  "SELECT xmin, ctid FROM media_reco.models "
-								  "WHERE name OPERATOR(pg_catalog.=) $1",
-								  1, types),
-						 args, NULL, true, 1) != SPI_OK_SELECT)
+	if (plan_cache_execute("SELECT xmin, ctid FROM media_reco.models "
+						   "WHERE name OPERATOR(pg_catalog.=) $1",
+						   1, types, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "model lookup failed");
 	if (SPI_processed == 0)
 	{
@@ -186,11 +168,9 @@ model_by_name(const char *name)
 	if (e->model)
 		Evict(e);
 
-	if (SPI_execute_plan(KeptPlan(&load_plan,
-								  "SELECT model, inputs, feature_names FROM media_reco.models "
-								  "WHERE name OPERATOR(pg_catalog.=) $1",
-								  1, types),
-						 args, NULL, true, 1) != SPI_OK_SELECT)
+	if (plan_cache_execute("SELECT model, inputs, feature_names FROM media_reco.models "
+						   "WHERE name OPERATOR(pg_catalog.=) $1",
+						   1, types, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "model load failed");
 	if (SPI_processed != 1)
 	{

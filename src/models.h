@@ -11,7 +11,6 @@
 #include "utils/jsonb.h"
 
 #include "inputs.h"
-#include "forest.h"
 #include "forest_core.h"
 #include "mlp_core.h"
 #include "model_blob_pg.h"

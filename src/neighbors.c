@@ -45,6 +45,7 @@
 #include "utils/tuplestore.h"
 
 #include "neighbors.h"
+#include "plan_cache.h"
 #include "similarity.h"
 #include "util.h"
 
@@ -53,18 +54,19 @@ PG_FUNCTION_INFO_V1(drop_recommender);
 PG_FUNCTION_INFO_V1(refresh_neighbors);
 
 /*
- * The lookup, with and without the row lock, and for the 0.1.0 schema (no
- * dropped_source column: a backend may run this library against a database
- * whose ALTER EXTENSION media_reco UPDATE has not run yet).
+ * The lookup (its plans kept in plan_cache.c, one per text), with and
+ * without the row lock, and for the 0.1.0 schema: no dropped_source column,
+ * as a backend may run this library against a database whose ALTER
+ * EXTENSION media_reco UPDATE has not run yet.
  */
-static SPIPlanPtr fetch_plans[2][2];
-
 #define FETCH_SQL_COLUMNS \
 	"SELECT id, source::pg_catalog.oid, user_col, item_col, weight_col, metric, k," \
 	" min_support, shrinkage, refreshed_at IS NOT NULL, time_col," \
 	" pg_catalog.date_part('epoch', half_life), bm25_k1, bm25_b"
 #define FETCH_SQL_FROM \
 	" FROM media_reco.recommenders WHERE name OPERATOR(pg_catalog.=) $1"
+#define FETCH_SQL FETCH_SQL_COLUMNS ", dropped_source" FETCH_SQL_FROM
+#define FETCH_SQL_010 FETCH_SQL_COLUMNS FETCH_SQL_FROM
 
 /* OID of media_reco.recommenders */
 static Oid
@@ -95,7 +97,7 @@ void
 recommender_fetch(const char *name, bool lock, MemoryContext cxt, Recommender *out)
 {
 	bool		has_dropped = get_attnum(RegistryRelid(), "dropped_source") != InvalidAttrNumber;
-	SPIPlanPtr *planp = &fetch_plans[lock][has_dropped];
+	const char *sql;
 	Datum		arg = CStringGetTextDatum(name);
 	Oid			argtype = TEXTOID;
 	HeapTuple	tup;
@@ -104,19 +106,11 @@ recommender_fetch(const char *name, bool lock, MemoryContext cxt, Recommender *o
 	char	   *metric;
 	int			rc;
 
-	if (*planp == NULL)
-	{
-		char	   *sql = psprintf("%s%s%s%s", FETCH_SQL_COLUMNS,
-								   has_dropped ? ", dropped_source" : "", FETCH_SQL_FROM,
-								   lock ? " FOR NO KEY UPDATE" : "");
-		SPIPlanPtr	plan = SPI_prepare(sql, 1, &argtype);
-
-		if (plan == NULL || SPI_keepplan(plan) != 0)
-			elog(ERROR, "could not prepare recommender lookup: %s",
-				 SPI_result_code_string(SPI_result));
-		*planp = plan;
-	}
-	rc = SPI_execute_plan(*planp, &arg, NULL, !lock, 1);
+	if (has_dropped)
+		sql = lock ? FETCH_SQL " FOR NO KEY UPDATE" : FETCH_SQL;
+	else
+		sql = lock ? FETCH_SQL_010 " FOR NO KEY UPDATE" : FETCH_SQL_010;
+	rc = plan_cache_execute(sql, 1, &argtype, &arg, NULL, !lock, 1);
 	if (rc != SPI_OK_SELECT && rc != SPI_OK_SELINTO)
 		elog(ERROR, "recommender lookup failed: %s", SPI_result_code_string(rc));
 	if (SPI_processed == 0)
@@ -366,21 +360,12 @@ drop_recommender(PG_FUNCTION_ARGS)
 static bool
 RegistryRowVersion(int32 id, ItemPointer tid)
 {
-	static SPIPlanPtr plan = NULL;
 	Oid			t = INT4OID;
 	Datum		v = Int32GetDatum(id);
 	bool		isnull;
 
-	if (plan == NULL)
-	{
-		SPIPlanPtr	p = SPI_prepare("SELECT ctid FROM media_reco.recommenders WHERE id OPERATOR(pg_catalog.=) $1",
-									1, &t);
-
-		if (p == NULL || SPI_keepplan(p) != 0)
-			elog(ERROR, "could not prepare the registry check: %s", SPI_result_code_string(SPI_result));
-		plan = p;
-	}
-	if (SPI_execute_plan(plan, &v, NULL, false, 1) != SPI_OK_SELECT)
+	if (plan_cache_execute("SELECT ctid FROM media_reco.recommenders WHERE id OPERATOR(pg_catalog.=) $1",
+						   1, &t, &v, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "registry check failed");
 	if (SPI_processed == 0)
 		return false;

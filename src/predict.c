@@ -23,7 +23,7 @@
 #include "utils/snapmgr.h"
 #include "utils/typcache.h"
 
-#include "forest.h"
+#include "forest_pg.h"
 #include "inputs.h"
 #include "models.h"
 #include "util.h"
@@ -55,7 +55,7 @@ model_load_blob(bytea *blob)
 	m->serial = ++load_serial;
 	if (kind == MODEL_KIND_FOREST)
 	{
-		Forest	   *f = forest_load(&r);
+		Forest	   *f = forest_load_pg(&r);
 
 		m->forest = f;
 		m->regression = f->task == FOREST_REGRESSION;
@@ -131,14 +131,17 @@ CheckClassifier(const LoadedModel *m, const char *name)
 				 errhint("Use predict for the predicted value.")));
 }
 
+/* predict_proba's result: m's class probabilities for x as a float8[], through scratch */
 static ArrayType *
-ProbaArray(const double *p, int32 n)
+ProbaArray(const LoadedModel *m, const double *x, double *scratch)
 {
-	Datum	   *d = palloc(sizeof(Datum) * n);
+	Datum	   *d = palloc(sizeof(Datum) * m->n_classes);
 
-	for (int32 i = 0; i < n; i++)
-		d[i] = Float8GetDatum(p[i]);
-	return construct_array(d, n, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+	model_predict_raw(m, x, scratch);
+	for (int32 i = 0; i < m->n_classes; i++)
+		d[i] = Float8GetDatum(scratch[i]);
+	return construct_array(d, m->n_classes, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL,
+						   TYPALIGN_DOUBLE);
 }
 
 /* ---------------------------------------------------------------------------
@@ -298,11 +301,27 @@ ArgFeatures(FunctionCallInfo fcinfo, int argno, const LoadedModel *m, double *bu
 	return x;
 }
 
+/*
+ * What predict and predict_proba on a model value share: the call site's
+ * validated model (BlobModel), for predict_proba the check that it is a
+ * classifier, then the features of argument 1 into *x, in that order.
+ */
+static BlobSite *
+BlobCall(FunctionCallInfo fcinfo, bool proba, const double **x)
+{
+	BlobSite   *site = BlobModel(fcinfo);
+
+	if (proba)
+		CheckClassifier(site->model, NULL);
+	*x = ArgFeatures(fcinfo, 1, site->model, site->xbuf);
+	return site;
+}
+
 Datum
 predict_blob(PG_FUNCTION_ARGS)
 {
-	BlobSite   *site = BlobModel(fcinfo);
-	const double *x = ArgFeatures(fcinfo, 1, site->model, site->xbuf);
+	const double *x;
+	BlobSite   *site = BlobCall(fcinfo, false, &x);
 
 	PG_RETURN_FLOAT8(PredictValue(site->model, x, site->scratch));
 }
@@ -310,35 +329,15 @@ predict_blob(PG_FUNCTION_ARGS)
 Datum
 predict_proba_blob(PG_FUNCTION_ARGS)
 {
-	BlobSite   *site = BlobModel(fcinfo);
 	const double *x;
+	BlobSite   *site = BlobCall(fcinfo, true, &x);
 
-	CheckClassifier(site->model, NULL);
-	x = ArgFeatures(fcinfo, 1, site->model, site->xbuf);
-	model_predict_raw(site->model, x, site->scratch);
-	PG_RETURN_ARRAYTYPE_P(ProbaArray(site->scratch, site->model->n_classes));
+	PG_RETURN_ARRAYTYPE_P(ProbaArray(site->model, x, site->scratch));
 }
 
-Datum
-predict_name(PG_FUNCTION_ARGS)
-{
-	SiteModel  *sm = model_site_for_call(fcinfo);
-	const double *x = ArgFeatures(fcinfo, 1, sm->model, sm->xbuf);
-
-	PG_RETURN_FLOAT8(PredictValue(sm->model, x, sm->scratch));
-}
-
-Datum
-predict_proba_name(PG_FUNCTION_ARGS)
-{
-	SiteModel  *sm = model_site_for_call(fcinfo);
-	const double *x;
-
-	CheckClassifier(sm->model, sm->name);
-	x = ArgFeatures(fcinfo, 1, sm->model, sm->xbuf);
-	model_predict_raw(sm->model, x, sm->scratch);
-	PG_RETURN_ARRAYTYPE_P(ProbaArray(sm->scratch, sm->model->n_classes));
-}
+/* ---------------------------------------------------------------------------
+ * Prediction by name
+ * ------------------------------------------------------------------------- */
 
 /* the features of a row: model inputs matched to the row's columns by name */
 static const double *
@@ -439,11 +438,45 @@ RowFeatures(FunctionCallInfo fcinfo, SiteModel *sm)
 	return sm->xbuf;
 }
 
+/*
+ * What the by-name forms share: the call site's model (model_site_for_call),
+ * for predict_proba the check that it is a classifier, then the features of
+ * argument 1 (a float8[], or a row when `row`) into *x, in that order.
+ */
+static SiteModel *
+NameCall(FunctionCallInfo fcinfo, bool proba, bool row, const double **x)
+{
+	SiteModel  *sm = model_site_for_call(fcinfo);
+
+	if (proba)
+		CheckClassifier(sm->model, sm->name);
+	*x = row ? RowFeatures(fcinfo, sm) : ArgFeatures(fcinfo, 1, sm->model, sm->xbuf);
+	return sm;
+}
+
+Datum
+predict_name(PG_FUNCTION_ARGS)
+{
+	const double *x;
+	SiteModel  *sm = NameCall(fcinfo, false, false, &x);
+
+	PG_RETURN_FLOAT8(PredictValue(sm->model, x, sm->scratch));
+}
+
+Datum
+predict_proba_name(PG_FUNCTION_ARGS)
+{
+	const double *x;
+	SiteModel  *sm = NameCall(fcinfo, true, false, &x);
+
+	PG_RETURN_ARRAYTYPE_P(ProbaArray(sm->model, x, sm->scratch));
+}
+
 Datum
 predict_name_row(PG_FUNCTION_ARGS)
 {
-	SiteModel  *sm = model_site_for_call(fcinfo);
-	const double *x = RowFeatures(fcinfo, sm);
+	const double *x;
+	SiteModel  *sm = NameCall(fcinfo, false, true, &x);
 
 	PG_RETURN_FLOAT8(PredictValue(sm->model, x, sm->scratch));
 }
@@ -451,13 +484,10 @@ predict_name_row(PG_FUNCTION_ARGS)
 Datum
 predict_proba_name_row(PG_FUNCTION_ARGS)
 {
-	SiteModel  *sm = model_site_for_call(fcinfo);
 	const double *x;
+	SiteModel  *sm = NameCall(fcinfo, true, true, &x);
 
-	CheckClassifier(sm->model, sm->name);
-	x = RowFeatures(fcinfo, sm);
-	model_predict_raw(sm->model, x, sm->scratch);
-	PG_RETURN_ARRAYTYPE_P(ProbaArray(sm->scratch, sm->model->n_classes));
+	PG_RETURN_ARRAYTYPE_P(ProbaArray(sm->model, x, sm->scratch));
 }
 
 /* ---------------------------------------------------------------------------

@@ -505,7 +505,8 @@ UserHistory(FunctionCallInfo fcinfo, const char *name, int64 user_id, MemoryCont
 	HistItem   *hist;
 
 	BeginRead(fcinfo, name, callcxt, r);
-	source_validate(&r->src);	/* clear errors if the source or a column went away */
+	recommender_require_source(r);	/* a dropped source, by its name */
+	source_validate(&r->src);	/* clear errors if a column went away or changed */
 	hist = ReadHistory(r, user_id, callcxt, nhist);
 	SPI_finish();
 	return hist;
@@ -805,6 +806,7 @@ popular_items(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	recommender_fetch(arg_text_or_null(fcinfo, 0), false, callcxt, &r);
+	recommender_require_source(&r);
 	source_validate(&r.src);
 	if (since && r.src.time_col == NULL)
 		ereport(ERROR,

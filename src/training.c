@@ -1,11 +1,16 @@
 /*
  * training.c
- *	  What the supervised models' SQL glue shares: reading the training rows
+ *	  What the supervised models' SQL glue shares: the growing matrix of
+ *	  training rows (the forest_fit aggregate's state, and what
+ *	  model_read_training fills), the label check, reading the training rows
  *	  of a relation by column names (the label and feature columns resolved
- *	  and checked, values encoded by inputs.c) into a float8 matrix.  The
- *	  canonical row order and class sets are plain C, in training_core.c.
+ *	  and checked, values encoded by inputs.c) and storing the trained model
+ *	  in the registry.  The canonical row order and class sets are plain C,
+ *	  in training_core.c.
  */
 #include "postgres.h"
+
+#include <math.h>
 
 #include "access/relation.h"
 #include "catalog/pg_type.h"
@@ -13,15 +18,90 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
-#include "forest.h"
 #include "inputs.h"
+#include "models.h"
 #include "source.h"
 #include "training.h"
 #include "util.h"
+
+/* ---------------------------------------------------------------------------
+ * Training rows
+ * ------------------------------------------------------------------------- */
+
+void
+train_rows_init(TrainRows *tr, int32 nf, Size mem_limit)
+{
+	tr->nf = nf;
+	tr->n = 0;
+	tr->cap = 0;
+	tr->x = NULL;
+	tr->y = NULL;
+	tr->mem_limit = mem_limit;
+}
+
+/* room for `more` rows, doubling; the matrix counts against the memory limit */
+void
+train_rows_reserve(TrainRows *tr, int64 more)
+{
+	int64		need = tr->n + more;
+	int64		cap;
+	Size		bytes;
+
+	if (need <= tr->cap)
+		return;
+	cap = Max(tr->cap * 2, 1024);
+	while (cap < need)
+		cap *= 2;
+	if (need > PG_INT32_MAX - 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many training rows (the limit is %d)", PG_INT32_MAX - 1)));
+	if ((double) need * (tr->nf + 1) * sizeof(double) > (double) tr->mem_limit)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the training rows do not fit in maintenance_work_mem (%zu MB)",
+						tr->mem_limit >> 20),
+				 errdetail("%lld rows of %d features are held as float8.", (long long) need, tr->nf),
+				 errhint("Raise maintenance_work_mem, or train on a sample of the rows.")));
+	if ((double) cap * (tr->nf + 1) * sizeof(double) > (double) tr->mem_limit)
+		cap = need;
+	bytes = (Size) cap * tr->nf * sizeof(double);
+	if (tr->x == NULL)
+	{
+		tr->x = palloc_extended(Max(bytes, 1), MCXT_ALLOC_HUGE);
+		tr->y = palloc_extended(sizeof(double) * cap, MCXT_ALLOC_HUGE);
+	}
+	else
+	{
+		tr->x = repalloc_huge(tr->x, Max(bytes, 1));
+		tr->y = repalloc_huge(tr->y, sizeof(double) * cap);
+	}
+	tr->cap = cap;
+}
+
+void
+check_label(double v)
+{
+	if (!isfinite(v))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("labels must be finite, got %g", v),
+				 errhint("Rows with a NULL label are skipped.")));
+	/* leaf means sum weighted labels: keep those sums finite */
+	if (fabs(v) > 1e300)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("labels must be at most 1e300 in magnitude, got %g", v)));
+}
+
+/* ---------------------------------------------------------------------------
+ * Reading the rows of a relation
+ * ------------------------------------------------------------------------- */
 
 /* resolve the label and feature columns of relid into inputs */
 static void
@@ -256,4 +336,25 @@ model_read_training(Oid relid, const char *label, ArrayType *cols, TrainingData 
 	old = MemoryContextSwitchTo(td->cxt);
 	inputs_finish_training(&td->mi, td->rows.x, td->rows.n);
 	MemoryContextSwitchTo(old);
+}
+
+/* ---------------------------------------------------------------------------
+ * Storing the trained model
+ * ------------------------------------------------------------------------- */
+
+void
+training_store_model(const char *name, const char *algorithm, bool regression,
+					 const TrainingData *td, int32 n_classes, const double *classes,
+					 Jsonb *options, const char *metrics_json, bytea *blob)
+{
+	LoadedModel shape;
+	Jsonb	   *metrics;
+
+	memset(&shape, 0, sizeof(shape));
+	shape.n_features = td->mi.n_features;
+	shape.n_classes = n_classes;
+	shape.classes = classes;
+	metrics = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(metrics_json)));
+	model_store(name, algorithm, regression, &shape, inputs_feature_names(&td->mi),
+				inputs_to_jsonb(&td->mi), options, metrics, td->label, td->relname, blob);
 }

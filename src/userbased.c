@@ -251,6 +251,7 @@ ComputeNeighbors(FunctionCallInfo fcinfo, int64 user, UserBased *ub)
 		elog(ERROR, "SPI_connect failed");
 	/* what outlives SPI_finish is allocated in callcxt explicitly */
 	recommender_fetch(arg_text_or_null(fcinfo, 0), false, callcxt, &ub->r);
+	recommender_require_source(&ub->r);
 	source_validate(&ub->r.src);
 	metric = ub->r.params.metric;
 	if (metric == SIM_BM25)
