@@ -18,7 +18,6 @@ OBJS = \
 OBJS += \
 	src/media_reco.o \
 	src/core_pg.o \
-	src/arrays.o \
 	src/model_blob_pg.o \
 	src/simcore_pg.o \
 	src/forest_pg.o \

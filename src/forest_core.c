@@ -30,9 +30,24 @@
  * any return, and registers their release with the caller's allocator
  * (ForestTrainEnv.on_release) for the one exit that is not a return: an
  * interrupt whose processing unwinds (the server's error longjmp).  That can
- * only happen between tasks, with every helper joined (parallel.c), so the
- * release never races a helper.  Out-of-bag scores are computed afterwards,
- * in tree order per row, so they too are independent of the thread count.
+ * only happen in parallel_run with every helper joined, so the release never
+ * races a helper.  Out-of-bag scores are computed afterwards, in tree order
+ * per row, in tasks of a bounded number of tree walks, so they too are
+ * independent of the thread count, and parallel.c's polls between tasks are
+ * frequent enough.
+ *
+ * Interrupts inside a tree.  One tree of millions of rows grows for seconds,
+ * too long to wait for parallel.c's poll between tasks.  So the main thread
+ * (worker 0) polls at every node and before every feature of a split search;
+ * when an interrupt is pending it raises the run's pause flag, which helpers
+ * read at the same points.  Every worker then abandons the tree it was
+ * growing (frees its buffers, returns their bytes to the budget) and
+ * parallel_run joins the helpers and processes the interrupt.  The abandoned
+ * trees are grown again from scratch in a later pass (GrowForest): a tree
+ * depends only on its own seed, so the model is the same bytes whether or
+ * not anything was abandoned.  A pass that completes no tree (an interrupt
+ * that stays pending, or keeps coming back) is followed by one that polls
+ * between trees only, which always completes, as parallel.c promises.
  *
  * Everything else (the codes, the scratch of each worker, the model bytes,
  * the loaded Forest) comes from the caller's CoreAlloc on the main thread;
@@ -56,7 +71,8 @@
 #include "training_core.h"
 
 #define CODE_MISSING UINT32_MAX
-#define OOB_BLOCK 512
+#define OOB_BLOCK 512			/* rows per out-of-bag task at most */
+#define OOB_TASK_WALKS 65536	/* tree walks per out-of-bag task at most */
 
 typedef struct TreeBuild
 {
@@ -68,6 +84,7 @@ typedef struct TreeBuild
 	int32		cap_leaves;
 	double	   *importance;		/* [nf] weighted impurity decrease */
 	uint64	   *inbag;			/* bitmap over rows; NULL when all rows are in */
+	bool		grown;			/* complete (not abandoned for an interrupt) */
 } TreeBuild;
 
 typedef struct StackEntry
@@ -91,7 +108,6 @@ typedef struct TrainScratch
 	int32	   *perm;			/* [nf] */
 	StackEntry *stack;			/* [n + 1] */
 	double	   *vec;			/* [6 * S] node, missing, total, left, right, best */
-	double	   *oob;			/* [OOB_BLOCK * vw] */
 } TrainScratch;
 
 typedef struct TrainShared
@@ -115,11 +131,16 @@ typedef struct TrainShared
 	const double *x;			/* caller's row-major matrix */
 	const int32 *ord;			/* canonical position -> caller's row */
 	TreeBuild  *trees;
+	const int32 *todo;			/* task -> tree number in this pass of GrowForest */
+	const CoreInterrupts *hooks;	/* NULL when there are none */
+	bool		poll_in_tree;	/* poll (and abandon trees) inside trees */
 	TrainScratch *scratch;
+	int32		oob_rows;		/* rows per out-of-bag task */
 	double	   *oob_acc;		/* [n * vw] */
 	int32	   *oob_cnt;		/* [n] */
 	int64		mem_limit;
 	int64		mem_used;		/* atomic */
+	int64		regrown;		/* atomic: trees abandoned (AbandonTree) */
 	int			error;			/* atomic: 1 budget, 2 malloc failed */
 	ParallelRun run;
 } TrainShared;
@@ -339,6 +360,51 @@ NewNodes(TrainShared *sh, TreeBuild *tb, int32 count)
 		return -1;
 	tb->n_nodes += count;
 	return first;
+}
+
+/*
+ * Whether the tree under way must be abandoned for an interrupt: worker 0
+ * (the main thread) polls the hooks and, when one is pending, asks the
+ * helpers to pause (ParallelRun.pause, which parallel_run resets when it
+ * restarts them); a helper reads that flag.  Helper thread.
+ */
+static bool
+TreeYields(TrainShared *sh, int worker)
+{
+	if (!sh->poll_in_tree)
+		return false;
+	if (worker == 0)
+	{
+		if (!sh->hooks->pending())
+			return false;
+		__atomic_store_n(&sh->run.pause, 1, __ATOMIC_RELAXED);
+		return true;
+	}
+	return __atomic_load_n(&sh->run.pause, __ATOMIC_RELAXED) != 0;
+}
+
+/*
+ * Drop a partly grown tree: free its buffers and give back the bytes they
+ * were charged (see StartTree and Grow), so it can be grown again from
+ * nothing.  Helper thread.
+ */
+static void
+AbandonTree(TrainShared *sh, TreeBuild *tb)
+{
+	int64		bytes = (int64) tb->cap_nodes * sizeof(ForestNode) +
+		(int64) tb->cap_leaves * sizeof(double) * sh->vw;
+
+	if (tb->inbag)
+		bytes += ((int64) sh->n + 63) / 64 * 8;
+	if (tb->importance)
+		bytes += (int64) sh->nf * 8;
+	free(tb->nodes);
+	free(tb->values);
+	free(tb->importance);
+	free(tb->inbag);
+	memset(tb, 0, sizeof(TreeBuild));
+	__atomic_sub_fetch(&sh->mem_used, bytes, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&sh->regrown, 1, __ATOMIC_RELAXED);
 }
 
 /* ---------------------------------------------------------------------------
@@ -583,15 +649,22 @@ ScanBins(TrainShared *sh, TrainScratch *sc, int32 f, int32 B, const double *miss
 				 sc->bin_code, true);
 }
 
+typedef enum SplitResult
+{
+	SPLIT_NONE,					/* no feature splits the node: a leaf */
+	SPLIT_FOUND,
+	SPLIT_YIELD					/* abandon the tree (TreeYields) */
+} SplitResult;
+
 /*
  * The best split of the node's rows idx[start..end) over up to mtry usable
  * features, drawn without replacement (a partial Fisher-Yates from the
  * front, not compare.h's whole shuffle: these draws are part of every
- * trained model).  False when no feature splits the node.  Helper thread.
+ * trained model).  Checks TreeYields before each feature.  Helper thread.
  */
-static bool
-FindSplit(TrainShared *sh, TrainScratch *sc, pg_prng_state *rng, int32 start, int32 end,
-		  SplitChoice *best)
+static SplitResult
+FindSplit(TrainShared *sh, TrainScratch *sc, int worker, pg_prng_state *rng, int32 start,
+		  int32 end, SplitChoice *best)
 {
 	int32		nf = sh->nf;
 	int32		visited = 0,
@@ -607,6 +680,8 @@ FindSplit(TrainShared *sh, TrainScratch *sc, pg_prng_state *rng, int32 start, in
 		int32		mn,
 					B;
 
+		if (TreeYields(sh, worker))
+			return SPLIT_YIELD;
 		sc->perm[j] = sc->perm[visited];
 		sc->perm[visited] = f;
 		visited++;
@@ -618,7 +693,7 @@ FindSplit(TrainShared *sh, TrainScratch *sc, pg_prng_state *rng, int32 start, in
 		usable++;
 		ScanBins(sh, sc, f, B, miss, mn, best);
 	}
-	return best->feature >= 0;
+	return best->feature >= 0 ? SPLIT_FOUND : SPLIT_NONE;
 }
 
 /* ---------------------------------------------------------------------------
@@ -844,16 +919,18 @@ SplitNode(TrainShared *sh, TrainScratch *sc, TreeBuild *tb, const StackEntry *e,
 }
 
 /*
- * Grow tree t: a parallel_run task.  Draw the rows, then expand nodes
- * depth-first from an explicit stack until every node is a leaf.  On a
- * budget or memory failure the tree is left partial and the run stopped
- * (the driver reports it).  Helper thread.
+ * Grow tree todo[task]: a parallel_run task.  Draw the rows, then expand
+ * nodes depth-first from an explicit stack until every node is a leaf.  On
+ * a budget or memory failure the tree is left partial and the run stopped
+ * (the driver reports it); when TreeYields it is abandoned, not grown.
+ * Helper thread.
  */
 static void
-GrowTree(void *arg, int worker, int64 t)
+GrowTree(void *arg, int worker, int64 task)
 {
 	TrainShared *sh = (TrainShared *) arg;
 	TrainScratch *sc = &sh->scratch[worker];
+	int32		t = sh->todo[task];
 	TreeBuild  *tb = &sh->trees[t];
 	double	   *tot = sc->vec;
 	pg_prng_state rng;
@@ -873,22 +950,31 @@ GrowTree(void *arg, int worker, int64 t)
 	{
 		StackEntry	e = sc->stack[--sp];
 		SplitChoice best;
+		SplitResult sr = SPLIT_NONE;
 		double		parent_score = 0,
 					W;
-		bool		leaf;
+		bool		leaf = false;
 
 		if (parallel_stopped(&sh->run))
 			return;
-		leaf = NodeTotals(sh, sc, &e, tot);
-		if (!leaf)
+		if (TreeYields(sh, worker))
+			sr = SPLIT_YIELD;
+		else if (!(leaf = NodeTotals(sh, sc, &e, tot)))
 		{
 			parent_score = SideScore(sh, tot, NULL, &W);
-			leaf = !FindSplit(sh, sc, &rng, e.start, e.end, &best);
+			sr = FindSplit(sh, sc, worker, &rng, e.start, e.end, &best);
+			leaf = sr == SPLIT_NONE;
+		}
+		if (sr == SPLIT_YIELD)
+		{
+			AbandonTree(sh, tb);
+			return;
 		}
 		if (leaf ? !MakeLeaf(sh, tb, e.node, tot)
 			: !SplitNode(sh, sc, tb, &e, &best, parent_score, &sp))
 			return;
 	}
+	tb->grown = true;
 }
 
 /* ---------------------------------------------------------------------------
@@ -1165,8 +1251,8 @@ static void
 OobBlock(void *arg, int worker, int64 block)
 {
 	TrainShared *sh = (TrainShared *) arg;
-	int32		first = (int32) (block * OOB_BLOCK);
-	int32		last = Min(sh->n, first + OOB_BLOCK);
+	int32		first = (int32) (block * sh->oob_rows);
+	int32		last = (int32) Min(sh->n, (int64) first + sh->oob_rows);
 	int32		vw = sh->vw;
 
 	for (int32 i = first; i < last; i++)
@@ -1301,7 +1387,7 @@ PrepareRows(TrainShared *sh, const CoreAlloc *a, const double *y, const double *
 	double	   *ysorted;
 
 	ALLOC_OR_RETURN(ord, a, n, sizeof(int32), true, err);
-	canonical_row_order(n, sh->nf, sh->x, y, ord);
+	canonical_row_order(n, sh->nf, sh->x, y, hooks, ord);
 	core_check_interrupts(hooks);
 	ALLOC_OR_RETURN(ysorted, a, n, sizeof(double), true, err);
 	for (int32 i = 0; i < n; i++)
@@ -1465,15 +1551,42 @@ AllocScratch(TrainShared *sh, const CoreAlloc *a, int nw, CoreError *err)
 	return CORE_OK;
 }
 
-/* grow every tree on nw threads; the budget or a malloc failure is the error */
+/*
+ * Grow every tree on nw threads, in passes: each pass grows the trees not
+ * yet grown (the first, all of them); trees abandoned for an interrupt are
+ * left to the next pass (see the top of the file).  The budget or a malloc
+ * failure is the error.
+ */
 static CoreStatus
-GrowForest(TrainShared *sh, int nw, size_t mem_limit, const CoreInterrupts *hooks, CoreError *err)
+GrowForest(TrainShared *sh, const CoreAlloc *a, int nw, size_t mem_limit, CoreError *err)
 {
-	sh->run.n_tasks = sh->p->n_trees;
-	sh->run.n_workers = nw;
+	int32		ntrees = sh->p->n_trees;
+	int32		left = ntrees;
+	int32	   *todo;
+
+	ALLOC_OR_RETURN(todo, a, ntrees, sizeof(int32), false, err);
+	for (int32 t = 0; t < ntrees; t++)
+		todo[t] = t;
+	sh->todo = todo;
 	sh->run.fn = GrowTree;
 	sh->run.arg = sh;
-	parallel_run(&sh->run, RunHooks(hooks));
+	sh->poll_in_tree = sh->hooks != NULL;
+	while (left > 0 && sh->error == 0)
+	{
+		int32		before = left;
+
+		sh->run.n_tasks = left;
+		sh->run.n_workers = Min(nw, left);
+		parallel_run(&sh->run, sh->hooks);
+		left = 0;
+		for (int32 k = 0; k < before; k++)
+			if (!sh->trees[todo[k]].grown)
+				todo[left++] = todo[k];
+		/* after a pass that grew nothing, one that cannot abandon trees */
+		sh->poll_in_tree = sh->hooks != NULL && left < before;
+	}
+	sh->todo = NULL;
+	core_release(a, todo);
 	if (sh->error == 1)
 	{
 		core_error(err, CORE_LIMIT, "forest training does not fit in maintenance_work_mem (%zu MB)",
@@ -1492,8 +1605,7 @@ GrowForest(TrainShared *sh, int nw, size_t mem_limit, const CoreInterrupts *hook
  * rows.
  */
 static CoreStatus
-OobScore(TrainShared *sh, const CoreAlloc *a, int nthreads, const CoreInterrupts *hooks,
-		 double *score, CoreError *err)
+OobScore(TrainShared *sh, const CoreAlloc *a, int nthreads, double *score, CoreError *err)
 {
 	int32		n = sh->n,
 				nc = sh->nc;
@@ -1506,10 +1618,12 @@ OobScore(TrainShared *sh, const CoreAlloc *a, int nthreads, const CoreInterrupts
 	*score = NAN;
 	ALLOC_OR_RETURN(sh->oob_acc, a, (size_t) n * sh->vw, sizeof(double), true, err);
 	ALLOC_OR_RETURN(sh->oob_cnt, a, n, sizeof(int32), true, err);
-	sh->run.n_tasks = ((int64) n + OOB_BLOCK - 1) / OOB_BLOCK;
+	/* a row's sum runs over the trees in order whatever the blocks: bound a task's walks */
+	sh->oob_rows = Max(1, Min(OOB_BLOCK, OOB_TASK_WALKS / sh->p->n_trees));
+	sh->run.n_tasks = ((int64) n + sh->oob_rows - 1) / sh->oob_rows;
 	sh->run.fn = OobBlock;
 	sh->run.n_workers = Max(1, Min(nthreads, 64));
-	parallel_run(&sh->run, RunHooks(hooks));
+	parallel_run(&sh->run, sh->hooks);
 	for (int32 i = 0; i < n; i++)
 		if (sh->oob_cnt[i] > 0)
 		{
@@ -1722,10 +1836,11 @@ forest_core_train(int64 n_rows, int32 nf, const double *x, const double *y,
 		env->on_release(env->release_ctx, ReleaseTrees, rel);
 
 	/* the trees, the out-of-bag score, the importances and the bytes */
-	st = GrowForest(&sh, nw, env->mem_limit, env->hooks, err);
+	sh.hooks = RunHooks(env->hooks);
+	st = GrowForest(&sh, a, nw, env->mem_limit, err);
 	info->oob_score = NAN;
 	if (st == CORE_OK && (p->bootstrap || p->sample_fraction < 1.0))
-		st = OobScore(&sh, a, env->nthreads, env->hooks, &info->oob_score, err);
+		st = OobScore(&sh, a, env->nthreads, &info->oob_score, err);
 	if (st == CORE_OK)
 	{
 		ForestImportance(&sh, importance);
@@ -1733,6 +1848,7 @@ forest_core_train(int64 n_rows, int32 nf, const double *x, const double *y,
 		for (int32 t = 0; t < p->n_trees; t++)
 			info->nodes += sh.trees[t].n_nodes;
 		info->memory = (size_t) (est + sh.mem_used);
+		info->regrown = sh.regrown;
 		st = WriteForest(out, &sh, classes, importance, env->hooks, err);
 	}
 	ReleaseTrees(rel);

@@ -120,6 +120,7 @@ typedef struct ForestTrainInfo
 	double		oob_score;		/* accuracy or R²; NaN without out-of-bag rows */
 	size_t		memory;			/* peak bytes of the training */
 	int64		nodes;
+	int64		regrown;		/* trees abandoned for an interrupt and grown again */
 	double	   *classes;		/* [n_classes], ascending */
 } ForestTrainInfo;
 
@@ -153,10 +154,13 @@ extern CoreStatus forest_core_mtry(const ForestParams *p, int32 n_features, int3
 /*
  * Train on x (row-major, n_rows x n_features, NaN = missing) and y, and
  * append the model (envelope and payload, model_blob.h) to *out.  The bytes
- * depend on neither the order of the rows nor env->nthreads.  info->classes
- * comes from env->alloc.  Errors (bad input, budget, memory) are returned
- * with the user's message; helper threads are joined and their buffers freed
- * before any return.  Main thread only; starts helper threads (parallel.c).
+ * depend on neither the order of the rows, nor env->nthreads, nor the
+ * interrupts processed meanwhile (env->hooks is polled inside every tree;
+ * the trees under way when one is pending are grown again after it).
+ * info->classes comes from env->alloc.  Errors (bad input, budget, memory)
+ * are returned with the user's message; helper threads are joined and their
+ * buffers freed before any return.  Main thread only; starts helper threads
+ * (parallel.c).
  */
 extern CoreStatus forest_core_train(int64 n_rows, int32 n_features, const double *x,
 									const double *y, const ForestParams *p,

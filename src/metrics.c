@@ -23,6 +23,7 @@
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 
+#include "compare.h"
 #include "core_pg.h"
 #include "state_codec.h"
 #include "util.h"
@@ -623,18 +624,9 @@ confusion_matrix_deserialize(PG_FUNCTION_ARGS)
 }
 
 static int
-CmpDoubles(const void *x, const void *y)
-{
-	double		a = *(const double *) x,
-				b = *(const double *) y;
-
-	return (a > b) - (a < b);
-}
-
-static int
 ClassIndex(const double *classes, int n, double v)
 {
-	const double *hit = bsearch(&v, classes, n, sizeof(double), CmpDoubles);
+	const double *hit = bsearch(&v, classes, n, sizeof(double), cmp_double);
 
 	return (int) (hit - classes);
 }
@@ -685,7 +677,7 @@ confusion_matrix_final(PG_FUNCTION_ARGS)
 		classes[nc++] = e->key.actual;
 		classes[nc++] = e->key.predicted;
 	}
-	qsort(classes, nc, sizeof(double), CmpDoubles);
+	qsort(classes, nc, sizeof(double), cmp_double);
 	{
 		int			u = 0;
 

@@ -405,7 +405,7 @@ TrainPrepareInputs(Trainer *t)
 	t->ysorted = core_array(a, n, sizeof(double), true, err);
 	if (ord == NULL || t->ysorted == NULL)
 		return err->status;
-	canonical_row_order(n, n_in, x, t->y, ord);
+	canonical_row_order(n, n_in, x, t->y, t->hooks, ord);
 	for (int32 i = 0; i < n; i++)
 		t->ysorted[i] = t->y[ord[i]];
 	if (t->nc > 0)

@@ -1,6 +1,12 @@
 /*
  * training_core.c
  *	  Canonical row order and class sets, shared by forests and networks.
+ *
+ * The row order is PostgreSQL's qsort (Bentley-McIlroy, lib/sort_template.h)
+ * instantiated here with the row comparator inline, the very algorithm
+ * qsort_arg runs, so the order is the one training always had, ties
+ * included.  The instance polls for interrupts every ROW_ORDER_POLL
+ * comparisons: on millions of rows the sort runs for seconds.
  */
 #include "core.h"
 
@@ -10,11 +16,16 @@
 #include "compare.h"
 #include "training_core.h"
 
+/* comparisons between two polls: well under a millisecond */
+#define ROW_ORDER_POLL 4096
+
 typedef struct RowOrderArg
 {
 	const double *x;
 	const double *y;
 	int32		nf;
+	uint32		calls;
+	const CoreInterrupts *hooks;
 } RowOrderArg;
 
 /* NaN sorts after every number and equal to another NaN */
@@ -29,14 +40,17 @@ CmpValue(double a, double b)
 	return a < b ? -1 : (a > b ? 1 : 0);
 }
 
-static int
-CmpRows(const void *pa, const void *pb, void *parg)
+/* rows ra and rb by label, then by each feature in turn; polls now and then */
+static inline int
+CmpRows(const int32 *pa, const int32 *pb, RowOrderArg *a)
 {
-	const RowOrderArg *a = (const RowOrderArg *) parg;
-	int32		ra = *(const int32 *) pa,
-				rb = *(const int32 *) pb;
-	int			c = CmpValue(a->y[ra], a->y[rb]);
+	int32		ra = *pa,
+				rb = *pb;
+	int			c;
 
+	if ((++a->calls & (ROW_ORDER_POLL - 1)) == 0)
+		core_check_interrupts(a->hooks);
+	c = CmpValue(a->y[ra], a->y[rb]);
 	if (c != 0)
 		return c;
 	for (int32 f = 0; f < a->nf; f++)
@@ -48,14 +62,23 @@ CmpRows(const void *pa, const void *pb, void *parg)
 	return 0;
 }
 
+#define ST_SORT RowOrderSort
+#define ST_ELEMENT_TYPE int32
+#define ST_COMPARE(a, b, arg) CmpRows(a, b, arg)
+#define ST_COMPARE_ARG_TYPE RowOrderArg
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
+
 void
-canonical_row_order(int32 n, int32 nf, const double *x, const double *y, int32 *ord)
+canonical_row_order(int32 n, int32 nf, const double *x, const double *y,
+					const CoreInterrupts *hooks, int32 *ord)
 {
-	RowOrderArg oa = {x, y, nf};
+	RowOrderArg oa = {x, y, nf, 0, hooks};
 
 	for (int32 i = 0; i < n; i++)
 		ord[i] = i;
-	qsort_arg(ord, n, sizeof(int32), CmpRows, &oa);
+	RowOrderSort(ord, n, &oa);
 }
 
 CoreStatus

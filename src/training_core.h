@@ -13,10 +13,13 @@
 /*
  * ord[0..n-1] := the rows of x (row-major, n x nf, NaN = missing) and y in
  * canonical order: by label, then by each feature in turn, NaN last; equal
- * rows keep no particular order (they are interchangeable).  Main thread or
- * helper thread; no allocation.
+ * rows keep no particular order (they are interchangeable), but the same
+ * one on every call.  Polls hooks (NULL: none; then any thread) every few
+ * thousand comparisons, so from the main thread only when given; a process()
+ * that does not return leaves ord partly sorted.  No allocation.
  */
-extern void canonical_row_order(int32 n, int32 nf, const double *x, const double *y, int32 *ord);
+extern void canonical_row_order(int32 n, int32 nf, const double *x, const double *y,
+								const CoreInterrupts *hooks, int32 *ord);
 
 /*
  * The distinct labels of y[0..n-1], ascending, -0 stored as +0, into

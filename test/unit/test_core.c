@@ -235,7 +235,7 @@ test_canonical_row_order(void)
 			x[i * NF + j] = r == 0 ? NAN : (double) (r % 4);	/* many ties, some NaN */
 		}
 	}
-	canonical_row_order(N, NF, x, y, ord);
+	canonical_row_order(N, NF, x, y, NULL, ord);
 	memset(seen, 0, sizeof(seen));
 	for (int i = 0; i < N; i++)
 	{
@@ -264,7 +264,7 @@ test_canonical_row_order(void)
 		y2[i] = y[shuf[i]];
 		memcpy(&x2[i * NF], &x[shuf[i] * NF], sizeof(double) * NF);
 	}
-	canonical_row_order(N, NF, x2, y2, ord2);
+	canonical_row_order(N, NF, x2, y2, NULL, ord2);
 	for (int i = 0; i < N; i++)
 	{
 		CHECK(CmpRowRef(x, y, NF, ord[i], ord[i]) == 0);
@@ -272,6 +272,85 @@ test_canonical_row_order(void)
 		for (int j = 0; j < NF; j++)
 			CHECK(CmpValueRef(x[ord[i] * NF + j], x2[ord2[i] * NF + j]) == 0);
 	}
+}
+
+/* the reference order: the comparator handed to qsort_arg, as training used before it polled */
+typedef struct RefRows
+{
+	const double *x;
+	const double *y;
+	int			nf;
+} RefRows;
+
+static int
+CmpRowQsortRef(const void *a, const void *b, void *arg)
+{
+	const RefRows *r = (const RefRows *) arg;
+
+	return CmpRowRef(r->x, r->y, r->nf, *(const int32 *) a, *(const int32 *) b);
+}
+
+static int	poll_calls,
+			process_calls;
+
+/* an interrupt that is pending at every 5th poll and whose processing returns */
+static bool
+PendingEvery5(void)
+{
+	return ++poll_calls % 5 == 0;
+}
+
+static void
+ProcessReturns(void)
+{
+	process_calls++;
+}
+
+/*
+ * canonical_row_order is qsort_arg's order exactly, ties included (rows
+ * that differ only by -0 and +0, or by NaN payloads, compare equal but are
+ * not the same bytes), and it polls its hooks on a large input without
+ * changing that order.
+ */
+static void
+test_canonical_row_order_is_qsort(void)
+{
+	enum
+	{
+		N = 20000, NF = 2
+	};
+	static double x[N * NF],
+				y[N];
+	static int32 ord[N],
+				ref[N];
+	const CoreInterrupts hooks = {PendingEvery5, ProcessReturns};
+	RefRows		rr = {x, y, NF};
+	uint64		rs = 11;
+	int			same = 0;
+
+	for (int pass = 0; pass < 3; pass++)
+	{
+		for (int i = 0; i < N; i++)
+		{
+			uint64		r = unit_rand(&rs);
+
+			/* pass 1 is presorted, pass 2 has few distinct rows */
+			y[i] = pass == 1 ? (double) (i / 100) : (double) (r % 3);
+			x[i * NF] = pass == 1 ? 0.0 : ((r >> 8) % 4 == 0 ? -0.0 : (double) ((r >> 10) % (pass == 2 ? 2 : 50)));
+			x[i * NF + 1] = (r >> 20) % 9 == 0 ? NAN : (pass == 2 ? 1.0 : (double) ((r >> 24) % 7));
+		}
+		for (int i = 0; i < N; i++)
+			ref[i] = i;
+		qsort_arg(ref, N, sizeof(int32), CmpRowQsortRef, &rr);
+		poll_calls = process_calls = 0;
+		canonical_row_order(N, NF, x, y, &hooks, ord);
+		CHECK(memcmp(ord, ref, sizeof(ord)) == 0);
+		if (pass != 1)
+			CHECK(process_calls > 0);
+		canonical_row_order(N, NF, x, y, NULL, ord);
+		same += memcmp(ord, ref, sizeof(ord)) == 0;
+	}
+	CHECK_EQ_INT(same, 3);
 }
 
 /* training_classes: distinct labels ascending, -0 as +0; too few is CORE_DATA, too many CORE_LIMIT */
@@ -305,5 +384,6 @@ core_suite(void)
 	RUN(test_core_buf_growth);
 	RUN(test_envelope_round_trip);
 	RUN(test_canonical_row_order);
+	RUN(test_canonical_row_order_is_qsort);
 	RUN(test_training_classes);
 }
