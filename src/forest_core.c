@@ -365,8 +365,8 @@ NewNodes(TrainShared *sh, TreeBuild *tb, int32 count)
 /*
  * Whether the tree under way must be abandoned for an interrupt: worker 0
  * (the main thread) polls the hooks and, when one is pending, asks the
- * helpers to pause (ParallelRun.pause, which parallel_run resets when it
- * restarts them); a helper reads that flag.  Helper thread.
+ * helpers to pause (parallel_request_pause; parallel_run clears the flag
+ * when it restarts them); a helper reads that flag.  Helper thread.
  */
 static bool
 TreeYields(TrainShared *sh, int worker)
@@ -377,10 +377,10 @@ TreeYields(TrainShared *sh, int worker)
 	{
 		if (!sh->hooks->pending())
 			return false;
-		__atomic_store_n(&sh->run.pause, 1, __ATOMIC_RELAXED);
+		parallel_request_pause(&sh->run);
 		return true;
 	}
-	return __atomic_load_n(&sh->run.pause, __ATOMIC_RELAXED) != 0;
+	return parallel_pause_requested(&sh->run);
 }
 
 /*
@@ -583,7 +583,7 @@ TrySplit(const TrainShared *sh, SplitChoice *best, const double *l, const double
 		/*
 		 * Any threshold in [a, c) splits the training rows the same way;
 		 * prefer one a float holds exactly, so prediction can use 8-byte
-		 * nodes (forest_load).
+		 * nodes (forest_core_load).
 		 */
 		ft = (float) t;
 		if ((double) ft < a)
@@ -1006,7 +1006,7 @@ LeafOf(const ForestNode *nodes, const double *x)
  * already on its way (LayOutTree keeps each sibling pair inside one cache
  * line).  Compact forests (8-byte nodes, see MakeCompact) read a leaf's
  * value with the leaf; 16-byte forests of width <= 2 keep it in the leaf's
- * threshold slot (forest_load).  Sums run in tree order either way.
+ * threshold slot (forest_core_load).  Sums run in tree order either way.
  */
 #define PREDICT_LANES 16
 

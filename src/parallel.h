@@ -46,4 +46,23 @@ extern void parallel_stop(ParallelRun *run);
 /* Whether a task stopped the run (any thread). */
 extern bool parallel_stopped(ParallelRun *run);
 
+/*
+ * For tasks that are long themselves (a whole tree): worker 0 calls
+ * parallel_request_pause when its own poll finds an interrupt pending, and
+ * every worker abandons its task once parallel_pause_requested is true; the
+ * run then pauses as it does between tasks (the abandoned tasks are the
+ * caller's to redo).  Any thread; parallel_run clears the flag on resuming.
+ */
+static inline void
+parallel_request_pause(ParallelRun *run)
+{
+	__atomic_store_n(&run->pause, 1, __ATOMIC_RELAXED);
+}
+
+static inline bool
+parallel_pause_requested(ParallelRun *run)
+{
+	return __atomic_load_n(&run->pause, __ATOMIC_RELAXED) != 0;
+}
+
 #endif
