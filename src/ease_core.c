@@ -105,6 +105,21 @@ ease_matrix_bytes(int32 n, size_t *bytes)
 	return true;
 }
 
+size_t
+ease_invert_scratch_bytes(int32 n)
+{
+	int64		nt;
+	size_t		doubles;
+
+	if (n <= 0)
+		return 0;
+	nt = ((int64) n + tile_size - 1) / tile_size;
+	doubles = (size_t) tile_size * tile_size;	/* the diagonal tile */
+	if (nt > 2)					/* the panel copy */
+		doubles += (size_t) ((nt - 1) * tile_size - tile_size) * tile_size;
+	return doubles * sizeof(double);
+}
+
 /* ---------- the BLAS buffer pool lock (see the top of the file) ---------- */
 
 /* exported whatever the build's default visibility, so they interpose */

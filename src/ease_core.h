@@ -80,10 +80,15 @@ extern CoreStatus ease_factor(const CoreAlloc *alloc, double *a, int32 n, int nt
 /*
  * In place: lower triangle L (from ease_factor) -> lower triangle of
  * P = (L L')^-1 (tiled triangular inverse, then P = L^-T L^-1).  Scratch
- * of O(n * tile) doubles from alloc.  Main thread only; polls hooks.
+ * of ease_invert_scratch_bytes(n), about n * EASE_TILE doubles, from alloc
+ * (CORE_NOMEM when it fails), released on success.  CORE_RANGE when the
+ * inverse is not finite.  Main thread only; polls hooks.
  */
 extern CoreStatus ease_invert(const CoreAlloc *alloc, double *a, int32 n, int nthreads,
 							  const CoreInterrupts *hooks, CoreError *err);
+
+/* The bytes ease_invert takes from its CoreAlloc at size n (no overflow for int32 n); pure. */
+extern size_t ease_invert_scratch_bytes(int32 n);
 
 /*
  * Whether helper threads may call BLAS at once: a threaded OpenBLAS build,

@@ -24,6 +24,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -41,6 +42,16 @@ Now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+/* user + system CPU seconds of the process, all threads */
+static double
+CpuSeconds(void)
+{
+	struct rusage u;
+
+	getrusage(RUSAGE_SELF, &u);
+	return u.ru_utime.tv_sec + u.ru_utime.tv_usec * 1e-6 + u.ru_stime.tv_sec + u.ru_stime.tv_usec * 1e-6;
 }
 
 static uint64 rng_state = 42;
@@ -248,7 +259,8 @@ extern void dpotri_(const char *uplo, const blasint *n, double *a, const blasint
 					blasint *info, size_t uplo_len);
 
 /* ease_factor + ease_invert of a copy of g on nthreads; seconds, and the poll gaps */
-static double last_factor_seconds;
+static double last_factor_seconds,
+			last_cpu_seconds;
 
 static double
 RunEase(const double *g, double *a, int32 n, int nthreads, double *gap_factor,
@@ -258,6 +270,7 @@ RunEase(const double *g, double *a, int32 n, int nthreads, double *gap_factor,
 	double		t0;
 
 	memcpy(a, g, sizeof(double) * n * n);
+	last_cpu_seconds = CpuSeconds();
 	t0 = Now();
 	StartPolls();
 	Check(ease_factor(&core_malloc_alloc, a, n, nthreads, &timing_hooks, &err), &err, "ease_factor");
@@ -268,6 +281,7 @@ RunEase(const double *g, double *a, int32 n, int nthreads, double *gap_factor,
 	Check(ease_invert(&core_malloc_alloc, a, n, nthreads, &timing_hooks, &err), &err, "ease_invert");
 	*gap_invert = EndPolls();
 	*polls += n_polls;
+	last_cpu_seconds = CpuSeconds() - last_cpu_seconds;
 	return Now() - t0;
 }
 
@@ -294,6 +308,7 @@ Time(int32 n, const char *dump, int reps)
 				t_gram[3] = {0},
 				t_ease[3] = {0},
 				t_factor[3] = {0},
+				t_cpu[3] = {0},
 				gap[3] = {0},
 				t_lapack = 0,
 				t_potrf = 0,
@@ -349,6 +364,7 @@ Time(int32 n, const char *dump, int reps)
 
 			Best(&t_ease[t], e);
 			Best(&t_factor[t], last_factor_seconds);
+			Best(&t_cpu[t], last_cpu_seconds);
 			gap[t] = Max(gap[t], Max(gf, gi));
 		}
 		for (int c = 0; c < n && same; c++)
@@ -369,12 +385,14 @@ Time(int32 n, const char *dump, int reps)
 			scale = fabs(a2[(size_t) c * n + r]) > scale ? fabs(a2[(size_t) c * n + r]) : scale;
 		}
 	for (int t = 1; t <= 2; t++)
-		printf("  ease_factor + ease_invert, %d thread%s: %8.3f s (factor %.3f s), longest poll gap %.1f ms (%ld polls)\n",
-			   t, t == 1 ? " " : "s", t_ease[t], t_factor[t], gap[t] * 1e3, polls[t]);
+		printf("  ease_factor + ease_invert, %d thread%s: %8.3f s (factor %.3f s; %.3f CPU s), longest poll gap %.1f ms (%ld polls)\n",
+			   t, t == 1 ? " " : "s", t_ease[t], t_factor[t], t_cpu[t], gap[t] * 1e3, polls[t]);
 	printf("  LAPACK dpotrf + dpotri (serial OpenBLAS): %8.3f s (dpotrf %.3f s)\n", t_lapack, t_potrf);
 	printf("  ease_gram: %.3f s on 1 thread, %.3f s on 2\n", t_gram[1], t_gram[2]);
-	printf("  LAPACK / ease: %.2f on 1 thread, %.2f on 2 threads; 2 threads / 1 thread speed-up %.2f\n",
-		   t_lapack / t_ease[1], t_lapack / t_ease[2], t_ease[1] / t_ease[2]);
+	printf("  LAPACK / ease: %.2f on 1 thread, %.2f on 2 threads; 2 threads / 1 thread speed-up %.2f "
+		   "(CPU seconds 2 threads / 1 thread: %.2f, so %.2f on two idle cores)\n",
+		   t_lapack / t_ease[1], t_lapack / t_ease[2], t_ease[1] / t_ease[2],
+		   t_cpu[2] / t_cpu[1], 2 * t_cpu[1] / t_cpu[2]);
 	printf("  1 and 2 threads give identical bytes: %s; max |ease - LAPACK| / max |P| = %.2g\n",
 		   same ? "yes" : "NO", worst / scale);
 	printf("result n=%d ease1=%.4f ease2=%.4f lapack=%.4f gram1=%.4f gram2=%.4f\n",

@@ -550,7 +550,7 @@ test_ease_interrupts(void)
 	free(b);
 }
 
-/* ease_invert's scratch comes from the allocator: a failure is CORE_NOMEM */
+/* ease_invert takes the scratch it announces from the allocator, and reports a failure */
 static void
 test_ease_invert_memory(void)
 {
@@ -560,16 +560,22 @@ test_ease_invert_memory(void)
 	CoreError	err;
 	size_t		before = unit_arena_live();
 
+	/* the diagonal tile and a panel of n - 2 tiles' rows */
+	CHECK_EQ_INT(ease_invert_scratch_bytes(n), (size_t) (EASE_TILE + n - 2 * EASE_TILE) * EASE_TILE * sizeof(double));
+	CHECK_EQ_INT(ease_invert_scratch_bytes(2 * EASE_TILE), (size_t) EASE_TILE * EASE_TILE * sizeof(double));
+	CHECK_EQ_INT(ease_invert_scratch_bytes(0), 0);
 	RandomSpd(n, 9, full, a);
 	CHECK_EQ_INT(ease_factor(&unit_arena, a, n, 2, NULL, &err), CORE_OK);
-	unit_arena_fail_after((size_t) EASE_TILE * EASE_TILE * sizeof(double) + 64);
+	unit_arena_fail_after(ease_invert_scratch_bytes(n) - 1);
 	CHECK_EQ_INT(ease_invert(&unit_arena, a, n, 2, NULL, &err), CORE_NOMEM);
 	unit_arena_fail_after(0);
 	unit_arena_reset();
-	/* a successful call releases its scratch */
+	/* exactly the scratch announced, released on success */
 	RandomSpd(n, 9, full, a);
 	CHECK_EQ_INT(ease_factor(&unit_arena, a, n, 2, NULL, &err), CORE_OK);
+	unit_arena_fail_after(ease_invert_scratch_bytes(n));
 	CHECK_EQ_INT(ease_invert(&unit_arena, a, n, 2, NULL, &err), CORE_OK);
+	unit_arena_fail_after(0);
 	CHECK_EQ_INT(unit_arena_live(), before);
 	free(full);
 	free(a);
