@@ -43,31 +43,22 @@
  *
  * Helper threads and the serial BLAS
  * ----------------------------------
- * OpenBLAS built without threads (Debian's libopenblas0-serial) claims its
- * packing buffers from a global pool without a lock unless it was built with
- * USE_LOCKING=1, and Debian's 0.3.21 was not: two threads in level-3 calls
- * at once can be handed the same buffer and compute wrong results
- * (test/bench/ease_core.sh shows it).  USE_LOCKING adds nothing but a lock
- * around the pool's blas_memory_alloc and blas_memory_free, which the
- * library calls through its PLT; this file defines the two functions, taking
- * a lock and forwarding to the library's own (dlsym RTLD_NEXT), and so makes
- * the serial library what USE_LOCKING=1 would.  The lock is held for the
- * pool's slot search only, tens of nanoseconds per tile call of about a
- * millisecond.  Whether the definitions took effect (they do not when
- * another module loaded OpenBLAS first) is checked at run time with a probe
- * call; if not, and the library is not a threaded build (which locks its
- * pool itself), the BLAS tasks run on the main thread only.
+ * OpenBLAS built without threads (Debian's libopenblas0-serial, which the
+ * Makefile links) claims its packing buffers from a global pool without a
+ * lock unless it was built with USE_LOCKING=1, and Debian's 0.3.21 was not:
+ * two threads in level-3 calls at once can be handed the same buffer and
+ * compute wrong results (test/bench/ease_core.sh shows thousands of them).
+ * So the BLAS tile tasks run on the main thread only, unless the library
+ * is a threaded build (openblas_get_parallel() != 0), which locks its pool
+ * itself.  The Gram matrix and the neighbour selection (no BLAS) use every
+ * thread.  One thread is already 2.4-3.2x faster than numpy's inverse on two
+ * (the README's figures); the tiles still bound every call for interrupts.
  *
  * Plain C (core.h): no PostgreSQL calls; memory from the caller.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE				/* RTLD_NEXT */
-#endif
 #include "core.h"
 
-#include <dlfcn.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,80 +111,11 @@ ease_invert_scratch_bytes(int32 n)
 	return doubles * sizeof(double);
 }
 
-/* ---------- the BLAS buffer pool lock (see the top of the file) ---------- */
-
-/* exported whatever the build's default visibility, so they interpose */
-#define POOL_EXPORT __attribute__((visibility("default")))
-
-extern POOL_EXPORT void *blas_memory_alloc(int procpos);
-extern POOL_EXPORT void blas_memory_free(void *buffer);
-
-static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
-static void *(*pool_alloc) (int);
-static void (*pool_free) (void *);
-static int	pool_guarded;		/* atomic: a BLAS call came through here */
-
-/* the library's own functions; under pool_lock */
-static void
-PoolResolve(void)
-{
-	if (pool_alloc == NULL)
-	{
-		pool_alloc = (void *(*) (int)) dlsym(RTLD_NEXT, "blas_memory_alloc");
-		pool_free = (void (*) (void *)) dlsym(RTLD_NEXT, "blas_memory_free");
-		if (pool_alloc == NULL || pool_free == NULL)
-		{
-			/* only the library that defines them calls these: cannot happen */
-			fprintf(stderr, "media_reco: OpenBLAS's blas_memory_alloc not found\n");
-			abort();
-		}
-	}
-}
-
-void *
-blas_memory_alloc(int procpos)
-{
-	void	   *p;
-
-	pthread_mutex_lock(&pool_lock);
-	PoolResolve();
-	p = pool_alloc(procpos);
-	pthread_mutex_unlock(&pool_lock);
-	__atomic_store_n(&pool_guarded, 1, __ATOMIC_RELAXED);
-	return p;
-}
-
-void
-blas_memory_free(void *buffer)
-{
-	pthread_mutex_lock(&pool_lock);
-	PoolResolve();
-	pool_free(buffer);
-	pthread_mutex_unlock(&pool_lock);
-}
-
+/* whether helper threads may call the BLAS at once (see the top of the file) */
 bool
 ease_blas_concurrent(void)
 {
-	static int	state;			/* 0 unknown, 1 yes, 2 no */
-
-	if (state == 0)
-	{
-		if (openblas_get_parallel() != 0)
-			state = 1;			/* a threaded build locks its pool itself */
-		else
-		{
-			/* OpenBLAS's dpotrf always takes a pool buffer */
-			double		x[4] = {4, 0, 0, 4};
-			blasint		two = 2,
-						info = 0;
-
-			__atomic_store_n(&pool_guarded, 0, __ATOMIC_RELAXED);
-			dpotrf_("L", &two, x, &two, &info, 1);
-			state = __atomic_load_n(&pool_guarded, __ATOMIC_RELAXED) ? 1 : 2;
-		}
-	}
-	return state == 1;
+	return openblas_get_parallel() != 0;
 }
 
 /* ---------- tiles ---------- */

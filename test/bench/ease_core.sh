@@ -2,8 +2,8 @@
 # EASE's dense linear algebra (src/ease_core.c) outside the server, against LAPACK and numpy.
 # Usage: test/bench/ease_core.sh [--quick] [--tiles] [N ...]   (default N: 2000 5000 10000)
 #   1. whether the serial OpenBLAS may be called from several threads at once: concurrent
-#      dgemm/dtrsm/dsyrk compared bit for bit with lone calls, without and with ease_core.c's
-#      pool lock;
+#      dgemm/dtrsm/dsyrk compared bit for bit with lone calls (why ease_core keeps the BLAS
+#      tiles on one thread with the serial library);
 #   2. per N: ease_gram, ease_factor + ease_invert on 1 and 2 threads vs LAPACK dpotrf + dpotri
 #      (serial OpenBLAS) on the same G + lambda I, the longest gap between two interrupt polls,
 #      and numpy's np.linalg.inv of the same matrix (Debian's numpy: threaded OpenBLAS, all cores);
@@ -41,7 +41,6 @@ echo "   pthread symbols imported (a USE_LOCKING build would import pthread_mute
 scale=1
 [ $quick = 1 ] && scale=0.2
 "$OUT/raw" stress $scale
-"$OUT/bench" stress $scale
 
 [ $tiles = 1 ] && "$OUT/bench" tiles 5000
 

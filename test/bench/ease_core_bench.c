@@ -5,9 +5,8 @@
  *	  stress [scale]  concurrent dgemm/dtrsm/dsyrk from 2 and 4 threads, each
  *	                  thread's results compared bit for bit with the same
  *	                  call made alone; shows whether the BLAS may be called
- *	                  from several threads at once.  Built twice: with
- *	                  ease_core.c (its pool lock interposes) and without
- *	                  (-DEASE_BENCH_RAW: the library as Debian ships it).
+ *	                  from several threads at once (built with
+ *	                  -DEASE_BENCH_RAW: the library alone, as Debian ships it).
  *	  tiles N         ease_factor + ease_invert at size N for several tile
  *	                  sizes and inner dimensions, 1 and 2 threads.
  *	  time N [REPS [FILE]]  G + lambda I of a random sparse X (N items, 200 N
@@ -126,7 +125,7 @@ Stress(double scale)
 #ifdef EASE_BENCH_RAW
 	printf("stress: OpenBLAS as linked (no pool lock), %s\n", openblas_get_config());
 #else
-	printf("stress: with ease_core.c's pool lock (ease_blas_concurrent() = %s), %s\n",
+	printf("stress: linked with ease_core.c (ease_blas_concurrent() = %s), %s\n",
 		   ease_blas_concurrent() ? "true" : "false", openblas_get_config());
 #endif
 	for (int op = 0; op < 3; op++)
@@ -328,9 +327,9 @@ Time(int32 n, const char *dump, int reps)
 	g = malloc(bytes);
 	a1 = malloc(bytes);
 	a2 = malloc(bytes);
-	printf("n=%d: %lld interactions, %lld users, lambda 250, tile %d, inner %d, pool lock %s; best of %d\n",
+	printf("n=%d: %lld interactions, %lld users, lambda 250, tile %d, inner %d, BLAS tiles %s; best of %d\n",
 		   n, (long long) m->nnz, (long long) m->n_users, EASE_TILE, EASE_INNER,
-		   ease_blas_concurrent() ? "in effect" : "NOT in effect (BLAS tasks on one thread)", reps);
+		   ease_blas_concurrent() ? "on every thread" : "on the main thread (serial OpenBLAS)", reps);
 	for (int rep = 0; rep < reps; rep++)
 		for (int t = 1; t <= 2; t++)
 		{
