@@ -52,5 +52,6 @@ extern void core_suite(void);
 extern void simcore_suite(void);
 extern void mlp_suite(void);
 extern void forest_suite(void);
+extern void ease_suite(void);
 
 #endif
