@@ -28,9 +28,16 @@
  * product is the similarity (or, for ordinary weights, the raw dot product is
  * divided by sqrt(ss_i * ss_j) at the end; see PrepareCosine).
  *
+ * RP3beta is the same product over other weights: the item-major copy holds
+ * (w(u,i) / s(i))^α and the user-major copy (w(u,j) / t(u))^α, which is all
+ * the i side and the j side of the accumulation read, and the candidate's
+ * sum is divided by s(j)^β (a division, as the definition writes it, not a
+ * multiplication by a reciprocal: it is per candidate, not per
+ * multiply-add, and costs under 1 % of the run).
+ *
  * Items are handed out in small chunks, one task each, to up to `nthreads`
- * threads through parallel.c's runner.  Helper threads run only
- * ProcessChunk, on memory allocated beforehand by the main thread; they never
+ * threads through parallel.c's runner.  Helper threads run only the task
+ * functions, on memory allocated beforehand by the main thread; they never
  * call the allocator or the interrupt hooks.  The main thread works too and
  * polls for a pending interrupt between chunks: the runner then joins the
  * helpers and lets the caller process the interrupt (in the server usually
@@ -756,6 +763,7 @@ typedef struct SimShared
 	const int32 *deg;			/* |U(i)| */
 	const double *sumsq;		/* cosine, raw mode: sum of squared weights */
 	const double *invnorm;		/* cosine, raw mode: 1 / sqrt(sumsq), for pre-filtering */
+	const double *rp3_den;		/* rp3beta: s(j)^β (1 where s(j) = 0) */
 } SimShared;
 
 /* accumulator and co-occurrence count side by side: one cache line per touch */
@@ -825,6 +833,24 @@ AccumulateRow(const InteractionMatrix *m, int32 i, bool weighted,
 	return nt;
 }
 
+/* Item i's kept candidates into its slots, best first; empties the heap.  Any thread. */
+static void
+WriteNeighbors(NeighborLists *out, int32 i, HeapEntry *heap, int nh)
+{
+	int64		base = (int64) i * out->k_cap;
+
+	/* pop the worst to the back: the slots end up best first */
+	out->n_out[i] = nh;
+	while (nh > 0)
+	{
+		HeapEntry	worst = nb_heap_pop_worst(heap, &nh);
+
+		out->nb[base + nh] = worst.j;
+		out->sim[base + nh] = worst.sim;
+		out->support[base + nh] = worst.support;
+	}
+}
+
 /*
  * Item i's top-k neighbours into its slots of the output, from the worker's
  * scratch (reset again before returning).  Runs on helper threads: no
@@ -843,11 +869,11 @@ ProcessItem(SimScratch *s, int32 i)
 	bool		cosine = SIM_IS_COSINE(p->metric);
 	int32		nt;
 	int			nh = 0;
-	int64		base = (int64) i * k;
 	double		inv_i = (cosine && sh->invnorm) ? sh->invnorm[i] : 1.0;
 	double		floor_sim = 0;	/* candidates clearly below this cannot enter */
 
-	nt = AccumulateRow(sh->m, i, cosine || p->metric == SIM_BM25, slots, touched);
+	nt = AccumulateRow(sh->m, i, cosine || p->metric == SIM_BM25 || p->metric == SIM_RP3BETA,
+					   slots, touched);
 
 	for (int32 t = 0; t < nt; t++)
 	{
@@ -884,6 +910,8 @@ ProcessItem(SimScratch *s, int32 i)
 		}
 		else if (p->metric == SIM_BM25)
 			sim = dot;
+		else if (p->metric == SIM_RP3BETA)
+			sim = dot / sh->rp3_den[j];
 		else if (p->metric == SIM_CONDITIONAL)
 			sim = (double) sup / (double) sh->deg[i];
 		else
@@ -901,16 +929,7 @@ ProcessItem(SimScratch *s, int32 i)
 			floor_sim = heap[0].sim * (1.0 - 1e-9);
 	}
 
-	/* pop the worst to the back: the slots end up best first */
-	out->n_out[i] = nh;
-	while (nh > 0)
-	{
-		HeapEntry	worst = nb_heap_pop_worst(heap, &nh);
-
-		out->nb[base + nh] = worst.j;
-		out->sim[base + nh] = worst.sim;
-		out->support[base + nh] = worst.support;
-	}
+	WriteNeighbors(out, i, heap, nh);
 }
 
 /* parallel.c task: chunk `task` of SIM_CHUNK items, on the worker's scratch.  Runs on helper threads. */
@@ -958,6 +977,8 @@ sim_memory_estimate(const InteractionMatrix *m, const SimParams *p, int nthreads
 	double		matrix = (double) m->nnz * 24 + ((double) m->n_items + m->n_users) * 24;
 	double		total = out_bytes + scratch + matrix;
 
+	if (p->metric == SIM_RP3BETA)
+		total += (double) m->n_items * sizeof(double);
 	return total >= (double) SIZE_MAX / 2 ? SIZE_MAX / 2 : (size_t) total;
 }
 
@@ -1146,12 +1167,108 @@ ApplyBm25(const CoreAlloc *alloc, const CoreInterrupts *hooks, InteractionMatrix
 	return CORE_OK;
 }
 
-/* Reweighting for the metric, in both copies of the matrix; cosine's sums of squares into *sumsq */
+/*
+ * RP3beta's transition probabilities, in place, over the rows of one copy
+ * of the matrix (items in the item-major copy, users in the user-major one):
+ * w := (w / Σ_row w)^alpha.  A row summing to 0 becomes all zeros (it
+ * contributes nothing).  Should the plain sum overflow, the shares are taken
+ * of the weights divided by the row's largest one, which sum to at most the
+ * row's length.  The row sums go to sums[] when it is not NULL.  Weights are
+ * >= 0 and finite (checked before), so every share is in [0, 1].
+ */
+static void
+Rp3Shares(const CoreInterrupts *hooks, int32 nrows, const int64 *ptr, double *w, double alpha,
+		  double *sums)
+{
+	for (int32 r = 0; r < nrows; r++)
+	{
+		double		sum = 0,
+					scale = 0;
+		bool		scaled;
+
+		for (int64 a = ptr[r]; a < ptr[r + 1]; a++)
+			sum += w[a];
+		if (sums)
+			sums[r] = sum;
+		scaled = !isfinite(sum);
+		if (scaled)
+		{
+			for (int64 a = ptr[r]; a < ptr[r + 1]; a++)
+				scale = Max(scale, w[a]);
+			sum = 0;
+			for (int64 a = ptr[r]; a < ptr[r + 1]; a++)
+				sum += w[a] / scale;
+		}
+		for (int64 a = ptr[r]; a < ptr[r + 1]; a++)
+		{
+			double		share = sum > 0 ? (scaled ? w[a] / scale : w[a]) / sum : 0.0;
+
+			w[a] = alpha == 1.0 ? share : pow(share, alpha);
+		}
+		if ((r & 1023) == 0)
+			core_check_interrupts(hooks);
+	}
+}
+
+/*
+ * RP3beta (Paudel et al. 2017): with s(i) = Σ_u w(u,i) and t(u) = Σ_j w(u,j),
+ * the item-major copy becomes (w(u,i) / s(i))^α and the user-major copy
+ * (w(u,j) / t(u))^α, so that AccumulateRow, which multiplies the i side of
+ * the item-major copy with the j side of the user-major one, sums
+ * Σ_u (w(u,i)/s(i))^α (w(u,j)/t(u))^α in users' ascending order; ProcessItem
+ * divides by den[j] = s(j)^β.  The two copies no longer hold the same
+ * values.  Each term is at most 1, so the sum is at most |U(j)|: when
+ * |U(j)| / s(j)^β fits in a double no similarity can overflow, and an item
+ * for which it does not (a tiny total weight under a large β) is an error.
+ */
 static CoreStatus
-ComputePrepare(const CoreAlloc *a, InteractionMatrix *m, const SimParams *p,
-			   const CoreInterrupts *hooks, double **sumsq, CoreError *err)
+PrepareRp3beta(const CoreAlloc *alloc, const CoreInterrupts *hooks, InteractionMatrix *m,
+			   const SimParams *p, const int32 *deg, double **den_out, CoreError *err)
+{
+	double	   *den;
+
+	for (int32 u = 0; u < m->n_users; u++)
+		for (int64 a = m->u_ptr[u]; a < m->u_ptr[u + 1]; a++)
+			if (!(m->u_w[a] >= 0) || !isfinite(m->u_w[a]))
+			{
+				core_error(err, CORE_RANGE, "rp3beta needs weights >= 0");
+				core_error_detail(err, "The weight of user " INT64_FORMAT " for item " INT64_FORMAT " is %g.",
+								  m->user_ids[u], m->item_ids[m->u_item[a]], m->u_w[a]);
+				return core_error_hint(err, "RP3beta reads weights as transition probabilities; filter out or fix the negative weights, or use another metric.");
+			}
+	den = core_array(alloc, m->n_items, sizeof(double), false, err);
+	if (den == NULL)
+		return err->status;
+	Rp3Shares(hooks, m->n_items, m->i_ptr, m->i_w, p->rp3_alpha, den);
+	Rp3Shares(hooks, m->n_users, m->u_ptr, m->u_w, p->rp3_alpha, NULL);
+	for (int32 j = 0; j < m->n_items; j++)
+	{
+		double		s = den[j];
+
+		den[j] = s > 0 ? pow(s, p->rp3_beta) : 1.0;
+		if (!(den[j] > 0) || !isfinite((double) deg[j] / den[j]))
+		{
+			core_error(err, CORE_RANGE, "an rp3beta similarity to item " INT64_FORMAT " is out of range",
+					   m->item_ids[j]);
+			core_error_detail(err, "The item's total weight %g to the power rp3_beta = %g is too small to divide by.",
+							  s, p->rp3_beta);
+			return core_error_hint(err, "Scale the weights up, or lower rp3_beta.");
+		}
+	}
+	*den_out = den;
+	return CORE_OK;
+}
+
+/*
+ * Reweighting for the metric, in both copies of the matrix; cosine's sums
+ * of squares into *sumsq, RP3beta's denominators into *rp3_den
+ */
+static CoreStatus
+ComputePrepare(const CoreAlloc *a, InteractionMatrix *m, const SimParams *p, const int32 *deg,
+			   const CoreInterrupts *hooks, double **sumsq, double **rp3_den, CoreError *err)
 {
 	*sumsq = NULL;
+	*rp3_den = NULL;
 	if (p->metric == SIM_BM25 && ApplyBm25(a, hooks, m, p->bm25_k1, p->bm25_b, err) != CORE_OK)
 		return err->status;
 	if (p->metric == SIM_ADJUSTED_COSINE &&
@@ -1162,6 +1279,112 @@ ComputePrepare(const CoreAlloc *a, InteractionMatrix *m, const SimParams *p,
 		return err->status;
 	if (SIM_IS_COSINE(p->metric) && (*sumsq = PrepareCosine(a, hooks, m, err)) == NULL)
 		return err->status;
+	if (p->metric == SIM_RP3BETA && PrepareRp3beta(a, hooks, m, p, deg, rp3_den, err) != CORE_OK)
+		return err->status;
+	return CORE_OK;
+}
+
+/* Scratch for nthreads workers (capped to what the tasks can use), in *scratch. */
+static CoreStatus
+ScratchAll(const CoreAlloc *a, SimShared *sh, int *nthreads, int64 n_tasks, SimScratch **scratch,
+		   CoreError *err)
+{
+	int32		n = sh->m->n_items;
+
+	*nthreads = (int) Max(1, Min((int64) *nthreads, n_tasks));
+	*scratch = core_array(a, *nthreads, sizeof(SimScratch), true, err);
+	if (*scratch == NULL)
+		return err->status;
+	for (int t = 0; t < *nthreads; t++)
+		if (!ScratchInit(a, &(*scratch)[t], sh, n, sh->out->k_cap, err))
+			return err->status;
+	return CORE_OK;
+}
+
+/*
+ * Run n_tasks of fn over the workers' scratch and release it.  Every item's
+ * row is written by the one task that owns it, so the result does not
+ * depend on which thread ran it; an interrupt that returns resumes the run
+ * (see parallel.c).
+ */
+static void
+RunWorkers(const CoreAlloc *a, SimScratch *scratch, int nthreads, int64 n_tasks, ParallelTaskFn fn,
+		 const CoreInterrupts *hooks)
+{
+	ParallelRun run;
+
+	memset(&run, 0, sizeof(run));
+	run.n_tasks = n_tasks;
+	run.n_workers = nthreads;
+	run.fn = fn;
+	run.arg = scratch;
+	parallel_run(&run, hooks);
+	for (int t = 0; t < nthreads; t++)
+		ScratchFree(a, &scratch[t]);
+	core_release(a, scratch);
+}
+
+/* The sparse metrics: reweight, then every item's row on the workers. */
+static CoreStatus
+ComputeSparse(const CoreAlloc *a, InteractionMatrix *m, const SimParams *p, int nthreads,
+			  const CoreInterrupts *hooks, NeighborLists *out, CoreError *err)
+{
+	int32		n = m->n_items;
+	int64		n_tasks = ((int64) n + SIM_CHUNK - 1) / SIM_CHUNK;
+	SimShared	sh;
+	SimScratch *scratch;
+	int32	   *deg;
+	double	   *sumsq = NULL;
+	double	   *invnorm = NULL;
+	double	   *rp3_den = NULL;
+
+	deg = core_array(a, n, sizeof(int32), false, err);
+	if (deg == NULL)
+		return err->status;
+	for (int32 i = 0; i < n; i++)
+		deg[i] = (int32) (m->i_ptr[i + 1] - m->i_ptr[i]);
+	if (ComputePrepare(a, m, p, deg, hooks, &sumsq, &rp3_den, err) != CORE_OK)
+		return err->status;
+	if (sumsq)
+	{
+		invnorm = core_array(a, n, sizeof(double), false, err);
+		if (invnorm == NULL)
+			return err->status;
+		for (int32 i = 0; i < n; i++)
+			invnorm[i] = sumsq[i] > 0 ? 1.0 / sqrt(sumsq[i]) : 0.0;
+	}
+
+	memset(&sh, 0, sizeof(sh));
+	sh.sumsq = sumsq;
+	sh.invnorm = invnorm;
+	sh.rp3_den = rp3_den;
+	sh.m = m;
+	sh.p = p;
+	sh.out = out;
+	sh.deg = deg;
+	if (ScratchAll(a, &sh, &nthreads, n_tasks, &scratch, err) != CORE_OK)
+		return err->status;
+	RunWorkers(a, scratch, nthreads, n_tasks, ProcessChunk, hooks);
+
+	core_release(a, deg);
+	core_release(a, sumsq);
+	core_release(a, invnorm);
+	core_release(a, rp3_den);
+	return CORE_OK;
+}
+
+/* ---------- entry point ---------- */
+
+/* The metric options the core itself relies on (the glue checks them first, with the same words). */
+static CoreStatus
+CheckOptions(const SimParams *p, CoreError *err)
+{
+	if (p->metric == SIM_RP3BETA && !(p->rp3_alpha > 0 && isfinite(p->rp3_alpha)))
+		return core_error(err, CORE_INVALID, "rp3_alpha must be a finite number > 0, got %g",
+						  p->rp3_alpha);
+	if (p->metric == SIM_RP3BETA && !(p->rp3_beta >= 0 && isfinite(p->rp3_beta)))
+		return core_error(err, CORE_INVALID, "rp3_beta must be a finite number >= 0, got %g",
+						  p->rp3_beta);
 	return CORE_OK;
 }
 
@@ -1169,17 +1392,14 @@ CoreStatus
 simcore_compute(const CoreAlloc *a, InteractionMatrix *m, const SimParams *p, int nthreads,
 				const CoreInterrupts *hooks, NeighborLists **result, CoreError *err)
 {
-	NeighborLists *out = core_array(a, 1, sizeof(NeighborLists), true, err);
+	NeighborLists *out;
 	int32		k;
 	int32		n = m->n_items;
-	SimShared	sh;
-	SimScratch *scratch;
-	ParallelRun run;
-	int32	   *deg;
-	double	   *sumsq = NULL;
-	double	   *invnorm = NULL;
 
 	*result = NULL;
+	if (CheckOptions(p, err) != CORE_OK)
+		return err->status;
+	out = core_array(a, 1, sizeof(NeighborLists), true, err);
 	if (out == NULL)
 		return err->status;
 	k = KCap(m, p);
@@ -1196,57 +1416,12 @@ simcore_compute(const CoreAlloc *a, InteractionMatrix *m, const SimParams *p, in
 	out->nb = core_array(a, (size_t) n * k, sizeof(int32), false, err);
 	out->sim = core_array(a, (size_t) n * k, sizeof(double), false, err);
 	out->support = core_array(a, (size_t) n * k, sizeof(int32), false, err);
-	deg = core_array(a, n, sizeof(int32), false, err);
-	if (out->nb == NULL || out->sim == NULL || out->support == NULL || deg == NULL)
+	if (out->nb == NULL || out->sim == NULL || out->support == NULL)
 		return err->status;
-	for (int32 i = 0; i < n; i++)
-		deg[i] = (int32) (m->i_ptr[i + 1] - m->i_ptr[i]);
-	if (ComputePrepare(a, m, p, hooks, &sumsq, err) != CORE_OK)
-		return err->status;
-	if (sumsq)
-	{
-		invnorm = core_array(a, n, sizeof(double), false, err);
-		if (invnorm == NULL)
-			return err->status;
-		for (int32 i = 0; i < n; i++)
-			invnorm[i] = sumsq[i] > 0 ? 1.0 / sqrt(sumsq[i]) : 0.0;
-	}
 
 	nthreads = Max(1, Min(nthreads, 64));
-	if (nthreads > n)
-		nthreads = Max(1, n);
-	memset(&sh, 0, sizeof(sh));
-	sh.sumsq = sumsq;
-	sh.invnorm = invnorm;
-	sh.m = m;
-	sh.p = p;
-	sh.out = out;
-	sh.deg = deg;
-	scratch = core_array(a, nthreads, sizeof(SimScratch), true, err);
-	if (scratch == NULL)
+	if (ComputeSparse(a, m, p, nthreads, hooks, out, err) != CORE_OK)
 		return err->status;
-	for (int t = 0; t < nthreads; t++)
-		if (!ScratchInit(a, &scratch[t], &sh, n, k, err))
-			return err->status;
-
-	/*
-	 * Every item's row is written by the one task that owns it, so the
-	 * result does not depend on which thread ran it; an interrupt that
-	 * returns resumes the run (see parallel.c).
-	 */
-	memset(&run, 0, sizeof(run));
-	run.n_tasks = ((int64) n + SIM_CHUNK - 1) / SIM_CHUNK;
-	run.n_workers = nthreads;
-	run.fn = ProcessChunk;
-	run.arg = scratch;
-	parallel_run(&run, hooks);
-
-	for (int t = 0; t < nthreads; t++)
-		ScratchFree(a, &scratch[t]);
-	core_release(a, scratch);
-	core_release(a, deg);
-	core_release(a, sumsq);
-	core_release(a, invnorm);
 
 	for (int32 i = 0; i < n; i++)
 		out->pairs += out->n_out[i];
@@ -1271,6 +1446,8 @@ sim_metric_name(SimMetric m)
 			return "conditional";
 		case SIM_BM25:
 			return "bm25";
+		case SIM_RP3BETA:
+			return "rp3beta";
 	}
 	return "unknown";
 }
@@ -1279,7 +1456,7 @@ bool
 sim_metric_parse(const char *name, SimMetric *out)
 {
 	static const SimMetric all[] = {SIM_COSINE, SIM_JACCARD, SIM_ADJUSTED_COSINE,
-	SIM_PEARSON, SIM_CONDITIONAL, SIM_BM25};
+	SIM_PEARSON, SIM_CONDITIONAL, SIM_BM25, SIM_RP3BETA};
 
 	for (int i = 0; i < lengthof(all); i++)
 		if (strcmp(name, sim_metric_name(all[i])) == 0)

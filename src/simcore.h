@@ -23,7 +23,8 @@ typedef enum SimMetric
 	SIM_ADJUSTED_COSINE,		/* cosine over w(u,i) − mean of u's weights */
 	SIM_PEARSON,				/* cosine over w(u,i) − mean of i's weights */
 	SIM_CONDITIONAL,			/* support / |U(i)|: P(j | i), asymmetric */
-	SIM_BM25					/* Σ_u w'(u,i)·w'(u,j) over BM25-weighted interactions */
+	SIM_BM25,					/* Σ_u w'(u,i)·w'(u,j) over BM25-weighted interactions */
+	SIM_RP3BETA					/* Σ_u (w(u,i)/s(i))^α (w(u,j)/t(u))^α / s(j)^β */
 } SimMetric;
 
 /* metrics computed as a cosine (over possibly centred weights) */
@@ -37,6 +38,8 @@ typedef struct SimParams
 	double		shrinkage;		/* >= 0, finite */
 	double		bm25_k1;		/* bm25: >= 0, finite */
 	double		bm25_b;			/* bm25: in [0, 1] */
+	double		rp3_alpha;		/* rp3beta: > 0, finite */
+	double		rp3_beta;		/* rp3beta: >= 0, finite */
 } SimParams;
 
 /* Collector for raw (user, item, weight) rows, ids mapped to dense indexes. */
@@ -107,11 +110,13 @@ extern size_t sim_memory_estimate(const InteractionMatrix *m, const SimParams *p
 
 /*
  * Top-k neighbour lists of every item into *out (from a).  Reweights m in
- * place (centring, BM25, cosine scaling).  Runs the per-item work on up to
- * nthreads threads (helper threads run ProcessChunk only, on memory
+ * place (centring, BM25, cosine scaling, RP3beta's transition
+ * probabilities).  Runs the per-item work on up to
+ * nthreads threads (helper threads run the task functions only, on memory
  * allocated beforehand); the result does not depend on nthreads.
- * CORE_RANGE for weights a metric cannot use.  Call from the main thread;
- * it polls hooks between chunks of items.
+ * CORE_RANGE for weights a metric cannot use, CORE_INVALID for a metric
+ * option out of range.
+ * Call from the main thread; it polls hooks between chunks of work.
  */
 extern CoreStatus simcore_compute(const CoreAlloc *a, InteractionMatrix *m, const SimParams *p,
 								  int nthreads, const CoreInterrupts *hooks,
