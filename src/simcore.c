@@ -35,6 +35,16 @@
  * multiplication by a reciprocal: it is per candidate, not per
  * multiply-add, and costs under 1 % of the run).
  *
+ * EASE is dense: the items it covers (all, or the max_items most popular)
+ * get one n x n matrix, in which ease_core.c builds G + λI, factors it and
+ * inverts it in place; then each covered item's row of P is copied out of
+ * the triangle (EASE_ROWS rows at a time, see FillPRows) and its candidates
+ * are its co-occurring covered items, whose supports the unweighted sparse
+ * pass counts, at B[i][j] = -P[i][j] / P[j][j].  The matrix is released as
+ * soon as the selection ends; each phase reports its seconds and the most
+ * bytes held through SimParams.progress (counted by a wrapper around the
+ * caller's allocator).
+ *
  * Items are handed out in small chunks, one task each, to up to `nthreads`
  * threads through parallel.c's runner.  Helper threads run only the task
  * functions, on memory allocated beforehand by the main thread; they never
@@ -56,8 +66,10 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "compare.h"
+#include "ease_core.h"
 #include "simcore.h"
 #include "topk.h"
 
@@ -764,6 +776,12 @@ typedef struct SimShared
 	const double *sumsq;		/* cosine, raw mode: sum of squared weights */
 	const double *invnorm;		/* cosine, raw mode: 1 / sqrt(sumsq), for pre-filtering */
 	const double *rp3_den;		/* rp3beta: s(j)^β (1 where s(j) = 0) */
+	/* ease */
+	const double *dense;		/* lower triangle of P, n_sub x n_sub, column-major */
+	int32		n_sub;
+	const int32 *sub;			/* item -> row/column of P, or -1 */
+	const int32 *dense_item;	/* row of P -> item */
+	const double *pdiag;		/* P[c][c] */
 } SimShared;
 
 /* accumulator and co-occurrence count side by side: one cache line per touch */
@@ -780,9 +798,12 @@ typedef struct SimScratch
 	AccSlot    *slots;
 	int32	   *touched;
 	HeapEntry  *heap;
+	double	   *prow;			/* ease: EASE_ROWS rows of P, n_sub each */
 } SimScratch;
 
 #define SIM_CHUNK 4
+/* ease: rows of P per task, copied out of the triangle together (see FillPRows) */
+#define EASE_ROWS 16
 
 /* Accumulate item i's row; returns the number of touched items.  Runs on helper threads. */
 static int32
@@ -944,6 +965,86 @@ ProcessChunk(void *arg, int worker, int64 task)
 		ProcessItem(s, (int32) i);
 }
 
+/*
+ * Rows r0 .. r1-1 of the symmetric P (n x n, lower triangle in a, see
+ * ease_core.h) into buf, row r at buf[(r - r0) * n].  Row r is column r
+ * below the diagonal (contiguous) and row r of the triangle to its left,
+ * whose elements are n apart: those are read a column at a time for all
+ * the rows together, so each cache line of the triangle is fetched once
+ * per task rather than once per row.  Any thread.
+ */
+static void
+FillPRows(const double *a, int32 n, int32 r0, int32 r1, double *restrict buf)
+{
+	for (int32 c = 0; c < r1; c++)
+	{
+		const double *col = a + (size_t) c * n;
+
+		for (int32 r = Max(r0, c); r < r1; r++)
+			buf[(size_t) (r - r0) * n + c] = col[r];	/* P[r][c], r >= c */
+	}
+	for (int32 r = r0; r < r1; r++)
+		memcpy(buf + (size_t) (r - r0) * n + r + 1, a + (size_t) r * n + r + 1,
+			   sizeof(double) * (n - r - 1));	/* P[r][c] = P[c][r], c > r */
+}
+
+/*
+ * EASE: the top-k neighbours of the item on row r of P, whose row is prow:
+ * every co-occurring item j of the dense matrix, B[i][j] = -P[i][j] /
+ * P[j][j] times the shrinkage, kept when positive.  The co-occurrence counts
+ * (support, min_support) come from the sparse matrix, unweighted.  Runs on
+ * helper threads; resets the scratch slots it touched.
+ */
+static void
+ProcessEaseRow(SimScratch *s, int32 r, const double *prow)
+{
+	const SimShared *sh = s->sh;
+	const SimParams *p = sh->p;
+	int32		i = sh->dense_item[r];
+	int32		k = sh->out->k_cap;
+	AccSlot    *slots = s->slots;
+	int32	   *touched = s->touched;
+	int			nh = 0;
+	int32		nt = AccumulateRow(sh->m, i, false, slots, touched);
+
+	for (int32 t = 0; t < nt; t++)
+	{
+		int32		j = touched[t];
+		int32		sup = slots[j].cnt;
+		int32		c = sh->sub[j];
+		double		sim;
+		HeapEntry	e;
+
+		slots[j].cnt = 0;
+		if (j == i || c < 0 || sup < p->min_support)
+			continue;
+		sim = -prow[c] / sh->pdiag[c];
+		if (p->shrinkage > 0)
+			sim *= (double) sup / ((double) sup + p->shrinkage);
+		if (!(sim > 0))
+			continue;
+		e.sim = sim;
+		e.j = j;
+		e.support = sup;
+		(void) nb_heap_offer(s->heap, &nh, k, &e);
+	}
+	WriteNeighbors(sh->out, i, s->heap, nh);
+}
+
+/* parallel.c task: rows [task * EASE_ROWS, ...) of P.  Runs on helper threads. */
+static void
+ProcessEaseChunk(void *arg, int worker, int64 task)
+{
+	SimScratch *s = &((SimScratch *) arg)[worker];
+	const SimShared *sh = s->sh;
+	int32		r0 = (int32) (task * EASE_ROWS);
+	int32		r1 = Min(sh->n_sub, r0 + EASE_ROWS);
+
+	FillPRows(sh->dense, sh->n_sub, r0, r1, s->prow);
+	for (int32 r = r0; r < r1; r++)
+		ProcessEaseRow(s, r, s->prow + (size_t) (r - r0) * sh->n_sub);
+}
+
 static bool
 ScratchInit(const CoreAlloc *a, SimScratch *s, SimShared *sh, int32 n_items, int32 k, CoreError *err)
 {
@@ -961,12 +1062,34 @@ ScratchFree(const CoreAlloc *a, SimScratch *s)
 	core_release(a, s->slots);
 	core_release(a, s->touched);
 	core_release(a, s->heap);
+	core_release(a, s->prow);
 }
 
+int32
+sim_dense_items(const InteractionMatrix *m, const SimParams *p)
+{
+	if (p->metric != SIM_EASE)
+		return 0;
+	return p->max_items > 0 && p->max_items < m->n_items ? p->max_items : m->n_items;
+}
+
+size_t
+sim_dense_bytes(const InteractionMatrix *m, const SimParams *p)
+{
+	size_t		bytes;
+
+	if (p->metric != SIM_EASE)
+		return 0;
+	return ease_matrix_bytes(sim_dense_items(m, p), &bytes) ? bytes : SIZE_MAX;
+}
+
+/* neighbours per item the output has room for (EASE: among the items it covers) */
 static int32
 KCap(const InteractionMatrix *m, const SimParams *p)
 {
-	return m->n_items <= 1 ? 0 : Min(p->k, m->n_items - 1);
+	int32		n = p->metric == SIM_EASE ? sim_dense_items(m, p) : m->n_items;
+
+	return n <= 1 ? 0 : Min(p->k, n - 1);
 }
 
 size_t
@@ -979,6 +1102,18 @@ sim_memory_estimate(const InteractionMatrix *m, const SimParams *p, int nthreads
 
 	if (p->metric == SIM_RP3BETA)
 		total += (double) m->n_items * sizeof(double);
+	if (p->metric == SIM_EASE)
+	{
+		double		n = sim_dense_items(m, p);
+		size_t		dense = sim_dense_bytes(m, p);
+
+		if (dense == SIZE_MAX)
+			return SIZE_MAX / 2;
+		total += (double) dense + (double) m->n_items * sizeof(int32) +
+			n * (sizeof(double) + sizeof(int32)) +
+			(double) nthreads * EASE_ROWS * n * sizeof(double) +
+			(n + EASE_TILE) * EASE_TILE * sizeof(double);	/* ease_invert's scratch */
+	}
 	return total >= (double) SIZE_MAX / 2 ? SIZE_MAX / 2 : (size_t) total;
 }
 
@@ -1373,12 +1508,187 @@ ComputeSparse(const CoreAlloc *a, InteractionMatrix *m, const SimParams *p, int 
 	return CORE_OK;
 }
 
+/* ---------- EASE ---------- */
+
+/*
+ * EASE's phases allocate through a wrapper of the caller's allocator that
+ * counts the bytes held, so that each phase can report the most it held at
+ * once (ease_invert's scratch included), on the main thread.  Each block
+ * carries its size in a header of TRACK_HEADER bytes, which keeps the
+ * alignment of the underlying allocator's blocks.
+ */
+#define TRACK_HEADER 16
+
+typedef struct EasePhases
+{
+	CoreAlloc	alloc;			/* the counting allocator the phases use */
+	const CoreAlloc *base;
+	size_t		live;
+	size_t		peak;			/* most bytes held since the phase began */
+	const SimProgress *progress;
+	struct timespec start;
+} EasePhases;
+
+static void *
+TrackAlloc(void *ctx, size_t size)
+{
+	EasePhases *ph = ctx;
+	char	   *block;
+
+	if (size > SIZE_MAX - TRACK_HEADER)
+		return NULL;
+	block = ph->base->alloc(ph->base->ctx, size + TRACK_HEADER);
+	if (block == NULL)
+		return NULL;
+	memcpy(block, &size, sizeof(size));
+	ph->live += size;
+	ph->peak = Max(ph->peak, ph->live);
+	return block + TRACK_HEADER;
+}
+
+static void
+TrackFree(void *ctx, void *p)
+{
+	EasePhases *ph = ctx;
+	char	   *block = (char *) p - TRACK_HEADER;
+	size_t		size;
+
+	memcpy(&size, block, sizeof(size));
+	ph->live -= size;
+	core_release(ph->base, block);
+}
+
+static double
+SecondsSince(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double) (t1.tv_sec - t0->tv_sec) + (double) (t1.tv_nsec - t0->tv_nsec) * 1e-9;
+}
+
+/* Start counting; `held` is what the computation already holds (its output lists). */
+static void
+PhasesInit(EasePhases *ph, const CoreAlloc *base, const SimProgress *progress, size_t held)
+{
+	memset(ph, 0, sizeof(*ph));
+	ph->alloc.alloc = TrackAlloc;
+	ph->alloc.free = TrackFree;
+	ph->alloc.ctx = ph;
+	ph->base = base;
+	ph->live = ph->peak = held;
+	ph->progress = progress;
+	clock_gettime(CLOCK_MONOTONIC, &ph->start);
+}
+
+/* Report the phase that just ended and start the next one.  Main thread. */
+static void
+PhaseEnd(EasePhases *ph, const char *name)
+{
+	if (ph->progress != NULL && ph->progress->phase != NULL)
+		ph->progress->phase(ph->progress->arg, name, SecondsSince(&ph->start), ph->peak);
+	ph->peak = ph->live;
+	clock_gettime(CLOCK_MONOTONIC, &ph->start);
+}
+
+/*
+ * The selection from P (lower triangle in dense, n_sub x n_sub): each
+ * covered item's top-k, on the workers, EASE_ROWS rows of P per task.
+ * Releases the dense matrix as soon as the last task is done.
+ */
+static CoreStatus
+EaseSelect(const CoreAlloc *a, InteractionMatrix *m, const SimParams *p, const int32 *sub,
+		   int32 n_sub, double *dense, int nthreads, const CoreInterrupts *hooks,
+		   NeighborLists *out, CoreError *err)
+{
+	int64		n_tasks = ((int64) n_sub + EASE_ROWS - 1) / EASE_ROWS;
+	SimShared	sh;
+	SimScratch *scratch;
+	int32	   *dense_item = core_array(a, n_sub, sizeof(int32), false, err);
+	double	   *pdiag = core_array(a, n_sub, sizeof(double), false, err);
+
+	if (dense_item == NULL || pdiag == NULL)
+		return err->status;
+	for (int32 i = 0; i < m->n_items; i++)
+		if (sub[i] >= 0)
+			dense_item[sub[i]] = i;
+	for (int32 c = 0; c < n_sub; c++)
+		pdiag[c] = ease_p(dense, n_sub, c, c);
+
+	memset(&sh, 0, sizeof(sh));
+	sh.m = m;
+	sh.p = p;
+	sh.out = out;
+	sh.dense = dense;
+	sh.n_sub = n_sub;
+	sh.sub = sub;
+	sh.dense_item = dense_item;
+	sh.pdiag = pdiag;
+	if (ScratchAll(a, &sh, &nthreads, n_tasks, &scratch, err) != CORE_OK)
+		return err->status;
+	for (int t = 0; t < nthreads; t++)
+		if ((scratch[t].prow = core_array(a, (size_t) EASE_ROWS * n_sub, sizeof(double), false, err)) == NULL)
+			return err->status;
+	RunWorkers(a, scratch, nthreads, n_tasks, ProcessEaseChunk, hooks);
+	core_release(a, dense);
+	core_release(a, dense_item);
+	core_release(a, pdiag);
+	return CORE_OK;
+}
+
+/*
+ * EASE (Steck 2019): the items it covers (max_items), G + λI over them in
+ * one dense matrix, its Cholesky factor, P = (G + λI)^-1 in place
+ * (ease_core.c), then the selection.  Each phase is reported through
+ * p->progress.  Weights are used as stored.
+ */
+static CoreStatus
+ComputeEase(const CoreAlloc *base, InteractionMatrix *m, const SimParams *p, int nthreads,
+			const CoreInterrupts *hooks, NeighborLists *out, size_t out_bytes, CoreError *err)
+{
+	EasePhases	ph;
+	const CoreAlloc *a = &ph.alloc;
+	int32	   *sub;
+	int32		n_sub;
+	size_t		bytes;
+	double	   *dense;
+
+	PhasesInit(&ph, base, p->progress, out_bytes);
+	if (ease_select_items(a, m, p->max_items, &sub, &n_sub, err) != CORE_OK)
+		return err->status;
+	if (!ease_matrix_bytes(n_sub, &bytes))
+	{
+		core_error(err, CORE_LIMIT, "EASE over %d items needs a dense matrix too large to allocate", n_sub);
+		return core_error_hint(err, "Restrict EASE to the most popular items with max_items.");
+	}
+	dense = core_array(a, bytes, 1, false, err);
+	if (dense == NULL)
+		return err->status;
+	if (ease_gram(m, sub, n_sub, p->ease_lambda, dense, nthreads, hooks, err) != CORE_OK)
+		return err->status;
+	PhaseEnd(&ph, "gram");
+	if (ease_factor(a, dense, n_sub, nthreads, hooks, err) != CORE_OK)
+		return err->status;
+	PhaseEnd(&ph, "factor");
+	if (ease_invert(a, dense, n_sub, nthreads, hooks, err) != CORE_OK)
+		return err->status;
+	PhaseEnd(&ph, "invert");
+	if (EaseSelect(a, m, p, sub, n_sub, dense, nthreads, hooks, out, err) != CORE_OK)
+		return err->status;
+	core_release(a, sub);
+	PhaseEnd(&ph, "select");
+	return CORE_OK;
+}
+
 /* ---------- entry point ---------- */
 
 /* The metric options the core itself relies on (the glue checks them first, with the same words). */
 static CoreStatus
 CheckOptions(const SimParams *p, CoreError *err)
 {
+	if (p->metric == SIM_EASE && !(p->ease_lambda > 0 && isfinite(p->ease_lambda)))
+		return core_error(err, CORE_INVALID, "ease_lambda must be a finite number > 0, got %g",
+						  p->ease_lambda);
 	if (p->metric == SIM_RP3BETA && !(p->rp3_alpha > 0 && isfinite(p->rp3_alpha)))
 		return core_error(err, CORE_INVALID, "rp3_alpha must be a finite number > 0, got %g",
 						  p->rp3_alpha);
@@ -1395,6 +1705,7 @@ simcore_compute(const CoreAlloc *a, InteractionMatrix *m, const SimParams *p, in
 	NeighborLists *out;
 	int32		k;
 	int32		n = m->n_items;
+	size_t		out_bytes;
 
 	*result = NULL;
 	if (CheckOptions(p, err) != CORE_OK)
@@ -1418,9 +1729,13 @@ simcore_compute(const CoreAlloc *a, InteractionMatrix *m, const SimParams *p, in
 	out->support = core_array(a, (size_t) n * k, sizeof(int32), false, err);
 	if (out->nb == NULL || out->sim == NULL || out->support == NULL)
 		return err->status;
+	out_bytes = sizeof(NeighborLists) + (size_t) n * sizeof(int32) +
+		(size_t) n * k * (2 * sizeof(int32) + sizeof(double));
 
 	nthreads = Max(1, Min(nthreads, 64));
-	if (ComputeSparse(a, m, p, nthreads, hooks, out, err) != CORE_OK)
+	if ((p->metric == SIM_EASE ?
+		 ComputeEase(a, m, p, nthreads, hooks, out, out_bytes, err) :
+		 ComputeSparse(a, m, p, nthreads, hooks, out, err)) != CORE_OK)
 		return err->status;
 
 	for (int32 i = 0; i < n; i++)
@@ -1446,6 +1761,8 @@ sim_metric_name(SimMetric m)
 			return "conditional";
 		case SIM_BM25:
 			return "bm25";
+		case SIM_EASE:
+			return "ease";
 		case SIM_RP3BETA:
 			return "rp3beta";
 	}
@@ -1456,7 +1773,7 @@ bool
 sim_metric_parse(const char *name, SimMetric *out)
 {
 	static const SimMetric all[] = {SIM_COSINE, SIM_JACCARD, SIM_ADJUSTED_COSINE,
-	SIM_PEARSON, SIM_CONDITIONAL, SIM_BM25, SIM_RP3BETA};
+	SIM_PEARSON, SIM_CONDITIONAL, SIM_BM25, SIM_EASE, SIM_RP3BETA};
 
 	for (int i = 0; i < lengthof(all); i++)
 		if (strcmp(name, sim_metric_name(all[i])) == 0)

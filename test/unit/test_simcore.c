@@ -3,8 +3,9 @@
  *	  The similarity core against a direct O(n²) computation in the test:
  *	  every metric on a small random matrix, duplicate rows summed, ties to
  *	  the smaller id, thread-count independence, interrupts, and the memory
- *	  budget.  RP3beta against hand-checked tiny cases (closed forms) and
- *	  against its definition computed here in long double on ~150 items.
+ *	  budget.  EASE and RP3beta against hand-checked tiny cases (exact
+ *	  inverses, closed forms) and against their definitions computed here in
+ *	  long double (a Gauss–Jordan inverse, the RP3beta sum) on ~150 items.
  */
 #include "unit.h"
 
@@ -509,7 +510,7 @@ test_sim_hashed_ids(void)
 	CHECK(memcmp(ma->u_ptr, mb->u_ptr, sizeof(int64) * (ma->n_users + 1)) == 0);
 }
 
-/* ---------- RP3beta ---------- */
+/* ---------- EASE and RP3beta ---------- */
 
 /*
  * A dense user x item reference of summed weights, built into a matrix with
@@ -583,6 +584,81 @@ DenseSupport(const Dense *d, int i, int j)
 	for (int u = 0; u < d->nu; u++)
 		n += DH(d, u, i) && DH(d, u, j);
 	return n;
+}
+
+/*
+ * EASE by the definition, in long double: G + λI over the covered items
+ * (covered NULL: all), inverted by Gauss–Jordan with partial pivoting,
+ * B[i][j] = -P[i][j] / P[j][j] into ref[i * ni + j]; NAN where i == j or an
+ * item is not covered.
+ */
+static void
+RefEase(const Dense *d, double lambda, const bool *covered, double *ref)
+{
+	int			ni = d->ni,
+				n = 0;
+	int		   *idx = malloc(sizeof(int) * ni);
+	long double *g,
+			   *inv;
+
+	for (int i = 0; i < ni; i++)
+		if (covered == NULL || covered[i])
+			idx[n++] = i;
+	g = calloc((size_t) n * n, sizeof(long double));
+	inv = calloc((size_t) n * n, sizeof(long double));
+	for (int r = 0; r < n; r++)
+	{
+		for (int c = 0; c < n; c++)
+			for (int u = 0; u < d->nu; u++)
+				g[r * n + c] += (long double) DW(d, u, idx[r]) * DW(d, u, idx[c]);
+		g[r * n + r] += lambda;
+		inv[r * n + r] = 1;
+	}
+	for (int c = 0; c < n; c++)
+	{
+		int			piv = c;
+		long double f;
+
+		for (int r = c + 1; r < n; r++)
+			if (fabsl(g[r * n + c]) > fabsl(g[piv * n + c]))
+				piv = r;
+		for (int t = 0; t < n; t++)
+		{
+			long double x = g[c * n + t],
+						y = inv[c * n + t];
+
+			g[c * n + t] = g[piv * n + t];
+			inv[c * n + t] = inv[piv * n + t];
+			g[piv * n + t] = x;
+			inv[piv * n + t] = y;
+		}
+		f = g[c * n + c];
+		for (int t = 0; t < n; t++)
+		{
+			g[c * n + t] /= f;
+			inv[c * n + t] /= f;
+		}
+		for (int r = 0; r < n; r++)
+		{
+			if (r == c || g[r * n + c] == 0)
+				continue;
+			f = g[r * n + c];
+			for (int t = 0; t < n; t++)
+			{
+				g[r * n + t] -= f * g[c * n + t];
+				inv[r * n + t] -= f * inv[c * n + t];
+			}
+		}
+	}
+	for (int t = 0; t < ni * ni; t++)
+		ref[t] = NAN;
+	for (int r = 0; r < n; r++)
+		for (int c = 0; c < n; c++)
+			if (r != c)
+				ref[idx[r] * ni + idx[c]] = (double) (-inv[r * n + c] / inv[c * n + c]);
+	free(idx);
+	free(g);
+	free(inv);
 }
 
 /* RP3beta by the definition, in long double, over the dense weights; NAN on the diagonal */
@@ -692,6 +768,16 @@ Rp3Params(double alpha, double beta, int k, int min_support, double shrink)
 
 	p.rp3_alpha = alpha;
 	p.rp3_beta = beta;
+	return p;
+}
+
+static SimParams
+EaseParams(double lambda, int k, int min_support, double shrink, int32 max_items)
+{
+	SimParams	p = {SIM_EASE, k, min_support, shrink, 1.2, 0.75};
+
+	p.ease_lambda = lambda;
+	p.max_items = max_items;
 	return p;
 }
 
@@ -871,7 +957,7 @@ test_rp3beta_single_and_zero(void)
 
 /* a negative weight is CORE_RANGE naming rp3beta, the user, the item and the weight; bad options are CORE_INVALID */
 static void
-test_rp3beta_errors(void)
+test_rp3beta_ease_errors(void)
 {
 	Dense		d;
 	SimParams	p = Rp3Params(1.0, 0.5, 5, 1, 0);
@@ -889,6 +975,10 @@ test_rp3beta_errors(void)
 	CHECK_STR(err.detail, "The weight of user 2 for item 30 is -0.5.");
 	CHECK(strstr(err.hint, "negative weights") != NULL);
 
+	/* EASE takes any finite weights */
+	p = EaseParams(1.0, 5, 1, 0, 0);
+	CHECK_EQ_INT(simcore_compute(&unit_arena, DenseBuild(&d, false), &p, 1, &core_no_interrupts, &nl, &err), CORE_OK);
+
 	/* the options */
 	p = Rp3Params(0, 0.5, 5, 1, 0);
 	CHECK_EQ_INT(simcore_compute(&unit_arena, DenseBuild(&d, false), &p, 1, &core_no_interrupts, &nl, &err), CORE_INVALID);
@@ -902,6 +992,11 @@ test_rp3beta_errors(void)
 	p = Rp3Params(1, NAN, 5, 1, 0);
 	CHECK_EQ_INT(simcore_compute(&unit_arena, DenseBuild(&d, false), &p, 1, &core_no_interrupts, &nl, &err), CORE_INVALID);
 	CHECK_STR(err.message, "rp3_beta must be a finite number >= 0, got NaN");
+	p = EaseParams(0, 5, 1, 0, 0);
+	CHECK_EQ_INT(simcore_compute(&unit_arena, DenseBuild(&d, false), &p, 1, &core_no_interrupts, &nl, &err), CORE_INVALID);
+	CHECK_STR(err.message, "ease_lambda must be a finite number > 0, got 0");
+	p = EaseParams(NAN, 5, 1, 0, 0);
+	CHECK_EQ_INT(simcore_compute(&unit_arena, DenseBuild(&d, false), &p, 1, &core_no_interrupts, &nl, &err), CORE_INVALID);
 	DenseFree(&d);
 
 	/* a tiny total weight under a large beta would overflow: an error, not an infinite similarity */
@@ -914,6 +1009,22 @@ test_rp3beta_errors(void)
 	CHECK_STR(err.message, "an rp3beta similarity to item 20 is out of range");
 	p = Rp3Params(1, 1, 5, 1, 0);	/* 1 / 2e-200 fits */
 	CHECK_EQ_INT(simcore_compute(&unit_arena, DenseBuild(&d, false), &p, 1, &core_no_interrupts, &nl, &err), CORE_OK);
+	DenseFree(&d);
+
+	/* an allocator running dry mid-EASE is CORE_NOMEM, not a crash */
+	DenseInit(&d, 30, 40);
+	for (int u = 0; u < 30; u++)
+		for (int i = 0; i < 40; i++)
+			if ((u * 7 + i * 3) % 5 == 0)
+				DenseSet(&d, u, i, 1);
+	{
+		InteractionMatrix *m = DenseBuild(&d, false);
+
+		p = EaseParams(1.0, 5, 1, 0, 0);
+		unit_arena_fail_after(8000);
+		CHECK_EQ_INT(simcore_compute(&unit_arena, m, &p, 1, &core_no_interrupts, &nl, &err), CORE_NOMEM);
+		unit_arena_fail_after(0);
+	}
 	DenseFree(&d);
 }
 
@@ -983,6 +1094,255 @@ test_rp3beta_vs_brute_force(void)
 	}
 }
 
+/*
+ * Three items with G + I = L L', L = [[2,0,0],[1,2,0],[1,0,2]] (λ = 1,
+ * users {0,1,2}, {0,1}, {0,2}, {1}, {1}, {2}, {2}): every step of any
+ * Cholesky and inverse is exact in binary, and
+ *   P = L^-T L^-1 = [[3/8, -1/8, -1/8], [-1/8, 1/4, 0], [-1/8, 0, 1/4]],
+ *   B[0][1] = B[0][2] = 1/2 (a tie), B[1][0] = B[2][0] = 1/3,
+ *   B[1][2] = B[2][1] = 0 (support 1, but not positive).
+ */
+static void
+test_ease_hand(void)
+{
+	Dense		d;
+	SimParams	p = EaseParams(1.0, 5, 1, 0, 0);
+	NeighborLists *nl;
+	double		sim;
+	int			sup;
+	const int	rows[][2] = {{0, 0}, {0, 1}, {0, 2}, {1, 0}, {1, 1}, {2, 0}, {2, 2}, {3, 1}, {4, 1}, {5, 2}, {6, 2}};
+
+	DenseInit(&d, 7, 3);
+	for (int r = 0; r < lengthof(rows); r++)
+		DenseSet(&d, rows[r][0], rows[r][1], 1);
+	nl = Compute(DenseBuild(&d, false), &p, 1);
+	if (nl == NULL)
+		return;
+	CHECK_EQ_INT(nl->n_out[0], 2);
+	CHECK_EQ_INT(Nb(nl, 0, 0, &sim, &sup), 1);
+	CHECK(sim == 0.5);
+	CHECK_EQ_INT(sup, 2);
+	CHECK_EQ_INT(Nb(nl, 0, 1, &sim, &sup), 2);
+	CHECK(sim == 0.5);
+	CHECK_EQ_INT(sup, 2);
+	CHECK_EQ_INT(nl->n_out[1], 1);
+	CHECK_EQ_INT(Nb(nl, 1, 0, &sim, &sup), 0);
+	CHECK(sim == 1.0 / 3.0);
+	CHECK_EQ_INT(sup, 2);
+	CHECK_EQ_INT(nl->n_out[2], 1);
+	CHECK_EQ_INT(Nb(nl, 2, 0, &sim, NULL), 0);
+	CHECK(sim == 1.0 / 3.0);
+	CHECK_EQ_INT(nl->pairs, 4);
+
+	/* k = 1: the tie goes to the smaller id */
+	p.k = 1;
+	nl = Compute(DenseBuild(&d, false), &p, 1);
+	if (nl == NULL)
+		return;
+	CHECK_EQ_INT(nl->n_out[0], 1);
+	CHECK_EQ_INT(Nb(nl, 0, 0, NULL, NULL), 1);
+
+	/* shrinkage 2: x 2/4 each */
+	p = EaseParams(1.0, 5, 1, 2.0, 0);
+	nl = Compute(DenseBuild(&d, false), &p, 1);
+	if (nl == NULL)
+		return;
+	CHECK_EQ_INT(Nb(nl, 0, 0, &sim, NULL), 1);
+	CHECK(sim == 0.25);
+	CHECK_EQ_INT(Nb(nl, 1, 0, &sim, NULL), 0);
+	CHECK(sim == 1.0 / 3.0 * 0.5);
+	DenseFree(&d);
+}
+
+/*
+ * One user with weights x = (1, 2, 3), λ = 2: P = (1/λ)(I - x x' / (λ + |x|²)),
+ * so B[i][j] = x_i x_j / (λ + |x|² - x_j²) = x_i x_j / (16 - x_j²).
+ * Four weighted items over four users against the Gauss–Jordan reference,
+ * with min_support 2.  A single item has no neighbours.
+ */
+static void
+test_ease_single_user_weighted(void)
+{
+	Dense		d;
+	SimParams	p = EaseParams(2.0, 5, 1, 0, 0);
+	NeighborLists *nl;
+	double		sim;
+	double		ref[16];
+
+	DenseInit(&d, 1, 3);
+	for (int i = 0; i < 3; i++)
+		DenseSet(&d, 0, i, i + 1);
+	nl = Compute(DenseBuild(&d, false), &p, 1);
+	if (nl == NULL)
+		return;
+	/* item 0: 3/7 (item 2), 2/12; item 1: 6/7, 2/15; item 2: 6/12, 3/15 */
+	CHECK_EQ_INT(Nb(nl, 0, 0, &sim, NULL), 2);
+	CHECK_NEAR(sim, 3.0 / 7, 1e-15);
+	CHECK_EQ_INT(Nb(nl, 0, 1, &sim, NULL), 1);
+	CHECK_NEAR(sim, 2.0 / 12, 1e-15);
+	CHECK_EQ_INT(Nb(nl, 1, 0, &sim, NULL), 2);
+	CHECK_NEAR(sim, 6.0 / 7, 1e-15);
+	CHECK_EQ_INT(Nb(nl, 1, 1, &sim, NULL), 0);
+	CHECK_NEAR(sim, 2.0 / 15, 1e-15);
+	CHECK_EQ_INT(Nb(nl, 2, 0, &sim, NULL), 1);
+	CHECK_NEAR(sim, 6.0 / 12, 1e-15);
+	CHECK_EQ_INT(Nb(nl, 2, 1, &sim, NULL), 0);
+	CHECK_NEAR(sim, 3.0 / 15, 1e-15);
+	DenseFree(&d);
+
+	DenseInit(&d, 4, 4);
+	DenseSet(&d, 0, 0, 3);
+	DenseSet(&d, 0, 1, 1);
+	DenseSet(&d, 0, 3, 2);
+	DenseSet(&d, 1, 0, 1);
+	DenseSet(&d, 1, 1, 2);
+	DenseSet(&d, 1, 2, 5);
+	DenseSet(&d, 2, 1, 1);
+	DenseSet(&d, 2, 2, 1);
+	DenseSet(&d, 2, 3, 4);
+	DenseSet(&d, 3, 0, 2);
+	DenseSet(&d, 3, 3, 1);
+	RefEase(&d, 2.5, NULL, ref);
+	for (int ms = 1; ms <= 2; ms++)
+	{
+		p = EaseParams(2.5, 3, ms, 0, 0);
+		nl = Compute(DenseBuild(&d, ms == 2), &p, 1);
+		if (nl)
+			CheckLists("ease 4 items", nl, &d, ref, 3, ms, 0, 1e-12);
+	}
+	DenseFree(&d);
+
+	DenseInit(&d, 3, 1);
+	DenseSet(&d, 0, 0, 1);
+	DenseSet(&d, 2, 0, 2);
+	nl = Compute(DenseBuild(&d, false), &p, 1);
+	CHECK(nl != NULL && nl->n_out[0] == 0 && nl->pairs == 0);
+	DenseFree(&d);
+	DenseInit(&d, 0, 0);
+	nl = Compute(DenseBuild(&d, false), &p, 1);
+	CHECK(nl != NULL && nl->n_items == 0);
+	DenseFree(&d);
+}
+
+/*
+ * max_items 3 of degrees (3, 5, 3, 5, 1) keeps items 1 and 3 (5 users) and
+ * item 0, the smaller of the two with 3; items 2 and 4 get no neighbours and
+ * are nobody's, the others are EASE over the three alone.  max_items >= the
+ * item count is all of them; max_items 1 leaves no neighbours at all.
+ */
+static void
+test_ease_max_items(void)
+{
+	Dense		d;
+	const int	deg[5] = {3, 5, 3, 5, 1};
+	bool		covered[5] = {true, true, false, true, false};
+	double		ref[25];
+	SimParams	p = EaseParams(1.5, 4, 1, 0, 3);
+	NeighborLists *nl;
+	uint64		rs = 7;
+
+	DenseInit(&d, 6, 5);
+	for (int i = 0; i < 5; i++)
+		for (int u = 0; u < deg[i]; u++)
+			DenseSet(&d, (u + i) % 6, i, 1 + unit_rand(&rs) % 3);
+	RefEase(&d, 1.5, covered, ref);
+	CHECK_EQ_INT(sim_dense_items(DenseBuild(&d, false), &p), 3);
+	nl = Compute(DenseBuild(&d, false), &p, 1);
+	if (nl)
+	{
+		CheckLists("ease max_items 3", nl, &d, ref, 4, 1, 0, 1e-12);
+		CHECK_EQ_INT(nl->n_out[2], 0);
+		CHECK_EQ_INT(nl->n_out[4], 0);
+		CHECK(nl->k_cap == 2);
+		for (int i = 0; i < 5; i++)
+			for (int t = 0; t < nl->n_out[i]; t++)
+				CHECK(covered[nl->nb[(int64) i * nl->k_cap + t]]);
+	}
+	RefEase(&d, 1.5, NULL, ref);
+	for (int mi = 0; mi <= 6; mi += 5)
+	{
+		p = EaseParams(1.5, 4, 1, 0, mi);
+		nl = Compute(DenseBuild(&d, false), &p, 1);
+		if (nl)
+			CheckLists("ease max_items all", nl, &d, ref, 4, 1, 0, 1e-12);
+	}
+	p = EaseParams(1.5, 4, 1, 0, 1);
+	nl = Compute(DenseBuild(&d, false), &p, 1);
+	CHECK(nl != NULL && nl->pairs == 0);
+	DenseFree(&d);
+}
+
+/* the max_items items with the most users, ties by the smaller index, by selection */
+static void
+MostPopular(const Dense *d, int max_items, bool *covered)
+{
+	for (int i = 0; i < d->ni; i++)
+		covered[i] = false;
+	for (int t = 0; t < max_items; t++)
+	{
+		int			best = -1,
+					best_deg = -1;
+
+		for (int i = 0; i < d->ni; i++)
+		{
+			int			deg = 0;
+
+			for (int u = 0; u < d->nu; u++)
+				deg += DH(d, u, i);
+			if (!covered[i] && deg > best_deg)
+				best = i, best_deg = deg;
+		}
+		covered[best] = true;
+	}
+}
+
+/*
+ * EASE against the Gauss–Jordan definition on ~150 items, for several λ, k,
+ * min_support, shrinkage and max_items
+ */
+static void
+test_ease_vs_brute_force(void)
+{
+	const struct
+	{
+		double		lambda;
+		int			k,
+					min_support;
+		double		shrink;
+		bool		binary;
+		int			max_items;
+	}			cases[] = {
+		{1.0, 10, 1, 0, false, 0},
+		{10.0, 50, 1, 0, true, 0},
+		{250.0, 200, 1, 0, true, 0},
+		{5.0, 20, 2, 3.0, false, 0},
+		{50.0, 5, 3, 10.0, false, 0},
+		{20.0, 30, 1, 0, true, 100},
+	};
+
+	for (int c = 0; c < lengthof(cases); c++)
+	{
+		Dense		d;
+		double	   *ref;
+		SimParams	p = EaseParams(cases[c].lambda, cases[c].k, cases[c].min_support, cases[c].shrink,
+								   cases[c].max_items);
+		NeighborLists *nl;
+		char		what[64];
+		bool		covered[150];
+
+		RandomDense(&d, 400, 150, 2000 + c, cases[c].binary);
+		ref = malloc(sizeof(double) * d.ni * d.ni);
+		MostPopular(&d, cases[c].max_items > 0 ? cases[c].max_items : d.ni, covered);
+		RefEase(&d, cases[c].lambda, covered, ref);
+		nl = Compute(DenseBuild(&d, true), &p, 2);
+		snprintf(what, sizeof(what), "ease case %d", c);
+		if (nl)
+			CheckLists(what, nl, &d, ref, cases[c].k, cases[c].min_support, cases[c].shrink, 1e-9);
+		free(ref);
+		DenseFree(&d);
+	}
+}
+
 static bool
 SameLists(const NeighborLists *a, const NeighborLists *b)
 {
@@ -998,20 +1358,21 @@ SameLists(const NeighborLists *a, const NeighborLists *b)
 }
 
 /*
- * 1 and 3 threads give the same lists bit for bit; so does a run whose
- * interrupts are polled and processed (the run resumes; one thread, so that
- * the polls are deterministic).
+ * 1 and 3 threads give the same lists bit for bit, for both metrics; so does
+ * a run whose interrupts are polled and processed (the run resumes; one
+ * thread, so that the polls are deterministic).
  */
 static void
-test_rp3beta_threads(void)
+test_ease_rp3beta_threads(void)
 {
 	const CoreInterrupts hooks = {CountingPending, CountingProcess};
 	Dense		d;
-	SimParams	ps[1];
+	SimParams	ps[2];
 
-	ps[0] = Rp3Params(0.9, 0.4, 15, 2, 1.0);
+	ps[0] = EaseParams(20.0, 15, 2, 1.0, 120);
+	ps[1] = Rp3Params(0.9, 0.4, 15, 2, 1.0);
 	RandomDense(&d, 300, 140, 77, false);
-	for (int t = 0; t < 1; t++)
+	for (int t = 0; t < 2; t++)
 	{
 		NeighborLists *a = Compute(DenseBuild(&d, true), &ps[t], 1),
 				   *b = Compute(DenseBuild(&d, true), &ps[t], 3),
@@ -1030,6 +1391,93 @@ test_rp3beta_threads(void)
 	DenseFree(&d);
 }
 
+typedef struct PhaseLog
+{
+	int			n;
+	char		name[8][16];
+	double		seconds[8];
+	size_t		bytes[8];
+} PhaseLog;
+
+static void
+LogPhase(void *arg, const char *phase, double seconds, size_t bytes)
+{
+	PhaseLog   *log = arg;
+
+	if (log->n < 8)
+	{
+		snprintf(log->name[log->n], sizeof(log->name[0]), "%s", phase);
+		log->seconds[log->n] = seconds;
+		log->bytes[log->n] = bytes;
+	}
+	log->n++;
+}
+
+/*
+ * EASE reports its four phases in order, each holding at least the dense
+ * matrix and at most the memory estimate, which covers the dense matrix
+ * that sim_dense_bytes gives (0 for the other metrics); the matrix is
+ * released at the end; the names parse.
+ */
+static void
+test_ease_progress_and_sizes(void)
+{
+	Dense		d;
+	PhaseLog	log;
+	SimProgress prog = {LogPhase, &log};
+	SimParams	p = EaseParams(10.0, 10, 1, 0, 0);
+	InteractionMatrix *m;
+	NeighborLists *nl;
+	size_t		dense = 100 * 100 * sizeof(double),
+				est_all,
+				held;
+	SimMetric	metric;
+	const char *const names[] = {"gram", "factor", "invert", "select"};
+
+	RandomDense(&d, 200, 100, 5, true);
+	m = DenseBuild(&d, false);
+	if (m == NULL)
+		return;
+	CHECK_EQ_INT(sim_dense_items(m, &p), 100);
+	CHECK_EQ_INT(sim_dense_bytes(m, &p), dense);
+	est_all = sim_memory_estimate(m, &p, 2);
+	CHECK(est_all > dense);
+	p.max_items = 50;
+	CHECK_EQ_INT(sim_dense_bytes(m, &p), dense / 4);
+	CHECK(est_all - sim_memory_estimate(m, &p, 2) >= dense - dense / 4);
+	p.max_items = 0;
+	{
+		SimParams	q = Rp3Params(1, 0.5, 10, 1, 0);
+
+		CHECK_EQ_INT(sim_dense_bytes(m, &q), 0);
+		CHECK_EQ_INT(sim_dense_items(m, &q), 0);
+		CHECK(sim_memory_estimate(m, &q, 2) < dense);
+	}
+
+	memset(&log, 0, sizeof(log));
+	p.progress = &prog;
+	held = unit_arena_live();
+	nl = Compute(m, &p, 2);
+	CHECK(nl != NULL);
+	/* the dense matrix and the scratch are released; the lists stay */
+	CHECK(unit_arena_live() - held < dense / 4);
+	CHECK_EQ_INT(log.n, 4);
+	for (int t = 0; t < Min(log.n, 4); t++)
+	{
+		CHECK_STR(log.name[t], names[t]);
+		CHECK(log.seconds[t] >= 0 && log.seconds[t] < 60);
+		CHECK(log.bytes[t] >= dense);
+		CHECK(log.bytes[t] <= est_all);	/* the estimate covers the peak */
+	}
+	DenseFree(&d);
+
+	CHECK_STR(sim_metric_name(SIM_EASE), "ease");
+	CHECK_STR(sim_metric_name(SIM_RP3BETA), "rp3beta");
+	CHECK(sim_metric_parse("ease", &metric) && metric == SIM_EASE);
+	CHECK(sim_metric_parse("rp3beta", &metric) && metric == SIM_RP3BETA);
+	CHECK(!sim_metric_parse("rp3", &metric));
+}
+
 void
 simcore_suite(void)
 {
@@ -1041,7 +1489,12 @@ simcore_suite(void)
 	RUN(test_sim_hashed_ids);
 	RUN(test_rp3beta_hand);
 	RUN(test_rp3beta_single_and_zero);
-	RUN(test_rp3beta_errors);
+	RUN(test_rp3beta_ease_errors);
 	RUN(test_rp3beta_vs_brute_force);
-	RUN(test_rp3beta_threads);
+	RUN(test_ease_hand);
+	RUN(test_ease_single_user_weighted);
+	RUN(test_ease_max_items);
+	RUN(test_ease_vs_brute_force);
+	RUN(test_ease_rp3beta_threads);
+	RUN(test_ease_progress_and_sizes);
 }
