@@ -51,5 +51,6 @@ extern double unit_uniform(uint64 *state);	/* [0, 1) */
 extern void core_suite(void);
 extern void simcore_suite(void);
 extern void mlp_suite(void);
+extern void ease_suite(void);
 
 #endif

@@ -133,6 +133,7 @@ main(void)
 	core_suite();
 	simcore_suite();
 	mlp_suite();
+	ease_suite();
 	printf("unit: %d passed, %d failed\n", n_passed, n_failed);
 	return n_failed == 0 ? 0 : 1;
 }
