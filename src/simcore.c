@@ -28,9 +28,26 @@
  * product is the similarity (or, for ordinary weights, the raw dot product is
  * divided by sqrt(ss_i * ss_j) at the end; see PrepareCosine).
  *
+ * RP3beta is the same product over other weights: the item-major copy holds
+ * (w(u,i) / s(i))^α and the user-major copy (w(u,j) / t(u))^α, which is all
+ * the i side and the j side of the accumulation read, and the candidate's
+ * sum is divided by s(j)^β (a division, as the definition writes it, not a
+ * multiplication by a reciprocal: it is per candidate, not per
+ * multiply-add, and measured 2-4 % of the run at 1M interactions).
+ *
+ * EASE is dense: the items it covers (all, or the max_items most popular)
+ * get one n x n matrix, in which ease_core.c builds G + λI, factors it and
+ * inverts it in place; then each covered item's row of P is copied out of
+ * the triangle (EASE_ROWS rows at a time, see FillPRows) and its candidates
+ * are its co-occurring covered items, whose supports the unweighted sparse
+ * pass counts, at B[i][j] = -P[i][j] / P[j][j].  The matrix is released as
+ * soon as the selection ends; each phase reports its seconds and the most
+ * bytes held through SimParams.progress (counted by a wrapper around the
+ * caller's allocator).
+ *
  * Items are handed out in small chunks, one task each, to up to `nthreads`
- * threads through parallel.c's runner.  Helper threads run only
- * ProcessChunk, on memory allocated beforehand by the main thread; they never
+ * threads through parallel.c's runner.  Helper threads run only the task
+ * functions, on memory allocated beforehand by the main thread; they never
  * call the allocator or the interrupt hooks.  The main thread works too and
  * polls for a pending interrupt between chunks: the runner then joins the
  * helpers and lets the caller process the interrupt (in the server usually
@@ -49,8 +66,10 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "compare.h"
+#include "ease_core.h"
 #include "simcore.h"
 #include "topk.h"
 
@@ -756,6 +775,13 @@ typedef struct SimShared
 	const int32 *deg;			/* |U(i)| */
 	const double *sumsq;		/* cosine, raw mode: sum of squared weights */
 	const double *invnorm;		/* cosine, raw mode: 1 / sqrt(sumsq), for pre-filtering */
+	const double *rp3_den;		/* rp3beta: s(j)^β (1 where s(j) = 0) */
+	/* ease */
+	const double *dense;		/* lower triangle of P, n_sub x n_sub, column-major */
+	int32		n_sub;
+	const int32 *sub;			/* item -> row/column of P, or -1 */
+	const int32 *dense_item;	/* row of P -> item */
+	const double *pdiag;		/* P[c][c] */
 } SimShared;
 
 /* accumulator and co-occurrence count side by side: one cache line per touch */
@@ -772,9 +798,12 @@ typedef struct SimScratch
 	AccSlot    *slots;
 	int32	   *touched;
 	HeapEntry  *heap;
+	double	   *prow;			/* ease: EASE_ROWS rows of P, n_sub each */
 } SimScratch;
 
 #define SIM_CHUNK 4
+/* ease: rows of P per task, copied out of the triangle together (see FillPRows) */
+#define EASE_ROWS 16
 
 /* Accumulate item i's row; returns the number of touched items.  Runs on helper threads. */
 static int32
@@ -825,6 +854,24 @@ AccumulateRow(const InteractionMatrix *m, int32 i, bool weighted,
 	return nt;
 }
 
+/* Item i's kept candidates into its slots, best first; empties the heap.  Any thread. */
+static void
+WriteNeighbors(NeighborLists *out, int32 i, HeapEntry *heap, int nh)
+{
+	int64		base = (int64) i * out->k_cap;
+
+	/* pop the worst to the back: the slots end up best first */
+	out->n_out[i] = nh;
+	while (nh > 0)
+	{
+		HeapEntry	worst = nb_heap_pop_worst(heap, &nh);
+
+		out->nb[base + nh] = worst.j;
+		out->sim[base + nh] = worst.sim;
+		out->support[base + nh] = worst.support;
+	}
+}
+
 /*
  * Item i's top-k neighbours into its slots of the output, from the worker's
  * scratch (reset again before returning).  Runs on helper threads: no
@@ -843,11 +890,11 @@ ProcessItem(SimScratch *s, int32 i)
 	bool		cosine = SIM_IS_COSINE(p->metric);
 	int32		nt;
 	int			nh = 0;
-	int64		base = (int64) i * k;
 	double		inv_i = (cosine && sh->invnorm) ? sh->invnorm[i] : 1.0;
 	double		floor_sim = 0;	/* candidates clearly below this cannot enter */
 
-	nt = AccumulateRow(sh->m, i, cosine || p->metric == SIM_BM25, slots, touched);
+	nt = AccumulateRow(sh->m, i, cosine || p->metric == SIM_BM25 || p->metric == SIM_RP3BETA,
+					   slots, touched);
 
 	for (int32 t = 0; t < nt; t++)
 	{
@@ -884,6 +931,8 @@ ProcessItem(SimScratch *s, int32 i)
 		}
 		else if (p->metric == SIM_BM25)
 			sim = dot;
+		else if (p->metric == SIM_RP3BETA)
+			sim = dot / sh->rp3_den[j];
 		else if (p->metric == SIM_CONDITIONAL)
 			sim = (double) sup / (double) sh->deg[i];
 		else
@@ -901,16 +950,7 @@ ProcessItem(SimScratch *s, int32 i)
 			floor_sim = heap[0].sim * (1.0 - 1e-9);
 	}
 
-	/* pop the worst to the back: the slots end up best first */
-	out->n_out[i] = nh;
-	while (nh > 0)
-	{
-		HeapEntry	worst = nb_heap_pop_worst(heap, &nh);
-
-		out->nb[base + nh] = worst.j;
-		out->sim[base + nh] = worst.sim;
-		out->support[base + nh] = worst.support;
-	}
+	WriteNeighbors(out, i, heap, nh);
 }
 
 /* parallel.c task: chunk `task` of SIM_CHUNK items, on the worker's scratch.  Runs on helper threads. */
@@ -923,6 +963,86 @@ ProcessChunk(void *arg, int worker, int64 task)
 
 	for (int64 i = start; i < Min((int64) n, start + SIM_CHUNK); i++)
 		ProcessItem(s, (int32) i);
+}
+
+/*
+ * Rows r0 .. r1-1 of the symmetric P (n x n, lower triangle in a, see
+ * ease_core.h) into buf, row r at buf[(r - r0) * n].  Row r is column r
+ * below the diagonal (contiguous) and row r of the triangle to its left,
+ * whose elements are n apart: those are read a column at a time for all
+ * the rows together, so each cache line of the triangle is fetched once
+ * per task rather than once per row.  Any thread.
+ */
+static void
+FillPRows(const double *a, int32 n, int32 r0, int32 r1, double *restrict buf)
+{
+	for (int32 c = 0; c < r1; c++)
+	{
+		const double *col = a + (size_t) c * n;
+
+		for (int32 r = Max(r0, c); r < r1; r++)
+			buf[(size_t) (r - r0) * n + c] = col[r];	/* P[r][c], r >= c */
+	}
+	for (int32 r = r0; r < r1; r++)
+		memcpy(buf + (size_t) (r - r0) * n + r + 1, a + (size_t) r * n + r + 1,
+			   sizeof(double) * (n - r - 1));	/* P[r][c] = P[c][r], c > r */
+}
+
+/*
+ * EASE: the top-k neighbours of the item on row r of P, whose row is prow:
+ * every co-occurring item j of the dense matrix, B[i][j] = -P[i][j] /
+ * P[j][j] times the shrinkage, kept when positive.  The co-occurrence counts
+ * (support, min_support) come from the sparse matrix, unweighted.  Runs on
+ * helper threads; resets the scratch slots it touched.
+ */
+static void
+ProcessEaseRow(SimScratch *s, int32 r, const double *prow)
+{
+	const SimShared *sh = s->sh;
+	const SimParams *p = sh->p;
+	int32		i = sh->dense_item[r];
+	int32		k = sh->out->k_cap;
+	AccSlot    *slots = s->slots;
+	int32	   *touched = s->touched;
+	int			nh = 0;
+	int32		nt = AccumulateRow(sh->m, i, false, slots, touched);
+
+	for (int32 t = 0; t < nt; t++)
+	{
+		int32		j = touched[t];
+		int32		sup = slots[j].cnt;
+		int32		c = sh->sub[j];
+		double		sim;
+		HeapEntry	e;
+
+		slots[j].cnt = 0;
+		if (j == i || c < 0 || sup < p->min_support)
+			continue;
+		sim = -prow[c] / sh->pdiag[c];
+		if (p->shrinkage > 0)
+			sim *= (double) sup / ((double) sup + p->shrinkage);
+		if (!(sim > 0))
+			continue;
+		e.sim = sim;
+		e.j = j;
+		e.support = sup;
+		(void) nb_heap_offer(s->heap, &nh, k, &e);
+	}
+	WriteNeighbors(sh->out, i, s->heap, nh);
+}
+
+/* parallel.c task: rows [task * EASE_ROWS, ...) of P.  Runs on helper threads. */
+static void
+ProcessEaseChunk(void *arg, int worker, int64 task)
+{
+	SimScratch *s = &((SimScratch *) arg)[worker];
+	const SimShared *sh = s->sh;
+	int32		r0 = (int32) (task * EASE_ROWS);
+	int32		r1 = Min(sh->n_sub, r0 + EASE_ROWS);
+
+	FillPRows(sh->dense, sh->n_sub, r0, r1, s->prow);
+	for (int32 r = r0; r < r1; r++)
+		ProcessEaseRow(s, r, s->prow + (size_t) (r - r0) * sh->n_sub);
 }
 
 static bool
@@ -942,12 +1062,34 @@ ScratchFree(const CoreAlloc *a, SimScratch *s)
 	core_release(a, s->slots);
 	core_release(a, s->touched);
 	core_release(a, s->heap);
+	core_release(a, s->prow);
 }
 
+int32
+sim_dense_items(const InteractionMatrix *m, const SimParams *p)
+{
+	if (p->metric != SIM_EASE)
+		return 0;
+	return p->max_items > 0 && p->max_items < m->n_items ? p->max_items : m->n_items;
+}
+
+size_t
+sim_dense_bytes(const InteractionMatrix *m, const SimParams *p)
+{
+	size_t		bytes;
+
+	if (p->metric != SIM_EASE)
+		return 0;
+	return ease_matrix_bytes(sim_dense_items(m, p), &bytes) ? bytes : SIZE_MAX;
+}
+
+/* neighbours per item the output has room for (EASE: among the items it covers) */
 static int32
 KCap(const InteractionMatrix *m, const SimParams *p)
 {
-	return m->n_items <= 1 ? 0 : Min(p->k, m->n_items - 1);
+	int32		n = p->metric == SIM_EASE ? sim_dense_items(m, p) : m->n_items;
+
+	return n <= 1 ? 0 : Min(p->k, n - 1);
 }
 
 size_t
@@ -958,6 +1100,20 @@ sim_memory_estimate(const InteractionMatrix *m, const SimParams *p, int nthreads
 	double		matrix = (double) m->nnz * 24 + ((double) m->n_items + m->n_users) * 24;
 	double		total = out_bytes + scratch + matrix;
 
+	if (p->metric == SIM_RP3BETA)
+		total += (double) m->n_items * sizeof(double);
+	if (p->metric == SIM_EASE)
+	{
+		double		n = sim_dense_items(m, p);
+		size_t		dense = sim_dense_bytes(m, p);
+
+		if (dense == SIZE_MAX)
+			return SIZE_MAX / 2;
+		total += (double) dense + (double) m->n_items * sizeof(int32) +
+			n * (sizeof(double) + sizeof(int32)) +
+			(double) nthreads * EASE_ROWS * n * sizeof(double) +
+			(n + EASE_TILE) * EASE_TILE * sizeof(double);	/* ease_invert's scratch */
+	}
 	return total >= (double) SIZE_MAX / 2 ? SIZE_MAX / 2 : (size_t) total;
 }
 
@@ -1146,12 +1302,108 @@ ApplyBm25(const CoreAlloc *alloc, const CoreInterrupts *hooks, InteractionMatrix
 	return CORE_OK;
 }
 
-/* Reweighting for the metric, in both copies of the matrix; cosine's sums of squares into *sumsq */
+/*
+ * RP3beta's transition probabilities, in place, over the rows of one copy
+ * of the matrix (items in the item-major copy, users in the user-major one):
+ * w := (w / Σ_row w)^alpha.  A row summing to 0 becomes all zeros (it
+ * contributes nothing).  Should the plain sum overflow, the shares are taken
+ * of the weights divided by the row's largest one, which sum to at most the
+ * row's length.  The row sums go to sums[] when it is not NULL.  Weights are
+ * >= 0 and finite (checked before), so every share is in [0, 1].
+ */
+static void
+Rp3Shares(const CoreInterrupts *hooks, int32 nrows, const int64 *ptr, double *w, double alpha,
+		  double *sums)
+{
+	for (int32 r = 0; r < nrows; r++)
+	{
+		double		sum = 0,
+					scale = 0;
+		bool		scaled;
+
+		for (int64 a = ptr[r]; a < ptr[r + 1]; a++)
+			sum += w[a];
+		if (sums)
+			sums[r] = sum;
+		scaled = !isfinite(sum);
+		if (scaled)
+		{
+			for (int64 a = ptr[r]; a < ptr[r + 1]; a++)
+				scale = Max(scale, w[a]);
+			sum = 0;
+			for (int64 a = ptr[r]; a < ptr[r + 1]; a++)
+				sum += w[a] / scale;
+		}
+		for (int64 a = ptr[r]; a < ptr[r + 1]; a++)
+		{
+			double		share = sum > 0 ? (scaled ? w[a] / scale : w[a]) / sum : 0.0;
+
+			w[a] = alpha == 1.0 ? share : pow(share, alpha);
+		}
+		if ((r & 1023) == 0)
+			core_check_interrupts(hooks);
+	}
+}
+
+/*
+ * RP3beta (Paudel et al. 2017): with s(i) = Σ_u w(u,i) and t(u) = Σ_j w(u,j),
+ * the item-major copy becomes (w(u,i) / s(i))^α and the user-major copy
+ * (w(u,j) / t(u))^α, so that AccumulateRow, which multiplies the i side of
+ * the item-major copy with the j side of the user-major one, sums
+ * Σ_u (w(u,i)/s(i))^α (w(u,j)/t(u))^α in users' ascending order; ProcessItem
+ * divides by den[j] = s(j)^β.  The two copies no longer hold the same
+ * values.  Each term is at most 1, so the sum is at most |U(j)|: when
+ * |U(j)| / s(j)^β fits in a double no similarity can overflow, and an item
+ * for which it does not (a tiny total weight under a large β) is an error.
+ */
 static CoreStatus
-ComputePrepare(const CoreAlloc *a, InteractionMatrix *m, const SimParams *p,
-			   const CoreInterrupts *hooks, double **sumsq, CoreError *err)
+PrepareRp3beta(const CoreAlloc *alloc, const CoreInterrupts *hooks, InteractionMatrix *m,
+			   const SimParams *p, const int32 *deg, double **den_out, CoreError *err)
+{
+	double	   *den;
+
+	for (int32 u = 0; u < m->n_users; u++)
+		for (int64 a = m->u_ptr[u]; a < m->u_ptr[u + 1]; a++)
+			if (!(m->u_w[a] >= 0) || !isfinite(m->u_w[a]))
+			{
+				core_error(err, CORE_RANGE, "rp3beta needs weights >= 0");
+				core_error_detail(err, "The weight of user " INT64_FORMAT " for item " INT64_FORMAT " is %g.",
+								  m->user_ids[u], m->item_ids[m->u_item[a]], m->u_w[a]);
+				return core_error_hint(err, "RP3beta reads weights as transition probabilities; filter out or fix the negative weights, or use another metric.");
+			}
+	den = core_array(alloc, m->n_items, sizeof(double), false, err);
+	if (den == NULL)
+		return err->status;
+	Rp3Shares(hooks, m->n_items, m->i_ptr, m->i_w, p->rp3_alpha, den);
+	Rp3Shares(hooks, m->n_users, m->u_ptr, m->u_w, p->rp3_alpha, NULL);
+	for (int32 j = 0; j < m->n_items; j++)
+	{
+		double		s = den[j];
+
+		den[j] = s > 0 ? pow(s, p->rp3_beta) : 1.0;
+		if (!(den[j] > 0) || !isfinite((double) deg[j] / den[j]))
+		{
+			core_error(err, CORE_RANGE, "an rp3beta similarity to item " INT64_FORMAT " is out of range",
+					   m->item_ids[j]);
+			core_error_detail(err, "The item's total weight %g to the power rp3_beta = %g is too small to divide by.",
+							  s, p->rp3_beta);
+			return core_error_hint(err, "Scale the weights up, or lower rp3_beta.");
+		}
+	}
+	*den_out = den;
+	return CORE_OK;
+}
+
+/*
+ * Reweighting for the metric, in both copies of the matrix; cosine's sums
+ * of squares into *sumsq, RP3beta's denominators into *rp3_den
+ */
+static CoreStatus
+ComputePrepare(const CoreAlloc *a, InteractionMatrix *m, const SimParams *p, const int32 *deg,
+			   const CoreInterrupts *hooks, double **sumsq, double **rp3_den, CoreError *err)
 {
 	*sumsq = NULL;
+	*rp3_den = NULL;
 	if (p->metric == SIM_BM25 && ApplyBm25(a, hooks, m, p->bm25_k1, p->bm25_b, err) != CORE_OK)
 		return err->status;
 	if (p->metric == SIM_ADJUSTED_COSINE &&
@@ -1162,6 +1414,287 @@ ComputePrepare(const CoreAlloc *a, InteractionMatrix *m, const SimParams *p,
 		return err->status;
 	if (SIM_IS_COSINE(p->metric) && (*sumsq = PrepareCosine(a, hooks, m, err)) == NULL)
 		return err->status;
+	if (p->metric == SIM_RP3BETA && PrepareRp3beta(a, hooks, m, p, deg, rp3_den, err) != CORE_OK)
+		return err->status;
+	return CORE_OK;
+}
+
+/* Scratch for nthreads workers (capped to what the tasks can use), in *scratch. */
+static CoreStatus
+ScratchAll(const CoreAlloc *a, SimShared *sh, int *nthreads, int64 n_tasks, SimScratch **scratch,
+		   CoreError *err)
+{
+	int32		n = sh->m->n_items;
+
+	*nthreads = (int) Max(1, Min((int64) *nthreads, n_tasks));
+	*scratch = core_array(a, *nthreads, sizeof(SimScratch), true, err);
+	if (*scratch == NULL)
+		return err->status;
+	for (int t = 0; t < *nthreads; t++)
+		if (!ScratchInit(a, &(*scratch)[t], sh, n, sh->out->k_cap, err))
+			return err->status;
+	return CORE_OK;
+}
+
+/*
+ * Run n_tasks of fn over the workers' scratch and release it.  Every item's
+ * row is written by the one task that owns it, so the result does not
+ * depend on which thread ran it; an interrupt that returns resumes the run
+ * (see parallel.c).
+ */
+static void
+RunWorkers(const CoreAlloc *a, SimScratch *scratch, int nthreads, int64 n_tasks, ParallelTaskFn fn,
+		 const CoreInterrupts *hooks)
+{
+	ParallelRun run;
+
+	memset(&run, 0, sizeof(run));
+	run.n_tasks = n_tasks;
+	run.n_workers = nthreads;
+	run.fn = fn;
+	run.arg = scratch;
+	parallel_run(&run, hooks);
+	for (int t = 0; t < nthreads; t++)
+		ScratchFree(a, &scratch[t]);
+	core_release(a, scratch);
+}
+
+/* The sparse metrics: reweight, then every item's row on the workers. */
+static CoreStatus
+ComputeSparse(const CoreAlloc *a, InteractionMatrix *m, const SimParams *p, int nthreads,
+			  const CoreInterrupts *hooks, NeighborLists *out, CoreError *err)
+{
+	int32		n = m->n_items;
+	int64		n_tasks = ((int64) n + SIM_CHUNK - 1) / SIM_CHUNK;
+	SimShared	sh;
+	SimScratch *scratch;
+	int32	   *deg;
+	double	   *sumsq = NULL;
+	double	   *invnorm = NULL;
+	double	   *rp3_den = NULL;
+
+	deg = core_array(a, n, sizeof(int32), false, err);
+	if (deg == NULL)
+		return err->status;
+	for (int32 i = 0; i < n; i++)
+		deg[i] = (int32) (m->i_ptr[i + 1] - m->i_ptr[i]);
+	if (ComputePrepare(a, m, p, deg, hooks, &sumsq, &rp3_den, err) != CORE_OK)
+		return err->status;
+	if (sumsq)
+	{
+		invnorm = core_array(a, n, sizeof(double), false, err);
+		if (invnorm == NULL)
+			return err->status;
+		for (int32 i = 0; i < n; i++)
+			invnorm[i] = sumsq[i] > 0 ? 1.0 / sqrt(sumsq[i]) : 0.0;
+	}
+
+	memset(&sh, 0, sizeof(sh));
+	sh.sumsq = sumsq;
+	sh.invnorm = invnorm;
+	sh.rp3_den = rp3_den;
+	sh.m = m;
+	sh.p = p;
+	sh.out = out;
+	sh.deg = deg;
+	if (ScratchAll(a, &sh, &nthreads, n_tasks, &scratch, err) != CORE_OK)
+		return err->status;
+	RunWorkers(a, scratch, nthreads, n_tasks, ProcessChunk, hooks);
+
+	core_release(a, deg);
+	core_release(a, sumsq);
+	core_release(a, invnorm);
+	core_release(a, rp3_den);
+	return CORE_OK;
+}
+
+/* ---------- EASE ---------- */
+
+/*
+ * EASE's phases allocate through a wrapper of the caller's allocator that
+ * counts the bytes held, so that each phase can report the most it held at
+ * once (ease_invert's scratch included), on the main thread.  Each block
+ * carries its size in a header of TRACK_HEADER bytes, which keeps the
+ * alignment of the underlying allocator's blocks.
+ */
+#define TRACK_HEADER 16
+
+typedef struct EasePhases
+{
+	CoreAlloc	alloc;			/* the counting allocator the phases use */
+	const CoreAlloc *base;
+	size_t		live;
+	size_t		peak;			/* most bytes held since the phase began */
+	const SimProgress *progress;
+	struct timespec start;
+} EasePhases;
+
+static void *
+TrackAlloc(void *ctx, size_t size)
+{
+	EasePhases *ph = ctx;
+	char	   *block;
+
+	if (size > SIZE_MAX - TRACK_HEADER)
+		return NULL;
+	block = ph->base->alloc(ph->base->ctx, size + TRACK_HEADER);
+	if (block == NULL)
+		return NULL;
+	memcpy(block, &size, sizeof(size));
+	ph->live += size;
+	ph->peak = Max(ph->peak, ph->live);
+	return block + TRACK_HEADER;
+}
+
+static void
+TrackFree(void *ctx, void *p)
+{
+	EasePhases *ph = ctx;
+	char	   *block = (char *) p - TRACK_HEADER;
+	size_t		size;
+
+	memcpy(&size, block, sizeof(size));
+	ph->live -= size;
+	core_release(ph->base, block);
+}
+
+static double
+SecondsSince(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double) (t1.tv_sec - t0->tv_sec) + (double) (t1.tv_nsec - t0->tv_nsec) * 1e-9;
+}
+
+/* Start counting; `held` is what the computation already holds (its output lists). */
+static void
+PhasesInit(EasePhases *ph, const CoreAlloc *base, const SimProgress *progress, size_t held)
+{
+	memset(ph, 0, sizeof(*ph));
+	ph->alloc.alloc = TrackAlloc;
+	ph->alloc.free = TrackFree;
+	ph->alloc.ctx = ph;
+	ph->base = base;
+	ph->live = ph->peak = held;
+	ph->progress = progress;
+	clock_gettime(CLOCK_MONOTONIC, &ph->start);
+}
+
+/* Report the phase that just ended and start the next one.  Main thread. */
+static void
+PhaseEnd(EasePhases *ph, const char *name)
+{
+	if (ph->progress != NULL && ph->progress->phase != NULL)
+		ph->progress->phase(ph->progress->arg, name, SecondsSince(&ph->start), ph->peak);
+	ph->peak = ph->live;
+	clock_gettime(CLOCK_MONOTONIC, &ph->start);
+}
+
+/*
+ * The selection from P (lower triangle in dense, n_sub x n_sub): each
+ * covered item's top-k, on the workers, EASE_ROWS rows of P per task.
+ * Releases the dense matrix as soon as the last task is done.
+ */
+static CoreStatus
+EaseSelect(const CoreAlloc *a, InteractionMatrix *m, const SimParams *p, const int32 *sub,
+		   int32 n_sub, double *dense, int nthreads, const CoreInterrupts *hooks,
+		   NeighborLists *out, CoreError *err)
+{
+	int64		n_tasks = ((int64) n_sub + EASE_ROWS - 1) / EASE_ROWS;
+	SimShared	sh;
+	SimScratch *scratch;
+	int32	   *dense_item = core_array(a, n_sub, sizeof(int32), false, err);
+	double	   *pdiag = core_array(a, n_sub, sizeof(double), false, err);
+
+	if (dense_item == NULL || pdiag == NULL)
+		return err->status;
+	for (int32 i = 0; i < m->n_items; i++)
+		if (sub[i] >= 0)
+			dense_item[sub[i]] = i;
+	for (int32 c = 0; c < n_sub; c++)
+		pdiag[c] = ease_p(dense, n_sub, c, c);
+
+	memset(&sh, 0, sizeof(sh));
+	sh.m = m;
+	sh.p = p;
+	sh.out = out;
+	sh.dense = dense;
+	sh.n_sub = n_sub;
+	sh.sub = sub;
+	sh.dense_item = dense_item;
+	sh.pdiag = pdiag;
+	if (ScratchAll(a, &sh, &nthreads, n_tasks, &scratch, err) != CORE_OK)
+		return err->status;
+	for (int t = 0; t < nthreads; t++)
+		if ((scratch[t].prow = core_array(a, (size_t) EASE_ROWS * n_sub, sizeof(double), false, err)) == NULL)
+			return err->status;
+	RunWorkers(a, scratch, nthreads, n_tasks, ProcessEaseChunk, hooks);
+	core_release(a, dense);
+	core_release(a, dense_item);
+	core_release(a, pdiag);
+	return CORE_OK;
+}
+
+/*
+ * EASE (Steck 2019): the items it covers (max_items), G + λI over them in
+ * one dense matrix, its Cholesky factor, P = (G + λI)^-1 in place
+ * (ease_core.c), then the selection.  Each phase is reported through
+ * p->progress.  Weights are used as stored.
+ */
+static CoreStatus
+ComputeEase(const CoreAlloc *base, InteractionMatrix *m, const SimParams *p, int nthreads,
+			const CoreInterrupts *hooks, NeighborLists *out, size_t out_bytes, CoreError *err)
+{
+	EasePhases	ph;
+	const CoreAlloc *a = &ph.alloc;
+	int32	   *sub;
+	int32		n_sub;
+	size_t		bytes;
+	double	   *dense;
+
+	PhasesInit(&ph, base, p->progress, out_bytes);
+	if (ease_select_items(a, m, p->max_items, &sub, &n_sub, err) != CORE_OK)
+		return err->status;
+	if (!ease_matrix_bytes(n_sub, &bytes))
+	{
+		core_error(err, CORE_LIMIT, "EASE over %d items needs a dense matrix too large to allocate", n_sub);
+		return core_error_hint(err, "Restrict EASE to the most popular items with max_items.");
+	}
+	dense = core_array(a, bytes, 1, false, err);
+	if (dense == NULL)
+		return err->status;
+	if (ease_gram(m, sub, n_sub, p->ease_lambda, dense, nthreads, hooks, err) != CORE_OK)
+		return err->status;
+	PhaseEnd(&ph, "gram");
+	if (ease_factor(a, dense, n_sub, nthreads, hooks, err) != CORE_OK)
+		return err->status;
+	PhaseEnd(&ph, "factor");
+	if (ease_invert(a, dense, n_sub, nthreads, hooks, err) != CORE_OK)
+		return err->status;
+	PhaseEnd(&ph, "invert");
+	if (EaseSelect(a, m, p, sub, n_sub, dense, nthreads, hooks, out, err) != CORE_OK)
+		return err->status;
+	core_release(a, sub);
+	PhaseEnd(&ph, "select");
+	return CORE_OK;
+}
+
+/* ---------- entry point ---------- */
+
+/* The metric options the core itself relies on (the glue checks them first, with the same words). */
+static CoreStatus
+CheckOptions(const SimParams *p, CoreError *err)
+{
+	if (p->metric == SIM_EASE && !(p->ease_lambda > 0 && isfinite(p->ease_lambda)))
+		return core_error(err, CORE_INVALID, "ease_lambda must be a finite number > 0, got %g",
+						  p->ease_lambda);
+	if (p->metric == SIM_RP3BETA && !(p->rp3_alpha > 0 && isfinite(p->rp3_alpha)))
+		return core_error(err, CORE_INVALID, "rp3_alpha must be a finite number > 0, got %g",
+						  p->rp3_alpha);
+	if (p->metric == SIM_RP3BETA && !(p->rp3_beta >= 0 && isfinite(p->rp3_beta)))
+		return core_error(err, CORE_INVALID, "rp3_beta must be a finite number >= 0, got %g",
+						  p->rp3_beta);
 	return CORE_OK;
 }
 
@@ -1169,17 +1702,15 @@ CoreStatus
 simcore_compute(const CoreAlloc *a, InteractionMatrix *m, const SimParams *p, int nthreads,
 				const CoreInterrupts *hooks, NeighborLists **result, CoreError *err)
 {
-	NeighborLists *out = core_array(a, 1, sizeof(NeighborLists), true, err);
+	NeighborLists *out;
 	int32		k;
 	int32		n = m->n_items;
-	SimShared	sh;
-	SimScratch *scratch;
-	ParallelRun run;
-	int32	   *deg;
-	double	   *sumsq = NULL;
-	double	   *invnorm = NULL;
+	size_t		out_bytes;
 
 	*result = NULL;
+	if (CheckOptions(p, err) != CORE_OK)
+		return err->status;
+	out = core_array(a, 1, sizeof(NeighborLists), true, err);
 	if (out == NULL)
 		return err->status;
 	k = KCap(m, p);
@@ -1196,57 +1727,16 @@ simcore_compute(const CoreAlloc *a, InteractionMatrix *m, const SimParams *p, in
 	out->nb = core_array(a, (size_t) n * k, sizeof(int32), false, err);
 	out->sim = core_array(a, (size_t) n * k, sizeof(double), false, err);
 	out->support = core_array(a, (size_t) n * k, sizeof(int32), false, err);
-	deg = core_array(a, n, sizeof(int32), false, err);
-	if (out->nb == NULL || out->sim == NULL || out->support == NULL || deg == NULL)
+	if (out->nb == NULL || out->sim == NULL || out->support == NULL)
 		return err->status;
-	for (int32 i = 0; i < n; i++)
-		deg[i] = (int32) (m->i_ptr[i + 1] - m->i_ptr[i]);
-	if (ComputePrepare(a, m, p, hooks, &sumsq, err) != CORE_OK)
-		return err->status;
-	if (sumsq)
-	{
-		invnorm = core_array(a, n, sizeof(double), false, err);
-		if (invnorm == NULL)
-			return err->status;
-		for (int32 i = 0; i < n; i++)
-			invnorm[i] = sumsq[i] > 0 ? 1.0 / sqrt(sumsq[i]) : 0.0;
-	}
+	out_bytes = sizeof(NeighborLists) + (size_t) n * sizeof(int32) +
+		(size_t) n * k * (2 * sizeof(int32) + sizeof(double));
 
 	nthreads = Max(1, Min(nthreads, 64));
-	if (nthreads > n)
-		nthreads = Max(1, n);
-	memset(&sh, 0, sizeof(sh));
-	sh.sumsq = sumsq;
-	sh.invnorm = invnorm;
-	sh.m = m;
-	sh.p = p;
-	sh.out = out;
-	sh.deg = deg;
-	scratch = core_array(a, nthreads, sizeof(SimScratch), true, err);
-	if (scratch == NULL)
+	if ((p->metric == SIM_EASE ?
+		 ComputeEase(a, m, p, nthreads, hooks, out, out_bytes, err) :
+		 ComputeSparse(a, m, p, nthreads, hooks, out, err)) != CORE_OK)
 		return err->status;
-	for (int t = 0; t < nthreads; t++)
-		if (!ScratchInit(a, &scratch[t], &sh, n, k, err))
-			return err->status;
-
-	/*
-	 * Every item's row is written by the one task that owns it, so the
-	 * result does not depend on which thread ran it; an interrupt that
-	 * returns resumes the run (see parallel.c).
-	 */
-	memset(&run, 0, sizeof(run));
-	run.n_tasks = ((int64) n + SIM_CHUNK - 1) / SIM_CHUNK;
-	run.n_workers = nthreads;
-	run.fn = ProcessChunk;
-	run.arg = scratch;
-	parallel_run(&run, hooks);
-
-	for (int t = 0; t < nthreads; t++)
-		ScratchFree(a, &scratch[t]);
-	core_release(a, scratch);
-	core_release(a, deg);
-	core_release(a, sumsq);
-	core_release(a, invnorm);
 
 	for (int32 i = 0; i < n; i++)
 		out->pairs += out->n_out[i];
@@ -1271,6 +1761,10 @@ sim_metric_name(SimMetric m)
 			return "conditional";
 		case SIM_BM25:
 			return "bm25";
+		case SIM_EASE:
+			return "ease";
+		case SIM_RP3BETA:
+			return "rp3beta";
 	}
 	return "unknown";
 }
@@ -1279,7 +1773,7 @@ bool
 sim_metric_parse(const char *name, SimMetric *out)
 {
 	static const SimMetric all[] = {SIM_COSINE, SIM_JACCARD, SIM_ADJUSTED_COSINE,
-	SIM_PEARSON, SIM_CONDITIONAL, SIM_BM25};
+	SIM_PEARSON, SIM_CONDITIONAL, SIM_BM25, SIM_EASE, SIM_RP3BETA};
 
 	for (int i = 0; i < lengthof(all); i++)
 		if (strcmp(name, sim_metric_name(all[i])) == 0)

@@ -23,11 +23,26 @@ typedef enum SimMetric
 	SIM_ADJUSTED_COSINE,		/* cosine over w(u,i) − mean of u's weights */
 	SIM_PEARSON,				/* cosine over w(u,i) − mean of i's weights */
 	SIM_CONDITIONAL,			/* support / |U(i)|: P(j | i), asymmetric */
-	SIM_BM25					/* Σ_u w'(u,i)·w'(u,j) over BM25-weighted interactions */
+	SIM_BM25,					/* Σ_u w'(u,i)·w'(u,j) over BM25-weighted interactions */
+	SIM_EASE,					/* −P[i][j] / P[j][j], P = (XᵀX + λI)⁻¹ (Steck 2019) */
+	SIM_RP3BETA					/* Σ_u (w(u,i)/s(i))^α (w(u,j)/t(u))^α / s(j)^β */
 } SimMetric;
 
 /* metrics computed as a cosine (over possibly centred weights) */
 #define SIM_IS_COSINE(m) ((m) == SIM_COSINE || (m) == SIM_ADJUSTED_COSINE || (m) == SIM_PEARSON)
+
+/*
+ * Phase timings of a long computation (EASE: "gram", "factor", "invert",
+ * "select").  phase() is called on the main thread after each phase with its
+ * wall-clock seconds and the most bytes the computation held at once during
+ * it (its own allocations through the CoreAlloc, output lists included, the
+ * interaction matrix not); it may ereport.
+ */
+typedef struct SimProgress
+{
+	void		(*phase) (void *arg, const char *phase, double seconds, size_t bytes);
+	void	   *arg;
+} SimProgress;
 
 typedef struct SimParams
 {
@@ -37,6 +52,11 @@ typedef struct SimParams
 	double		shrinkage;		/* >= 0, finite */
 	double		bm25_k1;		/* bm25: >= 0, finite */
 	double		bm25_b;			/* bm25: in [0, 1] */
+	double		ease_lambda;	/* ease: > 0, finite */
+	double		rp3_alpha;		/* rp3beta: > 0, finite */
+	double		rp3_beta;		/* rp3beta: >= 0, finite */
+	int32		max_items;		/* ease: only the max_items most popular items; <= 0 = all */
+	const SimProgress *progress;	/* NULL = none */
 } SimParams;
 
 /* Collector for raw (user, item, weight) rows, ids mapped to dense indexes. */
@@ -102,16 +122,31 @@ extern CoreStatus simcore_matrix_build(const CoreAlloc *a, TripleBuffer *tb, boo
 									   const CoreInterrupts *hooks, InteractionMatrix **out,
 									   CoreError *err);
 
-/* bytes sim_compute will need beyond the matrix, roughly; pure */
+/*
+ * Bytes sim_compute will need beyond the matrix, roughly (for EASE the dense
+ * matrix, sim_dense_bytes, included); SIZE_MAX / 2 when it does not fit in a
+ * size_t.  Pure.
+ */
 extern size_t sim_memory_estimate(const InteractionMatrix *m, const SimParams *p, int nthreads);
 
 /*
+ * Bytes of EASE's one dense n x n matrix (n = the items it covers, see
+ * max_items): 0 for the other metrics, SIZE_MAX when it overflows.  Pure.
+ */
+extern size_t sim_dense_bytes(const InteractionMatrix *m, const SimParams *p);
+
+/* the number of items EASE's dense matrix covers (max_items applied); pure */
+extern int32 sim_dense_items(const InteractionMatrix *m, const SimParams *p);
+
+/*
  * Top-k neighbour lists of every item into *out (from a).  Reweights m in
- * place (centring, BM25, cosine scaling).  Runs the per-item work on up to
- * nthreads threads (helper threads run ProcessChunk only, on memory
+ * place (centring, BM25, cosine scaling, RP3beta's transition
+ * probabilities; EASE leaves it as it is).  Runs the per-item work on up to
+ * nthreads threads (helper threads run the task functions only, on memory
  * allocated beforehand); the result does not depend on nthreads.
- * CORE_RANGE for weights a metric cannot use.  Call from the main thread;
- * it polls hooks between chunks of items.
+ * CORE_RANGE for weights a metric cannot use, CORE_INVALID for a metric
+ * option out of range, CORE_LIMIT when EASE's dense matrix cannot be sized.
+ * Call from the main thread; it polls hooks between chunks of work.
  */
 extern CoreStatus simcore_compute(const CoreAlloc *a, InteractionMatrix *m, const SimParams *p,
 								  int nthreads, const CoreInterrupts *hooks,
