@@ -1,6 +1,6 @@
 # media_reco: PGXS build.  `make && sudo make install`; tests: see README.
 EXTENSION  = media_reco
-EXTVERSION = 0.2.0
+EXTVERSION = 0.3.0
 
 MODULE_big = media_reco
 # one object per line, so parallel changes merge cleanly
@@ -44,9 +44,13 @@ OBJS += \
 
 DATA_built = sql-build/$(EXTENSION)--$(EXTVERSION).sql
 # the released scripts, frozen, and the upgrade path from each
-DATA = src/sql/$(EXTENSION)--0.1.0.sql src/sql/$(EXTENSION)--0.1.0--0.2.0.sql
+DATA = \
+	src/sql/$(EXTENSION)--0.1.0.sql \
+	src/sql/$(EXTENSION)--0.2.0.sql \
+	src/sql/$(EXTENSION)--0.1.0--0.2.0.sql \
+	src/sql/$(EXTENSION)--0.2.0--0.3.0.sql
 
-REGRESS = similarity similarity_reference neighbors recommend decay synth metrics errors forest models filters batch userbased evaluate mlp
+REGRESS = similarity similarity_reference neighbors recommend decay synth metrics errors forest models filters batch userbased evaluate mlp ease rp3beta
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 # isolation specs: test/isolation/specs/*.spec, expected output in test/isolation/expected
 ISOLATION = refresh_concurrency model_concurrency split_snapshot

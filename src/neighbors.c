@@ -36,6 +36,7 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/json.h"
 #include "utils/timestamp.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -55,9 +56,10 @@ PG_FUNCTION_INFO_V1(refresh_neighbors);
 
 /*
  * The lookup (its plans kept in plan_cache.c, one per text), with and
- * without the row lock, and for the 0.1.0 schema: no dropped_source column,
- * as a backend may run this library against a database whose ALTER
- * EXTENSION media_reco UPDATE has not run yet.
+ * without the row lock, and for older schemas, as a backend may run this
+ * library against a database whose ALTER EXTENSION media_reco UPDATE has not
+ * run yet: 0.1.0 has no dropped_source column, 0.2.0 none of the learned
+ * models' options (their defaults apply).
  */
 #define FETCH_SQL_COLUMNS \
 	"SELECT id, source::pg_catalog.oid, user_col, item_col, weight_col, metric, k," \
@@ -65,8 +67,12 @@ PG_FUNCTION_INFO_V1(refresh_neighbors);
 	" pg_catalog.date_part('epoch', half_life), bm25_k1, bm25_b"
 #define FETCH_SQL_FROM \
 	" FROM media_reco.recommenders WHERE name OPERATOR(pg_catalog.=) $1"
-#define FETCH_SQL FETCH_SQL_COLUMNS ", dropped_source" FETCH_SQL_FROM
+#define FETCH_SQL \
+	FETCH_SQL_COLUMNS ", dropped_source, ease_lambda, rp3_alpha, rp3_beta, ease_max_items" FETCH_SQL_FROM
+#define FETCH_SQL_020 FETCH_SQL_COLUMNS ", dropped_source" FETCH_SQL_FROM
 #define FETCH_SQL_010 FETCH_SQL_COLUMNS FETCH_SQL_FROM
+/* the columns of the learned models' options in FETCH_SQL */
+#define FETCH_COL_LEARNED 16
 
 /* OID of media_reco.recommenders */
 static Oid
@@ -93,10 +99,41 @@ CopyName(HeapTuple tup, TupleDesc td, int col, MemoryContext cxt)
 	return MemoryContextStrdup(cxt, NameStr(*DatumGetName(d)));
 }
 
+/* The registry has the learned models' options (0.3.0 and later). */
+static bool
+RegistryHasLearned(Oid registry)
+{
+	return get_attnum(registry, "ease_max_items") != InvalidAttrNumber;
+}
+
+/* The learned models' options of a registry row (columns col .. col + 3), re-checked, into *p. */
+static void
+FetchLearned(HeapTuple tup, TupleDesc td, int col, SimParams *p)
+{
+	double		v[3];
+	int32		max_items = 0;
+	bool		isnull[4];
+	Datum		d;
+
+	for (int i = 0; i < 3; i++)
+	{
+		d = SPI_getbinval(tup, td, col + i, &isnull[i]);
+		if (!isnull[i])
+			v[i] = DatumGetFloat8(d);
+	}
+	d = SPI_getbinval(tup, td, col + 3, &isnull[3]);
+	if (!isnull[3])
+		max_items = DatumGetInt32(d);
+	check_learned_params(isnull[0] ? NULL : &v[0], isnull[1] ? NULL : &v[1],
+						 isnull[2] ? NULL : &v[2], isnull[3] ? NULL : &max_items, p);
+}
+
 void
 recommender_fetch(const char *name, bool lock, MemoryContext cxt, Recommender *out)
 {
-	bool		has_dropped = get_attnum(RegistryRelid(), "dropped_source") != InvalidAttrNumber;
+	Oid			registry = RegistryRelid();
+	bool		has_dropped = get_attnum(registry, "dropped_source") != InvalidAttrNumber;
+	bool		has_learned = has_dropped && RegistryHasLearned(registry);
 	const char *sql;
 	Datum		arg = CStringGetTextDatum(name);
 	Oid			argtype = TEXTOID;
@@ -106,8 +143,10 @@ recommender_fetch(const char *name, bool lock, MemoryContext cxt, Recommender *o
 	char	   *metric;
 	int			rc;
 
-	if (has_dropped)
+	if (has_learned)
 		sql = lock ? FETCH_SQL " FOR NO KEY UPDATE" : FETCH_SQL;
+	else if (has_dropped)
+		sql = lock ? FETCH_SQL_020 " FOR NO KEY UPDATE" : FETCH_SQL_020;
 	else
 		sql = lock ? FETCH_SQL_010 " FOR NO KEY UPDATE" : FETCH_SQL_010;
 	rc = plan_cache_execute(sql, 1, &argtype, &arg, NULL, !lock, 1);
@@ -149,6 +188,8 @@ recommender_fetch(const char *name, bool lock, MemoryContext cxt, Recommender *o
 					 &out->params);
 	check_bm25_params(DatumGetFloat8(SPI_getbinval(tup, td, 13, &isnull)),
 					  DatumGetFloat8(SPI_getbinval(tup, td, 14, &isnull)), &out->params);
+	if (has_learned)
+		FetchLearned(tup, td, FETCH_COL_LEARNED, &out->params);
 	out->refreshed = DatumGetBool(SPI_getbinval(tup, td, 10, &isnull));
 	out->src.time_col = CopyName(tup, td, 11, cxt);
 	out->src.half_life = 0;
@@ -259,16 +300,28 @@ CheckName(const char *name)
 				 errmsg("recommender name must not be empty")));
 }
 
+/*
+ * create_recommender(name, source, ..., bm25_k1, bm25_b, ease_lambda,
+ * rp3_alpha, rp3_beta, ease_max_items): validate everything, then insert the
+ * registry row with the arguments as given (NULL options stay NULL: the
+ * default is applied when the row is read).  Served by a 0.1.0 or 0.2.0
+ * declaration (13 arguments, no option columns) too.
+ */
+#define CREATE_NARGS 17
+#define CREATE_NARGS_020 13
+
 Datum
 create_recommender(PG_FUNCTION_ARGS)
 {
 	char	   *name;
 	SourceSpec	src;
 	SimParams	p;
-	Oid			types[13] = {TEXTOID, REGCLASSOID, NAMEOID, NAMEOID, NAMEOID,
-		TEXTOID, INT4OID, INT4OID, FLOAT8OID, NAMEOID, INTERVALOID, FLOAT8OID, FLOAT8OID};
-	Datum		values[13];
-	char		nulls[13];
+	Oid			types[CREATE_NARGS] = {TEXTOID, REGCLASSOID, NAMEOID, NAMEOID, NAMEOID,
+		TEXTOID, INT4OID, INT4OID, FLOAT8OID, NAMEOID, INTERVALOID, FLOAT8OID, FLOAT8OID,
+	FLOAT8OID, FLOAT8OID, FLOAT8OID, INT4OID};
+	Datum		values[CREATE_NARGS];
+	char		nulls[CREATE_NARGS];
+	int			nargs = PG_NARGS() >= CREATE_NARGS ? CREATE_NARGS : CREATE_NARGS_020;
 	int			rc;
 
 	check_not_null(fcinfo, 0, "name");
@@ -278,6 +331,7 @@ create_recommender(PG_FUNCTION_ARGS)
 	check_not_null(fcinfo, 11, "bm25_k1");
 	check_not_null(fcinfo, 12, "bm25_b");
 	check_bm25_params(PG_GETARG_FLOAT8(11), PG_GETARG_FLOAT8(12), &p);
+	learned_args(fcinfo, 13, &p);
 	if (PG_ARGISNULL(9) != PG_ARGISNULL(10))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -299,17 +353,27 @@ create_recommender(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
-	for (int i = 0; i < 13; i++)
+	for (int i = 0; i < nargs; i++)
 	{
 		values[i] = PG_ARGISNULL(i) ? (Datum) 0 : PG_GETARG_DATUM(i);
 		nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
 	}
-	rc = SPI_execute_with_args("INSERT INTO media_reco.recommenders"
-							   " (name, source, user_col, item_col, weight_col, metric, k, min_support, shrinkage,"
-							   "  time_col, half_life, bm25_k1, bm25_b)"
-							   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
-							   " ON CONFLICT (name) DO NOTHING",
-							   13, types, values, nulls, false, 0);
+	if (nargs == CREATE_NARGS)
+		rc = SPI_execute_with_args("INSERT INTO media_reco.recommenders"
+								   " (name, source, user_col, item_col, weight_col, metric, k, min_support, shrinkage,"
+								   "  time_col, half_life, bm25_k1, bm25_b,"
+								   "  ease_lambda, rp3_alpha, rp3_beta, ease_max_items)"
+								   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
+								   "  $14, $15, $16, $17)"
+								   " ON CONFLICT (name) DO NOTHING",
+								   nargs, types, values, nulls, false, 0);
+	else
+		rc = SPI_execute_with_args("INSERT INTO media_reco.recommenders"
+								   " (name, source, user_col, item_col, weight_col, metric, k, min_support, shrinkage,"
+								   "  time_col, half_life, bm25_k1, bm25_b)"
+								   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+								   " ON CONFLICT (name) DO NOTHING",
+								   nargs, types, values, nulls, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "could not register recommender: %s", SPI_result_code_string(rc));
 
@@ -486,6 +550,34 @@ WriteNeighbors(int32 rec_id, const InteractionMatrix *m, const NeighborLists *nl
 	return rows;
 }
 
+/*
+ * The refresh history's parameters beyond the registry row, as a jsonb
+ * object's text: for EASE the items its dense matrix covers and the seconds
+ * of each phase ({"ease_items": n, "phases": {"gram": s, ...}}), else {}.
+ */
+static char *
+HistoryExtras(const SimRunStats *stats)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	if (stats->n_phases > 0)
+	{
+		appendStringInfo(&buf, "\"ease_items\": %d, \"phases\": {", stats->dense_items);
+		for (int i = 0; i < stats->n_phases; i++)
+		{
+			if (i > 0)
+				appendStringInfoString(&buf, ", ");
+			escape_json(&buf, stats->phase_name[i]);
+			appendStringInfo(&buf, ": %.6f", stats->phase_seconds[i]);
+		}
+		appendStringInfoChar(&buf, '}');
+	}
+	appendStringInfoChar(&buf, '}');
+	return buf.data;
+}
+
 Datum
 refresh_neighbors(PG_FUNCTION_ARGS)
 {
@@ -563,10 +655,12 @@ refresh_neighbors(PG_FUNCTION_ARGS)
 					r.name, rows, stats.pairs, write_seconds, total)));
 
 	{
-		Oid			types[14] = {INT4OID, INT8OID, INT8OID, INT8OID, INT8OID,
+		Oid			types[19] = {INT4OID, INT8OID, INT8OID, INT8OID, INT8OID,
 			TEXTOID, TIMESTAMPTZOID, FLOAT8OID, FLOAT8OID, FLOAT8OID,
-		FLOAT8OID, INT8OID, INT8OID, INT4OID};
-		Datum		v[14];
+			FLOAT8OID, INT8OID, INT8OID, INT4OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, INT4OID,
+		TEXTOID};
+		Datum		v[19];
+		char		n[19];
 
 		v[0] = Int32GetDatum(r.id);
 		v[1] = Int64GetDatum(stats.interactions);
@@ -582,13 +676,22 @@ refresh_neighbors(PG_FUNCTION_ARGS)
 		v[11] = Int64GetDatum((int64) stats.peak_bytes);
 		v[12] = Int64GetDatum(stats.nnz);
 		v[13] = Int32GetDatum(media_reco_threads);
+		/* the options in effect (ease_max_items NULL: every item) */
+		v[14] = Float8GetDatum(r.params.ease_lambda);
+		v[15] = Float8GetDatum(r.params.rp3_alpha);
+		v[16] = Float8GetDatum(r.params.rp3_beta);
+		v[17] = Int32GetDatum(r.params.max_items);
+		v[18] = CStringGetTextDatum(HistoryExtras(&stats));
+		memset(n, ' ', sizeof(n));
+		if (r.params.max_items <= 0)
+			n[17] = 'n';
 		rc = SPI_execute_with_args(
 			"WITH upd AS ("
 			" UPDATE media_reco.recommenders SET refreshed_at = pg_catalog.clock_timestamp(),"
 			"  interactions = $2, users = $3, items = $4, pairs = $5"
 			" WHERE id OPERATOR(pg_catalog.=) $1"
 			" RETURNING source, user_col, item_col, weight_col, metric, k, min_support, shrinkage,"
-			"  time_col, half_life)"
+			"  time_col, half_life, bm25_k1, bm25_b)"
 			" INSERT INTO media_reco.refresh_history (recommender, started_at, finished_at,"
 			"  interactions, users, items, pairs, seconds, read_seconds, compute_seconds,"
 			"  write_seconds, peak_memory_bytes, parameters)"
@@ -597,9 +700,11 @@ refresh_neighbors(PG_FUNCTION_ARGS)
 			"   'user_col', upd.user_col, 'item_col', upd.item_col, 'weight_col', upd.weight_col,"
 			"   'metric', upd.metric, 'k', upd.k, 'min_support', upd.min_support,"
 			"   'shrinkage', upd.shrinkage, 'time_col', upd.time_col, 'half_life', upd.half_life,"
-			"   'distinct_pairs', $13, 'threads', $14)"
+			"   'distinct_pairs', $13, 'threads', $14, 'bm25_k1', upd.bm25_k1, 'bm25_b', upd.bm25_b,"
+			"   'ease_lambda', $15, 'rp3_alpha', $16, 'rp3_beta', $17, 'ease_max_items', $18)"
+			"  OPERATOR(pg_catalog.||) $19::jsonb"
 			" FROM upd",
-			14, types, v, NULL, false, 0);
+			19, types, v, n, false, 0);
 		if (rc != SPI_OK_INSERT)
 			elog(ERROR, "could not record the refresh: %s", SPI_result_code_string(rc));
 		if (SPI_processed != 1)

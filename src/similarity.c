@@ -1,6 +1,12 @@
 /*
  * similarity.c
- *	  item_similarity(): top-k item neighbours computed on the fly.
+ *	  item_similarity(): top-k item neighbours computed on the fly, and the
+ *	  run over a source shared with refresh_neighbors.
+ *
+ * Options of one metric given to another (bm25_k1 to cosine, ease_lambda to
+ * rp3beta, ...) are checked as strictly as for their own metric and then
+ * ignored: a typo in an option is an error whatever the metric, and
+ * switching a recommender's metric never makes its stored options invalid.
  */
 #include "postgres.h"
 
@@ -30,7 +36,7 @@ check_sim_params(const char *metric, int k, int min_support, double shrinkage, S
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown similarity metric \"%s\"", metric),
-				 errhint("Supported metrics are cosine, jaccard, adjusted_cosine, pearson, conditional and bm25.")));
+				 errhint("Supported metrics are cosine, jaccard, adjusted_cosine, pearson, conditional, bm25, ease and rp3beta.")));
 	check_k(k, "k");
 	if (min_support < 1)
 		ereport(ERROR,
@@ -45,6 +51,11 @@ check_sim_params(const char *metric, int k, int min_support, double shrinkage, S
 	out->shrinkage = shrinkage;
 	out->bm25_k1 = 100;
 	out->bm25_b = 0.8;
+	out->ease_lambda = SIM_EASE_LAMBDA_DEFAULT;
+	out->rp3_alpha = SIM_RP3_ALPHA_DEFAULT;
+	out->rp3_beta = SIM_RP3_BETA_DEFAULT;
+	out->max_items = 0;
+	out->progress = NULL;
 }
 
 /* Check bm25_k1 (finite, >= 0) and bm25_b (in [0, 1]) into *out; 22023 otherwise. */
@@ -63,6 +74,122 @@ check_bm25_params(double k1, double b, SimParams *out)
 	out->bm25_b = b;
 }
 
+void
+check_learned_params(const double *ease_lambda, const double *rp3_alpha, const double *rp3_beta,
+					 const int32 *ease_max_items, SimParams *out)
+{
+	if (ease_lambda && !(*ease_lambda > 0 && isfinite(*ease_lambda)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("ease_lambda must be a finite number > 0, got %g", *ease_lambda)));
+	if (rp3_alpha && !(*rp3_alpha > 0 && isfinite(*rp3_alpha)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("rp3_alpha must be a finite number > 0, got %g", *rp3_alpha)));
+	if (rp3_beta && !(*rp3_beta >= 0 && isfinite(*rp3_beta)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("rp3_beta must be a finite number >= 0, got %g", *rp3_beta)));
+	if (ease_max_items && *ease_max_items < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("ease_max_items must be at least 1, got %d", *ease_max_items)));
+	out->ease_lambda = ease_lambda ? *ease_lambda : SIM_EASE_LAMBDA_DEFAULT;
+	out->rp3_alpha = rp3_alpha ? *rp3_alpha : SIM_RP3_ALPHA_DEFAULT;
+	out->rp3_beta = rp3_beta ? *rp3_beta : SIM_RP3_BETA_DEFAULT;
+	out->max_items = ease_max_items ? *ease_max_items : 0;
+}
+
+void
+learned_args(FunctionCallInfo fcinfo, int first, SimParams *p)
+{
+	double		v[3];
+	int32		max_items = 0;
+	bool		given[4] = {false, false, false, false};
+
+	if (PG_NARGS() >= first + 4)
+	{
+		for (int i = 0; i < 3; i++)
+			if ((given[i] = !PG_ARGISNULL(first + i)))
+				v[i] = PG_GETARG_FLOAT8(first + i);
+		if ((given[3] = !PG_ARGISNULL(first + 3)))
+			max_items = PG_GETARG_INT32(first + 3);
+	}
+	check_learned_params(given[0] ? &v[0] : NULL, given[1] ? &v[1] : NULL,
+						 given[2] ? &v[2] : NULL, given[3] ? &max_items : NULL, p);
+}
+
+/* What EASE's progress callback needs: the stats it fills, and whom to report to. */
+typedef struct EaseProgress
+{
+	SimRunStats *stats;
+	const char *progress_name;	/* NULL: no NOTICEs */
+	Size		base_bytes;		/* held before the computation: the matrix */
+} EaseProgress;
+
+/*
+ * SimProgress callback: record EASE's phase, and report it in the style of
+ * the read / computed / wrote NOTICEs.  Main thread, between phases.
+ */
+static void
+EasePhase(void *arg, const char *phase, double seconds, size_t bytes)
+{
+	EaseProgress *ep = arg;
+	SimRunStats *stats = ep->stats;
+
+	if (stats->n_phases < SIM_MAX_PHASES)
+	{
+		strlcpy(stats->phase_name[stats->n_phases], phase, sizeof(stats->phase_name[0]));
+		stats->phase_seconds[stats->n_phases] = seconds;
+		stats->n_phases++;
+	}
+	stats->peak_bytes = Max(stats->peak_bytes, ep->base_bytes + bytes);
+	if (ep->progress_name)
+		ereport(NOTICE,
+				(errmsg("media_reco: recommender \"%s\": ease %s phase over %d items (%zu MB held) in %.3f s",
+						ep->progress_name, phase, stats->dense_items,
+						(ep->base_bytes + bytes) / (1024 * 1024), seconds)));
+}
+
+/*
+ * 54000 for an EASE input whose computation would need `need` bytes: the
+ * dense matrix's size in the detail, and in the hint the budget that would
+ * do or the largest ease_max_items that fits the current one.
+ */
+static void
+EaseBudgetError(const InteractionMatrix *m, const SimParams *p, Size need, Size limit)
+{
+	int32		n = sim_dense_items(m, p);
+	size_t		dense = sim_dense_bytes(m, p);
+	SimParams	q = *p;
+	int32		lo = 0,
+				hi = n - 1;
+	Size		mb = 1024 * 1024;
+	Size		suggest = (need + need / 10) / mb + 1;	/* the estimate and a tenth */
+
+	/* the largest max_items that fits (the estimate grows with it) */
+	while (lo < hi)
+	{
+		int32		mid = lo + (hi - lo + 1) / 2;
+
+		q.max_items = mid;
+		if (sim_memory_estimate(m, &q, media_reco_threads) <= limit)
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+			 errmsg("ease over %d items does not fit in maintenance_work_mem", n),
+			 errdetail("Its dense matrix needs %d x %d x 8 = %zu bytes (%.1f MB), the whole computation about %.1f MB; the limit is %.1f MB.",
+					   n, n, dense, (double) dense / mb, (double) need / mb, (double) limit / mb),
+			 lo >= 1 ?
+			 errhint("Raise maintenance_work_mem (for example SET maintenance_work_mem = '%zuMB'), or set ease_max_items to at most %d to restrict EASE to the most popular items.",
+					 suggest, lo) :
+			 errhint("Raise maintenance_work_mem (for example SET maintenance_work_mem = '%zuMB').",
+					 suggest)));
+}
+
 /*
  * Read the source into a matrix and compute neighbour lists, all allocated in
  * `work`.  With progress_name set, each phase reports a NOTICE.
@@ -78,6 +205,9 @@ similarity_run(const SourceSpec *src, const SimParams *p, MemoryContext work,
 	NeighborLists *nl;
 	instr_time	start;
 	Size		need;
+	SimParams	q;
+	EaseProgress ep;
+	SimProgress progress;
 
 	memset(stats, 0, sizeof(*stats));
 	INSTR_TIME_SET_CURRENT(start);
@@ -108,6 +238,9 @@ similarity_run(const SourceSpec *src, const SimParams *p, MemoryContext work,
 						stats->nnz, stats->read_seconds)));
 
 	need = sim_memory_estimate(m, p, media_reco_threads);
+	stats->dense_items = sim_dense_items(m, p);
+	if (need > work_memory_limit() && p->metric == SIM_EASE)
+		EaseBudgetError(m, p, need, work_memory_limit());
 	if (need > work_memory_limit())
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -118,14 +251,28 @@ similarity_run(const SourceSpec *src, const SimParams *p, MemoryContext work,
 				 errhint("Raise maintenance_work_mem (for example SET maintenance_work_mem = '%zuMB'), or lower k.",
 						 (need / (1024 * 1024) + 1) * 2)));
 
+	/* EASE's phases are reported through the core's progress callback */
+	q = *p;
+	ep.stats = stats;
+	ep.progress_name = progress_name;
+	ep.base_bytes = MemoryContextMemAllocated(work, true);
+	progress.phase = EasePhase;
+	progress.arg = &ep;
+	q.progress = p->metric == SIM_EASE ? &progress : NULL;
+
 	INSTR_TIME_SET_CURRENT(start);
 	old = MemoryContextSwitchTo(work);
-	nl = sim_compute(m, p, media_reco_threads, &interrupt_hooks);
+	nl = sim_compute(m, &q, media_reco_threads, &interrupt_hooks);
 	MemoryContextSwitchTo(old);
 	stats->pairs = nl->pairs;
 	stats->compute_seconds = elapsed_seconds(start);
-	stats->peak_bytes = Max(stats->peak_bytes,
-							Max(need, MemoryContextMemAllocated(work, true)));
+	/*
+	 * EASE measures what it held (the dense matrix included) per phase; the
+	 * sparse metrics' scratch is gone by now, so their estimate stands in.
+	 */
+	stats->peak_bytes = Max(stats->peak_bytes, MemoryContextMemAllocated(work, true));
+	if (p->metric != SIM_EASE)
+		stats->peak_bytes = Max(stats->peak_bytes, need);
 	if (progress_name)
 		ereport(NOTICE,
 				(errmsg("media_reco: recommender \"%s\": computed " INT64_FORMAT " neighbour pairs (%s, k = %d) in %.3f s",
@@ -162,9 +309,10 @@ source_args(FunctionCallInfo fcinfo, int first, SourceSpec *src, SimParams *p)
 }
 
 /*
- * item_similarity(source, ..., bm25_k1, bm25_b): the top-k neighbours of
- * every item computed on the fly (nothing stored), rows (item, neighbour,
- * similarity, support, rank); work memory in a context deleted at the end.
+ * item_similarity(source, ..., bm25_k1, bm25_b, ease_lambda, rp3_alpha,
+ * rp3_beta, ease_max_items): the top-k neighbours of every item computed on
+ * the fly (nothing stored), rows (item, neighbour, similarity, support,
+ * rank); work memory in a context deleted at the end.
  */
 Datum
 item_similarity(PG_FUNCTION_ARGS)
@@ -181,6 +329,7 @@ item_similarity(PG_FUNCTION_ARGS)
 	check_not_null(fcinfo, 8, "bm25_k1");
 	check_not_null(fcinfo, 9, "bm25_b");
 	check_bm25_params(PG_GETARG_FLOAT8(8), PG_GETARG_FLOAT8(9), &p);
+	learned_args(fcinfo, 10, &p);
 	source_validate(&src);
 
 	InitMaterializedSRF(fcinfo, 0);

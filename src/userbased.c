@@ -254,10 +254,12 @@ ComputeNeighbors(FunctionCallInfo fcinfo, int64 user, UserBased *ub)
 	recommender_require_source(&ub->r);
 	source_validate(&ub->r.src);
 	metric = ub->r.params.metric;
-	if (metric == SIM_BM25)
+	/* bm25, ease and rp3beta are item-side models with no user-user counterpart here */
+	if (metric == SIM_BM25 || metric == SIM_EASE || metric == SIM_RP3BETA)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("user-based CF does not support the bm25 metric of recommender \"%s\"", ub->r.name),
+				 errmsg("user-based CF does not support the %s metric of recommender \"%s\"",
+						sim_metric_name(metric), ub->r.name),
 				 errhint("Use a cosine, jaccard, pearson, adjusted_cosine or conditional recommender.")));
 
 	ub->mine = ReadRows(&ub->r, true, &user, 1, &ub->nmine, callcxt);
