@@ -389,6 +389,9 @@ ease_gram(const InteractionMatrix *m, const int32 *sub, int32 n_sub, double lamb
 				id_r = m->item_ids[i];
 		}
 		core_error(err, CORE_RANGE, "ease gram matrix is out of range");
+		if (id_r == id_c)
+			return core_error_detail(err, "The sum of w(u,i)^2 over the users of item "
+									 INT64_FORMAT " is not finite.", id_r);
 		return core_error_detail(err, "The sum of w(u,i)*w(u,j) over the users of items "
 								 INT64_FORMAT " and " INT64_FORMAT " is not finite.",
 								 id_r, id_c);

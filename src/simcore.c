@@ -1659,7 +1659,7 @@ ComputeEase(const CoreAlloc *base, InteractionMatrix *m, const SimParams *p, int
 	if (!ease_matrix_bytes(n_sub, &bytes))
 	{
 		core_error(err, CORE_LIMIT, "EASE over %d items needs a dense matrix too large to allocate", n_sub);
-		return core_error_hint(err, "Restrict EASE to the most popular items with max_items.");
+		return core_error_hint(err, "Restrict EASE to the most popular items with ease_max_items.");
 	}
 	dense = core_array(a, bytes, 1, false, err);
 	if (dense == NULL)
