@@ -2,7 +2,8 @@
 """Recommendation quality on MovieLens 100K (ua.base -> ua.test), every metric.
 
 Run through test/bench/movielens.sh.  Item-based recommenders are scored
-with media_reco.evaluate (k = 10, 50 neighbours per item); user-based CF with
+with media_reco.evaluate (k = 10, 50 neighbours per item; EASE and RP3beta
+also with 200, binary, at their default options); user-based CF with
 the same metric functions over recommend_user_based (50 neighbour users).
 Skips, saying so, when ../shared/data/ml-100k is absent.  Prints a markdown
 table (the README quotes it).
@@ -55,6 +56,25 @@ def main():
             rows.append((f"item-based {metric}, {weight or 'binary'}", [got[m] for m in METRICS], secs))
             if popular is None:
                 popular = [got["popular_" + m] for m in METRICS]
+    # the learned item-item models, binary, at their defaults (read back from the refresh history)
+    for metric in ("ease", "rp3beta"):
+        for k in (50, 200):
+            name = f"{metric}_k{k}"
+            cur.execute("SELECT media_reco.create_recommender(%s, 'ua_base', metric => %s, k => %s)", (name, metric, k))
+            cur.execute("SELECT 1 FROM media_reco.refresh_neighbors(%s)", (name,))
+            cur.execute("SELECT parameters FROM media_reco.refresh_history WHERE recommender = %s ORDER BY id DESC LIMIT 1",
+                        (name,))
+            params = {o: v for o, v in cur.fetchone()[0].items() if v is not None}
+            t0 = time.perf_counter()
+            cur.execute("SELECT metric, value FROM media_reco.evaluate(%s, 'ua_test', 10)", (name,))
+            got = dict(cur.fetchall())
+            secs = time.perf_counter() - t0
+            if metric == "ease":
+                label = f"item-based EASE λ = {params.get('ease_lambda', 'default')}, binary, k = {k}"
+            else:
+                label = (f"item-based RP3beta α = {params.get('rp3_alpha', 'default')}, "
+                         f"β = {params.get('rp3_beta', 'default')}, binary, k = {k}")
+            rows.append((label, [got[m] for m in METRICS], secs))
     # user-based CF: the same metrics over recommend_user_based, same users and relevant sets
     for weight, metric in ((None, "cosine"), ("rating", "cosine"), ("rating", "pearson"), (None, "jaccard")):
         name = f"{metric}_{weight or 'binary'}"
