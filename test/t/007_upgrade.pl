@@ -1,8 +1,9 @@
-# Upgrades: a database created at 0.1.0 (the frozen script in the repo, run
-# against the new library), filled with recommenders and models, then
-# ALTER EXTENSION media_reco UPDATE, must have exactly the catalogue of a
-# fresh install of the new version in another database, and its old data
-# must answer as before.
+# Upgrades: a database created at each released version (0.1.0 and 0.2.0, the
+# frozen scripts in the repo, run against the new library), filled with
+# recommenders and models, then ALTER EXTENSION media_reco UPDATE (0.1.0
+# through 0.2.0), must have exactly the catalogue of a fresh install of the
+# new version in another database, and its old data must answer as before;
+# the new metrics then work on it as on the fresh install.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -16,30 +17,42 @@ $node->start;
 
 my $default = $node->safe_psql('postgres',
 	q{SELECT default_version FROM pg_available_extensions WHERE name = 'media_reco'});
-isnt($default, '0.1.0', "the default version ($default) is newer than 0.1.0");
+is($default, '0.3.0', 'the default version is 0.3.0');
+# the update scripts chain: 0.1.0 goes through 0.2.0
+for my $from ('0.1.0', '0.2.0')
+{
+	my $path = $node->safe_psql('postgres', qq{
+SELECT path FROM pg_extension_update_paths('media_reco') WHERE source = '$from' AND target = '$default'});
+	is($path, $from eq '0.1.0' ? '0.1.0--0.2.0--0.3.0' : '0.2.0--0.3.0', "the update path from $from is $path");
+}
 
-# --- 0.1.0, filled with data, served by the new library ----------------------
-$node->safe_psql('postgres', 'CREATE DATABASE upgraded');
-$node->safe_psql('upgraded', q{
+# the data every database gets (the same rows: a seeded generator)
+my $fill = q{
 SET client_min_messages = warning;
-CREATE EXTENSION media_reco VERSION '0.1.0';
 CREATE TABLE ev AS SELECT * FROM media_reco.synthetic_interactions(1500, 300, 20000, 5);
 CREATE INDEX ON ev (user_id, item_id) INCLUDE (plays);
-SELECT media_reco.create_recommender('r', 'ev', weight_col => 'plays', k => 20, shrinkage => 2);
-SELECT media_reco.create_recommender('j', 'ev', metric => 'jaccard', k => 10);
-SELECT 1 FROM media_reco.refresh_neighbors('r');
-SELECT 1 FROM media_reco.refresh_neighbors('j');
 CREATE TABLE users_f AS SELECT user_id, count(*)::float8 AS views, sum(plays)::float8 AS plays,
        (count(*) > 15) AS heavy, (user_id % 3)::float8 AS seg FROM ev GROUP BY user_id;
+};
+
+# recommenders and models made at the old version
+my $fill_old = q{
+SET client_min_messages = warning;
+SELECT media_reco.create_recommender('r', 'ev', weight_col => 'plays', k => 20, shrinkage => 2);
+SELECT media_reco.create_recommender('j', 'ev', metric => 'jaccard', k => 10);
+SELECT media_reco.create_recommender('b', 'ev', metric => 'bm25', k => 10, bm25_k1 => 50, bm25_b => 0.5);
+SELECT 1 FROM media_reco.refresh_neighbors('r');
+SELECT 1 FROM media_reco.refresh_neighbors('j');
+SELECT 1 FROM media_reco.refresh_neighbors('b');
 SELECT 1 FROM media_reco.train_forest('heavy', 'users_f', 'heavy', '{views, plays}', '{"n_trees": 10, "seed": 3}');
 SELECT 1 FROM media_reco.train_mlp('seg', 'users_f', 'seg', '{views, plays}', '{"hidden": [8], "epochs": 5, "seed": 1}');
-});
-is($node->safe_psql('upgraded', q{SELECT extversion FROM pg_extension WHERE extname = 'media_reco'}),
-	'0.1.0', 'installed at 0.1.0');
+};
 
 my %answers = (
 	'neighbour table' => q{SELECT recommender || ':' || count(*) || ':' || round(sum(similarity)::numeric, 9)
 		FROM media_reco.item_neighbors GROUP BY recommender ORDER BY recommender},
+	'stored lists' => q{SELECT md5(string_agg(recommender || item_id || ':' || neighbor_id || '=' || similarity || '/' || support,
+		',' ORDER BY recommender, item_id, rank)) FROM media_reco.item_neighbors},
 	'recommend' => q{SELECT string_agg(item_id || '=' || round(score::numeric, 9), ',' ORDER BY rank)
 		FROM media_reco.recommend('r', 5, 10)},
 	'similar_items' => q{SELECT string_agg(neighbor_id || '=' || round(similarity::numeric, 9), ',' ORDER BY rank)
@@ -49,25 +62,32 @@ my %answers = (
 	'network predictions' => q{SELECT md5(string_agg(array_to_string(media_reco.predict_proba('seg', ARRAY[views, plays]), ' '), ',' ORDER BY user_id))
 		FROM users_f},
 	'model bytes' => q{SELECT string_agg(name || ':' || md5(model), ',' ORDER BY name) FROM media_reco.models},
-	'registry' => q{SELECT string_agg(name || ' ' || source::text || ' ' || metric || ' ' || k || ' ' || (refreshed_at IS NOT NULL), ',' ORDER BY name)
+	'registry' => q{SELECT string_agg(name || ' ' || source::text || ' ' || metric || ' ' || k || ' ' || bm25_k1 || ' ' || bm25_b
+		|| ' ' || (refreshed_at IS NOT NULL), ',' ORDER BY name)
 		FROM media_reco.recommenders},
 	'history' => q{SELECT count(*) FROM media_reco.refresh_history},
 );
-my %before = map { $_ => $node->safe_psql('upgraded', $answers{$_}) } keys %answers;
-isnt($before{'recommend'}, '', 'recommend answers at 0.1.0');
 
-# --- the upgrade -------------------------------------------------------------
-$node->safe_psql('upgraded', 'ALTER EXTENSION media_reco UPDATE');
-is($node->safe_psql('upgraded', q{SELECT extversion FROM pg_extension WHERE extname = 'media_reco'}),
-	$default, "updated to $default");
-for my $k (sort keys %answers)
-{
-	is($node->safe_psql('upgraded', $answers{$k}), $before{$k}, "after the update: $k as before");
-}
+# the learned models, computed and stored the same way on every database at 0.3.0
+my $learned = q{
+SET client_min_messages = warning;
+SELECT media_reco.create_recommender('e', 'ev', weight_col => 'plays', metric => 'ease', k => 20, ease_lambda => 50);
+SELECT media_reco.create_recommender('p', 'ev', metric => 'rp3beta', k => 20, rp3_alpha => 0.8);
+SELECT 1 FROM media_reco.refresh_neighbors('e');
+SELECT 1 FROM media_reco.refresh_neighbors('p');
+};
+my $learned_lists = q{
+SELECT md5(string_agg(recommender || item_id || ':' || neighbor_id || '=' || similarity || '/' || support,
+       ',' ORDER BY recommender, item_id, rank))
+  FROM media_reco.item_neighbors WHERE recommender IN ('e', 'p')};
+my $learned_history = q{
+SELECT string_agg(recommender || ' ' || (parameters - 'source' - 'threads' - 'phases')::text, ', ' ORDER BY recommender)
+  FROM media_reco.refresh_history WHERE recommender IN ('e', 'p')};
 
-# --- the catalogue equals a fresh install ------------------------------------
+# --- a fresh install of the new version ---------------------------------------
 $node->safe_psql('postgres', 'CREATE DATABASE fresh');
 $node->safe_psql('fresh', 'CREATE EXTENSION media_reco');
+$node->safe_psql('fresh', $fill);
 
 # every object of the extension, described without OIDs, one line each
 my $catalogue = q{
@@ -151,45 +171,97 @@ SELECT line FROM (
 ) x ORDER BY line COLLATE "C"
 };
 my $fresh = $node->safe_psql('fresh', $catalogue);
-my $upgraded = $node->safe_psql('upgraded', $catalogue);
 my @fresh = split /\n/, $fresh;
-my @upgraded = split /\n/, $upgraded;
-my %in_fresh = map { $_ => 1 } @fresh;
-my %in_upgraded = map { $_ => 1 } @upgraded;
-my @only_fresh = grep { !$in_upgraded{$_} } @fresh;
-my @only_upgraded = grep { !$in_fresh{$_} } @upgraded;
 cmp_ok(scalar(@fresh), '>', 200, 'the catalogue description covers the extension (' . scalar(@fresh) . ' lines)');
 cmp_ok(scalar(grep { /^function / } @fresh), '>=', 60, 'functions described');
 cmp_ok(scalar(grep { /^aggregate / } @fresh), '>=', 5, 'aggregates and their support functions described');
 cmp_ok(scalar(grep { /^column / } @fresh), '>=', 40, 'columns described');
 is(scalar(grep { /^event trigger / } @fresh), 1, 'the event trigger described');
 cmp_ok(scalar(grep { /^extension config / } @fresh), '>=', 6, 'extension config tables described');
+is(scalar(grep { /^column recommenders\.(ease_lambda|rp3_alpha|rp3_beta|ease_max_items) / } @fresh), 4,
+	"the registry's option columns described");
+is(scalar(grep { /^function media_reco\.(item_similarity|create_recommender)\(.*ease_max_items integer DEFAULT NULL/ } @fresh), 2,
+	'the new signatures described');
 # every function, table, view and event trigger has a COMMENT
 is(join("\n", grep { /^(function |relation \S+ kind=[rv] |event trigger )/ && /comment=-$/ } @fresh), '',
 	'every function, table, view and event trigger has a comment');
-is(join("\n", @only_fresh), '', 'nothing of a fresh install is missing after the update');
-is(join("\n", @only_upgraded), '', 'nothing is left over after the update');
-is($upgraded, $fresh, 'the updated catalogue equals a fresh install');
 
-# --- the upgraded database keeps working --------------------------------------
-$node->safe_psql('upgraded', q{SET client_min_messages = warning; SELECT 1 FROM media_reco.refresh_neighbors('r')});
-is($node->safe_psql('upgraded', $answers{'neighbour table'}), $before{'neighbour table'},
-	'a refresh after the update gives the same lists');
-is($node->safe_psql('upgraded', $answers{'recommend'}), $before{'recommend'}, 'recommend after the refresh as before');
-# the new event trigger works on the upgraded database: a dropped source is marked
-$node->safe_psql('upgraded', q{
+$node->safe_psql('fresh', $fill_old);
+$node->safe_psql('fresh', $learned);
+my $fresh_learned = $node->safe_psql('fresh', $learned_lists);
+my $fresh_learned_history = $node->safe_psql('fresh', $learned_history);
+my $fresh_ease_on_the_fly = $node->safe_psql('fresh',
+	q{SELECT md5(string_agg(item_id || ':' || neighbor_id || '=' || similarity, ',' ORDER BY item_id, rank))
+	    FROM media_reco.item_similarity('ev', metric => 'ease', k => 5)});
+
+for my $from ('0.1.0', '0.2.0')
+{
+	my $db = 'from_' . ($from =~ tr/./_/r);
+
+	# --- the old version, filled with data, served by the new library -------
+	$node->safe_psql('postgres', "CREATE DATABASE $db");
+	$node->safe_psql($db, qq{SET client_min_messages = warning; CREATE EXTENSION media_reco VERSION '$from';});
+	$node->safe_psql($db, $fill);
+	$node->safe_psql($db, $fill_old);
+	is($node->safe_psql($db, q{SELECT extversion FROM pg_extension WHERE extname = 'media_reco'}),
+		$from, "$db: installed at $from");
+	my %before = map { $_ => $node->safe_psql($db, $answers{$_}) } keys %answers;
+	isnt($before{'recommend'}, '', "$db: recommend answers at $from");
+	# the old 10-argument item_similarity reaches the new metrics with their defaults
+	is($node->safe_psql($db,
+		q{SELECT md5(string_agg(item_id || ':' || neighbor_id || '=' || similarity, ',' ORDER BY item_id, rank))
+		    FROM media_reco.item_similarity('ev', metric => 'ease', k => 5)}),
+		$fresh_ease_on_the_fly, "$db: the $from declaration of item_similarity computes ease as 0.3.0 does");
+	# ... but the old registry has no place for them
+	my ($rc, $out, $err) = $node->psql($db, q{SELECT media_reco.create_recommender('e0', 'ev', metric => 'ease')});
+	like($err, qr/violates check constraint "recommenders_metric_check"/, "$db: no ease recommender before the update");
+
+	# --- the update ---------------------------------------------------------
+	$node->safe_psql($db, 'ALTER EXTENSION media_reco UPDATE');
+	is($node->safe_psql($db, q{SELECT extversion FROM pg_extension WHERE extname = 'media_reco'}),
+		$default, "$db: updated to $default");
+	for my $k (sort keys %answers)
+	{
+		is($node->safe_psql($db, $answers{$k}), $before{$k}, "$db: after the update, $k as before");
+	}
+	is($node->safe_psql($db, q{SELECT count(*) FROM media_reco.recommenders
+		WHERE ease_lambda IS NOT NULL OR rp3_alpha IS NOT NULL OR rp3_beta IS NOT NULL OR ease_max_items IS NOT NULL}),
+		'0', "$db: the old recommenders have no learned options (NULL: the defaults)");
+
+	# --- the catalogue equals a fresh install --------------------------------
+	my $upgraded = $node->safe_psql($db, $catalogue);
+	my @upgraded = split /\n/, $upgraded;
+	my %in_fresh = map { $_ => 1 } @fresh;
+	my %in_upgraded = map { $_ => 1 } @upgraded;
+	is(join("\n", grep { !$in_upgraded{$_} } @fresh), '', "$db: nothing of a fresh install is missing after the update");
+	is(join("\n", grep { !$in_fresh{$_} } @upgraded), '', "$db: nothing is left over after the update");
+	is($upgraded, $fresh, "$db: the updated catalogue equals a fresh install");
+
+	# --- the updated database keeps working ----------------------------------
+	$node->safe_psql($db, q{SET client_min_messages = warning; SELECT 1 FROM media_reco.refresh_neighbors('r')});
+	is($node->safe_psql($db, $answers{'neighbour table'}), $before{'neighbour table'},
+		"$db: a refresh after the update gives the same lists");
+	is($node->safe_psql($db, $answers{'recommend'}), $before{'recommend'}, "$db: recommend after the refresh as before");
+	# the new metrics: the same lists and history as on the fresh install
+	$node->safe_psql($db, $learned);
+	is($node->safe_psql($db, $learned_lists), $fresh_learned, "$db: ease and rp3beta store the lists of a fresh install");
+	is($node->safe_psql($db, $learned_history), $fresh_learned_history,
+		"$db: and record the same parameters");
+	# the event trigger works on the updated database: a dropped source is marked
+	$node->safe_psql($db, q{
 SET client_min_messages = warning;
 CREATE TABLE gone AS SELECT * FROM ev WHERE user_id < 50;
 SELECT media_reco.create_recommender('g', 'gone');
 DROP TABLE gone;
 });
-is($node->safe_psql('upgraded', q{SELECT coalesce(source::text, '-') || ' ' || dropped_source FROM media_reco.recommenders WHERE name = 'g'}),
-	'- public.gone', 'a dropped source is marked after the update');
-my ($rc, $out, $err) = $node->psql('upgraded', q{SELECT * FROM media_reco.refresh_neighbors('g')});
-like($err, qr/source relation public\.gone of recommender "g" was dropped/, 'refresh names the dropped source');
+	is($node->safe_psql($db, q{SELECT coalesce(source::text, '-') || ' ' || dropped_source FROM media_reco.recommenders WHERE name = 'g'}),
+		'- public.gone', "$db: a dropped source is marked after the update");
+	($rc, $out, $err) = $node->psql($db, q{SELECT * FROM media_reco.refresh_neighbors('g')});
+	like($err, qr/source relation public\.gone of recommender "g" was dropped/, "$db: refresh names the dropped source");
+}
 
-# DROP EXTENSION works on both, with the event trigger among the members
-for my $db ('upgraded', 'fresh')
+# DROP EXTENSION works on every database, with the event trigger among the members
+for my $db ('from_0_1_0', 'from_0_2_0', 'fresh')
 {
 	$node->safe_psql($db, 'DROP EXTENSION media_reco');
 	is($node->safe_psql($db, q{SELECT count(*) FROM pg_event_trigger}), '0', "$db: DROP EXTENSION removes the event trigger");
