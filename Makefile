@@ -1,6 +1,6 @@
 # media_reco: PGXS build.  `make && sudo make install`; tests: see README.
 EXTENSION  = media_reco
-EXTVERSION = 0.3.0
+EXTVERSION = 0.4.0
 
 MODULE_big = media_reco
 # one object per line, so parallel changes merge cleanly
@@ -48,7 +48,9 @@ DATA = \
 	src/sql/$(EXTENSION)--0.1.0.sql \
 	src/sql/$(EXTENSION)--0.2.0.sql \
 	src/sql/$(EXTENSION)--0.1.0--0.2.0.sql \
-	src/sql/$(EXTENSION)--0.2.0--0.3.0.sql
+	src/sql/$(EXTENSION)--0.3.0.sql \
+	src/sql/$(EXTENSION)--0.2.0--0.3.0.sql \
+	src/sql/$(EXTENSION)--0.3.0--0.4.0.sql
 
 REGRESS = similarity similarity_reference neighbors recommend decay synth metrics errors forest models filters batch userbased evaluate mlp ease rp3beta
 REGRESS_OPTS = --load-extension=$(EXTENSION)

@@ -197,3 +197,23 @@ SELECT media_reco.drop_recommender('theirs');
 DROP ROLE regress_mr_dropper;
 -- the event trigger function cannot be called directly
 SELECT split_part(pg_temp.expect_error($$SELECT media_reco.mark_dropped_sources()$$), ' (', 1);
+
+-- Storage: recommend() reads every history item's lists, so they stay inline
+-- and uncompressed up to half a page.  A k = 200 list (over the default 2 kB
+-- toast threshold) is neither compressed nor out of line; only supports,
+-- which recommend() never reads, is compressed so two such rows share a page.
+CREATE TABLE wide AS SELECT * FROM media_reco.synthetic_interactions(2000, 400, 60000, 8);
+SELECT media_reco.create_recommender('wide', 'wide', k => 200);
+SELECT pairs > 0 AS has_pairs FROM media_reco.refresh_neighbors('wide');
+SELECT count(*) > 100 AS full_lists,
+       count(*) FILTER (WHERE pg_column_compression(neighbor_ids) IS NOT NULL
+                           OR pg_column_compression(similarities) IS NOT NULL) AS compressed,
+       count(*) FILTER (WHERE pg_column_size(neighbor_ids) <> 24 + 8 * 200
+                           OR pg_column_size(similarities) <> 24 + 8 * 200) AS not_inline,
+       bool_and(pg_column_size(s.*) <= 4080) AS two_per_page
+  FROM media_reco.neighbor_store s JOIN media_reco.recommenders r ON r.id = s.recommender_id
+ WHERE r.name = 'wide' AND cardinality(neighbor_ids) = 200;
+SELECT pg_relation_size(reltoastrelid) AS toast_bytes
+  FROM pg_class WHERE oid = 'media_reco.neighbor_store'::regclass;
+SELECT media_reco.drop_recommender('wide');
+DROP TABLE wide;

@@ -70,6 +70,36 @@ SELECT count(*) AS missing_users_in_mine
   FROM (SELECT DISTINCT user_id FROM rec_ref) r
  WHERE NOT EXISTS (SELECT 1 FROM rec_mine m WHERE m.user_id = r.user_id);
 
+-- The same data under other item ids: ids around zero (the dense accumulator
+-- over a range that crosses zero) and ids 10^16 apart (too sparse for it: the
+-- hash table).  The map is increasing, so ties keep their order: both must
+-- give exactly the scores and ranks of 'big' (checked against SQL above).
+CREATE TABLE big_neg AS SELECT user_id, item_id - 150 AS item_id, rating FROM big_hist;
+CREATE TABLE big_sparse AS SELECT user_id, (item_id - 150) * 10000000000000000 AS item_id, rating FROM big_hist;
+SELECT media_reco.create_recommender('big_neg', 'big_neg', weight_col => 'rating', k => 20, shrinkage => 5);
+SELECT media_reco.create_recommender('big_sparse', 'big_sparse', weight_col => 'rating', k => 20, shrinkage => 5);
+SELECT pairs > 0 AS has_pairs FROM media_reco.refresh_neighbors('big_neg');
+SELECT pairs > 0 AS has_pairs FROM media_reco.refresh_neighbors('big_sparse');
+SELECT count(*) AS rows_compared,
+       count(*) FILTER (WHERE n.item_id IS DISTINCT FROM m.item_id - 150
+                           OR n.score::text IS DISTINCT FROM m.score::text) AS differ_neg,
+       count(*) FILTER (WHERE s.item_id IS DISTINCT FROM (m.item_id - 150) * 10000000000000000
+                           OR s.score::text IS DISTINCT FROM m.score::text) AS differ_sparse
+  FROM rec_mine m
+  LEFT JOIN LATERAL media_reco.recommend('big_neg', m.user_id, 10) n ON n.rank = m.rank
+  LEFT JOIN LATERAL media_reco.recommend('big_sparse', m.user_id, 10) s ON s.rank = m.rank;
+-- with filters: exclude and only act alike on both accumulators
+SELECT count(*) FILTER (WHERE cardinality(a) = 10) AS full_lists, count(*) FILTER (WHERE a IS DISTINCT FROM b) AS differences
+  FROM (SELECT (SELECT array_agg(item_id + 150 || ':' || score ORDER BY rank)
+                  FROM media_reco.recommend('big_neg', u, 10, exclude => '{-149,-100,0,7}', "only" => (SELECT array_agg(g) FROM generate_series(-150, 100) g))) AS a,
+               (SELECT array_agg(item_id / 10000000000000000 + 150 || ':' || score ORDER BY rank)
+                  FROM media_reco.recommend('big_sparse', u, 10,
+                         exclude => '{-1490000000000000000,-1000000000000000000,0,70000000000000000}',
+                         "only" => (SELECT array_agg(g * 10000000000000000) FROM generate_series(-150, 100) g))) AS b
+          FROM generate_series(1, 500, 13) u) x;
+SELECT media_reco.drop_recommender(n) FROM unnest(ARRAY['big_neg', 'big_sparse']) n;
+DROP TABLE big_neg, big_sparse;
+
 -- recommend_for_items: an anonymous session scored exactly as a history
 SELECT item_id, round(score::numeric, 12) AS score, rank FROM media_reco.recommend_for_items('r', '{3,1}', '{1,2}');
 SELECT item_id, round(score::numeric, 12) AS score, rank FROM media_reco.recommend_for_items('r', '{3,1,1}');  -- counts: w(1) = 2

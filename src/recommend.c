@@ -290,14 +290,14 @@ HashItem(int64 key)
 #include "topk.h"
 
 /*
- * Visit every stored neighbour of every history item, in history order:
- * visit(ctx, history index, neighbour id, similarity).
+ * Visit the stored list of every history item that has one, in history
+ * order: visit(ctx, history index, ids, similarities, length).  The arrays
+ * are valid only during the call.
  */
-typedef void (*NeighborVisit) (void *ctx, int h, int64 nb, double sim);
+typedef void (*ListVisit) (void *ctx, int h, const int64 *ids, const double *sims, int n);
 
 static void
-ForEachNeighbor(const Recommender *r, const HistItem *hist, int nhist,
-				NeighborVisit visit, void *ctx)
+ForEachList(const Recommender *r, const HistItem *hist, int nhist, ListVisit visit, void *ctx)
 {
 	NeighborProbe np;
 
@@ -320,9 +320,8 @@ ForEachNeighbor(const Recommender *r, const HistItem *hist, int nhist,
 					(errcode(ERRCODE_DATA_CORRUPTED),
 					 errmsg("malformed neighbour list for item " INT64_FORMAT " in media_reco.neighbor_store",
 							hist[i].item)));
-		for (int j = 0; j < nids; j++)
-			visit(ctx, i, ids[j], sims[j]);
-		/* detoasted copies (large k) are freed as we go */
+		visit(ctx, i, ids, sims, nids);
+		/* detoasted copies (lists stored compressed or out of line) are freed as we go */
 		if ((Pointer) ids_a != DatumGetPointer(np.slot->tts_values[2]))
 			pfree(ids_a);
 		if ((Pointer) sims_a != DatumGetPointer(np.slot->tts_values[3]))
@@ -333,22 +332,67 @@ ForEachNeighbor(const Recommender *r, const HistItem *hist, int nhist,
 	ProbeEnd(&np);
 }
 
-typedef struct ScoreCtx
+/*
+ * The history's neighbour lists, copied end to end: list of history item h
+ * at [start[h], start[h + 1]).  Scoring from the copy lets the accumulator
+ * be chosen from the ids' range before the first addition.
+ */
+typedef struct Gathered
 {
-	scoremap_hash *scores;
-	const HistItem *hist;
-} ScoreCtx;
+	int64	   *ids;
+	double	   *sims;
+	int64	   *start;			/* [nhist + 1] */
+	int64		len;
+	int64		cap;
+	int64		lo;				/* smallest and largest id (len > 0) */
+	int64		hi;
+} Gathered;
 
 static void
-AddScore(void *arg, int h, int64 nb, double sim)
+GatherList(void *arg, int h, const int64 *ids, const double *sims, int n)
 {
-	ScoreCtx   *c = arg;
-	bool		found;
-	ScoreEntry *e = scoremap_insert(c->scores, nb, &found);
+	Gathered   *g = arg;
 
-	if (!found)
-		e->score = 0;
-	e->score += c->hist[h].w * sim;
+	if (g->len + n > g->cap)
+	{
+		int64		cap = Max(g->cap * 2, g->len + n);
+
+		if ((Size) cap > MaxAllocHugeSize / sizeof(int64))
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("the history's neighbour lists are too long (" INT64_FORMAT " entries)", cap)));
+		g->ids = repalloc_huge(g->ids, sizeof(int64) * cap);
+		g->sims = repalloc_huge(g->sims, sizeof(double) * cap);
+		g->cap = cap;
+	}
+	memcpy(g->ids + g->len, ids, sizeof(int64) * n);
+	memcpy(g->sims + g->len, sims, sizeof(double) * n);
+	for (int j = 0; j < n; j++)
+	{
+		if (g->len + j == 0 || ids[j] < g->lo)
+			g->lo = ids[j];
+		if (g->len + j == 0 || ids[j] > g->hi)
+			g->hi = ids[j];
+	}
+	g->len += n;
+	g->start[h + 1] = g->len;
+}
+
+static void
+GatherLists(const Recommender *r, const HistItem *hist, int nhist, Gathered *g)
+{
+	g->cap = Max((int64) nhist * Max(r->params.k, 1), 16);
+	g->cap = Min(g->cap, (int64) 1 << 20);
+	g->ids = palloc_extended(sizeof(int64) * g->cap, MCXT_ALLOC_HUGE);
+	g->sims = palloc_extended(sizeof(double) * g->cap, MCXT_ALLOC_HUGE);
+	g->start = palloc0(sizeof(int64) * (nhist + 1));
+	g->len = 0;
+	g->lo = g->hi = 0;
+	ForEachList(r, hist, nhist, GatherList, g);
+	/* an item without a stored list ends where the one before it ended */
+	for (int h = 1; h <= nhist; h++)
+		if (g->start[h] < g->start[h - 1])
+			g->start[h] = g->start[h - 1];
 }
 
 /* what a result may contain: the filters of recommend / recommend_for_items */
@@ -442,19 +486,122 @@ FillPopular(ReturnSetInfo *rsinfo, const Recommender *r, const HistItem *hist, i
 }
 
 /*
- * score(j) = sum over history items i of w(i) * sim(i, j), over the stored
- * neighbour lists; emit the k best (ties: smaller id) among the items that
- * pass the filters (applied while scoring, so a filter never shortens the
- * list while other candidates exist), then, with fallback, popular items.
+ * The two accumulators of score(j) = sum over history items i of
+ * w(i) * sim(i, j).  Both add in the same order (history order, then list
+ * order), so they give the same bits.  The dense one is an array indexed by
+ * id - lo, used when the ids span at most DENSE_SPAN_PER_ENTRY times the
+ * entries gathered, or DENSE_SPAN_MIN (catalogues numbered from 1 or so, the
+ * usual case): an addition is then one load and store instead of a hash
+ * probe, which was most of recommend()'s time at k = 200.  Otherwise a hash
+ * table.  Each offers its candidates that pass the filters to the top-k heap.
+ */
+#define DENSE_SPAN_PER_ENTRY 4
+#define DENSE_SPAN_MIN 65536
+
+static void
+OfferCandidate(Scored *cand, int *ncand, int k, int64 item, double score, const char *who)
+{
+	Scored		c;
+
+	if (!isfinite(score))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("score of item " INT64_FORMAT " for %s is out of range", item, who)));
+	c.item = item;
+	c.score = score;
+	ScoredOffer(cand, ncand, k, c);
+}
+
+static void
+ScoreDense(const Gathered *g, const HistItem *hist, int nhist, const ResultFilter *f,
+		   Scored *cand, int *ncand, int k, const char *who)
+{
+	uint64		span = (uint64) g->hi - (uint64) g->lo + 1;
+	double	   *acc = palloc_extended(sizeof(double) * span, MCXT_ALLOC_HUGE);
+	uint8	   *state = palloc_extended(span, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);	/* 0 new, 1 scored, 2 seen */
+	uint32	   *touched = palloc_extended(sizeof(uint32) * Min((uint64) g->len, span), MCXT_ALLOC_HUGE);
+	uint32		ntouched = 0;
+
+	/* the user's own items never score (exclude_seen) */
+	if (f->exclude_seen)
+		for (int i = 0; i < nhist; i++)
+			if (hist[i].item >= g->lo && hist[i].item <= g->hi)
+				state[(uint64) hist[i].item - (uint64) g->lo] = 2;
+	for (int h = 0; h < nhist; h++)
+	{
+		double		w = hist[h].w;
+
+		for (int64 e = g->start[h]; e < g->start[h + 1]; e++)
+		{
+			uint64		x = (uint64) g->ids[e] - (uint64) g->lo;
+
+			if (state[x] == 0)
+			{
+				state[x] = 1;
+				acc[x] = 0;
+				touched[ntouched++] = (uint32) x;
+			}
+			if (state[x] == 1)
+				acc[x] += w * g->sims[e];
+		}
+	}
+	for (uint32 t = 0; t < ntouched; t++)
+	{
+		uint32		x = touched[t];
+		int64		item = (int64) ((uint64) g->lo + x);
+
+		/* the seen items were never touched */
+		if (f->nexclude > 0 && sorted_ids_contain(f->exclude, f->nexclude, item))
+			continue;
+		if (f->only && !sorted_ids_contain(f->only, f->nonly, item))
+			continue;
+		OfferCandidate(cand, ncand, k, item, acc[x], who);
+	}
+}
+
+static void
+ScoreHashed(const Gathered *g, const HistItem *hist, int nhist, const ResultFilter *f,
+			Scored *cand, int *ncand, int k, const char *who)
+{
+	/* sized for the usual case; bounded, it grows only for very long lists */
+	scoremap_hash *scores = scoremap_create(CurrentMemoryContext, (uint32) Min(g->len, 1 << 20), NULL);
+	scoremap_iterator it;
+	ScoreEntry *e;
+
+	for (int h = 0; h < nhist; h++)
+	{
+		double		w = hist[h].w;
+
+		for (int64 x = g->start[h]; x < g->start[h + 1]; x++)
+		{
+			bool		found;
+
+			e = scoremap_insert(scores, g->ids[x], &found);
+			if (!found)
+				e->score = 0;
+			e->score += w * g->sims[x];
+		}
+	}
+	scoremap_start_iterate(scores, &it);
+	while ((e = scoremap_iterate(scores, &it)) != NULL)
+	{
+		/* filtered items first: a seen or excluded item's score never matters */
+		if (Passes(f, hist, nhist, e->item))
+			OfferCandidate(cand, ncand, k, e->item, e->score, who);
+	}
+}
+
+/*
+ * Score the history against the stored neighbour lists; emit the k best
+ * (ties: smaller id) among the items that pass the filters (applied while
+ * scoring, so a filter never shortens the list while other candidates
+ * exist), then, with fallback, popular items.
  */
 static void
 ScoreAndEmit(FunctionCallInfo fcinfo, const Recommender *r, const HistItem *hist, int nhist,
 			 int k, const ResultFilter *f, const char *who)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	ScoreCtx	ctx;
-	scoremap_iterator it;
-	ScoreEntry *e;
 	Scored	   *cand;
 	int			ncand = 0;
 	int64	   *taken;
@@ -462,28 +609,19 @@ ScoreAndEmit(FunctionCallInfo fcinfo, const Recommender *r, const HistItem *hist
 	cand = palloc(sizeof(Scored) * k);
 	if (nhist > 0)
 	{
-		/* sized for the usual case; bounded, it grows only for very long histories */
-		ctx.scores = scoremap_create(CurrentMemoryContext,
-									 (uint32) Min((uint64) nhist * Min(r->params.k, 64), 1 << 20), NULL);
-		ctx.hist = hist;
-		ForEachNeighbor(r, hist, nhist, AddScore, &ctx);
+		Gathered	g;
 
-		/* keep the k best in a bounded heap (worst at the root), then sort those */
-		scoremap_start_iterate(ctx.scores, &it);
-		while ((e = scoremap_iterate(ctx.scores, &it)) != NULL)
+		GatherLists(r, hist, nhist, &g);
+		if (g.len > 0)
 		{
-			Scored		c;
+			uint64		span = (uint64) g.hi - (uint64) g.lo + 1;
 
-			/* filtered items first: a seen or excluded item's score never matters */
-			if (!Passes(f, hist, nhist, e->item))
-				continue;
-			if (!isfinite(e->score))
-				ereport(ERROR,
-						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-						 errmsg("score of item " INT64_FORMAT " for %s is out of range", e->item, who)));
-			c.item = e->item;
-			c.score = e->score;
-			ScoredOffer(cand, &ncand, k, c);
+			/* span 0 is a wrap-around: the ids cover all of int64 */
+			if (span != 0 && span <= PG_UINT32_MAX &&
+				span <= Max((uint64) g.len * DENSE_SPAN_PER_ENTRY, DENSE_SPAN_MIN))
+				ScoreDense(&g, hist, nhist, f, cand, &ncand, k, who);
+			else
+				ScoreHashed(&g, hist, nhist, f, cand, &ncand, k, who);
 		}
 		qsort(cand, ncand, sizeof(Scored), CmpScored);
 	}
@@ -643,12 +781,16 @@ typedef struct ExplainCtx
 } ExplainCtx;
 
 static void
-FindTarget(void *arg, int h, int64 nb, double sim)
+FindTarget(void *arg, int h, const int64 *ids, const double *sims, int n)
 {
 	ExplainCtx *c = arg;
 
-	if (nb == c->target)
-		c->sim[h] = sim;
+	for (int j = 0; j < n; j++)
+		if (ids[j] == c->target)
+		{
+			c->sim[h] = sims[j];
+			break;
+		}
 }
 
 typedef struct Because
@@ -699,7 +841,7 @@ explain_recommendation(PG_FUNCTION_ARGS)
 	ctx.sim = palloc(sizeof(double) * nhist);
 	for (int i = 0; i < nhist; i++)
 		ctx.sim[i] = NAN;
-	ForEachNeighbor(&r, hist, nhist, FindTarget, &ctx);
+	ForEachList(&r, hist, nhist, FindTarget, &ctx);
 
 	rows = palloc(sizeof(Because) * nhist);
 	for (int i = 0; i < nhist; i++)
