@@ -7,6 +7,7 @@
 -- independence.
 \i test/sql/expect_error.sql
 \i test/sql/learned_serving.sql
+\i test/sql/order_independence.sql
 CREATE SCHEMA ease_test;
 SET search_path = ease_test, public;
 SET client_min_messages = warning;
@@ -442,20 +443,8 @@ SELECT pg_temp.expect_error($$SELECT * FROM media_reco.recommend_user_based('eas
 -- 9. The stored lists depend neither on media_reco.threads nor on the physical row order
 --    (600 items: several tiles of the factor and the inverse, many selection tasks)
 CREATE TABLE et AS SELECT user_id, item_id, plays FROM media_reco.synthetic_interactions(2000, 600, 30000, 9);
-CREATE TABLE et_shuffled AS SELECT * FROM et ORDER BY md5(user_id || ':' || item_id || ':' || plays);
 SELECT count(DISTINCT item_id) AS items FROM et;
-SET media_reco.threads = 1;
-CREATE TABLE et1 AS SELECT * FROM media_reco.item_similarity('et', weight_col => 'plays', metric => 'ease', k => 30, ease_lambda => 20);
-SET media_reco.threads = 2;
-CREATE TABLE et2 AS SELECT * FROM media_reco.item_similarity('et', weight_col => 'plays', metric => 'ease', k => 30, ease_lambda => 20);
-SET media_reco.threads = 5;
-CREATE TABLE et5 AS SELECT * FROM media_reco.item_similarity('et_shuffled', weight_col => 'plays', metric => 'ease', k => 30, ease_lambda => 20);
-RESET media_reco.threads;
-SELECT (SELECT count(*) FROM et1) AS rows,
-       (SELECT count(*) FROM (SELECT * FROM et1 EXCEPT SELECT * FROM et2) d)
-       + (SELECT count(*) FROM (SELECT * FROM et2 EXCEPT SELECT * FROM et1) d) AS threads_1_vs_2,
-       (SELECT count(*) FROM (SELECT * FROM et1 EXCEPT SELECT * FROM et5) d)
-       + (SELECT count(*) FROM (SELECT * FROM et5 EXCEPT SELECT * FROM et1) d) AS shuffled_threads_5;
+SELECT * FROM pg_temp.check_order_independence('et', $$media_reco.item_similarity(%s, weight_col => 'plays', metric => 'ease', k => 30, ease_lambda => 20)$$);
 
 SELECT media_reco.drop_recommender('ease_w'), media_reco.drop_recommender('ease_c');
 RESET search_path;

@@ -7,6 +7,7 @@
 -- with decay; every error branch; thread-count and row-order independence.
 \i test/sql/expect_error.sql
 \i test/sql/learned_serving.sql
+\i test/sql/order_independence.sql
 CREATE SCHEMA rp3beta_test;
 SET search_path = rp3beta_test, public;
 SET client_min_messages = warning;
@@ -252,19 +253,7 @@ SELECT pg_temp.expect_error($$SELECT * FROM media_reco.recommend_user_based('rp3
 -- ---------------------------------------------------------------------------
 -- 8. The stored lists depend neither on media_reco.threads nor on the physical row order
 CREATE TABLE rt AS SELECT user_id, item_id, plays FROM media_reco.synthetic_interactions(3000, 800, 40000, 9);
-CREATE TABLE rt_shuffled AS SELECT * FROM rt ORDER BY md5(user_id || ':' || item_id || ':' || plays);
-SET media_reco.threads = 1;
-CREATE TABLE rt1 AS SELECT * FROM media_reco.item_similarity('rt', weight_col => 'plays', metric => 'rp3beta', k => 30, rp3_alpha => 0.7);
-SET media_reco.threads = 2;
-CREATE TABLE rt2 AS SELECT * FROM media_reco.item_similarity('rt', weight_col => 'plays', metric => 'rp3beta', k => 30, rp3_alpha => 0.7);
-SET media_reco.threads = 5;
-CREATE TABLE rt5 AS SELECT * FROM media_reco.item_similarity('rt_shuffled', weight_col => 'plays', metric => 'rp3beta', k => 30, rp3_alpha => 0.7);
-RESET media_reco.threads;
-SELECT (SELECT count(*) FROM rt1) AS rows,
-       (SELECT count(*) FROM (SELECT * FROM rt1 EXCEPT SELECT * FROM rt2) d)
-       + (SELECT count(*) FROM (SELECT * FROM rt2 EXCEPT SELECT * FROM rt1) d) AS threads_1_vs_2,
-       (SELECT count(*) FROM (SELECT * FROM rt1 EXCEPT SELECT * FROM rt5) d)
-       + (SELECT count(*) FROM (SELECT * FROM rt5 EXCEPT SELECT * FROM rt1) d) AS shuffled_threads_5;
+SELECT * FROM pg_temp.check_order_independence('rt', $$media_reco.item_similarity(%s, weight_col => 'plays', metric => 'rp3beta', k => 30, rp3_alpha => 0.7)$$);
 
 SELECT media_reco.drop_recommender('rp3_w'), media_reco.drop_recommender('rp3_c');
 RESET search_path;

@@ -1,4 +1,4 @@
--- shared by ease.sql and rp3beta.sql: the serving functions on a learned model's stored lists,
+-- shared by ease.sql and rp3beta.sql (with order_independence.sql): the serving functions on a learned model's stored lists,
 -- checked against brute-force SQL over media_reco.item_neighbors (never against the extension's
 -- own results).  hist is a relation (u, i, w) of every training user's summed usable weights,
 -- test a relation (user_id, item_id) of held-out rows.  One row of checks:
