@@ -239,12 +239,32 @@ def run_latency(cur, names, table, calls):
     return out
 
 
+def serving(cur, size, table, threads, calls, ease_refreshed=False):
+    """EASE k = 200 against cosine k = 50 on the same rows, calls interleaved."""
+    ease = f"ease_{size}_k200"
+    if not ease_refreshed:
+        create(cur, ease, table, "ease", 200)
+        refresh(ease, threads)
+    cos = f"cos_{size}_k50"
+    create(cur, cos, table, "cosine", 50)
+    refresh(cos, threads)
+    q(cur, "VACUUM ANALYZE media_reco.neighbor_store")
+    lats = run_latency(cur, [ease, cos], table, calls)
+    for label, lat in zip(("ease k = 200", "cosine k = 50"), lats):
+        print(f"recommend(k = 10) on {label}: {lat['calls']} calls over {lat['users']} users with 90-110 "
+              f"history items, covering index: p50 {lat['p50']:.2f} ms, p95 {lat['p95']:.2f} ms")
+    print(f"ratio of p50s ease k = 200 / cosine k = 50 = {lats[0]['p50'] / lats[1]['p50']:.2f}")
+    sys.stdout.flush()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="5k,10k")
     ap.add_argument("--ks", default="200,50")
     ap.add_argument("--threads", default="2,1")
     ap.add_argument("--calls", type=int, default=500)
+    ap.add_argument("--serving-only", action="store_true",
+                    help="only the recommend() latency (EASE k = 200 against cosine k = 50): a few minutes")
     args = ap.parse_args()
     ks = [int(x) for x in args.ks.split(",")]
     threads = [int(x) for x in args.threads.split(",")]
@@ -264,6 +284,9 @@ def main():
         n_pairs = q(cur, f"SELECT count(*) FROM (SELECT DISTINCT user_id, item_id FROM {table}) s")[0][0]
         print(f"\n## {size}: {cfg['rows']:,} rows ({n_pairs:,} distinct user-item pairs), "
               f"{cfg['users']:,} users, {cfg['items']:,} items (generated in {gen:.1f} s)")
+        if args.serving_only:
+            serving(cur, size, table, max(threads), args.calls)
+            continue
         u, i = fetch_arrays(cur, table)
         ids, G = gram(u, i)
         n = len(ids)
@@ -299,16 +322,8 @@ def main():
                 summary.append((size, k, th, r["wall"], total, ratio, r["peak_bytes"] / dense,
                                 r["hwm_kb"] * 1024 / dense, r["anon_kb"] * 1024 / dense, fmt_phases(r["phases"])))
         del lists
-        # serving: EASE k = 200 against cosine k = 50 on the same rows, calls interleaved
         if 200 in ks:
-            cos = f"cos_{size}_k50"
-            create(cur, cos, table, "cosine", 50)
-            refresh(cos, max(threads))
-            q(cur, "VACUUM ANALYZE media_reco.neighbor_store")
-            names = [f"ease_{size}_k200", cos]
-            for label, lat in zip(("ease k = 200", "cosine k = 50"), run_latency(cur, names, table, args.calls)):
-                print(f"recommend(k = 10) on {label}: {lat['calls']} calls over {lat['users']} users with 90-110 "
-                      f"history items, covering index: p50 {lat['p50']:.2f} ms, p95 {lat['p95']:.2f} ms")
+            serving(cur, size, table, max(threads), args.calls, ease_refreshed=True)
         del G
     print("\nsummary (ratio = numpy / media_reco; memory as multiples of one 8n^2 matrix):")
     print("| size | k | threads | media_reco s | numpy s | ratio | peak_memory_bytes | VmHWM | RssAnon | phases s |")

@@ -2,6 +2,7 @@
 # EASE refresh (table to filled neighbour table) against numpy's np.linalg.inv + division + top-k,
 # peak memory against the one dense matrix, and recommend() latency on an EASE k = 200 recommender,
 # in a throw-away cluster.  Usage: test/bench/ease.sh [--sizes 5k,10k] [--ks 200,50] [--threads 2,1]
+# --serving-only: only the recommend() latency (a few minutes).
 # numpy uses Debian's threaded OpenBLAS with OPENBLAS_NUM_THREADS (default 2).  About 15 minutes on 2 cores.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../setup.sh"
