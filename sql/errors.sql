@@ -167,7 +167,7 @@ SELECT pg_temp.expect_error($$SELECT * FROM media_reco.recommend('good', 5)$$);
 DELETE FROM ev WHERE user_id = 5;
 
 -- a score out of range only matters for an item that can be recommended: the seen and excluded
--- items' scores are skipped first, as recommend_all does
+-- items' scores are skipped first, as recommend_all does; the error names the smallest such item
 CREATE TABLE ov (user_id int, item_id int, w float8);
 INSERT INTO ov VALUES (2, 1, 1), (2, 2, 1), (2, 3, 1), (3, 1, 1), (3, 2, 1), (3, 3, 1), (5, 3, 1), (5, 4, 1),
   (1, 1, 1), (1, 2, 1), (1, 3, 1);

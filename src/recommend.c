@@ -498,15 +498,25 @@ FillPopular(ReturnSetInfo *rsinfo, const Recommender *r, const HistItem *hist, i
 #define DENSE_SPAN_PER_ENTRY 4
 #define DENSE_SPAN_MIN 65536
 
+/* the smallest item whose score is not finite, reported after every candidate was seen */
+typedef struct Overflow
+{
+	bool		any;
+	int64		item;
+} Overflow;
+
 static void
-OfferCandidate(Scored *cand, int *ncand, int k, int64 item, double score, const char *who)
+OfferCandidate(Scored *cand, int *ncand, int k, int64 item, double score, Overflow *ov)
 {
 	Scored		c;
 
 	if (!isfinite(score))
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("score of item " INT64_FORMAT " for %s is out of range", item, who)));
+	{
+		if (!ov->any || item < ov->item)
+			ov->item = item;
+		ov->any = true;
+		return;
+	}
 	c.item = item;
 	c.score = score;
 	ScoredOffer(cand, ncand, k, c);
@@ -514,7 +524,7 @@ OfferCandidate(Scored *cand, int *ncand, int k, int64 item, double score, const 
 
 static void
 ScoreDense(const Gathered *g, const HistItem *hist, int nhist, const ResultFilter *f,
-		   Scored *cand, int *ncand, int k, const char *who)
+		   Scored *cand, int *ncand, int k, Overflow *ov)
 {
 	uint64		span = (uint64) g->hi - (uint64) g->lo + 1;
 	double	   *acc = palloc_extended(sizeof(double) * span, MCXT_ALLOC_HUGE);
@@ -555,13 +565,13 @@ ScoreDense(const Gathered *g, const HistItem *hist, int nhist, const ResultFilte
 			continue;
 		if (f->only && !sorted_ids_contain(f->only, f->nonly, item))
 			continue;
-		OfferCandidate(cand, ncand, k, item, acc[x], who);
+		OfferCandidate(cand, ncand, k, item, acc[x], ov);
 	}
 }
 
 static void
 ScoreHashed(const Gathered *g, const HistItem *hist, int nhist, const ResultFilter *f,
-			Scored *cand, int *ncand, int k, const char *who)
+			Scored *cand, int *ncand, int k, Overflow *ov)
 {
 	/* sized for the usual case; bounded, it grows only for very long lists */
 	scoremap_hash *scores = scoremap_create(CurrentMemoryContext, (uint32) Min(g->len, 1 << 20), NULL);
@@ -587,7 +597,7 @@ ScoreHashed(const Gathered *g, const HistItem *hist, int nhist, const ResultFilt
 	{
 		/* filtered items first: a seen or excluded item's score never matters */
 		if (Passes(f, hist, nhist, e->item))
-			OfferCandidate(cand, ncand, k, e->item, e->score, who);
+			OfferCandidate(cand, ncand, k, e->item, e->score, ov);
 	}
 }
 
@@ -610,6 +620,7 @@ ScoreAndEmit(FunctionCallInfo fcinfo, const Recommender *r, const HistItem *hist
 	if (nhist > 0)
 	{
 		Gathered	g;
+		Overflow	ov = {false, 0};
 
 		GatherLists(r, hist, nhist, &g);
 		if (g.len > 0)
@@ -619,9 +630,13 @@ ScoreAndEmit(FunctionCallInfo fcinfo, const Recommender *r, const HistItem *hist
 			/* span 0 is a wrap-around: the ids cover all of int64 */
 			if (span != 0 && span <= PG_UINT32_MAX &&
 				span <= Max((uint64) g.len * DENSE_SPAN_PER_ENTRY, DENSE_SPAN_MIN))
-				ScoreDense(&g, hist, nhist, f, cand, &ncand, k, who);
+				ScoreDense(&g, hist, nhist, f, cand, &ncand, k, &ov);
 			else
-				ScoreHashed(&g, hist, nhist, f, cand, &ncand, k, who);
+				ScoreHashed(&g, hist, nhist, f, cand, &ncand, k, &ov);
+			if (ov.any)
+				ereport(ERROR,
+						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						 errmsg("score of item " INT64_FORMAT " for %s is out of range", ov.item, who)));
 		}
 		qsort(cand, ncand, sizeof(Scored), CmpScored);
 	}
