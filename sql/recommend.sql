@@ -100,6 +100,28 @@ SELECT count(*) FILTER (WHERE cardinality(a) = 10) AS full_lists, count(*) FILTE
 SELECT media_reco.drop_recommender(n) FROM unnest(ARRAY['big_neg', 'big_sparse']) n;
 DROP TABLE big_neg, big_sparse;
 
+-- Long histories (history items x k over 2^20) stream into the hash table without gathering:
+-- k = 10000 and a user with 150 items (streamed) and the generated users (gathered), against SQL
+CREATE TABLE big_long AS SELECT user_id, item_id, rating FROM big_hist
+  UNION ALL SELECT 9999, i, 1 + i % 5 FROM generate_series(1, 300, 2) i;
+SELECT media_reco.create_recommender('big_long', 'big_long', weight_col => 'rating', k => 10000);
+SELECT pairs > 0 AS has_pairs FROM media_reco.refresh_neighbors('big_long');
+WITH u(user_id) AS (VALUES (9999), (1), (8), (15)),
+h AS (SELECT user_id, item_id, sum(rating)::float8 AS w FROM big_long WHERE user_id IN (SELECT user_id FROM u) GROUP BY 1, 2),
+s AS (SELECT h.user_id, n.neighbor_id AS item_id, sum(h.w * n.similarity) AS score
+        FROM h JOIN media_reco.item_neighbors n ON n.recommender = 'big_long' AND n.item_id = h.item_id
+       WHERE NOT EXISTS (SELECT 1 FROM h h2 WHERE h2.user_id = h.user_id AND h2.item_id = n.neighbor_id)
+       GROUP BY 1, 2),
+ref AS (SELECT user_id, item_id, score, row_number() OVER (PARTITION BY user_id ORDER BY score DESC, item_id) AS rank FROM s)
+SELECT u.user_id, (SELECT count(*) FROM h WHERE h.user_id = u.user_id) AS history,
+       count(m.*) AS recommended,
+       count(*) FILTER (WHERE r.item_id IS DISTINCT FROM m.item_id OR abs(r.score - m.score) > 1e-9 * abs(r.score)) AS mismatches
+  FROM u CROSS JOIN LATERAL media_reco.recommend('big_long', u.user_id, 20) m
+  LEFT JOIN ref r ON r.user_id = u.user_id AND r.rank = m.rank
+ GROUP BY u.user_id ORDER BY u.user_id;
+SELECT media_reco.drop_recommender('big_long');
+DROP TABLE big_long;
+
 -- recommend_for_items: an anonymous session scored exactly as a history
 SELECT item_id, round(score::numeric, 12) AS score, rank FROM media_reco.recommend_for_items('r', '{3,1}', '{1,2}');
 SELECT item_id, round(score::numeric, 12) AS score, rank FROM media_reco.recommend_for_items('r', '{3,1,1}');  -- counts: w(1) = 2

@@ -497,6 +497,12 @@ FillPopular(ReturnSetInfo *rsinfo, const Recommender *r, const HistItem *hist, i
  */
 #define DENSE_SPAN_PER_ENTRY 4
 #define DENSE_SPAN_MIN 65536
+/*
+ * Gathering costs 16 bytes an entry (and the dense array up to 36 more):
+ * histories whose lists may hold more entries than this (5,000 items at
+ * k = 200; 16 MB) stream into the hash table instead, in the same order.
+ */
+#define GATHER_MAX_ENTRIES ((int64) 1 << 20)
 
 /* the smallest item whose score is not finite, reported after every candidate was seen */
 typedef struct Overflow
@@ -569,31 +575,53 @@ ScoreDense(const Gathered *g, const HistItem *hist, int nhist, const ResultFilte
 	}
 }
 
-static void
-ScoreHashed(const Gathered *g, const HistItem *hist, int nhist, const ResultFilter *f,
-			Scored *cand, int *ncand, int k, Overflow *ov)
+typedef struct HashScores
 {
-	/* sized for the usual case; bounded, it grows only for very long lists */
-	scoremap_hash *scores = scoremap_create(CurrentMemoryContext, (uint32) Min(g->len, 1 << 20), NULL);
+	scoremap_hash *scores;
+	const HistItem *hist;
+} HashScores;
+
+static void
+AddListToHash(void *arg, int h, const int64 *ids, const double *sims, int n)
+{
+	HashScores *hs = arg;
+	double		w = hs->hist[h].w;
+
+	for (int j = 0; j < n; j++)
+	{
+		bool		found;
+		ScoreEntry *e = scoremap_insert(hs->scores, ids[j], &found);
+
+		if (!found)
+			e->score = 0;
+		e->score += w * sims[j];
+	}
+}
+
+/*
+ * The hash accumulator, over the gathered lists (g) or, when g is NULL,
+ * straight from the probes (histories too long to gather).
+ */
+static void
+ScoreHashed(const Recommender *r, const Gathered *g, const HistItem *hist, int nhist,
+			const ResultFilter *f, Scored *cand, int *ncand, int k, Overflow *ov)
+{
+	HashScores	hs;
 	scoremap_iterator it;
 	ScoreEntry *e;
 
-	for (int h = 0; h < nhist; h++)
-	{
-		double		w = hist[h].w;
-
-		for (int64 x = g->start[h]; x < g->start[h + 1]; x++)
-		{
-			bool		found;
-
-			e = scoremap_insert(scores, g->ids[x], &found);
-			if (!found)
-				e->score = 0;
-			e->score += w * g->sims[x];
-		}
-	}
-	scoremap_start_iterate(scores, &it);
-	while ((e = scoremap_iterate(scores, &it)) != NULL)
+	/* sized for the usual case; bounded, it grows only for very long lists */
+	hs.scores = scoremap_create(CurrentMemoryContext,
+								(uint32) Min(g ? g->len : (int64) nhist * Min(r->params.k, 64), 1 << 20), NULL);
+	hs.hist = hist;
+	if (g)
+		for (int h = 0; h < nhist; h++)
+			AddListToHash(&hs, h, g->ids + g->start[h], g->sims + g->start[h],
+						  (int) (g->start[h + 1] - g->start[h]));
+	else
+		ForEachList(r, hist, nhist, AddListToHash, &hs);
+	scoremap_start_iterate(hs.scores, &it);
+	while ((e = scoremap_iterate(hs.scores, &it)) != NULL)
 	{
 		/* filtered items first: a seen or excluded item's score never matters */
 		if (Passes(f, hist, nhist, e->item))
@@ -622,22 +650,27 @@ ScoreAndEmit(FunctionCallInfo fcinfo, const Recommender *r, const HistItem *hist
 		Gathered	g;
 		Overflow	ov = {false, 0};
 
-		GatherLists(r, hist, nhist, &g);
-		if (g.len > 0)
+		if ((int64) nhist * r->params.k > GATHER_MAX_ENTRIES)
+			ScoreHashed(r, NULL, hist, nhist, f, cand, &ncand, k, &ov);
+		else
 		{
-			uint64		span = (uint64) g.hi - (uint64) g.lo + 1;
+			GatherLists(r, hist, nhist, &g);
+			if (g.len > 0)
+			{
+				uint64		span = (uint64) g.hi - (uint64) g.lo + 1;
 
-			/* span 0 is a wrap-around: the ids cover all of int64 */
-			if (span != 0 && span <= PG_UINT32_MAX &&
-				span <= Max((uint64) g.len * DENSE_SPAN_PER_ENTRY, DENSE_SPAN_MIN))
-				ScoreDense(&g, hist, nhist, f, cand, &ncand, k, &ov);
-			else
-				ScoreHashed(&g, hist, nhist, f, cand, &ncand, k, &ov);
-			if (ov.any)
-				ereport(ERROR,
-						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-						 errmsg("score of item " INT64_FORMAT " for %s is out of range", ov.item, who)));
+				/* span 0 is a wrap-around: the ids cover all of int64 */
+				if (span != 0 && span <= PG_UINT32_MAX &&
+					span <= Max((uint64) g.len * DENSE_SPAN_PER_ENTRY, DENSE_SPAN_MIN))
+					ScoreDense(&g, hist, nhist, f, cand, &ncand, k, &ov);
+				else
+					ScoreHashed(r, &g, hist, nhist, f, cand, &ncand, k, &ov);
+			}
 		}
+		if (ov.any)
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("score of item " INT64_FORMAT " for %s is out of range", ov.item, who)));
 		qsort(cand, ncand, sizeof(Scored), CmpScored);
 	}
 	taken = palloc(sizeof(int64) * Max(ncand, 1));
