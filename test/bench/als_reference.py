@@ -108,7 +108,7 @@ def _rowdot(A, B):
 # ---------------------------------------------------------------- solvers
 
 
-def solve_cg(W, X, Y, alpha, lam, cg_steps=3, chunk_nnz=1 << 19):
+def solve_cg(W, X, Y, alpha, lam, cg_steps=3, chunk_nnz=1 << 16):
     """X <- cg_steps CG steps from X on every row's normal equations (in place)."""
     f = Y.shape[1]
     A0 = (Y.T @ Y).astype(DT) + DT(lam) * np.eye(f, dtype=DT)   # Y'Y + lambda I
