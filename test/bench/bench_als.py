@@ -349,7 +349,9 @@ def speed(args):
                 r = mr.get((cg, th))
                 ratio = npr["sec_per_iter"] / r["sec_per_iter"] if r else None
                 if r:
-                    print(f"ratio numpy {label} / media_reco (cg_steps={cg}, threads={th}) = {ratio:.2f}x")
+                    with_loss = (npr["sec_per_iter"] + npr["loss_seconds"]) / r["sec_per_iter"]
+                    print(f"ratio numpy {label} / media_reco (cg_steps={cg}, threads={th}) = {ratio:.2f}x "
+                          f"({with_loss:.2f}x counting numpy's loss, which media_reco computes every iteration)")
                 summary.append((size, cg, th, r["sec_per_iter"] if r else None, npr["sec_per_iter"], ratio,
                                 r["hwm_kb"] / 1024 if r else None, r["anon_kb"] / 1024 if r else None,
                                 (npr["peak_kb"] or 0) / 1024))
@@ -504,7 +506,7 @@ def main():
     ap.add_argument("--sizes", default="1m,10m")
     ap.add_argument("--threads", default="2")
     ap.add_argument("--factors", type=int, default=64)
-    ap.add_argument("--regularization", type=float, default=10.0)
+    ap.add_argument("--regularization", type=float, default=20.0)
     ap.add_argument("--alpha", type=float, default=1.0)
     ap.add_argument("--iterations", type=int, default=None,
                     help="speed: 5 (per-iteration time is what is compared); quality: 15")
@@ -515,7 +517,7 @@ def main():
     ap.add_argument("--numpy-only", action="store_true")
     ap.add_argument("--data", default="ua,mls")
     ap.add_argument("--weights", default="binary,rating")
-    ap.add_argument("--configs", default="64:10:1,128:10:1",
+    ap.add_argument("--configs", default="64:20:1,32:20:1,128:20:1,64:1:10",
                     help="quality: factors:lambda:alpha, comma-separated")
     args = ap.parse_args()
     args.cg_steps = [int(c) for c in args.cg_steps.split(",")]
