@@ -201,7 +201,7 @@ def recalculate(item_idx, weights, Y, alpha, lam):
     return np.linalg.solve(A, Yh.T @ c)
 
 
-def als_loss(W, X, Y, alpha, lam, chunk_nnz=1 << 20):
+def als_loss(W, X, Y, alpha, lam, chunk_nnz=1 << 16):
     """sum over all (u, i) of c (p - x.y)^2 + lambda (|X|^2 + |Y|^2), in float64."""
     X64 = X.astype(np.float64)
     Y64 = Y.astype(np.float64)
