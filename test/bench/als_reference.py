@@ -38,7 +38,9 @@ ndcg@10, map@10 (divided by min(10, |relevant|)), hit_rate@10, mrr (of the
 top-10 list), coverage (distinct recommended items / distinct training
 items); popularity = most users first, then the smaller id, seen excluded.
 
-Run directly for the grid: /usr/bin/python3 test/bench/als_reference.py
+`--self-check` compares the loss with its dense formula, the exact solver
+and CG run to f steps with a float64 solve per row, and checks that the loss
+decreases every iteration.  Run directly for the grid: /usr/bin/python3 test/bench/als_reference.py
 [--data ua,mls] [--factors 32,64,128] [--lambdas ...] [--alphas ...]
 [--weights binary,rating] [--iterations 15] [--cg-steps 3].
 Needs ../shared/data (MEDIA_RECO_DATA); skips a missing data set.
@@ -167,11 +169,9 @@ def solve_exact(W, X, Y, alpha, lam, block_floats=1 << 23):
     X[order[empty]] = 0                           # no history: A0 x = 0
     pos = int(empty.sum())
     while pos < n:
-        L = int(lens[order[pos]])
-        # grow the block while B * L_max * f stays within block_floats
-        end = pos + 1
-        step = max(1, block_floats // max(1, int(lens[order[min(n - 1, pos)]]) * f))
-        end = min(n, pos + step)
+        # lengths ascend along `order`, so a block's longest row is its last: take as many rows
+        # as fit block_floats at the first row's length, then halve until the last row fits too
+        end = min(n, pos + max(1, block_floats // (int(lens[order[pos]]) * f)))
         while end > pos + 1 and (end - pos) * int(lens[order[end - 1]]) * f > block_floats:
             end = pos + max(1, (end - pos) // 2)
         blk = order[pos:end]
@@ -388,8 +388,43 @@ def fmt_row(label, vals, extra=""):
     return f"| {label} | " + " | ".join(f"{vals[m]:.4f}" for m in METRICS) + f" | {extra} |"
 
 
+def self_check():
+    """The solvers and the loss against dense formulas on a small random problem."""
+    rng = np.random.default_rng(1)
+    u, i = rng.integers(0, 300, 3000), rng.integers(0, 120, 3000)
+    d = Interactions(u, i, rng.integers(1, 5, 3000).astype(float))
+    f, lam, alpha = 8, 0.5, 2.0
+    X = rng.random((d.shape[0], f)).astype(DT)
+    Y = rng.random((d.shape[1], f)).astype(DT)
+    Wd = d.W.toarray().astype(np.float64)
+    X64, Y64 = X.astype(np.float64), Y.astype(np.float64)
+    dense = np.sum((1 + alpha * Wd) * ((Wd > 0) - X64 @ Y64.T) ** 2) + lam * (np.sum(X64 ** 2) + np.sum(Y64 ** 2))
+    got = als_loss(d.W, X, Y, alpha, lam)
+    ok = abs(got - dense) <= 1e-9 * dense
+    print(f"loss {got:.10g} vs dense {dense:.10g}: {'ok' if ok else 'FAIL'}")
+    exact = np.array([recalculate(d.W.indices[d.W.indptr[r]:d.W.indptr[r + 1]],
+                                  d.W.data[d.W.indptr[r]:d.W.indptr[r + 1]], Y, alpha, lam)
+                      for r in range(d.shape[0])])
+    Xe = X.copy()
+    solve_exact(d.W, Xe, Y, alpha, lam, block_floats=500)     # tiny blocks: the blocking is exercised
+    Xc = X.copy()
+    solve_cg(d.W, Xc, Y, alpha, lam, cg_steps=f, chunk_nnz=400)  # f steps: CG reaches the solution
+    for label, got_x, tol in (("exact solve", Xe, 1e-4), ("CG, f steps", Xc, 5e-3)):
+        err = float(np.abs(got_x - exact).max() / np.abs(exact).max())
+        ok &= err < tol
+        print(f"{label} vs per-row float64 solve: max relative difference {err:.1e} ({'ok' if err < tol else 'FAIL'})")
+    for cg in (3, 0):
+        losses = [h["loss"] for h in train(d, f, lam, alpha, 6, cg, seed=3)[2]]
+        dec = all(b < a for a, b in zip(losses, losses[1:]))
+        ok &= dec
+        print(f"cg_steps {cg}: loss per iteration " + ", ".join(f"{v:.6g}" for v in losses)
+              + (" (decreasing)" if dec else " (NOT decreasing: FAIL)"))
+    return 0 if ok else 1
+
+
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--self-check", action="store_true", help="check the solvers and the loss, then exit")
     ap.add_argument("--data", default="ua,mls")
     ap.add_argument("--factors", default="32,64,128")
     ap.add_argument("--lambdas", default="0.1,1,10,50,100")
@@ -399,6 +434,8 @@ def main():
     ap.add_argument("--cg-steps", type=int, default=3)
     ap.add_argument("--seed", type=int, default=42)
     args = ap.parse_args()
+    if args.self_check:
+        return self_check()
     factors = [int(x) for x in args.factors.split(",")]
     lambdas = [float(x) for x in args.lambdas.split(",")]
     alphas = [float(x) for x in args.alphas.split(",")]
