@@ -14,7 +14,8 @@ OBJS = \
 	src/simcore.o \
 	src/ease_core.o \
 	src/forest_core.o \
-	src/mlp_core.o
+	src/mlp_core.o \
+	src/als_core.o
 # SQL glue
 OBJS += \
 	src/media_reco.o \
