@@ -28,6 +28,8 @@ OBJS += \
 	src/similarity.o \
 	src/neighbors.o \
 	src/recommend.o \
+	src/serving.o \
+	src/als.o \
 	src/batch.o \
 	src/userbased.o \
 	src/forest.o \
