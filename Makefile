@@ -55,7 +55,7 @@ DATA = \
 	src/sql/$(EXTENSION)--0.2.0--0.3.0.sql \
 	src/sql/$(EXTENSION)--0.3.0--0.4.0.sql
 
-REGRESS = similarity similarity_reference neighbors recommend decay synth metrics errors forest models filters batch userbased evaluate mlp ease rp3beta
+REGRESS = similarity similarity_reference neighbors recommend decay synth metrics errors forest models filters batch userbased evaluate mlp ease rp3beta als
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 # isolation specs: test/isolation/specs/*.spec, expected output in test/isolation/expected
 ISOLATION = refresh_concurrency model_concurrency split_snapshot

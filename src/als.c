@@ -93,7 +93,7 @@ typedef struct AlsOptions
 {
 	AlsParams	p;
 	char	   *time_col;		/* NULL: no decay */
-	char	   *half_life;		/* as given, an interval's text */
+	char	   *half_life;		/* as given (any IntervalStyle's input form) */
 	double		half_life_s;
 } AlsOptions;
 
@@ -156,7 +156,6 @@ AlsOptionsParse(Jsonb *opts, AlsOptions *o)
 			o->half_life_s = interval_seconds(iv);
 			if (!(o->half_life_s > 0) || isinf(o->half_life_s))
 				option_invalid(key, "a positive interval");
-			o->half_life = DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(iv)));
 		}
 		else
 			ereport(ERROR,
