@@ -79,8 +79,8 @@ PG_FUNCTION_INFO_V1(als_user_vector);
  * ("Implicit ALS") says how they were chosen.
  */
 #define ALS_DEFAULT_FACTORS 64
-#define ALS_DEFAULT_LAMBDA 1.0
-#define ALS_DEFAULT_ALPHA 10.0
+#define ALS_DEFAULT_LAMBDA 30.0
+#define ALS_DEFAULT_ALPHA 2.0
 #define ALS_DEFAULT_ITERATIONS 15
 #define ALS_DEFAULT_CG_STEPS 3
 
