@@ -17,14 +17,15 @@
  *      its tasks); each row is solved by als_solve_exact or als_solve_cg in
  *      plain C from G and its own interactions only, so no task reads what
  *      another writes in the same run.
- * The loss of the iteration is summed with the user half: each user block
- * adds x_u' G x_u (every pair counted with c = 1, p = 0), then for each
- * stored pair c (1 - s)^2 - s^2 (s = x_u . y_i, replacing that pair's
- * term), then lambda |x_u|^2, into its own slot; the slots are added in
- * block order and lambda |Y|^2 last, so L is the same bits whatever the
- * thread count.
+ * The loss of the iteration: sum_u x_u' (Y'Y) x_u counts every pair with
+ * c = 1, p = 0; it equals sum over (r, c) of (Y'Y)_rc (X'X)_rc, and X'X is
+ * computed after the user half anyway (the next item half needs it).  Each
+ * user block adds, for each stored pair, c (1 - s)^2 - s^2 (s = x_u . y_i,
+ * replacing that pair's term) and lambda |x_u|^2 into its own slot; the
+ * slots are added in block order and lambda |Y|^2 last, so L is the same
+ * bits whatever the thread count.
  *
- * Memory: the two factor arrays, G, per-thread scratch (f^2 + 3 f doubles)
+ * Memory: the two factor arrays, Y'Y and X'X, per-thread scratch (f^2 + 3 f doubles)
  * and one double per user block, all allocated before the first run
  * (als_memory_estimate counts exactly these).
  */
@@ -87,7 +88,7 @@ als_memory_estimate(const InteractionMatrix *m, const AlsParams *p, int nthreads
 
 	if (!MulAdd((size_t) m->n_users, f, &doubles) ||
 		!MulAdd((size_t) m->n_items, f, &doubles) ||
-		!MulAdd(f, f, &doubles) ||
+		!MulAdd(2 * f, f, &doubles) ||
 		!MulAdd((size_t) Workers(nthreads), f * f + 3 * f, &doubles) ||
 		!MulAdd(user_blocks + (size_t) Max(p->iterations, 1), 1, &doubles) ||
 		doubles > SIZE_MAX / sizeof(double))
@@ -134,14 +135,37 @@ als_gram(const double *z, int64 n, int32 f, double *gram, const CoreInterrupts *
 			gram[(size_t) r * f + c] = gram[(size_t) c * f + r];
 }
 
+/*
+ * a . b with four partial sums (vectorisable without reassociating a single
+ * sum; the order is fixed, so the result is too)
+ */
 static inline double
-Dot(const double *a, const double *b, int32 f)
+Dot(const double *restrict a, const double *restrict b, int32 f)
 {
-	double		s = 0;
+	double		s0 = 0,
+				s1 = 0,
+				s2 = 0,
+				s3 = 0;
+	int32		k = 0;
 
+	for (; k + 4 <= f; k += 4)
+	{
+		s0 += a[k] * b[k];
+		s1 += a[k + 1] * b[k + 1];
+		s2 += a[k + 2] * b[k + 2];
+		s3 += a[k + 3] * b[k + 3];
+	}
+	for (; k < f; k++)
+		s0 += a[k] * b[k];
+	return (s0 + s1) + (s2 + s3);
+}
+
+/* y += s x */
+static inline void
+Axpy(double *restrict y, double s, const double *restrict x, int32 f)
+{
 	for (int32 k = 0; k < f; k++)
-		s += a[k] * b[k];
-	return s;
+		y[k] += s * x[k];
 }
 
 static inline const double *
@@ -169,14 +193,8 @@ als_solve_exact(int32 f, const double *gram, double lambda, double alpha,
 		double		cm1 = alpha * w[e];
 
 		for (int32 r = 0; r < f; r++)
-		{
-			double		s = cm1 * zr[r];
-			double	   *ar = a + (size_t) r * f;
-
-			for (int32 c = 0; c <= r; c++)
-				ar[c] += s * zr[c];
-			b[r] += (1 + cm1) * zr[r];
-		}
+			Axpy(a + (size_t) r * f, cm1 * zr[r], zr, r + 1);
+		Axpy(b, 1 + cm1, zr, f);
 	}
 	/* Cholesky A = L L' in place (lower triangle) */
 	for (int32 j = 0; j < f; j++)
@@ -217,15 +235,16 @@ static void
 ApplyA(int32 f, const double *gram, double lambda, double alpha, const double *z,
 	   const int32 *idx, const double *w, int64 n, const double *v, double *out)
 {
+	/* G is symmetric: G v as a sum of its rows scaled by v */
 	for (int32 r = 0; r < f; r++)
-		out[r] = Dot(gram + (size_t) r * f, v, f) + lambda * v[r];
+		out[r] = lambda * v[r];
+	for (int32 k = 0; k < f; k++)
+		Axpy(out, v[k], gram + (size_t) k * f, f);
 	for (int64 e = 0; e < n; e++)
 	{
 		const double *zr = Row(z, idx, e, f);
-		double		s = alpha * w[e] * Dot(zr, v, f);
 
-		for (int32 k = 0; k < f; k++)
-			out[k] += s * zr[k];
+		Axpy(out, alpha * w[e] * Dot(zr, v, f), zr, f);
 	}
 }
 
@@ -245,13 +264,7 @@ als_solve_cg(int32 f, const double *gram, double lambda, double alpha,
 	for (int32 k = 0; k < f; k++)
 		r[k] = -ap[k];
 	for (int64 e = 0; e < n; e++)
-	{
-		const double *zr = Row(z, idx, e, f);
-		double		c = 1 + alpha * w[e];
-
-		for (int32 k = 0; k < f; k++)
-			r[k] += c * zr[k];
-	}
+		Axpy(r, 1 + alpha * w[e], Row(z, idx, e, f), f);
 	memcpy(p, r, sizeof(double) * f);
 	rsold = Dot(r, r, f);
 	if (rsold < ALS_CG_EPS)
@@ -332,12 +345,7 @@ HalfTask(void *arg, int worker, int64 task)
 		}
 		if (h->partial)
 		{
-			/* x' G x counts every pair as unobserved; then the stored pairs' own terms */
-			double		xgx = 0;
-
-			for (int32 r = 0; r < f; r++)
-				xgx += x[r] * Dot(h->gram + (size_t) r * f, x, f);
-			loss += xgx;
+			/* the stored pairs' terms replace their share of x' G x (summed by the caller) */
 			for (int64 e = 0; e < n; e++)
 			{
 				double		sc = Dot(x, h->z + (size_t) h->idx[b + e] * f, f);
@@ -392,6 +400,7 @@ als_train(const CoreAlloc *a, const InteractionMatrix *m, const AlsParams *p, in
 	int			nw = Workers(nthreads);
 	int64		user_blocks = ((int64) m->n_users + ALS_BLOCK - 1) / ALS_BLOCK;
 	double	   *gram,
+			   *gram_x,
 			   *scratch,
 			   *partial;
 	HalfRun		h;
@@ -415,6 +424,7 @@ als_train(const CoreAlloc *a, const InteractionMatrix *m, const AlsParams *p, in
 		(model->y = core_array(a, (size_t) m->n_items * f, sizeof(double), false, err)) == NULL ||
 		(model->loss = core_array(a, p->iterations, sizeof(double), true, err)) == NULL ||
 		(gram = core_array(a, (size_t) f * f, sizeof(double), false, err)) == NULL ||
+		(gram_x = core_array(a, (size_t) f * f, sizeof(double), false, err)) == NULL ||
 		(scratch = core_array(a, (size_t) nw * ((size_t) f * f + 3 * (size_t) f),
 							  sizeof(double), false, err)) == NULL ||
 		(partial = core_array(a, Max(user_blocks, 1), sizeof(double), true, err)) == NULL)
@@ -431,7 +441,6 @@ als_train(const CoreAlloc *a, const InteractionMatrix *m, const AlsParams *p, in
 	memset(&h, 0, sizeof(h));
 	h.p = p;
 	h.f = f;
-	h.gram = gram;
 	h.scratch = scratch;
 	for (int32 it = 0; it < p->iterations; it++)
 	{
@@ -439,8 +448,10 @@ als_train(const CoreAlloc *a, const InteractionMatrix *m, const AlsParams *p, in
 		double		loss = 0;
 
 		clock_gettime(CLOCK_MONOTONIC, &t0);
-		/* items given the users */
-		als_gram(model->x, m->n_users, f, gram, hooks);
+		/* items given the users (X'X from the end of the last iteration) */
+		if (it == 0)
+			als_gram(model->x, m->n_users, f, gram_x, hooks);
+		h.gram = gram_x;
 		h.n_rows = m->n_items;
 		h.ptr = m->i_ptr;
 		h.idx = m->i_user;
@@ -452,6 +463,7 @@ als_train(const CoreAlloc *a, const InteractionMatrix *m, const AlsParams *p, in
 			return st;
 		/* users given the items, with the loss */
 		als_gram(model->y, m->n_items, f, gram, hooks);
+		h.gram = gram;
 		h.n_rows = m->n_users;
 		h.ptr = m->u_ptr;
 		h.idx = m->u_item;
@@ -461,6 +473,13 @@ als_train(const CoreAlloc *a, const InteractionMatrix *m, const AlsParams *p, in
 		h.partial = partial;
 		if ((st = SolveHalf(&h, nthreads, hooks, err)) != CORE_OK)
 			return st;
+		/*
+		 * sum_u x_u' (Y'Y) x_u = sum over (r, c) of (Y'Y)_rc (X'X)_rc, every
+		 * pair counted as unobserved; X'X also serves the next iteration
+		 */
+		als_gram(model->x, m->n_users, f, gram_x, hooks);
+		for (int32 k = 0; k < f * f; k++)
+			loss += gram[k] * gram_x[k];
 		for (int64 b = 0; b < user_blocks; b++)
 			loss += partial[b];
 		for (int32 i = 0; i < m->n_items; i++)
@@ -476,6 +495,7 @@ als_train(const CoreAlloc *a, const InteractionMatrix *m, const AlsParams *p, in
 			p->progress->iteration(p->progress->arg, it + 1, loss, Seconds(&t0));
 	}
 	core_release(a, gram);
+	core_release(a, gram_x);
 	core_release(a, scratch);
 	core_release(a, partial);
 	*out = model;
