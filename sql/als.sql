@@ -218,6 +218,23 @@ SELECT options FROM media_reco.als_models WHERE name = 'g_dec';
 SELECT pg_temp.maxdiff(media_reco.als_user_vector('g_dec', 7, true),
          pg_temp.ref_solve('g_dec', $$SELECT item_id, sum(plays * 0.5 ^ (extract(epoch FROM now() - t)::float8 / (30 * 86400))) FROM dec WHERE user_id = 7 GROUP BY 1$$)) < 1e-9 AS decayed;
 
+-- evaluate_als: evaluate's metrics over recommend_als's lists, against the same computed in SQL
+SELECT * FROM media_reco.split_interactions('gen', 'gen_train', 'gen_test', 'random', 0.2, seed => 4);
+SELECT users FROM media_reco.train_als('g_ev', 'gen_train', weight_col => 'plays', options => '{"factors": 8, "iterations": 4}');
+CREATE TEMP TABLE ev AS SELECT * FROM media_reco.evaluate_als('g_ev', 'gen_test', 5);
+WITH rel AS (SELECT t.user_id, array_agg(DISTINCT t.item_id) AS items FROM gen_test t
+              WHERE NOT EXISTS (SELECT 1 FROM gen_train s WHERE s.user_id = t.user_id AND s.item_id = t.item_id)
+              GROUP BY t.user_id),
+     l AS (SELECT r.items AS rel, coalesce((SELECT array_agg(m.item_id ORDER BY m.rank) FROM media_reco.recommend_als('g_ev', r.user_id, 5) m), '{}') AS rec FROM rel r)
+SELECT abs((SELECT value FROM ev WHERE metric = 'precision@5') - avg(media_reco.precision_at_k(rec, rel, 5))) < 1e-12 AS precision_ok,
+       abs((SELECT value FROM ev WHERE metric = 'ndcg@5') - avg(media_reco.ndcg_at_k(rec, rel, 5))) < 1e-12 AS ndcg_ok,
+       (SELECT value FROM ev WHERE metric = 'users') = count(*) AS users_ok
+  FROM l;
+SELECT string_agg(metric, ' ' ORDER BY metric) FROM ev;
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.evaluate_als('nope', 'gen_test')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.evaluate_als('g_ev', NULL)$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.evaluate_als('g_ev', 'gen_train')$$);
+
 -- ---------------------------------------------------------------------------
 -- 4. Retraining: atomic (a rolled-back retrain leaves the old model), and the per-backend
 --    cache of item factors follows the new row version.
@@ -307,6 +324,7 @@ DROP TABLE dec;
 SELECT source IS NULL AS cleared, dropped_source FROM media_reco.als_models WHERE name = 'g_dec';
 SELECT pg_temp.expect_error($$SELECT * FROM media_reco.recommend_als('g_dec', 7)$$);
 SELECT pg_temp.expect_error($$SELECT media_reco.als_user_vector('g_dec', 7, true)$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.evaluate_als('g_dec', 'gen_test')$$);
 SELECT count(*) FROM media_reco.similar_items_als('g_dec', 1, 5);
 -- a corrupted factor row
 UPDATE media_reco.item_factors SET factors = '{1}' WHERE model = 'tiny' AND item_id = 1;

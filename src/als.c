@@ -60,6 +60,7 @@
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
+#include "als.h"
 #include "als_core.h"
 #include "plan_cache.h"
 #include "serving.h"
@@ -725,12 +726,9 @@ LoadItems(const AlsServing *sv)
 	"SELECT xmin, ctid, source::pg_catalog.oid, dropped_source, user_col, item_col, weight_col," \
 	" options, factors, items FROM media_reco.als_models WHERE name OPERATOR(pg_catalog.=) $1"
 
-/*
- * The model's registry row, and its item factors from the cache (loaded when
- * the row version changed).  Caller SPI-connected; strings in callcxt.
- */
+/* The model's registry row (caller SPI-connected; strings in callcxt). */
 static void
-AlsFetch(const char *name, MemoryContext callcxt, AlsServing *sv)
+AlsFetchRow(const char *name, MemoryContext callcxt, AlsServing *sv)
 {
 	Oid			t = TEXTOID;
 	Datum		v = CStringGetTextDatum(name);
@@ -738,9 +736,6 @@ AlsFetch(const char *name, MemoryContext callcxt, AlsServing *sv)
 	TupleDesc	td;
 	bool		isnull;
 	Datum		d;
-	char		key[NAMEDATALEN];
-	AlsCacheEntry *e;
-	bool		found;
 	MemoryContext old;
 
 	if (name[0] == '\0' || strlen(name) > ALS_NAME_MAX)
@@ -781,7 +776,20 @@ AlsFetch(const char *name, MemoryContext callcxt, AlsServing *sv)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("ALS model \"%s\" has no factors", name),
 				 errhint("Train it with media_reco.train_als.")));
+}
 
+/*
+ * The model's registry row, and its item factors from the cache (loaded when
+ * the row version changed).  Caller SPI-connected; strings in callcxt.
+ */
+static void
+AlsFetch(const char *name, MemoryContext callcxt, AlsServing *sv)
+{
+	char		key[NAMEDATALEN];
+	AlsCacheEntry *e;
+	bool		found;
+
+	AlsFetchRow(name, callcxt, sv);
 	if (als_cache == NULL)
 	{
 		HASHCTL		ctl;
@@ -825,6 +833,16 @@ RequireSource(const AlsServing *sv)
 						sv->dropped_source ? sv->dropped_source : "(unknown)", sv->name),
 				 errdetail("Its factors are kept as of its last training."),
 				 errhint("Train the model again over the new source with media_reco.train_als.")));
+}
+
+void
+als_model_source(const char *name, MemoryContext cxt, SourceSpec *src)
+{
+	AlsServing	sv;
+
+	AlsFetchRow(name, cxt, &sv);
+	RequireSource(&sv);
+	*src = sv.src;
 }
 
 static int32

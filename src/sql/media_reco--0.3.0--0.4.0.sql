@@ -136,6 +136,15 @@ LANGUAGE C STABLE PARALLEL RESTRICTED;
 COMMENT ON FUNCTION media_reco.als_user_vector(text, bigint, boolean) IS
     'The user factors x_u recommend_als scores with: the stored ones, or (recalculate, or a user absent from training) the exact solve of the user''s live history against the stored item factors; NULL when the user has no history the model knows.';
 
+CREATE FUNCTION media_reco.evaluate_als(model_name text, test_source regclass, k integer DEFAULT 10)
+RETURNS TABLE(metric text, value double precision)
+AS 'MODULE_PATHNAME', 'evaluate_als'
+-- VOLATILE, PARALLEL UNSAFE: creates a temporary table (ON COMMIT DROP) for the seen
+-- items; not STRICT: a NULL argument is 22004.
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION media_reco.evaluate_als(text, regclass, integer) IS
+    'evaluate''s protocol and metrics (precision@k, recall@k, ndcg@k, map@k, hit_rate@k, mrr, coverage, users, and the popular_ baseline) over recommend_als''s lists for the test users of an ALS model.';
+
 CREATE FUNCTION media_reco.similar_items_als(model_name text, item_id bigint, k integer DEFAULT 10)
 RETURNS TABLE(neighbor_id bigint, similarity double precision, rank integer)
 AS 'MODULE_PATHNAME', 'similar_items_als'
