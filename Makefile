@@ -58,7 +58,7 @@ DATA = \
 REGRESS = similarity similarity_reference neighbors recommend decay synth metrics errors forest models filters batch userbased evaluate mlp ease rp3beta als
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 # isolation specs: test/isolation/specs/*.spec, expected output in test/isolation/expected
-ISOLATION = refresh_concurrency model_concurrency split_snapshot
+ISOLATION = refresh_concurrency model_concurrency split_snapshot als_concurrency
 ISOLATION_OPTS = --load-extension=$(EXTENSION) --inputdir=test/isolation
 
 # OpenBLAS through pkg-config.  Debian's serial build is preferred when it is
