@@ -743,7 +743,23 @@ AlsFetchRow(const char *name, MemoryContext callcxt, AlsServing *sv)
 	if (plan_cache_execute(SERVING_SQL, 1, &t, &v, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "ALS model lookup failed");
 	if (SPI_processed == 0)
+	{
+		/* a dropped model: free its cached factors */
+		if (als_cache != NULL)
+		{
+			char		key[NAMEDATALEN];
+			AlsCacheEntry *e;
+
+			memset(key, 0, sizeof(key));
+			strlcpy(key, name, sizeof(key));
+			e = hash_search(als_cache, key, HASH_FIND, NULL);
+			if (e && e->model)
+				MemoryContextDelete(e->model->cxt);
+			if (e)
+				hash_search(als_cache, key, HASH_REMOVE, NULL);
+		}
 		UnknownModel(name);
+	}
 	tup = SPI_tuptable->vals[0];
 	td = SPI_tuptable->tupdesc;
 	old = MemoryContextSwitchTo(callcxt);
