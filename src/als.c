@@ -406,6 +406,7 @@ train_als(PG_FUNCTION_ARGS)
 	double		total;
 	ItemPointerData row_tid,
 				now_tid;
+	Size		peak;
 	Oid			item_rel,
 				user_rel;
 	int			rc;
@@ -493,6 +494,10 @@ train_als(PG_FUNCTION_ARGS)
 	o.p.progress = &progress;
 	core_pg_alloc(&alloc, work);
 	RaiseCore(als_train(&alloc, m, &o.p, media_reco_threads, &interrupt_hooks, &model, &err), &err);
+	/* what training held at its peak: the matrix, the factors and the scratch released by now */
+	peak = MemoryContextMemAllocated(work, true) +
+		((Size) o.p.factors * o.p.factors + (Size) Max(1, Min(media_reco_threads, 64)) *
+		 ((Size) o.p.factors * o.p.factors + 3 * (Size) o.p.factors)) * sizeof(double);
 
 	/*
 	 * Reading the source ran the user's code (a view over a function), which
@@ -544,8 +549,9 @@ train_als(PG_FUNCTION_ARGS)
 	}
 	SPI_finish();
 	ereport(NOTICE,
-			(errmsg("media_reco: als model \"%s\": %d iterations in %.3f s (%.3f s per iteration), total %.3f s",
-					name, model->iterations, train_seconds, train_seconds / model->iterations, total)));
+			(errmsg("media_reco: als model \"%s\": %d iterations in %.3f s (%.3f s per iteration), total %.3f s, about %zu MB held at the peak",
+					name, model->iterations, train_seconds, train_seconds / model->iterations, total,
+					peak / (1024 * 1024) + 1)));
 	{
 		Datum		out[7];
 		bool		nulls[7] = {false, false, false, false, false, false, false};
