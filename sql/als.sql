@@ -218,6 +218,23 @@ SELECT options FROM media_reco.als_models WHERE name = 'g_dec';
 SELECT pg_temp.maxdiff(media_reco.als_user_vector('g_dec', 7, true),
          pg_temp.ref_solve('g_dec', $$SELECT item_id, sum(plays * 0.5 ^ (extract(epoch FROM now() - t)::float8 / (30 * 86400))) FROM dec WHERE user_id = 7 GROUP BY 1$$)) < 1e-9 AS decayed;
 
+-- recommend_all_als: the rows of one recommend_als call per user, for every user of the source
+-- (users 7 and 8 are absent from training: 7 is recalculated, 8 knows no item) and for a subset
+SELECT (SELECT count(*) FROM media_reco.recommend_all_als('tiny', 3)) AS rows,
+       (SELECT count(*) FROM (SELECT DISTINCT u FROM tiny WHERE u IS NOT NULL) u, LATERAL media_reco.recommend_als('tiny', u.u, 3) r) AS lateral_rows,
+       (SELECT count(*) FROM (SELECT * FROM media_reco.recommend_all_als('tiny', 3)
+          EXCEPT SELECT u.u, r.item_id, r.score, r.rank FROM (SELECT DISTINCT u FROM tiny WHERE u IS NOT NULL) u,
+                 LATERAL media_reco.recommend_als('tiny', u.u, 3) r) d) AS differ;
+SELECT (SELECT count(*) FROM media_reco.recommend_all_als('g_cg', 10)) AS rows,
+       (SELECT count(*) FROM (SELECT DISTINCT user_id FROM gen) u, LATERAL media_reco.recommend_als('g_cg', u.user_id, 10) r) AS lateral_rows,
+       (SELECT count(*) FROM (SELECT * FROM media_reco.recommend_all_als('g_cg', 10)
+          EXCEPT ALL SELECT u.user_id, r.item_id, r.score, r.rank FROM (SELECT DISTINCT user_id FROM gen) u,
+                 LATERAL media_reco.recommend_als('g_cg', u.user_id, 10) r) d) AS differ;
+SELECT user_id, count(*) FROM media_reco.recommend_all_als('g_cg', 2, '{5, 7, 123456}') GROUP BY 1 ORDER BY 1;
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.recommend_all_als('nope')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.recommend_all_als('g_cg', 0)$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.recommend_all_als('g_cg', NULL)$$);
+
 -- evaluate_als: evaluate's metrics over recommend_als's lists, against the same computed in SQL
 SELECT * FROM media_reco.split_interactions('gen', 'gen_train', 'gen_test', 'random', 0.2, seed => 4);
 SELECT users FROM media_reco.train_als('g_ev', 'gen_train', weight_col => 'plays', options => '{"factors": 8, "iterations": 4}');
@@ -325,6 +342,7 @@ SELECT source IS NULL AS cleared, dropped_source FROM media_reco.als_models WHER
 SELECT pg_temp.expect_error($$SELECT * FROM media_reco.recommend_als('g_dec', 7)$$);
 SELECT pg_temp.expect_error($$SELECT media_reco.als_user_vector('g_dec', 7, true)$$);
 SELECT pg_temp.expect_error($$SELECT * FROM media_reco.evaluate_als('g_dec', 'gen_test')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.recommend_all_als('g_dec')$$);
 SELECT count(*) FROM media_reco.similar_items_als('g_dec', 1, 5);
 -- a corrupted factor row
 UPDATE media_reco.item_factors SET factors = '{1}' WHERE model = 'tiny' AND item_id = 1;

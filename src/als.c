@@ -72,6 +72,7 @@
 PG_FUNCTION_INFO_V1(train_als);
 PG_FUNCTION_INFO_V1(drop_als_model);
 PG_FUNCTION_INFO_V1(recommend_als);
+PG_FUNCTION_INFO_V1(recommend_all_als);
 PG_FUNCTION_INFO_V1(similar_items_als);
 PG_FUNCTION_INFO_V1(als_user_vector);
 
@@ -1001,6 +1002,81 @@ ParseFilters(FunctionCallInfo fcinfo, int exclude_arg, ResultFilter *f)
 }
 
 /*
+ * The k best items for x (one sgemv over the cached item factors), the
+ * items of hist and f's exclude skipped, f's allowlist applied; ties to the
+ * smaller id.  skip (n_items bytes, zero) and scores (n_items floats) are
+ * the caller's scratch; skip is zero again on return.  Returns the count.
+ */
+static int
+ScoreUserAls(const AlsCached *c, const double *x, const HistItem *hist, int nhist,
+			 const ResultFilter *f, int k, Scored *cand, float *scores, uint8 *skip, float *xf)
+{
+	int32		fct = c->f;
+	int			ncand = 0;
+
+	for (int32 q = 0; q < fct; q++)
+		xf[q] = (float) x[q];
+	cblas_sgemv(CblasRowMajor, CblasNoTrans, c->n_items, fct, 1.0f, c->y, fct, xf, 1,
+				0.0f, scores, 1);
+	/* seen and excluded items never score */
+	for (int h = 0; h < nhist; h++)
+	{
+		int32		i = ItemIndex(c, hist[h].item);
+
+		if (i >= 0)
+			skip[i] = 1;
+	}
+	for (int e = 0; e < f->nexclude; e++)
+	{
+		int32		i = ItemIndex(c, f->exclude[e]);
+
+		if (i >= 0)
+			skip[i] = 1;
+	}
+	if (f->only)
+	{
+		for (int e = 0; e < f->nonly; e++)
+		{
+			int32		i = ItemIndex(c, f->only[e]);
+			Scored		s;
+
+			if (i < 0 || skip[i])
+				continue;
+			s.item = c->item_ids[i];
+			s.score = scores[i];
+			ScoredOffer(cand, &ncand, k, s);
+		}
+	}
+	else
+		for (int32 i = 0; i < c->n_items; i++)
+		{
+			Scored		s;
+
+			if (skip[i])
+				continue;
+			s.item = c->item_ids[i];
+			s.score = scores[i];
+			ScoredOffer(cand, &ncand, k, s);
+		}
+	qsort(cand, ncand, sizeof(Scored), CmpScored);
+	for (int h = 0; h < nhist; h++)
+	{
+		int32		i = ItemIndex(c, hist[h].item);
+
+		if (i >= 0)
+			skip[i] = 0;
+	}
+	for (int e = 0; e < f->nexclude; e++)
+	{
+		int32		i = ItemIndex(c, f->exclude[e]);
+
+		if (i >= 0)
+			skip[i] = 0;
+	}
+	return ncand;
+}
+
+/*
  * recommend_als(model_name, user_id, k, exclude, only, fallback,
  * recalculate): rows (item_id, score, rank, reason), best first, ties to
  * the smaller id.
@@ -1037,58 +1113,11 @@ recommend_als(PG_FUNCTION_ARGS)
 				   &sv, &hist, &nhist, &x))
 	{
 		const AlsCached *c = sv.cached;
-		int32		fct = c->f;
-		float	   *xf = palloc(sizeof(float) * fct);
-		float	   *scores = palloc_extended(sizeof(float) * c->n_items, MCXT_ALLOC_HUGE);
-		uint8	   *skip = palloc_extended(c->n_items, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-		char		who[64];
 
-		for (int32 q = 0; q < fct; q++)
-			xf[q] = (float) x[q];
-		cblas_sgemv(CblasRowMajor, CblasNoTrans, c->n_items, fct, 1.0f, c->y, fct, xf, 1,
-					0.0f, scores, 1);
-		/* seen and excluded items never score */
-		for (int h = 0; h < nhist; h++)
-		{
-			int32		i = ItemIndex(c, hist[h].item);
-
-			if (i >= 0)
-				skip[i] = 1;
-		}
-		for (int e = 0; e < f.nexclude; e++)
-		{
-			int32		i = ItemIndex(c, f.exclude[e]);
-
-			if (i >= 0)
-				skip[i] = 1;
-		}
-		snprintf(who, sizeof(who), "user " INT64_FORMAT, user_id);
-		if (f.only)
-		{
-			for (int e = 0; e < f.nonly; e++)
-			{
-				int32		i = ItemIndex(c, f.only[e]);
-				Scored		s;
-
-				if (i < 0 || skip[i])
-					continue;
-				s.item = c->item_ids[i];
-				s.score = scores[i];
-				ScoredOffer(cand, &ncand, k, s);
-			}
-		}
-		else
-			for (int32 i = 0; i < c->n_items; i++)
-			{
-				Scored		s;
-
-				if (skip[i])
-					continue;
-				s.item = c->item_ids[i];
-				s.score = scores[i];
-				ScoredOffer(cand, &ncand, k, s);
-			}
-		qsort(cand, ncand, sizeof(Scored), CmpScored);
+		ncand = ScoreUserAls(c, x, hist, nhist, &f, k, cand,
+							 palloc_extended(sizeof(float) * c->n_items, MCXT_ALLOC_HUGE),
+							 palloc_extended(c->n_items, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO),
+							 palloc(sizeof(float) * c->f));
 	}
 	taken = palloc(sizeof(int64) * Max(ncand, 1));
 	for (int i = 0; i < ncand; i++)
@@ -1098,6 +1127,167 @@ recommend_als(PG_FUNCTION_ARGS)
 	}
 	if (f.fallback_popular && ncand < k)
 		serving_fill_popular(rsinfo, &sv.src, hist, nhist, &f, taken, ncand, k, ncand + 1);
+	return (Datum) 0;
+}
+
+/*
+ * recommend_all_als(model_name, k, users): recommend_als's top k for every
+ * user of the source, or for the given users, in one pass: one scan of the
+ * source (its rules: NULL rows skipped, duplicates summed, decay), one read
+ * of the user factors; each user scored as recommend_als scores it (the
+ * stored x_u, or for a user absent from training the solve of its
+ * history), so the rows are the same.  Rows by user id, then rank.
+ */
+Datum
+recommend_all_als(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo;
+	MemoryContext callcxt = CurrentMemoryContext;
+	MemoryContext work,
+				old;
+	AlsServing	sv;
+	ResultFilter f;
+	const AlsCached *c;
+	TripleBuffer *tb;
+	InteractionMatrix *m;
+	int64	   *want = NULL;
+	int			nwant = 0;
+	int			k;
+	int32		fct;
+	int64	   *xu_ids = NULL;
+	float	   *xu = NULL;
+	uint64		nxu = 0;
+	Scored	   *cand;
+	float	   *scores,
+			   *xf;
+	uint8	   *skip;
+	double	   *x;
+	HistItem   *hist;
+	int64		maxlen = 0;
+
+	check_not_null(fcinfo, 0, "model_name");
+	check_not_null(fcinfo, 1, "k");
+	k = PG_GETARG_INT32(1);
+	check_k(k, "k");
+	if (!PG_ARGISNULL(2))
+		want = sorted_unique_ids(PG_GETARG_ARRAYTYPE_P(2), &nwant);
+	memset(&f, 0, sizeof(f));
+	f.exclude_seen = true;
+	InitMaterializedSRF(fcinfo, 0);
+	rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	AlsFetch(arg_text_or_null(fcinfo, 0), callcxt, &sv);
+	RequireSource(&sv);
+	source_validate(&sv.src);
+	c = sv.cached;
+	fct = c->f;
+	work = AllocSetContextCreate(callcxt, "media_reco recommend_all_als", ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(work);
+	tb = triples_create(work_memory_limit(), "maintenance_work_mem");
+	MemoryContextSwitchTo(old);
+	source_read(&sv.src, tb, work, true);
+	old = MemoryContextSwitchTo(work);
+	m = matrix_build_ex(tb, false);
+	MemoryContextSwitchTo(old);
+	/* the stored user factors, ids ascending */
+	{
+		Oid			t = TEXTOID;
+		Datum		v = CStringGetTextDatum(sv.name);
+
+		if (plan_cache_execute("SELECT user_id, factors FROM media_reco.user_factors"
+							   " WHERE model OPERATOR(pg_catalog.=) $1 ORDER BY user_id",
+							   1, &t, &v, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "reading the user factors failed");
+		nxu = SPI_processed;
+		xu_ids = MemoryContextAllocHuge(work, sizeof(int64) * Max(nxu, 1));
+		xu = MemoryContextAllocHuge(work, sizeof(float) * Max(nxu, 1) * fct);
+		for (uint64 r = 0; r < nxu; r++)
+		{
+			bool		isnull;
+			HeapTuple	tup = SPI_tuptable->vals[r];
+
+			xu_ids[r] = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
+			memcpy(xu + r * fct, FactorArray(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull),
+											 fct, "user", xu_ids[r]), sizeof(float) * fct);
+			if ((r & 4095) == 0)
+				CHECK_FOR_INTERRUPTS();
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_finish();
+
+	for (int32 u = 0; u < m->n_users; u++)
+		maxlen = Max(maxlen, m->u_ptr[u + 1] - m->u_ptr[u]);
+	old = MemoryContextSwitchTo(work);
+	cand = palloc(sizeof(Scored) * k);
+	scores = palloc_extended(sizeof(float) * c->n_items, MCXT_ALLOC_HUGE);
+	skip = palloc_extended(c->n_items, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	xf = palloc(sizeof(float) * fct);
+	x = palloc(sizeof(double) * fct);
+	hist = palloc_extended(sizeof(HistItem) * Max(maxlen, 1), MCXT_ALLOC_HUGE);
+	MemoryContextSwitchTo(old);
+	for (int32 u = 0; u < m->n_users; u++)
+	{
+		int64		uid = m->user_ids[u];
+		int			nhist = 0;
+		int			ncand;
+		int64		lo = 0,
+					hi = (int64) nxu - 1,
+					at = -1;
+		bool		have;
+
+		if (want && !sorted_ids_contain(want, nwant, uid))
+			continue;
+		for (int64 e = m->u_ptr[u]; e < m->u_ptr[u + 1]; e++)
+		{
+			hist[nhist].item = m->item_ids[m->u_item[e]];
+			hist[nhist++].w = m->u_w[e];
+		}
+		while (lo <= hi)
+		{
+			int64		mid = lo + (hi - lo) / 2;
+
+			if (xu_ids[mid] == uid)
+			{
+				at = mid;
+				break;
+			}
+			if (xu_ids[mid] < uid)
+				lo = mid + 1;
+			else
+				hi = mid - 1;
+		}
+		if (at >= 0)
+		{
+			for (int32 q = 0; q < fct; q++)
+				x[q] = xu[at * fct + q];
+			have = true;
+		}
+		else
+		{
+			old = MemoryContextSwitchTo(work);
+			have = SolveUser(&sv, hist, nhist, x);
+			MemoryContextSwitchTo(old);
+		}
+		if (!have)
+			continue;
+		ncand = ScoreUserAls(c, x, hist, nhist, &f, k, cand, scores, skip, xf);
+		for (int i = 0; i < ncand; i++)
+		{
+			Datum		values[4];
+			bool		nulls[4] = {false, false, false, false};
+
+			values[0] = Int64GetDatum(uid);
+			values[1] = Int64GetDatum(cand[i].item);
+			values[2] = Float8GetDatum(cand[i].score);
+			values[3] = Int32GetDatum(i + 1);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+		CHECK_FOR_INTERRUPTS();
+	}
+	MemoryContextDelete(work);
 	return (Datum) 0;
 }
 

@@ -127,6 +127,15 @@ LANGUAGE C STABLE PARALLEL RESTRICTED;
 COMMENT ON FUNCTION media_reco.recommend_als(text, bigint, integer, bigint[], bigint[], text, boolean) IS
     'Top-k items for a user by score x_u . y_j over every item of an ALS model, the user''s live history excluded, ties to the smaller id; with recalculate (or for a user absent from training) x_u is solved exactly from the current history against the stored item factors. exclude and only filter while scoring; fallback => ''popular'' fills up to k with popular unseen items (score NULL, reason ''popular'').';
 
+CREATE FUNCTION media_reco.recommend_all_als(model_name text, k integer DEFAULT 10, users bigint[] DEFAULT NULL)
+RETURNS TABLE(user_id bigint, item_id bigint, score double precision, rank integer)
+AS 'MODULE_PATHNAME', 'recommend_all_als'
+-- STABLE: reads the source and the factor tables; PARALLEL RESTRICTED: the source may be a
+-- temporary table; not STRICT: users NULL means every user of the source.
+LANGUAGE C STABLE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION media_reco.recommend_all_als(text, integer, bigint[]) IS
+    'recommend_als''s top-k (seen items excluded; users absent from training recalculated from their history) for every user of the source, or for the given users, in one pass: rows by user id, then rank.';
+
 CREATE FUNCTION media_reco.als_user_vector(model_name text, user_id bigint, recalculate boolean DEFAULT false)
 RETURNS double precision[]
 AS 'MODULE_PATHNAME', 'als_user_vector'
