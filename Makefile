@@ -14,7 +14,8 @@ OBJS = \
 	src/simcore.o \
 	src/ease_core.o \
 	src/forest_core.o \
-	src/mlp_core.o
+	src/mlp_core.o \
+	src/als_core.o
 # SQL glue
 OBJS += \
 	src/media_reco.o \
@@ -27,6 +28,8 @@ OBJS += \
 	src/similarity.o \
 	src/neighbors.o \
 	src/recommend.o \
+	src/serving.o \
+	src/als.o \
 	src/batch.o \
 	src/userbased.o \
 	src/forest.o \
@@ -52,10 +55,10 @@ DATA = \
 	src/sql/$(EXTENSION)--0.2.0--0.3.0.sql \
 	src/sql/$(EXTENSION)--0.3.0--0.4.0.sql
 
-REGRESS = similarity similarity_reference neighbors recommend decay synth metrics errors forest models filters batch userbased evaluate mlp ease rp3beta
+REGRESS = similarity similarity_reference neighbors recommend decay synth metrics errors forest models filters batch userbased evaluate mlp ease rp3beta als
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 # isolation specs: test/isolation/specs/*.spec, expected output in test/isolation/expected
-ISOLATION = refresh_concurrency model_concurrency split_snapshot
+ISOLATION = refresh_concurrency model_concurrency split_snapshot als_concurrency
 ISOLATION_OPTS = --load-extension=$(EXTENSION) --inputdir=test/isolation
 
 # OpenBLAS through pkg-config.  Debian's serial build is preferred when it is
@@ -88,6 +91,10 @@ include $(PGXS)
 sql-build/$(EXTENSION)--$(EXTVERSION).sql: src/sql/$(EXTENSION).sql
 	@mkdir -p sql-build
 	cp $< $@
+
+# The ALS row solvers are short loops over f doubles: -O3 vectorises them (the
+# summation order is written out in als_core.c, so results do not change with it)
+src/als_core.o: override CFLAGS += -O3
 
 # PGXS does not track header dependencies: rebuild every object when a header changes
 $(OBJS): $(wildcard $(srcdir)/src/*.h)

@@ -26,12 +26,14 @@
 #include "utils/snapmgr.h"
 #include "utils/varlena.h"
 
+#include "als.h"
 #include "neighbors.h"
 #include "source.h"
 #include "util.h"
 
 PG_FUNCTION_INFO_V1(split_interactions);
 PG_FUNCTION_INFO_V1(evaluate_recommender);
+PG_FUNCTION_INFO_V1(evaluate_als);
 
 /*
  * A table name given as text, parsed as a possibly qualified identifier and
@@ -254,10 +256,10 @@ split_interactions(PG_FUNCTION_ARGS)
  * after this one run with read_only = false so that they see the table.
  */
 static int64
-CollectSeen(const Recommender *r, const char *test)
+CollectSeen(const SourceSpec *src, const char *test)
 {
-	const char *u = quote_identifier(r->src.user_col);
-	const char *i = quote_identifier(r->src.item_col);
+	const char *u = quote_identifier(src->user_col);
+	const char *i = quote_identifier(src->item_col);
 	StringInfoData sql;
 	int			rc;
 	bool		isnull;
@@ -267,8 +269,8 @@ CollectSeen(const Recommender *r, const char *test)
 					 "CREATE TEMP TABLE media_reco_eval_seen ON COMMIT DROP AS"
 					 " SELECT DISTINCT (s.%s)::pg_catalog.int8 AS u, (s.%s)::pg_catalog.int8 AS i"
 					 " FROM %s s WHERE ",
-					 u, i, source_relname(&r->src));
-	source_append_usable(&sql, &r->src, "s");
+					 u, i, source_relname(src));
+	source_append_usable(&sql, src, "s");
 	appendStringInfo(&sql,
 					 " AND (s.%s)::pg_catalog.int8 OPERATOR(pg_catalog.=) ANY (SELECT (t.%s)::pg_catalog.int8 FROM %s t)",
 					 u, u, test);
@@ -286,14 +288,14 @@ CollectSeen(const Recommender *r, const char *test)
 
 /* Phase 2: the popularity ranking as an int8[], long enough for the heaviest test user. */
 static ArrayType *
-PopularRanking(const Recommender *r, int k, int64 maxseen)
+PopularRanking(const SourceSpec *src, int k, int64 maxseen)
 {
 	Oid			ptypes[1] = {INT4OID};
 	Datum		pargs[1] = {Int32GetDatum((int32) Min((int64) k + maxseen, PG_INT32_MAX))};
 	Datum	   *pop;
 	int64		npop;
 
-	if (SPI_execute_with_args(source_popular_sql(&r->src, false), 1, ptypes, pargs, NULL, false, 0)
+	if (SPI_execute_with_args(source_popular_sql(src, false), 1, ptypes, pargs, NULL, false, 0)
 		!= SPI_OK_SELECT)
 		elog(ERROR, "counting popular items failed");
 	npop = (int64) SPI_processed;
@@ -315,10 +317,10 @@ PopularRanking(const Recommender *r, int k, int64 maxseen)
  * EvalMetricNames.
  */
 static char *
-ScoringSql(const Recommender *r, const char *test)
+ScoringSql(const SourceSpec *src, const char *recommend_fn, const char *test)
 {
-	const char *u = quote_identifier(r->src.user_col);
-	const char *i = quote_identifier(r->src.item_col);
+	const char *u = quote_identifier(src->user_col);
+	const char *i = quote_identifier(src->item_col);
 	StringInfoData sql;
 
 	initStringInfo(&sql);
@@ -332,7 +334,7 @@ ScoringSql(const Recommender *r, const char *test)
 					 "  GROUP BY t.u),"
 					 " scored AS ("
 					 "  SELECT 0 AS who, r.items AS rel, COALESCE((SELECT pg_catalog.array_agg(m.item_id ORDER BY m.rank)"
-					 "     FROM media_reco.recommend($1, r.u, $2) m), '{}'::pg_catalog.int8[]) AS items FROM rel r"
+					 "     FROM %s($1, r.u, $2) m), '{}'::pg_catalog.int8[]) AS items FROM rel r"
 					 "  UNION ALL"
 					 "  SELECT 1, r.items, COALESCE((SELECT pg_catalog.array_agg(p.i ORDER BY p.o) FROM"
 					 "     (SELECT p.i, p.o FROM pg_catalog.unnest($3) WITH ORDINALITY p(i, o)"
@@ -349,9 +351,9 @@ ScoringSql(const Recommender *r, const char *test)
 					 "    WHERE s2.who OPERATOR(pg_catalog.=) s.who)::pg_catalog.float8"
 					 "   OPERATOR(pg_catalog./) (SELECT CASE WHEN n OPERATOR(pg_catalog.=) 0 THEN NULL ELSE n END"
 					 "    FROM (SELECT pg_catalog.count(DISTINCT c.%s) AS n FROM %s c WHERE ",
-					 u, i, test, u, i, i, source_relname(&r->src));
+					 u, i, test, u, i, recommend_fn, i, source_relname(src));
 	/* coverage: the share of the items a recommender can know, i.e. of usable rows */
-	source_append_usable(&sql, &r->src, "c");
+	source_append_usable(&sql, src, "c");
 	appendStringInfoString(&sql,
 						   ") cn),"
 						   "  pg_catalog.count(*)::pg_catalog.float8"
@@ -399,53 +401,91 @@ EmitMetrics(ReturnSetInfo *rsinfo, int k)
  * (those are the relevant items), scored with the ranking metrics, and the
  * same for the most popular items the user has not seen.
  */
-Datum
-evaluate_recommender(PG_FUNCTION_ARGS)
+/*
+ * The shared body of evaluate and evaluate_als: `name`'s lists come from
+ * recommend_fn(name, user, k); src is its source (validated by the caller).
+ */
+static void
+EvaluateLists(FunctionCallInfo fcinfo, const char *name, const SourceSpec *src,
+			  const char *recommend_fn, const char *what)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	MemoryContext callcxt = CurrentMemoryContext;
-	Recommender r;
-	Oid			test_relid;
+	Oid			test_relid = PG_GETARG_OID(1);
+	int			k = PG_GETARG_INT32(2);
 	char	   *test;
-	int			k;
 	int64		maxseen;
 	Oid			types[3] = {TEXTOID, INT4OID, INT8ARRAYOID};
 	Datum		args[3];
 	int			rc;
 
-	check_not_null(fcinfo, 0, "name");
-	check_not_null(fcinfo, 1, "test_source");
-	check_not_null(fcinfo, 2, "k");
-	k = PG_GETARG_INT32(2);
-	check_k(k, "k");
-	test_relid = PG_GETARG_OID(1);
-
-	InitMaterializedSRF(fcinfo, 0);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	recommender_fetch(arg_text_or_null(fcinfo, 0), false, callcxt, &r);
-	recommender_require_refreshed(&r);
-	recommender_require_source(&r);
-	source_validate(&r.src);
 	test = source_lock_relation(test_relid);
-	RequireColumn(test_relid, r.src.user_col, "user");
-	RequireColumn(test_relid, r.src.item_col, "item");
+	RequireColumn(test_relid, src->user_col, "user");
+	RequireColumn(test_relid, src->item_col, "item");
 
-	maxseen = CollectSeen(&r, test);
-	args[2] = PointerGetDatum(PopularRanking(&r, k, maxseen));
-	args[0] = CStringGetTextDatum(r.name);
+	maxseen = CollectSeen(src, test);
+	args[2] = PointerGetDatum(PopularRanking(src, k, maxseen));
+	args[0] = CStringGetTextDatum(name);
 	args[1] = Int32GetDatum(k);
-	rc = SPI_execute_with_args(ScoringSql(&r, test), 3, types, args, NULL, false, 0);
+	rc = SPI_execute_with_args(ScoringSql(src, recommend_fn, test), 3, types, args, NULL, false, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "scoring failed: %s", SPI_result_code_string(rc));
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("no test user has a test item that is not already in the training source"),
-				 errhint("Evaluate on interactions held out of the recommender's source, e.g. from split_interactions.")));
+				 errhint("Evaluate on interactions held out of the %s's source, e.g. from split_interactions.", what)));
 	EmitMetrics(rsinfo, k);
 	if (SPI_execute("DROP TABLE pg_temp.media_reco_eval_seen", false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "dropping the seen-items table failed");
+}
+
+static void
+EvaluateArgs(FunctionCallInfo fcinfo, const char *first)
+{
+	check_not_null(fcinfo, 0, first);
+	check_not_null(fcinfo, 1, "test_source");
+	check_not_null(fcinfo, 2, "k");
+	check_k(PG_GETARG_INT32(2), "k");
+	InitMaterializedSRF(fcinfo, 0);
+}
+
+Datum
+evaluate_recommender(PG_FUNCTION_ARGS)
+{
+	MemoryContext callcxt = CurrentMemoryContext;
+	Recommender r;
+
+	EvaluateArgs(fcinfo, "name");
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	recommender_fetch(arg_text_or_null(fcinfo, 0), false, callcxt, &r);
+	recommender_require_refreshed(&r);
+	recommender_require_source(&r);
+	source_validate(&r.src);
+	EvaluateLists(fcinfo, r.name, &r.src, "media_reco.recommend", "recommender");
+	SPI_finish();
+	return (Datum) 0;
+}
+
+/*
+ * evaluate_als(model_name, test_source, k): evaluate's protocol and
+ * metrics over recommend_als's lists (the stored user factors; users absent
+ * from training recalculated from their history).
+ */
+Datum
+evaluate_als(PG_FUNCTION_ARGS)
+{
+	MemoryContext callcxt = CurrentMemoryContext;
+	SourceSpec	src;
+	char	   *name;
+
+	EvaluateArgs(fcinfo, "model_name");
+	name = arg_text_or_null(fcinfo, 0);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	als_model_source(name, callcxt, &src);
+	source_validate(&src);
+	EvaluateLists(fcinfo, name, &src, "media_reco.recommend_als", "model");
 	SPI_finish();
 	return (Datum) 0;
 }

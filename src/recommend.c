@@ -36,6 +36,7 @@
 
 #include "neighbors.h"
 #include "plan_cache.h"
+#include "serving.h"
 #include "util.h"
 
 PG_FUNCTION_INFO_V1(recommend);
@@ -44,124 +45,6 @@ PG_FUNCTION_INFO_V1(explain_recommendation);
 PG_FUNCTION_INFO_V1(similar_items);
 PG_FUNCTION_INFO_V1(popular_items);
 
-/* ---------- history ---------- */
-
-typedef struct HistItem
-{
-	int64		item;
-	double		w;
-} HistItem;
-
-/* by item (the lookup order of a merged history, one entry per item) */
-static int
-CmpHistItem(const void *a, const void *b)
-{
-	int64		x = ((const HistItem *) a)->item;
-	int64		y = ((const HistItem *) b)->item;
-
-	return (x > y) - (x < y);
-}
-
-/* by item, then weight: duplicates are summed in ascending order of weight, as in simcore.c */
-static int
-CmpHist(const void *a, const void *b)
-{
-	const HistItem *x = a,
-			   *y = b;
-
-	if (x->item != y->item)
-		return (x->item > y->item) - (x->item < y->item);
-	return (x->w > y->w) - (x->w < y->w);
-}
-
-/*
- * Sort by item, sum duplicates (in ascending order of weight, so the sum does
- * not depend on the row order), check the sums are finite; returns the new
- * length.
- */
-static int
-MergeHistory(HistItem *h, int rows, const char *who)
-{
-	int			n = 0;
-
-	if (rows > 1)
-		qsort(h, rows, sizeof(HistItem), CmpHist);
-	for (int i = 0; i < rows; i++)
-	{
-		if (n > 0 && h[n - 1].item == h[i].item)
-			h[n - 1].w += h[i].w;
-		else
-			h[n++] = h[i];
-	}
-	for (int i = 0; i < n; i++)
-		if (!isfinite(h[i].w))
-			ereport(ERROR,
-					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("sum of weights for %s and item " INT64_FORMAT " is out of range",
-							who, h[i].item)));
-	return n;
-}
-
-/* The user's history as (item, summed weight), items ascending, in `cxt`. */
-static HistItem *
-ReadHistory(const Recommender *r, int64 user_id, MemoryContext cxt, int *n_out)
-{
-	Oid			argtype = INT8OID;
-	Datum		arg = Int64GetDatum(user_id);
-	HistItem   *h;
-	int			rc;
-	uint64		rows;
-
-	/* the text names the source as it is called now: a renamed or swapped source gets a new plan */
-	rc = plan_cache_execute(source_history_sql(&r->src), 1, &argtype, &arg, NULL, true, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "reading the user's history failed: %s", SPI_result_code_string(rc));
-	rows = SPI_processed;
-	if (rows > (uint64) (MaxAllocSize / sizeof(HistItem)))
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("user " INT64_FORMAT " has too many interactions (" UINT64_FORMAT ")",
-						user_id, rows)));
-	h = MemoryContextAlloc(cxt, sizeof(HistItem) * Max(rows, 1));
-	for (uint64 i = 0; i < rows; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		bool		isnull;
-
-		h[i].item = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
-		if (r->src.weight_col)
-		{
-			h[i].w = DatumGetFloat8(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
-			check_weight_finite(&r->src, h[i].w);
-		}
-		else
-			h[i].w = 1.0;
-		if (r->src.time_col)
-		{
-			int			tcol = r->src.weight_col ? 3 : 2;
-
-			h[i].w = decayed_weight(&r->src, h[i].w,
-									SPI_getbinval(tup, SPI_tuptable->tupdesc, tcol, &isnull),
-									SPI_gettypeid(SPI_tuptable->tupdesc, tcol));
-		}
-	}
-	SPI_freetuptable(SPI_tuptable);
-	{
-		char		who[64];
-
-		snprintf(who, sizeof(who), "user " INT64_FORMAT, user_id);
-		*n_out = MergeHistory(h, (int) rows, who);
-	}
-	return h;
-}
-
-static HistItem *
-FindHist(HistItem *h, int n, int64 item)
-{
-	HistItem	key = {item, 0};
-
-	return bsearch(&key, h, n, sizeof(HistItem), CmpHistItem);
-}
 
 /* Validate a stored neighbour array: one dimension, no NULLs, expected length. */
 static void *
@@ -395,95 +278,6 @@ GatherLists(const Recommender *r, const HistItem *hist, int nhist, Gathered *g)
 			g->start[h] = g->start[h - 1];
 }
 
-/* what a result may contain: the filters of recommend / recommend_for_items */
-typedef struct ResultFilter
-{
-	bool		exclude_seen;
-	const int64 *exclude;		/* sorted, distinct */
-	int			nexclude;
-	const int64 *only;			/* sorted, distinct; NULL: no allowlist */
-	int			nonly;
-	bool		fallback_popular;	/* fill up to k with popular items */
-	bool		with_reason;	/* emit the reason column */
-} ResultFilter;
-
-static bool
-Passes(const ResultFilter *f, const HistItem *hist, int nhist, int64 item)
-{
-	if (f->exclude_seen && FindHist((HistItem *) hist, nhist, item))
-		return false;
-	if (f->nexclude > 0 && sorted_ids_contain(f->exclude, f->nexclude, item))
-		return false;
-	if (f->only && !sorted_ids_contain(f->only, f->nonly, item))
-		return false;
-	return true;
-}
-
-static void
-EmitRow(ReturnSetInfo *rsinfo, const ResultFilter *f, int64 item, double score, bool score_null,
-		int rank, const char *reason)
-{
-	Datum		values[4];
-	bool		nulls[4] = {false, score_null, false, false};
-
-	values[0] = Int64GetDatum(item);
-	values[1] = Float8GetDatum(score);
-	values[2] = Int32GetDatum(rank);
-	values[3] = f->with_reason ? CStringGetTextDatum(reason) : (Datum) 0;
-	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-}
-
-/*
- * Fill the result up to k rows with the most popular items of the source
- * (distinct users; ties to the smaller id) that the user has not seen, that
- * pass the filters and that are not already listed.  The popularity list is
- * read in growing prefixes until k rows are found or it runs out.
- */
-static int
-FillPopular(ReturnSetInfo *rsinfo, const Recommender *r, const HistItem *hist, int nhist,
-			const ResultFilter *f, const int64 *taken, int ntaken, int k, int rank)
-{
-	int64		want = (int64) k + nhist + f->nexclude + ntaken;
-	int64	   *listed = palloc(sizeof(int64) * Max(ntaken, 1));
-	int			found = 0;
-
-	memcpy(listed, taken, sizeof(int64) * ntaken);
-	sort_ids(listed, ntaken);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	for (;;)
-	{
-		Oid			types[1] = {INT4OID};
-		Datum		args[1] = {Int32GetDatum((int32) Min(want, PG_INT32_MAX))};
-		int			passing = 0;
-
-		if (plan_cache_execute(source_popular_sql(&r->src, false), 1, types, args, NULL, true, 0)
-			!= SPI_OK_SELECT)
-			elog(ERROR, "reading popular items failed");
-		for (uint64 row = 0; row < SPI_processed && rank <= k; row++)
-		{
-			bool		isnull;
-			int64		item = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[row],
-														   SPI_tuptable->tupdesc, 1, &isnull));
-
-			/* popular items are never the user's own, whatever exclude_seen says */
-			if (FindHist((HistItem *) hist, nhist, item) || !Passes(f, hist, nhist, item) ||
-				sorted_ids_contain(listed, ntaken, item))
-				continue;
-			/* items emitted by an earlier, shorter pass come first again: skip them */
-			if (passing++ < found)
-				continue;
-			EmitRow(rsinfo, f, item, 0, true, rank++, "popular");
-			found++;
-		}
-		if (rank > k || SPI_processed < (uint64) Min(want, PG_INT32_MAX) || want >= PG_INT32_MAX)
-			break;
-		want *= 4;
-		CHECK_FOR_INTERRUPTS();
-	}
-	SPI_finish();
-	return rank;
-}
 
 /*
  * The two accumulators of score(j) = sum over history items i of
@@ -624,7 +418,7 @@ ScoreHashed(const Recommender *r, const Gathered *g, const HistItem *hist, int n
 	while ((e = scoremap_iterate(hs.scores, &it)) != NULL)
 	{
 		/* filtered items first: a seen or excluded item's score never matters */
-		if (Passes(f, hist, nhist, e->item))
+		if (serving_passes(f, hist, nhist, e->item))
 			OfferCandidate(cand, ncand, k, e->item, e->score, ov);
 	}
 }
@@ -676,11 +470,11 @@ ScoreAndEmit(FunctionCallInfo fcinfo, const Recommender *r, const HistItem *hist
 	taken = palloc(sizeof(int64) * Max(ncand, 1));
 	for (int i = 0; i < ncand; i++)
 	{
-		EmitRow(rsinfo, f, cand[i].item, cand[i].score, false, i + 1, "neighbors");
+		serving_emit_row(rsinfo, f, cand[i].item, cand[i].score, false, i + 1, "neighbors");
 		taken[i] = cand[i].item;
 	}
 	if (f->fallback_popular && ncand < k)
-		FillPopular(rsinfo, r, hist, nhist, f, taken, ncand, k, ncand + 1);
+		serving_fill_popular(rsinfo, &r->src, hist, nhist, f, taken, ncand, k, ncand + 1);
 }
 
 /* Look up the recommender and read a user's live history; SPI is finished on return. */
@@ -693,7 +487,7 @@ UserHistory(FunctionCallInfo fcinfo, const char *name, int64 user_id, MemoryCont
 	BeginRead(fcinfo, name, callcxt, r);
 	recommender_require_source(r);	/* a dropped source, by its name */
 	source_validate(&r->src);	/* clear errors if a column went away or changed */
-	hist = ReadHistory(r, user_id, callcxt, nhist);
+	hist = serving_read_history(&r->src, user_id, callcxt, nhist);
 	SPI_finish();
 	return hist;
 }
@@ -804,7 +598,7 @@ recommend_for_items(PG_FUNCTION_ARGS)
 					 errmsg("weights must be finite, got %g at position %d", hist[nhist].w, i + 1)));
 		nhist++;
 	}
-	nhist = MergeHistory(hist, nhist, "the session");
+	nhist = serving_merge_history(hist, nhist, "the session");
 
 	BeginRead(fcinfo, arg_text_or_null(fcinfo, 0), callcxt, &r);
 	SPI_finish();

@@ -132,6 +132,18 @@ SELECT 1 FROM media_reco.refresh_neighbors('ua_rp3');});
 		ok($lev{'precision@10'} > $ev{'precision@10'} && $lev{'ndcg@10'} > $ev{'ndcg@10'},
 			"$label beats item cosine on precision\@10 and ndcg\@10 ($ev{'precision@10'}, $ev{'ndcg@10'})");
 	}
+
+	# implicit ALS at its defaults (64 factors, lambda 30, alpha 2, 15 iterations, CG 3), binary:
+	# the README's grid gives precision@10 0.267; it must beat item cosine
+	$node->safe_psql('postgres', q{SET client_min_messages = warning;
+SELECT 1 FROM media_reco.train_als('ua_als', 'base');});
+	my %aev = map { split /\|/ } split /\n/, $node->safe_psql('postgres',
+		q{SELECT metric, round(value::numeric, 4) FROM media_reco.evaluate_als('ua_als', 'test', 10)});
+	note 'ALS: ' . join(', ', map { "$_ $aev{$_}" } sort keys %aev);
+	is($aev{users} + 0, 943, 'ALS: evaluate_als scores all 943 test users');
+	ok($aev{'precision@10'} >= 0.25, "ALS precision\@10 $aev{'precision@10'} >= 0.25");
+	ok($aev{'precision@10'} > $ev{'precision@10'} && $aev{'ndcg@10'} > $ev{'ndcg@10'},
+		"ALS beats item cosine on precision\@10 and ndcg\@10 ($ev{'precision@10'}, $ev{'ndcg@10'})");
 }
 
 $node->stop;

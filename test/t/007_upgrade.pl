@@ -177,7 +177,7 @@ cmp_ok(scalar(@fresh), '>', 200, 'the catalogue description covers the extension
 cmp_ok(scalar(grep { /^function / } @fresh), '>=', 60, 'functions described');
 cmp_ok(scalar(grep { /^aggregate / } @fresh), '>=', 5, 'aggregates and their support functions described');
 cmp_ok(scalar(grep { /^column / } @fresh), '>=', 40, 'columns described');
-is(scalar(grep { /^event trigger / } @fresh), 1, 'the event trigger described');
+is(scalar(grep { /^event trigger / } @fresh), 2, 'the event triggers (recommenders, ALS models) described');
 cmp_ok(scalar(grep { /^extension config / } @fresh), '>=', 6, 'extension config tables described');
 is(scalar(grep { /^column recommenders\.(ease_lambda|rp3_alpha|rp3_beta|ease_max_items) / } @fresh), 4,
 	"the registry's option columns described");
@@ -190,6 +190,15 @@ is(join("\n", grep { /^(function |relation \S+ kind=[rv] |event trigger )/ && /c
 $node->safe_psql('fresh', $fill_old);
 $node->safe_psql('fresh', $learned);
 my $fresh_learned = $node->safe_psql('fresh', $learned_lists);
+# implicit ALS (new in 0.4.0): the same factors on an updated database as on a fresh install
+my $als = q{
+SET client_min_messages = warning;
+SELECT 1 FROM media_reco.train_als('a', 'ev', weight_col => 'plays', options => '{"factors": 8, "iterations": 3}');
+SELECT md5(string_agg(item_id || ':' || factors::text, ',' ORDER BY item_id))
+       || ' ' || (SELECT string_agg(item_id::text, ',' ORDER BY rank) FROM media_reco.recommend_als('a', 5))
+  FROM media_reco.item_factors WHERE model = 'a';
+};
+my $fresh_als = $node->safe_psql('fresh', $als);
 my $fresh_learned_history = $node->safe_psql('fresh', $learned_history);
 my $fresh_ease_on_the_fly = $node->safe_psql('fresh',
 	q{SELECT md5(string_agg(item_id || ':' || neighbor_id || '=' || similarity, ',' ORDER BY item_id, rank))
@@ -252,6 +261,7 @@ for my $from (sort keys %paths)
 	is($node->safe_psql($db, $learned_lists), $fresh_learned, "$db: ease and rp3beta store the lists of a fresh install");
 	is($node->safe_psql($db, $learned_history), $fresh_learned_history,
 		"$db: and record the same parameters");
+	is($node->safe_psql($db, $als), $fresh_als, "$db: train_als and recommend_als as on a fresh install");
 	# the event trigger works on the updated database: a dropped source is marked
 	$node->safe_psql($db, q{
 SET client_min_messages = warning;

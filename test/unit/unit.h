@@ -53,5 +53,6 @@ extern void simcore_suite(void);
 extern void mlp_suite(void);
 extern void forest_suite(void);
 extern void ease_suite(void);
+extern void als_suite(void);
 
 #endif

@@ -135,6 +135,7 @@ main(void)
 	mlp_suite();
 	forest_suite();
 	ease_suite();
+	als_suite();
 	printf("unit: %d passed, %d failed\n", n_passed, n_failed);
 	return n_failed == 0 ? 0 : 1;
 }
