@@ -217,6 +217,9 @@ def run_latency(cur, names, table, calls):
     """recommend(k = 10) latency of several recommenders over the same users,
     the calls interleaved (one per recommender in turn) so that a busy
     machine slows them alike."""
+    # the cluster runs with synchronous_commit = off for the refreshes' sake; serving is measured with
+    # the default, which the read path's latency depends on (off made every call about 2x slower here)
+    q(cur, "SET synchronous_commit = on")
     users = [r[0] for r in q(cur, f"""SELECT user_id FROM {table} GROUP BY 1
                                       HAVING count(DISTINCT item_id) BETWEEN 90 AND 110
                                       ORDER BY user_id LIMIT %s""", (calls,))]
