@@ -346,19 +346,8 @@ WriteFactors(Oid relid, const char *model, const int64 *ids, const double *f_, i
 static bool
 RegistryRowVersion(const char *name, ItemPointer tid)
 {
-	Oid			t = TEXTOID;
-	Datum		v = CStringGetTextDatum(name);
-	bool		isnull;
-
-	if (plan_cache_execute("SELECT ctid FROM media_reco.als_models WHERE name OPERATOR(pg_catalog.=) $1",
-						   1, &t, &v, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "registry check failed");
-	if (SPI_processed == 0)
-		return false;
-	ItemPointerCopy((ItemPointer) DatumGetPointer(SPI_getbinval(SPI_tuptable->vals[0],
-																SPI_tuptable->tupdesc, 1, &isnull)),
-					tid);
-	return true;
+	return plan_cache_row_ctid("SELECT ctid FROM media_reco.als_models WHERE name OPERATOR(pg_catalog.=) $1",
+							   TEXTOID, CStringGetTextDatum(name), tid);
 }
 
 /* 54000 before training when the model would not fit maintenance_work_mem */

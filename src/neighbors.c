@@ -424,19 +424,8 @@ drop_recommender(PG_FUNCTION_ARGS)
 static bool
 RegistryRowVersion(int32 id, ItemPointer tid)
 {
-	Oid			t = INT4OID;
-	Datum		v = Int32GetDatum(id);
-	bool		isnull;
-
-	if (plan_cache_execute("SELECT ctid FROM media_reco.recommenders WHERE id OPERATOR(pg_catalog.=) $1",
-						   1, &t, &v, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "registry check failed");
-	if (SPI_processed == 0)
-		return false;
-	ItemPointerCopy((ItemPointer) DatumGetPointer(SPI_getbinval(SPI_tuptable->vals[0],
-																SPI_tuptable->tupdesc, 1, &isnull)),
-					tid);
-	return true;
+	return plan_cache_row_ctid("SELECT ctid FROM media_reco.recommenders WHERE id OPERATOR(pg_catalog.=) $1",
+							   INT4OID, Int32GetDatum(id), tid);
 }
 
 Oid

@@ -159,3 +159,18 @@ plan_cache_execute(const char *sql, int nargs, const Oid *argtypes,
 	PG_END_TRY();
 	return rc;
 }
+
+bool
+plan_cache_row_ctid(const char *sql, Oid argtype, Datum arg, ItemPointer tid)
+{
+	bool		isnull;
+
+	if (plan_cache_execute(sql, 1, &argtype, &arg, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "registry check failed");
+	if (SPI_processed == 0)
+		return false;
+	ItemPointerCopy((ItemPointer) DatumGetPointer(SPI_getbinval(SPI_tuptable->vals[0],
+																SPI_tuptable->tupdesc, 1, &isnull)),
+					tid);
+	return true;
+}

@@ -31,6 +31,8 @@
 
 #include "postgres.h"
 
+#include "storage/itemptr.h"
+
 #define PLAN_CACHE_SIZE 64
 
 /*
@@ -42,5 +44,14 @@
 extern int	plan_cache_execute(const char *sql, int nargs, const Oid *argtypes,
 							   Datum *values, const char *nulls, bool read_only,
 							   long tcount);
+
+/*
+ * The ctid of the first row `sql` (one parameter, returning one ctid column)
+ * gives, read with a new snapshot (read_only = false, so changes this
+ * transaction made are seen); false when there is none.  The registries'
+ * row version: a changed ctid means the row was updated (a new training or
+ * refresh) since it was last looked at.  Caller SPI-connected.
+ */
+extern bool plan_cache_row_ctid(const char *sql, Oid argtype, Datum arg, ItemPointer tid);
 
 #endif
