@@ -990,6 +990,27 @@ ParseFilters(FunctionCallInfo fcinfo, int exclude_arg, ResultFilter *f)
 	}
 }
 
+/* skip[i] := v for the cached items among hist's and f's exclude */
+static void
+MarkSkipped(const AlsCached *c, const HistItem *hist, int nhist, const ResultFilter *f, uint8 *skip,
+			uint8 v)
+{
+	for (int h = 0; h < nhist; h++)
+	{
+		int32		i = ItemIndex(c, hist[h].item);
+
+		if (i >= 0)
+			skip[i] = v;
+	}
+	for (int e = 0; e < f->nexclude; e++)
+	{
+		int32		i = ItemIndex(c, f->exclude[e]);
+
+		if (i >= 0)
+			skip[i] = v;
+	}
+}
+
 /*
  * The k best items for x (one sgemv over the cached item factors), the
  * items of hist and f's exclude skipped, f's allowlist applied; ties to the
@@ -1008,20 +1029,7 @@ ScoreUserAls(const AlsCached *c, const double *x, const HistItem *hist, int nhis
 	cblas_sgemv(CblasRowMajor, CblasNoTrans, c->n_items, fct, 1.0f, c->y, fct, xf, 1,
 				0.0f, scores, 1);
 	/* seen and excluded items never score */
-	for (int h = 0; h < nhist; h++)
-	{
-		int32		i = ItemIndex(c, hist[h].item);
-
-		if (i >= 0)
-			skip[i] = 1;
-	}
-	for (int e = 0; e < f->nexclude; e++)
-	{
-		int32		i = ItemIndex(c, f->exclude[e]);
-
-		if (i >= 0)
-			skip[i] = 1;
-	}
+	MarkSkipped(c, hist, nhist, f, skip, 1);
 	if (f->only)
 	{
 		for (int e = 0; e < f->nonly; e++)
@@ -1048,20 +1056,7 @@ ScoreUserAls(const AlsCached *c, const double *x, const HistItem *hist, int nhis
 			ScoredOffer(cand, &ncand, k, s);
 		}
 	qsort(cand, ncand, sizeof(Scored), CmpScored);
-	for (int h = 0; h < nhist; h++)
-	{
-		int32		i = ItemIndex(c, hist[h].item);
-
-		if (i >= 0)
-			skip[i] = 0;
-	}
-	for (int e = 0; e < f->nexclude; e++)
-	{
-		int32		i = ItemIndex(c, f->exclude[e]);
-
-		if (i >= 0)
-			skip[i] = 0;
-	}
+	MarkSkipped(c, hist, nhist, f, skip, 0);
 	return ncand;
 }
 

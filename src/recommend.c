@@ -216,6 +216,13 @@ ForEachList(const Recommender *r, const HistItem *hist, int nhist, ListVisit vis
 }
 
 /*
+ * Gathering costs 16 bytes an entry (and the dense array up to 36 more):
+ * histories whose lists may hold more entries than this (5,000 items at
+ * k = 200; 16 MB) stream into the hash table instead, in the same order.
+ */
+#define GATHER_MAX_ENTRIES ((int64) 1 << 20)
+
+/*
  * The history's neighbour lists, copied end to end: list of history item h
  * at [start[h], start[h + 1]).  Scoring from the copy lets the accumulator
  * be chosen from the ids' range before the first addition.
@@ -265,7 +272,7 @@ static void
 GatherLists(const Recommender *r, const HistItem *hist, int nhist, Gathered *g)
 {
 	g->cap = Max((int64) nhist * Max(r->params.k, 1), 16);
-	g->cap = Min(g->cap, (int64) 1 << 20);
+	g->cap = Min(g->cap, GATHER_MAX_ENTRIES);
 	g->ids = palloc_extended(sizeof(int64) * g->cap, MCXT_ALLOC_HUGE);
 	g->sims = palloc_extended(sizeof(double) * g->cap, MCXT_ALLOC_HUGE);
 	g->start = palloc0(sizeof(int64) * (nhist + 1));
@@ -291,12 +298,6 @@ GatherLists(const Recommender *r, const HistItem *hist, int nhist, Gathered *g)
  */
 #define DENSE_SPAN_PER_ENTRY 4
 #define DENSE_SPAN_MIN 65536
-/*
- * Gathering costs 16 bytes an entry (and the dense array up to 36 more):
- * histories whose lists may hold more entries than this (5,000 items at
- * k = 200; 16 MB) stream into the hash table instead, in the same order.
- */
-#define GATHER_MAX_ENTRIES ((int64) 1 << 20)
 
 /* the smallest item whose score is not finite, reported after every candidate was seen */
 typedef struct Overflow
@@ -361,11 +362,8 @@ ScoreDense(const Gathered *g, const HistItem *hist, int nhist, const ResultFilte
 		int64		item = (int64) ((uint64) g->lo + x);
 
 		/* the seen items were never touched */
-		if (f->nexclude > 0 && sorted_ids_contain(f->exclude, f->nexclude, item))
-			continue;
-		if (f->only && !sorted_ids_contain(f->only, f->nonly, item))
-			continue;
-		OfferCandidate(cand, ncand, k, item, acc[x], ov);
+		if (serving_passes_lists(f, item))
+			OfferCandidate(cand, ncand, k, item, acc[x], ov);
 	}
 }
 

@@ -135,15 +135,21 @@ serving_find_hist(const HistItem *h, int n, int64 item)
 
 
 bool
-serving_passes(const ResultFilter *f, const HistItem *hist, int nhist, int64 item)
+serving_passes_lists(const ResultFilter *f, int64 item)
 {
-	if (f->exclude_seen && serving_find_hist(hist, nhist, item))
-		return false;
 	if (f->nexclude > 0 && sorted_ids_contain(f->exclude, f->nexclude, item))
 		return false;
 	if (f->only && !sorted_ids_contain(f->only, f->nonly, item))
 		return false;
 	return true;
+}
+
+bool
+serving_passes(const ResultFilter *f, const HistItem *hist, int nhist, int64 item)
+{
+	if (f->exclude_seen && serving_find_hist(hist, nhist, item))
+		return false;
+	return serving_passes_lists(f, item);
 }
 
 void

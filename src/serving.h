@@ -45,6 +45,8 @@ extern HistItem *serving_find_hist(const HistItem *h, int n, int64 item);
 
 /* whether `item` may be in the result */
 extern bool serving_passes(const ResultFilter *f, const HistItem *hist, int nhist, int64 item);
+/* the same without the seen-items rule: only exclude and the allowlist */
+extern bool serving_passes_lists(const ResultFilter *f, int64 item);
 
 /* one row (item_id, score, rank[, reason]) */
 extern void serving_emit_row(ReturnSetInfo *rsinfo, const ResultFilter *f, int64 item, double score,
