@@ -17,17 +17,25 @@
  *      its tasks); each row is solved by als_solve_exact or als_solve_cg in
  *      plain C from G and its own interactions only, so no task reads what
  *      another writes in the same run.
- * The loss of the iteration: sum_u x_u' (Y'Y) x_u counts every pair with
- * c = 1, p = 0; it equals sum over (r, c) of (Y'Y)_rc (X'X)_rc, and X'X is
- * computed after the user half anyway (the next item half needs it).  Each
- * user block adds, for each stored pair, c (1 - s)^2 - s^2 (s = x_u . y_i,
- * replacing that pair's term) and lambda |x_u|^2 into its own slot; the
- * slots are added in block order and lambda |Y|^2 last, so L is the same
- * bits whatever the thread count.
+ *      The CG solver runs ALS_LOCK rows of a block in lockstep, so that
+ *      (G + lambda I) p for all of them is one register-blocked matrix
+ *      product (BlockGram), while each row's pairs stay in cache across its
+ *      steps; the hot loops have an AVX2/FMA clone (ALS_HOT).
+ * The loss of an iteration: sum_u x_u' (Y'Y) x_u counts every pair with
+ * c = 1, p = 0; it equals sum over (r, c) of (Y'Y)_rc (X'X)_rc, both Gram
+ * matrices being computed anyway (Y'Y for the user half, X'X for the next
+ * item half).  The stored pairs' terms c (1 - s)^2 - s^2 (s = x_u . y_i,
+ * replacing that pair's share) need every s at the iteration's end: the
+ * next item half's initial CG residual computes exactly these, so each item
+ * block adds them into its own slot there (the exact solver and the last
+ * iteration take a pass of dot products instead).  Slots are added in block
+ * order, then lambda (tr X'X + tr Y'Y), so L is the same bits whatever the
+ * thread count; it is reported after the next item half.
  *
- * Memory: the two factor arrays, Y'Y and X'X, per-thread scratch (f^2 + 3 f doubles)
- * and one double per user block, all allocated before the first run
- * (als_memory_estimate counts exactly these).
+ * Memory: the two factor arrays, Y'Y, X'X and the padded copy the CG solver
+ * reads, per-thread scratch (ScratchPerWorker), one double per item block and
+ * per iteration, all allocated before the first run (als_memory_estimate
+ * counts exactly these).
  */
 #include "core.h"
 
@@ -42,6 +50,17 @@
 #define ALS_GRAM_ROWS 8192
 /* CG stops early when the residual's squared norm is below this (as `implicit`) */
 #define ALS_CG_EPS 1e-20
+/* rows solved in lockstep by the CG solver, and the padding of their vectors */
+#define ALS_LOCK 8
+#define ALS_PAD 8
+/* pairs ahead whose rows are prefetched in the gathers (rows are random) */
+#define ALS_PREFETCH 4
+
+static inline int32
+PadF(int32 f)
+{
+	return (f + ALS_PAD - 1) / ALS_PAD * ALS_PAD;
+}
 
 CoreStatus
 als_check_params(const AlsParams *p, CoreError *err)
@@ -79,18 +98,23 @@ MulAdd(size_t a, size_t b, size_t *acc)
 	return true;
 }
 
+static size_t ScratchPerWorker(int32 f);
+
 size_t
 als_memory_estimate(const InteractionMatrix *m, const AlsParams *p, int nthreads)
 {
-	size_t		f = (size_t) Max(p->factors, 1);
+	int32		fi = Max(Min(p->factors, ALS_MAX_FACTORS), 1);
+	size_t		f = (size_t) fi;
+	size_t		fp = (size_t) PadF(fi);
 	size_t		doubles = 0;
-	size_t		user_blocks = ((size_t) m->n_users + ALS_BLOCK - 1) / ALS_BLOCK;
+	size_t		item_blocks = ((size_t) m->n_items + ALS_BLOCK - 1) / ALS_BLOCK;
 
 	if (!MulAdd((size_t) m->n_users, f, &doubles) ||
 		!MulAdd((size_t) m->n_items, f, &doubles) ||
 		!MulAdd(2 * f, f, &doubles) ||
-		!MulAdd((size_t) Workers(nthreads), f * f + 3 * f, &doubles) ||
-		!MulAdd(user_blocks + (size_t) Max(p->iterations, 1), 1, &doubles) ||
+		!MulAdd(fp, fp, &doubles) ||
+		!MulAdd((size_t) Workers(nthreads), ScratchPerWorker(fi), &doubles) ||
+		!MulAdd(Max(item_blocks, 1) + (size_t) Max(p->iterations, 1), 1, &doubles) ||
 		doubles > SIZE_MAX / sizeof(double))
 		return SIZE_MAX;
 	return doubles * sizeof(double);
@@ -136,28 +160,66 @@ als_gram(const double *z, int64 n, int32 f, double *gram, const CoreInterrupts *
 }
 
 /*
- * a . b with four partial sums (vectorisable without reassociating a single
- * sum; the order is fixed, so the result is too)
+ * The hot loops are compiled twice: for x86-64-v3 (AVX2 and FMA) and for the
+ * baseline, the loader picking one per process (ifunc).  All threads of a
+ * run use the same clone, so results stay bit-identical whatever the thread
+ * count; across CPUs they differ in the last bits (fused multiply-adds), as
+ * the OpenBLAS Gram matrix already does.
+ */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(MEDIA_RECO_NO_CLONES)
+#define ALS_HOT __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define ALS_HOT
+#endif
+
+/*
+ * a . b with sixteen partial sums (vectorisable without reassociating a
+ * single sum, and four independent chains of vector adds; the order is
+ * fixed, so the result is too)
  */
 static inline double
 Dot(const double *restrict a, const double *restrict b, int32 f)
 {
-	double		s0 = 0,
-				s1 = 0,
-				s2 = 0,
-				s3 = 0;
+	double		s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0,
+				s8 = 0, s9 = 0, s10 = 0, s11 = 0, s12 = 0, s13 = 0, s14 = 0, s15 = 0;
 	int32		k = 0;
 
-	for (; k + 4 <= f; k += 4)
+	for (; k + 16 <= f; k += 16)
 	{
 		s0 += a[k] * b[k];
 		s1 += a[k + 1] * b[k + 1];
 		s2 += a[k + 2] * b[k + 2];
 		s3 += a[k + 3] * b[k + 3];
+		s4 += a[k + 4] * b[k + 4];
+		s5 += a[k + 5] * b[k + 5];
+		s6 += a[k + 6] * b[k + 6];
+		s7 += a[k + 7] * b[k + 7];
+		s8 += a[k + 8] * b[k + 8];
+		s9 += a[k + 9] * b[k + 9];
+		s10 += a[k + 10] * b[k + 10];
+		s11 += a[k + 11] * b[k + 11];
+		s12 += a[k + 12] * b[k + 12];
+		s13 += a[k + 13] * b[k + 13];
+		s14 += a[k + 14] * b[k + 14];
+		s15 += a[k + 15] * b[k + 15];
 	}
 	for (; k < f; k++)
 		s0 += a[k] * b[k];
-	return (s0 + s1) + (s2 + s3);
+	return (((s0 + s8) + (s4 + s12)) + ((s2 + s10) + (s6 + s14))) +
+		(((s1 + s9) + (s5 + s13)) + ((s3 + s11) + (s7 + s15)));
+}
+
+/* ask for row idx[e] of z (f doubles) ahead of its use */
+static inline void
+PrefetchRow(const double *z, const int32 *idx, int64 e, int64 n, int32 f)
+{
+	if (e < n)
+	{
+		const char *r = (const char *) (z + (size_t) (idx ? idx[e] : e) * f);
+
+		for (size_t off = 0; off < sizeof(double) * (size_t) f; off += 64)
+			__builtin_prefetch(r + off);
+	}
 }
 
 /* y += s x */
@@ -174,7 +236,7 @@ Row(const double *z, const int32 *idx, int64 e, int32 f)
 	return z + (size_t) (idx ? idx[e] : e) * f;
 }
 
-bool
+ALS_HOT bool
 als_solve_exact(int32 f, const double *gram, double lambda, double alpha,
 				const double *z, const int32 *idx, const double *w, int64 n,
 				double *x, double *scratch)
@@ -230,22 +292,220 @@ als_solve_exact(int32 f, const double *gram, double lambda, double alpha,
 	return true;
 }
 
-/* out = (G + lambda I) v + sum alpha w (z . v) z */
-static void
-ApplyA(int32 f, const double *gram, double lambda, double alpha, const double *z,
-	   const int32 *idx, const double *w, int64 n, const double *v, double *out)
+/*
+ * The CG solver runs ALS_LOCK rows in lockstep, so that (G + lambda I) p for
+ * all of them is one matrix product whose G rows are loaded once per four
+ * rows and whose sums stay in registers (BlockGram), instead of one
+ * memory-bound matrix-vector product per row.  Each row's arithmetic is its
+ * own and in a fixed order, so which rows share a group changes nothing.
+ * The group's vectors are rows of stride fp = f rounded up to ALS_PAD,
+ * zero-padded, as is the padded Gram matrix.
+ */
+size_t
+als_cg_scratch_doubles(int32 f)
 {
-	/* G is symmetric: G v as a sum of its rows scaled by v */
+	return (size_t) PadF(f) * PadF(f) + 4 * (size_t) ALS_LOCK * PadF(f);
+}
+
+/* gpad[fp * fp] := gram[f * f] zero-padded */
+static void
+PadGram(int32 f, const double *gram, double *gpad)
+{
+	int32		fp = PadF(f);
+
+	memset(gpad, 0, sizeof(double) * fp * fp);
 	for (int32 r = 0; r < f; r++)
-		out[r] = lambda * v[r];
-	for (int32 k = 0; k < f; k++)
-		Axpy(out, v[k], gram + (size_t) k * f, f);
+		memcpy(gpad + (size_t) r * fp, gram + (size_t) r * f, sizeof(double) * f);
+}
+
+/*
+ * out[i] = lambda v[i] + sum_k v[i][k] G[k] for the ALS_LOCK rows of v
+ * (stride fp); each output is lambda v first, then k ascending
+ */
+typedef double V4 __attribute__((vector_size(32), aligned(8)));
+
+static inline void
+BlockGram(int32 f, int32 fp, const double *restrict g, double lambda,
+		  const double *restrict v, double *restrict out)
+{
+	for (int32 c0 = 0; c0 < fp; c0 += 8)
+		for (int32 i0 = 0; i0 < ALS_LOCK; i0 += 4)
+		{
+			const double *v0 = v + (size_t) i0 * fp,
+					   *v1 = v0 + fp,
+					   *v2 = v1 + fp,
+					   *v3 = v2 + fp;
+			V4			a0 = *(const V4 *) (v0 + c0) * lambda,
+						b0 = *(const V4 *) (v0 + c0 + 4) * lambda,
+						a1 = *(const V4 *) (v1 + c0) * lambda,
+						b1 = *(const V4 *) (v1 + c0 + 4) * lambda,
+						a2 = *(const V4 *) (v2 + c0) * lambda,
+						b2 = *(const V4 *) (v2 + c0 + 4) * lambda,
+						a3 = *(const V4 *) (v3 + c0) * lambda,
+						b3 = *(const V4 *) (v3 + c0 + 4) * lambda;
+
+			for (int32 k = 0; k < f; k++)
+			{
+				V4			ga = *(const V4 *) (g + (size_t) k * fp + c0),
+							gb = *(const V4 *) (g + (size_t) k * fp + c0 + 4);
+
+				a0 += v0[k] * ga;
+				b0 += v0[k] * gb;
+				a1 += v1[k] * ga;
+				b1 += v1[k] * gb;
+				a2 += v2[k] * ga;
+				b2 += v2[k] * gb;
+				a3 += v3[k] * ga;
+				b3 += v3[k] * gb;
+			}
+			*(V4 *) (out + (size_t) i0 * fp + c0) = a0;
+			*(V4 *) (out + (size_t) i0 * fp + c0 + 4) = b0;
+			*(V4 *) (out + (size_t) (i0 + 1) * fp + c0) = a1;
+			*(V4 *) (out + (size_t) (i0 + 1) * fp + c0 + 4) = b1;
+			*(V4 *) (out + (size_t) (i0 + 2) * fp + c0) = a2;
+			*(V4 *) (out + (size_t) (i0 + 2) * fp + c0 + 4) = b2;
+			*(V4 *) (out + (size_t) (i0 + 3) * fp + c0) = a3;
+			*(V4 *) (out + (size_t) (i0 + 3) * fp + c0 + 4) = b3;
+		}
+}
+
+/* one row of a CG group: its interactions and its factors (updated in place) */
+typedef struct CgRow
+{
+	const int32 *idx;
+	const double *w;
+	int64		n;
+	double	   *x;
+} CgRow;
+
+/*
+ * `steps` CG steps from each row's x on its system (see als_core.h), for
+ * nr <= ALS_LOCK rows at once; gpad the padded Gram matrix, scratch
+ * 4 ALS_LOCK fp doubles.  When loss is not NULL, *loss gets the sum over
+ * the rows' stored pairs of c (1 - s)^2 - s^2 with s = z . x at the
+ * starting x (the initial residual computes every s anyway).  Any thread.
+ */
+static ALS_HOT void
+BlockCg(int32 f, const double *gpad, double lambda, double alpha, const double *z,
+		const CgRow *rows, int nr, int32 steps, double *scratch, double *loss)
+{
+	int32		fp = PadF(f);
+	size_t		mat = (size_t) ALS_LOCK * fp;
+	double	   *xb = scratch,
+			   *r = scratch + mat,
+			   *p = scratch + 2 * mat,
+			   *ap = scratch + 3 * mat;
+	double		rs[ALS_LOCK];
+	bool		active[ALS_LOCK];
+	int			n_active = 0;
+	double		lt = 0;
+
+	memset(scratch, 0, sizeof(double) * 4 * mat);
+	for (int i = 0; i < nr; i++)
+		memcpy(xb + i * fp, rows[i].x, sizeof(double) * f);
+
+	/* r = b - A x = sum (c - (c - 1) z . x) z - (G + lambda I) x */
+	BlockGram(f, fp, gpad, lambda, xb, ap);
+	for (int i = 0; i < nr; i++)
+	{
+		const CgRow *row = &rows[i];
+		double	   *ri = r + i * fp,
+				   *xi = xb + i * fp;
+
+		for (int32 k = 0; k < f; k++)
+			ri[k] = -ap[i * fp + k];
+		for (int64 e = 0; e < row->n; e++)
+		{
+			const double *ze = Row(z, row->idx, e, f);
+			double		cm1 = alpha * row->w[e];
+			double		s;
+
+			PrefetchRow(z, row->idx, e + ALS_PREFETCH, row->n, f);
+			s = Dot(ze, xi, f);
+
+			Axpy(ri, (1 + cm1) - cm1 * s, ze, f);
+			lt += (1 + cm1) * (1 - s) * (1 - s) - s * s;
+		}
+		memcpy(p + i * fp, ri, sizeof(double) * f);
+		rs[i] = Dot(ri, ri, f);
+		active[i] = !(rs[i] < ALS_CG_EPS);
+		n_active += active[i];
+	}
+	if (loss)
+		*loss = lt;
+
+	for (int32 it = 0; it < steps && n_active > 0; it++)
+	{
+		BlockGram(f, fp, gpad, lambda, p, ap);
+		for (int i = 0; i < nr; i++)
+		{
+			const CgRow *row = &rows[i];
+			double	   *pi = p + i * fp,
+					   *api = ap + i * fp,
+					   *ri = r + i * fp,
+					   *xi = xb + i * fp;
+			double		pap,
+						step,
+						rsnew,
+						beta;
+
+			if (!active[i])
+				continue;
+			for (int64 e = 0; e < row->n; e++)
+			{
+				const double *ze = Row(z, row->idx, e, f);
+
+				PrefetchRow(z, row->idx, e + ALS_PREFETCH, row->n, f);
+				Axpy(api, alpha * row->w[e] * Dot(ze, pi, f), ze, f);
+			}
+			pap = Dot(pi, api, f);
+			if (!(pap > 0))
+			{
+				active[i] = false;
+				n_active--;
+				continue;
+			}
+			step = rs[i] / pap;
+			for (int32 k = 0; k < f; k++)
+			{
+				xi[k] += step * pi[k];
+				ri[k] -= step * api[k];
+			}
+			rsnew = Dot(ri, ri, f);
+			if (rsnew < ALS_CG_EPS)
+			{
+				active[i] = false;
+				n_active--;
+				continue;
+			}
+			beta = rsnew / rs[i];
+			for (int32 k = 0; k < f; k++)
+				pi[k] = ri[k] + beta * pi[k];
+			rs[i] = rsnew;
+		}
+	}
+	for (int i = 0; i < nr; i++)
+		memcpy(rows[i].x, xb + i * fp, sizeof(double) * f);
+}
+
+/* sum over a row's stored pairs of c (1 - s)^2 - s^2, s = z . x */
+static ALS_HOT double
+PairLoss(int32 f, double alpha, const double *z, const int32 *idx, const double *w, int64 n,
+		 const double *x)
+{
+	double		lt = 0;
+
 	for (int64 e = 0; e < n; e++)
 	{
-		const double *zr = Row(z, idx, e, f);
+		double		c = 1 + alpha * w[e];
+		double		s;
 
-		Axpy(out, alpha * w[e] * Dot(zr, v, f), zr, f);
+		PrefetchRow(z, idx, e + ALS_PREFETCH, n, f);
+		s = Dot(Row(z, idx, e, f), x, f);
+
+		lt += c * (1 - s) * (1 - s) - s * s;
 	}
+	return lt;
 }
 
 void
@@ -253,44 +513,10 @@ als_solve_cg(int32 f, const double *gram, double lambda, double alpha,
 			 const double *z, const int32 *idx, const double *w, int64 n,
 			 int32 steps, double *x, double *scratch)
 {
-	double	   *r = scratch;
-	double	   *p = scratch + f;
-	double	   *ap = scratch + 2 * (size_t) f;
-	double		rsold,
-				rsnew;
+	CgRow		row = {idx, w, n, x};
 
-	/* r = b - A x, b = sum (1 + alpha w) z */
-	ApplyA(f, gram, lambda, alpha, z, idx, w, n, x, ap);
-	for (int32 k = 0; k < f; k++)
-		r[k] = -ap[k];
-	for (int64 e = 0; e < n; e++)
-		Axpy(r, 1 + alpha * w[e], Row(z, idx, e, f), f);
-	memcpy(p, r, sizeof(double) * f);
-	rsold = Dot(r, r, f);
-	if (rsold < ALS_CG_EPS)
-		return;
-	for (int32 it = 0; it < steps; it++)
-	{
-		double		pap,
-					step;
-
-		ApplyA(f, gram, lambda, alpha, z, idx, w, n, p, ap);
-		pap = Dot(p, ap, f);
-		if (!(pap > 0))
-			return;
-		step = rsold / pap;
-		for (int32 k = 0; k < f; k++)
-		{
-			x[k] += step * p[k];
-			r[k] -= step * ap[k];
-		}
-		rsnew = Dot(r, r, f);
-		if (rsnew < ALS_CG_EPS)
-			return;
-		for (int32 k = 0; k < f; k++)
-			p[k] = r[k] + (rsnew / rsold) * p[k];
-		rsold = rsnew;
-	}
+	PadGram(f, gram, scratch);
+	BlockCg(f, scratch, lambda, alpha, z, &row, 1, steps, scratch + (size_t) PadF(f) * PadF(f), NULL);
 }
 
 /* ---------- training ---------- */
@@ -305,59 +531,80 @@ typedef struct HalfRun
 	const double *w;
 	double	   *s;				/* the solved side's factors */
 	const double *z;			/* the fixed side's factors */
-	const double *gram;
-	double	   *scratch;		/* per worker: f * f + 3 f */
-	double	   *partial;		/* users: the loss of each block; NULL for items */
+	const double *gram;			/* Z'Z, f x f (the exact solver) */
+	const double *gpad;			/* Z'Z padded to fp x fp (the CG solver) */
+	bool		solve;			/* false: only the loss terms */
+	double	   *scratch;		/* per worker: ScratchPerWorker doubles */
+	double	   *partial;		/* NULL, or per task: the pair loss terms before solving */
 	ParallelRun *run;
 	int			failed;			/* atomic: a row's system was not positive definite */
 } HalfRun;
+
+static size_t
+ScratchPerWorker(int32 f)
+{
+	return Max((size_t) f * f + (size_t) f, 4 * (size_t) ALS_LOCK * PadF(f));
+}
 
 static void
 HalfTask(void *arg, int worker, int64 task)
 {
 	HalfRun    *h = arg;
 	int32		f = h->f;
-	double	   *scratch = h->scratch + (size_t) worker * ((size_t) f * f + 3 * (size_t) f);
+	double	   *scratch = h->scratch + (size_t) worker * ScratchPerWorker(f);
 	int64		lo = task * ALS_BLOCK,
 				hi = Min(lo + ALS_BLOCK, (int64) h->n_rows);
 	double		loss = 0;
 
-	for (int64 row = lo; row < hi; row++)
+	if (!h->solve || h->p->cg_steps == 0)
 	{
-		int64		b = h->ptr[row],
-					n = h->ptr[row + 1] - b;
-		double	   *x = h->s + (size_t) row * f;
-		bool		ok = true;
-
-		if (h->p->cg_steps == 0)
-			ok = als_solve_exact(f, h->gram, h->p->regularization, h->p->alpha, h->z,
-								 h->idx + b, h->w + b, n, x, scratch);
-		else
-			als_solve_cg(f, h->gram, h->p->regularization, h->p->alpha, h->z,
-						 h->idx + b, h->w + b, n, h->p->cg_steps, x, scratch);
-		for (int32 k = 0; ok && k < f; k++)
-			ok = isfinite(x[k]);
-		if (!ok)
+		for (int64 row = lo; row < hi; row++)
 		{
-			__atomic_store_n(&h->failed, 1, __ATOMIC_RELAXED);
-			parallel_stop(h->run);
-			return;
-		}
-		if (h->partial)
-		{
-			/* the stored pairs' terms replace their share of x' G x (summed by the caller) */
-			for (int64 e = 0; e < n; e++)
-			{
-				double		sc = Dot(x, h->z + (size_t) h->idx[b + e] * f, f);
-				double		c = 1 + h->p->alpha * h->w[b + e];
+			int64		b = h->ptr[row],
+						n = h->ptr[row + 1] - b;
+			double	   *x = h->s + (size_t) row * f;
 
-				loss += c * (1 - sc) * (1 - sc) - sc * sc;
-			}
-			loss += h->p->regularization * Dot(x, x, f);
+			if (h->partial)
+				loss += PairLoss(f, h->p->alpha, h->z, h->idx + b, h->w + b, n, x);
+			if (h->solve &&
+				!als_solve_exact(f, h->gram, h->p->regularization, h->p->alpha, h->z,
+								 h->idx + b, h->w + b, n, x, scratch))
+				goto fail;
 		}
 	}
+	else
+	{
+		for (int64 g0 = lo; g0 < hi; g0 += ALS_LOCK)
+		{
+			CgRow		rows[ALS_LOCK];
+			int			nr = (int) Min((int64) ALS_LOCK, hi - g0);
+			double		lt = 0;
+
+			for (int i = 0; i < nr; i++)
+			{
+				int64		b = h->ptr[g0 + i];
+
+				rows[i].idx = h->idx + b;
+				rows[i].w = h->w + b;
+				rows[i].n = h->ptr[g0 + i + 1] - b;
+				rows[i].x = h->s + (size_t) (g0 + i) * f;
+			}
+			BlockCg(f, h->gpad, h->p->regularization, h->p->alpha, h->z, rows, nr,
+					h->p->cg_steps, scratch, h->partial ? &lt : NULL);
+			loss += lt;
+		}
+	}
+	if (h->solve)
+		for (int64 k = lo * f; k < hi * f; k++)
+			if (!isfinite(h->s[k]))
+				goto fail;
 	if (h->partial)
 		h->partial[task] = loss;
+	return;
+
+fail:
+	__atomic_store_n(&h->failed, 1, __ATOMIC_RELAXED);
+	parallel_stop(h->run);
 }
 
 static CoreStatus
@@ -390,6 +637,35 @@ Seconds(const struct timespec *t0)
 	return (double) (t1.tv_sec - t0->tv_sec) + (double) (t1.tv_nsec - t0->tv_nsec) * 1e-9;
 }
 
+/* the loss of the state (X, Y) whose Gram matrices are gx, gy (see the top) */
+static double
+AssembleLoss(int32 f, double lambda, const double *gx, const double *gy,
+			 const double *partial, int64 n_partial)
+{
+	double		loss = 0,
+				tr = 0;
+
+	for (int32 k = 0; k < f * f; k++)
+		loss += gy[k] * gx[k];
+	for (int64 b = 0; b < n_partial; b++)
+		loss += partial[b];
+	for (int32 k = 0; k < f; k++)
+		tr += gx[(size_t) k * f + k] + gy[(size_t) k * f + k];
+	return loss + lambda * tr;
+}
+
+/* the half-iteration solving `items` (true) or users given the other side */
+static void
+SetHalf(HalfRun *h, const InteractionMatrix *m, AlsModel *model, bool items)
+{
+	h->n_rows = items ? m->n_items : m->n_users;
+	h->ptr = items ? m->i_ptr : m->u_ptr;
+	h->idx = items ? m->i_user : m->u_item;
+	h->w = items ? m->i_w : m->u_w;
+	h->s = items ? model->y : model->x;
+	h->z = items ? model->x : model->y;
+}
+
 CoreStatus
 als_train(const CoreAlloc *a, const InteractionMatrix *m, const AlsParams *p, int nthreads,
 		  const CoreInterrupts *hooks, AlsModel **out, CoreError *err)
@@ -397,12 +673,15 @@ als_train(const CoreAlloc *a, const InteractionMatrix *m, const AlsParams *p, in
 	CoreStatus	st;
 	AlsModel   *model;
 	int32		f = p->factors;
+	int32		fp = PadF(f);
 	int			nw = Workers(nthreads);
-	int64		user_blocks = ((int64) m->n_users + ALS_BLOCK - 1) / ALS_BLOCK;
-	double	   *gram,
+	int64		item_blocks = ((int64) m->n_items + ALS_BLOCK - 1) / ALS_BLOCK;
+	double	   *gram_y,
 			   *gram_x,
+			   *gpad,
 			   *scratch,
 			   *partial;
+	double		last_seconds = 0;
 	HalfRun		h;
 
 	if ((st = als_check_params(p, err)) != CORE_OK)
@@ -423,11 +702,11 @@ als_train(const CoreAlloc *a, const InteractionMatrix *m, const AlsParams *p, in
 	if ((model->x = core_array(a, (size_t) m->n_users * f, sizeof(double), false, err)) == NULL ||
 		(model->y = core_array(a, (size_t) m->n_items * f, sizeof(double), false, err)) == NULL ||
 		(model->loss = core_array(a, p->iterations, sizeof(double), true, err)) == NULL ||
-		(gram = core_array(a, (size_t) f * f, sizeof(double), false, err)) == NULL ||
+		(gram_y = core_array(a, (size_t) f * f, sizeof(double), false, err)) == NULL ||
 		(gram_x = core_array(a, (size_t) f * f, sizeof(double), false, err)) == NULL ||
-		(scratch = core_array(a, (size_t) nw * ((size_t) f * f + 3 * (size_t) f),
-							  sizeof(double), false, err)) == NULL ||
-		(partial = core_array(a, Max(user_blocks, 1), sizeof(double), true, err)) == NULL)
+		(gpad = core_array(a, (size_t) fp * fp, sizeof(double), false, err)) == NULL ||
+		(scratch = core_array(a, (size_t) nw * ScratchPerWorker(f), sizeof(double), false, err)) == NULL ||
+		(partial = core_array(a, Max(item_blocks, 1), sizeof(double), true, err)) == NULL)
 		return err->status;
 
 	for (int32 u = 0; u < m->n_users; u++)
@@ -438,64 +717,61 @@ als_train(const CoreAlloc *a, const InteractionMatrix *m, const AlsParams *p, in
 			model->y[(size_t) i * f + k] = als_initial_factor(p->seed, true, m->item_ids[i], k);
 	core_check_interrupts(hooks);
 
+	/*
+	 * Iteration `it`'s loss needs s = x_u . y_i over every stored pair at
+	 * its end; the next item half computes exactly those in its initial
+	 * residual (CG) or in a pass before solving (exact), so the loss of
+	 * iteration it is assembled, and reported, after the item half of it + 1;
+	 * the last iteration's by a pass of its own.
+	 */
 	memset(&h, 0, sizeof(h));
 	h.p = p;
 	h.f = f;
+	h.gram = gram_x;
+	h.gpad = gpad;
 	h.scratch = scratch;
-	for (int32 it = 0; it < p->iterations; it++)
+	als_gram(model->x, m->n_users, f, gram_x, hooks);
+	for (int32 it = 0; it <= p->iterations; it++)
 	{
 		struct timespec t0;
-		double		loss = 0;
 
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		/* items given the users (X'X from the end of the last iteration) */
-		if (it == 0)
-			als_gram(model->x, m->n_users, f, gram_x, hooks);
+		SetHalf(&h, m, model, true);
 		h.gram = gram_x;
-		h.n_rows = m->n_items;
-		h.ptr = m->i_ptr;
-		h.idx = m->i_user;
-		h.w = m->i_w;
-		h.s = model->y;
-		h.z = model->x;
+		PadGram(f, gram_x, gpad);
+		h.solve = it < p->iterations;
+		h.partial = it > 0 ? partial : NULL;
+		if ((st = SolveHalf(&h, nthreads, hooks, err)) != CORE_OK)
+			return st;
+		if (it > 0)
+		{
+			double		loss = AssembleLoss(f, p->regularization, gram_x, gram_y, partial, item_blocks);
+
+			if (!isfinite(loss))
+				return core_error(err, CORE_RANGE, "als loss is not finite");
+			model->loss[it - 1] = loss;
+			if (p->progress && p->progress->iteration)
+				p->progress->iteration(p->progress->arg, it, loss, last_seconds);
+		}
+		if (it == p->iterations)
+			break;
+		/* users given the items */
+		als_gram(model->y, m->n_items, f, gram_y, hooks);
+		SetHalf(&h, m, model, false);
+		h.gram = gram_y;
+		PadGram(f, gram_y, gpad);
+		h.solve = true;
 		h.partial = NULL;
 		if ((st = SolveHalf(&h, nthreads, hooks, err)) != CORE_OK)
 			return st;
-		/* users given the items, with the loss */
-		als_gram(model->y, m->n_items, f, gram, hooks);
-		h.gram = gram;
-		h.n_rows = m->n_users;
-		h.ptr = m->u_ptr;
-		h.idx = m->u_item;
-		h.w = m->u_w;
-		h.s = model->x;
-		h.z = model->y;
-		h.partial = partial;
-		if ((st = SolveHalf(&h, nthreads, hooks, err)) != CORE_OK)
-			return st;
-		/*
-		 * sum_u x_u' (Y'Y) x_u = sum over (r, c) of (Y'Y)_rc (X'X)_rc, every
-		 * pair counted as unobserved; X'X also serves the next iteration
-		 */
+		/* X'X: the loss of this iteration and the next item half */
 		als_gram(model->x, m->n_users, f, gram_x, hooks);
-		for (int32 k = 0; k < f * f; k++)
-			loss += gram[k] * gram_x[k];
-		for (int64 b = 0; b < user_blocks; b++)
-			loss += partial[b];
-		for (int32 i = 0; i < m->n_items; i++)
-		{
-			const double *y = model->y + (size_t) i * f;
-
-			loss += p->regularization * Dot(y, y, f);
-		}
-		if (!isfinite(loss))
-			return core_error(err, CORE_RANGE, "als loss is not finite");
-		model->loss[it] = loss;
-		if (p->progress && p->progress->iteration)
-			p->progress->iteration(p->progress->arg, it + 1, loss, Seconds(&t0));
+		last_seconds = Seconds(&t0);
 	}
-	core_release(a, gram);
+	core_release(a, gram_y);
 	core_release(a, gram_x);
+	core_release(a, gpad);
 	core_release(a, scratch);
 	core_release(a, partial);
 	*out = model;

@@ -113,11 +113,13 @@ extern void als_gram(const double *z, int64 n, int32 f, double *gram, const Core
  * (or row e when idx is NULL) with weight w[e] > 0; gram = Z'Z without
  * lambda.  The exact solve writes x and needs scratch of f * f + f doubles;
  * false when the system is not positive definite (not finite).  The CG form
- * starts from x and needs 3 f doubles.  Any thread.
+ * starts from x, runs training's solver (the lockstep group of one row) and
+ * needs als_cg_scratch_doubles(f) doubles.  Any thread.
  */
 extern bool als_solve_exact(int32 f, const double *gram, double lambda, double alpha,
 							const double *z, const int32 *idx, const double *w, int64 n,
 							double *x, double *scratch);
+extern size_t als_cg_scratch_doubles(int32 f);
 extern void als_solve_cg(int32 f, const double *gram, double lambda, double alpha,
 						 const double *z, const int32 *idx, const double *w, int64 n,
 						 int32 steps, double *x, double *scratch);

@@ -212,7 +212,7 @@ test_als_cg_converges_to_exact(void)
 				x[6],
 				xcg[6],
 				xcg1[6],
-				scratch[36 + 18];
+				scratch[512];	/* >= f * f + f and als_cg_scratch_doubles(6) */
 	int32		idx[20];
 	int			nnz = 0;
 
@@ -243,6 +243,7 @@ test_als_cg_converges_to_exact(void)
 		CHECK_NEAR(x[k], ref[k], 1e-10 * (1 + fabs(ref[k])));
 
 	/* CG from zero: f steps solve an f x f system (up to rounding) */
+	CHECK(als_cg_scratch_doubles(f) <= 512);
 	memset(xcg, 0, sizeof(xcg));
 	als_solve_cg(f, gram, 0.1, 5.0, z, idx, w, nnz, f + 4, xcg, scratch);
 	for (int k = 0; k < f; k++)
