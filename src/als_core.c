@@ -32,8 +32,13 @@
  * order, then lambda (tr X'X + tr Y'Y), so L is the same bits whatever the
  * thread count; it is reported after the next item half.
  *
- * Memory: the two factor arrays, Y'Y, X'X and the padded copy the CG solver
- * reads, per-thread scratch (ScratchPerWorker), one double per item block and
+ * Factors are floats, as the tables store them: each solved row is rounded
+ * to float (its arithmetic is in double), and a float copy of both sides is
+ * kept beside the doubles, so the gathers of the pair loops move half the
+ * bytes and the reported loss is the stored model's.
+ *
+ * Memory: the two factor arrays and their float copies, Y'Y, X'X and the
+ * padded copy the CG solver reads, per-thread scratch (ScratchPerWorker), one double per item block and
  * per iteration, all allocated before the first run (als_memory_estimate
  * counts exactly these).
  */
@@ -106,7 +111,8 @@ als_memory_estimate(const InteractionMatrix *m, const AlsParams *p, int nthreads
 	int32		fi = Max(Min(p->factors, ALS_MAX_FACTORS), 1);
 	size_t		f = (size_t) fi;
 	size_t		fp = (size_t) PadF(fi);
-	size_t		doubles = 0;
+	size_t		doubles = 0,
+				floats = 0;
 	size_t		item_blocks = ((size_t) m->n_items + ALS_BLOCK - 1) / ALS_BLOCK;
 
 	if (!MulAdd((size_t) m->n_users, f, &doubles) ||
@@ -115,9 +121,11 @@ als_memory_estimate(const InteractionMatrix *m, const AlsParams *p, int nthreads
 		!MulAdd(fp, fp, &doubles) ||
 		!MulAdd((size_t) Workers(nthreads), ScratchPerWorker(fi), &doubles) ||
 		!MulAdd(Max(item_blocks, 1) + (size_t) Max(p->iterations, 1), 1, &doubles) ||
-		doubles > SIZE_MAX / sizeof(double))
+		!MulAdd((size_t) m->n_users + (size_t) m->n_items, f, &floats) ||
+		doubles > SIZE_MAX / sizeof(double) ||
+		floats > (SIZE_MAX - doubles * sizeof(double)) / sizeof(float))
 		return SIZE_MAX;
-	return doubles * sizeof(double);
+	return doubles * sizeof(double) + floats * sizeof(float);
 }
 
 /* splitmix64's finaliser */
@@ -211,13 +219,13 @@ Dot(const double *restrict a, const double *restrict b, int32 f)
 
 /* ask for row idx[e] of z (f doubles) ahead of its use */
 static inline void
-PrefetchRow(const double *z, const int32 *idx, int64 e, int64 n, int32 f)
+PrefetchRow(const float *z, const int32 *idx, int64 e, int64 n, int32 f)
 {
 	if (e < n)
 	{
 		const char *r = (const char *) (z + (size_t) (idx ? idx[e] : e) * f);
 
-		for (size_t off = 0; off < sizeof(double) * (size_t) f; off += 64)
+		for (size_t off = 0; off < sizeof(float) * (size_t) f; off += 64)
 			__builtin_prefetch(r + off);
 	}
 }
@@ -232,6 +240,52 @@ Axpy(double *restrict y, double s, const double *restrict x, int32 f)
 
 static inline const double *
 Row(const double *z, const int32 *idx, int64 e, int32 f)
+{
+	return z + (size_t) (idx ? idx[e] : e) * f;
+}
+
+/* Dot and Axpy over a float row a (the gathers' copy), in double */
+static inline double
+DotF(const float *restrict a, const double *restrict b, int32 f)
+{
+	double		s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0,
+				s8 = 0, s9 = 0, s10 = 0, s11 = 0, s12 = 0, s13 = 0, s14 = 0, s15 = 0;
+	int32		k = 0;
+
+	for (; k + 16 <= f; k += 16)
+	{
+		s0 += (double) a[k] * b[k];
+		s1 += (double) a[k + 1] * b[k + 1];
+		s2 += (double) a[k + 2] * b[k + 2];
+		s3 += (double) a[k + 3] * b[k + 3];
+		s4 += (double) a[k + 4] * b[k + 4];
+		s5 += (double) a[k + 5] * b[k + 5];
+		s6 += (double) a[k + 6] * b[k + 6];
+		s7 += (double) a[k + 7] * b[k + 7];
+		s8 += (double) a[k + 8] * b[k + 8];
+		s9 += (double) a[k + 9] * b[k + 9];
+		s10 += (double) a[k + 10] * b[k + 10];
+		s11 += (double) a[k + 11] * b[k + 11];
+		s12 += (double) a[k + 12] * b[k + 12];
+		s13 += (double) a[k + 13] * b[k + 13];
+		s14 += (double) a[k + 14] * b[k + 14];
+		s15 += (double) a[k + 15] * b[k + 15];
+	}
+	for (; k < f; k++)
+		s0 += (double) a[k] * b[k];
+	return (((s0 + s8) + (s4 + s12)) + ((s2 + s10) + (s6 + s14))) +
+		(((s1 + s9) + (s5 + s13)) + ((s3 + s11) + (s7 + s15)));
+}
+
+static inline void
+AxpyF(double *restrict y, double s, const float *restrict x, int32 f)
+{
+	for (int32 k = 0; k < f; k++)
+		y[k] += s * (double) x[k];
+}
+
+static inline const float *
+RowF(const float *z, const int32 *idx, int64 e, int32 f)
 {
 	return z + (size_t) (idx ? idx[e] : e) * f;
 }
@@ -386,7 +440,7 @@ typedef struct CgRow
  * starting x (the initial residual computes every s anyway).  Any thread.
  */
 static ALS_HOT void
-BlockCg(int32 f, const double *gpad, double lambda, double alpha, const double *z,
+BlockCg(int32 f, const double *gpad, double lambda, double alpha, const float *z,
 		const CgRow *rows, int nr, int32 steps, double *scratch, double *loss)
 {
 	int32		fp = PadF(f);
@@ -416,14 +470,14 @@ BlockCg(int32 f, const double *gpad, double lambda, double alpha, const double *
 			ri[k] = -ap[i * fp + k];
 		for (int64 e = 0; e < row->n; e++)
 		{
-			const double *ze = Row(z, row->idx, e, f);
+			const float *ze = RowF(z, row->idx, e, f);
 			double		cm1 = alpha * row->w[e];
 			double		s;
 
 			PrefetchRow(z, row->idx, e + ALS_PREFETCH, row->n, f);
-			s = Dot(ze, xi, f);
+			s = DotF(ze, xi, f);
 
-			Axpy(ri, (1 + cm1) - cm1 * s, ze, f);
+			AxpyF(ri, (1 + cm1) - cm1 * s, ze, f);
 			lt += (1 + cm1) * (1 - s) * (1 - s) - s * s;
 		}
 		memcpy(p + i * fp, ri, sizeof(double) * f);
@@ -453,10 +507,10 @@ BlockCg(int32 f, const double *gpad, double lambda, double alpha, const double *
 				continue;
 			for (int64 e = 0; e < row->n; e++)
 			{
-				const double *ze = Row(z, row->idx, e, f);
+				const float *ze = RowF(z, row->idx, e, f);
 
 				PrefetchRow(z, row->idx, e + ALS_PREFETCH, row->n, f);
-				Axpy(api, alpha * row->w[e] * Dot(ze, pi, f), ze, f);
+				AxpyF(api, alpha * row->w[e] * DotF(ze, pi, f), ze, f);
 			}
 			pap = Dot(pi, api, f);
 			if (!(pap > 0))
@@ -490,7 +544,7 @@ BlockCg(int32 f, const double *gpad, double lambda, double alpha, const double *
 
 /* sum over a row's stored pairs of c (1 - s)^2 - s^2, s = z . x */
 static ALS_HOT double
-PairLoss(int32 f, double alpha, const double *z, const int32 *idx, const double *w, int64 n,
+PairLoss(int32 f, double alpha, const float *z, const int32 *idx, const double *w, int64 n,
 		 const double *x)
 {
 	double		lt = 0;
@@ -501,7 +555,7 @@ PairLoss(int32 f, double alpha, const double *z, const int32 *idx, const double 
 		double		s;
 
 		PrefetchRow(z, idx, e + ALS_PREFETCH, n, f);
-		s = Dot(Row(z, idx, e, f), x, f);
+		s = DotF(RowF(z, idx, e, f), x, f);
 
 		lt += c * (1 - s) * (1 - s) - s * s;
 	}
@@ -510,7 +564,7 @@ PairLoss(int32 f, double alpha, const double *z, const int32 *idx, const double 
 
 void
 als_solve_cg(int32 f, const double *gram, double lambda, double alpha,
-			 const double *z, const int32 *idx, const double *w, int64 n,
+			 const float *z, const int32 *idx, const double *w, int64 n,
 			 int32 steps, double *x, double *scratch)
 {
 	CgRow		row = {idx, w, n, x};
@@ -531,6 +585,8 @@ typedef struct HalfRun
 	const double *w;
 	double	   *s;				/* the solved side's factors */
 	const double *z;			/* the fixed side's factors */
+	const float *zf;			/* the same values as floats (the gathers read these) */
+	float	   *sf;				/* the solved side's float copy, kept equal to s */
 	const double *gram;			/* Z'Z, f x f (the exact solver) */
 	const double *gpad;			/* Z'Z padded to fp x fp (the CG solver) */
 	bool		solve;			/* false: only the loss terms */
@@ -565,7 +621,7 @@ HalfTask(void *arg, int worker, int64 task)
 			double	   *x = h->s + (size_t) row * f;
 
 			if (h->partial)
-				loss += PairLoss(f, h->p->alpha, h->z, h->idx + b, h->w + b, n, x);
+				loss += PairLoss(f, h->p->alpha, h->zf, h->idx + b, h->w + b, n, x);
 			if (h->solve &&
 				!als_solve_exact(f, h->gram, h->p->regularization, h->p->alpha, h->z,
 								 h->idx + b, h->w + b, n, x, scratch))
@@ -589,15 +645,22 @@ HalfTask(void *arg, int worker, int64 task)
 				rows[i].n = h->ptr[g0 + i + 1] - b;
 				rows[i].x = h->s + (size_t) (g0 + i) * f;
 			}
-			BlockCg(f, h->gpad, h->p->regularization, h->p->alpha, h->z, rows, nr,
+			BlockCg(f, h->gpad, h->p->regularization, h->p->alpha, h->zf, rows, nr,
 					h->p->cg_steps, scratch, h->partial ? &lt : NULL);
 			loss += lt;
 		}
 	}
+	/* the factors are floats, as stored: round, and keep the float copy equal */
 	if (h->solve)
 		for (int64 k = lo * f; k < hi * f; k++)
-			if (!isfinite(h->s[k]))
+		{
+			float		v = (float) h->s[k];
+
+			if (!isfinite(v))
 				goto fail;
+			h->s[k] = v;
+			h->sf[k] = v;
+		}
 	if (h->partial)
 		h->partial[task] = loss;
 	return;
@@ -656,7 +719,7 @@ AssembleLoss(int32 f, double lambda, const double *gx, const double *gy,
 
 /* the half-iteration solving `items` (true) or users given the other side */
 static void
-SetHalf(HalfRun *h, const InteractionMatrix *m, AlsModel *model, bool items)
+SetHalf(HalfRun *h, const InteractionMatrix *m, AlsModel *model, float *xf, float *yf, bool items)
 {
 	h->n_rows = items ? m->n_items : m->n_users;
 	h->ptr = items ? m->i_ptr : m->u_ptr;
@@ -664,6 +727,8 @@ SetHalf(HalfRun *h, const InteractionMatrix *m, AlsModel *model, bool items)
 	h->w = items ? m->i_w : m->u_w;
 	h->s = items ? model->y : model->x;
 	h->z = items ? model->x : model->y;
+	h->sf = items ? yf : xf;
+	h->zf = items ? xf : yf;
 }
 
 CoreStatus
@@ -681,6 +746,8 @@ als_train(const CoreAlloc *a, const InteractionMatrix *m, const AlsParams *p, in
 			   *gpad,
 			   *scratch,
 			   *partial;
+	float	   *xf,
+			   *yf;
 	double		last_seconds = 0;
 	HalfRun		h;
 
@@ -706,15 +773,27 @@ als_train(const CoreAlloc *a, const InteractionMatrix *m, const AlsParams *p, in
 		(gram_x = core_array(a, (size_t) f * f, sizeof(double), false, err)) == NULL ||
 		(gpad = core_array(a, (size_t) fp * fp, sizeof(double), false, err)) == NULL ||
 		(scratch = core_array(a, (size_t) nw * ScratchPerWorker(f), sizeof(double), false, err)) == NULL ||
-		(partial = core_array(a, Max(item_blocks, 1), sizeof(double), true, err)) == NULL)
+		(partial = core_array(a, Max(item_blocks, 1), sizeof(double), true, err)) == NULL ||
+		(xf = core_array(a, (size_t) m->n_users * f, sizeof(float), false, err)) == NULL ||
+		(yf = core_array(a, (size_t) m->n_items * f, sizeof(float), false, err)) == NULL)
 		return err->status;
 
 	for (int32 u = 0; u < m->n_users; u++)
 		for (int32 k = 0; k < f; k++)
-			model->x[(size_t) u * f + k] = als_initial_factor(p->seed, false, m->user_ids[u], k);
+		{
+			size_t		at = (size_t) u * f + k;
+
+			xf[at] = (float) als_initial_factor(p->seed, false, m->user_ids[u], k);
+			model->x[at] = xf[at];
+		}
 	for (int32 i = 0; i < m->n_items; i++)
 		for (int32 k = 0; k < f; k++)
-			model->y[(size_t) i * f + k] = als_initial_factor(p->seed, true, m->item_ids[i], k);
+		{
+			size_t		at = (size_t) i * f + k;
+
+			yf[at] = (float) als_initial_factor(p->seed, true, m->item_ids[i], k);
+			model->y[at] = yf[at];
+		}
 	core_check_interrupts(hooks);
 
 	/*
@@ -737,7 +816,7 @@ als_train(const CoreAlloc *a, const InteractionMatrix *m, const AlsParams *p, in
 
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		/* items given the users (X'X from the end of the last iteration) */
-		SetHalf(&h, m, model, true);
+		SetHalf(&h, m, model, xf, yf, true);
 		h.gram = gram_x;
 		PadGram(f, gram_x, gpad);
 		h.solve = it < p->iterations;
@@ -758,7 +837,7 @@ als_train(const CoreAlloc *a, const InteractionMatrix *m, const AlsParams *p, in
 			break;
 		/* users given the items */
 		als_gram(model->y, m->n_items, f, gram_y, hooks);
-		SetHalf(&h, m, model, false);
+		SetHalf(&h, m, model, xf, yf, false);
 		h.gram = gram_y;
 		PadGram(f, gram_y, gpad);
 		h.solve = true;
@@ -774,6 +853,8 @@ als_train(const CoreAlloc *a, const InteractionMatrix *m, const AlsParams *p, in
 	core_release(a, gpad);
 	core_release(a, scratch);
 	core_release(a, partial);
+	core_release(a, xf);
+	core_release(a, yf);
 	*out = model;
 	return CORE_OK;
 }

@@ -70,6 +70,7 @@ typedef struct AlsModel
 	int32		n_items;
 	int32		factors;
 	int32		iterations;
+	/* factors hold float values (rounded after each solve, as the tables store them) */
 	double	   *x;				/* [n_users * factors], user u at x[u * factors] */
 	double	   *y;				/* [n_items * factors] */
 	double	   *loss;			/* [iterations]: L after each iteration */
@@ -113,7 +114,8 @@ extern void als_gram(const double *z, int64 n, int32 f, double *gram, const Core
  * (or row e when idx is NULL) with weight w[e] > 0; gram = Z'Z without
  * lambda.  The exact solve writes x and needs scratch of f * f + f doubles;
  * false when the system is not positive definite (not finite).  The CG form
- * starts from x, runs training's solver (the lockstep group of one row) and
+ * starts from x, reads z as floats (training's copy), runs training's solver
+ * (the lockstep group of one row) and
  * needs als_cg_scratch_doubles(f) doubles.  Any thread.
  */
 extern bool als_solve_exact(int32 f, const double *gram, double lambda, double alpha,
@@ -121,7 +123,7 @@ extern bool als_solve_exact(int32 f, const double *gram, double lambda, double a
 							double *x, double *scratch);
 extern size_t als_cg_scratch_doubles(int32 f);
 extern void als_solve_cg(int32 f, const double *gram, double lambda, double alpha,
-						 const double *z, const int32 *idx, const double *w, int64 n,
+						 const float *z, const int32 *idx, const double *w, int64 n,
 						 int32 steps, double *x, double *scratch);
 
 #endif
