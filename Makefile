@@ -14,6 +14,7 @@ OBJS = \
 	src/simcore.o \
 	src/ease_core.o \
 	src/forest_core.o \
+	src/treeshap_core.o \
 	src/mlp_core.o \
 	src/als_core.o
 # SQL glue
