@@ -243,7 +243,7 @@ ExplainCompleteness(FunctionCallInfo fcinfo, bool row)
 	int32		cls;
 	SiteModel  *sm = ExplainCall(fcinfo, row, &x, &cls, &phi);
 	LoadedModel *m = sm->model;
-	TupleDesc	td;
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Datum		values[7];
 	bool		nulls[7] = {false, false, false, false, false, false, false};
 	double		out,
@@ -252,8 +252,6 @@ ExplainCompleteness(FunctionCallInfo fcinfo, bool row)
 	double	   *xcopy = palloc(sizeof(double) * m->n_features);
 	double	   *scratch = palloc(sizeof(double) * Max(m->n_classes, 1));
 
-	if (get_call_result_type(fcinfo, NULL, &td) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "explain_completeness must return a row");
 	memcpy(xcopy, x, sizeof(double) * m->n_features);
 	model_predict_raw(m, xcopy, scratch);
 	out = scratch[m->regression ? 0 : cls];
@@ -269,7 +267,9 @@ ExplainCompleteness(FunctionCallInfo fcinfo, bool row)
 	nulls[5] = m->forest != NULL;
 	values[6] = Int32GetDatum(m->forest ? 0 : m->ig->pieces);
 	nulls[6] = m->forest != NULL;
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(td), values, nulls)));
+	InitMaterializedSRF(fcinfo, 0);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	return (Datum) 0;
 }
 
 Datum

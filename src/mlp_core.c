@@ -1116,8 +1116,9 @@ mlp_core_predict(const Mlp *m, const double *x, double *out, CoreError *err)
  *
  * Quadrature.  A relu network is piecewise affine along the path: its
  * gradient jumps wherever a hidden unit changes sign, and a rule over the
- * whole of [0, 1] converges only like 1/steps across such a jump (measured:
- * errors of 1e-2 at 64 nodes and 1e-4 at 1024 on a 16-unit network).  So
+ * whole of [0, 1] converges only like 1/steps across such a jump (measured on
+ * the regression test's 16-unit network: errors above 1e-3 at 64 nodes and
+ * above 1e-5 at 1024).  So
  * the path is first cut where any hidden unit's pre-activation crosses 0,
  * layer by layer (between two cuts of the layers below, a layer's
  * pre-activations are affine in α, so each crossing is found exactly from

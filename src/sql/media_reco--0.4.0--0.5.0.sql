@@ -34,20 +34,18 @@ LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION media_reco.explain_base_value(text, double precision) IS
     'The output explain_prediction''s contributions start from: the cover-weighted mean output of a forest, a network''s output at the training mean (all-zero standardised input); class is required for a classifier.';
 CREATE FUNCTION media_reco.explain_completeness(model_name text, features double precision[],
-    class double precision DEFAULT NULL,
-    OUT output double precision, OUT base_value double precision,
-    OUT contributions double precision, OUT completeness_error double precision,
-    OUT method text, OUT steps integer, OUT pieces integer)
-RETURNS record AS 'MODULE_PATHNAME', 'explain_completeness_array'
+    class double precision DEFAULT NULL)
+RETURNS TABLE(output double precision, base_value double precision,
+              contributions double precision, completeness_error double precision,
+              method text, steps integer, pieces integer) AS 'MODULE_PATHNAME', 'explain_completeness_array'
 LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION media_reco.explain_completeness(text, double precision[], double precision) IS
-    'How exactly explain_prediction''s contributions add up for a feature array: the output, the base value, their sum and the completeness error sum - (output - base_value); method treeshap or integrated_gradients, with its Gauss-Legendre steps per piece (media_reco.explain_steps) and the pieces the path was cut into (a relu network: where a hidden unit changes sign).';
+    'One row: how exactly explain_prediction''s contributions add up for a feature array: the output, the base value, their sum and the completeness error sum - (output - base_value); method treeshap or integrated_gradients, with its Gauss-Legendre steps per piece (media_reco.explain_steps) and the pieces the path was cut into (a relu network: where a hidden unit changes sign).';
 CREATE FUNCTION media_reco.explain_completeness(model_name text, "row" record,
-    class double precision DEFAULT NULL,
-    OUT output double precision, OUT base_value double precision,
-    OUT contributions double precision, OUT completeness_error double precision,
-    OUT method text, OUT steps integer, OUT pieces integer)
-RETURNS record AS 'MODULE_PATHNAME', 'explain_completeness_row'
+    class double precision DEFAULT NULL)
+RETURNS TABLE(output double precision, base_value double precision,
+              contributions double precision, completeness_error double precision,
+              method text, steps integer, pieces integer) AS 'MODULE_PATHNAME', 'explain_completeness_row'
 LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION media_reco.explain_completeness(text, record, double precision) IS
     'explain_completeness for a row, the model''s columns matched by name.';
