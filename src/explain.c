@@ -127,14 +127,14 @@ static void
 Attributions(LoadedModel *m, const double *x, int32 cls, double *phi)
 {
 	if (m->forest)
-		treeshap_explain(m->shap, x, cls, phi);
+		treeshap_explain(m->shap, x, cls, phi, &interrupt_hooks);
 	else
 	{
 		CoreAlloc	a;
 		CoreError	err;
 
 		core_pg_alloc(&a, CurrentMemoryContext);
-		core_pg_check(mlp_core_integrated_gradients(&a, m->mlp, m->ig, x, cls, phi, &err), &err);
+		core_pg_check(mlp_core_integrated_gradients(&a, &interrupt_hooks, m->mlp, m->ig, x, cls, phi, &err), &err);
 	}
 }
 

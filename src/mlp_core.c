@@ -1392,8 +1392,8 @@ IgCuts(const CoreAlloc *a, const Mlp *m, MlpIg *ig, double **cuts_out, int32 *n_
 }
 
 CoreStatus
-mlp_core_integrated_gradients(const CoreAlloc *a, const Mlp *m, MlpIg *ig, const double *x,
-							  int32 cls, double *attr, CoreError *err)
+mlp_core_integrated_gradients(const CoreAlloc *a, const CoreInterrupts *hooks, const Mlp *m,
+							  MlpIg *ig, const double *x, int32 cls, double *attr, CoreError *err)
 {
 	int32		n0 = m->sizes[0];
 	double	   *cuts = NULL;
@@ -1422,6 +1422,7 @@ mlp_core_integrated_gradients(const CoreAlloc *a, const Mlp *m, MlpIg *ig, const
 			B++;
 			if (B == IG_CHUNK || (p + 2 == n_cuts && k + 1 == ig->steps))
 			{
+				core_check_interrupts(hooks);
 				IgGradients(m, ig, ig->alpha, B, cls);
 				if (first)
 					memcpy(ig->g1, ig->g, sizeof(double) * n0);

@@ -114,8 +114,9 @@ extern CoreStatus mlp_core_predict(const Mlp *m, const double *x, double *out, C
  * output; cls ignored) at raw features x, from the all-zero standardised
  * input.  A relu network's path is cut where a hidden unit changes sign
  * (CORE_LIMIT beyond MLP_IG_MAX_PIECES pieces; the cut list comes from a and
- * is released).  One-hot blocks are summed per raw input.  OpenBLAS: main
- * thread only.
+ * is released).  One-hot blocks are summed per raw input.  hooks (NULL:
+ * none) is polled before every batch of IG_CHUNK path points.  OpenBLAS:
+ * main thread only.
  */
 #define MLP_IG_MAX_STEPS 4096
 #define MLP_IG_MAX_PIECES (1 << 20)
@@ -138,9 +139,9 @@ typedef struct MlpIg
 
 extern CoreStatus mlp_core_ig_prepare(const CoreAlloc *a, const Mlp *m, int32 steps, MlpIg **out,
 									  CoreError *err);
-extern CoreStatus mlp_core_integrated_gradients(const CoreAlloc *a, const Mlp *m, MlpIg *ig,
-												const double *x, int32 cls, double *attr,
-												CoreError *err);
+extern CoreStatus mlp_core_integrated_gradients(const CoreAlloc *a, const CoreInterrupts *hooks,
+												const Mlp *m, MlpIg *ig, const double *x,
+												int32 cls, double *attr, CoreError *err);
 
 /*
  * The raising forms for the SQL glue (defined in mlp_pg.c, server only):

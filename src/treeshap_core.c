@@ -301,13 +301,16 @@ Enter(ShapForest *sf, const ShapTree *tr, const double *x, int32 cls, double *ph
 }
 
 void
-treeshap_explain(ShapForest *sf, const double *x, int32 cls, double *phi)
+treeshap_explain(ShapForest *sf, const double *x, int32 cls, double *phi,
+				 const CoreInterrupts *hooks)
 {
 	memset(phi, 0, sizeof(double) * sf->n_features);
 	for (int32 t = 0; t < sf->n_trees; t++)
 	{
 		const ShapTree *tr = &sf->trees[t];
 		int32		fp;
+
+		core_check_interrupts(hooks);
 
 		fp = Enter(sf, tr, x, cls, phi, 0, 0, 0, 0, 1.0, 1.0, -1);
 		while (fp > 0)

@@ -88,8 +88,11 @@ extern CoreStatus treeshap_build(const CoreAlloc *a, const Forest *f, ShapForest
  * class index cls (0 for regression) at row x (NaN = missing), averaged over
  * the trees; Σ phi + treeshap_base_value = the forest's output.  Uses the
  * ShapForest's scratch: one call at a time per ShapForest.  O(T·L·D²).
+ * hooks (NULL: none) is polled before every tree (a fully grown tree takes
+ * milliseconds); its process may unwind: the scratch needs no cleanup.
  */
-extern void treeshap_explain(ShapForest *sf, const double *x, int32 cls, double *phi);
+extern void treeshap_explain(ShapForest *sf, const double *x, int32 cls, double *phi,
+							 const CoreInterrupts *hooks);
 
 /* the expected output of class index cls over the training covers: v(empty set) */
 extern double treeshap_base_value(const ShapForest *sf, int32 cls);

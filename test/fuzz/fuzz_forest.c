@@ -92,7 +92,7 @@ Explain(FuzzArena *ar, const Forest *f)
 	for (int k = 0; k < 3; k++)
 		for (int32 c = 0; c < Min(f->value_width, 4); c++)
 		{
-			treeshap_explain(sf, rows[k], c, phi);
+			treeshap_explain(sf, rows[k], c, phi, NULL);
 			(void) treeshap_base_value(sf, c);
 		}
 }

@@ -745,7 +745,7 @@ test_mlp_integrated_gradients(void)
 
 				if (!isnan(xs[r][1]))
 					z[1 + (int) xs[r][1]] = 1;
-				CHECK_EQ_INT(mlp_core_integrated_gradients(&unit_arena, m, ig, xs[r], cls, attr, &err), CORE_OK);
+				CHECK_EQ_INT(mlp_core_integrated_gradients(&unit_arena, NULL, m, ig, xs[r], cls, attr, &err), CORE_OK);
 				CHECK_EQ_INT(mlp_core_predict(m, xs[r], out, &err), CORE_OK);
 				CHECK_EQ_INT(mlp_core_predict(m, nanx, base, &err), CORE_OK);
 				sum = attr[0] + attr[1];

@@ -172,7 +172,7 @@ CompareForest(Forest *f)
 		{
 			double		sum = treeshap_base_value(sf, c);
 
-			treeshap_explain(sf, x, c, phi);
+			treeshap_explain(sf, x, c, phi, NULL);
 			BruteForce(sf, x, c, ref);
 			for (int j = 0; j < SNF; j++)
 			{
