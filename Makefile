@@ -1,6 +1,6 @@
 # media_reco: PGXS build.  `make && sudo make install`; tests: see README.
 EXTENSION  = media_reco
-EXTVERSION = 0.4.0
+EXTVERSION = 0.5.0
 
 MODULE_big = media_reco
 # one object per line, so parallel changes merge cleanly
@@ -14,6 +14,7 @@ OBJS = \
 	src/simcore.o \
 	src/ease_core.o \
 	src/forest_core.o \
+	src/treeshap_core.o \
 	src/mlp_core.o \
 	src/als_core.o
 # SQL glue
@@ -36,6 +37,7 @@ OBJS += \
 	src/inputs.o \
 	src/model_registry.o \
 	src/predict.o \
+	src/explain.o \
 	src/training.o \
 	src/forest_train.o \
 	src/mlp.o \
@@ -53,9 +55,11 @@ DATA = \
 	src/sql/$(EXTENSION)--0.1.0--0.2.0.sql \
 	src/sql/$(EXTENSION)--0.3.0.sql \
 	src/sql/$(EXTENSION)--0.2.0--0.3.0.sql \
-	src/sql/$(EXTENSION)--0.3.0--0.4.0.sql
+	src/sql/$(EXTENSION)--0.3.0--0.4.0.sql \
+	src/sql/$(EXTENSION)--0.4.0.sql \
+	src/sql/$(EXTENSION)--0.4.0--0.5.0.sql
 
-REGRESS = similarity similarity_reference neighbors recommend decay synth metrics errors forest models filters batch userbased evaluate mlp ease rp3beta als
+REGRESS = similarity similarity_reference neighbors recommend decay synth metrics errors forest models filters batch userbased evaluate mlp explain ease rp3beta als
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 # isolation specs: test/isolation/specs/*.spec, expected output in test/isolation/expected
 ISOLATION = refresh_concurrency model_concurrency split_snapshot als_concurrency

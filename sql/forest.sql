@@ -248,7 +248,8 @@ SELECT pg_temp.expect_error($$SELECT media_reco.predict(set_byte(model, 6, 9), A
 -- hand-crafted bytes with a valid checksum: the structure is still checked
 \i test/sql/blob_helpers.sql
 -- the stump: 1 feature, 2 classes, 1 tree; payload at 24: task, n_features@28, n_classes@32,
--- n_trees@36, classes@40, importance@56, n_nodes@64, n_leaves@68, nodes@72 (16 bytes each)
+-- n_trees@36, classes@40, importance@56, n_nodes@64, n_leaves@68, nodes@72 (16 bytes each),
+-- leaf values@120 (2 x 2 doubles), node covers@152 (3 doubles; forest payload version 1 at 25)
 SELECT pg_temp.reseal(model) = model AS reseal_is_identity FROM m;
 SELECT what, pg_temp.expect_error(format('SELECT media_reco.predict(%L::bytea, ARRAY[1.0])', bad))
 FROM m, LATERAL (VALUES
@@ -265,13 +266,22 @@ FROM m, LATERAL (VALUES
   ('feature 5 of 1',     pg_temp.reseal(pg_temp.put_u32(model, 80, 5))),
   ('NaN threshold',      pg_temp.reseal(overlay(model PLACING '\x000000000000f87f'::bytea FROM 73))),
   ('leaf index 9',       pg_temp.reseal(pg_temp.put_u32(model, 96, 9))),
-  ('leaf value 2',       pg_temp.reseal(overlay(model PLACING '\x0000000000000040'::bytea FROM 121)))
+  ('leaf value 2',       pg_temp.reseal(overlay(model PLACING '\x0000000000000040'::bytea FROM 121))),
+  ('payload version 2',  pg_temp.reseal(set_byte(model, 25, 2))),
+  ('root cover -1',      pg_temp.reseal(overlay(model PLACING '\x000000000000f0bf'::bytea FROM 153))),
+  ('leaf cover NaN',     pg_temp.reseal(overlay(model PLACING '\x000000000000f87f'::bytea FROM 161))),
+  ('covers not summing', pg_temp.reseal(overlay(model PLACING '\x0000000000002240'::bytea FROM 161))),
+  ('covers cut off',     pg_temp.reseal(pg_temp.put_u32(substr(model, 1, 168), 8, 144)))
 ) v(what, bad);
+-- the stump's covers: 4 rows at the root, 2 and 2 (x <= 2.5 and the rest) in its leaves
+-- (doubles 4.0, 2.0, 2.0 in little-endian byte order)
+SELECT substr(model, 153, 24) = '\x000000000000104000000000000000400000000000000040'::bytea AS covers_4_2_2 FROM m;
 -- a tree whose two splits share a child pair (a DAG, not a tree) is rejected before any walk
+-- (written in forest payload version 0, without covers, which still loads)
 CREATE FUNCTION pg_temp.node(info bigint, child bigint) RETURNS bytea LANGUAGE sql IMMUTABLE AS $$
   SELECT pg_temp.put_u32(pg_temp.put_u32(decode(repeat('00', 16), 'hex'), 8, info), 12, child) $$;
 CREATE TEMP TABLE dag AS
-SELECT substr(model, 1, 64) || pg_temp.put_u32(pg_temp.put_u32(decode(repeat('00', 8), 'hex'), 0, 5), 4, 2)
+SELECT set_byte(substr(model, 1, 64), 25, 0) || pg_temp.put_u32(pg_temp.put_u32(decode(repeat('00', 8), 'hex'), 0, 5), 4, 2)
        || pg_temp.node(0, 1) || pg_temp.node(0, 3) || pg_temp.node(0, 3) || pg_temp.node(0, 0) || pg_temp.node(1, 0)
        || substr(model, 121, 32) AS b
 FROM m;

@@ -82,6 +82,8 @@ typedef struct TreeBuild
 	double	   *values;
 	int32		n_leaves;
 	int32		cap_leaves;
+	double	   *leaf_cover;		/* [n_leaves] the leaf's Σ row weight (its cover) */
+	int32		cap_leaf_cover;
 	double	   *importance;		/* [nf] weighted impurity decrease */
 	uint64	   *inbag;			/* bitmap over rows; NULL when all rows are in */
 	bool		grown;			/* complete (not abandoned for an interrupt) */
@@ -392,7 +394,8 @@ static void
 AbandonTree(TrainShared *sh, TreeBuild *tb)
 {
 	int64		bytes = (int64) tb->cap_nodes * sizeof(ForestNode) +
-		(int64) tb->cap_leaves * sizeof(double) * sh->vw;
+		(int64) tb->cap_leaves * sizeof(double) * sh->vw +
+		(int64) tb->cap_leaf_cover * sizeof(double);
 
 	if (tb->inbag)
 		bytes += ((int64) sh->n + 63) / 64 * 8;
@@ -400,6 +403,7 @@ AbandonTree(TrainShared *sh, TreeBuild *tb)
 		bytes += (int64) sh->nf * 8;
 	free(tb->nodes);
 	free(tb->values);
+	free(tb->leaf_cover);
 	free(tb->importance);
 	free(tb->inbag);
 	memset(tb, 0, sizeof(TreeBuild));
@@ -707,7 +711,8 @@ MakeLeaf(TrainShared *sh, TreeBuild *tb, int32 node, const double *tot)
 	int32		leaf = tb->n_leaves;
 	double	   *v;
 
-	if (!Grow(sh, (void **) &tb->values, &tb->cap_leaves, leaf + 1, sizeof(double) * sh->vw))
+	if (!Grow(sh, (void **) &tb->values, &tb->cap_leaves, leaf + 1, sizeof(double) * sh->vw) ||
+		!Grow(sh, (void **) &tb->leaf_cover, &tb->cap_leaf_cover, leaf + 1, sizeof(double)))
 		return false;
 	tb->n_leaves++;
 	v = tb->values + (int64) leaf * sh->vw;
@@ -719,9 +724,13 @@ MakeLeaf(TrainShared *sh, TreeBuild *tb, int32 node, const double *tot)
 			W += tot[c];
 		for (int32 c = 0; c < sh->nc; c++)
 			v[c] = W > 0 ? tot[c] / W : 0;
+		tb->leaf_cover[leaf] = W;
 	}
 	else
+	{
 		v[0] = tot[0] > 0 ? tot[2] / tot[0] : 0;
+		tb->leaf_cover[leaf] = tot[0];
+	}
 	tb->nodes[node].threshold = 0;
 	tb->nodes[node].child = 0;
 	tb->nodes[node].info = (uint32) leaf;
@@ -1310,6 +1319,7 @@ FreeTrees(TreeBuild *trees, int32 n)
 	{
 		free(trees[t].nodes);
 		free(trees[t].values);
+		free(trees[t].leaf_cover);
 		free(trees[t].importance);
 		free(trees[t].inbag);
 		memset(&trees[t], 0, sizeof(TreeBuild));
@@ -1711,23 +1721,49 @@ BufReserve(CoreBuf *b, size_t extra)
 }
 
 /*
- * The model: envelope, then task, n_features, n_classes, n_trees, the
- * classes, the importances and per tree n_nodes, n_leaves, nodes and leaf
- * values (native byte order, as forest_core_load reads it).
+ * Node covers of a grown tree into cover[n_nodes]: a leaf's is the Σ row
+ * weight its value was computed from (MakeLeaf), a split's the sum of its
+ * two children's, so a parent's cover is exactly left + right in doubles
+ * (children have larger indices than their parent: one backward pass).
+ */
+static void
+TreeCovers(const TreeBuild *tb, double *cover)
+{
+	for (int32 i = tb->n_nodes - 1; i >= 0; i--)
+	{
+		const ForestNode *nd = &tb->nodes[i];
+
+		cover[i] = nd->child == 0 ? tb->leaf_cover[nd->info]
+			: cover[nd->child] + cover[nd->child + 1];
+	}
+}
+
+/*
+ * The model: envelope, then task, the payload version (FOREST_PAYLOAD_VERSION),
+ * two zero bytes, n_features, n_classes, n_trees, the classes, the
+ * importances and per tree n_nodes, n_leaves, nodes, leaf values and node
+ * covers (native byte order, as forest_core_load reads it).
  */
 static CoreStatus
 WriteForest(CoreBuf *buf, const TrainShared *sh, const double *classes, const double *importance,
 			const CoreInterrupts *hooks, CoreError *err)
 {
-	uint8		head[4] = {(uint8) sh->p->task, 0, 0, 0};
+	uint8		head[4] = {(uint8) sh->p->task, FOREST_PAYLOAD_VERSION, 0, 0};
+	int32		maxn = 1;
+	double	   *cover;
 	int32		nc = sh->nc;
 	int32		ntrees = sh->p->n_trees;
 	size_t		start;
 	size_t		bytes = MODEL_HEADER_SIZE + 16 + sizeof(double) * ((size_t) nc + sh->nf);
 
 	for (int32 t = 0; t < ntrees; t++)
-		bytes += 8 + sizeof(ForestNode) * (size_t) sh->trees[t].n_nodes +
+	{
+		bytes += 8 + (sizeof(ForestNode) + sizeof(double)) * (size_t) sh->trees[t].n_nodes +
 			sizeof(double) * sh->vw * (size_t) sh->trees[t].n_leaves;
+		maxn = Max(maxn, sh->trees[t].n_nodes);
+	}
+	if ((cover = core_array(buf->alloc, maxn, sizeof(double), false, err)) == NULL)
+		return err->status;
 	BufReserve(buf, bytes);
 	start = model_envelope_begin(buf, MODEL_KIND_FOREST);
 	core_buf_append(buf, head, 4);
@@ -1746,7 +1782,10 @@ WriteForest(CoreBuf *buf, const TrainShared *sh, const double *classes, const do
 		core_buf_append(buf, &tb->n_leaves, 4);
 		core_buf_append(buf, tb->nodes, sizeof(ForestNode) * tb->n_nodes);
 		core_buf_append(buf, tb->values, sizeof(double) * sh->vw * tb->n_leaves);
+		TreeCovers(tb, cover);
+		core_buf_append(buf, cover, sizeof(double) * tb->n_nodes);
 	}
+	core_release(buf->alloc, cover);
 	return model_envelope_finish(buf, start, err);
 }
 
@@ -1886,6 +1925,7 @@ LayOutTree(const CoreAlloc *a, ForestTree *tr, CoreError *err)
 			   *newidx,
 			   *stack;
 	ForestNode *out;
+	double	   *cover = NULL;
 	int32		placed = 1,
 				bfs_end;
 
@@ -1894,11 +1934,17 @@ LayOutTree(const CoreAlloc *a, ForestTree *tr, CoreError *err)
 	ALLOC_OR_RETURN(newidx, a, n, sizeof(int32), false, err);
 	ALLOC_OR_RETURN(stack, a, n, sizeof(int32), false, err);
 	ALLOC_OR_RETURN(out, a, (size_t) n + 1, sizeof(ForestNode), false, err);
+	if (tr->cover)
+		ALLOC_OR_RETURN(cover, a, (size_t) n + 1, sizeof(double), false, err);
 
 	depth[0] = 0;
+	tr->depth = 0;
 	for (int32 i = 0; i < n; i++)
 		if (tr->nodes[i].child != 0)
+		{
 			depth[tr->nodes[i].child] = depth[tr->nodes[i].child + 1] = depth[i] + 1;
+			tr->depth = Max(tr->depth, depth[i] + 1);
+		}
 
 	order[0] = 0;
 	for (int32 pos = 0; pos < placed; pos++)
@@ -1948,6 +1994,15 @@ LayOutTree(const CoreAlloc *a, ForestTree *tr, CoreError *err)
 	for (int32 k = 0; k < placed + 1; k++)
 		if (out[k].child != 0)
 			out[k].child = (uint32) newidx[out[k].child];
+	if (cover)
+	{
+		cover[0] = tr->cover[order[0]];
+		cover[1] = 0;			/* the padding slot: nothing points to it */
+		for (int32 k = 1; k < placed; k++)
+			cover[k + 1] = tr->cover[order[k]];
+		core_release(a, tr->cover);
+		tr->cover = cover;
+	}
 	core_release(a, tr->nodes);
 	tr->nodes = out;
 	tr->n_nodes = placed + 1;
@@ -2032,9 +2087,16 @@ LoadHeader(const CoreAlloc *a, CoreReader *r, Forest *f, CoreError *err)
 
 	if (!payload_read(r, head, 4, err))
 		return err->status;
-	if (head[0] > FOREST_REGRESSION || head[1] || head[2] || head[3])
+	if (head[0] > FOREST_REGRESSION || head[2] || head[3])
 		return model_corrupt(err, "Unknown forest task.");
+	if (head[1] > FOREST_PAYLOAD_VERSION)
+	{
+		core_error(err, CORE_CORRUPT, "invalid media_reco model");
+		return core_error_detail(err, "Forest payload version %u is not supported by this build (it reads versions 0 to %d).",
+								 head[1], FOREST_PAYLOAD_VERSION);
+	}
 	f->task = (ForestTask) head[0];
+	f->payload_version = head[1];
 	if (!payload_read(r, &f->n_features, 4, err) ||
 		!payload_read(r, &f->n_classes, 4, err) ||
 		!payload_read(r, &f->n_trees, 4, err))
@@ -2070,6 +2132,31 @@ LoadHeader(const CoreAlloc *a, CoreReader *r, Forest *f, CoreError *err)
 }
 
 /*
+ * Covers (payload version 1): every node's is finite and positive (a node
+ * holds at least one row of positive weight), and a split's is exactly the
+ * sum of its children's in doubles, as training computes it (TreeCovers).
+ * Exact, not within a tolerance: the sum is how the covers are made, and it
+ * makes the weights of a split's children sum to 1 up to one rounding.
+ */
+static CoreStatus
+CheckCovers(const ForestTree *tr, CoreError *err)
+{
+	if (tr->cover == NULL)
+		return CORE_OK;
+	for (int32 i = 0; i < tr->n_nodes; i++)
+		if (!(isfinite(tr->cover[i]) && tr->cover[i] > 0))
+			return model_corrupt(err, "A node cover is not finite and positive.");
+	for (int32 i = 0; i < tr->n_nodes; i++)
+	{
+		const ForestNode *nd = &tr->nodes[i];
+
+		if (nd->child != 0 && tr->cover[i] != tr->cover[nd->child] + tr->cover[nd->child + 1])
+			return model_corrupt(err, "A split's cover is not the sum of its children's.");
+	}
+	return CORE_OK;
+}
+
+/*
  * One tree's nodes and values, checked: every split points forward (child >
  * own index), so any walk from the root ends at a leaf in fewer than n_nodes
  * steps, whatever the bytes; and every node has at most one parent, so the
@@ -2101,6 +2188,15 @@ LoadTree(const CoreAlloc *a, CoreReader *r, const Forest *f, ForestTree *tr, Cor
 		return err->status;
 	ALLOC_OR_RETURN(tr->values, a, (size_t) vw * tr->n_leaves, sizeof(double), false, err);
 	memcpy(tr->values, src, sizeof(double) * vw * (size_t) tr->n_leaves);
+	if (f->payload_version >= 1)
+	{
+		if ((size_t) tr->n_nodes > r->left / sizeof(double))
+			return model_corrupt(err, "The payload ends before the model structure does.");
+		if ((src = payload_take(r, sizeof(double) * (size_t) tr->n_nodes, err)) == NULL)
+			return err->status;
+		ALLOC_OR_RETURN(tr->cover, a, tr->n_nodes, sizeof(double), false, err);
+		memcpy(tr->cover, src, sizeof(double) * (size_t) tr->n_nodes);
+	}
 
 	ALLOC_OR_RETURN(parented, a, tr->n_nodes, 1, true, err);
 	for (int32 i = 0; i < tr->n_nodes; i++)
@@ -2126,6 +2222,8 @@ LoadTree(const CoreAlloc *a, CoreReader *r, const Forest *f, ForestTree *tr, Cor
 		}
 	}
 	core_release(a, parented);
+	if ((st = CheckCovers(tr, err)) != CORE_OK)
+		return st;
 	for (int64 v = 0; v < (int64) tr->n_leaves * vw; v++)
 		if (!isfinite(tr->values[v]) ||
 			(f->task == FOREST_CLASSIFICATION && !(tr->values[v] >= 0 && tr->values[v] <= 1)))
@@ -2181,6 +2279,8 @@ forest_core_load(const CoreAlloc *a, CoreReader *r, const CoreInterrupts *hooks,
 			(st = LayOutTree(a, tr, err)) != CORE_OK)
 			return st;
 		f->bytes += sizeof(ForestNode) * (size_t) tr->n_nodes + sizeof(double) * vw * (size_t) tr->n_leaves;
+		if (tr->cover)
+			f->bytes += sizeof(double) * (size_t) tr->n_nodes;
 		if (compact && !TreeFitsCompact(f, tr))
 			compact = false;
 		/* one- and two-value leaves carry their value inline (see forest_predict) */

@@ -18,6 +18,15 @@
 #define FOREST_MAX_CLASSES	10000
 #define FOREST_MAX_FEATURES 100000
 
+/*
+ * The forest payload's own version, the second byte of its header (the
+ * envelope's version is shared by every model kind and stays 1).  0: the
+ * format of media_reco 0.4.0 and before, without node covers; 1 (0.5.0):
+ * each tree ends with its node covers, [n_nodes] doubles.  Both load and
+ * predict; explanations (TreeSHAP) need the covers.
+ */
+#define FOREST_PAYLOAD_VERSION 1
+
 typedef enum ForestTask
 {
 	FOREST_CLASSIFICATION = 0,
@@ -95,6 +104,8 @@ typedef struct ForestTree
 	ForestNode *nodes;			/* NULL once compacted */
 	double	   *values;			/* [n_leaves * value_width] */
 	CompactNode *cnodes;		/* [n_nodes] when the forest is compact */
+	double	   *cover;			/* [n_nodes] in laid-out order, or NULL (payload version 0) */
+	int32		depth;			/* the longest root-to-leaf path, in splits */
 	bool		root_is_leaf;
 } ForestTree;
 
@@ -109,6 +120,7 @@ typedef struct Forest
 	double	   *importance;		/* [n_features], sums to 1 (or all 0) */
 	ForestTree *trees;
 	bool		compact;		/* predict through cnodes */
+	int32		payload_version;	/* as stored: 0 (no covers) or FOREST_PAYLOAD_VERSION */
 	double	   *tree_scratch;	/* [n_trees * value_width], compact prediction */
 	size_t		bytes;			/* memory held by the loaded forest */
 } Forest;

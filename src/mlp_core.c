@@ -1105,3 +1105,356 @@ mlp_core_predict(const Mlp *m, const double *x, double *out, CoreError *err)
 	}
 	return CORE_OK;
 }
+
+/* ---------------------------------------------------------------------------
+ * Integrated gradients
+ *
+ * The attribution of expanded input j at standardised input z is
+ * z_j · ∫_0^1 ∂f(αz)/∂z_j dα, from the all-zero standardised input (every
+ * numeric input at its training mean, no category), for f the softmax
+ * probability of one class or the regression output.
+ *
+ * Quadrature.  A relu network is piecewise affine along the path: its
+ * gradient jumps wherever a hidden unit changes sign, and a rule over the
+ * whole of [0, 1] converges only like 1/steps across such a jump (measured on
+ * the regression test's 16-unit network: errors above 1e-3 at 64 nodes and
+ * above 1e-5 at 1024).  So
+ * the path is first cut where any hidden unit's pre-activation crosses 0,
+ * layer by layer (between two cuts of the layers below, a layer's
+ * pre-activations are affine in α, so each crossing is found exactly from
+ * the values at the cut points), and each piece gets its own `steps`-node
+ * Gauss-Legendre rule.  Within a piece the logits are affine in α, so a
+ * regression output is integrated exactly and a softmax probability (an
+ * analytic function) with an error falling exponentially in steps.  tanh and
+ * logistic networks are analytic along the whole path: one piece.  The
+ * gradients at the nodes are one forward and one backward pass over a batch
+ * of rows (cblas_dgemm per layer, in chunks of IG_CHUNK nodes), exact for the
+ * network as stored (backpropagation, no finite differences).
+ *
+ * The sum is written g(α_1) + Σ_k w_k (g(α_k) - g(α_1)): the same rule up to
+ * rounding, and when the gradient is the same at every node (a linear
+ * network) every difference is exactly 0, so the attribution is exactly
+ * z_j · w_j whatever the number of steps.  A one-hot block's attributions are
+ * summed into its raw input.
+ * ------------------------------------------------------------------------- */
+
+#define IG_CHUNK 64
+
+/* Gauss-Legendre nodes and weights on [0, 1] (Newton on P_n from the usual cosine guesses) */
+static void
+GaussLegendre(int32 n, double *node, double *weight)
+{
+	for (int32 i = 0; i < (n + 1) / 2; i++)
+	{
+		double		x = cos(M_PI * (i + 0.75) / (n + 0.5)),
+					dp = 1;
+
+		for (int iter = 0; iter < 100; iter++)
+		{
+			double		p0 = 1,
+						p1 = x,
+						dx;
+
+			for (int32 k = 2; k <= n; k++)
+			{
+				double		p2 = ((2.0 * k - 1) * x * p1 - (k - 1.0) * p0) / k;
+
+				p0 = p1;
+				p1 = p2;
+			}
+			dp = n * (x * p1 - p0) / (x * x - 1);
+			dx = p1 / dp;
+			x -= dx;
+			if (fabs(dx) < 1e-16)
+				break;
+		}
+		{
+			double		p0 = 1,
+						p1 = x;
+
+			for (int32 k = 2; k <= n; k++)
+			{
+				double		p2 = ((2.0 * k - 1) * x * p1 - (k - 1.0) * p0) / k;
+
+				p0 = p1;
+				p1 = p2;
+			}
+			dp = n * (x * p1 - p0) / (x * x - 1);
+		}
+		node[i] = (1 - x) / 2;
+		node[n - 1 - i] = (1 + x) / 2;
+		weight[i] = weight[n - 1 - i] = 1.0 / ((1 - x * x) * dp * dp);
+	}
+	if (n % 2 == 1)
+		node[n / 2] = 0.5;		/* the middle node exactly */
+}
+
+CoreStatus
+mlp_core_ig_prepare(const CoreAlloc *a, const Mlp *m, int32 steps, MlpIg **out, CoreError *err)
+{
+	MlpIg	   *ig;
+	int32		maxw = 0;
+
+	*out = NULL;
+	if (steps < 1 || steps > MLP_IG_MAX_STEPS)
+		return core_error(err, CORE_INVALID, "the number of integrated-gradient steps must be between 1 and %d",
+						  MLP_IG_MAX_STEPS);
+	if ((ig = core_array(a, 1, sizeof(MlpIg), true, err)) == NULL ||
+		(ig->node = core_array(a, steps, sizeof(double), false, err)) == NULL ||
+		(ig->weight = core_array(a, steps, sizeof(double), false, err)) == NULL ||
+		(ig->alpha = core_array(a, IG_CHUNK, sizeof(double), false, err)) == NULL ||
+		(ig->w = core_array(a, IG_CHUNK, sizeof(double), false, err)) == NULL)
+		return err->status;
+	ig->steps = steps;
+	GaussLegendre(steps, ig->node, ig->weight);
+	for (int32 l = 0; l <= m->n_layers; l++)
+	{
+		maxw = Max(maxw, m->sizes[l]);
+		if ((ig->acts[l] = core_array(a, (size_t) IG_CHUNK * m->sizes[l], sizeof(double), false, err)) == NULL)
+			return err->status;
+	}
+	if ((ig->g = core_array(a, (size_t) IG_CHUNK * maxw, sizeof(double), false, err)) == NULL ||
+		(ig->g2 = core_array(a, (size_t) IG_CHUNK * maxw, sizeof(double), false, err)) == NULL ||
+		(ig->z = core_array(a, m->sizes[0], sizeof(double), false, err)) == NULL ||
+		(ig->gsum = core_array(a, m->sizes[0], sizeof(double), false, err)) == NULL ||
+		(ig->g1 = core_array(a, m->sizes[0], sizeof(double), false, err)) == NULL)
+		return err->status;
+	*out = ig;
+	return CORE_OK;
+}
+
+/*
+ * Forward pass of rows alpha[0..B) · z through the first `layers` weight
+ * layers into ig->acts; the last of them is left as pre-activations when
+ * `pre` (and it is the output layer's logits when layers = n_layers).
+ */
+static void
+IgForward(const Mlp *m, MlpIg *ig, const double *alpha, int32 B, int32 layers, bool pre)
+{
+	int32		n0 = m->sizes[0];
+
+	for (int32 r = 0; r < B; r++)
+		for (int32 j = 0; j < n0; j++)
+			ig->acts[0][(int64) r * n0 + j] = alpha[r] * ig->z[j];
+	for (int32 l = 0; l < layers; l++)
+	{
+		int32		nin = m->sizes[l],
+					nout = m->sizes[l + 1];
+		double	   *o = ig->acts[l + 1];
+
+		for (int32 r = 0; r < B; r++)
+			memcpy(o + (int64) r * nout, m->b[l], sizeof(double) * nout);
+		cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, nout, nin, 1.0,
+					ig->acts[l], nin, m->W[l], nout, 1.0, o, nout);
+		if (l + 1 < m->n_layers && !(pre && l + 1 == layers))
+			for (int64 e = 0; e < (int64) B * nout; e++)
+				o[e] = Act(m->activation, o[e]);
+	}
+}
+
+/* the gradients at rows alpha[0..B) of the path into ig->g (B x sizes[0]) */
+static void
+IgGradients(const Mlp *m, MlpIg *ig, const double *alpha, int32 B, int32 cls)
+{
+	int32		L = m->n_layers;
+	int32		n0 = m->sizes[0];
+	int32		K = m->sizes[L];
+	double	   *g = ig->g,
+			   *g2 = ig->g2;
+
+	IgForward(m, ig, alpha, B, L, false);
+	/* ∂f/∂logits */
+	for (int32 r = 0; r < B; r++)
+	{
+		double	   *lg = ig->acts[L] + (int64) r * K;
+		double	   *gr = g + (int64) r * K;
+
+		if (m->regression)
+			gr[0] = 1.0;
+		else
+		{
+			double		mx = lg[0],
+						sum = 0,
+						pc;
+
+			for (int32 c = 1; c < K; c++)
+				mx = Max(mx, lg[c]);
+			for (int32 c = 0; c < K; c++)
+				sum += (gr[c] = exp(lg[c] - mx));
+			for (int32 c = 0; c < K; c++)
+				gr[c] /= sum;
+			pc = gr[cls];
+			for (int32 c = 0; c < K; c++)
+				gr[c] = pc * ((c == cls ? 1.0 : 0.0) - gr[c]);
+		}
+	}
+	/* back through the layers: g_l = (g_{l+1} W_l') ⊙ act'(h_l) */
+	for (int32 l = L - 1; l >= 0; l--)
+	{
+		int32		nin = m->sizes[l],
+					nout = m->sizes[l + 1];
+		double	   *t;
+
+		cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, nin, nout, 1.0,
+					g, nout, m->W[l], nout, 0.0, g2, nin);
+		if (l > 0)
+			for (int64 e = 0; e < (int64) B * nin; e++)
+				g2[e] *= ActGrad(m->activation, ig->acts[l][e]);
+		t = g;
+		g = g2;
+		g2 = t;
+	}
+	if (g != ig->g)
+		memcpy(ig->g, g, sizeof(double) * (size_t) B * n0);
+}
+
+static int
+CmpDouble(const void *a, const void *b)
+{
+	double		x = *(const double *) a,
+				y = *(const double *) b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * The cut points of a relu network's path: 0, 1 and every α in (0, 1)
+ * where a hidden unit's pre-activation is 0, ascending, into *cuts (from a).
+ * Other activations: just 0 and 1.
+ */
+static CoreStatus
+IgCuts(const CoreAlloc *a, const Mlp *m, MlpIg *ig, double **cuts_out, int32 *n_out, CoreError *err)
+{
+	int32		n = 2,
+				cap = 64;
+	double	   *cuts = core_array(a, cap, sizeof(double), false, err);
+
+	if (cuts == NULL)
+		return err->status;
+	cuts[0] = 0;
+	cuts[1] = 1;
+	if (m->activation == MLP_RELU)
+		for (int32 l = 1; l < m->n_layers; l++)
+		{
+			int32		w = m->sizes[l];
+			int32		n_before = n;
+			double		prev_alpha = 0;
+			double	   *prev = NULL;
+
+			/*
+			 * pre-activations of hidden layer l at every cut point, in chunks
+			 * that overlap by one point (a chunk's first row is the previous
+			 * chunk's last, whose values the next forward pass overwrites)
+			 */
+			for (int32 p0 = 0; p0 < n_before; p0 += IG_CHUNK - 1)
+			{
+				int32		B = Min(IG_CHUNK, n_before - p0);
+
+				IgForward(m, ig, cuts + p0, B, l, true);
+				for (int32 r = 0; r < B; r++)
+				{
+					const double *u = ig->acts[l] + (int64) r * w;
+
+					if (prev != NULL && !(p0 > 0 && r == 0))
+						for (int32 j = 0; j < w; j++)
+							if ((prev[j] < 0 && u[j] > 0) || (prev[j] > 0 && u[j] < 0))
+							{
+								double		al = prev_alpha + (cuts[p0 + r] - prev_alpha) * prev[j] / (prev[j] - u[j]);
+
+								if (n == cap)
+								{
+									double	   *bigger;
+
+									if (cap >= MLP_IG_MAX_PIECES)
+									{
+										core_error(err, CORE_LIMIT, "the network's path has more than %d linear pieces",
+												   MLP_IG_MAX_PIECES);
+										return core_error_hint(err, "Integrated gradients of so large a relu network are not supported.");
+									}
+									if ((bigger = core_array(a, (size_t) cap * 2, sizeof(double), false, err)) == NULL)
+										return err->status;
+									memcpy(bigger, cuts, sizeof(double) * n);
+									core_release(a, cuts);
+									cuts = bigger;
+									cap *= 2;
+								}
+								cuts[n++] = al;
+							}
+					prev = (double *) u;
+					prev_alpha = cuts[p0 + r];
+				}
+			}
+			qsort(cuts, n, sizeof(double), CmpDouble);
+		}
+	*cuts_out = cuts;
+	*n_out = n;
+	return CORE_OK;
+}
+
+CoreStatus
+mlp_core_integrated_gradients(const CoreAlloc *a, const CoreInterrupts *hooks, const Mlp *m,
+							  MlpIg *ig, const double *x, int32 cls, double *attr, CoreError *err)
+{
+	int32		n0 = m->sizes[0];
+	double	   *cuts = NULL;
+	int32		n_cuts = 0;
+	int32		B = 0;
+	bool		first = true;
+	CoreStatus	st;
+
+	Expand(m->n_in, m->levels, m->mean, m->scale, x, ig->z);
+	if ((st = IgCuts(a, m, ig, &cuts, &n_cuts, err)) != CORE_OK)
+		return st;
+	ig->pieces = 0;
+	memset(ig->gsum, 0, sizeof(double) * n0);
+	for (int32 p = 0; p + 1 < n_cuts; p++)
+	{
+		double		s = cuts[p],
+					len = cuts[p + 1] - cuts[p];
+
+		if (!(len > 0))
+			continue;
+		ig->pieces++;
+		for (int32 k = 0; k < ig->steps; k++)
+		{
+			ig->alpha[B] = s + len * ig->node[k];
+			ig->w[B] = len * ig->weight[k];
+			B++;
+			if (B == IG_CHUNK || (p + 2 == n_cuts && k + 1 == ig->steps))
+			{
+				core_check_interrupts(hooks);
+				IgGradients(m, ig, ig->alpha, B, cls);
+				if (first)
+					memcpy(ig->g1, ig->g, sizeof(double) * n0);
+				first = false;
+				for (int32 r = 0; r < B; r++)
+					for (int32 j = 0; j < n0; j++)
+						ig->gsum[j] += ig->w[r] * (ig->g[(int64) r * n0 + j] - ig->g1[j]);
+				B = 0;
+			}
+		}
+	}
+	if (B > 0)
+	{
+		IgGradients(m, ig, ig->alpha, B, cls);
+		if (first)
+			memcpy(ig->g1, ig->g, sizeof(double) * n0);
+		for (int32 r = 0; r < B; r++)
+			for (int32 j = 0; j < n0; j++)
+				ig->gsum[j] += ig->w[r] * (ig->g[(int64) r * n0 + j] - ig->g1[j]);
+	}
+	core_release(a, cuts);
+	{
+		int32		o = 0;
+
+		for (int32 i = 0; i < m->n_in; i++)
+		{
+			int32		w = m->levels[i] == 0 ? 1 : m->levels[i];
+
+			attr[i] = 0;
+			for (int32 c = 0; c < w; c++, o++)
+				attr[i] += ig->z[o] * (ig->g1[o] + ig->gsum[o]);
+		}
+	}
+	return CORE_OK;
+}

@@ -107,6 +107,43 @@ extern CoreStatus mlp_core_load(const CoreAlloc *a, CoreReader *r, Mlp **out, Co
 extern CoreStatus mlp_core_predict(const Mlp *m, const double *x, double *out, CoreError *err);
 
 /*
+ * Integrated gradients (mlp_core.c): a workspace for `steps` Gauss-Legendre
+ * nodes per piece of the path (1..MLP_IG_MAX_STEPS; CORE_INVALID
+ * otherwise), memory from a, then attr[n_in] := the attribution of every raw
+ * input to the softmax probability of class index cls (regression: the
+ * output; cls ignored) at raw features x, from the all-zero standardised
+ * input.  A relu network's path is cut where a hidden unit changes sign
+ * (CORE_LIMIT beyond MLP_IG_MAX_PIECES pieces; the cut list comes from a and
+ * is released).  One-hot blocks are summed per raw input.  hooks (NULL:
+ * none) is polled before every batch of IG_CHUNK path points.  OpenBLAS:
+ * main thread only.
+ */
+#define MLP_IG_MAX_STEPS 4096
+#define MLP_IG_MAX_PIECES (1 << 20)
+
+typedef struct MlpIg
+{
+	int32		steps;
+	int32		pieces;			/* of the last call's path */
+	double	   *node;			/* [steps] nodes on [0, 1] */
+	double	   *weight;			/* [steps] */
+	double	   *alpha;			/* [IG_CHUNK] a batch of path points */
+	double	   *w;				/* [IG_CHUNK] their weights */
+	double	   *acts[MLP_MAX_LAYERS + 2];	/* [IG_CHUNK * sizes[l]] */
+	double	   *g,
+			   *g2;				/* [IG_CHUNK * max width] */
+	double	   *z,
+			   *gsum,
+			   *g1;				/* [sizes[0]] */
+} MlpIg;
+
+extern CoreStatus mlp_core_ig_prepare(const CoreAlloc *a, const Mlp *m, int32 steps, MlpIg **out,
+									  CoreError *err);
+extern CoreStatus mlp_core_integrated_gradients(const CoreAlloc *a, const CoreInterrupts *hooks,
+												const Mlp *m, MlpIg *ig, const double *x,
+												int32 cls, double *attr, CoreError *err);
+
+/*
  * The raising forms for the SQL glue (defined in mlp_pg.c, server only):
  * memory in CurrentMemoryContext, errors ereported with their SQLSTATE.
  */

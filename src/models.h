@@ -33,6 +33,9 @@ typedef struct LoadedModel
 	char	  **feature_names;	/* [n_features] or NULL */
 	MemoryContext cxt;
 	uint64		serial;			/* unique per load in this backend */
+	/* explain.c: built on the first explanation, in cxt */
+	struct ShapForest *shap;
+	struct MlpIg *ig;
 } LoadedModel;
 
 /*
@@ -80,6 +83,16 @@ extern void model_predict_raw(const LoadedModel *m, const double *x, double *out
  * scratch[max(n_classes, 1)] is the caller's.  No allocation.
  */
 extern double model_predict_value(const LoadedModel *m, const double *x, double *scratch);
+
+/*
+ * The features of argument argno (a float8[]) into buf, checked against
+ * m's feature count (22023), or those of a row: m's inputs matched to the
+ * row's columns by name (42703 for a missing column, 42804 for another
+ * kind), into sm->xbuf, the mapping kept per row type in the site.
+ */
+extern const double *model_arg_features(FunctionCallInfo fcinfo, int argno, const LoadedModel *m,
+										double *buf);
+extern const double *model_row_features(SiteModel *sm, HeapTupleHeader th);
 
 /* --- model_registry.c ------------------------------------------------------ */
 

@@ -285,8 +285,8 @@ BlobModel(FunctionCallInfo fcinfo)
 	return site;
 }
 
-static const double *
-ArgFeatures(FunctionCallInfo fcinfo, int argno, const LoadedModel *m, double *buf)
+const double *
+model_arg_features(FunctionCallInfo fcinfo, int argno, const LoadedModel *m, double *buf)
 {
 	ArrayType  *a = PG_GETARG_ARRAYTYPE_P(argno);
 	int32		len;
@@ -313,7 +313,7 @@ BlobCall(FunctionCallInfo fcinfo, bool proba, const double **x)
 
 	if (proba)
 		CheckClassifier(site->model, NULL);
-	*x = ArgFeatures(fcinfo, 1, site->model, site->xbuf);
+	*x = model_arg_features(fcinfo, 1, site->model, site->xbuf);
 	return site;
 }
 
@@ -340,10 +340,9 @@ predict_proba_blob(PG_FUNCTION_ARGS)
  * ------------------------------------------------------------------------- */
 
 /* the features of a row: model inputs matched to the row's columns by name */
-static const double *
-RowFeatures(FunctionCallInfo fcinfo, SiteModel *sm)
+const double *
+model_row_features(SiteModel *sm, HeapTupleHeader th)
 {
-	HeapTupleHeader th = PG_GETARG_HEAPTUPLEHEADER(1);
 	Oid			rowtype = HeapTupleHeaderGetTypeId(th);
 	int32		rowtypmod = HeapTupleHeaderGetTypMod(th);
 	LoadedModel *m = sm->model;
@@ -450,7 +449,8 @@ NameCall(FunctionCallInfo fcinfo, bool proba, bool row, const double **x)
 
 	if (proba)
 		CheckClassifier(sm->model, sm->name);
-	*x = row ? RowFeatures(fcinfo, sm) : ArgFeatures(fcinfo, 1, sm->model, sm->xbuf);
+	*x = row ? model_row_features(sm, PG_GETARG_HEAPTUPLEHEADER(1))
+		: model_arg_features(fcinfo, 1, sm->model, sm->xbuf);
 	return sm;
 }
 

@@ -20,6 +20,7 @@
 
 /* GUCs (media_reco.c) */
 extern int	media_reco_threads;
+extern int	media_reco_explain_steps;	/* explain.c */
 
 /* argument helpers: each raises a specific SQLSTATE on bad input */
 extern void check_not_null(FunctionCallInfo fcinfo, int argno, const char *argname);

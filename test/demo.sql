@@ -83,6 +83,18 @@ SELECT * FROM media_reco.feature_importance('churn');
 \echo 'the ten users most likely to churn, scored from their rows:'
 SELECT user_id, views, top_genre, round((media_reco.predict_proba('churn', u))[2]::numeric, 3) AS p_churn
   FROM user_features u ORDER BY (media_reco.predict_proba('churn', u))[2] DESC, user_id LIMIT 10;
+\echo 'why is user 1318 at risk? each feature''s part of the churn probability (TreeSHAP, exact):'
+SELECT feature, value, round(contribution::numeric, 4) AS contribution, rank
+  FROM user_features u, LATERAL media_reco.explain_prediction('churn', u, class => 1)
+ WHERE u.user_id = 1318 ORDER BY rank;
+SELECT round(media_reco.explain_base_value('churn', class => 1)::numeric, 4) AS base_value,
+       round((media_reco.predict_proba('churn', u))[2]::numeric, 4) AS p_churn
+  FROM user_features u WHERE u.user_id = 1318;
+\echo 'what drives churn over the users: mean |contribution| (shap_importance) beside impurity importance:'
+SELECT s.feature, round(s.importance::numeric, 4) AS shap_importance, s.rank AS shap_rank,
+       round(f.importance::numeric, 4) AS impurity_importance, f.rank AS impurity_rank
+  FROM media_reco.shap_importance('churn', 'user_features', 5000) s
+  JOIN media_reco.feature_importance('churn') f USING (feature) ORDER BY s.rank;
 SELECT media_reco.drop_model('churn');
 
 SELECT media_reco.drop_recommender('demo');

@@ -4,7 +4,10 @@
  *	  opened without the checksum, so mutations reach the payload parser)
  *	  or, when that fails, as a bare payload.  Whenever a load succeeds,
  *	  prediction on fixed rows must not crash and must give probabilities
- *	  (or a finite value): validated bytes are safe to predict on.
+ *	  (or a finite value): validated bytes are safe to predict on.  A model
+ *	  with node covers (forest payload version 1) is also laid out for
+ *	  TreeSHAP and explained on the same rows, every class: validated
+ *	  covers are safe to explain with (no crash, no out-of-bounds path).
  */
 #include "core.h"
 
@@ -13,12 +16,14 @@
 
 #include "forest_core.h"
 #include "model_blob.h"
+#include "treeshap_core.h"
 #include "fuzz_common.h"
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static double rows[3][FOREST_MAX_FEATURES];
 static double out[FOREST_MAX_CLASSES];
+static double phi[FOREST_MAX_FEATURES];
 static bool rows_ready = false;
 
 static void
@@ -68,6 +73,30 @@ Predict(const Forest *f)
 	}
 }
 
+static void
+Explain(FuzzArena *ar, const Forest *f)
+{
+	ShapForest *sf;
+	CoreError	err;
+
+	if (f->payload_version < 1)
+	{
+		FUZZ_CHECK(treeshap_build(&ar->alloc, f, &sf, &err) == CORE_INVALID);
+		return;
+	}
+	if (treeshap_build(&ar->alloc, f, &sf, &err) != CORE_OK)
+	{
+		FUZZ_CHECK(err.status == CORE_NOMEM || err.status == CORE_LIMIT);
+		return;
+	}
+	for (int k = 0; k < 3; k++)
+		for (int32 c = 0; c < Min(f->value_width, 4); c++)
+		{
+			treeshap_explain(sf, rows[k], c, phi, NULL);
+			(void) treeshap_base_value(sf, c);
+		}
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -90,6 +119,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	{
 		FUZZ_CHECK(f != NULL && r.left == 0);
 		Predict(f);
+		Explain(&ar, f);
 	}
 	else
 		FUZZ_CHECK(f == NULL && (err.status == CORE_CORRUPT || err.status == CORE_NOMEM ||

@@ -12,9 +12,11 @@ trap 'rm -rf "$work"' EXIT
     "$ROOT/test/fuzz/gen_seeds.c" "$ROOT"/src/{core,model_blob,forest_core,training_core,parallel}.c \
     "$("$PG_CONFIG" --pkglibdir)"/libpgcommon.a "$("$PG_CONFIG" --pkglibdir)"/libpgport.a \
     -lpthread -lm -o "$work/gen_seeds"
+# v0-* files are kept: forests of payload version 0 (media_reco 0.4.0, no node
+# covers), written by the code of that release; the current code cannot make them
 for t in fuzz_envelope fuzz_forest fuzz_states; do
-    rm -rf "$ROOT/test/fuzz/corpus/$t"
     mkdir -p "$ROOT/test/fuzz/corpus/$t"
+    find "$ROOT/test/fuzz/corpus/$t" -maxdepth 1 -type f ! -name 'v0-*' -delete
 done
 ASAN_OPTIONS=fast_unwind_on_malloc=0 "$work/gen_seeds" "$ROOT/test/fuzz/corpus"
 du -sh "$ROOT/test/fuzz/corpus"

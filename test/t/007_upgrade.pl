@@ -1,14 +1,22 @@
-# Upgrades: a database created at each released version (0.1.0, 0.2.0 and
-# 0.3.0, the frozen scripts in the repo, run against the new library), filled
+# Upgrades: a database created at each released version (0.1.0, 0.2.0, 0.3.0
+# and 0.4.0, the frozen scripts in the repo, run against the new library), filled
 # with recommenders and models, then ALTER EXTENSION media_reco UPDATE (along
 # the chain of update scripts), must have exactly the catalogue of a fresh install of the
 # new version in another database, and its old data must answer as before;
-# the new metrics then work on it as on the fresh install.
+# the new metrics then work on it as on the fresh install.  Forests stored
+# before 0.5.0 (forest payload version 0, without node covers; bytes written
+# by the 0.4.0 code, test/fuzz/corpus/fuzz_forest/v0-regression.model) keep
+# predicting after the update and are refused by explain_prediction (55000);
+# a forest trained after the update explains as on a fresh install.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+# a regression forest of payload version 0 (3 features, 2 trees), as the
+# 0.4.0 code wrote it: test/fuzz/corpus/fuzz_forest/v0-regression.model in hex
+# (the TAP tests run from a copy of test/t, so the bytes are inline)
+my $v0_hex = '4d524d31010001007007000000000000d09db32d0000000001000000030000000000000002000000e1f6a4ffefeed73fc00e5f879e81cf3fc081abbc4050d83f2b0000001600000000000000000025400100000001000000000000000000234002000000030000000000000000000cc0000000001d0000000000000000000cc0000000000500000000000000000025c0000000801100000000000000000000c001000000070000000000000000000440000000000b0000000000000000000000000000000000000000000000000023c000000000090000000000000000000000010000000000000000000000000000000200000000000000000000000000e0bf000000000d000000000000000000e0bf020000800f0000000000000000000000030000000000000000000000000000000400000000000000000000000000000005000000000000000000000000000000060000000000000000000000000025400200008013000000000000000000e03f0100008017000000000000000000f07f0200000015000000000000000000000009000000000000000000000000000000070000000000000000000000000000000800000000000000000000000000f07f0200000019000000000000000000f8bf000000001b00000000000000000000000a0000000000000000000000000000000b0000000000000000000000000000000c0000000000000000000000000000000d00000000000000000000000000f83f020000001f0000000000000000002140020000802300000000000000000000000e000000000000000000000000001ac0000000002100000000000000000000000f0000000000000000000000000000001000000000000000000000000000184000000000250000000000000000000000150000000000000000000000000000000000000027000000000000000000f07f000000002900000000000000000000001100000000000000000000000000000012000000000000000000000000000000130000000000000000000000000000001400000000000000000000000000f0bf0000000000000cc0abaaaaaaaaaa0ec0000000000000fc3f000000000000e83f0000000000001840000000000000000000000000000031400000000000002d400000000000001c40000000000000044025499224499227400000000000001240000000000000104000000000008039400000000000002f400000000000003640000000000000284000000000000029400000000000002240000000000000254000000000000000403100000019000000000000000000254001000000010000000000000000000c40000000000300000000000000000008c0000000001f000000000000000000f07f02000000050000000000000000000040020000001100000000000000000012c000000000070000000000000000001a40010000800d00000000000000000018c000000080090000000000000000002240020000800b0000000000000000000000000000000000000000000000000000000100000000000000000000000000000002000000000000000000000000000000030000000000000000000000000021c0010000000f0000000000000000000000060000000000000000000000000000000400000000000000000000000000000005000000000000000000000000001ac0020000001300000000000000000008400100008019000000000000000000f8bf0100000015000000000000000000f0bf020000801700000000000000000000000700000000000000000000000000000008000000000000000000000000000000090000000000000000000000000000000a000000000000000000000000001a40000000801b000000000000000000f07f000000001d00000000000000000000000b0000000000000000000000000000000c0000000000000000000000000000000d0000000000000000000000000000000e0000000000000000000000000023c000000000210000000000000000000cc0020000002700000000000000000000000f000000000000000000000000001240020000002300000000000000000000001000000000000000000000000000f07f02000000250000000000000000000000110000000000000000000000000000001200000000000000000000000000044000000000290000000000000000000c40000000002d000000000000000000000013000000000000000000000000001640000000002b000000000000000000000014000000000000000000000000000000150000000000000000000000000000001600000000000000000000000000f03f020000002f00000000000000000000001700000000000000000000000000000018000000000000000000000000000cc0000000000000f8bf333333333333d33f000000000000044000000000000026400000000000003040000000000000124000000000008037400000000000002b4000000000000016400000000000000000000000000000324000000000000010400000000000803840000000000080344000000000008039400000000000002f4000000000000036400000000000003540000000000080364000000000000029400000000000003340000000000000004000000000000022400000000000002540';
 
 my $node = PostgreSQL::Test::Cluster->new('upgrade');
 $node->init;
@@ -17,9 +25,10 @@ $node->start;
 
 my $default = $node->safe_psql('postgres',
 	q{SELECT default_version FROM pg_available_extensions WHERE name = 'media_reco'});
-is($default, '0.4.0', 'the default version is 0.4.0');
+is($default, '0.5.0', 'the default version is 0.5.0');
 # the update scripts chain: each version goes through the later ones
-my %paths = ('0.1.0' => '0.1.0--0.2.0--0.3.0--0.4.0', '0.2.0' => '0.2.0--0.3.0--0.4.0', '0.3.0' => '0.3.0--0.4.0');
+my %paths = ('0.1.0' => '0.1.0--0.2.0--0.3.0--0.4.0--0.5.0', '0.2.0' => '0.2.0--0.3.0--0.4.0--0.5.0',
+	'0.3.0' => '0.3.0--0.4.0--0.5.0', '0.4.0' => '0.4.0--0.5.0');
 for my $from (sort keys %paths)
 {
 	my $path = $node->safe_psql('postgres', qq{
@@ -47,7 +56,9 @@ SELECT 1 FROM media_reco.refresh_neighbors('j');
 SELECT 1 FROM media_reco.refresh_neighbors('b');
 SELECT 1 FROM media_reco.train_forest('heavy', 'users_f', 'heavy', '{views, plays}', '{"n_trees": 10, "seed": 3}');
 SELECT 1 FROM media_reco.train_mlp('seg', 'users_f', 'seg', '{views, plays}', '{"hidden": [8], "epochs": 5, "seed": 1}');
+SELECT media_reco.save_model('v0', decode('$v0_hex', 'hex'));
 };
+$fill_old =~ s/\$v0_hex/$v0_hex/;
 
 my %answers = (
 	'neighbour table' => q{SELECT recommender || ':' || count(*) || ':' || round(sum(similarity)::numeric, 9)
@@ -62,6 +73,8 @@ my %answers = (
 		FROM users_f u},
 	'network predictions' => q{SELECT md5(string_agg(array_to_string(media_reco.predict_proba('seg', ARRAY[views, plays]), ' '), ',' ORDER BY user_id))
 		FROM users_f},
+	'old-format forest predictions' => q{SELECT string_agg(media_reco.predict('v0', f)::text, ',' ORDER BY f::text)
+		FROM (VALUES (ARRAY[-11, 0, 5]::float8[]), (ARRAY[4, -2, NULL]), (ARRAY[10, 10, 10]), (ARRAY[NULL, NULL, NULL]::float8[])) v(f)},
 	'model bytes' => q{SELECT string_agg(name || ':' || md5(model), ',' ORDER BY name) FROM media_reco.models},
 	'registry' => q{SELECT string_agg(name || ' ' || source::text || ' ' || metric || ' ' || k || ' ' || bm25_k1 || ' ' || bm25_b
 		|| ' ' || (refreshed_at IS NOT NULL), ',' ORDER BY name)
@@ -190,6 +203,18 @@ is(join("\n", grep { /^(function |relation \S+ kind=[rv] |event trigger )/ && /c
 $node->safe_psql('fresh', $fill_old);
 $node->safe_psql('fresh', $learned);
 my $fresh_learned = $node->safe_psql('fresh', $learned_lists);
+# explanations (new in 0.5.0): a forest and a network trained after the update explain as on a fresh install
+my $explain = q{
+SET client_min_messages = warning;
+SELECT 1 FROM media_reco.train_forest('heavy5', 'users_f', 'heavy', '{views, plays, seg}', '{"n_trees": 10, "seed": 3}');
+SELECT md5(string_agg(e.feature || '=' || e.contribution, ',' ORDER BY u.user_id, e.rank))
+       || ' ' || (SELECT string_agg(feature || '=' || round(importance::numeric, 12), ',' ORDER BY rank)
+                    FROM media_reco.shap_importance('heavy5', 'users_f', 100))
+       || ' ' || (SELECT string_agg(feature, ',' ORDER BY rank)
+                    FROM media_reco.explain_prediction('seg', (SELECT u FROM users_f u ORDER BY user_id LIMIT 1)))
+  FROM users_f u, LATERAL media_reco.explain_prediction('heavy5', u) e;
+};
+my $fresh_explain = $node->safe_psql('fresh', $explain);
 # implicit ALS (new in 0.4.0): the same factors on an updated database as on a fresh install
 my $als = q{
 SET client_min_messages = warning;
@@ -262,6 +287,9 @@ for my $from (sort keys %paths)
 	is($node->safe_psql($db, $learned_history), $fresh_learned_history,
 		"$db: and record the same parameters");
 	is($node->safe_psql($db, $als), $fresh_als, "$db: train_als and recommend_als as on a fresh install");
+	is($node->safe_psql($db, $explain), $fresh_explain, "$db: explain_prediction and shap_importance as on a fresh install");
+	($rc, $out, $err) = $node->psql($db, q{SELECT * FROM media_reco.explain_prediction('v0', ARRAY[1, 2, 3]::float8[])});
+	like($err, qr/model "v0" stores no node covers/, "$db: an old-format forest is not explained (but predicts, above)");
 	# the event trigger works on the updated database: a dropped source is marked
 	$node->safe_psql($db, q{
 SET client_min_messages = warning;
@@ -276,7 +304,7 @@ DROP TABLE gone;
 }
 
 # DROP EXTENSION works on every database, with the event trigger among the members
-for my $db ('from_0_1_0', 'from_0_2_0', 'from_0_3_0', 'fresh')
+for my $db ('from_0_1_0', 'from_0_2_0', 'from_0_3_0', 'from_0_4_0', 'fresh')
 {
 	$node->safe_psql($db, 'DROP EXTENSION media_reco');
 	is($node->safe_psql($db, q{SELECT count(*) FROM pg_event_trigger}), '0', "$db: DROP EXTENSION removes the event trigger");

@@ -52,6 +52,7 @@ extern void core_suite(void);
 extern void simcore_suite(void);
 extern void mlp_suite(void);
 extern void forest_suite(void);
+extern void treeshap_suite(void);
 extern void ease_suite(void);
 extern void als_suite(void);
 

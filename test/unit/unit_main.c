@@ -134,6 +134,7 @@ main(void)
 	simcore_suite();
 	mlp_suite();
 	forest_suite();
+	treeshap_suite();
 	ease_suite();
 	als_suite();
 	printf("unit: %d passed, %d failed\n", n_passed, n_failed);
