@@ -19,8 +19,14 @@
  *      another writes in the same run.
  *      The CG solver runs ALS_LOCK rows of a block in lockstep, so that
  *      (G + lambda I) p for all of them is one register-blocked matrix
- *      product (BlockGram), while each row's pairs stay in cache across its
- *      steps; the hot loops have an AVX2/FMA clone (ALS_HOT).
+ *      product (BlockGram).  The fixed side's rows of the group's pairs are
+ *      first copied into a per-worker buffer (PackGroup, prefetching across
+ *      rows: the gathers are random and latency-bound), so the initial
+ *      residual and every step stream them contiguously, four pairs at a
+ *      time (two dot products sharing their loads, one update of the
+ *      residual for four rows); the hot loops have an AVX2/FMA clone
+ *      (ALS_HOT).  Blocking changes no bits: each dot product keeps its 16
+ *      partial sums and their order, each update its order of pairs.
  * The loss of an iteration: sum_u x_u' (Y'Y) x_u counts every pair with
  * c = 1, p = 0; it equals sum over (r, c) of (Y'Y)_rc (X'X)_rc, both Gram
  * matrices being computed anyway (Y'Y for the user half, X'X for the next
@@ -38,7 +44,8 @@
  * bytes and the reported loss is the stored model's.
  *
  * Memory: the two factor arrays and their float copies, Y'Y, X'X and the
- * padded copy the CG solver reads, per-thread scratch (ScratchPerWorker), one double per item block and
+ * padded copy the CG solver reads, per-thread scratch (ScratchPerWorker: the solvers' vectors and a
+ * 2 MB buffer the CG solver packs a group's gathered rows into), one double per item block and
  * per iteration, all allocated before the first run (als_memory_estimate
  * counts exactly these).
  */
@@ -60,6 +67,14 @@
 #define ALS_PAD 8
 /* pairs ahead whose rows are prefetched in the gathers (rows are random) */
 #define ALS_PREFETCH 4
+/* pairs ahead prefetched while packing a CG group (across its rows) */
+#define ALS_PACK_AHEAD 12
+/* floats of a worker's pack buffer (2 MB): a CG group's gathered rows, contiguous */
+#define ALS_PACK_FLOATS ((size_t) 512 * 1024)
+
+/* four doubles and four floats, loaded and stored unaligned (GNU vector extensions) */
+typedef double V4 __attribute__((vector_size(32), aligned(8)));
+typedef float F4 __attribute__((vector_size(16), aligned(4)));
 
 static inline int32
 PadF(int32 f)
@@ -290,6 +305,64 @@ RowF(const float *z, const int32 *idx, int64 e, int32 f)
 	return z + (size_t) (idx ? idx[e] : e) * f;
 }
 
+/* four floats at a as doubles (a macro: a function returning V4 is an ABI change without AVX) */
+#define CvtF4(a) __builtin_convertvector(*(const F4 *) (a), V4)
+
+/*
+ * DotF of two rows at once, for f a multiple of 16: each result has exactly
+ * DotF's bits (its 16 partial sums are the four lanes of the four
+ * accumulators, added in DotF's order), with one load of b for both rows.
+ */
+static inline void
+DotF2(const float *restrict a0, const float *restrict a1, const double *restrict b, int32 f,
+	  double *s0, double *s1)
+{
+	V4			p0 = {0}, p1 = {0}, p2 = {0}, p3 = {0},
+				q0 = {0}, q1 = {0}, q2 = {0}, q3 = {0};
+
+	for (int32 k = 0; k < f; k += 16)
+	{
+		V4			b0 = *(const V4 *) (b + k),
+					b1 = *(const V4 *) (b + k + 4),
+					b2 = *(const V4 *) (b + k + 8),
+					b3 = *(const V4 *) (b + k + 12);
+
+		p0 += CvtF4(a0 + k) * b0;
+		q0 += CvtF4(a1 + k) * b0;
+		p1 += CvtF4(a0 + k + 4) * b1;
+		q1 += CvtF4(a1 + k + 4) * b1;
+		p2 += CvtF4(a0 + k + 8) * b2;
+		q2 += CvtF4(a1 + k + 8) * b2;
+		p3 += CvtF4(a0 + k + 12) * b3;
+		q3 += CvtF4(a1 + k + 12) * b3;
+	}
+	/* lane j of (p0 + p2) + (p1 + p3) is (s_j + s_j+8) + (s_j+4 + s_j+12) */
+	p0 = (p0 + p2) + (p1 + p3);
+	q0 = (q0 + q2) + (q1 + q3);
+	*s0 = (p0[0] + p0[2]) + (p0[1] + p0[3]);
+	*s1 = (q0[0] + q0[2]) + (q0[1] + q0[3]);
+}
+
+/*
+ * y += c[0] a0 + c[1] a1 + c[2] a2 + c[3] a3, for f a multiple of 4: the
+ * bits of four AxpyF calls in that order, with one load and store of y
+ */
+static inline void
+AxpyF4(double *restrict y, const double *c, const float *restrict a0, const float *restrict a1,
+	   const float *restrict a2, const float *restrict a3, int32 f)
+{
+	for (int32 k = 0; k < f; k += 4)
+	{
+		V4			v = *(V4 *) (y + k);
+
+		v += c[0] * CvtF4(a0 + k);
+		v += c[1] * CvtF4(a1 + k);
+		v += c[2] * CvtF4(a2 + k);
+		v += c[3] * CvtF4(a3 + k);
+		*(V4 *) (y + k) = v;
+	}
+}
+
 ALS_HOT bool
 als_solve_exact(int32 f, const double *gram, double lambda, double alpha,
 				const double *z, const int32 *idx, const double *w, int64 n,
@@ -376,7 +449,6 @@ PadGram(int32 f, const double *gram, double *gpad)
  * out[i] = lambda v[i] + sum_k v[i][k] G[k] for the ALS_LOCK rows of v
  * (stride fp); each output is lambda v first, then k ascending
  */
-typedef double V4 __attribute__((vector_size(32), aligned(8)));
 
 static inline void
 BlockGram(int32 f, int32 fp, const double *restrict g, double lambda,
@@ -423,14 +495,110 @@ BlockGram(int32 f, int32 fp, const double *restrict g, double lambda,
 		}
 }
 
-/* one row of a CG group: its interactions and its factors (updated in place) */
+/*
+ * One row of a CG group: its interactions and its factors (updated in
+ * place); the fixed side's rows of its pairs are gathered (z[idx[e]]) or,
+ * when the group is packed, contiguous (idx NULL: z + e f).
+ */
 typedef struct CgRow
 {
+	const float *z;
 	const int32 *idx;
 	const double *w;
 	int64		n;
 	double	   *x;
 } CgRow;
+
+/* the four rows of pairs e .. e + 3 of row (prefetching ahead when gathered) */
+static inline void
+FourRows(const CgRow *row, int64 e, int32 f, const float **z4)
+{
+	for (int a = 0; a < 4; a++)
+	{
+		z4[a] = RowF(row->z, row->idx, e + a, f);
+		if (row->idx)
+			PrefetchRow(row->z, row->idx, e + a + ALS_PREFETCH, row->n, f);
+	}
+}
+
+/* pair e's row (prefetching ahead when gathered), for the pairs outside blocks of four */
+static inline const float *
+OneRow(const CgRow *row, int64 e, int32 f)
+{
+	if (row->idx)
+		PrefetchRow(row->z, row->idx, e + ALS_PREFETCH, row->n, f);
+	return RowF(row->z, row->idx, e, f);
+}
+
+/*
+ * r += sum over the row's pairs of (c - (c - 1) z . x) z, pair by pair
+ * (blocks of four have the same bits); returns the pairs' loss terms
+ * c (1 - s)^2 - s^2 added in pair order
+ */
+static inline double
+ResidualPairs(const CgRow *row, double alpha, const double *x, int32 f, double *r)
+{
+	double		lt = 0;
+	int64		e = 0;
+
+	if (f % 16 == 0)
+		for (; e + 4 <= row->n; e += 4)
+		{
+			const float *z4[4];
+			double		s4[4],
+						c4[4];
+
+			FourRows(row, e, f, z4);
+			DotF2(z4[0], z4[1], x, f, &s4[0], &s4[1]);
+			DotF2(z4[2], z4[3], x, f, &s4[2], &s4[3]);
+			for (int a = 0; a < 4; a++)
+			{
+				double		cm1 = alpha * row->w[e + a];
+				double		s = s4[a];
+
+				c4[a] = (1 + cm1) - cm1 * s;
+				lt += (1 + cm1) * (1 - s) * (1 - s) - s * s;
+			}
+			AxpyF4(r, c4, z4[0], z4[1], z4[2], z4[3], f);
+		}
+	for (; e < row->n; e++)
+	{
+		const float *ze = OneRow(row, e, f);
+		double		cm1 = alpha * row->w[e];
+		double		s = DotF(ze, x, f);
+
+		AxpyF(r, (1 + cm1) - cm1 * s, ze, f);
+		lt += (1 + cm1) * (1 - s) * (1 - s) - s * s;
+	}
+	return lt;
+}
+
+/* ap += sum over the row's pairs of (c - 1) (z . p) z */
+static inline void
+StepPairs(const CgRow *row, double alpha, const double *p, int32 f, double *ap)
+{
+	int64		e = 0;
+
+	if (f % 16 == 0)
+		for (; e + 4 <= row->n; e += 4)
+		{
+			const float *z4[4];
+			double		s4[4];
+
+			FourRows(row, e, f, z4);
+			DotF2(z4[0], z4[1], p, f, &s4[0], &s4[1]);
+			DotF2(z4[2], z4[3], p, f, &s4[2], &s4[3]);
+			for (int a = 0; a < 4; a++)
+				s4[a] = alpha * row->w[e + a] * s4[a];
+			AxpyF4(ap, s4, z4[0], z4[1], z4[2], z4[3], f);
+		}
+	for (; e < row->n; e++)
+	{
+		const float *ze = OneRow(row, e, f);
+
+		AxpyF(ap, alpha * row->w[e] * DotF(ze, p, f), ze, f);
+	}
+}
 
 /*
  * `steps` CG steps from each row's x on its system (see als_core.h), for
@@ -440,7 +608,7 @@ typedef struct CgRow
  * starting x (the initial residual computes every s anyway).  Any thread.
  */
 static ALS_HOT void
-BlockCg(int32 f, const double *gpad, double lambda, double alpha, const float *z,
+BlockCg(int32 f, const double *gpad, double lambda, double alpha,
 		const CgRow *rows, int nr, int32 steps, double *scratch, double *loss)
 {
 	int32		fp = PadF(f);
@@ -462,24 +630,11 @@ BlockCg(int32 f, const double *gpad, double lambda, double alpha, const float *z
 	BlockGram(f, fp, gpad, lambda, xb, ap);
 	for (int i = 0; i < nr; i++)
 	{
-		const CgRow *row = &rows[i];
-		double	   *ri = r + i * fp,
-				   *xi = xb + i * fp;
+		double	   *ri = r + i * fp;
 
 		for (int32 k = 0; k < f; k++)
 			ri[k] = -ap[i * fp + k];
-		for (int64 e = 0; e < row->n; e++)
-		{
-			const float *ze = RowF(z, row->idx, e, f);
-			double		cm1 = alpha * row->w[e];
-			double		s;
-
-			PrefetchRow(z, row->idx, e + ALS_PREFETCH, row->n, f);
-			s = DotF(ze, xi, f);
-
-			AxpyF(ri, (1 + cm1) - cm1 * s, ze, f);
-			lt += (1 + cm1) * (1 - s) * (1 - s) - s * s;
-		}
+		lt += ResidualPairs(&rows[i], alpha, xb + i * fp, f, ri);
 		memcpy(p + i * fp, ri, sizeof(double) * f);
 		rs[i] = Dot(ri, ri, f);
 		active[i] = !(rs[i] < ALS_CG_EPS);
@@ -493,7 +648,6 @@ BlockCg(int32 f, const double *gpad, double lambda, double alpha, const float *z
 		BlockGram(f, fp, gpad, lambda, p, ap);
 		for (int i = 0; i < nr; i++)
 		{
-			const CgRow *row = &rows[i];
 			double	   *pi = p + i * fp,
 					   *api = ap + i * fp,
 					   *ri = r + i * fp,
@@ -505,13 +659,7 @@ BlockCg(int32 f, const double *gpad, double lambda, double alpha, const float *z
 
 			if (!active[i])
 				continue;
-			for (int64 e = 0; e < row->n; e++)
-			{
-				const float *ze = RowF(z, row->idx, e, f);
-
-				PrefetchRow(z, row->idx, e + ALS_PREFETCH, row->n, f);
-				AxpyF(api, alpha * row->w[e] * DotF(ze, pi, f), ze, f);
-			}
+			StepPairs(&rows[i], alpha, pi, f, api);
 			pap = Dot(pi, api, f);
 			if (!(pap > 0))
 			{
@@ -567,10 +715,10 @@ als_solve_cg(int32 f, const double *gram, double lambda, double alpha,
 			 const float *z, const int32 *idx, const double *w, int64 n,
 			 int32 steps, double *x, double *scratch)
 {
-	CgRow		row = {idx, w, n, x};
+	CgRow		row = {z, idx, w, n, x};
 
 	PadGram(f, gram, scratch);
-	BlockCg(f, scratch, lambda, alpha, z, &row, 1, steps, scratch + (size_t) PadF(f) * PadF(f), NULL);
+	BlockCg(f, scratch, lambda, alpha, &row, 1, steps, scratch + (size_t) PadF(f) * PadF(f), NULL);
 }
 
 /* ---------- training ---------- */
@@ -596,10 +744,75 @@ typedef struct HalfRun
 	int			failed;			/* atomic: a row's system was not positive definite */
 } HalfRun;
 
+/* the solvers' doubles of a worker's scratch; its pack buffer follows them */
+static size_t
+SolverScratch(int32 f)
+{
+	return Max((size_t) f * f + (size_t) f, 4 * (size_t) ALS_LOCK * PadF(f));
+}
+
 static size_t
 ScratchPerWorker(int32 f)
 {
-	return Max((size_t) f * f + (size_t) f, 4 * (size_t) ALS_LOCK * PadF(f));
+	return SolverScratch(f) + ALS_PACK_FLOATS / 2;
+}
+
+/* prefetches the row of pair (*pi, *pe) and moves the cursor to the next pair */
+static inline void
+PackAhead(int32 f, const float *z, const CgRow *rows, int packed, int *pi, int64 *pe)
+{
+	PrefetchRow(z, rows[*pi].idx, *pe, rows[*pi].n, f);
+	++*pe;
+	while (*pi < packed && *pe >= rows[*pi].n)
+	{
+		++*pi;
+		*pe = 0;
+	}
+}
+
+/*
+ * Copies the fixed side's rows of a CG group's pairs into pack, row after
+ * row while they fit (a row that does not, and every row after it, keeps
+ * gathering from z).  The copy prefetches ALS_PACK_AHEAD pairs ahead across
+ * the group's rows, so the misses of the random rows overlap; the solver's
+ * passes then read each row's pairs as one contiguous stream.
+ */
+static ALS_HOT void
+PackGroup(int32 f, const float *z, CgRow *rows, int nr, float *pack)
+{
+	size_t		used = 0;
+	int			pi = 0;
+	int64		pe = 0;
+	int			packed = 0;
+
+	for (int i = 0; i < nr; i++)
+	{
+		if ((size_t) rows[i].n > (ALS_PACK_FLOATS - used) / (size_t) f)
+			break;
+		used += (size_t) rows[i].n * f;
+		packed = i + 1;
+	}
+	/* the prefetch cursor (pair pe of row pi) starts ALS_PACK_AHEAD pairs in */
+	while (pi < packed && rows[pi].n == 0)
+		pi++;
+	for (int a = 0; a < ALS_PACK_AHEAD && pi < packed; a++)
+		PackAhead(f, z, rows, packed, &pi, &pe);
+	used = 0;
+	for (int i = 0; i < packed; i++)
+	{
+		CgRow	   *row = &rows[i];
+		float	   *dst = pack + used;
+
+		for (int64 e = 0; e < row->n; e++)
+		{
+			if (pi < packed)
+				PackAhead(f, z, rows, packed, &pi, &pe);
+			memcpy(dst + (size_t) e * f, RowF(z, row->idx, e, f), sizeof(float) * f);
+		}
+		row->z = dst;
+		row->idx = NULL;
+		used += (size_t) row->n * f;
+	}
 }
 
 static void
@@ -640,12 +853,14 @@ HalfTask(void *arg, int worker, int64 task)
 			{
 				int64		b = h->ptr[g0 + i];
 
+				rows[i].z = h->zf;
 				rows[i].idx = h->idx + b;
 				rows[i].w = h->w + b;
 				rows[i].n = h->ptr[g0 + i + 1] - b;
 				rows[i].x = h->s + (size_t) (g0 + i) * f;
 			}
-			BlockCg(f, h->gpad, h->p->regularization, h->p->alpha, h->zf, rows, nr,
+			PackGroup(f, h->zf, rows, nr, (float *) (scratch + SolverScratch(f)));
+			BlockCg(f, h->gpad, h->p->regularization, h->p->alpha, rows, nr,
 					h->p->cg_steps, scratch, h->partial ? &lt : NULL);
 			loss += lt;
 		}

@@ -333,6 +333,162 @@ test_als_deterministic(void)
 	}
 }
 
+/*
+ * conjugate gradient written out: `steps` steps from x on the explicit system
+ * (Z'Z + sum_e alpha w_e z_e z_e' + lambda I) x = sum_e (1 + alpha w_e) z_e,
+ * in long double, stopping early as the solver does
+ */
+static void
+ExplicitCg(int f, const double *gram, double lambda, double alpha, const double *z,
+		   const int32 *idx, const double *w, int64 n, int steps, double *x)
+{
+	long double *a = calloc((size_t) f * f, sizeof(long double)),
+			   *r = calloc(f, sizeof(long double)),
+			   *p = calloc(f, sizeof(long double)),
+			   *ap = calloc(f, sizeof(long double)),
+			   *xl = calloc(f, sizeof(long double)),
+				rs = 0;
+
+	for (int q = 0; q < f * f; q++)
+		a[q] = gram[q];
+	for (int k = 0; k < f; k++)
+	{
+		a[k * f + k] += lambda;
+		xl[k] = x[k];
+	}
+	for (int64 e = 0; e < n; e++)
+	{
+		const double *ze = z + (size_t) idx[e] * f;
+
+		for (int q = 0; q < f; q++)
+		{
+			for (int t = 0; t < f; t++)
+				a[q * f + t] += alpha * w[e] * ze[q] * ze[t];
+			r[q] += (1 + alpha * w[e]) * ze[q];
+		}
+	}
+	for (int q = 0; q < f; q++)
+	{
+		for (int t = 0; t < f; t++)
+			r[q] -= a[q * f + t] * xl[t];
+		p[q] = r[q];
+		rs += r[q] * r[q];
+	}
+	for (int it = 0; it < steps && !(rs < 1e-20); it++)
+	{
+		long double pap = 0,
+					rsnew = 0,
+					step;
+
+		for (int q = 0; q < f; q++)
+		{
+			ap[q] = 0;
+			for (int t = 0; t < f; t++)
+				ap[q] += a[q * f + t] * p[t];
+			pap += p[q] * ap[q];
+		}
+		if (!(pap > 0))
+			break;
+		step = rs / pap;
+		for (int q = 0; q < f; q++)
+		{
+			xl[q] += step * p[q];
+			r[q] -= step * ap[q];
+			rsnew += r[q] * r[q];
+		}
+		if (rsnew < 1e-20)
+			break;
+		for (int q = 0; q < f; q++)
+			p[q] = r[q] + rsnew / rs * p[q];
+		rs = rsnew;
+	}
+	for (int k = 0; k < f; k++)
+		x[k] = (double) xl[k];
+	free(a);
+	free(r);
+	free(p);
+	free(ap);
+	free(xl);
+}
+
+/* every solved row rounded to float, as als_train stores them */
+static void
+RoundRows(double *v, size_t n)
+{
+	for (size_t k = 0; k < n; k++)
+		v[k] = (float) v[k];
+}
+
+/*
+ * One CG iteration of training against ExplicitCg, at f = 16 (the solver's
+ * blocked kernels: four pairs at a time, two dot products at once) and f = 20
+ * (the pair-by-pair path), on rows with 4 .. 7 pairs (blocks and tails) and
+ * four items of 9,000 users each, so that one group of eight items holds more
+ * pairs than a worker's pack buffer: three are packed and the fourth gathered.
+ */
+static void
+test_als_cg_training_vs_written_out_cg(void)
+{
+	for (int f = 16; f <= 20; f += 4)
+	{
+		CoreError	err;
+		TripleBuffer *tb = simcore_triples_create(&unit_arena, (size_t) 1 << 30, "maintenance_work_mem", &err);
+		InteractionMatrix *m = NULL;
+		uint64		s = 17;
+		AlsParams	p = Params(f, 1, 2);
+		AlsModel   *model = NULL;
+		double	   *x0,
+				   *y1,
+				   *x1,
+				   *gram = malloc(sizeof(double) * f * f);
+		double		worst = 0;
+
+		for (int u = 0; u < 9000; u++)
+		{
+			for (int i = 0; i < 4; i++)
+				CHECK_EQ_INT(simcore_triples_add(tb, u, i, 1 + (double) (unit_rand(&s) % 4), &err), CORE_OK);
+			for (int t = 0; t < (int) (unit_rand(&s) % 4); t++)
+				CHECK_EQ_INT(simcore_triples_add(tb, u, 4 + (int64) (unit_rand(&s) % 200), 0.5, &err), CORE_OK);
+		}
+		CHECK_EQ_INT(simcore_matrix_build(&unit_arena, tb, true, &core_no_interrupts, &m, &err), CORE_OK);
+		CHECK(m->i_ptr[4] - m->i_ptr[0] == 36000);
+		x0 = malloc(sizeof(double) * m->n_users * f);
+		x1 = malloc(sizeof(double) * m->n_users * f);
+		y1 = malloc(sizeof(double) * m->n_items * f);
+		for (int u = 0; u < m->n_users; u++)
+			for (int k = 0; k < f; k++)
+				x0[u * f + k] = (float) als_initial_factor(p.seed, false, m->user_ids[u], k);
+		for (int i = 0; i < m->n_items; i++)
+			for (int k = 0; k < f; k++)
+				y1[i * f + k] = (float) als_initial_factor(p.seed, true, m->item_ids[i], k);
+		/* items given the users, then users given the new items, each warm-started */
+		als_gram(x0, m->n_users, f, gram, &core_no_interrupts);
+		for (int i = 0; i < m->n_items; i++)
+			ExplicitCg(f, gram, p.regularization, p.alpha, x0, m->i_user + m->i_ptr[i], m->i_w + m->i_ptr[i],
+					   m->i_ptr[i + 1] - m->i_ptr[i], p.cg_steps, y1 + i * f);
+		RoundRows(y1, (size_t) m->n_items * f);
+		memcpy(x1, x0, sizeof(double) * m->n_users * f);
+		als_gram(y1, m->n_items, f, gram, &core_no_interrupts);
+		for (int u = 0; u < m->n_users; u++)
+			ExplicitCg(f, gram, p.regularization, p.alpha, y1, m->u_item + m->u_ptr[u], m->u_w + m->u_ptr[u],
+					   m->u_ptr[u + 1] - m->u_ptr[u], p.cg_steps, x1 + u * f);
+		RoundRows(x1, (size_t) m->n_users * f);
+
+		CHECK_EQ_INT(als_train(&unit_arena, m, &p, 2, &core_no_interrupts, &model, &err), CORE_OK);
+		for (size_t k = 0; k < (size_t) m->n_items * f; k++)
+			worst = Max(worst, fabs(model->y[k] - y1[k]) / (fabs(y1[k]) + 1e-3));
+		for (size_t k = 0; k < (size_t) m->n_users * f; k++)
+			worst = Max(worst, fabs(model->x[k] - x1[k]) / (fabs(x1[k]) + 1e-3));
+		CHECK(worst < 1e-5);
+		if (!(worst < 1e-5))
+			printf("    f = %d: worst relative difference from the written-out CG %.3g\n", f, worst);
+		free(x0);
+		free(x1);
+		free(y1);
+		free(gram);
+	}
+}
+
 /* many users over many blocks, threads against one thread */
 static void
 test_als_threads_many_blocks(void)
@@ -396,6 +552,7 @@ als_suite(void)
 {
 	RUN(test_als_one_iteration_vs_normal_equations);
 	RUN(test_als_cg_converges_to_exact);
+	RUN(test_als_cg_training_vs_written_out_cg);
 	RUN(test_als_loss_decreases);
 	RUN(test_als_deterministic);
 	RUN(test_als_threads_many_blocks);
