@@ -25,6 +25,7 @@ OBJS += \
 	src/simcore_pg.o \
 	src/forest_pg.o \
 	src/mlp_pg.o \
+	src/citus.o \
 	src/source.o \
 	src/similarity.o \
 	src/neighbors.o \
