@@ -62,6 +62,7 @@
 
 #include "als.h"
 #include "als_core.h"
+#include "citus.h"
 #include "plan_cache.h"
 #include "serving.h"
 #include "simcore.h"
@@ -288,6 +289,45 @@ CheckWritable(Oid relid, const char *relname)
 				 errmsg("row-level security on media_reco.%s is not supported", relname)));
 }
 
+/*
+ * WriteFactors for a table that Citus manages (a reference table after
+ * media_reco.citus_setup()): its heap here is a shell, so each row is an
+ * INSERT through the planner.
+ */
+static void
+WriteFactorsByQuery(Oid relid, const char *model, const int64 *ids, const double *f_, int32 n, int32 f)
+{
+	Oid			types[3] = {TEXTOID, INT8OID, FLOAT4ARRAYOID};
+	bool		items = strcmp(get_rel_name(relid), "item_factors") == 0;
+	const char *sql = items
+		? "INSERT INTO media_reco.item_factors (model, item_id, factors) VALUES ($1, $2, $3)"
+		: "INSERT INTO media_reco.user_factors (model, user_id, factors) VALUES ($1, $2, $3)";
+	Datum		args[3];
+	Datum	   *el = palloc(sizeof(Datum) * f);
+	MemoryContext rowcxt,
+				old;
+
+	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "media_reco factor row",
+								   ALLOCSET_DEFAULT_SIZES);
+	args[0] = CStringGetTextDatum(model);
+	for (int32 r = 0; r < n; r++)
+	{
+		old = MemoryContextSwitchTo(rowcxt);
+		for (int32 k = 0; k < f; k++)
+			el[k] = Float4GetDatum((float4) f_[(size_t) r * f + k]);
+		args[1] = Int64GetDatum(ids[r]);
+		args[2] = PointerGetDatum(construct_array(el, f, FLOAT4OID, 4, true, TYPALIGN_INT));
+		if (plan_cache_execute(sql, 3, types, args, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "writing media_reco.%s failed", get_rel_name(relid));
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(rowcxt);
+		if ((r & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	MemoryContextDelete(rowcxt);
+	CommandCounterIncrement();
+}
+
 /* Insert (model, id, factors real[]) for every row straight into the heap and its indexes. */
 static void
 WriteFactors(Oid relid, const char *model, const int64 *ids, const double *f_, int32 n, int32 f)
@@ -301,8 +341,14 @@ WriteFactors(Oid relid, const char *model, const int64 *ids, const double *f_, i
 	MemoryContext rowcxt,
 				old;
 	Datum		model_d = CStringGetTextDatum(model);
-	Datum	   *el = palloc(sizeof(Datum) * f);
+	Datum	   *el;
 
+	if (relation_is_citus_table(relid))
+	{
+		WriteFactorsByQuery(relid, model, ids, f_, n, f);
+		return;
+	}
+	el = palloc(sizeof(Datum) * f);
 	rel = table_open(relid, RowExclusiveLock);
 	estate = CreateExecutorState();
 	rri = makeNode(ResultRelInfo);

@@ -45,6 +45,7 @@
 #include "utils/syscache.h"
 #include "utils/tuplestore.h"
 
+#include "citus.h"
 #include "neighbors.h"
 #include "plan_cache.h"
 #include "similarity.h"
@@ -464,6 +465,62 @@ CheckStoreWritable(Oid relid)
 				 errmsg("row-level security on media_reco.neighbor_store is not supported")));
 }
 
+/*
+ * WriteNeighbors for a store that Citus manages (a reference table after
+ * media_reco.citus_setup()): the heap here is a shell, so each row is an
+ * INSERT through the planner, which writes every placement.
+ */
+static int64
+WriteNeighborsByQuery(int32 rec_id, const InteractionMatrix *m, const NeighborLists *nl)
+{
+	Oid			types[5] = {INT4OID, INT8OID, INT8ARRAYOID, FLOAT8ARRAYOID, INT4ARRAYOID};
+	MemoryContext rowcxt,
+				old;
+	int64		rows = 0;
+
+	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "media_reco neighbour row",
+								   ALLOCSET_DEFAULT_SIZES);
+	for (int32 i = 0; i < nl->n_items; i++)
+	{
+		int32		n = nl->n_out[i];
+		int64		base = (int64) i * nl->k_cap;
+		Datum	   *ids,
+				   *sims,
+				   *sups;
+		Datum		args[5];
+
+		if (n == 0)
+			continue;
+		old = MemoryContextSwitchTo(rowcxt);
+		ids = palloc(sizeof(Datum) * n);
+		sims = palloc(sizeof(Datum) * n);
+		sups = palloc(sizeof(Datum) * n);
+		for (int32 r = 0; r < n; r++)
+		{
+			ids[r] = Int64GetDatum(m->item_ids[nl->nb[base + r]]);
+			sims[r] = Float8GetDatum(nl->sim[base + r]);
+			sups[r] = Int32GetDatum(nl->support[base + r]);
+		}
+		args[0] = Int32GetDatum(rec_id);
+		args[1] = Int64GetDatum(m->item_ids[i]);
+		args[2] = PointerGetDatum(construct_array(ids, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		args[3] = PointerGetDatum(construct_array(sims, n, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		args[4] = PointerGetDatum(construct_array(sups, n, INT4OID, 4, true, TYPALIGN_INT));
+		if (plan_cache_execute("INSERT INTO media_reco.neighbor_store (recommender_id, item_id,"
+							   " neighbor_ids, similarities, supports) VALUES ($1, $2, $3, $4, $5)",
+							   5, types, args, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "writing media_reco.neighbor_store failed");
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(rowcxt);
+		rows++;
+		if ((rows & 255) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	MemoryContextDelete(rowcxt);
+	CommandCounterIncrement();
+	return rows;
+}
+
 static int64
 WriteNeighbors(int32 rec_id, const InteractionMatrix *m, const NeighborLists *nl)
 {
@@ -479,6 +536,8 @@ WriteNeighbors(int32 rec_id, const InteractionMatrix *m, const NeighborLists *nl
 	int64		rows = 0;
 
 	CheckStoreWritable(relid);
+	if (relation_is_citus_table(relid))
+		return WriteNeighborsByQuery(rec_id, m, nl);
 	rel = table_open(relid, RowExclusiveLock);
 	estate = CreateExecutorState();
 	rri = makeNode(ResultRelInfo);
