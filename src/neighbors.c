@@ -703,12 +703,12 @@ refresh_neighbors(PG_FUNCTION_ARGS)
 					r.name, rows, stats.pairs, write_seconds, total)));
 
 	{
-		Oid			types[19] = {INT4OID, INT8OID, INT8OID, INT8OID, INT8OID,
+		Oid			types[20] = {INT4OID, INT8OID, INT8OID, INT8OID, INT8OID,
 			TEXTOID, TIMESTAMPTZOID, FLOAT8OID, FLOAT8OID, FLOAT8OID,
 			FLOAT8OID, INT8OID, INT8OID, INT4OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, INT4OID,
-		TEXTOID};
-		Datum		v[19];
-		char		n[19];
+		TEXTOID, TIMESTAMPTZOID};
+		Datum		v[20];
+		char		n[20];
 
 		v[0] = Int32GetDatum(r.id);
 		v[1] = Int64GetDatum(stats.interactions);
@@ -730,12 +730,14 @@ refresh_neighbors(PG_FUNCTION_ARGS)
 		v[16] = Float8GetDatum(r.params.rp3_beta);
 		v[17] = Int32GetDatum(r.params.max_items);
 		v[18] = CStringGetTextDatum(HistoryExtras(&stats));
+		/* clock time as a parameter: Citus refuses volatile calls in writes to a reference table */
+		v[19] = TimestampTzGetDatum(GetCurrentTimestamp());
 		memset(n, ' ', sizeof(n));
 		if (r.params.max_items <= 0)
 			n[17] = 'n';
 		rc = SPI_execute_with_args(
 			"WITH upd AS ("
-			" UPDATE media_reco.recommenders SET refreshed_at = pg_catalog.clock_timestamp(),"
+			" UPDATE media_reco.recommenders SET refreshed_at = $20,"
 			"  interactions = $2, users = $3, items = $4, pairs = $5"
 			" WHERE id OPERATOR(pg_catalog.=) $1"
 			" RETURNING source, user_col, item_col, weight_col, metric, k, min_support, shrinkage,"
@@ -743,7 +745,7 @@ refresh_neighbors(PG_FUNCTION_ARGS)
 			" INSERT INTO media_reco.refresh_history (recommender, started_at, finished_at,"
 			"  interactions, users, items, pairs, seconds, read_seconds, compute_seconds,"
 			"  write_seconds, peak_memory_bytes, parameters)"
-			" SELECT $6, $7, pg_catalog.clock_timestamp(), $2, $3, $4, $5, $8, $9, $10, $11, $12,"
+			" SELECT $6, $7, $20, $2, $3, $4, $5, $8, $9, $10, $11, $12,"
 			"  pg_catalog.jsonb_build_object('source', upd.source::pg_catalog.text,"
 			"   'user_col', upd.user_col, 'item_col', upd.item_col, 'weight_col', upd.weight_col,"
 			"   'metric', upd.metric, 'k', upd.k, 'min_support', upd.min_support,"
@@ -752,7 +754,7 @@ refresh_neighbors(PG_FUNCTION_ARGS)
 			"   'ease_lambda', $15, 'rp3_alpha', $16, 'rp3_beta', $17, 'ease_max_items', $18)"
 			"  OPERATOR(pg_catalog.||) $19::jsonb"
 			" FROM upd",
-			19, types, v, n, false, 0);
+			20, types, v, n, false, 0);
 		if (rc != SPI_OK_INSERT)
 			elog(ERROR, "could not record the refresh: %s", SPI_result_code_string(rc));
 		if (SPI_processed != 1)
