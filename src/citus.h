@@ -9,5 +9,8 @@
 
 extern bool citus_installed(void);
 extern bool relation_is_citus_table(Oid relid);
+extern char *citus_local_placement(Oid relid);
+extern int	citus_read_begin(Oid source);
+extern void citus_read_end(int nest);
 
 #endif

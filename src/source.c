@@ -561,6 +561,7 @@ source_read(const SourceSpec *src, TripleBuffer *tb, MemoryContext cxt, bool rea
 	TripleReceiver recv;
 	SPIExecuteOptions opts;
 	int			rc;
+	int			nest;
 
 	if (CanScanDirectly(src))
 	{
@@ -584,7 +585,9 @@ source_read(const SourceSpec *src, TripleBuffer *tb, MemoryContext cxt, bool rea
 	memset(&opts, 0, sizeof(opts));
 	opts.read_only = read_only;
 	opts.dest = (DestReceiver *) &recv;
+	nest = citus_read_begin(src->relid);
 	rc = SPI_execute_extended(sql.data, &opts);
+	citus_read_end(nest);
 	/* a SELECT into a caller-supplied receiver reports SPI_OK_UTILITY */
 	if (rc != SPI_OK_SELECT && rc != SPI_OK_UTILITY)
 		elog(ERROR, "reading the interaction source failed: %s", SPI_result_code_string(rc));
