@@ -22,7 +22,7 @@
 -- is not the coordinator.
 CREATE FUNCTION media_reco.citus_setup()
 RETURNS TABLE(relation regclass, citus_table_type text)
-LANGUAGE plpgsql VOLATILE SECURITY INVOKER
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
 AS $citus_setup$
 DECLARE

@@ -275,6 +275,7 @@ my $hist = q{SELECT (item_id)::pg_catalog.int8, (plays)::pg_catalog.float8 FROM 
               WHERE user_id OPERATOR(pg_catalog.=) 42 AND user_id IS NOT NULL AND item_id IS NOT NULL
                 AND plays IS NOT NULL};
 my $plan = sql("EXPLAIN (COSTS OFF) $hist");
+note($plan);
 like($plan, qr/Custom Scan \(Citus Adaptive\).*Task Count: 1\b/s, 'the history query is a one-task plan');
 like($plan, qr/Index Only Scan|Index Scan|Bitmap/, 'reading the user\'s index on that shard');
 my ($rc, $out, $err) = $coord->psql('postgres', q{SET citus.log_remote_commands = on;
