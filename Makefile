@@ -1,6 +1,6 @@
 # media_reco: PGXS build.  `make && sudo make install`; tests: see README.
 EXTENSION  = media_reco
-EXTVERSION = 0.5.0
+EXTVERSION = 0.6.0
 
 MODULE_big = media_reco
 # one object per line, so parallel changes merge cleanly
@@ -25,6 +25,7 @@ OBJS += \
 	src/simcore_pg.o \
 	src/forest_pg.o \
 	src/mlp_pg.o \
+	src/citus.o \
 	src/source.o \
 	src/similarity.o \
 	src/neighbors.o \
@@ -57,7 +58,9 @@ DATA = \
 	src/sql/$(EXTENSION)--0.2.0--0.3.0.sql \
 	src/sql/$(EXTENSION)--0.3.0--0.4.0.sql \
 	src/sql/$(EXTENSION)--0.4.0.sql \
-	src/sql/$(EXTENSION)--0.4.0--0.5.0.sql
+	src/sql/$(EXTENSION)--0.4.0--0.5.0.sql \
+	src/sql/$(EXTENSION)--0.5.0.sql \
+	src/sql/$(EXTENSION)--0.5.0--0.6.0.sql
 
 REGRESS = similarity similarity_reference neighbors recommend decay synth metrics errors forest models filters batch userbased evaluate mlp explain ease rp3beta als
 REGRESS_OPTS = --load-extension=$(EXTENSION)

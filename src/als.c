@@ -62,6 +62,7 @@
 
 #include "als.h"
 #include "als_core.h"
+#include "citus.h"
 #include "plan_cache.h"
 #include "serving.h"
 #include "simcore.h"
@@ -288,6 +289,45 @@ CheckWritable(Oid relid, const char *relname)
 				 errmsg("row-level security on media_reco.%s is not supported", relname)));
 }
 
+/*
+ * WriteFactors for a table that Citus manages (a reference table after
+ * media_reco.citus_setup()): its heap here is a shell, so each row is an
+ * INSERT through the planner.
+ */
+static void
+WriteFactorsByQuery(Oid relid, const char *model, const int64 *ids, const double *f_, int32 n, int32 f)
+{
+	Oid			types[3] = {TEXTOID, INT8OID, FLOAT4ARRAYOID};
+	bool		items = strcmp(get_rel_name(relid), "item_factors") == 0;
+	const char *sql = items
+		? "INSERT INTO media_reco.item_factors (model, item_id, factors) VALUES ($1, $2, $3)"
+		: "INSERT INTO media_reco.user_factors (model, user_id, factors) VALUES ($1, $2, $3)";
+	Datum		args[3];
+	Datum	   *el = palloc(sizeof(Datum) * f);
+	MemoryContext rowcxt,
+				old;
+
+	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "media_reco factor row",
+								   ALLOCSET_DEFAULT_SIZES);
+	args[0] = CStringGetTextDatum(model);
+	for (int32 r = 0; r < n; r++)
+	{
+		old = MemoryContextSwitchTo(rowcxt);
+		for (int32 k = 0; k < f; k++)
+			el[k] = Float4GetDatum((float4) f_[(size_t) r * f + k]);
+		args[1] = Int64GetDatum(ids[r]);
+		args[2] = PointerGetDatum(construct_array(el, f, FLOAT4OID, 4, true, TYPALIGN_INT));
+		if (plan_cache_execute(sql, 3, types, args, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "writing media_reco.%s failed", get_rel_name(relid));
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(rowcxt);
+		if ((r & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	MemoryContextDelete(rowcxt);
+	CommandCounterIncrement();
+}
+
 /* Insert (model, id, factors real[]) for every row straight into the heap and its indexes. */
 static void
 WriteFactors(Oid relid, const char *model, const int64 *ids, const double *f_, int32 n, int32 f)
@@ -301,8 +341,14 @@ WriteFactors(Oid relid, const char *model, const int64 *ids, const double *f_, i
 	MemoryContext rowcxt,
 				old;
 	Datum		model_d = CStringGetTextDatum(model);
-	Datum	   *el = palloc(sizeof(Datum) * f);
+	Datum	   *el;
 
+	if (relation_is_citus_table(relid))
+	{
+		WriteFactorsByQuery(relid, model, ids, f_, n, f);
+		return;
+	}
+	el = palloc(sizeof(Datum) * f);
 	rel = table_open(relid, RowExclusiveLock);
 	estate = CreateExecutorState();
 	rri = makeNode(ResultRelInfo);
@@ -430,9 +476,9 @@ train_als(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 	/* insert or lock the registry row: a concurrent train_als of this name waits here */
 	{
-		Oid			types[6] = {TEXTOID, OIDOID, NAMEOID, NAMEOID, NAMEOID, TEXTOID};
-		Datum		v[6];
-		char		n[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+		Oid			types[7] = {TEXTOID, OIDOID, NAMEOID, NAMEOID, NAMEOID, TEXTOID, TIMESTAMPTZOID};
+		Datum		v[7];
+		char		n[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 
 		v[0] = CStringGetTextDatum(name);
 		v[1] = ObjectIdGetDatum(src.relid);
@@ -441,16 +487,18 @@ train_als(PG_FUNCTION_ARGS)
 		v[4] = PG_ARGISNULL(4) ? (Datum) 0 : PG_GETARG_DATUM(4);
 		n[4] = PG_ARGISNULL(4) ? 'n' : ' ';
 		v[5] = CStringGetTextDatum(AlsOptionsText(&o));
+		/* clock time as a parameter: Citus refuses volatile calls in writes to a reference table */
+		v[6] = TimestampTzGetDatum(GetCurrentTimestamp());
 		rc = SPI_execute_with_args("INSERT INTO media_reco.als_models AS m (name, source, user_col, item_col,"
 								   "  weight_col, options, users, items, factors, iterations, loss, train_loss,"
 								   "  seconds, trained_at)"
 								   " VALUES ($1, $2::pg_catalog.regclass, $3, $4, $5, $6::pg_catalog.jsonb, 0, 0, 0, 0,"
-								   "  '{}', 0, 0, pg_catalog.clock_timestamp())"
+								   "  '{}', 0, 0, $7)"
 								   " ON CONFLICT (name) DO UPDATE SET source = excluded.source,"
 								   "  dropped_source = NULL, user_col = excluded.user_col,"
 								   "  item_col = excluded.item_col, weight_col = excluded.weight_col,"
 								   "  options = excluded.options",
-								   6, types, v, n, false, 0);
+								   7, types, v, n, false, 0);
 		if (rc != SPI_OK_INSERT)
 			elog(ERROR, "could not register ALS model: %s", SPI_result_code_string(rc));
 	}
@@ -515,8 +563,9 @@ train_als(PG_FUNCTION_ARGS)
 	WriteFactors(user_rel, name, m->user_ids, model->x, m->n_users, model->factors);
 	total = elapsed_seconds(start);
 	{
-		Oid			types[7] = {TEXTOID, INT8OID, INT8OID, INT4OID, INT4OID, FLOAT8ARRAYOID, FLOAT8OID};
-		Datum		v[7];
+		Oid			types[9] = {TEXTOID, INT8OID, INT8OID, INT4OID, INT4OID, FLOAT8ARRAYOID, FLOAT8OID,
+		TIMESTAMPTZOID, FLOAT8OID};
+		Datum		v[9];
 		Datum	   *ld = palloc(sizeof(Datum) * model->iterations);
 
 		for (int i = 0; i < model->iterations; i++)
@@ -529,11 +578,14 @@ train_als(PG_FUNCTION_ARGS)
 		v[5] = PointerGetDatum(construct_array(ld, model->iterations, FLOAT8OID, 8,
 											   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 		v[6] = Float8GetDatum(total);
+		v[7] = TimestampTzGetDatum(GetCurrentTimestamp());
+		/* the last loss as a value: Citus 13's deparser crashes on ($6)[$5] (a reference table) */
+		v[8] = Float8GetDatum(model->loss[model->iterations - 1]);
 		rc = SPI_execute_with_args("UPDATE media_reco.als_models SET users = $2, items = $3, factors = $4,"
-								   " iterations = $5, loss = $6, train_loss = ($6)[$5], seconds = $7,"
-								   " trained_at = pg_catalog.clock_timestamp()"
+								   " iterations = $5, loss = $6, train_loss = $9, seconds = $7,"
+								   " trained_at = $8"
 								   " WHERE name OPERATOR(pg_catalog.=) $1",
-								   7, types, v, NULL, false, 0);
+								   9, types, v, NULL, false, 0);
 		if (rc != SPI_OK_UPDATE || SPI_processed != 1)
 			elog(ERROR, "could not record the ALS model");
 	}

@@ -314,7 +314,11 @@ PopularRanking(const SourceSpec *src, int k, int64 maxseen)
  * items not seen), the recommender's list ($1, k = $2) and the popular list
  * ($3 without the seen items); per side (who 0: recommender, 1: popular) the
  * averaged metrics, coverage and the user count, in the order of
- * EvalMetricNames.
+ * EvalMetricNames.  The test rows are read first, in a materialized CTE:
+ * when the test source is a Citus table the rest then joins the temporary
+ * seen-items table to an intermediate result on the coordinator, which
+ * Citus plans, instead of a distributed table in a correlated NOT EXISTS
+ * ("direct joins between distributed and local tables are not supported").
  */
 static char *
 ScoringSql(const SourceSpec *src, const char *recommend_fn, const char *test)
@@ -325,10 +329,11 @@ ScoringSql(const SourceSpec *src, const char *recommend_fn, const char *test)
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
-					 "WITH rel AS ("
-					 "  SELECT t.u, pg_catalog.array_agg(t.i ORDER BY t.i) AS items FROM"
-					 "   (SELECT DISTINCT (x.%s)::pg_catalog.int8 AS u, (x.%s)::pg_catalog.int8 AS i FROM %s x"
-					 "     WHERE x.%s IS NOT NULL AND x.%s IS NOT NULL) t"
+					 "WITH test AS MATERIALIZED ("
+					 "   SELECT DISTINCT (x.%s)::pg_catalog.int8 AS u, (x.%s)::pg_catalog.int8 AS i FROM %s x"
+					 "     WHERE x.%s IS NOT NULL AND x.%s IS NOT NULL),"
+					 " rel AS ("
+					 "  SELECT t.u, pg_catalog.array_agg(t.i ORDER BY t.i) AS items FROM test t"
 					 "  WHERE NOT EXISTS (SELECT 1 FROM pg_temp.media_reco_eval_seen s"
 					 "                    WHERE s.u OPERATOR(pg_catalog.=) t.u AND s.i OPERATOR(pg_catalog.=) t.i)"
 					 "  GROUP BY t.u),"

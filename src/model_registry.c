@@ -16,6 +16,7 @@
 
 #include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -26,9 +27,11 @@
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
+#include "citus.h"
 #include "inputs.h"
 #include "models.h"
 #include "plan_cache.h"
@@ -103,6 +106,21 @@ UnknownModel(const char *name)
 }
 
 /*
+ * The relation model lookups read: media_reco.models, or under Citus this
+ * node's placement of it when citus_setup() made it a reference table, so
+ * that predict() pushed down into a shard query on a worker can read it
+ * (citus_local_placement).  Writes always go through media_reco.models.
+ */
+static const char *
+ModelsForReading(void)
+{
+	Oid			relid = get_relname_relid("models", get_namespace_oid("media_reco", false));
+	char	   *placement = OidIsValid(relid) ? citus_local_placement(relid) : NULL;
+
+	return placement ? placement : "media_reco.models";
+}
+
+/*
  * The model stored under `name`, loaded at most once per row version.  The
  * row's tag is read through SPI, so the caller's privileges and row-level
  * security on media_reco.models apply.
@@ -119,6 +137,7 @@ model_by_name(const char *name)
 	ItemPointerData tid;
 	bool		isnull;
 	LoadedModel *m = NULL;
+	const char *models;
 
 	if (strlen(name) > MODEL_NAME_MAX || name[0] == '\0')
 		UnknownModel(name);
@@ -138,8 +157,9 @@ model_by_name(const char *name)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (plan_cache_execute("SELECT xmin, ctid FROM media_reco.models "
-						   "WHERE name OPERATOR(pg_catalog.=) $1",
+	models = ModelsForReading();
+	if (plan_cache_execute(psprintf("SELECT xmin, ctid FROM %s "
+									"WHERE name OPERATOR(pg_catalog.=) $1", models),
 						   1, types, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "model lookup failed");
 	if (SPI_processed == 0)
@@ -168,8 +188,8 @@ model_by_name(const char *name)
 	if (e->model)
 		Evict(e);
 
-	if (plan_cache_execute("SELECT model, inputs, feature_names FROM media_reco.models "
-						   "WHERE name OPERATOR(pg_catalog.=) $1",
+	if (plan_cache_execute(psprintf("SELECT model, inputs, feature_names FROM %s "
+									"WHERE name OPERATOR(pg_catalog.=) $1", models),
 						   1, types, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "model load failed");
 	if (SPI_processed != 1)

@@ -45,6 +45,7 @@
 #include "utils/syscache.h"
 #include "utils/tuplestore.h"
 
+#include "citus.h"
 #include "neighbors.h"
 #include "plan_cache.h"
 #include "similarity.h"
@@ -464,6 +465,62 @@ CheckStoreWritable(Oid relid)
 				 errmsg("row-level security on media_reco.neighbor_store is not supported")));
 }
 
+/*
+ * WriteNeighbors for a store that Citus manages (a reference table after
+ * media_reco.citus_setup()): the heap here is a shell, so each row is an
+ * INSERT through the planner, which writes every placement.
+ */
+static int64
+WriteNeighborsByQuery(int32 rec_id, const InteractionMatrix *m, const NeighborLists *nl)
+{
+	Oid			types[5] = {INT4OID, INT8OID, INT8ARRAYOID, FLOAT8ARRAYOID, INT4ARRAYOID};
+	MemoryContext rowcxt,
+				old;
+	int64		rows = 0;
+
+	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "media_reco neighbour row",
+								   ALLOCSET_DEFAULT_SIZES);
+	for (int32 i = 0; i < nl->n_items; i++)
+	{
+		int32		n = nl->n_out[i];
+		int64		base = (int64) i * nl->k_cap;
+		Datum	   *ids,
+				   *sims,
+				   *sups;
+		Datum		args[5];
+
+		if (n == 0)
+			continue;
+		old = MemoryContextSwitchTo(rowcxt);
+		ids = palloc(sizeof(Datum) * n);
+		sims = palloc(sizeof(Datum) * n);
+		sups = palloc(sizeof(Datum) * n);
+		for (int32 r = 0; r < n; r++)
+		{
+			ids[r] = Int64GetDatum(m->item_ids[nl->nb[base + r]]);
+			sims[r] = Float8GetDatum(nl->sim[base + r]);
+			sups[r] = Int32GetDatum(nl->support[base + r]);
+		}
+		args[0] = Int32GetDatum(rec_id);
+		args[1] = Int64GetDatum(m->item_ids[i]);
+		args[2] = PointerGetDatum(construct_array(ids, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		args[3] = PointerGetDatum(construct_array(sims, n, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		args[4] = PointerGetDatum(construct_array(sups, n, INT4OID, 4, true, TYPALIGN_INT));
+		if (plan_cache_execute("INSERT INTO media_reco.neighbor_store (recommender_id, item_id,"
+							   " neighbor_ids, similarities, supports) VALUES ($1, $2, $3, $4, $5)",
+							   5, types, args, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "writing media_reco.neighbor_store failed");
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(rowcxt);
+		rows++;
+		if ((rows & 255) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	MemoryContextDelete(rowcxt);
+	CommandCounterIncrement();
+	return rows;
+}
+
 static int64
 WriteNeighbors(int32 rec_id, const InteractionMatrix *m, const NeighborLists *nl)
 {
@@ -479,6 +536,8 @@ WriteNeighbors(int32 rec_id, const InteractionMatrix *m, const NeighborLists *nl
 	int64		rows = 0;
 
 	CheckStoreWritable(relid);
+	if (relation_is_citus_table(relid))
+		return WriteNeighborsByQuery(rec_id, m, nl);
 	rel = table_open(relid, RowExclusiveLock);
 	estate = CreateExecutorState();
 	rri = makeNode(ResultRelInfo);
@@ -644,12 +703,12 @@ refresh_neighbors(PG_FUNCTION_ARGS)
 					r.name, rows, stats.pairs, write_seconds, total)));
 
 	{
-		Oid			types[19] = {INT4OID, INT8OID, INT8OID, INT8OID, INT8OID,
+		Oid			types[20] = {INT4OID, INT8OID, INT8OID, INT8OID, INT8OID,
 			TEXTOID, TIMESTAMPTZOID, FLOAT8OID, FLOAT8OID, FLOAT8OID,
 			FLOAT8OID, INT8OID, INT8OID, INT4OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, INT4OID,
-		TEXTOID};
-		Datum		v[19];
-		char		n[19];
+		TEXTOID, TIMESTAMPTZOID};
+		Datum		v[20];
+		char		n[20];
 
 		v[0] = Int32GetDatum(r.id);
 		v[1] = Int64GetDatum(stats.interactions);
@@ -671,12 +730,14 @@ refresh_neighbors(PG_FUNCTION_ARGS)
 		v[16] = Float8GetDatum(r.params.rp3_beta);
 		v[17] = Int32GetDatum(r.params.max_items);
 		v[18] = CStringGetTextDatum(HistoryExtras(&stats));
+		/* clock time as a parameter: Citus refuses volatile calls in writes to a reference table */
+		v[19] = TimestampTzGetDatum(GetCurrentTimestamp());
 		memset(n, ' ', sizeof(n));
 		if (r.params.max_items <= 0)
 			n[17] = 'n';
 		rc = SPI_execute_with_args(
 			"WITH upd AS ("
-			" UPDATE media_reco.recommenders SET refreshed_at = pg_catalog.clock_timestamp(),"
+			" UPDATE media_reco.recommenders SET refreshed_at = $20,"
 			"  interactions = $2, users = $3, items = $4, pairs = $5"
 			" WHERE id OPERATOR(pg_catalog.=) $1"
 			" RETURNING source, user_col, item_col, weight_col, metric, k, min_support, shrinkage,"
@@ -684,7 +745,7 @@ refresh_neighbors(PG_FUNCTION_ARGS)
 			" INSERT INTO media_reco.refresh_history (recommender, started_at, finished_at,"
 			"  interactions, users, items, pairs, seconds, read_seconds, compute_seconds,"
 			"  write_seconds, peak_memory_bytes, parameters)"
-			" SELECT $6, $7, pg_catalog.clock_timestamp(), $2, $3, $4, $5, $8, $9, $10, $11, $12,"
+			" SELECT $6, $7, $20, $2, $3, $4, $5, $8, $9, $10, $11, $12,"
 			"  pg_catalog.jsonb_build_object('source', upd.source::pg_catalog.text,"
 			"   'user_col', upd.user_col, 'item_col', upd.item_col, 'weight_col', upd.weight_col,"
 			"   'metric', upd.metric, 'k', upd.k, 'min_support', upd.min_support,"
@@ -693,7 +754,7 @@ refresh_neighbors(PG_FUNCTION_ARGS)
 			"   'ease_lambda', $15, 'rp3_alpha', $16, 'rp3_beta', $17, 'ease_max_items', $18)"
 			"  OPERATOR(pg_catalog.||) $19::jsonb"
 			" FROM upd",
-			19, types, v, n, false, 0);
+			20, types, v, n, false, 0);
 		if (rc != SPI_OK_INSERT)
 			elog(ERROR, "could not record the refresh: %s", SPI_result_code_string(rc));
 		if (SPI_processed != 1)

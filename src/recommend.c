@@ -34,6 +34,7 @@
 #include "utils/snapmgr.h"
 #include "utils/tuplestore.h"
 
+#include "citus.h"
 #include "neighbors.h"
 #include "plan_cache.h"
 #include "serving.h"
@@ -86,7 +87,17 @@ typedef struct NeighborProbe
 	TupleTableSlot *slot;
 	ScanKeyData keys[2];
 	int32		rec_id;
+	/*
+	 * When Citus manages the table (media_reco.citus_setup() made it a
+	 * reference table), its heap here is an empty shell: each list is read
+	 * with a query instead, in its own SPI connection, and copied into cxt.
+	 */
+	bool		via_query;
+	MemoryContext cxt;
 } NeighborProbe;
+
+#define PROBE_SQL "SELECT neighbor_ids, similarities FROM media_reco.neighbor_store" \
+	" WHERE recommender_id OPERATOR(pg_catalog.=) $1 AND item_id OPERATOR(pg_catalog.=) $2"
 
 static void
 ProbeBegin(NeighborProbe *np, int32 rec_id)
@@ -100,6 +111,16 @@ ProbeBegin(NeighborProbe *np, int32 rec_id)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("row-level security on media_reco.neighbor_store is not supported")));
+	np->rec_id = rec_id;
+	np->via_query = relation_is_citus_table(relid);
+	if (np->via_query)
+	{
+		np->cxt = CurrentMemoryContext;
+		np->slot = NULL;
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		return;
+	}
 	np->rel = table_open(relid, AccessShareLock);
 	RelationGetIndexList(np->rel);	/* fills rd_pkindex */
 	pk = np->rel->rd_pkindex;
@@ -111,13 +132,51 @@ ProbeBegin(NeighborProbe *np, int32 rec_id)
 	np->idx = index_open(pk, AccessShareLock);
 	np->scan = index_beginscan(np->rel, np->idx, GetActiveSnapshot(), 2, 0);
 	np->slot = table_slot_create(np->rel, NULL);
-	np->rec_id = rec_id;
+}
+
+/* ProbeItem through the planner: the arrays are copies in np->cxt. */
+static bool
+ProbeItemByQuery(NeighborProbe *np, int64 item, ArrayType **ids, ArrayType **sims)
+{
+	Oid			types[2] = {INT4OID, INT8OID};
+	Datum		args[2] = {Int32GetDatum(np->rec_id), Int64GetDatum(item)};
+	bool		null_ids,
+				null_sims;
+	Datum		d_ids,
+				d_sims;
+	MemoryContext old;
+
+	if (plan_cache_execute(PROBE_SQL, 2, types, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "reading media_reco.neighbor_store failed");
+	if (SPI_processed == 0)
+		return false;
+	d_ids = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &null_ids);
+	d_sims = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &null_sims);
+	if (null_ids || null_sims)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("malformed neighbour list for item " INT64_FORMAT " in media_reco.neighbor_store", item)));
+	old = MemoryContextSwitchTo(np->cxt);
+	*ids = DatumGetArrayTypePCopy(d_ids);
+	*sims = DatumGetArrayTypePCopy(d_sims);
+	MemoryContextSwitchTo(old);
+	SPI_freetuptable(SPI_tuptable);
+	return true;
+}
+
+/* whether a list ProbeItem returned is the caller's to free (a copy, not the slot's) */
+static inline bool
+ProbeCopied(const NeighborProbe *np, const ArrayType *a, int att)
+{
+	return np->via_query || (Pointer) a != DatumGetPointer(np->slot->tts_values[att]);
 }
 
 /* The stored lists of one item, or false; arrays may be detoasted copies. */
 static bool
 ProbeItem(NeighborProbe *np, int64 item, ArrayType **ids, ArrayType **sims)
 {
+	if (np->via_query)
+		return ProbeItemByQuery(np, item, ids, sims);
 	ScanKeyInit(&np->keys[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(np->rec_id));
 	ScanKeyInit(&np->keys[1], 2, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(item));
 	index_rescan(np->scan, np->keys, 2, NULL, 0);
@@ -136,6 +195,11 @@ ProbeItem(NeighborProbe *np, int64 item, ArrayType **ids, ArrayType **sims)
 static void
 ProbeEnd(NeighborProbe *np)
 {
+	if (np->via_query)
+	{
+		SPI_finish();
+		return;
+	}
 	index_endscan(np->scan);
 	ExecDropSingleTupleTableSlot(np->slot);
 	index_close(np->idx, NoLock);
@@ -205,9 +269,9 @@ ForEachList(const Recommender *r, const HistItem *hist, int nhist, ListVisit vis
 							hist[i].item)));
 		visit(ctx, i, ids, sims, nids);
 		/* detoasted copies (lists stored compressed or out of line) are freed as we go */
-		if ((Pointer) ids_a != DatumGetPointer(np.slot->tts_values[2]))
+		if (ProbeCopied(&np, ids_a, 2))
 			pfree(ids_a);
-		if ((Pointer) sims_a != DatumGetPointer(np.slot->tts_values[3]))
+		if (ProbeCopied(&np, sims_a, 3))
 			pfree(sims_a);
 		if ((i & 255) == 255)
 			CHECK_FOR_INTERRUPTS();

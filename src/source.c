@@ -35,6 +35,7 @@
 #include "utils/timestamp.h"
 #include "utils/syscache.h"
 
+#include "citus.h"
 #include "source.h"
 #include "util.h"
 
@@ -409,7 +410,10 @@ TripleDestroy(DestReceiver *self)
  * scanned directly with the table AM, skipping the executor's projection
  * and casts.  Privileges were checked by source_validate(); anything else
  * (views, partitioned or inherited tables, RLS, foreign tables) goes
- * through SPI so that PostgreSQL applies every rule itself.
+ * through SPI so that PostgreSQL applies every rule itself.  So does a
+ * table Citus manages (distributed, reference or Citus-local): its heap on
+ * this node is an empty shell (or holds rows create_distributed_table left
+ * behind), the rows are in shards only the planner reaches (citus.c).
  */
 static bool
 CanScanDirectly(const SourceSpec *src)
@@ -424,6 +428,8 @@ CanScanDirectly(const SourceSpec *src)
 	if (has_subclass(src->relid))
 		return false;
 	if (check_enable_rls(src->relid, InvalidOid, true) != RLS_NONE)
+		return false;
+	if (relation_is_citus_table(src->relid))
 		return false;
 	return true;
 }
@@ -555,6 +561,7 @@ source_read(const SourceSpec *src, TripleBuffer *tb, MemoryContext cxt, bool rea
 	TripleReceiver recv;
 	SPIExecuteOptions opts;
 	int			rc;
+	int			nest;
 
 	if (CanScanDirectly(src))
 	{
@@ -578,7 +585,9 @@ source_read(const SourceSpec *src, TripleBuffer *tb, MemoryContext cxt, bool rea
 	memset(&opts, 0, sizeof(opts));
 	opts.read_only = read_only;
 	opts.dest = (DestReceiver *) &recv;
+	nest = citus_read_begin(src->relid);
 	rc = SPI_execute_extended(sql.data, &opts);
+	citus_read_end(nest);
 	/* a SELECT into a caller-supplied receiver reports SPI_OK_UTILITY */
 	if (rc != SPI_OK_SELECT && rc != SPI_OK_UTILITY)
 		elog(ERROR, "reading the interaction source failed: %s", SPI_result_code_string(rc));

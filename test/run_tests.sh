@@ -11,8 +11,11 @@ passed=0
 failed=0
 log=$(mktemp /tmp/media_reco_tests.XXXXXX)
 
-# MR_ONLY=tap runs only the TAP tests (make prove); unset runs everything
+# MR_ONLY=tap runs only the TAP tests (make prove); unset runs everything.
+# MR_TAP_TESTS names the TAP files to run (default t/*.pl; test/citus/run.sh
+# runs t/010_citus.pl alone)
 MR_ONLY=${MR_ONLY:-}
+MR_TAP_TESTS=${MR_TAP_TESTS:-t/*.pl}
 if [ "$MR_ONLY" != tap ]; then
 echo "== pg_regress and isolation specs (throw-away cluster via pg_virtualenv)"
 rm -rf results regression.diffs regression.out output_iso
@@ -65,7 +68,7 @@ fi
 set +e
 (cd "$tapdir" && "${run_as[@]}" env PATH="$MR_PGBIN:$PATH" TESTDIR="$tapdir" \
     PG_REGRESS="$MR_PGXS/src/test/regress/pg_regress" MEDIA_RECO_DATA="$data_dir" \
-    prove -I "$MR_PGXS/src/test/perl" t/*.pl) 2>&1 | tee "$log"
+    prove -I "$MR_PGXS/src/test/perl" $MR_TAP_TESTS) 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 set -e
 total=$(sed -nE 's/^Files=[0-9]+, Tests=([0-9]+),.*/\1/p' "$log" | tail -1)

@@ -1,5 +1,5 @@
-# Upgrades: a database created at each released version (0.1.0, 0.2.0, 0.3.0
-# and 0.4.0, the frozen scripts in the repo, run against the new library), filled
+# Upgrades: a database created at each released version (0.1.0, 0.2.0, 0.3.0,
+# 0.4.0 and 0.5.0, the frozen scripts in the repo, run against the new library), filled
 # with recommenders and models, then ALTER EXTENSION media_reco UPDATE (along
 # the chain of update scripts), must have exactly the catalogue of a fresh install of the
 # new version in another database, and its old data must answer as before;
@@ -8,6 +8,8 @@
 # by the 0.4.0 code, test/fuzz/corpus/fuzz_forest/v0-regression.model) keep
 # predicting after the update and are refused by explain_prediction (55000);
 # a forest trained after the update explains as on a fresh install.
+# citus_setup (0.6.0) exists after the update and, with no Citus here, fails
+# with 55000 as on a fresh install.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -25,10 +27,11 @@ $node->start;
 
 my $default = $node->safe_psql('postgres',
 	q{SELECT default_version FROM pg_available_extensions WHERE name = 'media_reco'});
-is($default, '0.5.0', 'the default version is 0.5.0');
+is($default, '0.6.0', 'the default version is 0.6.0');
 # the update scripts chain: each version goes through the later ones
-my %paths = ('0.1.0' => '0.1.0--0.2.0--0.3.0--0.4.0--0.5.0', '0.2.0' => '0.2.0--0.3.0--0.4.0--0.5.0',
-	'0.3.0' => '0.3.0--0.4.0--0.5.0', '0.4.0' => '0.4.0--0.5.0');
+my %paths = ('0.1.0' => '0.1.0--0.2.0--0.3.0--0.4.0--0.5.0--0.6.0',
+	'0.2.0' => '0.2.0--0.3.0--0.4.0--0.5.0--0.6.0', '0.3.0' => '0.3.0--0.4.0--0.5.0--0.6.0',
+	'0.4.0' => '0.4.0--0.5.0--0.6.0', '0.5.0' => '0.5.0--0.6.0');
 for my $from (sort keys %paths)
 {
 	my $path = $node->safe_psql('postgres', qq{
@@ -290,6 +293,9 @@ for my $from (sort keys %paths)
 	is($node->safe_psql($db, $explain), $fresh_explain, "$db: explain_prediction and shap_importance as on a fresh install");
 	($rc, $out, $err) = $node->psql($db, q{SELECT * FROM media_reco.explain_prediction('v0', ARRAY[1, 2, 3]::float8[])});
 	like($err, qr/model "v0" stores no node covers/, "$db: an old-format forest is not explained (but predicts, above)");
+	($rc, $out, $err) = $node->psql($db, q{\set VERBOSITY verbose
+SELECT * FROM media_reco.citus_setup()});
+	like($err, qr/55000: citus is not installed in this database/, "$db: citus_setup without Citus: 55000");
 	# the event trigger works on the updated database: a dropped source is marked
 	$node->safe_psql($db, q{
 SET client_min_messages = warning;
@@ -304,7 +310,7 @@ DROP TABLE gone;
 }
 
 # DROP EXTENSION works on every database, with the event trigger among the members
-for my $db ('from_0_1_0', 'from_0_2_0', 'from_0_3_0', 'from_0_4_0', 'fresh')
+for my $db ('from_0_1_0', 'from_0_2_0', 'from_0_3_0', 'from_0_4_0', 'from_0_5_0', 'fresh')
 {
 	$node->safe_psql($db, 'DROP EXTENSION media_reco');
 	is($node->safe_psql($db, q{SELECT count(*) FROM pg_event_trigger}), '0', "$db: DROP EXTENSION removes the event trigger");

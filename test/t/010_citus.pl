@@ -1,0 +1,317 @@
+# media_reco on a Citus cluster (a coordinator and two workers on this
+# machine).  Part 1, correct results: the same generated interactions in a
+# local table, in a table distributed by the user column (three shards per
+# worker) and in a reference table; every function that reads a source must
+# give exactly the same rows from each (compared as sorted text).  Before
+# 0.6.0 the direct heap scan read the coordinator's empty shell of a Citus
+# table and refreshed an empty neighbour table.  Part 2, serving on the
+# cluster: media_reco.citus_setup() makes media_reco's tables reference
+# tables; recommend() then reads the history with a query Citus routes to
+# the one shard of that user, answers the same from a worker, and
+# predict('churn', s) over a distributed table runs on the workers.
+# Skips unless Citus is installed (test/citus/build.sh builds it).
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $pkglibdir = `pg_config --pkglibdir`;
+chomp $pkglibdir;
+plan skip_all => "Citus is not installed (no citus.so in $pkglibdir; build it with "
+  . "bash test/citus/build.sh /path/to/citus); skipping the Citus tests"
+  unless -f "$pkglibdir/citus.so";
+
+my @nodes;
+for my $name (qw(coordinator worker1 worker2))
+{
+	my $n = PostgreSQL::Test::Cluster->new($name);
+	$n->init;
+	$n->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'citus'
+max_connections = 60
+maintenance_work_mem = 256MB
+citus.shard_count = 6
+citus.shard_replication_factor = 1
+});
+	$n->start;
+	$n->safe_psql('postgres', 'CREATE EXTENSION citus');
+	push @nodes, $n;
+}
+my ($coord, $w1, $w2) = @nodes;
+$coord->safe_psql('postgres', sprintf(q{
+SELECT pg_catalog.citus_set_coordinator_host('%s', %d);
+SELECT pg_catalog.citus_add_node('%s', %d);
+SELECT pg_catalog.citus_add_node('%s', %d);
+}, $coord->host, $coord->port, $w1->host, $w1->port, $w2->host, $w2->port));
+# created after the workers were added: Citus creates it on every node
+$coord->safe_psql('postgres', 'CREATE EXTENSION media_reco');
+is($w1->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'media_reco'}),
+	'0.6.0', 'CREATE EXTENSION media_reco reached the workers');
+
+# one run of psql on the coordinator; dies on error
+sub sql { my ($sql, $node) = @_; return ($node // $coord)->safe_psql('postgres', $sql); }
+# a query's rows as text, sorted: what is compared between sources
+sub rows
+{
+	my ($sql, $node) = @_;
+	return sql(qq{SELECT coalesce(string_agg(x::text, E'\\n' ORDER BY x::text), '<none>') FROM ($sql) x}, $node);
+}
+
+# the interactions (seeded), three copies; features per user for the models
+sql(q{
+CREATE TABLE ev_local AS
+    SELECT user_id, item_id, plays, rating, watched_at
+      FROM media_reco.synthetic_interactions(400, 150, 8000, 7);
+CREATE TABLE ev_dist (LIKE ev_local);
+SELECT create_distributed_table('ev_dist', 'user_id');
+INSERT INTO ev_dist SELECT * FROM ev_local;
+CREATE TABLE ev_ref (LIKE ev_local);
+SELECT create_reference_table('ev_ref');
+INSERT INTO ev_ref SELECT * FROM ev_local;
+CREATE INDEX ON ev_local (user_id, item_id);
+CREATE INDEX ON ev_dist (user_id, item_id);
+CREATE INDEX ON ev_ref (user_id, item_id);
+CREATE TABLE f_local AS
+    SELECT user_id, count(*)::float8 AS n, avg(rating)::float8 AS r, sum(plays)::float8 AS p,
+           count(DISTINCT item_id)::float8 AS d, (count(*) > 20)::int AS label
+      FROM ev_local GROUP BY user_id;
+CREATE TABLE f_dist (LIKE f_local);
+SELECT create_distributed_table('f_dist', 'user_id');
+INSERT INTO f_dist SELECT * FROM f_local;
+CREATE TABLE f_ref (LIKE f_local);
+SELECT create_reference_table('f_ref');
+INSERT INTO f_ref SELECT * FROM f_local;
+});
+is(sql(q{SELECT string_agg(n::text, ',' ORDER BY nodeport) FROM (
+         SELECT nodeport, count(*) AS n FROM citus_shards
+          WHERE table_name = 'ev_dist'::regclass GROUP BY nodeport) s}),
+	'3,3', 'ev_dist has three shards on each worker');
+is(sql(q{SELECT pg_relation_size('ev_dist')}), '0', "the coordinator's ev_dist is an empty shell");
+is(sql(q{SELECT count(*) FROM ev_dist}), '8000', 'ev_dist holds the 8000 rows on the workers');
+
+my @srcs = qw(dist ref);
+# $sql with every %S replaced by local, dist or ref: the rows from the
+# distributed and the reference copy must be those from the local one
+sub same
+{
+	my ($sql, $what) = @_;
+	(my $l = $sql) =~ s/%S/local/g;
+	my $want = rows($l);
+	isnt($want, '<none>', "$what: the local source gives rows");
+	for my $s (@srcs)
+	{
+		(my $d = $sql) =~ s/%S/$s/g;
+		is(rows($d), $want, "$what: $s source as local");
+	}
+}
+# the same, for statements that write (refresh, train) and then a query
+sub each_src
+{
+	my ($sql) = @_;
+	for my $s ('local', @srcs) { (my $x = $sql) =~ s/%S/$s/g; sql($x); }
+}
+
+# --- item_similarity and every refresh metric -----------------------------
+for my $m (qw(cosine jaccard adjusted_cosine pearson conditional bm25 ease rp3beta))
+{
+	same(qq{SELECT * FROM media_reco.item_similarity('ev_%S', 'user_id', 'item_id', 'plays', '$m', 10)},
+		"item_similarity $m");
+	each_src(qq{SELECT media_reco.create_recommender('${m}_%S', 'ev_%S', 'user_id', 'item_id', 'plays', '$m', 20);
+SELECT media_reco.refresh_neighbors('${m}_%S')});
+	same(qq{SELECT n.item_id, n.neighbor_ids, n.similarities, n.supports
+              FROM media_reco.neighbor_store n JOIN media_reco.recommenders r ON r.id = n.recommender_id
+             WHERE r.name = '${m}_%S'}, "refresh_neighbors $m: the stored lists");
+	same(qq{SELECT interactions, users, items, pairs FROM media_reco.recommenders WHERE name = '${m}_%S'},
+		"refresh_neighbors $m: the counts");
+}
+# unweighted, and decayed by time (now() is the transaction's: one transaction)
+each_src(q{SELECT media_reco.create_recommender('unw_%S', 'ev_%S', 'user_id', 'item_id', NULL, 'cosine', 20);
+SELECT media_reco.refresh_neighbors('unw_%S')});
+same(q{SELECT n.item_id, n.neighbor_ids, n.similarities FROM media_reco.neighbor_store n
+         JOIN media_reco.recommenders r ON r.id = n.recommender_id WHERE r.name = 'unw_%S'},
+	'refresh_neighbors unweighted');
+each_src(q{SELECT media_reco.create_recommender('dec_%S', 'ev_%S', 'user_id', 'item_id', 'plays', 'cosine', 20,
+                                       time_col => 'watched_at', half_life => '60 days')});
+# the decayed refreshes and recommendations of the three sources in one
+# transaction (the decay is measured from now()), each source's rows one block
+my $dec = sql(q{BEGIN;
+SELECT media_reco.refresh_neighbors('dec_local');
+SELECT media_reco.refresh_neighbors('dec_dist');
+SELECT media_reco.refresh_neighbors('dec_ref');
+CREATE TEMP TABLE dec_out AS
+  SELECT s AS src, (n.item_id, n.neighbor_ids, n.similarities)::text AS x
+    FROM unnest(ARRAY['local', 'dist', 'ref']) s
+    JOIN media_reco.recommenders r ON r.name = 'dec_' || s
+    JOIN media_reco.neighbor_store n ON n.recommender_id = r.id
+  UNION ALL
+  SELECT s, (u, x.item_id, x.score, x.rank)::text
+    FROM unnest(ARRAY['local', 'dist', 'ref']) s, generate_series(1, 60) u,
+         media_reco.recommend('dec_' || s, u, 10) x;
+SELECT '<<<' || string_agg(b, E'\n====\n' ORDER BY o) FROM (
+  SELECT array_position(ARRAY['local', 'dist', 'ref'], src) AS o,
+         string_agg(x, E'\n' ORDER BY x) AS b FROM dec_out GROUP BY src) y;
+COMMIT;});
+$dec =~ s/^.*<<<//s;    # the refreshes' own output before the blocks
+my @dec = split /\n====\n/, $dec;
+is(scalar(@dec), 3, 'decay: three blocks');
+ok(length($dec[0]) > 1000, 'decay: the local source gives rows');
+is($dec[1], $dec[0], 'refresh_neighbors and recommend with time decay: dist source as local');
+is($dec[2], $dec[0], 'refresh_neighbors and recommend with time decay: ref source as local');
+
+# --- serving: recommend and its variants, batch, popular, user-based -------
+same(q{SELECT u, x.* FROM generate_series(1, 80) u, media_reco.recommend('cosine_%S', u, 10) x},
+	'recommend');
+same(q{SELECT u, x.* FROM generate_series(1, 80) u,
+              media_reco.recommend('bm25_%S', u, 5, false, ARRAY[1, 2]::bigint[], NULL, 'popular') x},
+	'recommend (seen kept, exclude, popular fallback)');
+same(q{SELECT u, x.* FROM generate_series(1, 40) u, media_reco.recommend('ease_%S', u, 10) x},
+	'recommend from EASE');
+same(q{SELECT u, x.* FROM generate_series(1, 40) u, media_reco.recommend('rp3beta_%S', u, 10) x},
+	'recommend from RP3beta');
+same(q{SELECT * FROM media_reco.recommend_for_items('cosine_%S', ARRAY[3, 5, 8]::bigint[])},
+	'recommend_for_items');
+same(q{SELECT i, x.* FROM generate_series(1, 30) i, media_reco.similar_items('cosine_%S', i, 5) x},
+	'similar_items');
+same(q{SELECT u, x.* FROM generate_series(1, 20) u,
+              LATERAL (SELECT item_id FROM media_reco.recommend('cosine_%S', u, 2)) r,
+              media_reco.explain_recommendation('cosine_%S', u, r.item_id) x},
+	'explain_recommendation');
+same(q{SELECT * FROM media_reco.recommend_all('cosine_%S', 5)}, 'recommend_all');
+same(q{SELECT * FROM media_reco.recommend_all('jaccard_%S', 5, ARRAY[1, 7, 9, 400]::bigint[])},
+	'recommend_all for some users');
+same(q{SELECT * FROM media_reco.popular_items('cosine_%S', 20)}, 'popular_items');
+same(q{SELECT * FROM media_reco.popular_items('dec_%S', 20, '2025-06-01')}, 'popular_items since');
+same(q{SELECT u, x.* FROM generate_series(1, 40) u, media_reco.similar_users('cosine_%S', u, 5) x},
+	'similar_users');
+same(q{SELECT u, x.* FROM generate_series(1, 40) u, media_reco.recommend_user_based('cosine_%S', u, 5) x},
+	'recommend_user_based');
+
+# --- split_interactions and evaluate ---------------------------------------
+each_src(q{SELECT media_reco.split_interactions('ev_%S', 'tr_%S', 'te_%S', 'random', 0.25, 3);
+SELECT media_reco.split_interactions('ev_%S', 'trt_%S', 'tet_%S', 'temporal', 0.3, 3, 'watched_at')});
+same(q{SELECT * FROM tr_%S}, 'split_interactions random: train rows');
+same(q{SELECT * FROM te_%S}, 'split_interactions random: test rows');
+same(q{SELECT * FROM trt_%S}, 'split_interactions temporal: train rows');
+same(q{SELECT * FROM tet_%S}, 'split_interactions temporal: test rows');
+# the split of the distributed (reference) source distributed (made reference) in turn
+sql(q{SELECT create_distributed_table('tr_dist', 'user_id'); SELECT create_distributed_table('te_dist', 'user_id');
+SELECT create_reference_table('tr_ref'); SELECT create_reference_table('te_ref');});
+each_src(q{SELECT media_reco.create_recommender('evc_%S', 'tr_%S', 'user_id', 'item_id', 'plays', 'cosine', 20);
+SELECT media_reco.refresh_neighbors('evc_%S')});
+same(q{SELECT * FROM media_reco.evaluate('evc_%S', 'te_%S', 10)}, 'evaluate');
+
+# --- forests and networks ---------------------------------------------------
+each_src(q{SELECT media_reco.train_forest('rf_%S', 'f_%S', 'label', ARRAY['n', 'r', 'p', 'd'],
+                                 '{"n_trees": 20, "seed": 3}')});
+same(q{SELECT md5(model), classes, feature_names, inputs, metrics - 'seconds' FROM media_reco.models WHERE name = 'rf_%S'},
+	'train_forest: the model bytes and metrics');
+same(q{SELECT user_id, media_reco.predict('rf_%S', ARRAY[n, r, p, d]) FROM f_local}, 'train_forest: predictions');
+each_src(q{SELECT media_reco.train_mlp('mlp_%S', 'f_%S', 'label', ARRAY['n', 'r', 'p', 'd'],
+                              '{"hidden": [8], "epochs": 20, "seed": 3}')});
+same(q{SELECT md5(model), classes, inputs FROM media_reco.models WHERE name = 'mlp_%S'},
+	'train_mlp: the model bytes');
+
+# --- implicit ALS -----------------------------------------------------------
+each_src(q{SELECT media_reco.train_als('als_%S', 'ev_%S', 'user_id', 'item_id', 'plays',
+                              '{"factors": 8, "iterations": 4, "seed": 5}')});
+same(q{SELECT users, items, factors, iterations, loss, train_loss FROM media_reco.als_models WHERE name = 'als_%S'},
+	'train_als: the registry row');
+same(q{SELECT item_id, factors FROM media_reco.item_factors WHERE model = 'als_%S'}, 'train_als: item factors');
+same(q{SELECT user_id, factors FROM media_reco.user_factors WHERE model = 'als_%S'}, 'train_als: user factors');
+same(q{SELECT u, x.* FROM generate_series(1, 60) u, media_reco.recommend_als('als_%S', u, 10) x},
+	'recommend_als');
+same(q{SELECT u, x.* FROM generate_series(1, 30) u,
+              media_reco.recommend_als('als_%S', u, 10, recalculate => true) x},
+	'recommend_als recalculated from the history');
+same(q{SELECT u, media_reco.als_user_vector('als_%S', u, true) FROM generate_series(1, 30) u},
+	'als_user_vector recalculated');
+same(q{SELECT * FROM media_reco.recommend_all_als('als_%S', 5)}, 'recommend_all_als');
+each_src(q{SELECT media_reco.train_als('alstr_%S', 'tr_%S', 'user_id', 'item_id', 'plays',
+                              '{"factors": 8, "iterations": 4, "seed": 5}')});
+same(q{SELECT * FROM media_reco.evaluate_als('alstr_%S', 'te_%S', 10)}, 'evaluate_als');
+
+# ===========================================================================
+# Part 2: serving on the cluster
+# ===========================================================================
+my $setup = sql(q{SELECT string_agg(relation::text || ' ' || citus_table_type, ', ' ORDER BY 1)
+                  FROM media_reco.citus_setup()});
+is($setup, 'media_reco.als_models reference, media_reco.item_factors reference, media_reco.models reference, '
+	  . 'media_reco.neighbor_store reference, media_reco.recommenders reference, '
+	  . 'media_reco.refresh_history reference, media_reco.user_factors reference',
+	'citus_setup: media_reco\'s seven tables are reference tables');
+is(sql(q{SELECT count(*) FROM media_reco.citus_setup()}), '7', 'citus_setup again: nothing more to do');
+is(sql(q{SELECT count(*) FROM pg_dist_partition WHERE logicalrelid::text LIKE 'media_reco.%'}, $w2), '7',
+	'the workers know them as Citus tables');
+is(sql(q{SELECT count(*) FROM media_reco.recommenders}, $w1), sql(q{SELECT count(*) FROM media_reco.recommenders}),
+	'the registry rows are readable on a worker');
+is(sql(q{SELECT pg_relation_size('media_reco.neighbor_store')}), '0',
+	"the coordinator's neighbour-store shell was emptied (its rows are in the shards)");
+is(sql(q{SELECT conname FROM pg_constraint WHERE conrelid = 'media_reco.neighbor_store'::regclass AND contype = 'f'}),
+	'neighbor_store_recommender_id_fkey', 'the foreign key is back');
+
+# served from the reference tables: the same as from the local source before
+my $before = rows(q{SELECT u, x.* FROM generate_series(1, 80) u, media_reco.recommend('cosine_local', u, 10) x});
+is(rows(q{SELECT u, x.* FROM generate_series(1, 80) u, media_reco.recommend('cosine_dist', u, 10) x}), $before,
+	'recommend after citus_setup (neighbour lists read through the planner) as the local source');
+sql(q{SELECT media_reco.create_recommender('srv', 'ev_dist', 'user_id', 'item_id', 'plays', 'cosine', 20);
+SELECT media_reco.refresh_neighbors('srv')});
+is(rows(q{SELECT u, x.* FROM generate_series(1, 80) u, media_reco.recommend('srv', u, 10) x}), $before,
+	'a refresh after citus_setup (written through the planner into the reference table) as the local source');
+is(rows(q{SELECT u, x.* FROM generate_series(1, 80) u, media_reco.recommend('srv', u, 10) x}, $w1), $before,
+	'recommend on a worker as on the coordinator');
+sql(q{SELECT media_reco.drop_recommender('srv')});
+is(sql(q{SELECT count(*) FROM media_reco.neighbor_store n WHERE NOT EXISTS (
+         SELECT 1 FROM media_reco.recommenders r WHERE r.id = n.recommender_id)}), '0',
+	'drop_recommender: the cascade reached the reference shards');
+sql(q{SELECT media_reco.train_als('als_srv', 'ev_dist', 'user_id', 'item_id', 'plays',
+                              '{"factors": 8, "iterations": 4, "seed": 5}')});
+is(rows(q{SELECT u, x.* FROM generate_series(1, 60) u, media_reco.recommend_als('als_srv', u, 10) x}),
+	rows(q{SELECT u, x.* FROM generate_series(1, 60) u, media_reco.recommend_als('als_local', u, 10) x}),
+	'train_als after citus_setup (factors written through the planner) as the local source');
+
+# the history query of recommend() goes to one shard: the plan, and the log
+my $hist = q{SELECT (item_id)::pg_catalog.int8, (plays)::pg_catalog.float8 FROM public.ev_dist
+              WHERE user_id OPERATOR(pg_catalog.=) 42 AND user_id IS NOT NULL AND item_id IS NOT NULL
+                AND plays IS NOT NULL};
+my $plan = sql("EXPLAIN (COSTS OFF) $hist");
+note($plan);
+like($plan, qr/Custom Scan \(Citus Adaptive\).*Task Count: 1\b/s, 'the history query is a one-task plan');
+like($plan, qr/Index Only Scan|Index Scan|Bitmap/, 'reading the user\'s index on that shard');
+my ($rc, $out, $err) = $coord->psql('postgres', q{SET citus.log_remote_commands = on;
+SET client_min_messages = log; SELECT count(*) FROM media_reco.recommend('cosine_dist', 42, 10)});
+my %shards = map { $_ => 1 } ($err =~ /issuing SELECT .*? FROM public\.(ev_dist_\d+)/g);
+is(scalar(keys %shards), 1, 'recommend() sent its history query to one shard: ' . join(',', keys %shards));
+my $shard_of_42 = sql(q{SELECT 'ev_dist_' || get_shard_id_for_distribution_column('ev_dist', 42)});
+ok($shards{$shard_of_42}, "the shard of user 42 ($shard_of_42)");
+
+# predict over a distributed table runs on the workers
+sql(q{CREATE TABLE subscribers AS SELECT user_id AS id, n, r, p, d, label FROM f_local;
+SELECT create_distributed_table('subscribers', 'id');
+SELECT media_reco.train_forest('churn', 'subscribers', 'label', ARRAY['n', 'r', 'p', 'd'],
+                               '{"n_trees": 20, "seed": 3}');
+CREATE TABLE subscribers_local AS SELECT * FROM subscribers;});
+is(sql(q{SELECT md5(model) FROM media_reco.models WHERE name = 'churn'}),
+	sql(q{SELECT md5(model) FROM media_reco.models WHERE name = 'rf_local'}),
+	'train_forest on the distributed table after citus_setup as on the local one');
+my $pplan = sql(q{EXPLAIN (VERBOSE, COSTS OFF) SELECT id, media_reco.predict('churn', s) FROM subscribers s});
+like($pplan, qr/Custom Scan \(Citus Adaptive\).*Task Count: 6\b/s, 'predict over subscribers: six tasks');
+like($pplan, qr/Query: SELECT id, media_reco\.predict\('churn'::text, s\.\*\) AS predict FROM public\.subscribers_\d+ s/,
+	'each task calls predict on the worker, over its shard');
+note($pplan);
+($rc, $out, $err) = $coord->psql('postgres', q{SET citus.log_remote_commands = on;
+SET client_min_messages = log; SELECT id, media_reco.predict('churn', s) FROM subscribers s});
+my %pn = map { $_ => 1 } ($err =~ /issuing SELECT id, media_reco\.predict[^\n]*\n[^\n]*on server \S*?:(\d+)/g);
+is(join(',', sort keys %pn), join(',', sort ($w1->port, $w2->port)), 'predict ran on both workers');
+is(rows(q{SELECT id, media_reco.predict('churn', s) FROM subscribers s}),
+	rows(q{SELECT id, media_reco.predict('churn', s) FROM subscribers_local s}),
+	'the pushed-down predictions are those of a local evaluation');
+
+# without Citus in the database: 55000
+sql(q{CREATE DATABASE nocitus});
+$coord->safe_psql('nocitus', 'CREATE EXTENSION media_reco');
+($rc, $out, $err) = $coord->psql('nocitus', q{\set VERBOSITY verbose
+SELECT media_reco.citus_setup()});
+like($err, qr/55000: citus is not installed in this database/, 'citus_setup without Citus: 55000');
+
+done_testing();
