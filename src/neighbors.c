@@ -466,6 +466,33 @@ CheckStoreWritable(Oid relid)
 }
 
 /*
+ * The five column values of item i's row of the neighbour store, built in
+ * the current memory context (the caller resets it per row)
+ */
+static void
+NeighborRowValues(int32 rec_id, const InteractionMatrix *m, const NeighborLists *nl, int32 i,
+				  Datum *values)
+{
+	int32		n = nl->n_out[i];
+	int64		base = (int64) i * nl->k_cap;
+	Datum	   *ids = palloc(sizeof(Datum) * n),
+			   *sims = palloc(sizeof(Datum) * n),
+			   *sups = palloc(sizeof(Datum) * n);
+
+	for (int32 r = 0; r < n; r++)
+	{
+		ids[r] = Int64GetDatum(m->item_ids[nl->nb[base + r]]);
+		sims[r] = Float8GetDatum(nl->sim[base + r]);
+		sups[r] = Int32GetDatum(nl->support[base + r]);
+	}
+	values[0] = Int32GetDatum(rec_id);
+	values[1] = Int64GetDatum(m->item_ids[i]);
+	values[2] = PointerGetDatum(construct_array(ids, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[3] = PointerGetDatum(construct_array(sims, n, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[4] = PointerGetDatum(construct_array(sups, n, INT4OID, 4, true, TYPALIGN_INT));
+}
+
+/*
  * WriteNeighbors for a store that Citus manages (a reference table after
  * media_reco.citus_setup()): the heap here is a shell, so each row is an
  * INSERT through the planner, which writes every placement.
@@ -482,30 +509,12 @@ WriteNeighborsByQuery(int32 rec_id, const InteractionMatrix *m, const NeighborLi
 								   ALLOCSET_DEFAULT_SIZES);
 	for (int32 i = 0; i < nl->n_items; i++)
 	{
-		int32		n = nl->n_out[i];
-		int64		base = (int64) i * nl->k_cap;
-		Datum	   *ids,
-				   *sims,
-				   *sups;
 		Datum		args[5];
 
-		if (n == 0)
+		if (nl->n_out[i] == 0)
 			continue;
 		old = MemoryContextSwitchTo(rowcxt);
-		ids = palloc(sizeof(Datum) * n);
-		sims = palloc(sizeof(Datum) * n);
-		sups = palloc(sizeof(Datum) * n);
-		for (int32 r = 0; r < n; r++)
-		{
-			ids[r] = Int64GetDatum(m->item_ids[nl->nb[base + r]]);
-			sims[r] = Float8GetDatum(nl->sim[base + r]);
-			sups[r] = Int32GetDatum(nl->support[base + r]);
-		}
-		args[0] = Int32GetDatum(rec_id);
-		args[1] = Int64GetDatum(m->item_ids[i]);
-		args[2] = PointerGetDatum(construct_array(ids, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-		args[3] = PointerGetDatum(construct_array(sims, n, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-		args[4] = PointerGetDatum(construct_array(sups, n, INT4OID, 4, true, TYPALIGN_INT));
+		NeighborRowValues(rec_id, m, nl, i, args);
 		if (plan_cache_execute("INSERT INTO media_reco.neighbor_store (recommender_id, item_id,"
 							   " neighbor_ids, similarities, supports) VALUES ($1, $2, $3, $4, $5)",
 							   5, types, args, NULL, false, 0) != SPI_OK_INSERT)
@@ -551,30 +560,11 @@ WriteNeighbors(int32 rec_id, const InteractionMatrix *m, const NeighborLists *nl
 
 	for (int32 i = 0; i < nl->n_items; i++)
 	{
-		int32		n = nl->n_out[i];
-		int64		base = (int64) i * nl->k_cap;
-		Datum	   *ids,
-				   *sims,
-				   *sups;
-
-		if (n == 0)
+		if (nl->n_out[i] == 0)
 			continue;
 		old = MemoryContextSwitchTo(rowcxt);
-		ids = palloc(sizeof(Datum) * n);
-		sims = palloc(sizeof(Datum) * n);
-		sups = palloc(sizeof(Datum) * n);
-		for (int32 r = 0; r < n; r++)
-		{
-			ids[r] = Int64GetDatum(m->item_ids[nl->nb[base + r]]);
-			sims[r] = Float8GetDatum(nl->sim[base + r]);
-			sups[r] = Int32GetDatum(nl->support[base + r]);
-		}
 		ExecClearTuple(slot);
-		slot->tts_values[0] = Int32GetDatum(rec_id);
-		slot->tts_values[1] = Int64GetDatum(m->item_ids[i]);
-		slot->tts_values[2] = PointerGetDatum(construct_array(ids, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-		slot->tts_values[3] = PointerGetDatum(construct_array(sims, n, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-		slot->tts_values[4] = PointerGetDatum(construct_array(sups, n, INT4OID, 4, true, TYPALIGN_INT));
+		NeighborRowValues(rec_id, m, nl, i, slot->tts_values);
 		memset(slot->tts_isnull, 0, sizeof(bool) * 5);
 		ExecStoreVirtualTuple(slot);
 		table_tuple_insert(rel, slot, cid, 0, bistate);
