@@ -306,6 +306,19 @@ is(join(',', sort keys %pn), join(',', sort ($w1->port, $w2->port)), 'predict ra
 is(rows(q{SELECT id, media_reco.predict('churn', s) FROM subscribers s}),
 	rows(q{SELECT id, media_reco.predict('churn', s) FROM subscribers_local s}),
 	'the pushed-down predictions are those of a local evaluation');
+# the other per-row model functions take the same model lookup: pushed down, the same answers
+for my $q ("SELECT id, media_reco.predict_proba('churn', s) FROM subscribers s",
+	"SELECT id, media_reco.top_classes('churn', ARRAY[n, r, p, d]::float8[], 2) FROM subscribers s",
+	"SELECT id, e.feature, e.contribution, e.rank FROM subscribers s, media_reco.explain_prediction('churn', s) e")
+{
+	my ($name) = $q =~ /media_reco\.(\w+)/;
+	my $fplan = sql("EXPLAIN (VERBOSE, COSTS OFF) $q");
+	like($fplan, qr/Task Count: 6\b/, "$name over subscribers: six tasks");
+	like($fplan, qr/Query: SELECT (?=[^\n]*media_reco\.$name\()(?=[^\n]*FROM [^\n]*public\.subscribers_\d+ s)/,
+		"$name runs on the workers, over each shard");
+	(my $local = $q) =~ s/FROM subscribers s/FROM subscribers_local s/;
+	is(rows($q), rows($local), "$name pushed down answers as a local evaluation");
+}
 
 # without Citus in the database: 55000
 sql(q{CREATE DATABASE nocitus});
