@@ -291,41 +291,34 @@ CheckWritable(Oid relid, const char *relname)
 
 /*
  * WriteFactors for a table that Citus manages (a reference table after
- * media_reco.citus_setup()): its heap here is a shell, so each row is an
- * INSERT through the planner.
+ * media_reco.citus_setup()): its heap here is a shell, so the rows are
+ * INSERTs through the planner (batched).
  */
 static void
 WriteFactorsByQuery(Oid relid, const char *model, const int64 *ids, const double *f_, int32 n, int32 f)
 {
 	Oid			types[3] = {TEXTOID, INT8OID, FLOAT4ARRAYOID};
 	bool		items = strcmp(get_rel_name(relid), "item_factors") == 0;
-	const char *sql = items
-		? "INSERT INTO media_reco.item_factors (model, item_id, factors) VALUES ($1, $2, $3)"
-		: "INSERT INTO media_reco.user_factors (model, user_id, factors) VALUES ($1, $2, $3)";
+	CitusInsertBatch *batch = citus_insert_begin(items
+												 ? "media_reco.item_factors (model, item_id, factors)"
+												 : "media_reco.user_factors (model, user_id, factors)",
+												 3, types);
 	Datum		args[3];
 	Datum	   *el = palloc(sizeof(Datum) * f);
-	MemoryContext rowcxt,
-				old;
 
-	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "media_reco factor row",
-								   ALLOCSET_DEFAULT_SIZES);
 	args[0] = CStringGetTextDatum(model);
 	for (int32 r = 0; r < n; r++)
 	{
-		old = MemoryContextSwitchTo(rowcxt);
+		MemoryContext old = MemoryContextSwitchTo(citus_insert_context(batch));
+
 		for (int32 k = 0; k < f; k++)
 			el[k] = Float4GetDatum((float4) f_[(size_t) r * f + k]);
 		args[1] = Int64GetDatum(ids[r]);
 		args[2] = PointerGetDatum(construct_array(el, f, FLOAT4OID, 4, true, TYPALIGN_INT));
-		if (plan_cache_execute(sql, 3, types, args, NULL, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "writing media_reco.%s failed", get_rel_name(relid));
 		MemoryContextSwitchTo(old);
-		MemoryContextReset(rowcxt);
-		if ((r & 1023) == 0)
-			CHECK_FOR_INTERRUPTS();
+		citus_insert_row(batch, args);
 	}
-	MemoryContextDelete(rowcxt);
-	CommandCounterIncrement();
+	citus_insert_end(batch);
 }
 
 /* Insert (model, id, factors real[]) for every row straight into the heap and its indexes. */

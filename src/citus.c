@@ -25,16 +25,22 @@
 #include "access/htup_details.h"
 #include "access/stratnum.h"
 #include "access/table.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_namespace.h"
 #include "commands/extension.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
 #include "utils/fmgroids.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 
 #include "citus.h"
+#include "plan_cache.h"
 
 bool
 citus_installed(void)
@@ -168,4 +174,104 @@ citus_local_placement(Oid relid)
 	if (!OidIsValid(get_relname_relid(shardname, nsp)))
 		return NULL;
 	return quote_qualified_identifier(get_namespace_name(nsp), shardname);
+}
+
+/*
+ * Batched INSERTs through the planner, for tables Citus manages: one
+ * statement per CITUS_INSERT_BATCH rows ("INSERT INTO t (cols) VALUES
+ * ($1, ..), (..), .."), so a reference table's placements get a few hundred
+ * statements for a refresh rather than one per row (each a round trip to
+ * every node).  Full batches run one cached plan; the last, shorter batch
+ * runs unprepared.  Row values are copied into the batch's own context,
+ * reset after each statement.
+ */
+#define CITUS_INSERT_BATCH_PARAMS 2500
+
+CitusInsertBatch *
+citus_insert_begin(const char *table_and_columns, int ncols, const Oid *types)
+{
+	CitusInsertBatch *b = palloc0(sizeof(CitusInsertBatch));
+
+	Assert(ncols > 0 && ncols <= CITUS_INSERT_BATCH_PARAMS);
+	b->target = pstrdup(table_and_columns);
+	b->ncols = ncols;
+	b->rows_per_batch = CITUS_INSERT_BATCH_PARAMS / ncols;
+	b->types = palloc(sizeof(Oid) * b->rows_per_batch * ncols);
+	for (int i = 0; i < b->rows_per_batch * ncols; i++)
+		b->types[i] = types[i % ncols];
+	b->values = palloc(sizeof(Datum) * b->rows_per_batch * ncols);
+	b->cxt = AllocSetContextCreate(CurrentMemoryContext, "media_reco batched insert",
+								   ALLOCSET_DEFAULT_SIZES);
+	return b;
+}
+
+static char *
+BatchSql(const CitusInsertBatch *b, int rows)
+{
+	StringInfoData sql;
+	int			p = 1;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "INSERT INTO %s VALUES ", b->target);
+	for (int r = 0; r < rows; r++)
+	{
+		appendStringInfoString(&sql, r ? ", (" : "(");
+		for (int c = 0; c < b->ncols; c++)
+			appendStringInfo(&sql, c ? ", $%d" : "$%d", p++);
+		appendStringInfoChar(&sql, ')');
+	}
+	return sql.data;
+}
+
+static void
+BatchFlush(CitusInsertBatch *b)
+{
+	int			rc;
+
+	if (b->rows == 0)
+		return;
+	if (b->rows == b->rows_per_batch)
+	{
+		if (b->full_sql == NULL)
+			b->full_sql = MemoryContextStrdup(GetMemoryChunkContext(b), BatchSql(b, b->rows));
+		rc = plan_cache_execute(b->full_sql, b->rows * b->ncols, b->types, b->values, NULL, false, 0);
+	}
+	else
+		rc = SPI_execute_with_args(BatchSql(b, b->rows), b->rows * b->ncols, b->types, b->values,
+								   NULL, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "batched insert into %s failed: %s", b->target, SPI_result_code_string(rc));
+	b->total += b->rows;
+	b->rows = 0;
+	MemoryContextReset(b->cxt);
+	CHECK_FOR_INTERRUPTS();
+}
+
+/* the batch's context: build a row's values in it, then add them */
+MemoryContext
+citus_insert_context(CitusInsertBatch *b)
+{
+	return b->cxt;
+}
+
+/* one row of ncols values (built in citus_insert_context(b), or by value) */
+void
+citus_insert_row(CitusInsertBatch *b, const Datum *row)
+{
+	memcpy(b->values + (size_t) b->rows * b->ncols, row, sizeof(Datum) * b->ncols);
+	if (++b->rows == b->rows_per_batch)
+		BatchFlush(b);
+}
+
+/* flushes the last rows; returns the rows inserted */
+int64
+citus_insert_end(CitusInsertBatch *b)
+{
+	int64		total;
+
+	BatchFlush(b);
+	total = b->total;
+	MemoryContextDelete(b->cxt);
+	CommandCounterIncrement();
+	return total;
 }

@@ -494,40 +494,29 @@ NeighborRowValues(int32 rec_id, const InteractionMatrix *m, const NeighborLists 
 
 /*
  * WriteNeighbors for a store that Citus manages (a reference table after
- * media_reco.citus_setup()): the heap here is a shell, so each row is an
- * INSERT through the planner, which writes every placement.
+ * media_reco.citus_setup()): the heap here is a shell, so the rows are
+ * INSERTs through the planner (batched), which write every placement.
  */
 static int64
 WriteNeighborsByQuery(int32 rec_id, const InteractionMatrix *m, const NeighborLists *nl)
 {
 	Oid			types[5] = {INT4OID, INT8OID, INT8ARRAYOID, FLOAT8ARRAYOID, INT4ARRAYOID};
-	MemoryContext rowcxt,
-				old;
-	int64		rows = 0;
+	CitusInsertBatch *batch = citus_insert_begin("media_reco.neighbor_store (recommender_id, item_id,"
+												 " neighbor_ids, similarities, supports)", 5, types);
 
-	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "media_reco neighbour row",
-								   ALLOCSET_DEFAULT_SIZES);
 	for (int32 i = 0; i < nl->n_items; i++)
 	{
 		Datum		args[5];
+		MemoryContext old;
 
 		if (nl->n_out[i] == 0)
 			continue;
-		old = MemoryContextSwitchTo(rowcxt);
+		old = MemoryContextSwitchTo(citus_insert_context(batch));
 		NeighborRowValues(rec_id, m, nl, i, args);
-		if (plan_cache_execute("INSERT INTO media_reco.neighbor_store (recommender_id, item_id,"
-							   " neighbor_ids, similarities, supports) VALUES ($1, $2, $3, $4, $5)",
-							   5, types, args, NULL, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "writing media_reco.neighbor_store failed");
 		MemoryContextSwitchTo(old);
-		MemoryContextReset(rowcxt);
-		rows++;
-		if ((rows & 255) == 0)
-			CHECK_FOR_INTERRUPTS();
+		citus_insert_row(batch, args);
 	}
-	MemoryContextDelete(rowcxt);
-	CommandCounterIncrement();
-	return rows;
+	return citus_insert_end(batch);
 }
 
 static int64

@@ -270,6 +270,30 @@ is(rows(q{SELECT u, x.* FROM generate_series(1, 60) u, media_reco.recommend_als(
 	rows(q{SELECT u, x.* FROM generate_series(1, 60) u, media_reco.recommend_als('als_local', u, 10) x}),
 	'train_als after citus_setup (factors written through the planner) as the local source');
 
+# larger writes through the planner after citus_setup: more rows than one batched INSERT holds
+# (500 neighbour rows, 833 factor rows a statement), so full batches and the last short one
+sql(q{CREATE TABLE ev_big AS SELECT user_id, item_id FROM media_reco.synthetic_interactions(2000, 1300, 30000, 11);
+SELECT create_distributed_table('ev_big', 'user_id');
+SELECT media_reco.create_recommender('big', 'ev_big', k => 10);
+SELECT media_reco.refresh_neighbors('big');
+SELECT media_reco.train_als('als_big', 'ev_big', options => '{"factors": 4, "iterations": 2, "cg_steps": 0}');});
+cmp_ok(sql(q{SELECT count(*) FROM media_reco.item_neighbors WHERE recommender = 'big'}), '>', 0,
+	'the big refresh stored lists');
+cmp_ok(sql(q{SELECT count(DISTINCT item_id) FROM media_reco.item_neighbors WHERE recommender = 'big'}), '>', 1000,
+	'more than two batches of neighbour rows');
+is(rows(q{SELECT item_id, neighbor_id, similarity, support, rank FROM media_reco.item_neighbors WHERE recommender = 'big'}),
+	rows(q{SELECT item_id, neighbor_id, similarity, support, rank FROM media_reco.item_similarity('ev_big', k => 10)}),
+	'every batched neighbour row is the list computed for its item');
+is(sql(q{SELECT count(*) || ' ' || count(DISTINCT user_id) FROM media_reco.user_factors WHERE model = 'als_big'}),
+	sql(q{SELECT count(DISTINCT user_id) || ' ' || count(DISTINCT user_id) FROM ev_big}),
+	'one factor row per user, over more than two batches');
+# exact solves: each stored x_u is the solve of its user's history against the stored item factors
+is(sql(q{SELECT count(*) FROM media_reco.user_factors f
+         WHERE (SELECT max(abs(a - b) / (abs(b) + 1e-3))
+                  FROM unnest(f.factors::float8[], media_reco.als_user_vector('als_big', f.user_id, true)) AS v(a, b))
+               > 1e-5 AND f.model = 'als_big'}), '0',
+	'every batched factor row belongs to its user');
+
 # the history query of recommend() goes to one shard: the plan, and the log
 my $hist = q{SELECT (item_id)::pg_catalog.int8, (plays)::pg_catalog.float8 FROM public.ev_dist
               WHERE user_id OPERATOR(pg_catalog.=) 42 AND user_id IS NOT NULL AND item_id IS NOT NULL
