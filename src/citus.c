@@ -18,6 +18,14 @@
  * loads or requires Citus.  Shards themselves are not in pg_dist_partition:
  * a query Citus sends to a shard on a worker reads the shard's heap as any
  * local table.
+ *
+ * Not yet done: the refresh's pair sums on the workers.  Citus 13 splits a
+ * custom aggregate into worker_partial_agg / coord_combine_agg only when its
+ * state type is not a pseudo-type (log_loss's float8[] state is split;
+ * internal states pull every row to the coordinator), so per-shard pair
+ * sums need a bytea state and a combine function; and the merged lists must
+ * equal one server's bit for bit, which floating sums added in another
+ * order do not give (the partial sums need exact accumulation).
  */
 #include "postgres.h"
 
