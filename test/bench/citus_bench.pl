@@ -8,6 +8,7 @@
 #   2. refresh_neighbors over BENCH_REFRESH_ROWS generated interactions
 #      (default 1,000,000) from a distributed and from a local source, both
 #      writing the neighbour store that citus_setup() made a reference table.
+#   3. recommend() latency from the coordinator for both recommenders.
 # Prints seconds, rows/s and the ratios (diag lines); asserts only that the
 # answers agree, never a time.
 use strict;
@@ -102,6 +103,8 @@ INSERT INTO ev_local SELECT user_id, item_id FROM media_reco.synthetic_interacti
 CREATE TABLE ev_dist (LIKE ev_local);
 SELECT create_distributed_table('ev_dist', 'user_id');
 INSERT INTO ev_dist SELECT * FROM ev_local;
+CREATE INDEX ON ev_local (user_id, item_id);
+CREATE INDEX ON ev_dist (user_id, item_id);
 SELECT media_reco.create_recommender('r_local', 'ev_local', k => 50);
 SELECT media_reco.create_recommender('r_dist', 'ev_dist', k => 50);
 });
@@ -114,5 +117,28 @@ is(sql(q{SELECT md5(string_agg(s.item_id || ':' || s.neighbor_ids::text || s.sim
 	'distributed and local refreshes store the same lists');
 diag("refresh_neighbors over $refresh_rows interactions (cosine, k 50), store a reference table:");
 diag(sprintf("  local source %.2f s, distributed source %.2f s (%.2fx the local time)", $t_rl, $t_rd, $t_rd / $t_rl));
+
+# 3. serving: recommend() per user from the coordinator, p50 / p95 over 300 users, each recommender
+# (after citus_setup both read their lists from the reference-table store through the planner)
+sql(q{CREATE TABLE lat (name text, ms float8);
+CREATE FUNCTION pg_temp_time_recommend(rec text) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE t0 timestamptz;
+BEGIN
+  FOR u IN 1..300 LOOP
+    t0 := clock_timestamp();
+    PERFORM * FROM media_reco.recommend(rec, u::bigint * 13 % 50000 + 1, 10);
+    INSERT INTO lat VALUES (rec, 1000 * extract(epoch FROM clock_timestamp() - t0));
+  END LOOP;
+END $$;});
+sql(q{SELECT pg_temp_time_recommend('r_local'); SELECT pg_temp_time_recommend('r_dist');
+      SELECT pg_temp_time_recommend('r_local'); SELECT pg_temp_time_recommend('r_dist');});
+for my $r ('r_local', 'r_dist')
+{
+	my $p = sql(qq{SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 2) || ' / '
+	                  || round(percentile_cont(0.95) WITHIN GROUP (ORDER BY ms)::numeric, 2)
+	                 FROM lat WHERE name = '$r'});
+	diag(sprintf("recommend(k 10) from %s source: p50 / p95 %s ms (600 calls)",
+			$r eq 'r_dist' ? 'the distributed' : 'the local', $p));
+}
 
 done_testing();
