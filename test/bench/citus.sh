@@ -21,7 +21,7 @@ if [ ! -f "$("$PG_CONFIG" --pkglibdir)/citus.so" ]; then
 fi
 dir=$(mktemp -d /tmp/media_reco_citus_bench.XXXXXX)
 trap '[ "${KEEP:-}" ] || rm -rf "$dir"' EXIT
-cp "$MR_ROOT/test/bench/citus_bench.pl" "$dir/"
+cp "$MR_ROOT/test/bench/citus_bench.pl" "$dir/" && cp -r "$MR_ROOT/test/t/lib" "$dir/"
 run_as=()
 if [ "$(id -u)" -eq 0 ]; then chown -R postgres "$dir"; run_as=(runuser -u postgres --); fi
 cd "$dir" && "${run_as[@]}" env PATH="$MR_PGBIN:$PATH" TESTDIR="$dir" \

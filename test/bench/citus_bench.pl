@@ -17,6 +17,9 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time);
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use MediaRecoTest;
 
 my $pkglibdir = `pg_config --pkglibdir`;
 chomp $pkglibdir;
@@ -24,33 +27,13 @@ plan skip_all => "Citus is not installed (no citus.so in $pkglibdir)" unless -f 
 my $predict_rows = $ENV{BENCH_PREDICT_ROWS} // 2_000_000;
 my $refresh_rows = $ENV{BENCH_REFRESH_ROWS} // 1_000_000;
 
-my @nodes;
-for my $name (qw(coordinator worker1 worker2))
-{
-	my $n = PostgreSQL::Test::Cluster->new($name);
-	$n->init;
-	$n->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'citus'
-max_connections = 60
+my ($coord, $w1, $w2) = citus_cluster(q{
 shared_buffers = 512MB
 maintenance_work_mem = 2GB
 max_wal_size = 8GB
 synchronous_commit = off
-citus.shard_count = 6
-citus.shard_replication_factor = 1
 });
-	$n->start;
-	$n->safe_psql('postgres', 'CREATE EXTENSION citus');
-	push @nodes, $n;
-}
-my ($coord, $w1, $w2) = @nodes;
-$coord->safe_psql('postgres', sprintf(q{
-SELECT pg_catalog.citus_set_coordinator_host('%s', %d);
-SELECT pg_catalog.citus_add_node('%s', %d);
-SELECT pg_catalog.citus_add_node('%s', %d);
-CREATE EXTENSION media_reco;
-SELECT count(*) FROM media_reco.citus_setup();
-}, $coord->host, $coord->port, $w1->host, $w1->port, $w2->host, $w2->port));
+$coord->safe_psql('postgres', 'CREATE EXTENSION media_reco; SELECT count(*) FROM media_reco.citus_setup();');
 
 sub sql { my ($sql) = @_; return $coord->safe_psql('postgres', $sql, timeout => 3600); }
 sub timed

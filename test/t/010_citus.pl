@@ -15,6 +15,9 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use MediaRecoTest;
 
 my $pkglibdir = `pg_config --pkglibdir`;
 chomp $pkglibdir;
@@ -22,28 +25,7 @@ plan skip_all => "Citus is not installed (no citus.so in $pkglibdir; build it wi
   . "bash test/citus/build.sh /path/to/citus); skipping the Citus tests"
   unless -f "$pkglibdir/citus.so";
 
-my @nodes;
-for my $name (qw(coordinator worker1 worker2))
-{
-	my $n = PostgreSQL::Test::Cluster->new($name);
-	$n->init;
-	$n->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'citus'
-max_connections = 60
-maintenance_work_mem = 256MB
-citus.shard_count = 6
-citus.shard_replication_factor = 1
-});
-	$n->start;
-	$n->safe_psql('postgres', 'CREATE EXTENSION citus');
-	push @nodes, $n;
-}
-my ($coord, $w1, $w2) = @nodes;
-$coord->safe_psql('postgres', sprintf(q{
-SELECT pg_catalog.citus_set_coordinator_host('%s', %d);
-SELECT pg_catalog.citus_add_node('%s', %d);
-SELECT pg_catalog.citus_add_node('%s', %d);
-}, $coord->host, $coord->port, $w1->host, $w1->port, $w2->host, $w2->port));
+my ($coord, $w1, $w2) = citus_cluster("maintenance_work_mem = 256MB\n");
 # created after the workers were added: Citus creates it on every node
 $coord->safe_psql('postgres', 'CREATE EXTENSION media_reco');
 is($w1->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'media_reco'}),

@@ -6,11 +6,12 @@ use strict;
 use warnings;
 use Exporter 'import';
 use Time::HiRes qw(gettimeofday tv_interval);
+use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
 our @EXPORT = qw($CANCEL_BOUND wait_output wait_lock_wait time_until_output
-  check_premise phase_seconds);
+  check_premise phase_seconds citus_cluster);
 
 # The extension promises that every long computation checks for interrupts
 # at least once a second; a cancel must land within this many seconds of
@@ -73,6 +74,36 @@ sub phase_seconds
 	my ($stderr, $phase) = @_;
 	return $1 if $stderr =~ /recommender "[^"]*": $phase [^\n]* in ([0-9.]+) s/;
 	return undef;
+}
+
+# A Citus coordinator and two workers on this machine (6 shards, 3 per
+# worker), citus created in each and the workers added; $extra_conf goes
+# into every node's postgresql.conf.  Returns ($coordinator, $w1, $w2).
+sub citus_cluster
+{
+	my ($extra_conf) = @_;
+	my @nodes;
+	for my $name (qw(coordinator worker1 worker2))
+	{
+		my $n = PostgreSQL::Test::Cluster->new($name);
+		$n->init;
+		$n->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'citus'
+max_connections = 60
+citus.shard_count = 6
+citus.shard_replication_factor = 1
+} . ($extra_conf // ''));
+		$n->start;
+		$n->safe_psql('postgres', 'CREATE EXTENSION citus');
+		push @nodes, $n;
+	}
+	my ($coord, $w1, $w2) = @nodes;
+	$coord->safe_psql('postgres', sprintf(q{
+SELECT pg_catalog.citus_set_coordinator_host('%s', %d);
+SELECT pg_catalog.citus_add_node('%s', %d);
+SELECT pg_catalog.citus_add_node('%s', %d);
+}, $coord->host, $coord->port, $w1->host, $w1->port, $w2->host, $w2->port));
+	return @nodes;
 }
 
 1;
