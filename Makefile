@@ -12,6 +12,7 @@ OBJS = \
 	src/model_blob.o \
 	src/state_codec.o \
 	src/simcore.o \
+	src/pairsums_core.o \
 	src/ease_core.o \
 	src/forest_core.o \
 	src/treeshap_core.o \

@@ -878,7 +878,7 @@ WriteNeighbors(NeighborLists *out, int32 i, HeapEntry *heap, int nh)
  * allocation, no interrupt hooks, nothing shared written but item i's slots.
  */
 static void
-ProcessItem(SimScratch *s, int32 i)
+ScoreRow(SimScratch *s, int32 i, int32 nt)
 {
 	const SimShared *sh = s->sh;
 	const SimParams *p = sh->p;
@@ -888,13 +888,9 @@ ProcessItem(SimScratch *s, int32 i)
 	int32	   *touched = s->touched;
 	HeapEntry  *heap = s->heap;
 	bool		cosine = SIM_IS_COSINE(p->metric);
-	int32		nt;
 	int			nh = 0;
 	double		inv_i = (cosine && sh->invnorm) ? sh->invnorm[i] : 1.0;
 	double		floor_sim = 0;	/* candidates clearly below this cannot enter */
-
-	nt = AccumulateRow(sh->m, i, cosine || p->metric == SIM_BM25 || p->metric == SIM_RP3BETA,
-					   slots, touched);
 
 	for (int32 t = 0; t < nt; t++)
 	{
@@ -951,6 +947,18 @@ ProcessItem(SimScratch *s, int32 i)
 	}
 
 	WriteNeighbors(out, i, heap, nh);
+}
+
+/* Accumulate item i's row, then keep its best candidates.  Runs on helper threads. */
+static void
+ProcessItem(SimScratch *s, int32 i)
+{
+	const SimParams *p = s->sh->p;
+	int32		nt;
+
+	nt = AccumulateRow(s->sh->m, i, SIM_IS_COSINE(p->metric) || p->metric == SIM_BM25 ||
+					   p->metric == SIM_RP3BETA, s->slots, s->touched);
+	ScoreRow(s, i, nt);
 }
 
 /* parallel.c task: chunk `task` of SIM_CHUNK items, on the worker's scratch.  Runs on helper threads. */
@@ -1782,4 +1790,156 @@ sim_metric_parse(const char *name, SimMetric *out)
 			return true;
 		}
 	return false;
+}
+
+/* ---------- pair sums of one shard, and lists from merged sums (pairsums_core.c) ---------- */
+
+struct SimRows
+{
+	int32		n_items;
+	AccSlot    *slots;
+	int32	   *touched;
+};
+
+SimRows *
+simcore_rows_create(const CoreAlloc *a, int32 n_items, CoreError *err)
+{
+	SimRows    *r = core_array(a, 1, sizeof(SimRows), true, err);
+
+	if (r == NULL)
+		return NULL;
+	r->n_items = n_items;
+	r->slots = core_array(a, Max(n_items, 1), sizeof(AccSlot), true, err);
+	r->touched = core_array(a, (size_t) n_items + 1, sizeof(int32), false, err);
+	if (r->slots == NULL || r->touched == NULL)
+		return NULL;
+	return r;
+}
+
+void
+simcore_rows_free(const CoreAlloc *a, SimRows *r)
+{
+	if (r == NULL)
+		return;
+	core_release(a, r->slots);
+	core_release(a, r->touched);
+	core_release(a, r);
+}
+
+int32
+simcore_rows_accumulate(SimRows *r, const InteractionMatrix *m, int32 i, bool weighted,
+						const int32 **touched)
+{
+	*touched = r->touched;
+	return AccumulateRow(m, i, weighted, r->slots, r->touched);
+}
+
+void
+simcore_rows_take(SimRows *r, int32 j, double *acc, int32 *cnt)
+{
+	*acc = r->slots[j].acc;
+	*cnt = r->slots[j].cnt;
+	r->slots[j].acc = 0.0;
+	r->slots[j].cnt = 0;
+}
+
+struct SimScorer
+{
+	SimShared	sh;
+	SimScratch	scratch;
+	int32		nt;
+	SimParams	p;
+	double	   *invnorm;
+};
+
+CoreStatus
+simcore_scorer_create(const CoreAlloc *a, int32 n_items, const SimParams *p, const int32 *deg,
+					  const double *sumsq, SimScorer **scorer, NeighborLists **lists, CoreError *err)
+{
+	SimScorer  *s;
+	NeighborLists *out;
+	int32		k;
+
+	*scorer = NULL;
+	*lists = NULL;
+	if (CheckOptions(p, err) != CORE_OK)
+		return err->status;
+	if (p->metric == SIM_EASE || p->metric == SIM_RP3BETA || (SIM_IS_COSINE(p->metric) && sumsq == NULL))
+		return core_error(err, CORE_INVALID, "metric %s cannot be scored from merged pair sums",
+						  sim_metric_name(p->metric));
+	s = core_array(a, 1, sizeof(SimScorer), true, err);
+	out = core_array(a, 1, sizeof(NeighborLists), true, err);
+	if (s == NULL || out == NULL)
+		return err->status;
+	k = n_items <= 1 ? 0 : Min(p->k, n_items - 1);
+	out->n_items = n_items;
+	out->k_cap = k;
+	out->n_out = core_array(a, Max(n_items, 1), sizeof(int32), true, err);
+	if (out->n_out == NULL)
+		return err->status;
+	if (k > 0)
+	{
+		out->nb = core_array(a, (size_t) n_items * k, sizeof(int32), false, err);
+		out->sim = core_array(a, (size_t) n_items * k, sizeof(double), false, err);
+		out->support = core_array(a, (size_t) n_items * k, sizeof(int32), false, err);
+		if (out->nb == NULL || out->sim == NULL || out->support == NULL)
+			return err->status;
+	}
+	s->p = *p;
+	s->p.progress = NULL;
+	if (sumsq)
+	{
+		s->invnorm = core_array(a, Max(n_items, 1), sizeof(double), false, err);
+		if (s->invnorm == NULL)
+			return err->status;
+		for (int32 i = 0; i < n_items; i++)
+			s->invnorm[i] = sumsq[i] > 0 ? 1.0 / sqrt(sumsq[i]) : 0.0;
+	}
+	s->sh.p = &s->p;
+	s->sh.out = out;
+	s->sh.deg = deg;
+	s->sh.sumsq = SIM_IS_COSINE(p->metric) ? sumsq : NULL;
+	s->sh.invnorm = SIM_IS_COSINE(p->metric) ? s->invnorm : NULL;
+	if (!ScratchInit(a, &s->scratch, &s->sh, Max(n_items, 1), Max(k, 1), err))
+		return err->status;
+	*scorer = s;
+	*lists = out;
+	return CORE_OK;
+}
+
+void
+simcore_scorer_put(SimScorer *s, int32 j, double acc, int32 cnt)
+{
+	AccSlot    *sl = &s->scratch.slots[j];
+
+	if (sl->cnt == 0)
+		s->scratch.touched[s->nt++] = j;
+	sl->acc = acc;
+	sl->cnt = cnt;
+}
+
+void
+simcore_scorer_item(SimScorer *s, int32 i)
+{
+	if (s->sh.out->k_cap == 0)
+	{
+		for (int32 t = 0; t < s->nt; t++)
+			s->scratch.slots[s->scratch.touched[t]] = (AccSlot) {0};
+	}
+	else
+		ScoreRow(&s->scratch, i, s->nt);
+	s->nt = 0;
+}
+
+void
+simcore_scorer_finish(const CoreAlloc *a, SimScorer *s)
+{
+	NeighborLists *out = s->sh.out;
+
+	out->pairs = 0;
+	for (int32 i = 0; i < out->n_items; i++)
+		out->pairs += out->n_out[i];
+	ScratchFree(a, &s->scratch);
+	core_release(a, s->invnorm);
+	core_release(a, s);
 }

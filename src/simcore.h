@@ -152,6 +152,43 @@ extern CoreStatus simcore_compute(const CoreAlloc *a, InteractionMatrix *m, cons
 								  int nthreads, const CoreInterrupts *hooks,
 								  NeighborLists **out, CoreError *err);
 
+/*
+ * Pair sums row by row, for the per-shard partial sums of a distributed
+ * refresh (pairsums_core.c).  simcore_rows_accumulate fills item i's row of
+ * Σ_u w(u,i)·w(u,j) (in users' ascending order; with weighted false only
+ * the counts) and the number of users behind each, over m's own weights as
+ * they are, and returns the number of items touched (touched[0..n), i itself
+ * included, in first-touch order); simcore_rows_take reads one and resets
+ * it, and every touched item must be taken before the next row.  Any one
+ * thread per SimRows.
+ */
+typedef struct SimRows SimRows;
+extern SimRows *simcore_rows_create(const CoreAlloc *a, int32 n_items, CoreError *err);
+extern int32 simcore_rows_accumulate(SimRows *r, const InteractionMatrix *m, int32 i, bool weighted,
+									 const int32 **touched);
+extern void simcore_rows_take(SimRows *r, int32 j, double *acc, int32 *cnt);
+extern void simcore_rows_free(const CoreAlloc *a, SimRows *r);
+
+/*
+ * Top-k lists from pair sums computed elsewhere (merged from the shards),
+ * by the same selection sim_compute runs on its own rows, so equal sums give
+ * the same lists bit for bit.  For the metrics that read only sums, counts
+ * and degrees: the cosine family (sumsq[i]: item i's sum of squares in the
+ * same scaling as the sums, as PrepareCosine leaves them), jaccard,
+ * conditional and bm25 (deg[i] = |U(i)|); rp3beta and ease are CORE_INVALID.
+ * For each item i in turn: simcore_scorer_put every candidate j (its sum and
+ * count, once each; j == i is ignored), then simcore_scorer_item(i).  The
+ * lists (allocated from a) stay the caller's after simcore_scorer_finish.
+ * Main thread.
+ */
+typedef struct SimScorer SimScorer;
+extern CoreStatus simcore_scorer_create(const CoreAlloc *a, int32 n_items, const SimParams *p,
+										const int32 *deg, const double *sumsq, SimScorer **scorer,
+										NeighborLists **lists, CoreError *err);
+extern void simcore_scorer_put(SimScorer *s, int32 j, double acc, int32 cnt);
+extern void simcore_scorer_item(SimScorer *s, int32 i);
+extern void simcore_scorer_finish(const CoreAlloc *a, SimScorer *s);
+
 extern const char *sim_metric_name(SimMetric m);
 extern bool sim_metric_parse(const char *name, SimMetric *out);
 

@@ -55,5 +55,6 @@ extern void forest_suite(void);
 extern void treeshap_suite(void);
 extern void ease_suite(void);
 extern void als_suite(void);
+extern void pairsums_suite(void);
 
 #endif

@@ -137,6 +137,7 @@ main(void)
 	treeshap_suite();
 	ease_suite();
 	als_suite();
+	pairsums_suite();
 	printf("unit: %d passed, %d failed\n", n_passed, n_failed);
 	return n_failed == 0 ? 0 : 1;
 }

@@ -1,0 +1,770 @@
+/*
+ * pairsums_core.c
+ *	  Per-shard partial pair sums and their exact merge (see pairsums_core.h).
+ *
+ * Encoding runs on a worker over its shard's matrix: each item's row of
+ * pair sums comes from simcore's row kernel (the same loop one server runs),
+ * its entries written in item order (the touched items are sorted, or read
+ * off the dense slots in order when most items are touched).  Merging runs
+ * on the coordinator without ever holding the merged pairs: the states are
+ * read side by side, one item at a time (every state lists its items in id
+ * order, so each one's next row is the lowest item it has left), the
+ * item's entries are added as integers into dense per-item slots, turned
+ * into the doubles one server would hold (integer times a power of two:
+ * exact), and handed to simcore's selection; then the touched slots are
+ * reset.  So the coordinator holds the states, the lists and a few arrays
+ * per item.
+ */
+#include "core.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "compare.h"
+#include "pairsums_core.h"
+
+#define UNITS_LIMIT		(INT64CONST(1) << 53)
+/* weights beyond these exponents are never merged: products must stay normal doubles */
+#define GRID_MIN		(-400)
+#define GRID_MAX		400
+
+/* ---------- bytes ---------- */
+
+typedef struct Writer
+{
+	const CoreAlloc *a;
+	char	   *buf;
+	size_t		len;
+	size_t		cap;
+	size_t		max;
+	CoreError  *err;
+	bool		failed;
+} Writer;
+
+static bool
+Reserve(Writer *w, size_t n)
+{
+	char	   *nb;
+	size_t		cap;
+
+	if (w->failed)
+		return false;
+	if (w->len + n <= w->cap)
+		return true;
+	if (w->len + n > w->max)
+	{
+		core_error(w->err, CORE_LIMIT, "partial pair sums of one shard exceed %zu bytes", w->max);
+		core_error_detail(w->err, "A shard's rows of pair sums grow with the square of its users' history lengths.");
+		core_error_hint(w->err, "Distribute the source over more shards, or raise maintenance_work_mem.");
+		w->failed = true;
+		return false;
+	}
+	cap = Max(w->cap * 2, (size_t) 65536);
+	while (cap < w->len + n)
+		cap *= 2;
+	cap = Min(cap, w->max);
+	nb = core_array(w->a, cap, 1, false, w->err);
+	if (nb == NULL)
+	{
+		w->failed = true;
+		return false;
+	}
+	if (w->len > 0)
+		memcpy(nb, w->buf, w->len);
+	core_release(w->a, w->buf);
+	w->buf = nb;
+	w->cap = cap;
+	return true;
+}
+
+static void
+PutU64(Writer *w, uint64 v, int bytes)
+{
+	if (!Reserve(w, bytes))
+		return;
+	for (int b = 0; b < bytes; b++)
+		w->buf[w->len++] = (char) ((v >> (8 * b)) & 0xFF);
+}
+
+static void
+PutF64(Writer *w, double d)
+{
+	uint64		v;
+
+	memcpy(&v, &d, sizeof(v));
+	PutU64(w, v, 8);
+}
+
+static inline void
+PutVar(Writer *w, uint64 v)
+{
+	if (!Reserve(w, 10))
+		return;
+	while (v >= 0x80)
+	{
+		w->buf[w->len++] = (char) ((v & 0x7F) | 0x80);
+		v >>= 7;
+	}
+	w->buf[w->len++] = (char) v;
+}
+
+static inline uint64
+ZigZag(int64 v)
+{
+	return ((uint64) v << 1) ^ (uint64) (v >> 63);
+}
+
+typedef struct Reader
+{
+	const unsigned char *p;
+	const unsigned char *end;
+	bool		bad;
+} Reader;
+
+static uint64
+GetU64(Reader *r, int bytes)
+{
+	uint64		v = 0;
+
+	if (r->bad || r->end - r->p < bytes)
+	{
+		r->bad = true;
+		return 0;
+	}
+	for (int b = 0; b < bytes; b++)
+		v |= (uint64) r->p[b] << (8 * b);
+	r->p += bytes;
+	return v;
+}
+
+static double
+GetF64(Reader *r)
+{
+	uint64		v = GetU64(r, 8);
+	double		d;
+
+	memcpy(&d, &v, sizeof(d));
+	return d;
+}
+
+static inline uint64
+GetVar(Reader *r)
+{
+	uint64		v = 0;
+
+	for (int shift = 0; shift < 64; shift += 7)
+	{
+		unsigned char c;
+
+		if (r->p >= r->end)
+			break;
+		c = *r->p++;
+		if (shift == 63 && c > 1)
+			break;
+		v |= (uint64) (c & 0x7F) << shift;
+		if ((c & 0x80) == 0)
+			return v;
+	}
+	r->bad = true;
+	return 0;
+}
+
+static inline int64
+UnZigZag(uint64 v)
+{
+	return (int64) (v >> 1) ^ -(int64) (v & 1);
+}
+
+/* ---------- encoding (a worker) ---------- */
+
+int32
+pairsums_weight_grid(double w)
+{
+	int			e;
+	double		f = frexp(fabs(w), &e);	/* |w| = f * 2^e, f in [0.5, 1) */
+	uint64		mant = (uint64) ldexp(f, 53);	/* exact: 53 significant bits */
+	int			tz = 0;
+
+	if (mant == 0)
+		return 0;
+	while ((mant & 1) == 0)
+	{
+		mant >>= 1;
+		tz++;
+	}
+	return e - 53 + tz;
+}
+
+/* Whether the shard's own sums are exact integers of units below 2^53 (see the header). */
+static bool
+ShardExact(const InteractionMatrix *m, const PairSumsShard *sh, const double *diag)
+{
+	if (!sh->weighted)
+		return true;
+	if (sh->q < GRID_MIN || sh->q > GRID_MAX ||
+		!(sh->max_abs_raw <= ldexp(1.0, GRID_MAX)))
+		return false;
+	/* duplicate sums: every partial sum of raw weights below 2^53 units of 2^q */
+	if (!((double) sh->raw_rows * sh->max_abs_raw < ldexp(1.0, 52 + sh->q)))
+		return false;
+	for (int32 i = 0; i < m->n_items; i++)
+		if (!(ldexp(diag[i], -2 * sh->q) < (double) UNITS_LIMIT))
+			return false;
+	return true;
+}
+
+CoreStatus
+pairsums_encode(const CoreAlloc *a, const InteractionMatrix *m, const PairSumsShard *sh,
+				size_t max_bytes, const CoreInterrupts *hooks, char **out, size_t *len,
+				CoreError *err)
+{
+	Writer		w;
+	double	   *diag = NULL,
+			   *maxabs = NULL;
+	int32	   *order = NULL;
+	unsigned char *mark = NULL;
+	SimRows    *rows = NULL;
+	bool		exact;
+	int32		n = m->n_items;
+	int64		entries = 0;
+	size_t		entries_at;
+
+	*out = NULL;
+	*len = 0;
+	memset(&w, 0, sizeof(w));
+	w.a = a;
+	w.max = max_bytes;
+	w.err = err;
+
+	if (sh->weighted)
+	{
+		diag = core_array(a, Max(n, 1), sizeof(double), false, err);
+		maxabs = core_array(a, Max(n, 1), sizeof(double), false, err);
+		if (diag == NULL || maxabs == NULL)
+			return err->status;
+		for (int32 i = 0; i < n; i++)
+		{
+			double		s = 0,
+						mx = 0;
+
+			/* users ascending, as the row kernel adds w(u,i)·w(u,i) */
+			for (int64 p = m->i_ptr[i]; p < m->i_ptr[i + 1]; p++)
+			{
+				s += m->i_w[p] * m->i_w[p];
+				mx = Max(mx, fabs(m->i_w[p]));
+			}
+			diag[i] = s;
+			maxabs[i] = mx;
+		}
+	}
+	exact = ShardExact(m, sh, diag);
+
+	PutU64(&w, PAIRSUMS_MAGIC, 4);
+	PutU64(&w, PAIRSUMS_VERSION, 1);
+	PutU64(&w, (sh->weighted ? PAIRSUMS_WEIGHTED : 0) | (exact ? PAIRSUMS_EXACT : 0), 1);
+	PutU64(&w, sh->port, 2);
+	PutU64(&w, (uint64) sh->raw_rows, 8);
+	PutU64(&w, (uint64) (int64) m->n_users, 8);
+	PutU64(&w, (uint64) m->nnz, 8);
+	PutU64(&w, (uint64) (uint32) (exact ? n : 0), 4);
+	PutU64(&w, (uint64) (uint32) (sh->weighted ? sh->q : 0), 4);
+	PutF64(&w, sh->max_abs_raw);
+	PutF64(&w, 0.0);			/* seconds: patched in at the end */
+	entries_at = w.len;
+	PutU64(&w, 0, 8);			/* entries: patched in at the end */
+	if (!exact || w.failed)
+		goto done;
+
+	for (int32 i = 0; i < n; i++)
+	{
+		if (i == 0)
+			PutU64(&w, (uint64) m->item_ids[0], 8);
+		else
+			PutVar(&w, (uint64) m->item_ids[i] - (uint64) m->item_ids[i - 1]);
+		PutVar(&w, (uint64) (m->i_ptr[i + 1] - m->i_ptr[i]));
+		if (sh->weighted)
+		{
+			PutF64(&w, maxabs[i]);
+			PutVar(&w, (uint64) ldexp(diag[i], -2 * sh->q));
+		}
+	}
+
+	rows = simcore_rows_create(a, n, err);
+	order = core_array(a, (size_t) n + 1, sizeof(int32), false, err);
+	mark = core_array(a, Max(n, 1), 1, true, err);
+	if (rows == NULL || order == NULL || mark == NULL)
+	{
+		w.failed = true;
+		goto done;
+	}
+	for (int32 i = 0; i < n && !w.failed; i++)
+	{
+		const int32 *touched;
+		int32		nt = simcore_rows_accumulate(rows, m, i, sh->weighted, &touched);
+		int32		prev = -1;
+
+		/* the entries in item order: sort the touched, or walk a mask when most are */
+		if ((int64) nt * 16 < n)
+		{
+			memcpy(order, touched, sizeof(int32) * nt);
+			qsort(order, nt, sizeof(int32), cmp_int32);
+		}
+		else
+		{
+			int32		t = 0;
+
+			for (int32 j = 0; j < nt; j++)
+				mark[touched[j]] = 1;
+			for (int32 j = 0; j < n; j++)
+				if (mark[j])
+				{
+					order[t++] = j;
+					mark[j] = 0;
+				}
+		}
+		PutVar(&w, (uint64) (nt - 1));	/* the item itself is always touched */
+		for (int32 t = 0; t < nt; t++)
+		{
+			int32		j = order[t];
+			double		acc;
+			int32		cnt;
+
+			simcore_rows_take(rows, j, &acc, &cnt);
+			if (j == i)
+				continue;
+			PutVar(&w, (uint64) (j - prev - 1));
+			PutVar(&w, (uint64) cnt);
+			if (sh->weighted)
+				PutVar(&w, ZigZag((int64) ldexp(acc, -2 * sh->q)));
+			prev = j;
+			entries++;
+		}
+		if ((i & 63) == 0)
+			core_check_interrupts(hooks);
+	}
+
+done:
+	simcore_rows_free(a, rows);
+	core_release(a, order);
+	core_release(a, mark);
+	core_release(a, diag);
+	core_release(a, maxabs);
+	if (w.failed)
+	{
+		core_release(a, w.buf);
+		return err->status;
+	}
+	{
+		uint64		v;
+		double		secs = sh->seconds;
+
+		memcpy(&v, &secs, sizeof(v));
+		for (int b = 0; b < 8; b++)
+		{
+			w.buf[entries_at - 8 + b] = (char) ((v >> (8 * b)) & 0xFF);
+			w.buf[entries_at + b] = (char) (((uint64) entries >> (8 * b)) & 0xFF);
+		}
+	}
+	*out = w.buf;
+	*len = w.len;
+	return CORE_OK;
+}
+
+/* ---------- merging (the coordinator) ---------- */
+
+static CoreStatus
+Corrupt(CoreError *err, int s, const char *what)
+{
+	core_error(err, CORE_CORRUPT, "invalid partial pair sums");
+	return core_error_detail(err, "State %d: %s.", s + 1, what);
+}
+
+static CoreStatus
+HeaderAt(const char *data, size_t len, PairSumsHeader *h, int s, CoreError *err)
+{
+	Reader		r = {(const unsigned char *) data, (const unsigned char *) data + len, false};
+
+	memset(h, 0, sizeof(*h));
+	if (len < PAIRSUMS_HEADER || GetU64(&r, 4) != PAIRSUMS_MAGIC)
+		return Corrupt(err, s, "not a media_reco pair-sums state");
+	if (GetU64(&r, 1) != PAIRSUMS_VERSION)
+		return Corrupt(err, s, "unknown version");
+	h->flags = (uint8) GetU64(&r, 1);
+	h->port = (uint16) GetU64(&r, 2);
+	h->raw_rows = (int64) GetU64(&r, 8);
+	h->users = (int64) GetU64(&r, 8);
+	h->nnz = (int64) GetU64(&r, 8);
+	h->n_items = (int32) (uint32) GetU64(&r, 4);
+	h->q = (int32) (uint32) GetU64(&r, 4);
+	h->max_abs_raw = GetF64(&r);
+	h->seconds = GetF64(&r);
+	h->entries = (int64) GetU64(&r, 8);
+	if ((h->flags & ~(PAIRSUMS_WEIGHTED | PAIRSUMS_EXACT)) != 0)
+		return Corrupt(err, s, "unknown flags");
+	if (h->raw_rows < 0 || h->users < 0 || h->nnz < 0 || h->nnz > h->raw_rows ||
+		h->users > h->nnz || h->n_items < 0 || h->n_items > h->nnz || h->entries < 0 ||
+		h->q < -1100 || h->q > 1100 || !(h->max_abs_raw >= 0) || isinf(h->max_abs_raw) ||
+		!(h->seconds >= 0) || isinf(h->seconds))
+		return Corrupt(err, s, "counts out of range");
+	if (!(h->flags & PAIRSUMS_EXACT) && (h->n_items != 0 || h->entries != 0 || len != PAIRSUMS_HEADER))
+		return Corrupt(err, s, "an inexact state with rows");
+	/* each item takes at least 2 bytes, each entry 2 */
+	if ((uint64) h->n_items > len || (uint64) h->entries > len / 2)
+		return Corrupt(err, s, "more items or entries than bytes");
+	return CORE_OK;
+}
+
+CoreStatus
+pairsums_header(const char *data, size_t len, PairSumsHeader *h, CoreError *err)
+{
+	return HeaderAt(data, len, h, 0, err);
+}
+
+/* prev + d for ascending ids (d > 0), false when it passes INT64_MAX */
+static bool
+NextId(int64 prev, uint64 d, int64 *id)
+{
+	uint64		up = (uint64) prev ^ (UINT64CONST(1) << 63);	/* order-preserving */
+
+	if (d == 0 || d > PG_UINT64_MAX - up)
+		return false;
+	*id = (int64) ((up + d) ^ (UINT64CONST(1) << 63));
+	return true;
+}
+
+typedef struct StateCursor
+{
+	PairSumsHeader h;
+	Reader		r;
+	int32	   *map;			/* local item -> merged item */
+	int32		next;			/* the next local item whose row is unread */
+	int64		seen;			/* entries read */
+} StateCursor;
+
+static int
+CmpInt64Value(const void *a, const void *b)
+{
+	return cmp_int64(a, b);
+}
+
+CoreStatus
+pairsums_merge(const CoreAlloc *a, const char *const *states, const size_t *lens, int n,
+			   const SimParams *p, const CoreInterrupts *hooks, PairSumsResult *out,
+			   CoreError *err)
+{
+	StateCursor *cur;
+	int64		total_items = 0;
+	int64	   *ids = NULL;
+	int32		ni = 0;
+	bool		weighted = SIM_IS_COSINE(p->metric);
+	int32		q = INT32_MAX;
+	int32	   *deg = NULL;
+	int64	   *deg64 = NULL;
+	double	   *maxabs = NULL;
+	int64	   *diag = NULL;
+	int		   *shift = NULL;
+	double	   *sumsq = NULL;
+	int64	   *acc = NULL;
+	int64	   *cnt = NULL;
+	int32	   *touched = NULL;
+	SimScorer  *scorer = NULL;
+	double		max_raw = 0;
+	bool		any_weighted = false;
+
+	memset(out, 0, sizeof(*out));
+	out->exact = true;
+	out->n_states = n;
+	if (!(p->metric == SIM_COSINE || p->metric == SIM_JACCARD || p->metric == SIM_CONDITIONAL))
+		return core_error(err, CORE_INVALID, "metric %s is not merged from pair sums",
+						  sim_metric_name(p->metric));
+	cur = core_array(a, Max(n, 1), sizeof(StateCursor), true, err);
+	if (cur == NULL)
+		return err->status;
+
+	/* headers: totals, the common grid, the report */
+	for (int s = 0; s < n; s++)
+	{
+		StateCursor *c = &cur[s];
+		int			node;
+
+		if (HeaderAt(states[s], lens[s], &c->h, s, err) != CORE_OK)
+			return err->status;
+		c->r.p = (const unsigned char *) states[s] + PAIRSUMS_HEADER;
+		c->r.end = (const unsigned char *) states[s] + lens[s];
+		if (weighted && !(c->h.flags & PAIRSUMS_WEIGHTED) && c->h.nnz > 0)
+			return Corrupt(err, s, "counts only, but the metric needs the sums");
+		any_weighted |= (c->h.flags & PAIRSUMS_WEIGHTED) != 0;
+		out->raw_rows += c->h.raw_rows;
+		out->users += c->h.users;
+		out->nnz += c->h.nnz;
+		out->entries += c->h.entries;
+		out->shard_seconds_sum += c->h.seconds;
+		out->shard_seconds_max = Max(out->shard_seconds_max, c->h.seconds);
+		for (node = 0; node < out->n_nodes; node++)
+			if (out->node_port[node] == c->h.port)
+				break;
+		if (node == out->n_nodes && node < PAIRSUMS_MAX_NODES)
+			out->node_port[out->n_nodes++] = c->h.port;
+		if (node < PAIRSUMS_MAX_NODES)
+			out->node_seconds[node] += c->h.seconds;
+		if (c->h.nnz == 0)
+			continue;
+		if (!(c->h.flags & PAIRSUMS_EXACT))
+		{
+			out->exact = false;
+			snprintf(out->why, sizeof(out->why),
+					 "a shard's weights are not all multiples of one power of two with sums below 2^53 of its units");
+		}
+		max_raw = Max(max_raw, c->h.max_abs_raw);
+		q = Min(q, c->h.q);
+		total_items += c->h.n_items;
+	}
+	(void) any_weighted;
+	if (q == INT32_MAX)
+		q = 0;
+	if (out->exact && weighted &&
+		!((double) out->raw_rows * max_raw < ldexp(1.0, 52 + q)))
+	{
+		out->exact = false;
+		snprintf(out->why, sizeof(out->why),
+				 "sums of duplicate rows could round: rows x max |weight| reaches 2^52 units of the weights' grid");
+	}
+	if (!out->exact)
+		return CORE_OK;
+
+	/* the merged items: every state's ids, sorted, distinct */
+	ids = core_array(a, Max(total_items, 1), sizeof(int64), false, err);
+	if (ids == NULL)
+		return err->status;
+	for (int s = 0; s < n; s++)
+	{
+		StateCursor *c = &cur[s];
+		int64		prev = 0;
+
+		c->map = core_array(a, Max(c->h.n_items, 1), sizeof(int32), false, err);
+		if (c->map == NULL)
+			return err->status;
+		for (int32 i = 0; i < c->h.n_items; i++)
+		{
+			uint64		id;
+			uint64		d;
+
+			if (i == 0)
+				id = GetU64(&c->r, 8);
+			else
+			{
+				int64		next;
+
+				if (!NextId(prev, GetVar(&c->r), &next))
+					return Corrupt(err, s, "item ids not ascending");
+				id = (uint64) next;
+			}
+			d = GetVar(&c->r);	/* users of the item */
+			if (d == 0 || d > (uint64) c->h.users)
+				return Corrupt(err, s, "an item's user count out of range");
+			if (c->h.flags & PAIRSUMS_WEIGHTED)
+			{
+				double		mx = GetF64(&c->r);
+				uint64		dg = GetVar(&c->r);
+
+				if (!(mx >= 0) || isinf(mx) || dg >= (uint64) UNITS_LIMIT)
+					return Corrupt(err, s, "an item's weights out of range");
+			}
+			if (c->r.bad)
+				return Corrupt(err, s, "truncated item list");
+			prev = (int64) id;
+			ids[ni++] = (int64) id;
+		}
+	}
+	qsort(ids, ni, sizeof(int64), CmpInt64Value);
+	{
+		int32		u = 0;
+
+		for (int32 i = 0; i < ni; i++)
+			if (u == 0 || ids[i] != ids[u - 1])
+				ids[u++] = ids[i];
+		ni = u;
+	}
+	out->n_items = ni;
+	out->item_ids = ids;
+
+	/* second read of the item lists: maps, degrees, norms */
+	deg64 = core_array(a, Max(ni, 1), sizeof(int64), true, err);
+	deg = core_array(a, Max(ni, 1), sizeof(int32), false, err);
+	maxabs = core_array(a, Max(ni, 1), sizeof(double), true, err);
+	diag = core_array(a, Max(ni, 1), sizeof(int64), true, err);
+	if (deg64 == NULL || deg == NULL || maxabs == NULL || diag == NULL)
+		return err->status;
+	for (int s = 0; s < n; s++)
+	{
+		StateCursor *c = &cur[s];
+		int32		g = 0;
+		int64		prev = 0;
+
+		c->r.p = (const unsigned char *) states[s] + PAIRSUMS_HEADER;
+		for (int32 i = 0; i < c->h.n_items; i++)
+		{
+			int64		id = (int64) GetU64(&c->r, i == 0 ? 8 : 0);
+
+			if (i > 0)
+				(void) NextId(prev, GetVar(&c->r), &id);	/* checked above */
+
+			while (ids[g] != id)
+				g++;			/* present: the merged ids include every state's */
+			c->map[i] = g;
+			deg64[g] += (int64) GetVar(&c->r);
+			if (c->h.flags & PAIRSUMS_WEIGHTED)
+			{
+				double		mx = GetF64(&c->r);
+				int64		dg = (int64) GetVar(&c->r);
+				int			up = 2 * (c->h.q - q);
+
+				maxabs[g] = Max(maxabs[g], mx);
+				/* into units of 2^2q: exact, or beyond the bound (not mergeable) */
+				if (up >= 53 || (dg != 0 && dg > (UNITS_LIMIT >> up)))
+					diag[g] = UNITS_LIMIT;
+				else
+					diag[g] = Min(diag[g] + (dg << up), UNITS_LIMIT);
+			}
+			prev = id;
+		}
+	}
+	for (int32 i = 0; i < ni; i++)
+	{
+		if (deg64[i] > INT32_MAX)
+			return core_error(err, CORE_LIMIT, "an item has more than %d users", INT32_MAX);
+		deg[i] = (int32) deg64[i];
+		if (weighted && diag[i] >= UNITS_LIMIT)
+		{
+			out->exact = false;
+			snprintf(out->why, sizeof(out->why),
+					 "item " INT64_FORMAT "'s sum of squared weights reaches 2^53 units of the weights' grid",
+					 ids[i]);
+			return CORE_OK;
+		}
+	}
+	core_release(a, deg64);
+
+	/* cosine's scaling, as PrepareCosine applies it: exact powers of two */
+	if (weighted)
+	{
+		shift = core_array(a, Max(ni, 1), sizeof(int), false, err);
+		sumsq = core_array(a, Max(ni, 1), sizeof(double), false, err);
+		if (shift == NULL || sumsq == NULL)
+			return err->status;
+		for (int32 i = 0; i < ni; i++)
+		{
+			int			e = 0;
+
+			if (maxabs[i] > 0)
+				(void) frexp(maxabs[i], &e);
+			shift[i] = -e;
+			sumsq[i] = ldexp((double) diag[i], 2 * q - 2 * e);
+		}
+	}
+	if (simcore_scorer_create(a, ni, p, deg, sumsq, &scorer, &out->lists, err) != CORE_OK)
+		return err->status;
+
+	acc = core_array(a, Max(ni, 1), sizeof(int64), true, err);
+	cnt = core_array(a, Max(ni, 1), sizeof(int64), true, err);
+	touched = core_array(a, Max(ni, 1), sizeof(int32), false, err);
+	if (acc == NULL || cnt == NULL || touched == NULL)
+		return err->status;
+
+	for (int32 i = 0; i < ni; i++)
+	{
+		int32		nt = 0;
+
+		for (int s = 0; s < n; s++)
+		{
+			StateCursor *c = &cur[s];
+			uint64		entries;
+			int32		j = -1;
+			int			up = 2 * (c->h.q - q);
+			int32		li = c->next;
+
+			if (li >= c->h.n_items || c->map[li] != i)
+				continue;
+			c->next++;
+			entries = GetVar(&c->r);
+			if (c->r.bad || entries >= (uint64) c->h.n_items ||
+				entries > (uint64) (c->h.entries - c->seen))
+				return Corrupt(err, s, "a row's length out of range");
+			c->seen += (int64) entries;
+			for (uint64 t = 0; t < entries; t++)
+			{
+				uint64		dj = GetVar(&c->r);
+				uint64		ct = GetVar(&c->r);
+				int32		g;
+
+				if (c->r.bad || dj >= (uint64) c->h.n_items || (int64) j + 1 + (int64) dj >= c->h.n_items)
+					return Corrupt(err, s, "a row's items out of range");
+				j += 1 + (int32) dj;
+				if (j == li)
+					return Corrupt(err, s, "an item paired with itself");
+				if (ct == 0 || ct > (uint64) c->h.users)
+					return Corrupt(err, s, "a pair's count out of range");
+				g = c->map[j];
+				if (cnt[g] == 0)
+					touched[nt++] = g;
+				cnt[g] += (int64) ct;
+				if (c->h.flags & PAIRSUMS_WEIGHTED)
+				{
+					int64		v = UnZigZag(GetVar(&c->r));
+
+					if (c->r.bad || v >= UNITS_LIMIT || v <= -UNITS_LIMIT)
+						return Corrupt(err, s, "a pair's sum out of range");
+					if (weighted)
+					{
+						if (up >= 53 || (v != 0 && (v > (UNITS_LIMIT >> up) || -v > (UNITS_LIMIT >> up))))
+							return Corrupt(err, s, "a pair's sum beyond its items' norms");
+						acc[g] += v * ((int64) 1 << up);
+						/* honest shards' running sums stay below sqrt(G_ii G_jj) */
+						if (acc[g] >= UNITS_LIMIT || acc[g] <= -UNITS_LIMIT)
+							return Corrupt(err, s, "a pair's merged sum beyond its items' norms");
+					}
+				}
+			}
+		}
+		for (int32 t = 0; t < nt; t++)
+		{
+			int32		j = touched[t];
+			double		dot = 0;
+
+			if (cnt[j] > Min(deg[i], deg[j]))
+			{
+				core_error(err, CORE_CORRUPT, "invalid partial pair sums");
+				return core_error_detail(err, "Items " INT64_FORMAT " and " INT64_FORMAT " are paired by more users than either has.",
+										 ids[i], ids[j]);
+			}
+			if (weighted)
+				dot = ldexp((double) acc[j], 2 * q + shift[i] + shift[j]);
+			simcore_scorer_put(scorer, j, dot, (int32) cnt[j]);
+			acc[j] = 0;
+			cnt[j] = 0;
+		}
+		simcore_scorer_item(scorer, i);
+		if ((i & 63) == 0)
+			core_check_interrupts(hooks);
+	}
+	for (int s = 0; s < n; s++)
+		if (cur[s].h.nnz > 0 && (cur[s].next != cur[s].h.n_items || cur[s].seen != cur[s].h.entries ||
+								 cur[s].r.p != cur[s].r.end))
+			return Corrupt(err, s, "rows and header disagree");
+
+	simcore_scorer_finish(a, scorer);
+	for (int s = 0; s < n; s++)
+		core_release(a, cur[s].map);
+	core_release(a, cur);
+	core_release(a, deg);
+	core_release(a, maxabs);
+	core_release(a, diag);
+	core_release(a, shift);
+	core_release(a, sumsq);
+	core_release(a, acc);
+	core_release(a, cnt);
+	core_release(a, touched);
+	return CORE_OK;
+}

@@ -1,0 +1,130 @@
+/*
+ * pairsums_core.h
+ *	  A refresh split over the shards of a distributed source: each shard's
+ *	  partial pair sums as bytes, and their exact merge into neighbour lists.
+ *
+ * The item-item metrics that read only pair sums, co-occurrence counts and
+ * item degrees (cosine, jaccard, conditional) decompose over users:
+ * G[i][j] = Σ_u w(u,i)·w(u,j), and a source distributed by its user column
+ * keeps each user's rows in one shard.  A shard encodes its rows of G and
+ * the counts (pairsums_encode); the coordinator adds the shards' rows item
+ * by item and selects the top k with the selection sim_compute runs
+ * (pairsums_merge).  Nothing here touches the server: plain C (core.h),
+ * unit-tested and fuzzed without one; pairsums.c is the aggregate around it.
+ *
+ * Exactness.  The merged lists must equal one server's bit for bit, and one
+ * server adds the products in ascending user order in double precision.
+ * Both give the same bits when every one of those additions is exact, which
+ * holds when every weight is a multiple of 2^q and every item's Σ w² is
+ * below 2^53 units of 2^2q (then, by Cauchy-Schwarz, every partial sum of
+ * every pair is an integer number of units below 2^53), and the duplicate
+ * sums stay below 2^53 units of 2^q: unweighted sources, counts, ratings,
+ * half-stars.  A shard checks its own part and sends its sums as integers
+ * of units; the coordinator adds integers (exact in any order) and checks
+ * the global bound; when either check fails the result says so (exact =
+ * false) and the caller reads the rows instead.  Counts are integers and
+ * always exact, so jaccard and conditional always merge.
+ *
+ * Layout (integers little-endian; "v" an unsigned LEB128 varint, "z" a
+ * zigzag varint):
+ *   header: u32 magic 'MRPS' | u8 version 1 | u8 flags (1 weighted, 2 exact)
+ *     | u16 node port | i64 raw rows | i64 users | i64 distinct pairs
+ *     | i32 items | i32 q | f64 max |raw weight| | f64 cpu seconds
+ *     | i64 row entries
+ *   items (n times, ids ascending): id (i64 for the first, then v of the
+ *     positive difference) | v users of the item | weighted: f64 max |w|,
+ *     v Σ w² in units of 2^2q
+ *   rows (n times, item order): v entries | entries times: v (j - previous
+ *     j - 1, previous starting at -1; the item itself omitted) | v count
+ *     | weighted: z Σ w·w in units of 2^2q
+ * A shard whose own check failed sends the header with exact unset and no
+ * items.
+ */
+#ifndef MEDIA_RECO_PAIRSUMS_CORE_H
+#define MEDIA_RECO_PAIRSUMS_CORE_H
+
+#include "core.h"
+
+#include "simcore.h"
+
+#define PAIRSUMS_MAGIC		0x5350524dU	/* "MRPS" */
+#define PAIRSUMS_VERSION	1
+#define PAIRSUMS_WEIGHTED	1
+#define PAIRSUMS_EXACT		2
+#define PAIRSUMS_HEADER		64
+
+/* What the shard's reader saw before the matrix was built. */
+typedef struct PairSumsShard
+{
+	bool		weighted;		/* the metric reads the sums (cosine) */
+	int64		raw_rows;		/* rows read, duplicates included */
+	double		max_abs_raw;	/* largest |weight| of a row */
+	int32		q;				/* every row's weight is a multiple of 2^q (0: none nonzero) */
+	double		seconds;		/* CPU seconds of the shard's work, for the report */
+	uint16		port;			/* the node's port, for the per-node report */
+} PairSumsShard;
+
+/* The exponent of the lowest set bit of w's binary expansion (w finite, != 0). */
+extern int32 pairsums_weight_grid(double w);
+
+/*
+ * Encode m (built from the shard's rows, m's own weights, unscaled) into a
+ * fresh buffer from a (*out, *len).  CORE_LIMIT when it would exceed
+ * max_bytes.  Polls hooks.  Main thread.
+ */
+extern CoreStatus pairsums_encode(const CoreAlloc *a, const InteractionMatrix *m,
+								  const PairSumsShard *sh, size_t max_bytes,
+								  const CoreInterrupts *hooks, char **out, size_t *len,
+								  CoreError *err);
+
+/* One shard's header, checked (CORE_CORRUPT otherwise); len the whole state's. */
+typedef struct PairSumsHeader
+{
+	uint8		flags;
+	uint16		port;
+	int64		raw_rows;
+	int64		users;
+	int64		nnz;
+	int32		n_items;
+	int32		q;
+	double		max_abs_raw;
+	double		seconds;
+	int64		entries;
+} PairSumsHeader;
+
+extern CoreStatus pairsums_header(const char *data, size_t len, PairSumsHeader *h, CoreError *err);
+
+#define PAIRSUMS_MAX_NODES 64
+
+typedef struct PairSumsResult
+{
+	bool		exact;			/* false: nothing below the counts is set */
+	char		why[160];		/* when not exact */
+	int64		raw_rows;
+	int64		users;
+	int64		nnz;
+	int32		n_items;
+	int64	   *item_ids;		/* [n_items], ascending */
+	NeighborLists *lists;		/* indexes into item_ids */
+	int			n_states;
+	double		shard_seconds_sum;
+	double		shard_seconds_max;
+	int			n_nodes;		/* distinct ports, at most PAIRSUMS_MAX_NODES */
+	uint16		node_port[PAIRSUMS_MAX_NODES];
+	double		node_seconds[PAIRSUMS_MAX_NODES];
+	int64		entries;		/* row entries received */
+} PairSumsResult;
+
+/*
+ * Merge n shards' states (each checked as it is read: CORE_CORRUPT, with
+ * what is wrong) into top-k lists for p (cosine, jaccard, conditional;
+ * others CORE_INVALID), exactly as sim_compute over all the shards' rows in
+ * one matrix.  The states must come from disjoint sets of users.  Memory:
+ * the lists plus about 40 bytes per item and 16 per item per state.  Polls
+ * hooks.  Main thread.
+ */
+extern CoreStatus pairsums_merge(const CoreAlloc *a, const char *const *states, const size_t *lens,
+								 int n, const SimParams *p, const CoreInterrupts *hooks,
+								 PairSumsResult *out, CoreError *err);
+
+#endif

@@ -1,0 +1,330 @@
+/*
+ * test_pairsums.c
+ *	  The distributed refresh's core (pairsums_core.c): random interactions
+ *	  split by user into shards, each shard's pair sums encoded on its own,
+ *	  merged, and compared bit for bit with simcore_compute over all the rows
+ *	  in one matrix (the single-server refresh) — cosine over unit, integer,
+ *	  signed and half weights with duplicate rows, jaccard and conditional,
+ *	  with k, min_support and shrinkage varied.  Weights that are not
+ *	  multiples of one power of two must come back "not exact", a byte budget
+ *	  too small must be CORE_LIMIT, and damaged states CORE_CORRUPT (or a
+ *	  result), never a crash (the harness runs under ASan/UBSan).
+ */
+#include "unit.h"
+
+#include <stdlib.h>
+
+#include "pairsums_core.h"
+#include "simcore.h"
+
+#define MAXROWS 6000
+
+typedef enum WeightKind
+{
+	W_UNIT, W_INT, W_SIGNED, W_HALF, W_TENTH,
+	W_GRIDS						/* quarters in shard 0 of 4, integers elsewhere: grids differ by shard */
+} WeightKind;
+
+static int
+ShardOfUser(int64 user, int n_shards)
+{
+	return (int) ((uint64) user * 2654435761U % 1000003 % (uint64) n_shards);
+}
+
+typedef struct Rows
+{
+	int			n;
+	int64		user[MAXROWS];
+	int64		item[MAXROWS];
+	double		w[MAXROWS];
+} Rows;
+
+static void
+MakeRows(Rows *r, uint64 seed, int n, int users, int items, WeightKind kind)
+{
+	uint64		rs = seed;
+
+	r->n = n;
+	for (int t = 0; t < n; t++)
+	{
+		double		u = unit_uniform(&rs);
+
+		r->user[t] = 7 + 5 * (int64) (unit_rand(&rs) % (uint64) users);
+		/* popular items first: skewed, so lists and ties both occur */
+		r->item[t] = 100 + 3 * (int64) ((double) items * u * u);
+		switch (kind)
+		{
+			case W_UNIT:
+				r->w[t] = 1.0;
+				break;
+			case W_INT:
+				r->w[t] = (double) (1 + unit_rand(&rs) % 5);
+				break;
+			case W_SIGNED:
+				r->w[t] = (double) ((int) (unit_rand(&rs) % 7) - 3);
+				break;
+			case W_HALF:
+				r->w[t] = 0.5 * (double) (1 + unit_rand(&rs) % 10);
+				break;
+			case W_TENTH:
+				r->w[t] = 0.1 * (double) (1 + unit_rand(&rs) % 10);
+				break;
+			case W_GRIDS:
+				r->w[t] = (double) (1 + unit_rand(&rs) % 9) * (ShardOfUser(r->user[t], 4) == 0 ? 0.25 : 1.0);
+				break;
+		}
+	}
+}
+
+static InteractionMatrix *
+Build(const Rows *r, int shard, int n_shards)
+{
+	CoreError	err;
+	TripleBuffer *tb = simcore_triples_create(&unit_arena, (size_t) 1 << 30, "maintenance_work_mem", &err);
+	InteractionMatrix *m = NULL;
+
+	CHECK(tb != NULL);
+	for (int t = 0; tb && t < r->n; t++)
+		if (n_shards == 0 || ShardOfUser(r->user[t], n_shards) == shard)
+			CHECK_EQ_INT(simcore_triples_add(tb, r->user[t], r->item[t], r->w[t], &err), CORE_OK);
+	if (tb)
+		CHECK_EQ_INT(simcore_matrix_build(&unit_arena, tb, true, &core_no_interrupts, &m, &err), CORE_OK);
+	return m;
+}
+
+/* The shard's header facts, as the aggregate's transition records them. */
+static PairSumsShard
+ShardOf(const Rows *r, int shard, int n_shards, bool weighted)
+{
+	PairSumsShard sh;
+
+	memset(&sh, 0, sizeof(sh));
+	sh.weighted = weighted;
+	sh.q = INT32_MAX;
+	sh.port = (uint16) (9700 + shard % 2);
+	sh.seconds = 0.25;
+	for (int t = 0; t < r->n; t++)
+	{
+		if (ShardOfUser(r->user[t], n_shards) != shard)
+			continue;
+		sh.raw_rows++;
+		sh.max_abs_raw = Max(sh.max_abs_raw, fabs(r->w[t]));
+		if (r->w[t] != 0)
+			sh.q = Min(sh.q, pairsums_weight_grid(r->w[t]));
+	}
+	if (sh.q == INT32_MAX)
+		sh.q = 0;
+	return sh;
+}
+
+typedef struct Encoded
+{
+	int			n;
+	char	   *data[8];
+	size_t		len[8];
+} Encoded;
+
+static void
+EncodeShards(const Rows *r, int n_shards, bool weighted, Encoded *e)
+{
+	CoreError	err;
+
+	e->n = n_shards;
+	for (int s = 0; s < n_shards; s++)
+	{
+		InteractionMatrix *m = Build(r, s, n_shards);
+		PairSumsShard sh = ShardOf(r, s, n_shards, weighted);
+
+		e->data[s] = NULL;
+		e->len[s] = 0;
+		if (m == NULL)
+			continue;
+		CHECK_EQ_INT(pairsums_encode(&unit_arena, m, &sh, (size_t) 1 << 28, &core_no_interrupts,
+									 &e->data[s], &e->len[s], &err), CORE_OK);
+	}
+}
+
+/* merged lists == one server's lists, every bit */
+static void
+CompareMerged(const Rows *r, int n_shards, const SimParams *p)
+{
+	InteractionMatrix *whole = Build(r, 0, 0);
+	NeighborLists *ref = NULL;
+	Encoded		e;
+	PairSumsResult res;
+	CoreError	err;
+	int			bad = 0;
+
+	CHECK(whole != NULL);
+	if (whole == NULL)
+		return;
+	EncodeShards(r, n_shards, SIM_IS_COSINE(p->metric), &e);
+	CHECK_EQ_INT(pairsums_merge(&unit_arena, (const char *const *) e.data, e.len, e.n, p,
+								&core_no_interrupts, &res, &err), CORE_OK);
+	CHECK(res.exact);
+	CHECK_EQ_INT(res.raw_rows, r->n);
+	CHECK_EQ_INT(res.nnz, whole->nnz);
+	CHECK_EQ_INT(res.users, whole->n_users);
+	CHECK_EQ_INT(res.n_items, whole->n_items);
+	CHECK_EQ_INT(res.n_nodes, n_shards > 1 ? 2 : 1);
+	CHECK_NEAR(res.shard_seconds_sum, 0.25 * n_shards, 1e-12);
+	CHECK_EQ_INT(simcore_compute(&unit_arena, whole, p, 1, &core_no_interrupts, &ref, &err), CORE_OK);
+	if (ref == NULL || !res.exact || res.lists == NULL || res.n_items != whole->n_items)
+		return;
+	CHECK(memcmp(res.item_ids, whole->item_ids, sizeof(int64) * res.n_items) == 0);
+	CHECK_EQ_INT(res.lists->pairs, ref->pairs);
+	for (int32 i = 0; i < ref->n_items && bad < 5; i++)
+	{
+		if (res.lists->n_out[i] != ref->n_out[i])
+		{
+			unit_fail(__FILE__, __LINE__, "%s: item %d has %d neighbours merged, %d on one server",
+					  sim_metric_name(p->metric), i, res.lists->n_out[i], ref->n_out[i]);
+			bad++;
+			continue;
+		}
+		for (int32 t = 0; t < ref->n_out[i]; t++)
+		{
+			size_t		a = (size_t) i * res.lists->k_cap + t,
+						b = (size_t) i * ref->k_cap + t;
+
+			if (res.lists->nb[a] != ref->nb[b] || res.lists->support[a] != ref->support[b] ||
+				memcmp(&res.lists->sim[a], &ref->sim[b], sizeof(double)) != 0)
+			{
+				unit_fail(__FILE__, __LINE__, "%s: item %d rank %d: merged (%d, %.17g, %d), one server (%d, %.17g, %d)",
+						  sim_metric_name(p->metric), i, t, res.lists->nb[a], res.lists->sim[a],
+						  res.lists->support[a], ref->nb[b], ref->sim[b], ref->support[b]);
+				bad++;
+				break;
+			}
+		}
+	}
+}
+
+static void
+test_pairsums_equal_one_server(void)
+{
+	static Rows r;
+	const WeightKind kinds[] = {W_UNIT, W_INT, W_SIGNED, W_HALF, W_GRIDS};
+
+	for (int kd = 0; kd < 5; kd++)
+		for (int shards = 1; shards <= 4; shards += 3)
+		{
+			SimParams	p = {SIM_COSINE, 7, 1, 0, 1.2, 0.75};
+
+			MakeRows(&r, 11 + kd, 4000, 300, 80, kinds[kd]);
+			CompareMerged(&r, shards, &p);
+			p.min_support = 3;
+			p.shrinkage = 10;
+			CompareMerged(&r, shards, &p);
+		}
+	MakeRows(&r, 99, 5000, 400, 120, W_INT);
+	for (int shards = 2; shards <= 5; shards += 3)
+	{
+		SimParams	pj = {SIM_JACCARD, 5, 2, 0, 1.2, 0.75};
+		SimParams	pc = {SIM_CONDITIONAL, 9, 1, 3.5, 1.2, 0.75};
+		SimParams	pk = {SIM_COSINE, 200, 1, 0, 1.2, 0.75};	/* k beyond the items */
+
+		CompareMerged(&r, shards, &pj);
+		CompareMerged(&r, shards, &pc);
+		CompareMerged(&r, shards, &pk);
+	}
+	unit_arena_reset();
+}
+
+/* weights off every power-of-two grid cannot be added exactly in another order */
+static void
+test_pairsums_inexact(void)
+{
+	static Rows r;
+	Encoded		e;
+	PairSumsResult res;
+	CoreError	err;
+	SimParams	p = {SIM_COSINE, 5, 1, 0, 1.2, 0.75};
+	SimParams	pj = {SIM_JACCARD, 5, 1, 0, 1.2, 0.75};
+
+	MakeRows(&r, 5, 2000, 200, 50, W_TENTH);
+	EncodeShards(&r, 3, true, &e);
+	CHECK_EQ_INT(pairsums_merge(&unit_arena, (const char *const *) e.data, e.len, e.n, &p,
+								&core_no_interrupts, &res, &err), CORE_OK);
+	CHECK(!res.exact);
+	CHECK(res.lists == NULL);
+	CHECK(strlen(res.why) > 0);
+	CHECK_EQ_INT(res.raw_rows, 2000);
+	/* ... but their counts are integers: jaccard merges */
+	CompareMerged(&r, 3, &pj);
+	/* rp3beta is not a function of pair sums */
+	p.metric = SIM_RP3BETA;
+	p.rp3_alpha = 1;
+	CHECK_EQ_INT(pairsums_merge(&unit_arena, (const char *const *) e.data, e.len, e.n, &p,
+								&core_no_interrupts, &res, &err), CORE_INVALID);
+	unit_arena_reset();
+}
+
+static void
+test_pairsums_limits_and_damage(void)
+{
+	static Rows r;
+	Encoded		e;
+	PairSumsResult res;
+	CoreError	err;
+	SimParams	p = {SIM_COSINE, 5, 1, 0, 1.2, 0.75};
+	InteractionMatrix *m;
+	PairSumsShard sh;
+	char	   *buf;
+	size_t		len;
+	uint64		rs = 77;
+	int			corrupt = 0;
+
+	MakeRows(&r, 3, 3000, 250, 60, W_INT);
+	m = Build(&r, 0, 1);
+	sh = ShardOf(&r, 0, 1, true);
+	CHECK_EQ_INT(pairsums_encode(&unit_arena, m, &sh, 4096, &core_no_interrupts, &buf, &len, &err), CORE_LIMIT);
+	CHECK(strstr(err.message, "4096 bytes") != NULL);
+
+	EncodeShards(&r, 2, true, &e);
+	/* not a state at all; a truncated one */
+	{
+		const char *junk = "hello";
+		size_t		jl = 5;
+
+		CHECK_EQ_INT(pairsums_merge(&unit_arena, &junk, &jl, 1, &p, &core_no_interrupts, &res, &err), CORE_CORRUPT);
+	}
+	for (size_t cut = PAIRSUMS_HEADER; cut < e.len[0]; cut += 1 + e.len[0] / 40)
+	{
+		size_t		lens[2] = {cut, e.len[1]};
+
+		CHECK_EQ_INT(pairsums_merge(&unit_arena, (const char *const *) e.data, lens, 2, &p,
+									&core_no_interrupts, &res, &err), CORE_CORRUPT);
+	}
+	/* flipped bytes: an error or a result, never a crash or a read past the end */
+	for (int trial = 0; trial < 300; trial++)
+	{
+		char	   *copy = malloc(e.len[1]);
+		const char *states[2] = {e.data[0], copy};
+		size_t		at;
+		CoreStatus	st;
+
+		memcpy(copy, e.data[1], e.len[1]);
+		for (int f = 0; f < 1 + trial % 3; f++)
+		{
+			at = (size_t) (unit_rand(&rs) % e.len[1]);
+			copy[at] ^= (char) (1 + unit_rand(&rs) % 255);
+		}
+		st = pairsums_merge(&unit_arena, states, e.len, 2, &p, &core_no_interrupts, &res, &err);
+		CHECK(st == CORE_OK || st == CORE_CORRUPT || st == CORE_LIMIT);
+		corrupt += st == CORE_CORRUPT;
+		free(copy);
+		unit_arena_reset();
+		EncodeShards(&r, 2, true, &e);
+	}
+	CHECK(corrupt > 200);
+	unit_arena_reset();
+}
+
+void
+pairsums_suite(void)
+{
+	RUN(test_pairsums_equal_one_server);
+	RUN(test_pairsums_inexact);
+	RUN(test_pairsums_limits_and_damage);
+}
