@@ -1,6 +1,6 @@
 # media_reco: PGXS build.  `make && sudo make install`; tests: see README.
 EXTENSION  = media_reco
-EXTVERSION = 0.6.0
+EXTVERSION = 0.7.0
 
 MODULE_big = media_reco
 # one object per line, so parallel changes merge cleanly
@@ -29,6 +29,7 @@ OBJS += \
 	src/citus.o \
 	src/source.o \
 	src/similarity.o \
+	src/pairsums.o \
 	src/neighbors.o \
 	src/recommend.o \
 	src/serving.o \
@@ -61,7 +62,9 @@ DATA = \
 	src/sql/$(EXTENSION)--0.4.0.sql \
 	src/sql/$(EXTENSION)--0.4.0--0.5.0.sql \
 	src/sql/$(EXTENSION)--0.5.0.sql \
-	src/sql/$(EXTENSION)--0.5.0--0.6.0.sql
+	src/sql/$(EXTENSION)--0.5.0--0.6.0.sql \
+	src/sql/$(EXTENSION)--0.6.0.sql \
+	src/sql/$(EXTENSION)--0.6.0--0.7.0.sql
 
 REGRESS = similarity similarity_reference neighbors recommend decay synth metrics errors forest models filters batch userbased evaluate mlp explain ease rp3beta als
 REGRESS_OPTS = --load-extension=$(EXTENSION)

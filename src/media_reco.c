@@ -10,6 +10,7 @@
 #include "utils/guc.h"
 
 #include "mlp_core.h"
+#include "pairsums.h"
 #include "util.h"
 
 PG_MODULE_MAGIC;
@@ -41,5 +42,12 @@ _PG_init(void)
 							64, 1, MLP_IG_MAX_STEPS,
 							PGC_USERSET, 0,
 							NULL, NULL, NULL);
+	DefineCustomBoolVariable("media_reco.citus_pair_sums",
+							 "Compute a refresh's pair sums on the Citus workers when the source allows it.",
+							 "On a table distributed by its user column, cosine, jaccard and conditional sum each shard's pairs on its worker and merge them exactly on the coordinator; off reads every row on the coordinator.",
+							 &media_reco_citus_pair_sums,
+							 true,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("media_reco");
 }

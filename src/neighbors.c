@@ -580,12 +580,17 @@ WriteNeighbors(int32 rec_id, const InteractionMatrix *m, const NeighborLists *nl
 /*
  * The refresh history's parameters beyond the registry row, as a jsonb
  * object's text: for EASE the items its dense matrix covers and the seconds
- * of each phase ({"ease_items": n, "phases": {"gram": s, ...}}), else {}.
+ * of each phase ({"ease_items": n, "phases": {"gram": s, ...}}); for a
+ * Citus source whether the pair sums ran on the workers ("citus":
+ * {"pushed_down": true, "states", "state_bytes", "gather_seconds",
+ * "merge_seconds", "shard_cpu_seconds", "shard_cpu_seconds_max",
+ * "node_cpu_seconds": {port: s}}, or false and "why"); else {}.
  */
 static char *
 HistoryExtras(const SimRunStats *stats)
 {
 	StringInfoData buf;
+	bool		any = false;
 
 	initStringInfo(&buf);
 	appendStringInfoChar(&buf, '{');
@@ -598,6 +603,31 @@ HistoryExtras(const SimRunStats *stats)
 				appendStringInfoString(&buf, ", ");
 			escape_json(&buf, stats->phase_name[i]);
 			appendStringInfo(&buf, ": %.6f", stats->phase_seconds[i]);
+		}
+		appendStringInfoChar(&buf, '}');
+		any = true;
+	}
+	if (stats->citus)
+	{
+		appendStringInfo(&buf, "%s\"citus\": {\"pushed_down\": %s", any ? ", " : "",
+						 stats->pushed_down ? "true" : "false");
+		if (!stats->pushed_down)
+		{
+			appendStringInfoString(&buf, ", \"why\": ");
+			escape_json(&buf, stats->citus_why);
+		}
+		if (stats->states > 0 || stats->pushed_down)
+		{
+			appendStringInfo(&buf, ", \"states\": %d, \"state_bytes\": " INT64_FORMAT
+							 ", \"gather_seconds\": %.6f, \"merge_seconds\": %.6f"
+							 ", \"shard_cpu_seconds\": %.6f, \"shard_cpu_seconds_max\": %.6f"
+							 ", \"node_cpu_seconds\": {",
+							 stats->states, stats->state_bytes, stats->gather_seconds,
+							 stats->merge_seconds, stats->shard_seconds_sum, stats->shard_seconds_max);
+			for (int i = 0; i < stats->n_nodes; i++)
+				appendStringInfo(&buf, "%s\"%u\": %.6f", i > 0 ? ", " : "",
+								 (unsigned) stats->node_port[i], stats->node_seconds[i]);
+			appendStringInfoChar(&buf, '}');
 		}
 		appendStringInfoChar(&buf, '}');
 	}

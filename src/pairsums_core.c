@@ -372,6 +372,18 @@ done:
 	return CORE_OK;
 }
 
+#define SECONDS_AT 48		/* the header's f64 cpu seconds */
+
+void
+pairsums_set_seconds(char *state, double seconds)
+{
+	uint64		v;
+
+	memcpy(&v, &seconds, sizeof(v));
+	for (int b = 0; b < 8; b++)
+		state[SECONDS_AT + b] = (char) ((v >> (8 * b)) & 0xFF);
+}
+
 /* ---------- merging (the coordinator) ---------- */
 
 static CoreStatus

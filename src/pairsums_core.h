@@ -77,6 +77,9 @@ extern CoreStatus pairsums_encode(const CoreAlloc *a, const InteractionMatrix *m
 								  const CoreInterrupts *hooks, char **out, size_t *len,
 								  CoreError *err);
 
+/* Overwrite the CPU seconds in an encoded state's header (len >= PAIRSUMS_HEADER). */
+extern void pairsums_set_seconds(char *state, double seconds);
+
 /* One shard's header, checked (CORE_CORRUPT otherwise); len the whole state's. */
 typedef struct PairSumsHeader
 {

@@ -19,6 +19,8 @@
 #include "utils/memutils.h"
 #include "utils/tuplestore.h"
 
+#include "citus.h"
+#include "pairsums.h"
 #include "similarity.h"
 #include "util.h"
 
@@ -210,6 +212,31 @@ similarity_run(const SourceSpec *src, const SimParams *p, MemoryContext work,
 	SimProgress progress;
 
 	memset(stats, 0, sizeof(*stats));
+	if (relation_is_citus_table(src->relid))
+	{
+		char	   *why = pairsums_ineligible(src, p);
+
+		stats->citus = true;
+		if (why == NULL)
+		{
+			nl = pairsums_refresh(src, p, work, read_only, m_out, stats, &why);
+			if (nl != NULL)
+			{
+				if (progress_name)
+					ereport(NOTICE,
+							(errmsg("media_reco: recommender \"%s\": pair sums of " INT64_FORMAT " interactions (" INT64_FORMAT " users, " INT64_FORMAT " items) from %d shards on %d nodes (%.1f MB) in %.3f s, merged into " INT64_FORMAT " neighbour pairs (%s, k = %d) in %.3f s",
+									progress_name, stats->interactions, stats->users, stats->items,
+									stats->states, stats->n_nodes, (double) stats->state_bytes / (1024 * 1024),
+									stats->gather_seconds, stats->pairs, sim_metric_name(p->metric), p->k,
+									stats->merge_seconds)));
+				return nl;
+			}
+		}
+		strlcpy(stats->citus_why, why, sizeof(stats->citus_why));
+		ereport(NOTICE,
+				(errmsg("media_reco: the pair sums of %s are computed on the coordinator from its rows", source_relname(src)),
+				 errdetail("Not on the workers: %s.", why)));
+	}
 	INSTR_TIME_SET_CURRENT(start);
 
 	old = MemoryContextSwitchTo(work);

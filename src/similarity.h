@@ -38,6 +38,19 @@ typedef struct SimRunStats
 	int			n_phases;
 	char		phase_name[SIM_MAX_PHASES][16];
 	double		phase_seconds[SIM_MAX_PHASES];
+	/* a Citus source: whether the pair sums ran on the workers, or why not */
+	bool		citus;			/* the source is a Citus table */
+	bool		pushed_down;
+	char		citus_why[200];	/* when not pushed down */
+	int			states;			/* shard states merged */
+	int64		state_bytes;	/* their bytes (the wire carries them as hex: twice) */
+	double		shard_seconds_sum;	/* CPU seconds of the shards' reads and sums */
+	double		shard_seconds_max;
+	int			n_nodes;
+	uint16		node_port[8];
+	double		node_seconds[8];	/* CPU seconds per worker (by port) */
+	double		gather_seconds; /* the aggregate's wall time: shards, transfer, combine */
+	double		merge_seconds;	/* the merge and top-k on the coordinator */
 } SimRunStats;
 
 /*

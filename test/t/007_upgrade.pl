@@ -1,5 +1,5 @@
 # Upgrades: a database created at each released version (0.1.0, 0.2.0, 0.3.0,
-# 0.4.0 and 0.5.0, the frozen scripts in the repo, run against the new library), filled
+# 0.4.0, 0.5.0 and 0.6.0, the frozen scripts in the repo, run against the new library), filled
 # with recommenders and models, then ALTER EXTENSION media_reco UPDATE (along
 # the chain of update scripts), must have exactly the catalogue of a fresh install of the
 # new version in another database, and its old data must answer as before;
@@ -9,7 +9,8 @@
 # predicting after the update and are refused by explain_prediction (55000);
 # a forest trained after the update explains as on a fresh install.
 # citus_setup (0.6.0) exists after the update and, with no Citus here, fails
-# with 55000 as on a fresh install.
+# with 55000 as on a fresh install; pair_sums (0.7.0) merges as on a fresh
+# install.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -27,11 +28,11 @@ $node->start;
 
 my $default = $node->safe_psql('postgres',
 	q{SELECT default_version FROM pg_available_extensions WHERE name = 'media_reco'});
-is($default, '0.6.0', 'the default version is 0.6.0');
+is($default, '0.7.0', 'the default version is 0.7.0');
 # the update scripts chain: each version goes through the later ones
-my %paths = ('0.1.0' => '0.1.0--0.2.0--0.3.0--0.4.0--0.5.0--0.6.0',
-	'0.2.0' => '0.2.0--0.3.0--0.4.0--0.5.0--0.6.0', '0.3.0' => '0.3.0--0.4.0--0.5.0--0.6.0',
-	'0.4.0' => '0.4.0--0.5.0--0.6.0', '0.5.0' => '0.5.0--0.6.0');
+my %paths = ('0.1.0' => '0.1.0--0.2.0--0.3.0--0.4.0--0.5.0--0.6.0--0.7.0',
+	'0.2.0' => '0.2.0--0.3.0--0.4.0--0.5.0--0.6.0--0.7.0', '0.3.0' => '0.3.0--0.4.0--0.5.0--0.6.0--0.7.0',
+	'0.4.0' => '0.4.0--0.5.0--0.6.0--0.7.0', '0.5.0' => '0.5.0--0.6.0--0.7.0', '0.6.0' => '0.6.0--0.7.0');
 for my $from (sort keys %paths)
 {
 	my $path = $node->safe_psql('postgres', qq{
@@ -218,6 +219,14 @@ SELECT md5(string_agg(e.feature || '=' || e.contribution, ',' ORDER BY u.user_id
   FROM users_f u, LATERAL media_reco.explain_prediction('heavy5', u) e;
 };
 my $fresh_explain = $node->safe_psql('fresh', $explain);
+# pair sums (new in 0.7.0): merged lists equal item_similarity's over the same rows
+my $pair_sums = q{
+SELECT md5(string_agg(item_id || ':' || neighbor_id || '=' || similarity || '/' || support, ',' ORDER BY item_id, rank))
+  FROM media_reco.pair_sums_neighbors((SELECT media_reco.pair_sums(user_id, item_id, plays::float8, true, 'plays') FROM ev), 'cosine', 10)};
+my $fresh_pair_sums = $node->safe_psql('fresh', $pair_sums);
+is($fresh_pair_sums, $node->safe_psql('fresh', q{
+SELECT md5(string_agg(item_id || ':' || neighbor_id || '=' || similarity || '/' || support, ',' ORDER BY item_id, rank))
+  FROM media_reco.item_similarity('ev', weight_col => 'plays', k => 10)}), 'fresh: pair sums merge into the lists of item_similarity');
 # implicit ALS (new in 0.4.0): the same factors on an updated database as on a fresh install
 my $als = q{
 SET client_min_messages = warning;
@@ -296,6 +305,7 @@ for my $from (sort keys %paths)
 	($rc, $out, $err) = $node->psql($db, q{\set VERBOSITY verbose
 SELECT * FROM media_reco.citus_setup()});
 	like($err, qr/55000: citus is not installed in this database/, "$db: citus_setup without Citus: 55000");
+	is($node->safe_psql($db, $pair_sums), $fresh_pair_sums, "$db: pair_sums and pair_sums_neighbors as on a fresh install");
 	# the event trigger works on the updated database: a dropped source is marked
 	$node->safe_psql($db, q{
 SET client_min_messages = warning;

@@ -29,7 +29,7 @@ my ($coord, $w1, $w2) = citus_cluster("maintenance_work_mem = 256MB\n");
 # created after the workers were added: Citus creates it on every node
 $coord->safe_psql('postgres', 'CREATE EXTENSION media_reco');
 is($w1->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'media_reco'}),
-	'0.6.0', 'CREATE EXTENSION media_reco reached the workers');
+	'0.7.0', 'CREATE EXTENSION media_reco reached the workers');
 
 # one run of psql on the coordinator; dies on error
 sub sql { my ($sql, $node) = @_; return ($node // $coord)->safe_psql('postgres', $sql); }
@@ -325,6 +325,123 @@ for my $q ("SELECT id, media_reco.predict_proba('churn', s) FROM subscribers s",
 	(my $local = $q) =~ s/FROM subscribers s/FROM subscribers_local s/;
 	is(rows($q), rows($local), "$name pushed down answers as a local evaluation");
 }
+
+# --- part 3: the refresh's pair sums on the workers --------------------------
+# cosine, jaccard and conditional over a table distributed by user: each shard's
+# pair sums are computed on its worker (media_reco.pair_sums pushed down), merged
+# on the coordinator; the lists must be the single-node lists bit for bit (float8
+# text is exact).  Everything else falls back to reading the rows, saying why.
+sub history
+{
+	my ($name, $key) = @_;
+	return sql(qq{SELECT h.parameters->'citus'->>'$key' FROM media_reco.refresh_history h
+	               WHERE h.recommender = '$name' ORDER BY h.id DESC LIMIT 1});
+}
+for my $name (qw(cosine_dist jaccard_dist conditional_dist unw_dist))
+{
+	is(history($name, 'pushed_down'), 'true', "$name (refreshed above): pair sums on the workers");
+	is(history($name, 'states'), '6', "$name: six shard states merged");
+}
+is(sql(q{SELECT count(*) FROM media_reco.refresh_history h, jsonb_object_keys(h.parameters->'citus'->'node_cpu_seconds') k
+          WHERE h.recommender = 'cosine_dist' AND h.id = (SELECT max(id) FROM media_reco.refresh_history WHERE recommender = 'cosine_dist')}),
+	'2', 'cosine_dist: CPU seconds reported for both workers');
+like(history('bm25_dist', 'why'), qr/bm25 is not a function of pair sums/, 'bm25 reads the rows, saying why');
+like(history('dec_dist', 'why'), qr/time-decayed weights/, 'a decayed source reads the rows, saying why');
+like(history('cosine_ref', 'why'), qr/reference table/, 'a reference table reads the rows, saying why');
+is(history('cosine_local', 'pushed_down'), '', 'a local source records nothing about Citus');
+# a refresh after citus_setup (sequential reads, one connection per worker) still pushes down
+sql(q{SELECT media_reco.refresh_neighbors('cosine_dist')});
+is(history('cosine_dist', 'pushed_down'), 'true', 'after citus_setup: pair sums on the workers');
+same(q{SELECT n.item_id, n.neighbor_ids, n.similarities, n.supports
+         FROM media_reco.neighbor_store n JOIN media_reco.recommenders r ON r.id = n.recommender_id
+        WHERE r.name = 'cosine_%S'}, 'after citus_setup: the pushed-down lists');
+
+# weights on a dyadic grid (halves, negatives, zeros) with many duplicate rows,
+# and weights off any grid (logs): pushed down and exact, or read with a NOTICE
+sql(q{
+CREATE TABLE ps_local AS
+SELECT (1 + (g * 7919) % 300)::bigint AS user_id,
+       (1 + floor(120 * power(((g * 104729) % 1000) / 1000.0, 2)))::bigint AS item_id,
+       ((((g * 31) % 11) - 3) * 0.5)::float8 AS w_half,
+       ((g * 13) % 7 + 1)::float8 AS w_int,
+       ln(2 + g % 17)::float8 AS w_log
+  FROM generate_series(1, 12000) g;
+CREATE TABLE ps_dist (LIKE ps_local);
+SELECT create_distributed_table('ps_dist', 'user_id');
+INSERT INTO ps_dist SELECT * FROM ps_local;
+CREATE TABLE ps_item (LIKE ps_local);
+SELECT create_distributed_table('ps_item', 'item_id');
+INSERT INTO ps_item SELECT * FROM ps_local;
+});
+ok(sql(q{SELECT count(*) > 12000 - count(DISTINCT (user_id, item_id)) AND count(*) > count(DISTINCT (user_id, item_id))
+           FROM ps_local}) eq 't', 'ps: duplicate (user, item) rows');
+sub notices
+{
+	my ($q) = @_;
+	my ($rc, $out, $err) = $coord->psql('postgres', $q);
+	die "$q: $err" if $rc != 0;
+	return ($out, $err);
+}
+my @ps_cases = (
+	[q{weight_col => 'w_half', metric => 'cosine', k => 10}, 'cosine, half weights'],
+	[q{weight_col => 'w_half', metric => 'cosine', k => 7, min_support => 3, shrinkage => 5}, 'cosine, half weights, min_support and shrinkage'],
+	[q{weight_col => 'w_int', metric => 'cosine', k => 500}, 'cosine, integer weights, k beyond the items'],
+	[q{weight_col => NULL, metric => 'cosine', k => 10}, 'cosine, unweighted'],
+	[q{weight_col => 'w_log', metric => 'jaccard', k => 10, min_support => 2}, 'jaccard'],
+	[q{weight_col => 'w_half', metric => 'conditional', k => 10, shrinkage => 2.5}, 'conditional']);
+for my $c (@ps_cases)
+{
+	my ($args, $what) = @$c;
+	my ($want) = notices(qq{SELECT md5(string_agg(x::text, ',' ORDER BY item_id, rank)) FROM media_reco.item_similarity('ps_local', $args) x});
+	my ($got, $err) = notices(qq{SELECT md5(string_agg(x::text, ',' ORDER BY item_id, rank)) FROM media_reco.item_similarity('ps_dist', $args) x});
+	is($got, $want, "pair sums pushed down, $what: bit for bit the single-node lists");
+	unlike($err, qr/computed on the coordinator/, "$what: no fallback");
+	my ($item, $ierr) = notices(qq{SELECT md5(string_agg(x::text, ',' ORDER BY item_id, rank)) FROM media_reco.item_similarity('ps_item', $args) x});
+	is($item, $want, "$what, distributed by item: read on the coordinator, the same lists");
+	like($ierr, qr/distributed by "item_id", not by its user column "user_id"/, "$what, distributed by item: the NOTICE says why");
+}
+my ($want_log) = notices(q{SELECT md5(string_agg(x::text, ',' ORDER BY item_id, rank)) FROM media_reco.item_similarity('ps_local', weight_col => 'w_log', k => 10) x});
+my ($got_log, $err_log) = notices(q{SELECT md5(string_agg(x::text, ',' ORDER BY item_id, rank)) FROM media_reco.item_similarity('ps_dist', weight_col => 'w_log', k => 10) x});
+is($got_log, $want_log, 'cosine over log weights: the single-node lists');
+like($err_log, qr/NOTICE:  media_reco: the pair sums of public.ps_dist are computed on the coordinator from its rows\nDETAIL:  Not on the workers: a shard's weights are not all multiples of one power of two/,
+	'cosine over log weights: read on the coordinator after the workers found them off any grid, saying so');
+my (undef, $err_off) = notices(q{SET media_reco.citus_pair_sums = off;
+SELECT count(*) FROM media_reco.item_similarity('ps_dist', weight_col => 'w_half', k => 10)});
+like($err_off, qr/Not on the workers: media_reco.citus_pair_sums is off/, 'media_reco.citus_pair_sums = off reads the rows');
+
+# a NaN weight on a worker: the single-node error, and the stored lists stay
+sql(q{CREATE TABLE nan_dist (LIKE ps_local);
+SELECT create_distributed_table('nan_dist', 'user_id');
+INSERT INTO nan_dist SELECT * FROM ps_local;
+SELECT media_reco.create_recommender('nan_r', 'nan_dist', weight_col => 'w_half', k => 10);
+SELECT media_reco.refresh_neighbors('nan_r');
+INSERT INTO nan_dist VALUES (77, 5, 'NaN', 1, 1);});
+my $nan_before = sql(q{SELECT md5(string_agg(n::text, ',' ORDER BY item_id)) FROM media_reco.item_neighbors n WHERE recommender = 'nan_r'});
+my ($rc3, $out3, $err3) = $coord->psql('postgres', q{\set VERBOSITY verbose
+SELECT media_reco.refresh_neighbors('nan_r')});
+like($err3, qr/22023: weight column "w_half" contains a non-finite value \(NaN\)/, 'a NaN weight on a worker: 22023 naming the column');
+is(sql(q{SELECT md5(string_agg(n::text, ',' ORDER BY item_id)) FROM media_reco.item_neighbors n WHERE recommender = 'nan_r'}),
+	$nan_before, 'the failed refresh left the stored lists as they were');
+
+# the coordinator holds every shard's state: beyond maintenance_work_mem, 54000
+sql(q{CREATE TABLE big_dist AS SELECT u::bigint AS user_id, i::bigint AS item_id
+        FROM generate_series(1, 600) u, generate_series(1, 400) i WHERE (u * i) % 3 = 0;
+SELECT create_distributed_table('big_dist', 'user_id');
+SELECT media_reco.create_recommender('big_r', 'big_dist', metric => 'jaccard', k => 5);
+SELECT media_reco.refresh_neighbors('big_r');});
+is(history('big_r', 'pushed_down'), 'true', 'big_dist: pushed down');
+my $big_state = history('big_r', 'state_bytes');
+ok($big_state > 1024 * 1024, "big_dist: the states hold $big_state bytes, more than 1 MB");
+my $big_before = sql(q{SELECT md5(string_agg(n::text, ',' ORDER BY item_id)) FROM media_reco.item_neighbors n WHERE recommender = 'big_r'});
+my ($rc4, $out4, $err4) = $coord->psql('postgres', q{\set VERBOSITY verbose
+SET maintenance_work_mem = '1MB';
+SELECT media_reco.refresh_neighbors('big_r')});
+like($err4, qr/54000: partial pair sums of the shards do not fit in maintenance_work_mem/,
+	'states beyond the coordinator\'s maintenance_work_mem: 54000');
+is(sql(q{SELECT md5(string_agg(n::text, ',' ORDER BY item_id)) FROM media_reco.item_neighbors n WHERE recommender = 'big_r'}),
+	$big_before, 'the failed refresh left the stored lists as they were');
+is(sql(q{SELECT count(*) FROM media_reco.refresh_history WHERE recommender = 'big_r'}),
+	'1', 'and recorded no history');
 
 # without Citus in the database: 55000
 sql(q{CREATE DATABASE nocitus});

@@ -1,0 +1,747 @@
+/*
+ * pairsums.c
+ *	  The aggregate media_reco.pair_sums and the refresh it serves on a Citus
+ *	  table distributed by user (the plain-C part is pairsums_core.c).
+ *
+ * Citus pushes an aggregate down to the shards when its state type is a
+ * concrete type with a combine function: each worker runs the transition
+ * over its shard's rows and sends the state as the type's text form, the
+ * coordinator combines the states and runs the final function.  The state
+ * here is a bytea: while rows come in, a read-write expanded object (its
+ * memory a child of the aggregate's context, so neither PostgreSQL's nodeAgg
+ * nor Citus's worker_partial_agg copies it between rows) holding the rows;
+ * flattened (when Citus sends it, or the final function reads it), it
+ * becomes the shard's encoded pair sums.  The combine function collects the
+ * shards' encodings into a bundle (u32 'MRPB' | u32 count | count times
+ * u64 length, bytes), counted against the coordinator's
+ * maintenance_work_mem; the final function returns the bundle.  Merging the
+ * bundle into neighbour lists needs the metric's options, which Citus's
+ * combine step does not pass to a final function, so the caller merges
+ * (pairsums_refresh, or pair_sums_neighbors in SQL).
+ */
+#include "postgres.h"
+
+#include <math.h>
+#include <time.h>
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "postmaster/postmaster.h"
+#include "tcop/dest.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/expandeddatum.h"
+#include "utils/memutils.h"
+
+#include "citus.h"
+#include "core_pg.h"
+#include "pairsums.h"
+#include "pairsums_core.h"
+#include "simcore.h"
+#include "util.h"
+
+bool		media_reco_citus_pair_sums = true;
+
+#define BUNDLE_MAGIC	0x4250524dU /* "MRPB" */
+#define BUNDLE_HEADER	8
+
+/* a bundle being built: the bytes (header included) in cxt */
+typedef struct Bundle
+{
+	MemoryContext cxt;
+	char	   *buf;
+	size_t		len;
+	size_t		cap;
+	size_t		limit;
+	int32		n;
+} Bundle;
+
+typedef enum PsKind
+{
+	PS_SHARD,					/* rows of one shard */
+	PS_MERGE					/* states of several shards */
+} PsKind;
+
+typedef struct PsObject
+{
+	ExpandedObjectHeader hdr;
+	PsKind		kind;
+	/* PS_SHARD */
+	MemoryContext build;		/* the rows and their matrix, dropped once encoded */
+	TripleBuffer *tb;
+	bool		weighted;
+	char	   *weight_col;
+	int64		rows;
+	double		max_abs;
+	int32		q;
+	double		cpu_start;
+	char	   *flat;			/* the encoding, once built */
+	size_t		flat_len;
+	/* PS_MERGE */
+	Bundle		bundle;
+} PsObject;
+
+static Size PsGetFlatSize(ExpandedObjectHeader *eohptr);
+static void PsFlattenInto(ExpandedObjectHeader *eohptr, void *result, Size allocated_size);
+
+static const ExpandedObjectMethods PsMethods = {
+	PsGetFlatSize,
+	PsFlattenInto
+};
+
+static double
+CpuSeconds(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0)
+		return 0;
+	return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
+}
+
+/* the largest state: its hex text form (Citus's transfer) must fit in 1 GB */
+static size_t
+StateLimit(void)
+{
+	return Min((size_t) work_memory_limit(), (size_t) (MaxAllocSize / 2 - 1024));
+}
+
+/* ---------- bundles ---------- */
+
+static void
+BundleInit(Bundle *b, MemoryContext cxt)
+{
+	memset(b, 0, sizeof(*b));
+	b->cxt = cxt;
+	b->limit = Min((size_t) work_memory_limit(), (size_t) (MaxAllocSize - VARHDRSZ - 1024));
+	b->cap = 1024;
+	b->buf = MemoryContextAlloc(cxt, b->cap);
+	b->len = BUNDLE_HEADER;
+	memset(b->buf, 0, BUNDLE_HEADER);
+	for (int i = 0; i < 4; i++)
+		b->buf[i] = (char) ((BUNDLE_MAGIC >> (8 * i)) & 0xFF);
+}
+
+static uint64
+ReadLE(const char *p, int bytes)
+{
+	uint64		v = 0;
+
+	for (int i = 0; i < bytes; i++)
+		v |= (uint64) (unsigned char) p[i] << (8 * i);
+	return v;
+}
+
+static void
+BundleAddState(Bundle *b, const char *data, size_t len)
+{
+	CoreError	err;
+	PairSumsHeader h;
+
+	if (pairsums_header(data, len, &h, &err) != CORE_OK)
+		core_pg_raise(&err);
+	if (len > b->limit || b->len + 8 + len > b->limit)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("partial pair sums of the shards do not fit in maintenance_work_mem"),
+				 errdetail("%d shard states hold %zu bytes; the next one has %zu; the limit is %zu bytes.",
+						   b->n, b->len - BUNDLE_HEADER - 8 * (size_t) b->n, len, b->limit),
+				 errhint("Raise maintenance_work_mem on the coordinator (it holds every shard's pair sums while they are merged), or lower the history lengths (the pair sums grow with their squares).")));
+	if (b->len + 8 + len > b->cap)
+	{
+		size_t		cap = b->cap;
+
+		while (cap < b->len + 8 + len)
+			cap *= 2;
+		cap = Min(cap, b->limit);
+		b->buf = repalloc_huge(b->buf, cap);
+		b->cap = cap;
+	}
+	for (int i = 0; i < 8; i++)
+		b->buf[b->len + i] = (char) (((uint64) len >> (8 * i)) & 0xFF);
+	memcpy(b->buf + b->len + 8, data, len);
+	b->len += 8 + len;
+	b->n++;
+	for (int i = 0; i < 4; i++)
+		b->buf[4 + i] = (char) (((uint32) b->n >> (8 * i)) & 0xFF);
+}
+
+static void pg_attribute_noreturn()
+BadBundle(const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+			 errmsg("invalid partial pair sums"),
+			 errdetail("%s.", what)));
+}
+
+/*
+ * The states of a bundle as pointers into it (palloc'd arrays); each
+ * state's header is checked by the merge.
+ */
+static void
+BundleParse(const char *data, size_t len, const char ***states, size_t **lens, int *n)
+{
+	uint64		count;
+	size_t		at = BUNDLE_HEADER;
+
+	if (len < BUNDLE_HEADER || ReadLE(data, 4) != BUNDLE_MAGIC)
+		BadBundle("Not a bundle of media_reco pair-sums states (the result of media_reco.pair_sums)");
+	count = ReadLE(data + 4, 4);
+	if (count > (len - BUNDLE_HEADER) / 8)
+		BadBundle("The bundle lists more states than it has bytes");
+	*states = palloc(sizeof(char *) * Max(count, 1));
+	*lens = palloc(sizeof(size_t) * Max(count, 1));
+	for (uint64 s = 0; s < count; s++)
+	{
+		uint64		l;
+
+		if (len - at < 8)
+			BadBundle("The bundle is truncated");
+		l = ReadLE(data + at, 8);
+		at += 8;
+		if (l > len - at)
+			BadBundle("The bundle is truncated");
+		(*states)[s] = data + at;
+		(*lens)[s] = (size_t) l;
+		at += l;
+	}
+	if (at != len)
+		BadBundle("The bundle has bytes after its last state");
+	*n = (int) count;
+}
+
+/* add flat bytes: a shard's state or a whole bundle */
+static void
+BundleAddBytes(Bundle *b, const char *data, size_t len)
+{
+	if (len >= 4 && ReadLE(data, 4) == BUNDLE_MAGIC)
+	{
+		const char **states;
+		size_t	   *lens;
+		int			n;
+
+		BundleParse(data, len, &states, &lens, &n);
+		for (int s = 0; s < n; s++)
+			BundleAddState(b, states[s], lens[s]);
+		pfree(states);
+		pfree(lens);
+	}
+	else
+		BundleAddState(b, data, len);
+}
+
+/* ---------- the expanded state ---------- */
+
+static PsObject *
+PsCreate(MemoryContext parent, PsKind kind)
+{
+	MemoryContext cxt = AllocSetContextCreate(parent, "media_reco pair sums", ALLOCSET_DEFAULT_SIZES);
+	PsObject   *o = MemoryContextAllocZero(cxt, sizeof(PsObject));
+
+	EOH_init_header(&o->hdr, &PsMethods, cxt);
+	o->kind = kind;
+	if (kind == PS_MERGE)
+		BundleInit(&o->bundle, cxt);
+	return o;
+}
+
+/* our read-write state, or NULL when d is something else (a flat bytea) */
+static PsObject *
+PsOf(Datum d)
+{
+	ExpandedObjectHeader *eoh;
+
+	if (!VARATT_IS_EXTERNAL_EXPANDED_RW(DatumGetPointer(d)))
+		return NULL;
+	eoh = DatumGetEOHP(d);
+	return eoh->eoh_methods == &PsMethods ? (PsObject *) eoh : NULL;
+}
+
+/* encode the shard's rows once: the matrix is built, encoded and dropped */
+static void
+PsEncodeShard(PsObject *o)
+{
+	MemoryContext old;
+	InteractionMatrix *m;
+	PairSumsShard sh;
+	CoreAlloc	a;
+	CoreError	err;
+
+	if (o->flat != NULL)
+		return;
+	old = MemoryContextSwitchTo(o->build);
+	m = matrix_build(o->tb);
+	MemoryContextSwitchTo(old);
+	o->tb = NULL;
+	memset(&sh, 0, sizeof(sh));
+	sh.weighted = o->weighted;
+	sh.raw_rows = o->rows;
+	sh.max_abs_raw = o->max_abs;
+	sh.q = o->q == INT32_MAX ? 0 : o->q;
+	sh.port = (uint16) PostPortNumber;
+	core_pg_alloc(&a, o->hdr.eoh_context);
+	core_pg_check(pairsums_encode(&a, m, &sh, StateLimit(), &interrupt_hooks,
+								  &o->flat, &o->flat_len, &err), &err);
+	/* the shard's whole CPU time: reading its rows, building, encoding */
+	pairsums_set_seconds(o->flat, Max(CpuSeconds() - o->cpu_start, 0.0));
+	MemoryContextDelete(o->build);
+	o->build = NULL;
+}
+
+static Size
+PsGetFlatSize(ExpandedObjectHeader *eohptr)
+{
+	PsObject   *o = (PsObject *) eohptr;
+
+	if (o->kind == PS_SHARD)
+	{
+		PsEncodeShard(o);
+		return VARHDRSZ + o->flat_len;
+	}
+	return VARHDRSZ + o->bundle.len;
+}
+
+static void
+PsFlattenInto(ExpandedObjectHeader *eohptr, void *result, Size allocated_size)
+{
+	PsObject   *o = (PsObject *) eohptr;
+
+	SET_VARSIZE(result, allocated_size);
+	if (o->kind == PS_SHARD)
+		memcpy(VARDATA(result), o->flat, o->flat_len);
+	else
+		memcpy(VARDATA(result), o->bundle.buf, o->bundle.len);
+}
+
+static void
+PsAddDatum(Bundle *b, Datum d)
+{
+	PsObject   *src = PsOf(d);
+
+	if (src != NULL && src->kind == PS_SHARD)
+	{
+		PsEncodeShard(src);
+		BundleAddState(b, src->flat, src->flat_len);
+	}
+	else if (src != NULL)
+		BundleAddBytes(b, src->bundle.buf, src->bundle.len);
+	else
+	{
+		bytea	   *v = DatumGetByteaPP(d);
+
+		BundleAddBytes(b, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
+	}
+}
+
+static void pg_attribute_noreturn()
+NotInAggregate(const char *fn)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("%s can only be called by the aggregate media_reco.pair_sums", fn)));
+}
+
+/*
+ * pair_sums_step(state, user, item, weight, weighted, weight_col): one row.
+ * Rows with a NULL user, item or weight are skipped (a refresh's query
+ * reads only usable rows); a NaN or infinite weight is 22023 naming
+ * weight_col, as when one server reads it.
+ */
+PG_FUNCTION_INFO_V1(pair_sums_step);
+Datum
+pair_sums_step(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt;
+	MemoryContext old;
+	PsObject   *o;
+	double		w;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		NotInAggregate("pair_sums_step");
+	if (PG_ARGISNULL(0))
+	{
+		check_not_null(fcinfo, 4, "weighted");
+		o = PsCreate(aggcxt, PS_SHARD);
+		o->weighted = PG_GETARG_BOOL(4);
+		if (!PG_ARGISNULL(5))
+			o->weight_col = MemoryContextStrdup(o->hdr.eoh_context, text_to_cstring(PG_GETARG_TEXT_PP(5)));
+		o->q = INT32_MAX;
+		o->cpu_start = CpuSeconds();
+		o->build = AllocSetContextCreate(o->hdr.eoh_context, "media_reco pair sums rows",
+										 ALLOCSET_DEFAULT_SIZES);
+		old = MemoryContextSwitchTo(o->build);
+		o->tb = triples_create(work_memory_limit(), "maintenance_work_mem");
+		MemoryContextSwitchTo(old);
+	}
+	else
+	{
+		o = PsOf(PG_GETARG_DATUM(0));
+		if (o == NULL || o->kind != PS_SHARD)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the state of media_reco.pair_sums must start empty"),
+					 errdetail("Its transition function was given a state it did not build.")));
+		if (o->tb == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the state of media_reco.pair_sums was already encoded")));
+	}
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
+		PG_RETURN_DATUM(EOHPGetRWDatum(&o->hdr));
+	w = PG_GETARG_FLOAT8(3);
+	if (isnan(w) || isinf(w))
+	{
+		SourceSpec	s;
+
+		memset(&s, 0, sizeof(s));
+		s.weight_col = o->weight_col ? o->weight_col : "weight";
+		check_weight_finite(&s, w);
+	}
+	o->rows++;
+	o->max_abs = Max(o->max_abs, fabs(w));
+	if (w != 0)
+		o->q = Min(o->q, pairsums_weight_grid(w));
+	old = MemoryContextSwitchTo(o->build);
+	triples_add(o->tb, PG_GETARG_INT64(1), PG_GETARG_INT64(2), w);
+	MemoryContextSwitchTo(old);
+	if ((o->rows & 0xFFFF) == 0)
+		CHECK_FOR_INTERRUPTS();
+	PG_RETURN_DATUM(EOHPGetRWDatum(&o->hdr));
+}
+
+/* pair_sums_combine(a, b): the states of both, in one bundle */
+PG_FUNCTION_INFO_V1(pair_sums_combine);
+Datum
+pair_sums_combine(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt;
+	PsObject   *o = NULL;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		NotInAggregate("pair_sums_combine");
+	if (PG_ARGISNULL(0) && PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	if (!PG_ARGISNULL(0))
+		o = PsOf(PG_GETARG_DATUM(0));
+	if (o == NULL || o->kind != PS_MERGE)
+	{
+		PsObject   *m = PsCreate(aggcxt, PS_MERGE);
+
+		if (!PG_ARGISNULL(0))
+			PsAddDatum(&m->bundle, PG_GETARG_DATUM(0));
+		o = m;
+	}
+	if (!PG_ARGISNULL(1))
+		PsAddDatum(&o->bundle, PG_GETARG_DATUM(1));
+	PG_RETURN_DATUM(EOHPGetRWDatum(&o->hdr));
+}
+
+/* pair_sums_final(state): the bundle of every shard's state (none: an empty bundle) */
+PG_FUNCTION_INFO_V1(pair_sums_final);
+Datum
+pair_sums_final(PG_FUNCTION_ARGS)
+{
+	Bundle		b;
+	bytea	   *out;
+
+	BundleInit(&b, CurrentMemoryContext);
+	if (!PG_ARGISNULL(0))
+		PsAddDatum(&b, PG_GETARG_DATUM(0));
+	out = (bytea *) palloc_extended(VARHDRSZ + b.len, MCXT_ALLOC_HUGE);
+	SET_VARSIZE(out, VARHDRSZ + b.len);
+	memcpy(VARDATA(out), b.buf, b.len);
+	pfree(b.buf);
+	PG_RETURN_BYTEA_P(out);
+}
+
+/* ---------- merging ---------- */
+
+static PairSumsResult *
+MergeBundle(const char *data, size_t len, const SimParams *p, MemoryContext cxt)
+{
+	const char **states;
+	size_t	   *lens;
+	int			n;
+	CoreAlloc	a;
+	CoreError	err;
+	PairSumsResult *res = MemoryContextAllocZero(cxt, sizeof(PairSumsResult));
+
+	BundleParse(data, len, &states, &lens, &n);
+	core_pg_alloc(&a, cxt);
+	core_pg_check(pairsums_merge(&a, states, lens, n, p, &interrupt_hooks, res, &err), &err);
+	pfree(states);
+	pfree(lens);
+	return res;
+}
+
+/*
+ * pair_sums_neighbors(bundle, metric, k, min_support, shrinkage): the
+ * merged top-k lists of a bundle (or of an array of bundles, whose users must
+ * be disjoint), rows as item_similarity's.  0A000 when the weights do not
+ * allow an exact merge.
+ */
+PG_FUNCTION_INFO_V1(pair_sums_neighbors);
+Datum
+pair_sums_neighbors(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	SimParams	p;
+	bytea	   *bundle;
+	MemoryContext work;
+	PairSumsResult *res;
+	const char *metric;
+
+	check_not_null(fcinfo, 0, "bundle");
+	check_not_null(fcinfo, 1, "metric");
+	check_not_null(fcinfo, 2, "k");
+	check_not_null(fcinfo, 3, "min_support");
+	check_not_null(fcinfo, 4, "shrinkage");
+	metric = arg_text_or_null(fcinfo, 1);
+	check_sim_params(metric, PG_GETARG_INT32(2), PG_GETARG_INT32(3), PG_GETARG_FLOAT8(4), &p);
+	if (!(p.metric == SIM_COSINE || p.metric == SIM_JACCARD || p.metric == SIM_CONDITIONAL))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("metric \"%s\" cannot be merged from pair sums", metric),
+				 errhint("Pair sums serve cosine, jaccard and conditional; compute the others with item_similarity.")));
+	work = AllocSetContextCreate(CurrentMemoryContext, "media_reco pair_sums_neighbors",
+								 ALLOCSET_DEFAULT_SIZES);
+	if (get_fn_expr_argtype(fcinfo->flinfo, 0) == BYTEAOID)
+	{
+		bundle = PG_GETARG_BYTEA_PP(0);
+		res = MergeBundle(VARDATA_ANY(bundle), VARSIZE_ANY_EXHDR(bundle), &p, work);
+	}
+	else
+	{
+		/* several bundles (e.g. one per group of users): merged as one */
+		ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(0);
+		Datum	   *elems;
+		bool	   *enulls;
+		int			nelems;
+		Bundle		b;
+		MemoryContext old = MemoryContextSwitchTo(work);
+
+		deconstruct_array(arr, BYTEAOID, -1, false, TYPALIGN_INT, &elems, &enulls, &nelems);
+		BundleInit(&b, work);
+		for (int e = 0; e < nelems; e++)
+			if (!enulls[e])
+				PsAddDatum(&b, elems[e]);
+		MemoryContextSwitchTo(old);
+		res = MergeBundle(b.buf, b.len, &p, work);
+	}
+	InitMaterializedSRF(fcinfo, 0);
+	if (!res->exact)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("these pair sums cannot be merged exactly"),
+				 errdetail("%s.", res->why),
+				 errhint("Compute the neighbours with item_similarity over the rows instead.")));
+	for (int32 i = 0; i < res->lists->n_items; i++)
+	{
+		int64		base = (int64) i * res->lists->k_cap;
+
+		for (int32 r = 0; r < res->lists->n_out[i]; r++)
+		{
+			Datum		values[5];
+			bool		nulls[5] = {false, false, false, false, false};
+
+			values[0] = Int64GetDatum(res->item_ids[i]);
+			values[1] = Int64GetDatum(res->item_ids[res->lists->nb[base + r]]);
+			values[2] = Float8GetDatum(res->lists->sim[base + r]);
+			values[3] = Int32GetDatum(res->lists->support[base + r]);
+			values[4] = Int32GetDatum(r + 1);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+		if ((i & 255) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	MemoryContextDelete(work);
+	return (Datum) 0;
+}
+
+/* ---------- the distributed refresh ---------- */
+
+char *
+pairsums_ineligible(const SourceSpec *src, const SimParams *p)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	char	   *why = NULL;
+	Oid			types[1] = {OIDOID};
+	Datum		values[1];
+	int			rc;
+
+	if (!media_reco_citus_pair_sums)
+		return pstrdup("media_reco.citus_pair_sums is off");
+	if (!(p->metric == SIM_COSINE || p->metric == SIM_JACCARD || p->metric == SIM_CONDITIONAL))
+		return psprintf("%s is not a function of pair sums and counts alone (only cosine, jaccard and conditional are)",
+						sim_metric_name(p->metric));
+	if (src->time_col)
+		return pstrdup("time-decayed weights are not multiples of one power of two, so their sums depend on the order of addition");
+
+	values[0] = ObjectIdGetDatum(src->relid);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	rc = SPI_execute_with_args("SELECT partmethod::pg_catalog.text,"
+							   " CASE WHEN partmethod OPERATOR(pg_catalog.=) 'h'"
+							   "  THEN pg_catalog.column_to_column_name(logicalrelid, partkey) END"
+							   " FROM pg_catalog.pg_dist_partition"
+							   " WHERE logicalrelid OPERATOR(pg_catalog.=) $1",
+							   1, types, values, NULL, true, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "reading pg_dist_partition failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed == 0)
+		why = "the source is not a distributed table";
+	else
+	{
+		char	   *method = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		char	   *col = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+
+		if (method == NULL || strcmp(method, "h") != 0)
+			why = psprintf("the source is a %s table, not hash-distributed",
+						   method && strcmp(method, "n") == 0 ? "reference" : "Citus local or append-distributed");
+		else if (col == NULL || strcmp(col, src->user_col) != 0)
+			why = psprintf("the source is distributed by \"%s\", not by its user column \"%s\"",
+						   col ? col : "?", src->user_col);
+	}
+	if (why)
+		why = MemoryContextStrdup(caller, why);
+	SPI_finish();
+	return why;
+}
+
+/* receives the aggregate's one row: the bundle, merged at once */
+typedef struct BundleReceiver
+{
+	DestReceiver pub;
+	const SimParams *p;
+	MemoryContext work;
+	PairSumsResult *res;
+	int64		bytes;
+	double		merge_seconds;
+} BundleReceiver;
+
+static bool
+BundleReceive(TupleTableSlot *slot, DestReceiver *self)
+{
+	BundleReceiver *r = (BundleReceiver *) self;
+	bytea	   *v;
+	instr_time	start;
+	MemoryContext old;
+
+	slot_getallattrs(slot);
+	if (slot->tts_isnull[0] || r->res != NULL)
+		elog(ERROR, "media_reco.pair_sums returned an unexpected result");
+	INSTR_TIME_SET_CURRENT(start);
+	old = MemoryContextSwitchTo(r->work);
+	v = DatumGetByteaPP(slot->tts_values[0]);
+	r->bytes = VARSIZE_ANY_EXHDR(v);
+	r->res = MergeBundle(VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v), r->p, r->work);
+	MemoryContextSwitchTo(old);
+	r->merge_seconds = elapsed_seconds(start);
+	return true;
+}
+
+static void
+BundleStartup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+}
+
+static void
+BundleShutdown(DestReceiver *self)
+{
+}
+
+static void
+BundleDestroy(DestReceiver *self)
+{
+}
+
+NeighborLists *
+pairsums_refresh(const SourceSpec *src, const SimParams *p, MemoryContext work, bool read_only,
+				 InteractionMatrix **m_out, SimRunStats *stats, char **why)
+{
+	StringInfoData sql;
+	BundleReceiver recv;
+	SPIExecuteOptions opts;
+	instr_time	start;
+	int			rc;
+	int			nest;
+	PairSumsResult *res;
+	InteractionMatrix *m;
+
+	*why = NULL;
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT media_reco.pair_sums((%s)::pg_catalog.int8, (%s)::pg_catalog.int8, ",
+					 quote_identifier(src->user_col), quote_identifier(src->item_col));
+	if (src->weight_col)
+		appendStringInfo(&sql, "(%s)::pg_catalog.float8, %s, %s::pg_catalog.text",
+						 quote_identifier(src->weight_col), SIM_IS_COSINE(p->metric) ? "true" : "false",
+						 quote_literal_cstr(src->weight_col));
+	else
+		appendStringInfo(&sql, "1::pg_catalog.float8, %s, NULL::pg_catalog.text",
+						 SIM_IS_COSINE(p->metric) ? "true" : "false");
+	appendStringInfo(&sql, ") FROM %s WHERE ", source_relname(src));
+	source_append_usable(&sql, src, NULL);
+
+	memset(&recv, 0, sizeof(recv));
+	recv.pub.receiveSlot = BundleReceive;
+	recv.pub.rStartup = BundleStartup;
+	recv.pub.rShutdown = BundleShutdown;
+	recv.pub.rDestroy = BundleDestroy;
+	recv.pub.mydest = DestNone;
+	recv.p = p;
+	recv.work = work;
+
+	INSTR_TIME_SET_CURRENT(start);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	memset(&opts, 0, sizeof(opts));
+	opts.read_only = read_only;
+	opts.dest = (DestReceiver *) &recv;
+	nest = citus_read_begin(src->relid);
+	rc = SPI_execute_extended(sql.data, &opts);
+	citus_read_end(nest);
+	if (rc != SPI_OK_SELECT && rc != SPI_OK_UTILITY)
+		elog(ERROR, "computing the pair sums failed: %s", SPI_result_code_string(rc));
+	SPI_finish();
+	res = recv.res;
+	if (res == NULL)
+		elog(ERROR, "media_reco.pair_sums returned no row");
+	stats->gather_seconds = elapsed_seconds(start) - recv.merge_seconds;
+	stats->merge_seconds = recv.merge_seconds;
+	stats->states = res->n_states;
+	stats->state_bytes = recv.bytes;
+	stats->shard_seconds_sum = res->shard_seconds_sum;
+	stats->shard_seconds_max = res->shard_seconds_max;
+	stats->n_nodes = Min(res->n_nodes, 8);
+	for (int i = 0; i < stats->n_nodes; i++)
+	{
+		stats->node_port[i] = res->node_port[i];
+		stats->node_seconds[i] = res->node_seconds[i];
+	}
+	stats->interactions = res->raw_rows;
+	stats->users = res->users;
+	stats->items = res->n_items;
+	stats->nnz = res->nnz;
+	stats->peak_bytes = MemoryContextMemAllocated(work, true);
+	if (!res->exact)
+	{
+		*why = pstrdup(res->why);
+		return NULL;
+	}
+	m = MemoryContextAllocZero(work, sizeof(InteractionMatrix));
+	m->n_users = (int32) Min(res->users, (int64) PG_INT32_MAX);
+	m->n_items = res->n_items;
+	m->nnz = res->nnz;
+	m->raw_rows = res->raw_rows;
+	m->item_ids = res->item_ids;
+	stats->pairs = res->lists->pairs;
+	stats->pushed_down = true;
+	stats->read_seconds = stats->gather_seconds;
+	stats->compute_seconds = stats->merge_seconds;
+	*m_out = m;
+	return res->lists;
+}
