@@ -66,7 +66,7 @@ DATA = \
 	src/sql/$(EXTENSION)--0.6.0.sql \
 	src/sql/$(EXTENSION)--0.6.0--0.7.0.sql
 
-REGRESS = similarity similarity_reference neighbors recommend decay synth metrics errors forest models filters batch userbased evaluate mlp explain ease rp3beta als
+REGRESS = similarity similarity_reference neighbors recommend decay synth metrics errors forest models filters batch userbased evaluate mlp explain ease rp3beta als pair_sums
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 # isolation specs: test/isolation/specs/*.spec, expected output in test/isolation/expected
 ISOLATION = refresh_concurrency model_concurrency split_snapshot als_concurrency

@@ -287,7 +287,7 @@ PsEncodeShard(PsObject *o)
 	core_pg_check(pairsums_encode(&a, m, &sh, StateLimit(), &interrupt_hooks,
 								  &o->flat, &o->flat_len, &err), &err);
 	/* the shard's whole CPU time: reading its rows, building, encoding */
-	pairsums_set_seconds(o->flat, Max(CpuSeconds() - o->cpu_start, 0.0));
+	pairsums_set_seconds(o->flat, o->flat_len, Max(CpuSeconds() - o->cpu_start, 0.0));
 	MemoryContextDelete(o->build);
 	o->build = NULL;
 }

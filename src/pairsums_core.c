@@ -22,6 +22,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "port/pg_crc32c.h"
+
 #include "compare.h"
 #include "pairsums_core.h"
 
@@ -356,32 +358,45 @@ done:
 		core_release(a, w.buf);
 		return err->status;
 	}
+	for (int b = 0; b < 8; b++)
+		w.buf[entries_at + b] = (char) (((uint64) entries >> (8 * b)) & 0xFF);
+	PutU64(&w, 0, 4);			/* the CRC, set below */
+	if (w.failed)
 	{
-		uint64		v;
-		double		secs = sh->seconds;
-
-		memcpy(&v, &secs, sizeof(v));
-		for (int b = 0; b < 8; b++)
-		{
-			w.buf[entries_at - 8 + b] = (char) ((v >> (8 * b)) & 0xFF);
-			w.buf[entries_at + b] = (char) (((uint64) entries >> (8 * b)) & 0xFF);
-		}
+		core_release(a, w.buf);
+		return err->status;
 	}
 	*out = w.buf;
 	*len = w.len;
+	pairsums_set_seconds(w.buf, w.len, sh->seconds);
 	return CORE_OK;
 }
 
 #define SECONDS_AT 48		/* the header's f64 cpu seconds */
 
+static uint32
+StateCrc(const char *state, size_t len)
+{
+	pg_crc32c	crc;
+
+	INIT_CRC32C(crc);
+	COMP_CRC32C(crc, state, len);
+	FIN_CRC32C(crc);
+	return (uint32) crc;
+}
+
 void
-pairsums_set_seconds(char *state, double seconds)
+pairsums_set_seconds(char *state, size_t len, double seconds)
 {
 	uint64		v;
+	uint32		crc;
 
 	memcpy(&v, &seconds, sizeof(v));
 	for (int b = 0; b < 8; b++)
 		state[SECONDS_AT + b] = (char) ((v >> (8 * b)) & 0xFF);
+	crc = StateCrc(state, len - 4);
+	for (int b = 0; b < 4; b++)
+		state[len - 4 + b] = (char) ((crc >> (8 * b)) & 0xFF);
 }
 
 /* ---------- merging (the coordinator) ---------- */
@@ -399,8 +414,14 @@ HeaderAt(const char *data, size_t len, PairSumsHeader *h, int s, CoreError *err)
 	Reader		r = {(const unsigned char *) data, (const unsigned char *) data + len, false};
 
 	memset(h, 0, sizeof(*h));
-	if (len < PAIRSUMS_HEADER || GetU64(&r, 4) != PAIRSUMS_MAGIC)
+	if (len < PAIRSUMS_HEADER + 4 || GetU64(&r, 4) != PAIRSUMS_MAGIC)
 		return Corrupt(err, s, "not a media_reco pair-sums state");
+	{
+		Reader		t = {(const unsigned char *) data + len - 4, (const unsigned char *) data + len, false};
+
+		if (GetU64(&t, 4) != StateCrc(data, len - 4))
+			return Corrupt(err, s, "checksum mismatch (the bytes were changed after they were written)");
+	}
 	if (GetU64(&r, 1) != PAIRSUMS_VERSION)
 		return Corrupt(err, s, "unknown version");
 	h->flags = (uint8) GetU64(&r, 1);
@@ -420,7 +441,7 @@ HeaderAt(const char *data, size_t len, PairSumsHeader *h, int s, CoreError *err)
 		h->q < -1100 || h->q > 1100 || !(h->max_abs_raw >= 0) || isinf(h->max_abs_raw) ||
 		!(h->seconds >= 0) || isinf(h->seconds))
 		return Corrupt(err, s, "counts out of range");
-	if (!(h->flags & PAIRSUMS_EXACT) && (h->n_items != 0 || h->entries != 0 || len != PAIRSUMS_HEADER))
+	if (!(h->flags & PAIRSUMS_EXACT) && (h->n_items != 0 || h->entries != 0 || len != PAIRSUMS_HEADER + 4))
 		return Corrupt(err, s, "an inexact state with rows");
 	/* each item takes at least 2 bytes, each entry 2 */
 	if ((uint64) h->n_items > len || (uint64) h->entries > len / 2)
@@ -504,7 +525,7 @@ pairsums_merge(const CoreAlloc *a, const char *const *states, const size_t *lens
 		if (HeaderAt(states[s], lens[s], &c->h, s, err) != CORE_OK)
 			return err->status;
 		c->r.p = (const unsigned char *) states[s] + PAIRSUMS_HEADER;
-		c->r.end = (const unsigned char *) states[s] + lens[s];
+		c->r.end = (const unsigned char *) states[s] + lens[s] - 4;	/* the CRC */
 		if (weighted && !(c->h.flags & PAIRSUMS_WEIGHTED) && c->h.nnz > 0)
 			return Corrupt(err, s, "counts only, but the metric needs the sums");
 		any_weighted |= (c->h.flags & PAIRSUMS_WEIGHTED) != 0;

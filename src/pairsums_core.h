@@ -37,8 +37,10 @@
  *   rows (n times, item order): v entries | entries times: v (j - previous
  *     j - 1, previous starting at -1; the item itself omitted) | v count
  *     | weighted: z Σ w·w in units of 2^2q
+ *   u32 CRC-32C of every byte before it
  * A shard whose own check failed sends the header with exact unset and no
- * items.
+ * items.  A state whose CRC does not match is refused before anything else
+ * is read.
  */
 #ifndef MEDIA_RECO_PAIRSUMS_CORE_H
 #define MEDIA_RECO_PAIRSUMS_CORE_H
@@ -77,8 +79,8 @@ extern CoreStatus pairsums_encode(const CoreAlloc *a, const InteractionMatrix *m
 								  const CoreInterrupts *hooks, char **out, size_t *len,
 								  CoreError *err);
 
-/* Overwrite the CPU seconds in an encoded state's header (len >= PAIRSUMS_HEADER). */
-extern void pairsums_set_seconds(char *state, double seconds);
+/* Overwrite the CPU seconds in an encoded state's header (and its CRC); len the state's. */
+extern void pairsums_set_seconds(char *state, size_t len, double seconds);
 
 /* One shard's header, checked (CORE_CORRUPT otherwise); len the whole state's. */
 typedef struct PairSumsHeader

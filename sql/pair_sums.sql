@@ -1,0 +1,128 @@
+-- media_reco.pair_sums and pair_sums_neighbors (0.7.0): per-shard pair sums as bytes and their
+-- exact merge, the part of a refresh that runs on Citus workers (test/t/010_citus.pl runs it on
+-- a cluster).  Here, without Citus: a hand-checked case against brute-force SQL; states grouped
+-- by disjoint sets of users and merged equal item_similarity over all the rows bit for bit
+-- (float8 text is exact) for every weight kind the merge accepts; weights off a power-of-two
+-- grid refused for cosine; and every error branch (calls outside the aggregate, damaged bytes,
+-- bad options, NULLs, non-finite weights).
+\i test/sql/expect_error.sql
+CREATE SCHEMA pair_sums_test;
+SET search_path = pair_sums_test, public;
+SET client_min_messages = warning;
+
+-- 1. Hand-checked: users 1: {10: 1, 20: 2}, 2: {10: 3, 30: 1}, 3: {10: 1, 20: 1, 30: 2}
+--    G(10,20) = 1·2 + 1·1 = 3, ‖10‖² = 11, ‖20‖² = 5, ‖30‖² = 5, G(10,30) = 3 + 2 = 5, G(20,30) = 2
+CREATE TABLE h (user_id int, item_id int, w float8);
+INSERT INTO h VALUES (1, 10, 1), (1, 20, 2), (2, 10, 3), (2, 30, 1), (3, 10, 1), (3, 20, 1), (3, 30, 2);
+WITH brute AS (
+  SELECT a.item_id AS i, b.item_id AS j, sum(a.w * b.w) / sqrt(
+           (SELECT sum(w * w) FROM h WHERE item_id = a.item_id) * (SELECT sum(w * w) FROM h WHERE item_id = b.item_id)) AS sim,
+         count(*) AS support
+    FROM h a JOIN h b ON a.user_id = b.user_id AND a.item_id <> b.item_id GROUP BY 1, 2)
+SELECT n.item_id, n.neighbor_id, round(n.similarity::numeric, 14) AS merged, round(b.sim::numeric, 14) AS brute,
+       n.support, b.support AS brute_support, n.rank
+  FROM media_reco.pair_sums_neighbors((SELECT media_reco.pair_sums(user_id, item_id, w, true, 'w') FROM h)) n
+  JOIN brute b ON b.i = n.item_id AND b.j = n.neighbor_id
+ ORDER BY 1, n.rank;
+-- one state per user, merged as one
+SELECT count(*) AS same_as_one_state FROM (
+  SELECT * FROM media_reco.pair_sums_neighbors(ARRAY(SELECT media_reco.pair_sums(user_id, item_id, w, true, 'w') FROM h GROUP BY user_id))
+  INTERSECT
+  SELECT * FROM media_reco.item_similarity('h', weight_col => 'w')) x;
+
+-- 2. Generated rows with duplicates; states grouped by user_id % 4 (disjoint users), merged,
+--    against item_similarity on all the rows: the same lists bit for bit.
+CREATE TABLE g AS
+SELECT (1 + (n * 7919) % 250)::bigint AS user_id,
+       (1 + floor(90 * power(((n * 104729) % 1000) / 1000.0, 2)))::bigint AS item_id,
+       ((((n * 31) % 11) - 3) * 0.5)::float8 AS w_half,
+       ((n * 13) % 7 + 1)::float8 AS w_int,
+       (((n * 17) % 9) * 0.125)::float8 AS w_eighth,
+       ln(2 + n % 17)::float8 AS w_log
+  FROM generate_series(1, 9000) n;
+SELECT count(*) > count(DISTINCT (user_id, item_id)) AS has_duplicates FROM g;
+CREATE FUNCTION merged(wcol text, metric text, k int, ms int, sh float8, groups int) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE r text;
+BEGIN
+  EXECUTE format($q$SELECT md5(string_agg(x::text, ',' ORDER BY item_id, rank)) FROM media_reco.pair_sums_neighbors(
+      ARRAY(SELECT media_reco.pair_sums(user_id, item_id, %s, %L, %L) FROM g GROUP BY user_id %% %s), %L, %s, %s, %s) x$q$,
+      coalesce(quote_ident(wcol), '1'), metric NOT IN ('jaccard', 'conditional'), wcol, groups, metric, k, ms, sh) INTO r;
+  RETURN r;
+END $$;
+CREATE FUNCTION single(wcol text, metric text, k int, ms int, sh float8) RETURNS text
+LANGUAGE sql AS $$
+  SELECT md5(string_agg(x::text, ',' ORDER BY item_id, rank))
+    FROM media_reco.item_similarity('pair_sums_test.g', weight_col => wcol, metric => metric, k => k,
+                                    min_support => ms, shrinkage => sh) x $$;
+SELECT wcol, metric, k, ms, sh, groups, merged(wcol, metric, k, ms, sh, groups) = single(wcol, metric, k, ms, sh) AS bit_for_bit
+  FROM (VALUES ('w_half', 'cosine', 10, 1, 0::float8, 4), ('w_half', 'cosine', 7, 3, 5, 4),
+               ('w_int', 'cosine', 500, 1, 0, 3), ('w_eighth', 'cosine', 10, 2, 1.5, 4),
+               (NULL, 'cosine', 10, 1, 0, 5), ('w_log', 'jaccard', 10, 2, 0, 4),
+               ('w_half', 'conditional', 10, 1, 2.5, 4), ('w_int', 'cosine', 10, 1, 0, 1)) v(wcol, metric, k, ms, sh, groups)
+ ORDER BY 1 NULLS FIRST, 2, 3;
+-- the lists are not empty (a merge that dropped everything would also compare equal to nothing)
+SELECT count(*) > 300 AS many_rows FROM media_reco.pair_sums_neighbors(
+  (SELECT media_reco.pair_sums(user_id, item_id, w_half, true, 'w_half') FROM g), 'cosine', 10);
+-- no rows: an empty bundle, no neighbours
+SELECT length(media_reco.pair_sums(user_id, item_id, w_half, true, 'w_half')) AS empty_bundle_bytes FROM g WHERE false;
+SELECT count(*) AS no_rows FROM media_reco.pair_sums_neighbors((SELECT media_reco.pair_sums(user_id, item_id, w_half, true, 'w_half') FROM g WHERE false));
+-- NULL users, items and weights are skipped, as a refresh skips them
+SELECT count(*) AS with_nulls_skipped FROM (
+  SELECT * FROM media_reco.pair_sums_neighbors((SELECT media_reco.pair_sums(u, i, w, true, 'w')
+    FROM (SELECT user_id AS u, item_id AS i, w FROM h UNION ALL VALUES (NULL, 10, 1), (4, NULL, 1), (4, 10, NULL)) x))
+  EXCEPT SELECT * FROM media_reco.item_similarity('h', weight_col => 'w')) d;
+
+-- 3. Weights off any power-of-two grid: cosine refuses (their sums depend on the order), the
+--    counts still merge
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.pair_sums_neighbors(
+  (SELECT media_reco.pair_sums(user_id, item_id, w_log, true, 'w_log') FROM g))$$);
+SELECT merged('w_log', 'conditional', 10, 1, 0, 4) = single('w_log', 'conditional', 10, 1, 0) AS counts_merge;
+
+-- 4. Errors
+-- outside the aggregate
+SELECT pg_temp.expect_error($$SELECT media_reco.pair_sums_step(NULL, 1, 2, 1.0, true, 'w')$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.pair_sums_combine(NULL, '\x00'::bytea)$$);
+-- a state the transition did not build
+CREATE AGGREGATE pg_temp.bad_sums(bigint, bigint, float8, boolean, text) (
+  SFUNC = media_reco.pair_sums_step, STYPE = bytea, INITCOND = '\x00');
+SELECT pg_temp.expect_error($$SELECT pg_temp.bad_sums(user_id, item_id, w, true, 'w') FROM h$$);
+-- NULL weighted; non-finite weights (the single-node message, naming the column)
+SELECT pg_temp.expect_error($$SELECT media_reco.pair_sums(user_id, item_id, w, NULL, 'w') FROM h$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.pair_sums(u, i, w, true, 'plays') FROM (VALUES (1, 2, 'NaN'::float8)) v(u, i, w)$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.pair_sums(u, i, w, true, NULL) FROM (VALUES (1, 2, '-Infinity'::float8)) v(u, i, w)$$);
+-- damaged bytes: not a bundle, a bad count, truncated, a bundle holding junk
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.pair_sums_neighbors('\x0102'::bytea)$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.pair_sums_neighbors('\x4d5250420900000000'::bytea)$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.pair_sums_neighbors(
+  (SELECT substring(media_reco.pair_sums(user_id, item_id, w, true, 'w') FROM 1 FOR 60) FROM h))$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.pair_sums_neighbors('\x4d525042010000000300000000000000616263'::bytea)$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.pair_sums_neighbors(ARRAY['\x4d52'::bytea])$$);
+-- a state cut short (its bundle's length field fixed up): refused by the state's own checksum
+CREATE FUNCTION cut_state(b bytea, cut int) RETURNS bytea LANGUAGE sql AS $$
+  SELECT substring(b FROM 1 FOR 8)
+         || (SELECT decode(string_agg(lpad(to_hex(((length(b) - 16 - cut)::bigint >> (8 * i)) & 255), 2, '0'), '' ORDER BY i), 'hex')
+               FROM generate_series(0, 7) i)
+         || substring(b FROM 17 FOR length(b) - 16 - cut) $$;
+SELECT pg_temp.expect_error(format($$SELECT * FROM media_reco.pair_sums_neighbors(%L::bytea)$$,
+  cut_state((SELECT media_reco.pair_sums(user_id, item_id, w, true, 'w') FROM h), 9)));
+-- every single flipped byte of a real bundle: refused (the states carry a CRC-32C), never a crash
+SELECT count(*) AS flipped, count(*) FILTER (WHERE e LIKE '22P03: invalid partial pair sums%') AS refused
+  FROM (SELECT pg_temp.expect_error(format($$SELECT count(*) FROM media_reco.pair_sums_neighbors(%L::bytea)$$,
+               overlay(b PLACING set_byte('\x00'::bytea, 0, (get_byte(b, p) # 85)) FROM p + 1 FOR 1))) AS e
+          FROM (SELECT media_reco.pair_sums(user_id, item_id, w, true, 'w') AS b FROM h) s,
+               generate_series(0, length(b) - 1) p) x;
+-- options
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.pair_sums_neighbors((SELECT media_reco.pair_sums(user_id, item_id, w, true, 'w') FROM h), 'bm25')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.pair_sums_neighbors((SELECT media_reco.pair_sums(user_id, item_id, w, true, 'w') FROM h), 'cosine', 0)$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.pair_sums_neighbors((SELECT media_reco.pair_sums(user_id, item_id, w, true, 'w') FROM h), 'nosuch')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.pair_sums_neighbors(NULL::bytea)$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.pair_sums_neighbors((SELECT media_reco.pair_sums(user_id, item_id, w, true, 'w') FROM h), k => NULL)$$);
+-- counts-only states cannot serve cosine
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.pair_sums_neighbors((SELECT media_reco.pair_sums(user_id, item_id, w, false, 'w') FROM h), 'cosine')$$);
+-- the GUC exists and is on by default
+SHOW media_reco.citus_pair_sums;
+
+RESET search_path;
+SET client_min_messages = warning;
+DROP SCHEMA pair_sums_test CASCADE;
