@@ -3,15 +3,17 @@
 # same rows in a local table, in one run (test/bench/citus_bench.pl): batch
 # predict over a distributed table (rows/s, per worker) and refresh_neighbors
 # from a distributed source.  Needs Citus (bash test/citus/build.sh SRC).
-#   bash test/bench/citus.sh [--predict-rows N] [--refresh-rows N]
-# Defaults 2,000,000 and 1,000,000: about 3 minutes on 2 cores.
+#   bash test/bench/citus.sh [--predict-rows N] [--refresh-rows N[,N...]]
+# Defaults 2,000,000 and 1,000,000: about 3 minutes on 2 cores.  The README's
+# refresh figures: --predict-rows 0 --refresh-rows 1000000,10000000 (about
+# 15 minutes); --predict-rows 0 skips the prediction and latency parts.
 set -euo pipefail
 predict_rows=2000000 refresh_rows=1000000
 while [ $# -gt 0 ]; do
     case "$1" in
         --predict-rows) predict_rows=$2; shift 2 ;;
         --refresh-rows) refresh_rows=$2; shift 2 ;;
-        *) echo "usage: $0 [--predict-rows N] [--refresh-rows N]" >&2; exit 2 ;;
+        *) echo "usage: $0 [--predict-rows N] [--refresh-rows N[,N...]]" >&2; exit 2 ;;
     esac
 done
 source "$(dirname "${BASH_SOURCE[0]}")/../setup.sh"

@@ -6,8 +6,12 @@
 #      distributed by id (6 shards, 3 per worker: predict runs on the
 #      workers) and from the local table (one backend, and a parallel plan).
 #   2. refresh_neighbors over BENCH_REFRESH_ROWS generated interactions
-#      (default 1,000,000) from a distributed and from a local source, both
-#      writing the neighbour store that citus_setup() made a reference table.
+#      (comma-separated sizes, default 1,000,000; 50k users and 20k items up
+#      to 1M rows, 200k and 100k above) from a local source, from a
+#      distributed one with the pair sums on the workers, and from the same
+#      distributed one read row by row (media_reco.citus_pair_sums off), all
+#      writing the neighbour store that citus_setup() made a reference table;
+#      where the time goes, bytes moved, worker CPU, and a projection.
 #   3. recommend() latency from the coordinator for both recommenders.
 # Prints seconds, rows/s and the ratios (diag lines); asserts only that the
 # answers agree, never a time.
@@ -44,7 +48,9 @@ sub timed
 	return (time - $t0, $out);
 }
 
-# 1. batch prediction
+# 1. batch prediction (skipped with BENCH_PREDICT_ROWS=0, as is 3.)
+if ($predict_rows > 0)
+{
 sql(qq{
 CREATE TABLE subs_local AS
   SELECT g AS id, (g * 7919 % 1000) / 10.0 AS minutes, (g * 104729 % 97)::float8 AS sessions,
@@ -75,14 +81,29 @@ diag(sprintf("  local table, one backend:          %.2f s, %.0f rows/s", $t_one,
 diag(sprintf("  local table, parallel plan (2):    %.2f s, %.0f rows/s", $t_par, $predict_rows / $t_par));
 diag(sprintf("  ratio distributed / one backend: %.2fx faster", $t_one / $t_dist));
 note($plan);
+}
 
-# 2. refresh: the rows are pulled to the coordinator either way
+# 2. refresh over each size: a local source; the distributed source with its pair sums on the
+# workers (the default); the same source read row by row on the coordinator (citus_pair_sums
+# off).  Where the time goes, from refresh_history; the bytes each path moves; a projection.
 # a recommender's source must exist on every node (the registry, a reference table, names it):
 # the local source is an empty table of the same name on the workers
-$_->safe_psql('postgres', 'CREATE TABLE ev_local (user_id bigint, item_id bigint)') for ($w1, $w2);
-sql(qq{
+sub hist
+{
+	my ($name, $expr) = @_;
+	return sql(qq{SELECT $expr FROM media_reco.refresh_history WHERE recommender = '$name' ORDER BY id DESC LIMIT 1});
+}
+my $first_size = 1;
+for my $rows (split /,/, $refresh_rows)
+{
+	my $users = $rows <= 1_000_000 ? 50_000 : 200_000;
+	my $items = $rows <= 1_000_000 ? 20_000 : 100_000;
+	sql(q{SELECT media_reco.drop_recommender(name) FROM media_reco.recommenders WHERE name IN ('r_local', 'r_dist', 'r_pull');
+DROP TABLE IF EXISTS ev_local, ev_dist;});
+	$_->safe_psql('postgres', 'DROP TABLE IF EXISTS ev_local; CREATE TABLE ev_local (user_id bigint, item_id bigint)') for ($w1, $w2);
+	sql(qq{
 CREATE TABLE ev_local (user_id bigint, item_id bigint);
-INSERT INTO ev_local SELECT user_id, item_id FROM media_reco.synthetic_interactions(50000, 20000, $refresh_rows, 42);
+INSERT INTO ev_local SELECT user_id, item_id FROM media_reco.synthetic_interactions($users, $items, $rows, 42);
 CREATE TABLE ev_dist (LIKE ev_local);
 SELECT create_distributed_table('ev_dist', 'user_id');
 INSERT INTO ev_dist SELECT * FROM ev_local;
@@ -90,19 +111,58 @@ CREATE INDEX ON ev_local (user_id, item_id);
 CREATE INDEX ON ev_dist (user_id, item_id);
 SELECT media_reco.create_recommender('r_local', 'ev_local', k => 50);
 SELECT media_reco.create_recommender('r_dist', 'ev_dist', k => 50);
+SELECT media_reco.create_recommender('r_pull', 'ev_dist', k => 50);
+ANALYZE ev_local; ANALYZE ev_dist;
 });
-my ($t_rl) = timed("SELECT media_reco.refresh_neighbors('r_local')");
-my ($t_rd) = timed("SELECT media_reco.refresh_neighbors('r_dist')");
-is(sql(q{SELECT md5(string_agg(s.item_id || ':' || s.neighbor_ids::text || s.similarities::text, ',' ORDER BY s.item_id))
-         FROM media_reco.neighbor_store s JOIN media_reco.recommenders r ON r.id = s.recommender_id WHERE r.name = 'r_dist'}),
-	sql(q{SELECT md5(string_agg(s.item_id || ':' || s.neighbor_ids::text || s.similarities::text, ',' ORDER BY s.item_id))
-         FROM media_reco.neighbor_store s JOIN media_reco.recommenders r ON r.id = s.recommender_id WHERE r.name = 'r_local'}),
-	'distributed and local refreshes store the same lists');
-diag("refresh_neighbors over $refresh_rows interactions (cosine, k 50), store a reference table:");
-diag(sprintf("  local source %.2f s, distributed source %.2f s (%.2fx the local time)", $t_rl, $t_rd, $t_rd / $t_rl));
+	my ($t_rl) = timed("SELECT media_reco.refresh_neighbors('r_local')");
+	my ($t_rd) = timed("SELECT media_reco.refresh_neighbors('r_dist')");
+	my ($t_rp) = timed("SET media_reco.citus_pair_sums = off; SELECT media_reco.refresh_neighbors('r_pull')");
+	my $lists = q{SELECT md5(string_agg(s.item_id || ':' || s.neighbor_ids::text || s.similarities::text || s.supports::text, ',' ORDER BY s.item_id))
+	                FROM media_reco.neighbor_store s JOIN media_reco.recommenders r ON r.id = s.recommender_id WHERE r.name = '%s'};
+	my $want = sql(sprintf($lists, 'r_local'));
+	is(sql(sprintf($lists, 'r_dist')), $want, "$rows rows: pair sums on the workers store the local lists");
+	is(sql(sprintf($lists, 'r_pull')), $want, "$rows rows: rows pulled to the coordinator store the local lists");
+	is(hist('r_dist', q{parameters->'citus'->>'pushed_down'}), 'true', "$rows rows: r_dist pushed down");
+	my ($l_read, $l_comp, $l_write) = split /\|/, hist('r_local', q{read_seconds || '|' || compute_seconds || '|' || write_seconds});
+	my ($p_read, $p_comp, $p_write) = split /\|/, hist('r_pull', q{read_seconds || '|' || compute_seconds || '|' || write_seconds});
+	my ($gather, $merge, $write, $bytes, $states, $cpu_sum, $cpu_max, $nodes) = split /\|/, hist('r_dist',
+		q{(parameters->'citus'->>'gather_seconds') || '|' || (parameters->'citus'->>'merge_seconds') || '|' || write_seconds
+		  || '|' || (parameters->'citus'->>'state_bytes') || '|' || (parameters->'citus'->>'states')
+		  || '|' || (parameters->'citus'->>'shard_cpu_seconds') || '|' || (parameters->'citus'->>'shard_cpu_seconds_max')
+		  || '|' || (parameters->'citus'->'node_cpu_seconds')::text});
+	my $pulled = sql(q{SELECT sum(length(user_id::text) + length(item_id::text) + 2) FROM ev_local});
+	my ($pairs) = hist('r_dist', 'pairs');
+	diag("refresh_neighbors over $rows interactions ($users users, $items items; cosine, k 50; $pairs stored pairs), "
+		  . "the store a reference table:");
+	diag(sprintf("  local source:                     %6.2f s  (read %.2f, pairs + top-k %.2f, write %.2f)",
+			$t_rl, $l_read, $l_comp, $l_write));
+	diag(sprintf("  distributed, pair sums on workers: %6.2f s  (workers' sums + transfer %.2f, merge + top-k %.2f, write %.2f)",
+			$t_rd, $gather, $merge, $write));
+	diag(sprintf("  distributed, rows pulled:         %6.2f s  (read %.2f, pairs + top-k %.2f, write %.2f)",
+			$t_rp, $p_read, $p_comp, $p_write));
+	diag(sprintf("  ratios to the local source: pair sums on workers %.2fx, rows pulled %.2fx the local time",
+			$t_rd / $t_rl, $t_rp / $t_rl));
+	diag(sprintf("  moved to the coordinator: pair sums %.1f MB in %d shard states (%.1f MB as hex text on the wire);"
+		  . " rows pulled %.1f MB as text", $bytes / 1e6, $states, 2 * $bytes / 1e6, $pulled / 1e6));
+	diag(sprintf("  worker CPU: %.2f s over the shards (largest shard %.2f s), per worker (port: s) %s", $cpu_sum, $cpu_max, $nodes));
+	# projection: the shards are independent, so on N worker machines of c cores (shards >= N c)
+	# the worker phase takes about (shard CPU) / (N c) plus the states' transfer at the network's
+	# bandwidth; the coordinator's merge, top-k and write do not shrink with N
+	my $c = 2;
+	my $bw = 125e6;    # 1 Gbit/s
+	my @proj;
+	for my $n (2, 4, 8, 16)
+	{
+		push @proj, sprintf("N=%d %.2f s", $n, $cpu_sum / ($n * $c) + 2 * $bytes / $bw + $merge + $write);
+	}
+	diag(sprintf("  projected wall time on N worker machines of %d cores, 1 Gbit/s (shard CPU / (N x %d) + 2 x state bytes / bandwidth"
+		  . " + merge + write): %s; one node here %.2f s", $c, $c, join(', ', @proj), $t_rl));
+}
 
 # 3. serving: recommend() per user from the coordinator, p50 / p95 over 300 users, each recommender
 # (after citus_setup both read their lists from the reference-table store through the planner)
+if ($predict_rows > 0)
+{
 sql(q{CREATE TABLE lat (name text, ms float8);
 CREATE FUNCTION pg_temp_time_recommend(rec text) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE t0 timestamptz;
@@ -122,6 +182,7 @@ for my $r ('r_local', 'r_dist')
 	                 FROM lat WHERE name = '$r'});
 	diag(sprintf("recommend(k 10) from %s source: p50 / p95 %s ms (600 calls)",
 			$r eq 'r_dist' ? 'the distributed' : 'the local', $p));
+}
 }
 
 done_testing();

@@ -443,6 +443,24 @@ is(sql(q{SELECT md5(string_agg(n::text, ',' ORDER BY item_id)) FROM media_reco.i
 is(sql(q{SELECT count(*) FROM media_reco.refresh_history WHERE recommender = 'big_r'}),
 	'1', 'and recorded no history');
 
+# dropping a distributed source after citus_setup: Citus drops its shells on the workers too,
+# where media_reco's event triggers must leave the reference tables to the coordinator's
+# trigger (before 0.7.0 the DROP failed: "cannot execute a distributed query from a query on a shard")
+sql(q{CREATE TABLE drop_dist (LIKE ps_local);
+SELECT create_distributed_table('drop_dist', 'user_id');
+INSERT INTO drop_dist SELECT * FROM ps_local WHERE w_int > 0;
+SELECT media_reco.create_recommender('drop_r', 'drop_dist', weight_col => 'w_int', k => 5);
+SELECT media_reco.refresh_neighbors('drop_r');
+SELECT 1 FROM media_reco.train_als('drop_a', 'drop_dist', weight_col => 'w_int', options => '{"factors": 4, "iterations": 2}');
+DROP TABLE drop_dist;});
+for my $node ([$coord, 'the coordinator'], [$w1, 'a worker'])
+{
+	is(sql(q{SELECT coalesce(source::text, 'NULL') || ' ' || dropped_source FROM media_reco.recommenders WHERE name = 'drop_r'
+	         UNION ALL
+	         SELECT coalesce(source::text, 'NULL') || ' ' || dropped_source FROM media_reco.als_models WHERE name = 'drop_a'}, $node->[0]),
+		"NULL public.drop_dist\nNULL public.drop_dist", "DROP TABLE of a distributed source after citus_setup: marked dropped, seen from $node->[1]");
+}
+
 # without Citus in the database: 55000
 sql(q{CREATE DATABASE nocitus});
 $coord->safe_psql('nocitus', 'CREATE EXTENSION media_reco');
