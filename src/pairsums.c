@@ -612,15 +612,21 @@ pairsums_ineligible(const SourceSpec *src, const SimParams *p)
 	return why;
 }
 
-/* receives the aggregate's one row: the bundle, merged at once */
+/*
+ * receives the aggregate's rows (one bundle per group of users: per shard):
+ * each is copied into work, its states listed, their total bytes counted
+ * against maintenance_work_mem
+ */
 typedef struct BundleReceiver
 {
 	DestReceiver pub;
-	const SimParams *p;
 	MemoryContext work;
-	PairSumsResult *res;
+	const char **states;
+	size_t	   *lens;
+	int			n;
+	int			cap;
 	int64		bytes;
-	double		merge_seconds;
+	int64		rows;
 } BundleReceiver;
 
 static bool
@@ -628,19 +634,45 @@ BundleReceive(TupleTableSlot *slot, DestReceiver *self)
 {
 	BundleReceiver *r = (BundleReceiver *) self;
 	bytea	   *v;
-	instr_time	start;
+	char	   *copy;
+	size_t		len;
+	const char **states;
+	size_t	   *lens;
+	int			n;
 	MemoryContext old;
 
 	slot_getallattrs(slot);
-	if (slot->tts_isnull[0] || r->res != NULL)
-		elog(ERROR, "media_reco.pair_sums returned an unexpected result");
-	INSTR_TIME_SET_CURRENT(start);
-	old = MemoryContextSwitchTo(r->work);
+	if (slot->tts_isnull[0])
+		return true;
 	v = DatumGetByteaPP(slot->tts_values[0]);
-	r->bytes = VARSIZE_ANY_EXHDR(v);
-	r->res = MergeBundle(VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v), r->p, r->work);
+	len = VARSIZE_ANY_EXHDR(v);
+	if ((Size) r->bytes + len > work_memory_limit())
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("partial pair sums of the shards do not fit in maintenance_work_mem"),
+				 errdetail("%d shard states hold " INT64_FORMAT " bytes; the next %zu would pass the limit of %zu bytes.",
+						   r->n, r->bytes, len, (size_t) work_memory_limit()),
+				 errhint("Raise maintenance_work_mem on the coordinator (it holds every shard's pair sums while they are merged), or read the rows instead: SET media_reco.citus_pair_sums = off.")));
+	old = MemoryContextSwitchTo(r->work);
+	copy = palloc_extended(Max(len, 1), MCXT_ALLOC_HUGE);
+	memcpy(copy, VARDATA_ANY(v), len);
+	BundleParse(copy, len, &states, &lens, &n);
+	if (r->n + n > r->cap)
+	{
+		r->cap = Max(r->cap * 2, r->n + n + 8);
+		r->states = r->states ? repalloc(r->states, sizeof(char *) * r->cap) : palloc(sizeof(char *) * r->cap);
+		r->lens = r->lens ? repalloc(r->lens, sizeof(size_t) * r->cap) : palloc(sizeof(size_t) * r->cap);
+	}
+	for (int s = 0; s < n; s++)
+	{
+		r->states[r->n] = states[s];
+		r->lens[r->n++] = lens[s];
+	}
 	MemoryContextSwitchTo(old);
-	r->merge_seconds = elapsed_seconds(start);
+	r->bytes += len;
+	r->rows++;
+	if ((Pointer) v != DatumGetPointer(slot->tts_values[0]))
+		pfree(v);
 	return true;
 }
 
@@ -671,8 +703,30 @@ pairsums_refresh(const SourceSpec *src, const SimParams *p, MemoryContext work, 
 	int			nest;
 	PairSumsResult *res;
 	InteractionMatrix *m;
+	char	   *shard_mins = NULL;
+	CoreAlloc	a;
+	CoreError	err;
 
 	*why = NULL;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	{
+		Oid			types[1] = {OIDOID};
+		Datum		values[1] = {ObjectIdGetDatum(src->relid)};
+
+		rc = SPI_execute_with_args("SELECT pg_catalog.array_agg(shardminvalue::pg_catalog.int4"
+								   "  ORDER BY shardminvalue::pg_catalog.int4)::pg_catalog.text"
+								   " FROM pg_catalog.pg_dist_shard WHERE logicalrelid OPERATOR(pg_catalog.=) $1",
+								   1, types, values, NULL, true, 1);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "reading pg_dist_shard failed: %s", SPI_result_code_string(rc));
+		if (SPI_processed == 1)
+		{
+			char	   *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+			shard_mins = v ? MemoryContextStrdup(work, v) : NULL;
+		}
+	}
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT media_reco.pair_sums((%s)::pg_catalog.int8, (%s)::pg_catalog.int8, ",
 					 quote_identifier(src->user_col), quote_identifier(src->item_col));
@@ -685,6 +739,15 @@ pairsums_refresh(const SourceSpec *src, const SimParams *p, MemoryContext work, 
 						 SIM_IS_COSINE(p->metric) ? "true" : "false");
 	appendStringInfo(&sql, ") FROM %s WHERE ", source_relname(src));
 	source_append_usable(&sql, src, NULL);
+	/*
+	 * One result row per shard (its users): the coordinator's combine then
+	 * never holds more than one shard's state in one value (a bytea is at
+	 * most 1 GB); the states are gathered below.  Any function of the user
+	 * keeps the states' users disjoint; this one follows the shards.
+	 */
+	if (shard_mins != NULL)
+		appendStringInfo(&sql, " GROUP BY pg_catalog.width_bucket(pg_catalog.worker_hash(%s), %s::pg_catalog.int4[])",
+						 quote_identifier(src->user_col), quote_literal_cstr(shard_mins));
 
 	memset(&recv, 0, sizeof(recv));
 	recv.pub.receiveSlot = BundleReceive;
@@ -692,12 +755,9 @@ pairsums_refresh(const SourceSpec *src, const SimParams *p, MemoryContext work, 
 	recv.pub.rShutdown = BundleShutdown;
 	recv.pub.rDestroy = BundleDestroy;
 	recv.pub.mydest = DestNone;
-	recv.p = p;
 	recv.work = work;
 
 	INSTR_TIME_SET_CURRENT(start);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
 	memset(&opts, 0, sizeof(opts));
 	opts.read_only = read_only;
 	opts.dest = (DestReceiver *) &recv;
@@ -707,11 +767,13 @@ pairsums_refresh(const SourceSpec *src, const SimParams *p, MemoryContext work, 
 	if (rc != SPI_OK_SELECT && rc != SPI_OK_UTILITY)
 		elog(ERROR, "computing the pair sums failed: %s", SPI_result_code_string(rc));
 	SPI_finish();
-	res = recv.res;
-	if (res == NULL)
-		elog(ERROR, "media_reco.pair_sums returned no row");
-	stats->gather_seconds = elapsed_seconds(start) - recv.merge_seconds;
-	stats->merge_seconds = recv.merge_seconds;
+	stats->gather_seconds = elapsed_seconds(start);
+
+	INSTR_TIME_SET_CURRENT(start);
+	res = MemoryContextAllocZero(work, sizeof(PairSumsResult));
+	core_pg_alloc(&a, work);
+	core_pg_check(pairsums_merge(&a, recv.states, recv.lens, recv.n, p, &interrupt_hooks, res, &err), &err);
+	stats->merge_seconds = elapsed_seconds(start);
 	stats->states = res->n_states;
 	stats->state_bytes = recv.bytes;
 	stats->shard_seconds_sum = res->shard_seconds_sum;

@@ -33,7 +33,7 @@ my $refresh_rows = $ENV{BENCH_REFRESH_ROWS} // 1_000_000;
 
 my ($coord, $w1, $w2) = citus_cluster(q{
 shared_buffers = 512MB
-maintenance_work_mem = 2GB
+maintenance_work_mem = 4GB
 max_wal_size = 8GB
 synchronous_commit = off
 });
