@@ -120,7 +120,7 @@ SELECT pg_temp.expect_error($$SELECT * FROM media_reco.pair_sums_neighbors(NULL:
 SELECT pg_temp.expect_error($$SELECT * FROM media_reco.pair_sums_neighbors((SELECT media_reco.pair_sums(user_id, item_id, w, true, 'w') FROM h), k => NULL)$$);
 -- counts-only states cannot serve cosine
 SELECT pg_temp.expect_error($$SELECT * FROM media_reco.pair_sums_neighbors((SELECT media_reco.pair_sums(user_id, item_id, w, false, 'w') FROM h), 'cosine')$$);
--- the GUC exists and is on by default
+-- the GUC exists and is auto by default
 SHOW media_reco.citus_pair_sums;
 
 RESET search_path;

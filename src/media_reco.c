@@ -42,11 +42,11 @@ _PG_init(void)
 							64, 1, MLP_IG_MAX_STEPS,
 							PGC_USERSET, 0,
 							NULL, NULL, NULL);
-	DefineCustomBoolVariable("media_reco.citus_pair_sums",
-							 "Compute a refresh's pair sums on the Citus workers when the source allows it.",
-							 "On a table distributed by its user column, cosine, jaccard and conditional sum each shard's pairs on its worker and merge them exactly on the coordinator; off reads every row on the coordinator.",
+	DefineCustomEnumVariable("media_reco.citus_pair_sums",
+							 "Where a refresh's pair sums are computed on a Citus table distributed by user: auto, on (the workers), off (the coordinator).",
+							 "On the workers, cosine, jaccard and conditional sum each shard's pairs there and merge them exactly on the coordinator; auto does so when the sums would move fewer bytes than the rows (long histories over a small catalogue); the lists are the same either way.",
 							 &media_reco_citus_pair_sums,
-							 true,
+							 CITUS_PAIR_SUMS_AUTO, citus_pair_sums_options,
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("media_reco");

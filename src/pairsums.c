@@ -34,6 +34,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/expandeddatum.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 
 #include "citus.h"
@@ -43,7 +44,20 @@
 #include "simcore.h"
 #include "util.h"
 
-bool		media_reco_citus_pair_sums = true;
+int			media_reco_citus_pair_sums = CITUS_PAIR_SUMS_AUTO;
+
+const struct config_enum_entry citus_pair_sums_options[] = {
+	{"auto", CITUS_PAIR_SUMS_AUTO, false},
+	{"on", CITUS_PAIR_SUMS_ON, false},
+	{"off", CITUS_PAIR_SUMS_OFF, false},
+	{"true", CITUS_PAIR_SUMS_ON, true},
+	{"false", CITUS_PAIR_SUMS_OFF, true},
+	{"yes", CITUS_PAIR_SUMS_ON, true},
+	{"no", CITUS_PAIR_SUMS_OFF, true},
+	{"1", CITUS_PAIR_SUMS_ON, true},
+	{"0", CITUS_PAIR_SUMS_OFF, true},
+	{NULL, 0, false}
+};
 
 #define BUNDLE_MAGIC	0x4250524dU /* "MRPB" */
 #define BUNDLE_HEADER	8
@@ -564,6 +578,69 @@ pair_sums_neighbors(PG_FUNCTION_ARGS)
 
 /* ---------- the distributed refresh ---------- */
 
+/*
+ * With the setting at auto: whether the pair sums would move more bytes to
+ * the coordinator than the rows (then the rows are read: NULL when not).
+ * A shard's state lists each item's co-occurring items once, at most
+ * I (I - 1) entries over I items and at most Σ_u n_u (n_u - 1) over its
+ * users' histories; an entry takes about 4 bytes (3 for counts only), a
+ * row about 12 as text.  One pass over the shards (SPI connected).
+ */
+static char *
+PairSumsNotWorthwhile(const SourceSpec *src, const SimParams *p)
+{
+	StringInfoData sql;
+	Oid			types[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(src->relid)};
+	int			rc;
+	bool		isnull;
+	double		rows,
+				pairs,
+				items,
+				shards,
+				entries,
+				push,
+				pull;
+
+	/* three queries: Citus plans no subquery in a target list */
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT pg_catalog.sum(n)::pg_catalog.float8, pg_catalog.sum(n::pg_catalog.float8 * (n - 1))"
+					 " FROM (SELECT pg_catalog.count(*) AS n FROM %s WHERE ", source_relname(src));
+	source_append_usable(&sql, src, NULL);
+	appendStringInfo(&sql, " GROUP BY %s) s", quote_identifier(src->user_col));
+	rc = SPI_execute(sql.data, true, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "estimating the pair sums failed: %s", SPI_result_code_string(rc));
+	rows = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (isnull)
+		return NULL;			/* no rows: nothing to move either way */
+	pairs = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+
+	resetStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT pg_catalog.count(DISTINCT %s)::pg_catalog.float8 FROM %s WHERE ",
+					 quote_identifier(src->item_col), source_relname(src));
+	source_append_usable(&sql, src, NULL);
+	rc = SPI_execute(sql.data, true, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "estimating the pair sums failed: %s", SPI_result_code_string(rc));
+	items = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+
+	rc = SPI_execute_with_args("SELECT pg_catalog.count(*)::pg_catalog.float8 FROM pg_catalog.pg_dist_shard"
+							   " WHERE logicalrelid OPERATOR(pg_catalog.=) $1",
+							   1, types, values, NULL, true, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "reading pg_dist_shard failed: %s", SPI_result_code_string(rc));
+	shards = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	entries = Min(Max(shards, 1) * items * Max(items - 1, 0), pairs);
+	push = entries * (SIM_IS_COSINE(p->metric) ? 4 : 3);
+	pull = rows * 12;
+	if (push < pull)
+		return NULL;
+	return psprintf("media_reco.citus_pair_sums is auto and the pair sums would move more bytes than the rows"
+					" (up to %.0f entries, about %.1f MB, against %.0f rows, about %.1f MB)",
+					entries, push / 1e6, rows, pull / 1e6);
+}
+
 char *
 pairsums_ineligible(const SourceSpec *src, const SimParams *p)
 {
@@ -573,7 +650,7 @@ pairsums_ineligible(const SourceSpec *src, const SimParams *p)
 	Datum		values[1];
 	int			rc;
 
-	if (!media_reco_citus_pair_sums)
+	if (media_reco_citus_pair_sums == CITUS_PAIR_SUMS_OFF)
 		return pstrdup("media_reco.citus_pair_sums is off");
 	if (!(p->metric == SIM_COSINE || p->metric == SIM_JACCARD || p->metric == SIM_CONDITIONAL))
 		return psprintf("%s is not a function of pair sums and counts alone (only cosine, jaccard and conditional are)",
@@ -605,6 +682,14 @@ pairsums_ineligible(const SourceSpec *src, const SimParams *p)
 		else if (col == NULL || strcmp(col, src->user_col) != 0)
 			why = psprintf("the source is distributed by \"%s\", not by its user column \"%s\"",
 						   col ? col : "?", src->user_col);
+	}
+	if (why == NULL && media_reco_citus_pair_sums == CITUS_PAIR_SUMS_AUTO)
+	{
+		/* sequential after citus_setup(), as every read a refresh then follows with writes */
+		int			nest = citus_read_begin(src->relid);
+
+		why = PairSumsNotWorthwhile(src, p);
+		citus_read_end(nest);
 	}
 	if (why)
 		why = MemoryContextStrdup(caller, why);

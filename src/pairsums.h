@@ -11,15 +11,25 @@
 #include "similarity.h"
 #include "source.h"
 
-extern bool media_reco_citus_pair_sums;
+/* media_reco.citus_pair_sums: auto (when the pair sums would move fewer bytes than the rows), on, off */
+typedef enum CitusPairSums
+{
+	CITUS_PAIR_SUMS_AUTO,
+	CITUS_PAIR_SUMS_ON,
+	CITUS_PAIR_SUMS_OFF
+} CitusPairSums;
+
+extern int	media_reco_citus_pair_sums;
+extern const struct config_enum_entry citus_pair_sums_options[];
 
 /*
  * Why src and p cannot be refreshed from pushed-down pair sums (a
  * palloc'd sentence), or NULL when they can: a Citus table hash-distributed
  * by the user column, a metric that reads only pair sums, counts and
- * degrees (cosine, jaccard, conditional), no time decay.  Also NULL-free
- * "not a Citus table" is reported as a reason; callers first check
- * relation_is_citus_table.  SPI must not be connected.
+ * degrees (cosine, jaccard, conditional), no time decay; and, with the
+ * setting at auto, pair sums estimated to move fewer bytes than the rows
+ * (an extra pass over the shards: rows, distinct items, Σ_u n_u(n_u - 1)).
+ * Callers first check relation_is_citus_table.  SPI must not be connected.
  */
 extern char *pairsums_ineligible(const SourceSpec *src, const SimParams *p);
 

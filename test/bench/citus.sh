@@ -5,8 +5,9 @@
 # from a distributed source.  Needs Citus (bash test/citus/build.sh SRC).
 #   bash test/bench/citus.sh [--predict-rows N] [--refresh-rows N[,N...]]
 # Defaults 2,000,000 and 1,000,000: about 3 minutes on 2 cores.  The README's
-# refresh figures: --predict-rows 0 --refresh-rows 1000000,10000000 (about
-# 15 minutes); --predict-rows 0 skips the prediction and latency parts.
+# refresh figures: --predict-rows 0 --refresh-rows 1000000,10000000,2000000:10000:2000
+# (about 6 minutes; a size ROWS:USERS:ITEMS sets the users and items);
+# --predict-rows 0 skips the prediction and latency parts.
 set -euo pipefail
 predict_rows=2000000 refresh_rows=1000000
 while [ $# -gt 0 ]; do

@@ -7,9 +7,10 @@
 #      workers) and from the local table (one backend, and a parallel plan).
 #   2. refresh_neighbors over BENCH_REFRESH_ROWS generated interactions
 #      (comma-separated sizes, default 1,000,000; 50k users and 20k items up
-#      to 1M rows, 200k and 100k above) from a local source, from a
-#      distributed one with the pair sums on the workers, and from the same
-#      distributed one read row by row (media_reco.citus_pair_sums off), all
+#      to 1M rows, 200k and 100k above; ROWS:USERS:ITEMS sets them) from a local source, from a
+#      distributed one with the pair sums on the workers, from the same
+#      distributed one read row by row (media_reco.citus_pair_sums off) and
+#      with the default (auto: whichever moves fewer bytes), all
 #      writing the neighbour store that citus_setup() made a reference table;
 #      where the time goes, bytes moved, worker CPU, and a projection.
 #   3. recommend() latency from the coordinator for both recommenders.
@@ -94,11 +95,13 @@ sub hist
 	return sql(qq{SELECT $expr FROM media_reco.refresh_history WHERE recommender = '$name' ORDER BY id DESC LIMIT 1});
 }
 my $first_size = 1;
-for my $rows (split /,/, $refresh_rows)
+for my $size (split /,/, $refresh_rows)
 {
-	my $users = $rows <= 1_000_000 ? 50_000 : 200_000;
-	my $items = $rows <= 1_000_000 ? 20_000 : 100_000;
-	sql(q{SELECT media_reco.drop_recommender(name) FROM media_reco.recommenders WHERE name IN ('r_local', 'r_dist', 'r_pull');
+	# ROWS, or ROWS:USERS:ITEMS (e.g. 2000000:10000:2000, long histories over a small catalogue)
+	my ($rows, $users, $items) = split /:/, $size;
+	$users //= $rows <= 1_000_000 ? 50_000 : 200_000;
+	$items //= $rows <= 1_000_000 ? 20_000 : 100_000;
+	sql(q{SELECT media_reco.drop_recommender(name) FROM media_reco.recommenders WHERE name IN ('r_local', 'r_dist', 'r_pull', 'r_auto');
 DROP TABLE IF EXISTS ev_local, ev_dist;});
 	$_->safe_psql('postgres', 'DROP TABLE IF EXISTS ev_local; CREATE TABLE ev_local (user_id bigint, item_id bigint)') for ($w1, $w2);
 	sql(qq{
@@ -112,16 +115,19 @@ CREATE INDEX ON ev_dist (user_id, item_id);
 SELECT media_reco.create_recommender('r_local', 'ev_local', k => 50);
 SELECT media_reco.create_recommender('r_dist', 'ev_dist', k => 50);
 SELECT media_reco.create_recommender('r_pull', 'ev_dist', k => 50);
+SELECT media_reco.create_recommender('r_auto', 'ev_dist', k => 50);
 ANALYZE ev_local; ANALYZE ev_dist;
 });
 	my ($t_rl) = timed("SELECT media_reco.refresh_neighbors('r_local')");
-	my ($t_rd) = timed("SELECT media_reco.refresh_neighbors('r_dist')");
+	my ($t_rd) = timed("SET media_reco.citus_pair_sums = on; SELECT media_reco.refresh_neighbors('r_dist')");
+	my ($t_ra) = timed("SET media_reco.citus_pair_sums = auto; SELECT media_reco.refresh_neighbors('r_auto')");
 	my ($t_rp) = timed("SET media_reco.citus_pair_sums = off; SELECT media_reco.refresh_neighbors('r_pull')");
 	my $lists = q{SELECT md5(string_agg(s.item_id || ':' || s.neighbor_ids::text || s.similarities::text || s.supports::text, ',' ORDER BY s.item_id))
 	                FROM media_reco.neighbor_store s JOIN media_reco.recommenders r ON r.id = s.recommender_id WHERE r.name = '%s'};
 	my $want = sql(sprintf($lists, 'r_local'));
 	is(sql(sprintf($lists, 'r_dist')), $want, "$rows rows: pair sums on the workers store the local lists");
 	is(sql(sprintf($lists, 'r_pull')), $want, "$rows rows: rows pulled to the coordinator store the local lists");
+	is(sql(sprintf($lists, 'r_auto')), $want, "$rows rows: auto stores the local lists");
 	is(hist('r_dist', q{parameters->'citus'->>'pushed_down'}), 'true', "$rows rows: r_dist pushed down");
 	my ($l_read, $l_comp, $l_write) = split /\|/, hist('r_local', q{read_seconds || '|' || compute_seconds || '|' || write_seconds});
 	my ($p_read, $p_comp, $p_write) = split /\|/, hist('r_pull', q{read_seconds || '|' || compute_seconds || '|' || write_seconds});
@@ -140,6 +146,8 @@ ANALYZE ev_local; ANALYZE ev_dist;
 			$t_rd, $gather, $merge, $write));
 	diag(sprintf("  distributed, rows pulled:         %6.2f s  (read %.2f, pairs + top-k %.2f, write %.2f)",
 			$t_rp, $p_read, $p_comp, $p_write));
+	my $auto = hist('r_auto', q{CASE WHEN (parameters->'citus'->>'pushed_down')::boolean THEN 'the pair sums on the workers' ELSE 'the rows' END});
+	diag(sprintf("  distributed, auto (the default):   %6.2f s  (chose %s)", $t_ra, $auto));
 	diag(sprintf("  ratios to the local source: pair sums on workers %.2fx, rows pulled %.2fx the local time",
 			$t_rd / $t_rl, $t_rp / $t_rl));
 	diag(sprintf("  moved to the coordinator: pair sums %.1f MB in %d shard states (%.1f MB as hex text on the wire);"

@@ -31,6 +31,10 @@ $coord->safe_psql('postgres', 'CREATE EXTENSION media_reco');
 is($w1->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'media_reco'}),
 	'0.7.0', 'CREATE EXTENSION media_reco reached the workers');
 
+# the pair sums on the workers wherever they apply (the default, auto, reads the rows when
+# the sums would be larger, as they are for most sources here; part 3 tests auto itself)
+$coord->safe_psql('postgres', 'ALTER DATABASE postgres SET media_reco.citus_pair_sums = on');
+
 # one run of psql on the coordinator; dies on error
 sub sql { my ($sql, $node) = @_; return ($node // $coord)->safe_psql('postgres', $sql); }
 # a query's rows as text, sorted: what is compared between sources
@@ -405,6 +409,31 @@ my ($got_log, $err_log) = notices(q{SELECT md5(string_agg(x::text, ',' ORDER BY 
 is($got_log, $want_log, 'cosine over log weights: the single-node lists');
 like($err_log, qr/NOTICE:  media_reco: the pair sums of public.ps_dist are computed on the coordinator from its rows\nDETAIL:  Not on the workers: a shard's weights are not all multiples of one power of two/,
 	'cosine over log weights: read on the coordinator after the workers found them off any grid, saying so');
+# auto: the pair sums when they would move fewer bytes than the rows (long histories over
+# few items), else the rows, saying why
+sql(q{CREATE TABLE dense_local AS SELECT u::bigint AS user_id, i::bigint AS item_id, ((u + i) % 4 + 1)::float8 AS w
+        FROM generate_series(1, 2000) u, generate_series(1, 20) i WHERE (u * 7 + i) % 5 <> 0;
+CREATE TABLE dense_dist (LIKE dense_local);
+SELECT create_distributed_table('dense_dist', 'user_id');
+INSERT INTO dense_dist SELECT * FROM dense_local;});
+my ($want_dense) = notices(q{SELECT md5(string_agg(x::text, ',' ORDER BY item_id, rank)) FROM media_reco.item_similarity('dense_local', weight_col => 'w', k => 5) x});
+my ($got_dense, $err_dense) = notices(q{SET media_reco.citus_pair_sums = auto;
+SELECT md5(string_agg(x::text, ',' ORDER BY item_id, rank)) FROM media_reco.item_similarity('dense_dist', weight_col => 'w', k => 5) x});
+is($got_dense, $want_dense, 'auto, long histories over 20 items: the single-node lists');
+unlike($err_dense, qr/computed on the coordinator/, 'auto, long histories over 20 items: the pair sums on the workers');
+my (undef, $err_dense_r) = notices(q{SET media_reco.citus_pair_sums = auto;
+SELECT media_reco.create_recommender('dense_r', 'dense_dist', weight_col => 'w', k => 5);
+SELECT media_reco.refresh_neighbors('dense_r');});
+unlike($err_dense_r, qr/computed on the coordinator/, 'auto: a refresh after citus_setup estimates, then pushes down');
+is(history('dense_r', 'pushed_down'), 'true', 'auto: the refresh history says pushed down');
+is(sql(q{SELECT md5(string_agg(item_id || ':' || neighbor_id || '=' || similarity || '/' || support, ',' ORDER BY item_id, rank))
+           FROM media_reco.item_neighbors WHERE recommender = 'dense_r'}),
+	sql(q{SELECT md5(string_agg(item_id || ':' || neighbor_id || '=' || similarity || '/' || support, ',' ORDER BY item_id, rank))
+           FROM media_reco.item_similarity('dense_local', weight_col => 'w', k => 5)}), 'auto: its stored lists are the single-node lists');
+my ($got_sparse, $err_sparse) = notices(q{SET media_reco.citus_pair_sums = auto;
+SELECT md5(string_agg(x::text, ',' ORDER BY item_id, rank)) FROM media_reco.item_similarity('ps_dist', weight_col => 'w_half', k => 10) x});
+like($err_sparse, qr/Not on the workers: media_reco.citus_pair_sums is auto and the pair sums would move more bytes than the rows \(up to \d+ entries/,
+	'auto, short histories over 120 items: the rows, saying why');
 my (undef, $err_off) = notices(q{SET media_reco.citus_pair_sums = off;
 SELECT count(*) FROM media_reco.item_similarity('ps_dist', weight_col => 'w_half', k => 10)});
 like($err_off, qr/Not on the workers: media_reco.citus_pair_sums is off/, 'media_reco.citus_pair_sums = off reads the rows');
