@@ -1,7 +1,7 @@
 /*
  * compare.h
  *	  The one copy of the small ordering helpers every unit uses: qsort
- *	  comparators for int32, int64 and double, and the seeded Fisher-Yates shuffle.
+ *	  comparators for int64 and double, and the seeded Fisher-Yates shuffle.
  *	  Plain C (c.h and pg_prng only): safe in the cores and in helper threads.
  */
 #ifndef MEDIA_RECO_COMPARE_H
@@ -17,16 +17,6 @@ cmp_int64(const void *a, const void *b)
 {
 	int64		x = *(const int64 *) a;
 	int64		y = *(const int64 *) b;
-
-	return (x > y) - (x < y);
-}
-
-/* qsort comparator: ascending int32 */
-static inline int
-cmp_int32(const void *a, const void *b)
-{
-	int32		x = *(const int32 *) a;
-	int32		y = *(const int32 *) b;
 
 	return (x > y) - (x < y);
 }

@@ -112,6 +112,18 @@ PutVar(Writer *w, uint64 v)
 	w->buf[w->len++] = (char) v;
 }
 
+/* the caller reserved room (Reserve) for the varint: at most 10 bytes */
+static inline void
+PutVarRoom(Writer *w, uint64 v)
+{
+	while (v >= 0x80)
+	{
+		w->buf[w->len++] = (char) ((v & 0x7F) | 0x80);
+		v >>= 7;
+	}
+	w->buf[w->len++] = (char) v;
+}
+
 static inline uint64
 ZigZag(int64 v)
 {
@@ -217,6 +229,54 @@ ShardExact(const InteractionMatrix *m, const PairSumsShard *sh, const double *di
 	return true;
 }
 
+/*
+ * a[0..n) (distinct indexes below limit) ascending: insertion sort when
+ * short, else an LSD radix sort by bytes through tmp (as long as a).
+ */
+static void
+SortIndexes(int32 *a, int32 *tmp, int32 n, int32 limit)
+{
+	int32	   *src = a,
+			   *dst = tmp;
+	int			passes = limit <= (1 << 8) ? 1 : limit <= (1 << 16) ? 2 : limit <= (1 << 24) ? 3 : 4;
+
+	if (n < 48)
+	{
+		for (int32 i = 1; i < n; i++)
+		{
+			int32		v = a[i],
+						j = i - 1;
+
+			while (j >= 0 && a[j] > v)
+			{
+				a[j + 1] = a[j];
+				j--;
+			}
+			a[j + 1] = v;
+		}
+		return;
+	}
+	for (int pass = 0; pass < passes; pass++)
+	{
+		int32		count[257];
+		int			shift = 8 * pass;
+		int32	   *t;
+
+		memset(count, 0, sizeof(count));
+		for (int32 i = 0; i < n; i++)
+			count[((uint32) src[i] >> shift & 0xFF) + 1]++;
+		for (int b = 0; b < 256; b++)
+			count[b + 1] += count[b];
+		for (int32 i = 0; i < n; i++)
+			dst[count[(uint32) src[i] >> shift & 0xFF]++] = src[i];
+		t = src;
+		src = dst;
+		dst = t;
+	}
+	if (src != a)
+		memcpy(a, src, sizeof(int32) * n);
+}
+
 CoreStatus
 pairsums_encode(const CoreAlloc *a, const InteractionMatrix *m, const PairSumsShard *sh,
 				size_t max_bytes, const CoreInterrupts *hooks, char **out, size_t *len,
@@ -226,6 +286,7 @@ pairsums_encode(const CoreAlloc *a, const InteractionMatrix *m, const PairSumsSh
 	double	   *diag = NULL,
 			   *maxabs = NULL;
 	int32	   *order = NULL;
+	int32	   *sortbuf = NULL;
 	unsigned char *mark = NULL;
 	SimRows    *rows = NULL;
 	bool		exact;
@@ -295,8 +356,9 @@ pairsums_encode(const CoreAlloc *a, const InteractionMatrix *m, const PairSumsSh
 
 	rows = simcore_rows_create(a, n, err);
 	order = core_array(a, (size_t) n + 1, sizeof(int32), false, err);
+	sortbuf = core_array(a, (size_t) n + 1, sizeof(int32), false, err);
 	mark = core_array(a, Max(n, 1), 1, true, err);
-	if (rows == NULL || order == NULL || mark == NULL)
+	if (rows == NULL || order == NULL || sortbuf == NULL || mark == NULL)
 	{
 		w.failed = true;
 		goto done;
@@ -311,7 +373,7 @@ pairsums_encode(const CoreAlloc *a, const InteractionMatrix *m, const PairSumsSh
 		if ((int64) nt * 16 < n)
 		{
 			memcpy(order, touched, sizeof(int32) * nt);
-			qsort(order, nt, sizeof(int32), cmp_int32);
+			SortIndexes(order, sortbuf, nt, n);
 		}
 		else
 		{
@@ -326,7 +388,10 @@ pairsums_encode(const CoreAlloc *a, const InteractionMatrix *m, const PairSumsSh
 					mark[j] = 0;
 				}
 		}
-		PutVar(&w, (uint64) (nt - 1));	/* the item itself is always touched */
+		/* room for the row: its length and three varints per entry */
+		if (!Reserve(&w, 10 + (size_t) nt * 30))
+			break;
+		PutVarRoom(&w, (uint64) (nt - 1));	/* the item itself is always touched */
 		for (int32 t = 0; t < nt; t++)
 		{
 			int32		j = order[t];
@@ -336,10 +401,10 @@ pairsums_encode(const CoreAlloc *a, const InteractionMatrix *m, const PairSumsSh
 			simcore_rows_take(rows, j, &acc, &cnt);
 			if (j == i)
 				continue;
-			PutVar(&w, (uint64) (j - prev - 1));
-			PutVar(&w, (uint64) cnt);
+			PutVarRoom(&w, (uint64) (j - prev - 1));
+			PutVarRoom(&w, (uint64) cnt);
 			if (sh->weighted)
-				PutVar(&w, ZigZag((int64) ldexp(acc, -2 * sh->q)));
+				PutVarRoom(&w, ZigZag((int64) ldexp(acc, -2 * sh->q)));
 			prev = j;
 			entries++;
 		}
@@ -350,6 +415,7 @@ pairsums_encode(const CoreAlloc *a, const InteractionMatrix *m, const PairSumsSh
 done:
 	simcore_rows_free(a, rows);
 	core_release(a, order);
+	core_release(a, sortbuf);
 	core_release(a, mark);
 	core_release(a, diag);
 	core_release(a, maxabs);
