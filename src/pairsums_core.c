@@ -548,53 +548,48 @@ CmpInt64Value(const void *a, const void *b)
 	return cmp_int64(a, b);
 }
 
-CoreStatus
-pairsums_merge(const CoreAlloc *a, const char *const *states, const size_t *lens, int n,
-			   const SimParams *p, const CoreInterrupts *hooks, PairSumsResult *out,
-			   CoreError *err)
+/* the merge's state across its phases */
+typedef struct Merge
 {
-	StateCursor *cur;
-	int64		total_items = 0;
-	int64	   *ids = NULL;
-	int32		ni = 0;
-	bool		weighted = SIM_IS_COSINE(p->metric);
-	int32		q = INT32_MAX;
-	int32	   *deg = NULL;
-	int64	   *deg64 = NULL;
-	double	   *maxabs = NULL;
-	int64	   *diag = NULL;
-	int		   *shift = NULL;
-	double	   *sumsq = NULL;
-	int64	   *acc = NULL;
-	int64	   *cnt = NULL;
-	int32	   *touched = NULL;
-	SimScorer  *scorer = NULL;
+	const CoreAlloc *a;
+	CoreError  *err;
+	const char *const *states;
+	const size_t *lens;
+	int			n;
+	const SimParams *p;
+	bool		weighted;		/* the metric reads the sums */
+	PairSumsResult *out;
+	StateCursor *cur;			/* [n] */
+	int32		q;				/* the common grid: the finest of the states' */
+	int64		total_items;	/* items over every state, repeats included */
+	int64	   *ids;			/* [ni], the merged items ascending */
+	int32		ni;
+	int32	   *deg;			/* [ni] users of each item */
+	double	   *maxabs;			/* [ni] largest |weight| of each item */
+	int64	   *diag;			/* [ni] Σ w² in units of 2^2q */
+	int		   *shift;			/* [ni] cosine's scaling exponent */
+	double	   *sumsq;			/* [ni] Σ w² as one server scales it */
+} Merge;
+
+/* headers: totals, the common grid, the report; out->exact false when a shard was inexact */
+static CoreStatus
+MergeHeaders(Merge *mg)
+{
+	PairSumsResult *out = mg->out;
 	double		max_raw = 0;
-	bool		any_weighted = false;
 
-	memset(out, 0, sizeof(*out));
-	out->exact = true;
-	out->n_states = n;
-	if (!(p->metric == SIM_COSINE || p->metric == SIM_JACCARD || p->metric == SIM_CONDITIONAL))
-		return core_error(err, CORE_INVALID, "metric %s is not merged from pair sums",
-						  sim_metric_name(p->metric));
-	cur = core_array(a, Max(n, 1), sizeof(StateCursor), true, err);
-	if (cur == NULL)
-		return err->status;
-
-	/* headers: totals, the common grid, the report */
-	for (int s = 0; s < n; s++)
+	mg->q = INT32_MAX;
+	for (int s = 0; s < mg->n; s++)
 	{
-		StateCursor *c = &cur[s];
+		StateCursor *c = &mg->cur[s];
 		int			node;
 
-		if (HeaderAt(states[s], lens[s], &c->h, s, err) != CORE_OK)
-			return err->status;
-		c->r.p = (const unsigned char *) states[s] + PAIRSUMS_HEADER;
-		c->r.end = (const unsigned char *) states[s] + lens[s] - 4;	/* the CRC */
-		if (weighted && !(c->h.flags & PAIRSUMS_WEIGHTED) && c->h.nnz > 0)
-			return Corrupt(err, s, "counts only, but the metric needs the sums");
-		any_weighted |= (c->h.flags & PAIRSUMS_WEIGHTED) != 0;
+		if (HeaderAt(mg->states[s], mg->lens[s], &c->h, s, mg->err) != CORE_OK)
+			return mg->err->status;
+		c->r.p = (const unsigned char *) mg->states[s] + PAIRSUMS_HEADER;
+		c->r.end = (const unsigned char *) mg->states[s] + mg->lens[s] - 4;	/* the CRC */
+		if (mg->weighted && !(c->h.flags & PAIRSUMS_WEIGHTED) && c->h.nnz > 0)
+			return Corrupt(mg->err, s, "counts only, but the metric needs the sums");
 		out->raw_rows += c->h.raw_rows;
 		out->users += c->h.users;
 		out->nnz += c->h.nnz;
@@ -617,34 +612,36 @@ pairsums_merge(const CoreAlloc *a, const char *const *states, const size_t *lens
 					 "a shard's weights are not all multiples of one power of two with sums below 2^53 of its units");
 		}
 		max_raw = Max(max_raw, c->h.max_abs_raw);
-		q = Min(q, c->h.q);
-		total_items += c->h.n_items;
+		mg->q = Min(mg->q, c->h.q);
+		mg->total_items += c->h.n_items;
 	}
-	(void) any_weighted;
-	if (q == INT32_MAX)
-		q = 0;
-	if (out->exact && weighted &&
-		!((double) out->raw_rows * max_raw < ldexp(1.0, 52 + q)))
+	if (mg->q == INT32_MAX)
+		mg->q = 0;
+	if (out->exact && mg->weighted &&
+		!((double) out->raw_rows * max_raw < ldexp(1.0, 52 + mg->q)))
 	{
 		out->exact = false;
 		snprintf(out->why, sizeof(out->why),
 				 "sums of duplicate rows could round: rows x max |weight| reaches 2^52 units of the weights' grid");
 	}
-	if (!out->exact)
-		return CORE_OK;
+	return CORE_OK;
+}
 
-	/* the merged items: every state's ids, sorted, distinct */
-	ids = core_array(a, Max(total_items, 1), sizeof(int64), false, err);
-	if (ids == NULL)
-		return err->status;
-	for (int s = 0; s < n; s++)
+/* the merged items: every state's ids (checked), sorted, distinct */
+static CoreStatus
+MergeItemIds(Merge *mg)
+{
+	mg->ids = core_array(mg->a, Max(mg->total_items, 1), sizeof(int64), false, mg->err);
+	if (mg->ids == NULL)
+		return mg->err->status;
+	for (int s = 0; s < mg->n; s++)
 	{
-		StateCursor *c = &cur[s];
+		StateCursor *c = &mg->cur[s];
 		int64		prev = 0;
 
-		c->map = core_array(a, Max(c->h.n_items, 1), sizeof(int32), false, err);
+		c->map = core_array(mg->a, Max(c->h.n_items, 1), sizeof(int32), false, mg->err);
 		if (c->map == NULL)
-			return err->status;
+			return mg->err->status;
 		for (int32 i = 0; i < c->h.n_items; i++)
 		{
 			uint64		id;
@@ -657,60 +654,71 @@ pairsums_merge(const CoreAlloc *a, const char *const *states, const size_t *lens
 				int64		next;
 
 				if (!NextId(prev, GetVar(&c->r), &next))
-					return Corrupt(err, s, "item ids not ascending");
+					return Corrupt(mg->err, s, "item ids not ascending");
 				id = (uint64) next;
 			}
 			d = GetVar(&c->r);	/* users of the item */
 			if (d == 0 || d > (uint64) c->h.users)
-				return Corrupt(err, s, "an item's user count out of range");
+				return Corrupt(mg->err, s, "an item's user count out of range");
 			if (c->h.flags & PAIRSUMS_WEIGHTED)
 			{
 				double		mx = GetF64(&c->r);
 				uint64		dg = GetVar(&c->r);
 
 				if (!(mx >= 0) || isinf(mx) || dg >= (uint64) UNITS_LIMIT)
-					return Corrupt(err, s, "an item's weights out of range");
+					return Corrupt(mg->err, s, "an item's weights out of range");
 			}
 			if (c->r.bad)
-				return Corrupt(err, s, "truncated item list");
+				return Corrupt(mg->err, s, "truncated item list");
 			prev = (int64) id;
-			ids[ni++] = (int64) id;
+			mg->ids[mg->ni++] = (int64) id;
 		}
 	}
-	qsort(ids, ni, sizeof(int64), CmpInt64Value);
+	qsort(mg->ids, mg->ni, sizeof(int64), CmpInt64Value);
 	{
 		int32		u = 0;
 
-		for (int32 i = 0; i < ni; i++)
-			if (u == 0 || ids[i] != ids[u - 1])
-				ids[u++] = ids[i];
-		ni = u;
+		for (int32 i = 0; i < mg->ni; i++)
+			if (u == 0 || mg->ids[i] != mg->ids[u - 1])
+				mg->ids[u++] = mg->ids[i];
+		mg->ni = u;
 	}
-	out->n_items = ni;
-	out->item_ids = ids;
+	mg->out->n_items = mg->ni;
+	mg->out->item_ids = mg->ids;
+	return CORE_OK;
+}
 
-	/* second read of the item lists: maps, degrees, norms */
-	deg64 = core_array(a, Max(ni, 1), sizeof(int64), true, err);
-	deg = core_array(a, Max(ni, 1), sizeof(int32), false, err);
-	maxabs = core_array(a, Max(ni, 1), sizeof(double), true, err);
-	diag = core_array(a, Max(ni, 1), sizeof(int64), true, err);
-	if (deg64 == NULL || deg == NULL || maxabs == NULL || diag == NULL)
-		return err->status;
-	for (int s = 0; s < n; s++)
+/*
+ * The item lists read again: each state's map into the merged items, the
+ * degrees and norms; out->exact false when an item's Σ w² passes 2^53 units.
+ * Then cosine's scaling, as PrepareCosine applies it: exact powers of two.
+ */
+static CoreStatus
+MergeItemStats(Merge *mg)
+{
+	int32		ni = mg->ni;
+	int64	   *deg64 = core_array(mg->a, Max(ni, 1), sizeof(int64), true, mg->err);
+
+	mg->deg = core_array(mg->a, Max(ni, 1), sizeof(int32), false, mg->err);
+	mg->maxabs = core_array(mg->a, Max(ni, 1), sizeof(double), true, mg->err);
+	mg->diag = core_array(mg->a, Max(ni, 1), sizeof(int64), true, mg->err);
+	if (deg64 == NULL || mg->deg == NULL || mg->maxabs == NULL || mg->diag == NULL)
+		return mg->err->status;
+	for (int s = 0; s < mg->n; s++)
 	{
-		StateCursor *c = &cur[s];
+		StateCursor *c = &mg->cur[s];
 		int32		g = 0;
 		int64		prev = 0;
 
-		c->r.p = (const unsigned char *) states[s] + PAIRSUMS_HEADER;
+		c->r.p = (const unsigned char *) mg->states[s] + PAIRSUMS_HEADER;
 		for (int32 i = 0; i < c->h.n_items; i++)
 		{
 			int64		id = (int64) GetU64(&c->r, i == 0 ? 8 : 0);
 
 			if (i > 0)
-				(void) NextId(prev, GetVar(&c->r), &id);	/* checked above */
+				(void) NextId(prev, GetVar(&c->r), &id);	/* checked by MergeItemIds */
 
-			while (ids[g] != id)
+			while (mg->ids[g] != id)
 				g++;			/* present: the merged ids include every state's */
 			c->map[i] = g;
 			deg64[g] += (int64) GetVar(&c->r);
@@ -718,14 +726,14 @@ pairsums_merge(const CoreAlloc *a, const char *const *states, const size_t *lens
 			{
 				double		mx = GetF64(&c->r);
 				int64		dg = (int64) GetVar(&c->r);
-				int			up = 2 * (c->h.q - q);
+				int			up = 2 * (c->h.q - mg->q);
 
-				maxabs[g] = Max(maxabs[g], mx);
+				mg->maxabs[g] = Max(mg->maxabs[g], mx);
 				/* into units of 2^2q: exact, or beyond the bound (not mergeable) */
 				if (up >= 53 || (dg != 0 && dg > (UNITS_LIMIT >> up)))
-					diag[g] = UNITS_LIMIT;
+					mg->diag[g] = UNITS_LIMIT;
 				else
-					diag[g] = Min(diag[g] + (dg << up), UNITS_LIMIT);
+					mg->diag[g] = Min(mg->diag[g] + (dg << up), UNITS_LIMIT);
 			}
 			prev = id;
 		}
@@ -733,113 +741,136 @@ pairsums_merge(const CoreAlloc *a, const char *const *states, const size_t *lens
 	for (int32 i = 0; i < ni; i++)
 	{
 		if (deg64[i] > INT32_MAX)
-			return core_error(err, CORE_LIMIT, "an item has more than %d users", INT32_MAX);
-		deg[i] = (int32) deg64[i];
-		if (weighted && diag[i] >= UNITS_LIMIT)
+			return core_error(mg->err, CORE_LIMIT, "an item has more than %d users", INT32_MAX);
+		mg->deg[i] = (int32) deg64[i];
+		if (mg->weighted && mg->diag[i] >= UNITS_LIMIT)
 		{
-			out->exact = false;
-			snprintf(out->why, sizeof(out->why),
+			mg->out->exact = false;
+			snprintf(mg->out->why, sizeof(mg->out->why),
 					 "item " INT64_FORMAT "'s sum of squared weights reaches 2^53 units of the weights' grid",
-					 ids[i]);
+					 mg->ids[i]);
 			return CORE_OK;
 		}
 	}
-	core_release(a, deg64);
-
-	/* cosine's scaling, as PrepareCosine applies it: exact powers of two */
-	if (weighted)
-	{
-		shift = core_array(a, Max(ni, 1), sizeof(int), false, err);
-		sumsq = core_array(a, Max(ni, 1), sizeof(double), false, err);
-		if (shift == NULL || sumsq == NULL)
-			return err->status;
-		for (int32 i = 0; i < ni; i++)
-		{
-			int			e = 0;
-
-			if (maxabs[i] > 0)
-				(void) frexp(maxabs[i], &e);
-			shift[i] = -e;
-			sumsq[i] = ldexp((double) diag[i], 2 * q - 2 * e);
-		}
-	}
-	if (simcore_scorer_create(a, ni, p, deg, sumsq, &scorer, &out->lists, err) != CORE_OK)
-		return err->status;
-
-	acc = core_array(a, Max(ni, 1), sizeof(int64), true, err);
-	cnt = core_array(a, Max(ni, 1), sizeof(int64), true, err);
-	touched = core_array(a, Max(ni, 1), sizeof(int32), false, err);
-	if (acc == NULL || cnt == NULL || touched == NULL)
-		return err->status;
-
+	core_release(mg->a, deg64);
+	if (!mg->weighted)
+		return CORE_OK;
+	mg->shift = core_array(mg->a, Max(ni, 1), sizeof(int), false, mg->err);
+	mg->sumsq = core_array(mg->a, Max(ni, 1), sizeof(double), false, mg->err);
+	if (mg->shift == NULL || mg->sumsq == NULL)
+		return mg->err->status;
 	for (int32 i = 0; i < ni; i++)
 	{
-		int32		nt = 0;
+		int			e = 0;
 
-		for (int s = 0; s < n; s++)
+		if (mg->maxabs[i] > 0)
+			(void) frexp(mg->maxabs[i], &e);
+		mg->shift[i] = -e;
+		mg->sumsq[i] = ldexp((double) mg->diag[i], 2 * mg->q - 2 * e);
+	}
+	return CORE_OK;
+}
+
+/*
+ * Item i's row from every state that has it (each state's next unread row
+ * is its lowest item left), added as integers into acc and cnt, with the
+ * items touched listed in touched; returns their number, or -1 (err set).
+ */
+static int32
+MergeRowOf(Merge *mg, int32 i, int64 *acc, int64 *cnt, int32 *touched)
+{
+	int32		nt = 0;
+
+	for (int s = 0; s < mg->n; s++)
+	{
+		StateCursor *c = &mg->cur[s];
+		uint64		entries;
+		int32		j = -1;
+		int			up = 2 * (c->h.q - mg->q);
+		int32		li = c->next;
+
+		if (li >= c->h.n_items || c->map[li] != i)
+			continue;
+		c->next++;
+		entries = GetVar(&c->r);
+		if (c->r.bad || entries >= (uint64) c->h.n_items ||
+			entries > (uint64) (c->h.entries - c->seen))
+			return (Corrupt(mg->err, s, "a row's length out of range"), -1);
+		c->seen += (int64) entries;
+		for (uint64 t = 0; t < entries; t++)
 		{
-			StateCursor *c = &cur[s];
-			uint64		entries;
-			int32		j = -1;
-			int			up = 2 * (c->h.q - q);
-			int32		li = c->next;
+			uint64		dj = GetVar(&c->r);
+			uint64		ct = GetVar(&c->r);
+			int32		g;
 
-			if (li >= c->h.n_items || c->map[li] != i)
-				continue;
-			c->next++;
-			entries = GetVar(&c->r);
-			if (c->r.bad || entries >= (uint64) c->h.n_items ||
-				entries > (uint64) (c->h.entries - c->seen))
-				return Corrupt(err, s, "a row's length out of range");
-			c->seen += (int64) entries;
-			for (uint64 t = 0; t < entries; t++)
+			if (c->r.bad || dj >= (uint64) c->h.n_items || (int64) j + 1 + (int64) dj >= c->h.n_items)
+				return (Corrupt(mg->err, s, "a row's items out of range"), -1);
+			j += 1 + (int32) dj;
+			if (j == li)
+				return (Corrupt(mg->err, s, "an item paired with itself"), -1);
+			if (ct == 0 || ct > (uint64) c->h.users)
+				return (Corrupt(mg->err, s, "a pair's count out of range"), -1);
+			g = c->map[j];
+			if (cnt[g] == 0)
+				touched[nt++] = g;
+			cnt[g] += (int64) ct;
+			if (c->h.flags & PAIRSUMS_WEIGHTED)
 			{
-				uint64		dj = GetVar(&c->r);
-				uint64		ct = GetVar(&c->r);
-				int32		g;
+				int64		v = UnZigZag(GetVar(&c->r));
 
-				if (c->r.bad || dj >= (uint64) c->h.n_items || (int64) j + 1 + (int64) dj >= c->h.n_items)
-					return Corrupt(err, s, "a row's items out of range");
-				j += 1 + (int32) dj;
-				if (j == li)
-					return Corrupt(err, s, "an item paired with itself");
-				if (ct == 0 || ct > (uint64) c->h.users)
-					return Corrupt(err, s, "a pair's count out of range");
-				g = c->map[j];
-				if (cnt[g] == 0)
-					touched[nt++] = g;
-				cnt[g] += (int64) ct;
-				if (c->h.flags & PAIRSUMS_WEIGHTED)
+				if (c->r.bad || v >= UNITS_LIMIT || v <= -UNITS_LIMIT)
+					return (Corrupt(mg->err, s, "a pair's sum out of range"), -1);
+				if (mg->weighted)
 				{
-					int64		v = UnZigZag(GetVar(&c->r));
-
-					if (c->r.bad || v >= UNITS_LIMIT || v <= -UNITS_LIMIT)
-						return Corrupt(err, s, "a pair's sum out of range");
-					if (weighted)
-					{
-						if (up >= 53 || (v != 0 && (v > (UNITS_LIMIT >> up) || -v > (UNITS_LIMIT >> up))))
-							return Corrupt(err, s, "a pair's sum beyond its items' norms");
-						acc[g] += v * ((int64) 1 << up);
-						/* honest shards' running sums stay below sqrt(G_ii G_jj) */
-						if (acc[g] >= UNITS_LIMIT || acc[g] <= -UNITS_LIMIT)
-							return Corrupt(err, s, "a pair's merged sum beyond its items' norms");
-					}
+					if (up >= 53 || (v != 0 && (v > (UNITS_LIMIT >> up) || -v > (UNITS_LIMIT >> up))))
+						return (Corrupt(mg->err, s, "a pair's sum beyond its items' norms"), -1);
+					acc[g] += v * ((int64) 1 << up);
+					/* honest shards' running sums stay below sqrt(G_ii G_jj) */
+					if (acc[g] >= UNITS_LIMIT || acc[g] <= -UNITS_LIMIT)
+						return (Corrupt(mg->err, s, "a pair's merged sum beyond its items' norms"), -1);
 				}
 			}
 		}
+	}
+	return nt;
+}
+
+/* every item's merged row, as the doubles one server holds, into the selection */
+static CoreStatus
+MergeRows(Merge *mg, const CoreInterrupts *hooks)
+{
+	int32		ni = mg->ni;
+	SimScorer  *scorer = NULL;
+	int64	   *acc;
+	int64	   *cnt;
+	int32	   *touched;
+
+	if (simcore_scorer_create(mg->a, ni, mg->p, mg->deg, mg->sumsq, &scorer, &mg->out->lists, mg->err) != CORE_OK)
+		return mg->err->status;
+	acc = core_array(mg->a, Max(ni, 1), sizeof(int64), true, mg->err);
+	cnt = core_array(mg->a, Max(ni, 1), sizeof(int64), true, mg->err);
+	touched = core_array(mg->a, Max(ni, 1), sizeof(int32), false, mg->err);
+	if (acc == NULL || cnt == NULL || touched == NULL)
+		return mg->err->status;
+	for (int32 i = 0; i < ni; i++)
+	{
+		int32		nt = MergeRowOf(mg, i, acc, cnt, touched);
+
+		if (nt < 0)
+			return mg->err->status;
 		for (int32 t = 0; t < nt; t++)
 		{
 			int32		j = touched[t];
 			double		dot = 0;
 
-			if (cnt[j] > Min(deg[i], deg[j]))
+			if (cnt[j] > Min(mg->deg[i], mg->deg[j]))
 			{
-				core_error(err, CORE_CORRUPT, "invalid partial pair sums");
-				return core_error_detail(err, "Items " INT64_FORMAT " and " INT64_FORMAT " are paired by more users than either has.",
-										 ids[i], ids[j]);
+				core_error(mg->err, CORE_CORRUPT, "invalid partial pair sums");
+				return core_error_detail(mg->err, "Items " INT64_FORMAT " and " INT64_FORMAT " are paired by more users than either has.",
+										 mg->ids[i], mg->ids[j]);
 			}
-			if (weighted)
-				dot = ldexp((double) acc[j], 2 * q + shift[i] + shift[j]);
+			if (mg->weighted)
+				dot = ldexp((double) acc[j], 2 * mg->q + mg->shift[i] + mg->shift[j]);
 			simcore_scorer_put(scorer, j, dot, (int32) cnt[j]);
 			acc[j] = 0;
 			cnt[j] = 0;
@@ -848,22 +879,60 @@ pairsums_merge(const CoreAlloc *a, const char *const *states, const size_t *lens
 		if ((i & 63) == 0)
 			core_check_interrupts(hooks);
 	}
-	for (int s = 0; s < n; s++)
-		if (cur[s].h.nnz > 0 && (cur[s].next != cur[s].h.n_items || cur[s].seen != cur[s].h.entries ||
-								 cur[s].r.p != cur[s].r.end))
-			return Corrupt(err, s, "rows and header disagree");
+	for (int s = 0; s < mg->n; s++)
+	{
+		StateCursor *c = &mg->cur[s];
 
-	simcore_scorer_finish(a, scorer);
+		if (c->h.nnz > 0 && (c->next != c->h.n_items || c->seen != c->h.entries || c->r.p != c->r.end))
+			return Corrupt(mg->err, s, "rows and header disagree");
+	}
+	simcore_scorer_finish(mg->a, scorer);
+	core_release(mg->a, acc);
+	core_release(mg->a, cnt);
+	core_release(mg->a, touched);
+	return CORE_OK;
+}
+
+CoreStatus
+pairsums_merge(const CoreAlloc *a, const char *const *states, const size_t *lens, int n,
+			   const SimParams *p, const CoreInterrupts *hooks, PairSumsResult *out,
+			   CoreError *err)
+{
+	Merge		mg;
+
+	memset(out, 0, sizeof(*out));
+	out->exact = true;
+	out->n_states = n;
+	if (!(p->metric == SIM_COSINE || p->metric == SIM_JACCARD || p->metric == SIM_CONDITIONAL))
+		return core_error(err, CORE_INVALID, "metric %s is not merged from pair sums",
+						  sim_metric_name(p->metric));
+	memset(&mg, 0, sizeof(mg));
+	mg.a = a;
+	mg.err = err;
+	mg.states = states;
+	mg.lens = lens;
+	mg.n = n;
+	mg.p = p;
+	mg.weighted = SIM_IS_COSINE(p->metric);
+	mg.out = out;
+	mg.cur = core_array(a, Max(n, 1), sizeof(StateCursor), true, err);
+	if (mg.cur == NULL)
+		return err->status;
+	if (MergeHeaders(&mg) != CORE_OK)
+		return err->status;
+	if (out->exact && MergeItemIds(&mg) != CORE_OK)
+		return err->status;
+	if (out->exact && MergeItemStats(&mg) != CORE_OK)
+		return err->status;
+	if (out->exact && MergeRows(&mg, hooks) != CORE_OK)
+		return err->status;
 	for (int s = 0; s < n; s++)
-		core_release(a, cur[s].map);
-	core_release(a, cur);
-	core_release(a, deg);
-	core_release(a, maxabs);
-	core_release(a, diag);
-	core_release(a, shift);
-	core_release(a, sumsq);
-	core_release(a, acc);
-	core_release(a, cnt);
-	core_release(a, touched);
+		core_release(a, mg.cur[s].map);
+	core_release(a, mg.cur);
+	core_release(a, mg.deg);
+	core_release(a, mg.maxabs);
+	core_release(a, mg.diag);
+	core_release(a, mg.shift);
+	core_release(a, mg.sumsq);
 	return CORE_OK;
 }
