@@ -91,6 +91,7 @@ typedef struct PsObject
 	int64		rows;
 	double		max_abs;
 	int32		q;
+	double		last_w;			/* the last weight whose grid q includes */
 	double		cpu_start;
 	char	   *flat;			/* the encoding, once built */
 	size_t		flat_len;
@@ -417,8 +418,12 @@ pair_sums_step(PG_FUNCTION_ARGS)
 	}
 	o->rows++;
 	o->max_abs = Max(o->max_abs, fabs(w));
-	if (w != 0)
+	if (w != 0 && w != o->last_w)
+	{
+		/* most sources repeat a few weights (1, ratings): one grid each */
 		o->q = Min(o->q, pairsums_weight_grid(w));
+		o->last_w = w;
+	}
 	old = MemoryContextSwitchTo(o->build);
 	triples_add(o->tb, PG_GETARG_INT64(1), PG_GETARG_INT64(2), w);
 	MemoryContextSwitchTo(old);

@@ -199,16 +199,10 @@ pairsums_weight_grid(double w)
 	int			e;
 	double		f = frexp(fabs(w), &e);	/* |w| = f * 2^e, f in [0.5, 1) */
 	uint64		mant = (uint64) ldexp(f, 53);	/* exact: 53 significant bits */
-	int			tz = 0;
 
 	if (mant == 0)
 		return 0;
-	while ((mant & 1) == 0)
-	{
-		mant >>= 1;
-		tz++;
-	}
-	return e - 53 + tz;
+	return e - 53 + __builtin_ctzll(mant);
 }
 
 /* Whether the shard's own sums are exact integers of units below 2^53 (see the header). */
