@@ -588,8 +588,8 @@ pair_sums_neighbors(PG_FUNCTION_ARGS)
  * the coordinator than the rows (then the rows are read: NULL when not).
  * A shard's state lists each item's co-occurring items once, at most
  * I (I - 1) entries over I items and at most Σ_u n_u (n_u - 1) over its
- * users' histories; an entry takes about 4 bytes (3 for counts only), a
- * row about 12 as text.  One pass over the shards (SPI connected).
+ * users' histories; an entry takes about 4 bytes (3 for counts only, or
+ * unweighted), a row about 12 as text.  One pass over the shards (SPI connected).
  */
 static char *
 PairSumsNotWorthwhile(const SourceSpec *src, const SimParams *p)
@@ -637,7 +637,8 @@ PairSumsNotWorthwhile(const SourceSpec *src, const SimParams *p)
 		elog(ERROR, "reading pg_dist_shard failed: %s", SPI_result_code_string(rc));
 	shards = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	entries = Min(Max(shards, 1) * items * Max(items - 1, 0), pairs);
-	push = entries * (SIM_IS_COSINE(p->metric) ? 4 : 3);
+	/* sums beside the counts for a weighted cosine (an unweighted one sends them only for duplicates) */
+	push = entries * (SIM_IS_COSINE(p->metric) && src->weight_col != NULL ? 4 : 3);
 	pull = rows * 12;
 	if (push < pull)
 		return NULL;

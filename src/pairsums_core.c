@@ -284,6 +284,8 @@ pairsums_encode(const CoreAlloc *a, const InteractionMatrix *m, const PairSumsSh
 	unsigned char *mark = NULL;
 	SimRows    *rows = NULL;
 	bool		exact;
+	bool		unit;
+	bool		sums;			/* the state carries sums (weighted, not unit) */
 	int32		n = m->n_items;
 	int64		entries = 0;
 	size_t		entries_at;
@@ -317,10 +319,16 @@ pairsums_encode(const CoreAlloc *a, const InteractionMatrix *m, const PairSumsSh
 		}
 	}
 	exact = ShardExact(m, sh, diag);
+	/* every weight 1 (on the grid 2^0): the sums are the counts, the norms the degrees */
+	unit = sh->weighted && exact && sh->q == 0;
+	for (int64 p = 0; unit && p < m->nnz; p++)
+		unit = m->i_w[p] == 1.0;
+	sums = sh->weighted && !unit;
 
 	PutU64(&w, PAIRSUMS_MAGIC, 4);
 	PutU64(&w, PAIRSUMS_VERSION, 1);
-	PutU64(&w, (sh->weighted ? PAIRSUMS_WEIGHTED : 0) | (exact ? PAIRSUMS_EXACT : 0), 1);
+	PutU64(&w, (sh->weighted ? PAIRSUMS_WEIGHTED : 0) | (exact ? PAIRSUMS_EXACT : 0) |
+		   (unit ? PAIRSUMS_UNIT : 0), 1);
 	PutU64(&w, sh->port, 2);
 	PutU64(&w, (uint64) sh->raw_rows, 8);
 	PutU64(&w, (uint64) (int64) m->n_users, 8);
@@ -341,7 +349,7 @@ pairsums_encode(const CoreAlloc *a, const InteractionMatrix *m, const PairSumsSh
 		else
 			PutVar(&w, (uint64) m->item_ids[i] - (uint64) m->item_ids[i - 1]);
 		PutVar(&w, (uint64) (m->i_ptr[i + 1] - m->i_ptr[i]));
-		if (sh->weighted)
+		if (sums)
 		{
 			PutF64(&w, maxabs[i]);
 			PutVar(&w, (uint64) ldexp(diag[i], -2 * sh->q));
@@ -397,7 +405,7 @@ pairsums_encode(const CoreAlloc *a, const InteractionMatrix *m, const PairSumsSh
 				continue;
 			PutVarRoom(&w, (uint64) (j - prev - 1));
 			PutVarRoom(&w, (uint64) cnt);
-			if (sh->weighted)
+			if (sums)
 				PutVarRoom(&w, ZigZag((int64) ldexp(acc, -2 * sh->q)));
 			prev = j;
 			entries++;
@@ -494,8 +502,11 @@ HeaderAt(const char *data, size_t len, PairSumsHeader *h, int s, CoreError *err)
 	h->max_abs_raw = GetF64(&r);
 	h->seconds = GetF64(&r);
 	h->entries = (int64) GetU64(&r, 8);
-	if ((h->flags & ~(PAIRSUMS_WEIGHTED | PAIRSUMS_EXACT)) != 0)
+	if ((h->flags & ~(PAIRSUMS_WEIGHTED | PAIRSUMS_EXACT | PAIRSUMS_UNIT)) != 0)
 		return Corrupt(err, s, "unknown flags");
+	if ((h->flags & PAIRSUMS_UNIT) &&
+		(!(h->flags & PAIRSUMS_WEIGHTED) || !(h->flags & PAIRSUMS_EXACT) || h->q != 0))
+		return Corrupt(err, s, "unit weights on an unweighted, inexact or scaled state");
 	if (h->raw_rows < 0 || h->users < 0 || h->nnz < 0 || h->nnz > h->raw_rows ||
 		h->users > h->nnz || h->n_items < 0 || h->n_items > h->nnz || h->entries < 0 ||
 		h->q < -1100 || h->q > 1100 || !(h->max_abs_raw >= 0) || isinf(h->max_abs_raw) ||
@@ -654,7 +665,7 @@ MergeItemIds(Merge *mg)
 			d = GetVar(&c->r);	/* users of the item */
 			if (d == 0 || d > (uint64) c->h.users)
 				return Corrupt(mg->err, s, "an item's user count out of range");
-			if (c->h.flags & PAIRSUMS_WEIGHTED)
+			if ((c->h.flags & PAIRSUMS_WEIGHTED) && !(c->h.flags & PAIRSUMS_UNIT))
 			{
 				double		mx = GetF64(&c->r);
 				uint64		dg = GetVar(&c->r);
@@ -708,6 +719,7 @@ MergeItemStats(Merge *mg)
 		for (int32 i = 0; i < c->h.n_items; i++)
 		{
 			int64		id = (int64) GetU64(&c->r, i == 0 ? 8 : 0);
+			int64		users;
 
 			if (i > 0)
 				(void) NextId(prev, GetVar(&c->r), &id);	/* checked by MergeItemIds */
@@ -715,11 +727,14 @@ MergeItemStats(Merge *mg)
 			while (mg->ids[g] != id)
 				g++;			/* present: the merged ids include every state's */
 			c->map[i] = g;
-			deg64[g] += (int64) GetVar(&c->r);
+			users = (int64) GetVar(&c->r);
+			deg64[g] += users;
 			if (c->h.flags & PAIRSUMS_WEIGHTED)
 			{
-				double		mx = GetF64(&c->r);
-				int64		dg = (int64) GetVar(&c->r);
+				/* unit weights: |w| = 1, Σ w² = the item's users */
+				bool		unit = (c->h.flags & PAIRSUMS_UNIT) != 0;
+				double		mx = unit ? 1.0 : GetF64(&c->r);
+				int64		dg = unit ? users : (int64) GetVar(&c->r);
 				int			up = 2 * (c->h.q - mg->q);
 
 				mg->maxabs[g] = Max(mg->maxabs[g], mx);
@@ -810,7 +825,8 @@ MergeRowOf(Merge *mg, int32 i, int64 *acc, int64 *cnt, int32 *touched)
 			cnt[g] += (int64) ct;
 			if (c->h.flags & PAIRSUMS_WEIGHTED)
 			{
-				int64		v = UnZigZag(GetVar(&c->r));
+				/* unit weights: the sum is the count */
+				int64		v = (c->h.flags & PAIRSUMS_UNIT) ? (int64) ct : UnZigZag(GetVar(&c->r));
 
 				if (c->r.bad || v >= UNITS_LIMIT || v <= -UNITS_LIMIT)
 					return (Corrupt(mg->err, s, "a pair's sum out of range"), -1);

@@ -27,16 +27,18 @@
  *
  * Layout (integers little-endian; "v" an unsigned LEB128 varint, "z" a
  * zigzag varint):
- *   header: u32 magic 'MRPS' | u8 version 1 | u8 flags (1 weighted, 2 exact)
+ *   header: u32 magic 'MRPS' | u8 version 1 | u8 flags (1 weighted, 2 exact,
+ *     4 unit: weighted with every weight 1, q 0; the sums equal the counts
+ *     and the norms the degrees, so neither is written below)
  *     | u16 node port | i64 raw rows | i64 users | i64 distinct pairs
  *     | i32 items | i32 q | f64 max |raw weight| | f64 cpu seconds
  *     | i64 row entries
  *   items (n times, ids ascending): id (i64 for the first, then v of the
- *     positive difference) | v users of the item | weighted: f64 max |w|,
- *     v Σ w² in units of 2^2q
+ *     positive difference) | v users of the item | weighted and not unit:
+ *     f64 max |w|, v Σ w² in units of 2^2q
  *   rows (n times, item order): v entries | entries times: v (j - previous
  *     j - 1, previous starting at -1; the item itself omitted) | v count
- *     | weighted: z Σ w·w in units of 2^2q
+ *     | weighted and not unit: z Σ w·w in units of 2^2q
  *   u32 CRC-32C of every byte before it
  * A shard whose own check failed sends the header with exact unset and no
  * items.  A state whose CRC does not match is refused before anything else
@@ -53,6 +55,7 @@
 #define PAIRSUMS_VERSION	1
 #define PAIRSUMS_WEIGHTED	1
 #define PAIRSUMS_EXACT		2
+#define PAIRSUMS_UNIT		4	/* weighted, every weight 1: no sums or norms written */
 #define PAIRSUMS_HEADER		64
 
 /* What the shard's reader saw before the matrix was built. */

@@ -231,6 +231,54 @@ test_pairsums_equal_one_server(void)
 	unit_arena_reset();
 }
 
+/*
+ * distinct (user, item) pairs of weight 1 (users of shard 0 of 4 get 1/2 when
+ * halves): the unit states that write no sums, alone or scaled to another
+ * state's finer grid
+ */
+static void
+MakeDistinct(Rows *r, uint64 seed, bool halves)
+{
+	uint64		rs = seed;
+
+	r->n = 0;
+	for (int64 u = 0; u < 240; u++)
+		for (int64 i = 0; i < 70 && r->n < MAXROWS; i++)
+			if (unit_rand(&rs) % 100 < (uint64) (i < 10 ? 60 : 15))
+			{
+				r->user[r->n] = 7 + 5 * u;
+				r->item[r->n] = 100 + 3 * i;
+				r->w[r->n] = halves && ShardOfUser(r->user[r->n], 4) == 0 ? 0.5 : 1.0;
+				r->n++;
+			}
+}
+
+static void
+test_pairsums_unit_weights(void)
+{
+	static Rows r;
+	Encoded		e;
+	CoreError	err;
+	PairSumsHeader h;
+	SimParams	p = {SIM_COSINE, 6, 1, 0, 1.2, 0.75};
+	SimParams	ps = {SIM_COSINE, 6, 2, 4.0, 1.2, 0.75};
+
+	for (int halves = 0; halves <= 1; halves++)
+	{
+		MakeDistinct(&r, 21 + halves, halves);
+		EncodeShards(&r, 4, true, &e);
+		for (int sh = 0; sh < 4; sh++)
+		{
+			CHECK_EQ_INT(pairsums_header(e.data[sh], e.len[sh], &h, &err), CORE_OK);
+			/* shard 0 has halves in the second round: not unit, a finer grid */
+			CHECK_EQ_INT((h.flags & PAIRSUMS_UNIT) != 0, !(halves && sh == 0));
+		}
+		CompareMerged(&r, 4, &p);
+		CompareMerged(&r, 4, &ps);
+	}
+	unit_arena_reset();
+}
+
 /* weights off every power-of-two grid cannot be added exactly in another order */
 static void
 test_pairsums_inexact(void)
@@ -336,6 +384,7 @@ void
 pairsums_suite(void)
 {
 	RUN(test_pairsums_equal_one_server);
+	RUN(test_pairsums_unit_weights);
 	RUN(test_pairsums_inexact);
 	RUN(test_pairsums_limits_and_damage);
 }
