@@ -558,25 +558,7 @@ pair_sums_neighbors(PG_FUNCTION_ARGS)
 				 errmsg("these pair sums cannot be merged exactly"),
 				 errdetail("%s.", res->why),
 				 errhint("Compute the neighbours with item_similarity over the rows instead.")));
-	for (int32 i = 0; i < res->lists->n_items; i++)
-	{
-		int64		base = (int64) i * res->lists->k_cap;
-
-		for (int32 r = 0; r < res->lists->n_out[i]; r++)
-		{
-			Datum		values[5];
-			bool		nulls[5] = {false, false, false, false, false};
-
-			values[0] = Int64GetDatum(res->item_ids[i]);
-			values[1] = Int64GetDatum(res->item_ids[res->lists->nb[base + r]]);
-			values[2] = Float8GetDatum(res->lists->sim[base + r]);
-			values[3] = Int32GetDatum(res->lists->support[base + r]);
-			values[4] = Int32GetDatum(r + 1);
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-		}
-		if ((i & 255) == 0)
-			CHECK_FOR_INTERRUPTS();
-	}
+	neighbor_rows_put(rsinfo, res->item_ids, res->lists);
 	MemoryContextDelete(work);
 	return (Datum) 0;
 }

@@ -336,6 +336,34 @@ source_args(FunctionCallInfo fcinfo, int first, SourceSpec *src, SimParams *p)
 }
 
 /*
+ * The lists as rows (item_id, neighbor_id, similarity, support, rank) into a
+ * materialized SRF's tuplestore; item_ids maps the lists' indexes to ids.
+ */
+void
+neighbor_rows_put(ReturnSetInfo *rsinfo, const int64 *item_ids, const NeighborLists *nl)
+{
+	for (int32 i = 0; i < nl->n_items; i++)
+	{
+		int64		base = (int64) i * nl->k_cap;
+
+		for (int32 r = 0; r < nl->n_out[i]; r++)
+		{
+			Datum		values[5];
+			bool		nulls[5] = {false, false, false, false, false};
+
+			values[0] = Int64GetDatum(item_ids[i]);
+			values[1] = Int64GetDatum(item_ids[nl->nb[base + r]]);
+			values[2] = Float8GetDatum(nl->sim[base + r]);
+			values[3] = Int32GetDatum(nl->support[base + r]);
+			values[4] = Int32GetDatum(r + 1);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+		if ((i & 255) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
  * item_similarity(source, ..., bm25_k1, bm25_b, ease_lambda, rp3_alpha,
  * rp3_beta, ease_max_items): the top-k neighbours of every item computed on
  * the fly (nothing stored), rows (item, neighbour, similarity, support,
@@ -365,25 +393,7 @@ item_similarity(PG_FUNCTION_ARGS)
 								 ALLOCSET_DEFAULT_SIZES);
 	nl = similarity_run(&src, &p, work, true, NULL, &m, &stats);
 
-	for (int32 i = 0; i < nl->n_items; i++)
-	{
-		int64		base = (int64) i * nl->k_cap;
-
-		for (int32 r = 0; r < nl->n_out[i]; r++)
-		{
-			Datum		values[5];
-			bool		nulls[5] = {false, false, false, false, false};
-
-			values[0] = Int64GetDatum(m->item_ids[i]);
-			values[1] = Int64GetDatum(m->item_ids[nl->nb[base + r]]);
-			values[2] = Float8GetDatum(nl->sim[base + r]);
-			values[3] = Int32GetDatum(nl->support[base + r]);
-			values[4] = Int32GetDatum(r + 1);
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-		}
-		if ((i & 255) == 0)
-			CHECK_FOR_INTERRUPTS();
-	}
+	neighbor_rows_put(rsinfo, m->item_ids, nl);
 	MemoryContextDelete(work);
 	return (Datum) 0;
 }

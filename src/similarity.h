@@ -7,6 +7,7 @@
 
 #include "postgres.h"
 #include "fmgr.h"
+#include "nodes/execnodes.h"
 
 #include "simcore.h"
 #include "source.h"
@@ -92,5 +93,8 @@ extern NeighborLists *similarity_run(const SourceSpec *src, const SimParams *p,
 									 MemoryContext work, bool read_only,
 									 const char *progress_name,
 									 InteractionMatrix **m_out, SimRunStats *stats);
+
+/* the lists as item_similarity's rows into rsinfo's tuplestore (InitMaterializedSRF done) */
+extern void neighbor_rows_put(ReturnSetInfo *rsinfo, const int64 *item_ids, const NeighborLists *nl);
 
 #endif
