@@ -699,7 +699,6 @@ typedef struct BundleReceiver
 	int			n;
 	int			cap;
 	int64		bytes;
-	int64		rows;
 } BundleReceiver;
 
 static bool
@@ -743,7 +742,6 @@ BundleReceive(TupleTableSlot *slot, DestReceiver *self)
 	}
 	MemoryContextSwitchTo(old);
 	r->bytes += len;
-	r->rows++;
 	if ((Pointer) v != DatumGetPointer(slot->tts_values[0]))
 		pfree(v);
 	return true;
