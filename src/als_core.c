@@ -12,16 +12,24 @@
  *      blocks of ALS_GRAM_ROWS rows added in order (the serial OpenBLAS the
  *      Makefile links is not safe to call from two threads at once: see
  *      ease_core.c), polling for interrupts between blocks;
- *   2. one task per block of ALS_BLOCK rows of the side being solved, run on
- *      up to nthreads threads (parallel.c, the main thread polling between
- *      its tasks); each row is solved by als_solve_exact or als_solve_cg in
- *      plain C from G and its own interactions only, so no task reads what
- *      another writes in the same run.
- *      The CG solver runs ALS_LOCK rows of a block in lockstep, so that
+ *   2. one task per run of consecutive rows of the side being solved, run
+ *      on up to nthreads threads (parallel.c, the main thread polling
+ *      between its tasks); each row is solved by als_solve_exact or
+ *      als_solve_cg in plain C from G and its own interactions only, so no
+ *      task reads what another writes in the same run.  Tasks are cut by
+ *      work, not by row count (PlanTasks: at most ALS_BLOCK rows and about
+ *      1/ALS_TASK_SHARE of the side's pairs and Gram products each), and
+ *      handed out largest first: popular items hold most pairs, so a fixed
+ *      64-item block of them was most of the item half on one thread while
+ *      the others waited (and delayed the main thread's next poll).  The
+ *      cut depends on the matrix only, never on the thread count.
+ *      The CG solver runs up to ALS_LOCK rows of a task in lockstep (a group:
+ *      GroupRows keeps a group's gathered rows within L2), so that
  *      (G + lambda I) p for all of them is one register-blocked matrix
  *      product (BlockGram).  The fixed side's rows of the group's pairs are
  *      first copied into a per-worker buffer (PackGroup, prefetching across
- *      rows: the gathers are random and latency-bound), so the initial
+ *      rows: the gathers are random and latency-bound; the previous group
+ *      prefetched them while it computed, NextGroup), so the initial
  *      residual and every step stream them contiguously, four pairs at a
  *      time (two dot products sharing their loads, one update of the
  *      residual for four rows); the hot loops have an AVX2/FMA clone
@@ -33,8 +41,8 @@
  * item half).  The stored pairs' terms c (1 - s)^2 - s^2 (s = x_u . y_i,
  * replacing that pair's share) need every s at the iteration's end: the
  * next item half's initial CG residual computes exactly these, so each item
- * block adds them into its own slot there (the exact solver and the last
- * iteration take a pass of dot products instead).  Slots are added in block
+ * task adds them into its own slot there (the exact solver and the last
+ * iteration take a pass of dot products instead).  Slots are added in task
  * order, then lambda (tr X'X + tr Y'Y), so L is the same bits whatever the
  * thread count; it is reported after the next item half.
  *
@@ -45,8 +53,8 @@
  *
  * Memory: the two factor arrays and their float copies, Y'Y, X'X and the
  * padded copy the CG solver reads, per-thread scratch (ScratchPerWorker: the solvers' vectors and a
- * 2 MB buffer the CG solver packs a group's gathered rows into), one double per item block and
- * per iteration, all allocated before the first run (als_memory_estimate
+ * 2 MB buffer the CG solver packs a group's gathered rows into), one double per item task and
+ * per iteration, both sides' task plans, all allocated before the first run (als_memory_estimate
  * counts exactly these).
  */
 #include "core.h"
@@ -58,6 +66,8 @@
 #include "als_core.h"
 #include "parallel.h"
 
+/* a task's target share of its half's work (PlanTasks) */
+#define ALS_TASK_SHARE 256
 /* rows of one dsyrk call of the Gram matrix (a few ms at f = 64) */
 #define ALS_GRAM_ROWS 8192
 /* CG stops early when the residual's squared norm is below this (as `implicit`) */
@@ -70,6 +80,8 @@
 /* pairs ahead prefetched while packing a CG group (across its rows) */
 #define ALS_PACK_AHEAD 12
 /* floats of a worker's pack buffer (2 MB): a CG group's gathered rows, contiguous */
+/* floats of gathered rows a CG group of several rows holds at most (256 kB, in L2 with the rest) */
+#define ALS_GROUP_FLOATS ((size_t) 64 * 1024)
 #define ALS_PACK_FLOATS ((size_t) 512 * 1024)
 
 /* four doubles, loaded and stored unaligned (GNU vector extensions) */
@@ -118,6 +130,15 @@ MulAdd(size_t a, size_t b, size_t *acc)
 }
 
 static size_t ScratchPerWorker(int32 f);
+static int64 PlanTasks(const int64 *ptr, int32 n_rows, int32 f, int32 *lo, int32 *order,
+					   int64 *sort);
+
+/* bytes of a side's task plan: row bounds, run order and the order's sort keys */
+static size_t
+PlanBytes(int64 n_tasks)
+{
+	return (size_t) (n_tasks + 1) * sizeof(int32) + (size_t) Max(n_tasks, 1) * (sizeof(int32) + sizeof(int64));
+}
 
 size_t
 als_memory_estimate(const InteractionMatrix *m, const AlsParams *p, int nthreads)
@@ -127,19 +148,22 @@ als_memory_estimate(const InteractionMatrix *m, const AlsParams *p, int nthreads
 	size_t		fp = (size_t) PadF(fi);
 	size_t		doubles = 0,
 				floats = 0;
-	size_t		item_blocks = ((size_t) m->n_items + ALS_BLOCK - 1) / ALS_BLOCK;
+	/* without the item-major copy (als_train refuses it), a bound: one task per row */
+	int64		item_tasks = m->i_ptr ? PlanTasks(m->i_ptr, m->n_items, fi, NULL, NULL, NULL) : m->n_items,
+				user_tasks = PlanTasks(m->u_ptr, m->n_users, fi, NULL, NULL, NULL);
+	size_t		plans = PlanBytes(item_tasks) + PlanBytes(user_tasks);
 
 	if (!MulAdd((size_t) m->n_users, f, &doubles) ||
 		!MulAdd((size_t) m->n_items, f, &doubles) ||
 		!MulAdd(2 * f, f, &doubles) ||
 		!MulAdd(fp, fp, &doubles) ||
 		!MulAdd((size_t) Workers(nthreads), ScratchPerWorker(fi), &doubles) ||
-		!MulAdd(Max(item_blocks, 1) + (size_t) Max(p->iterations, 1), 1, &doubles) ||
+		!MulAdd((size_t) Max(item_tasks, 1) + (size_t) Max(p->iterations, 1), 1, &doubles) ||
 		!MulAdd((size_t) m->n_users + (size_t) m->n_items, f, &floats) ||
 		doubles > SIZE_MAX / sizeof(double) ||
-		floats > (SIZE_MAX - doubles * sizeof(double)) / sizeof(float))
+		floats > (SIZE_MAX - doubles * sizeof(double) - plans) / sizeof(float))
 		return SIZE_MAX;
-	return doubles * sizeof(double) + floats * sizeof(float);
+	return doubles * sizeof(double) + floats * sizeof(float) + plans;
 }
 
 /* splitmix64's finaliser */
@@ -451,16 +475,17 @@ PadGram(int32 f, const double *gram, double *gpad)
 }
 
 /*
- * out[i] = lambda v[i] + sum_k v[i][k] G[k] for the ALS_LOCK rows of v
- * (stride fp); each output is lambda v first, then k ascending
+ * out[i] = lambda v[i] + sum_k v[i][k] G[k] for the first nr4 rows of v
+ * (stride fp; nr4 a multiple of 4, at most ALS_LOCK); each output is
+ * lambda v first, then k ascending
  */
 
 static inline void
 BlockGram(int32 f, int32 fp, const double *restrict g, double lambda,
-		  const double *restrict v, double *restrict out)
+		  const double *restrict v, double *restrict out, int nr4)
 {
 	for (int32 c0 = 0; c0 < fp; c0 += 8)
-		for (int32 i0 = 0; i0 < ALS_LOCK; i0 += 4)
+		for (int32 i0 = 0; i0 < nr4; i0 += 4)
 		{
 			const double *v0 = v + (size_t) i0 * fp,
 					   *v1 = v0 + fp,
@@ -606,15 +631,47 @@ StepPairs(const CgRow *row, double alpha, const double *p, int32 f, double *ap)
 }
 
 /*
+ * The fixed side's rows of the next CG group's pairs (idx[next .. end)),
+ * prefetched a few at a time while the current group computes, so that
+ * PackGroup finds them in cache: its own prefetching can only overlap the
+ * random misses with each other, these overlap them with the arithmetic.
+ */
+typedef struct NextGroup
+{
+	const float *z;
+	const int32 *idx;
+	int64		next;
+	int64		end;
+	int			per_visit;		/* rows per call of NextGroupStep */
+} NextGroup;
+
+/* rows prefetched per call at most (a burst beyond the miss buffers would stall) */
+#define ALS_NEXT_BURST 8
+
+static inline void
+NextGroupStep(NextGroup *ng, int32 f)
+{
+	for (int a = 0; a < ng->per_visit && ng->next < ng->end; a++, ng->next++)
+	{
+		const char *r = (const char *) (ng->z + (size_t) ng->idx[ng->next] * f);
+
+		for (size_t off = 0; off < sizeof(float) * (size_t) f; off += 64)
+			__builtin_prefetch(r + off, 0, 2);
+	}
+}
+
+/*
  * `steps` CG steps from each row's x on its system (see als_core.h), for
  * nr <= ALS_LOCK rows at once; gpad the padded Gram matrix, scratch
- * 4 ALS_LOCK fp doubles.  When loss is not NULL, *loss gets the sum over
+ * 4 ALS_LOCK fp doubles, zeroed once by the caller (rows and padding that a
+ * group does not use keep finite values of an earlier group, which the
+ * blocked products read and nothing uses); ng NULL or the next group.  When loss is not NULL, *loss gets the sum over
  * the rows' stored pairs of c (1 - s)^2 - s^2 with s = z . x at the
  * starting x (the initial residual computes every s anyway).  Any thread.
  */
 static ALS_HOT void
 BlockCg(int32 f, const double *gpad, double lambda, double alpha,
-		const CgRow *rows, int nr, int32 steps, double *scratch, double *loss)
+		const CgRow *rows, int nr, int32 steps, double *scratch, double *loss, NextGroup *ng)
 {
 	int32		fp = PadF(f);
 	size_t		mat = (size_t) ALS_LOCK * fp;
@@ -626,17 +683,22 @@ BlockCg(int32 f, const double *gpad, double lambda, double alpha,
 	bool		active[ALS_LOCK];
 	int			n_active = 0;
 	double		lt = 0;
+	int			nr4 = (nr + 3) / 4 * 4;
 
-	memset(scratch, 0, sizeof(double) * 4 * mat);
 	for (int i = 0; i < nr; i++)
 		memcpy(xb + i * fp, rows[i].x, sizeof(double) * f);
+	if (ng)
+		ng->per_visit = (int) Min((int64) ALS_NEXT_BURST,
+								  (ng->end - ng->next) / ((int64) (steps + 1) * nr) + 1);
 
 	/* r = b - A x = sum (c - (c - 1) z . x) z - (G + lambda I) x */
-	BlockGram(f, fp, gpad, lambda, xb, ap);
+	BlockGram(f, fp, gpad, lambda, xb, ap, nr4);
 	for (int i = 0; i < nr; i++)
 	{
 		double	   *ri = r + i * fp;
 
+		if (ng)
+			NextGroupStep(ng, f);
 		for (int32 k = 0; k < f; k++)
 			ri[k] = -ap[i * fp + k];
 		lt += ResidualPairs(&rows[i], alpha, xb + i * fp, f, ri);
@@ -650,7 +712,7 @@ BlockCg(int32 f, const double *gpad, double lambda, double alpha,
 
 	for (int32 it = 0; it < steps && n_active > 0; it++)
 	{
-		BlockGram(f, fp, gpad, lambda, p, ap);
+		BlockGram(f, fp, gpad, lambda, p, ap, nr4);
 		for (int i = 0; i < nr; i++)
 		{
 			double	   *pi = p + i * fp,
@@ -664,6 +726,8 @@ BlockCg(int32 f, const double *gpad, double lambda, double alpha,
 
 			if (!active[i])
 				continue;
+			if (ng)
+				NextGroupStep(ng, f);
 			StepPairs(&rows[i], alpha, pi, f, api);
 			pap = Dot(pi, api, f);
 			if (!(pap > 0))
@@ -721,9 +785,11 @@ als_solve_cg(int32 f, const double *gram, double lambda, double alpha,
 			 int32 steps, double *x, double *scratch)
 {
 	CgRow		row = {z, idx, w, n, x};
+	size_t		gp = (size_t) PadF(f) * PadF(f);
 
 	PadGram(f, gram, scratch);
-	BlockCg(f, scratch, lambda, alpha, &row, 1, steps, scratch + (size_t) PadF(f) * PadF(f), NULL);
+	memset(scratch + gp, 0, sizeof(double) * 4 * ALS_LOCK * PadF(f));
+	BlockCg(f, scratch, lambda, alpha, &row, 1, steps, scratch + gp, NULL, NULL);
 }
 
 /* ---------- training ---------- */
@@ -745,6 +811,9 @@ typedef struct HalfRun
 	bool		solve;			/* false: only the loss terms */
 	double	   *scratch;		/* per worker: ScratchPerWorker doubles */
 	double	   *partial;		/* NULL, or per task: the pair loss terms before solving */
+	const int32 *task_lo;		/* task t's rows: task_lo[t] .. task_lo[t + 1] - 1 */
+	const int32 *task_order;	/* the tasks in the order they are handed out */
+	int64		n_tasks;
 	ParallelRun *run;
 	int			failed;			/* atomic: a row's system was not positive definite */
 } HalfRun;
@@ -820,14 +889,98 @@ PackGroup(int32 f, const float *z, CgRow *rows, int nr, float *pack)
 	}
 }
 
+/* a row's work, in units of f (steps + 1) multiply-adds: its Gram product and its pairs' dots and updates */
+static inline int64
+RowCost(const int64 *ptr, int32 r, int32 f)
+{
+	return (int64) f + 2 * (ptr[r + 1] - ptr[r]);
+}
+
+static int
+CmpTaskKey(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a,
+				y = *(const int64 *) b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * Cuts rows 0 .. n_rows - 1 (interactions ptr) into tasks of consecutive
+ * rows, each of at most ALS_BLOCK rows and, unless it is one row, of work
+ * at most 1/ALS_TASK_SHARE of the side's (RowCost); returns the number of
+ * tasks.  With lo, order and sort (the number of tasks + 1, the number, the
+ * number of elements) also writes the bounds and the order to run them in:
+ * by work, largest first, ties by position.  Depends on the matrix and f
+ * only.  Pure.
+ */
+static int64
+PlanTasks(const int64 *ptr, int32 n_rows, int32 f, int32 *lo, int32 *order, int64 *sort)
+{
+	int64		total = 0,
+				target,
+				n = 0,
+				cost = 0;
+	int32		start = 0;
+
+	for (int32 r = 0; r < n_rows; r++)
+		total += RowCost(ptr, r, f);
+	target = Max(total / ALS_TASK_SHARE, 1);
+	for (int32 r = 0; r <= n_rows; r++)
+	{
+		int64		c = r < n_rows ? RowCost(ptr, r, f) : 0;
+
+		if (r > start && (r == n_rows || r - start == ALS_BLOCK || cost + c > target))
+		{
+			/* task n's work in the high bits, its number in the low 32 (n < 2^31) */
+			if (lo)
+			{
+				lo[n] = start;
+				sort[n] = (int64) ((((uint64) (INT64CONST(0x7FFFFFFF) - Min(cost, INT64CONST(0x7FFFFFFF)))) << 32) |
+								   (uint64) n);
+			}
+			n++;
+			start = r;
+			cost = 0;
+		}
+		cost += c;
+	}
+	if (lo)
+	{
+		lo[n] = n_rows;
+		qsort(sort, (size_t) n, sizeof(int64), CmpTaskKey);
+		for (int64 t = 0; t < n; t++)
+			order[t] = (int32) (sort[t] & 0xFFFFFFFF);
+	}
+	return n;
+}
+
+/*
+ * Rows of the CG group starting at row g0 (< hi): up to ALS_LOCK rows while
+ * their gathered rows fit ALS_GROUP_FLOATS (a larger row alone), because
+ * every CG step streams all of a group's packed rows, which should stay in
+ * L2 between steps.  Which rows share a group changes no bits.
+ */
+static inline int64
+GroupRows(const HalfRun *h, int64 g0, int64 hi)
+{
+	int64		nr;
+
+	for (nr = 1; nr < ALS_LOCK && g0 + nr < hi; nr++)
+		if ((size_t) (h->ptr[g0 + nr + 1] - h->ptr[g0]) > ALS_GROUP_FLOATS / (size_t) h->f)
+			break;
+	return nr;
+}
+
 static void
-HalfTask(void *arg, int worker, int64 task)
+HalfTask(void *arg, int worker, int64 run_index)
 {
 	HalfRun    *h = arg;
 	int32		f = h->f;
 	double	   *scratch = h->scratch + (size_t) worker * ScratchPerWorker(f);
-	int64		lo = task * ALS_BLOCK,
-				hi = Min(lo + ALS_BLOCK, (int64) h->n_rows);
+	int32		task = h->task_order[run_index];
+	int64		lo = h->task_lo[task],
+				hi = h->task_lo[task + 1];
 	double		loss = 0;
 
 	if (!h->solve || h->p->cg_steps == 0)
@@ -848,11 +1001,17 @@ HalfTask(void *arg, int worker, int64 task)
 	}
 	else
 	{
-		for (int64 g0 = lo; g0 < hi; g0 += ALS_LOCK)
+		NextGroup	ng = {h->zf, h->idx, 0, 0, 0};
+		int64		nr = GroupRows(h, lo, hi);
+
+		for (int64 g0 = lo, g1; g0 < hi; g0 = g1)
 		{
 			CgRow		rows[ALS_LOCK];
-			int			nr = (int) Min((int64) ALS_LOCK, hi - g0);
 			double		lt = 0;
+			int64		nr1;
+
+			g1 = g0 + nr;
+			nr1 = g1 < hi ? GroupRows(h, g1, hi) : 0;
 
 			for (int i = 0; i < nr; i++)
 			{
@@ -864,10 +1023,15 @@ HalfTask(void *arg, int worker, int64 task)
 				rows[i].n = h->ptr[g0 + i + 1] - b;
 				rows[i].x = h->s + (size_t) (g0 + i) * f;
 			}
-			PackGroup(f, h->zf, rows, nr, (float *) (scratch + SolverScratch(f)));
-			BlockCg(f, h->gpad, h->p->regularization, h->p->alpha, rows, nr,
-					h->p->cg_steps, scratch, h->partial ? &lt : NULL);
+			PackGroup(f, h->zf, rows, (int) nr, (float *) (scratch + SolverScratch(f)));
+			/* the next group's rows that PackGroup will copy (those that fit) */
+			ng.next = h->ptr[g1];
+			ng.end = h->ptr[g1 + nr1];
+			ng.end = Min(ng.end, ng.next + (int64) (ALS_PACK_FLOATS / (size_t) f));
+			BlockCg(f, h->gpad, h->p->regularization, h->p->alpha, rows, (int) nr,
+					h->p->cg_steps, scratch, h->partial ? &lt : NULL, &ng);
 			loss += lt;
+			nr = nr1;
 		}
 	}
 	/* the factors are floats, as stored: round, and keep the float copy equal */
@@ -894,7 +1058,7 @@ static CoreStatus
 SolveHalf(HalfRun *h, int nthreads, const CoreInterrupts *hooks, CoreError *err)
 {
 	ParallelRun run;
-	int64		n_tasks = ((int64) h->n_rows + ALS_BLOCK - 1) / ALS_BLOCK;
+	int64		n_tasks = h->n_tasks;
 
 	if (n_tasks == 0)
 		return CORE_OK;
@@ -960,7 +1124,14 @@ als_train(const CoreAlloc *a, const InteractionMatrix *m, const AlsParams *p, in
 	int32		f = p->factors;
 	int32		fp = PadF(f);
 	int			nw = Workers(nthreads);
-	int64		item_blocks = ((int64) m->n_items + ALS_BLOCK - 1) / ALS_BLOCK;
+	int64		item_tasks,
+				user_tasks;
+	int32	   *item_lo,
+			   *item_order,
+			   *user_lo,
+			   *user_order;
+	int64	   *item_sort,
+			   *user_sort;
 	double	   *gram_y,
 			   *gram_x,
 			   *gpad,
@@ -979,6 +1150,8 @@ als_train(const CoreAlloc *a, const InteractionMatrix *m, const AlsParams *p, in
 		if (!(m->u_w[e] > 0) || !isfinite(m->u_w[e]))
 			return core_error(err, CORE_INVALID, "interaction weights must be finite and > 0");
 
+	item_tasks = PlanTasks(m->i_ptr, m->n_items, f, NULL, NULL, NULL);
+	user_tasks = PlanTasks(m->u_ptr, m->n_users, f, NULL, NULL, NULL);
 	model = core_array(a, 1, sizeof(AlsModel), true, err);
 	if (model == NULL)
 		return err->status;
@@ -992,8 +1165,14 @@ als_train(const CoreAlloc *a, const InteractionMatrix *m, const AlsParams *p, in
 		(gram_y = core_array(a, (size_t) f * f, sizeof(double), false, err)) == NULL ||
 		(gram_x = core_array(a, (size_t) f * f, sizeof(double), false, err)) == NULL ||
 		(gpad = core_array(a, (size_t) fp * fp, sizeof(double), false, err)) == NULL ||
-		(scratch = core_array(a, (size_t) nw * ScratchPerWorker(f), sizeof(double), false, err)) == NULL ||
-		(partial = core_array(a, Max(item_blocks, 1), sizeof(double), true, err)) == NULL ||
+		(scratch = core_array(a, (size_t) nw * ScratchPerWorker(f), sizeof(double), true, err)) == NULL ||
+		(partial = core_array(a, Max(item_tasks, 1), sizeof(double), true, err)) == NULL ||
+		(item_lo = core_array(a, item_tasks + 1, sizeof(int32), false, err)) == NULL ||
+		(item_order = core_array(a, Max(item_tasks, 1), sizeof(int32), false, err)) == NULL ||
+		(item_sort = core_array(a, Max(item_tasks, 1), sizeof(int64), false, err)) == NULL ||
+		(user_lo = core_array(a, user_tasks + 1, sizeof(int32), false, err)) == NULL ||
+		(user_order = core_array(a, Max(user_tasks, 1), sizeof(int32), false, err)) == NULL ||
+		(user_sort = core_array(a, Max(user_tasks, 1), sizeof(int64), false, err)) == NULL ||
 		(xf = core_array(a, (size_t) m->n_users * f, sizeof(float), false, err)) == NULL ||
 		(yf = core_array(a, (size_t) m->n_items * f, sizeof(float), false, err)) == NULL)
 		return err->status;
@@ -1014,6 +1193,10 @@ als_train(const CoreAlloc *a, const InteractionMatrix *m, const AlsParams *p, in
 			yf[at] = (float) als_initial_factor(p->seed, true, m->item_ids[i], k);
 			model->y[at] = yf[at];
 		}
+	PlanTasks(m->i_ptr, m->n_items, f, item_lo, item_order, item_sort);
+	PlanTasks(m->u_ptr, m->n_users, f, user_lo, user_order, user_sort);
+	core_release(a, item_sort);
+	core_release(a, user_sort);
 	core_check_interrupts(hooks);
 
 	/*
@@ -1037,6 +1220,9 @@ als_train(const CoreAlloc *a, const InteractionMatrix *m, const AlsParams *p, in
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		/* items given the users (X'X from the end of the last iteration) */
 		SetHalf(&h, m, model, xf, yf, true);
+		h.task_lo = item_lo;
+		h.task_order = item_order;
+		h.n_tasks = item_tasks;
 		h.gram = gram_x;
 		PadGram(f, gram_x, gpad);
 		h.solve = it < p->iterations;
@@ -1045,7 +1231,7 @@ als_train(const CoreAlloc *a, const InteractionMatrix *m, const AlsParams *p, in
 			return st;
 		if (it > 0)
 		{
-			double		loss = AssembleLoss(f, p->regularization, gram_x, gram_y, partial, item_blocks);
+			double		loss = AssembleLoss(f, p->regularization, gram_x, gram_y, partial, item_tasks);
 
 			if (!isfinite(loss))
 				return core_error(err, CORE_RANGE, "als loss is not finite");
@@ -1058,6 +1244,9 @@ als_train(const CoreAlloc *a, const InteractionMatrix *m, const AlsParams *p, in
 		/* users given the items */
 		als_gram(model->y, m->n_items, f, gram_y, hooks);
 		SetHalf(&h, m, model, xf, yf, false);
+		h.task_lo = user_lo;
+		h.task_order = user_order;
+		h.n_tasks = user_tasks;
 		h.gram = gram_y;
 		PadGram(f, gram_y, gpad);
 		h.solve = true;
@@ -1073,6 +1262,10 @@ als_train(const CoreAlloc *a, const InteractionMatrix *m, const AlsParams *p, in
 	core_release(a, gpad);
 	core_release(a, scratch);
 	core_release(a, partial);
+	core_release(a, item_lo);
+	core_release(a, item_order);
+	core_release(a, user_lo);
+	core_release(a, user_order);
 	core_release(a, xf);
 	core_release(a, yf);
 	*out = model;
