@@ -209,6 +209,53 @@ test_als_one_iteration_vs_normal_equations(void)
 	CHECK(als_initial_factor(1, false, 5, 0) != als_initial_factor(2, false, 5, 0));
 }
 
+/*
+ * the exact solver's tiled path (f a multiple of 8: tiles of 4 x 8 over chunks of 32 pairs)
+ * against the written-out normal equations, with 1, 34, 67 and 100 pairs (one chunk, across
+ * chunk boundaries)
+ */
+static void
+test_als_exact_tiled(void)
+{
+	for (int f = 8; f <= 24; f += 8)
+		for (int n = 1; n <= 100; n += 33)
+		{
+			uint64		s = 11 + f + n;
+			int			ncols = n + 7;
+			double	   *z = malloc(sizeof(double) * ncols * f),
+					   *wrow = calloc(ncols, sizeof(double)),
+					   *w = malloc(sizeof(double) * ncols),
+					   *gram = malloc(sizeof(double) * f * f),
+					   *scratch = malloc(sizeof(double) * (f * f + f)),
+						ref[24],
+						x[24];
+			int32	   *idx = malloc(sizeof(int32) * ncols);
+			int			nnz = 0;
+
+			for (int k = 0; k < ncols * f; k++)
+				z[k] = (float) (unit_uniform(&s) - 0.4);
+			/* n stored pairs among ncols columns */
+			for (int j = 0; j < ncols && nnz < n; j++)
+				if (j < n || unit_rand(&s) % 2)
+				{
+					wrow[j] = 0.5 + unit_uniform(&s) * 3;
+					idx[nnz] = j;
+					w[nnz++] = wrow[j];
+				}
+			als_gram(z, ncols, f, gram, &core_no_interrupts);
+			NormalSolve(f, ncols, z, wrow, 0.3, 2.0, ref);
+			CHECK(als_solve_exact(f, gram, 0.3, 2.0, z, idx, w, nnz, x, scratch));
+			for (int k = 0; k < f; k++)
+				CHECK_NEAR(x[k], ref[k], 1e-10 * (1 + fabs(ref[k])));
+			free(z);
+			free(wrow);
+			free(w);
+			free(gram);
+			free(scratch);
+			free(idx);
+		}
+}
+
 /* the row solvers against the written-out normal equations; CG reaches the exact solve */
 static void
 test_als_cg_converges_to_exact(void)
@@ -552,6 +599,7 @@ als_suite(void)
 {
 	RUN(test_als_one_iteration_vs_normal_equations);
 	RUN(test_als_cg_converges_to_exact);
+	RUN(test_als_exact_tiled);
 	RUN(test_als_cg_training_vs_written_out_cg);
 	RUN(test_als_loss_decreases);
 	RUN(test_als_deterministic);
