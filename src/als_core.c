@@ -80,9 +80,9 @@
 /* pairs ahead prefetched while packing a CG group (across its rows) */
 #define ALS_PACK_AHEAD 12
 /* floats of a worker's pack buffer (2 MB): a CG group's gathered rows, contiguous */
+#define ALS_PACK_FLOATS ((size_t) 512 * 1024)
 /* floats of gathered rows a CG group of several rows holds at most (256 kB, in L2 with the rest) */
 #define ALS_GROUP_FLOATS ((size_t) 64 * 1024)
-#define ALS_PACK_FLOATS ((size_t) 512 * 1024)
 
 /* four doubles, loaded and stored unaligned (GNU vector extensions) */
 typedef double V4 __attribute__((vector_size(32), aligned(8)));
@@ -742,9 +742,10 @@ NextGroupStep(NextGroup *ng, int32 f)
  * nr <= ALS_LOCK rows at once; gpad the padded Gram matrix, scratch
  * 4 ALS_LOCK fp doubles, zeroed once by the caller (rows and padding that a
  * group does not use keep finite values of an earlier group, which the
- * blocked products read and nothing uses); ng NULL or the next group.  When loss is not NULL, *loss gets the sum over
- * the rows' stored pairs of c (1 - s)^2 - s^2 with s = z . x at the
- * starting x (the initial residual computes every s anyway).  Any thread.
+ * blocked products read and nothing uses); ng NULL or the next group.
+ * When loss is not NULL, *loss gets the sum over the rows' stored pairs of
+ * c (1 - s)^2 - s^2 with s = z . x at the starting x (the initial residual
+ * computes every s anyway).  Any thread.
  */
 static ALS_HOT void
 BlockCg(int32 f, const double *gpad, double lambda, double alpha,
@@ -875,7 +876,6 @@ typedef struct HalfRun
 {
 	const AlsParams *p;
 	int32		f;
-	int32		n_rows;
 	const int64 *ptr;			/* the solved side's interactions */
 	const int32 *idx;
 	const double *w;
@@ -1182,7 +1182,6 @@ AssembleLoss(int32 f, double lambda, const double *gx, const double *gy,
 static void
 SetHalf(HalfRun *h, const InteractionMatrix *m, AlsModel *model, float *xf, float *yf, bool items)
 {
-	h->n_rows = items ? m->n_items : m->n_users;
 	h->ptr = items ? m->i_ptr : m->u_ptr;
 	h->idx = items ? m->i_user : m->u_item;
 	h->w = items ? m->i_w : m->u_w;

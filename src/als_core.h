@@ -43,7 +43,7 @@
 #define ALS_MAX_FACTORS		1024
 #define ALS_MAX_ITERATIONS	10000
 #define ALS_MAX_CG_STEPS	1000
-/* rows per task: small enough that a task takes milliseconds */
+/* rows per task at most (tasks are cut by work, see als_core.c): a task takes milliseconds */
 #define ALS_BLOCK			64
 
 /* After each iteration (main thread; may ereport): its number from 1, L, and its seconds. */
