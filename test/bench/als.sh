@@ -2,7 +2,7 @@
 # Implicit ALS (train_als, recommend_als) against numpy/scipy (test/bench/als_reference.py: CG as the
 # `implicit` library does it, and the exact solve) on generated data, seconds per iteration, peak memory and
 # serving latency, in a throw-away cluster.  Usage: test/bench/als.sh [--sizes 1m,10m] [--threads 2,1]
-# [--iterations 5] [--cg-steps 3,0]; test/bench/als.sh --quality [--data ua,mls] [--configs 64:10:1,...]
+# [--iterations 5] [--cg-steps 3,0] [--rounds 1]; test/bench/als.sh --quality [--data ua,mls] [--configs 64:10:1,...]
 # for MovieLens 100K ua and ml-latest-small (needs ../shared/data).  numpy uses Debian's threaded OpenBLAS
 # with OPENBLAS_NUM_THREADS (default 2).  On 2 cores: 1m about 3 minutes; 10m at --iterations 3 about 8
 # (numpy CG 11 s and exact 38 s an iteration) and 2 GB of RAM; --quality about 2 minutes.

@@ -19,7 +19,11 @@ repeated rows summed, so w = views and c = 1 + alpha * views), then in one run:
     over the iterations, loss computation not counted) and the process's
     peak RSS above its level before training (VmHWM reset through
     /proc/self/clear_refs);
-  * ratios numpy / media_reco from this one run;
+  * ratios numpy / media_reco from this one run; with --rounds N each
+    cg_steps's media_reco trainings and numpy run are repeated N times,
+    interleaved (media_reco, numpy, media_reco, numpy, ...), and the
+    median of the per-round ratios is reported (one pair moves by +-25 %
+    on a busy shared machine);
   * recommend_als(k = 10) latency, p50 and p95, for users with 90-110
     history items, with and without recalculate => true (calls
     interleaved), with the covering index (user_id, item_id) INCLUDE (plays);
@@ -315,47 +319,65 @@ def speed(args):
         print(f"\n## {size}: {cfg['rows']:,} rows, {data.nnz:,} distinct pairs, {data.shape[0]:,} users and "
               f"{data.shape[1]:,} items with rows (generated in {gen:.1f} s)")
         sys.stdout.flush()
-        mr = {}
-        if sql_side:
+        # Rounds interleave the two sides: for each cg_steps, media_reco's trainings then numpy's, so a
+        # change in the machine's load hits both; the ratio is taken per round, and its median reported.
+        per = {}                            # (cg, th) -> lists of media_reco s/it, numpy s/it, ratios
+        for rnd in range(args.rounds):
+            tag = f"round {rnd + 1}/{args.rounds}: " if args.rounds > 1 else ""
             for cg in args.cg_steps:
+                mr = {}
+                if sql_side:
+                    for th in threads:
+                        name = f"als_{size}_cg{cg}"
+                        r = train_mr(name, table, als_options(args.factors, args.regularization, args.alpha,
+                                                              args.iterations, cg, 42), th, mwm=args.mwm)
+                        mr[th] = r
+                        losses = [lo for _, lo, _ in r["iters"] if lo is not None]
+                        print(f"{tag}media_reco cg_steps={cg} threads={th}: {r['sec_per_iter']:.3f} s/iteration "
+                              f"({r['per_iter_source']}), {r['seconds']:.2f} s reported, {r['wall']:.2f} s wall; "
+                              f"train_loss {r['train_loss']:.6g}; backend VmHWM {r['hwm_kb'] / 1024:.0f} MiB "
+                              f"(before {r['base_hwm_kb'] / 1024:.0f} MiB), sampled peak RssAnon "
+                              f"{r['anon_kb'] / 1024:.0f} MiB")
+                        if losses:
+                            print("    loss per iteration: " + ", ".join(f"{lo:.6g}" for lo in losses)
+                                  + ("  (decreasing)" if all(b <= a for a, b in zip(losses, losses[1:]))
+                                     else "  (NOT decreasing)"))
+                        elif r["notices"]:
+                            print("    notices: " + " | ".join(r["notices"][:3]))
+                        sys.stdout.flush()
+                label = "CG" if cg else "exact"
+                iters = args.iterations if cg else min(args.iterations, args.exact_iterations)
+                npr = numpy_run(data, args.factors, args.regularization, args.alpha, iters, cg)
+                print(f"{tag}numpy {label} (cg_steps={cg}): {npr['sec_per_iter']:.3f} s/iteration (median of "
+                      f"{iters}: " + ", ".join(f"{s:.2f}" for s in npr["seconds"])
+                      + f"), loss {npr['loss_seconds']:.2f} s extra; "
+                      f"peak RSS +{(npr['peak_kb'] or 0) / 1024:.0f} MiB; loss "
+                      + ", ".join(f"{lo:.6g}" for lo in npr["loss"]))
+                sys.stdout.flush()
                 for th in threads:
-                    name = f"als_{size}_cg{cg}"
-                    r = train_mr(name, table, als_options(args.factors, args.regularization, args.alpha,
-                                                          args.iterations, cg, 42), th, mwm=args.mwm)
-                    mr[(cg, th)] = r
-                    losses = [lo for _, lo, _ in r["iters"] if lo is not None]
-                    print(f"media_reco cg_steps={cg} threads={th}: {r['sec_per_iter']:.3f} s/iteration "
-                          f"({r['per_iter_source']}), {r['seconds']:.2f} s reported, {r['wall']:.2f} s wall; "
-                          f"train_loss {r['train_loss']:.6g}; backend VmHWM {r['hwm_kb'] / 1024:.0f} MiB "
-                          f"(before {r['base_hwm_kb'] / 1024:.0f} MiB), sampled peak RssAnon "
-                          f"{r['anon_kb'] / 1024:.0f} MiB")
-                    if losses:
-                        print("    loss per iteration: " + ", ".join(f"{lo:.6g}" for lo in losses)
-                              + ("  (decreasing)" if all(b <= a for a, b in zip(losses, losses[1:]))
-                                 else "  (NOT decreasing)"))
-                    elif r["notices"]:
-                        print("    notices: " + " | ".join(r["notices"][:3]))
-                    sys.stdout.flush()
-        for cg in args.cg_steps:
-            label = "CG" if cg else "exact"
-            iters = args.iterations if cg else min(args.iterations, args.exact_iterations)
-            npr = numpy_run(data, args.factors, args.regularization, args.alpha, iters, cg)
-            print(f"numpy {label} (cg_steps={cg}): {npr['sec_per_iter']:.3f} s/iteration (median of {iters}: "
-                  + ", ".join(f"{s:.2f}" for s in npr["seconds"]) + f"), loss {npr['loss_seconds']:.2f} s extra; "
-                  f"peak RSS +{(npr['peak_kb'] or 0) / 1024:.0f} MiB; loss "
-                  + ", ".join(f"{lo:.6g}" for lo in npr["loss"]))
-            sys.stdout.flush()
-            for th in threads:
-                r = mr.get((cg, th))
-                ratio = npr["sec_per_iter"] / r["sec_per_iter"] if r else None
-                if r:
-                    with_loss = (npr["sec_per_iter"] + npr["loss_seconds"]) / r["sec_per_iter"]
-                    print(f"ratio numpy {label} / media_reco (cg_steps={cg}, threads={th}) = {ratio:.2f}x "
-                          f"({with_loss:.2f}x counting numpy's loss, which media_reco computes every iteration)")
-                summary.append((size, cg, th, r["sec_per_iter"] if r else None, npr["sec_per_iter"], ratio,
-                                r["hwm_kb"] / 1024 if r else None, r["anon_kb"] / 1024 if r else None,
-                                (npr["peak_kb"] or 0) / 1024))
-            del npr
+                    r = mr.get(th)
+                    d = per.setdefault((cg, th), dict(mr=[], np=[], ratio=[], hwm=None, anon=None, npk=0))
+                    d["np"].append(npr["sec_per_iter"])
+                    d["npk"] = max(d["npk"], (npr["peak_kb"] or 0) / 1024)
+                    if r:
+                        ratio = npr["sec_per_iter"] / r["sec_per_iter"]
+                        with_loss = (npr["sec_per_iter"] + npr["loss_seconds"]) / r["sec_per_iter"]
+                        print(f"{tag}ratio numpy {label} / media_reco (cg_steps={cg}, threads={th}) = "
+                              f"{ratio:.2f}x ({with_loss:.2f}x counting numpy's loss, which media_reco "
+                              f"computes every iteration)")
+                        d["mr"].append(r["sec_per_iter"])
+                        d["ratio"].append(ratio)
+                        d["hwm"] = max(d["hwm"] or 0, r["hwm_kb"] / 1024)
+                        d["anon"] = max(d["anon"] or 0, r["anon_kb"] / 1024)
+                del npr
+        for (cg, th), d in per.items():
+            med = (lambda v: statistics.median(v) if v else None)
+            if args.rounds > 1 and d["ratio"]:
+                print(f"cg_steps={cg} threads={th}, {args.rounds} interleaved rounds: ratios "
+                      + ", ".join(f"{x:.2f}x" for x in d["ratio"])
+                      + f"; median {med(d['ratio']):.2f}x, min {min(d['ratio']):.2f}x")
+            summary.append((size, cg, th, med(d["mr"]), med(d["np"]), med(d["ratio"]), d["hwm"], d["anon"],
+                            d["npk"], len(d["np"])))
         # serving, from the first trained model (CG unless --cg-steps says otherwise)
         if sql_side:
             name = f"als_{size}_cg{args.cg_steps[0]}"
@@ -371,9 +393,11 @@ def speed(args):
                 print("no user with 90-110 history items: latency skipped")
         del data
     print("\nsummary (s/iteration; ratio = numpy / media_reco; memory in MiB):")
+    if args.rounds > 1:
+        print(f"(medians over {args.rounds} interleaved rounds; the ratio is the median of the per-round ratios)")
     print("| size | cg_steps | threads | media_reco s/it | numpy s/it | ratio | backend VmHWM | RssAnon | numpy peak RSS |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for size, cg, th, t_mr, t_np, ratio, hwm, anon, npk in summary:
+    for size, cg, th, t_mr, t_np, ratio, hwm, anon, npk, _ in summary:
         f2 = (lambda v, f="{:.3f}": "—" if v is None else f.format(v))
         print(f"| {size} | {cg} | {th} | {f2(t_mr)} | {t_np:.3f} | {f2(ratio, '{:.2f}x')} | "
               f"{f2(hwm, '{:.0f}')} | {f2(anon, '{:.0f}')} | {npk:.0f} |")
@@ -513,6 +537,8 @@ def main():
     ap.add_argument("--exact-iterations", type=int, default=3, help="numpy exact variant: at most this many")
     ap.add_argument("--cg-steps", default="3,0", help="speed: each is timed; quality: the first is used")
     ap.add_argument("--calls", type=int, default=500)
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="speed: repeat each media_reco / numpy pair this many times, interleaved; median ratio")
     ap.add_argument("--mwm", default="8GB", help="maintenance_work_mem for train_als (speed)")
     ap.add_argument("--numpy-only", action="store_true")
     ap.add_argument("--data", default="ua,mls")
