@@ -421,7 +421,7 @@ pair_sums_step(PG_FUNCTION_ARGS)
 	if (w != 0 && w != o->last_w)
 	{
 		/* most sources repeat a few weights (1, ratings): one grid each */
-		o->q = Min(o->q, pairsums_weight_grid(w));
+		o->q = Min(o->q, sim_weight_grid(w));
 		o->last_w = w;
 	}
 	old = MemoryContextSwitchTo(o->build);

@@ -28,9 +28,11 @@
 #include "pairsums_core.h"
 
 #define UNITS_LIMIT		(INT64CONST(1) << 53)
-/* weights beyond these exponents are never merged: products must stay normal doubles */
-#define GRID_MIN		(-400)
-#define GRID_MAX		400
+/* weights beyond these exponents are never merged in units: products must stay normal doubles */
+#define GRID_MIN		SIM_GRID_MIN
+#define GRID_MAX		SIM_GRID_MAX
+
+typedef unsigned __int128 U128;
 
 /* ---------- bytes ---------- */
 
@@ -130,6 +132,31 @@ ZigZag(int64 v)
 	return ((uint64) v << 1) ^ (uint64) (v >> 63);
 }
 
+/* the caller reserved room for the varint: at most 19 bytes */
+static inline void
+PutVar128Room(Writer *w, U128 v)
+{
+	while (v >= 0x80)
+	{
+		w->buf[w->len++] = (char) ((v & 0x7F) | 0x80);
+		v >>= 7;
+	}
+	w->buf[w->len++] = (char) v;
+}
+
+static void
+PutVar128(Writer *w, U128 v)
+{
+	if (Reserve(w, 19))
+		PutVar128Room(w, v);
+}
+
+static inline U128
+ZigZag128(SimFixed v)
+{
+	return ((U128) v << 1) ^ (U128) (v >> 127);
+}
+
 typedef struct Reader
 {
 	const unsigned char *p;
@@ -191,19 +218,65 @@ UnZigZag(uint64 v)
 	return (int64) (v >> 1) ^ -(int64) (v & 1);
 }
 
-/* ---------- encoding (a worker) ---------- */
-
-int32
-pairsums_weight_grid(double w)
+static inline U128
+GetVar128(Reader *r)
 {
-	int			e;
-	double		f = frexp(fabs(w), &e);	/* |w| = f * 2^e, f in [0.5, 1) */
-	uint64		mant = (uint64) ldexp(f, 53);	/* exact: 53 significant bits */
+	U128		v = 0;
 
-	if (mant == 0)
-		return 0;
-	return e - 53 + __builtin_ctzll(mant);
+	for (int shift = 0; shift < 128; shift += 7)
+	{
+		unsigned char c;
+
+		if (r->p >= r->end)
+			break;
+		c = *r->p++;
+		if (shift == 126 && c > 3)
+			break;
+		v |= (U128) (c & 0x7F) << shift;
+		if ((c & 0x80) == 0)
+			return v;
+	}
+	r->bad = true;
+	return 0;
 }
+
+static inline SimFixed
+UnZigZag128(U128 v)
+{
+	return (SimFixed) (v >> 1) ^ -(SimFixed) (v & 1);
+}
+
+/*
+ * v times 2^s into *out, exactly: false when a set bit would be shifted out
+ * or the result would reach 2^127 in magnitude.
+ */
+static bool
+ShiftExact(SimFixed v, int s, SimFixed *out)
+{
+	if (v == 0)
+	{
+		*out = 0;
+		return true;
+	}
+	if (s >= 0)
+	{
+		SimFixed	lim;
+
+		if (s >= 127)
+			return false;
+		lim = (SimFixed) (((U128) 1 << (127 - s)) - 1);	/* |v| <= lim: |v·2^s| < 2^127 */
+		if (v > lim || v < -lim)
+			return false;
+		*out = (SimFixed) ((U128) v << s);
+		return true;
+	}
+	if (s <= -127 || (v & (((SimFixed) 1 << -s) - 1)) != 0)
+		return false;
+	*out = v >> -s;				/* a multiple of 2^-s: the shift divides exactly */
+	return true;
+}
+
+/* ---------- encoding (a worker) ---------- */
 
 /* Whether the shard's own sums are exact integers of units below 2^53 (see the header). */
 static bool
@@ -272,18 +345,21 @@ SortIndexes(int32 *a, int32 *tmp, int32 n, int32 limit)
 }
 
 CoreStatus
-pairsums_encode(const CoreAlloc *a, const InteractionMatrix *m, const PairSumsShard *sh,
+pairsums_encode(const CoreAlloc *a, InteractionMatrix *m, const PairSumsShard *sh,
 				size_t max_bytes, const CoreInterrupts *hooks, char **out, size_t *len,
 				CoreError *err)
 {
 	Writer		w;
 	double	   *diag = NULL,
-			   *maxabs = NULL;
+			   *maxabs = NULL,
+			   *minabs = NULL;
+	SimFixed   *dfx = NULL;
 	int32	   *order = NULL;
 	int32	   *sortbuf = NULL;
 	unsigned char *mark = NULL;
 	SimRows    *rows = NULL;
 	bool		exact;
+	bool		fixed;
 	bool		unit;
 	bool		sums;			/* the state carries sums (weighted, not unit) */
 	int32		n = m->n_items;
@@ -301,24 +377,33 @@ pairsums_encode(const CoreAlloc *a, const InteractionMatrix *m, const PairSumsSh
 	{
 		diag = core_array(a, Max(n, 1), sizeof(double), false, err);
 		maxabs = core_array(a, Max(n, 1), sizeof(double), false, err);
-		if (diag == NULL || maxabs == NULL)
+		minabs = core_array(a, Max(n, 1), sizeof(double), false, err);
+		if (diag == NULL || maxabs == NULL || minabs == NULL)
 			return err->status;
 		for (int32 i = 0; i < n; i++)
 		{
 			double		s = 0,
-						mx = 0;
+						mx = 0,
+						mn = INFINITY;
 
 			/* users ascending, as the row kernel adds w(u,i)·w(u,i) */
 			for (int64 p = m->i_ptr[i]; p < m->i_ptr[i + 1]; p++)
 			{
+				double		aw = fabs(m->i_w[p]);
+
 				s += m->i_w[p] * m->i_w[p];
-				mx = Max(mx, fabs(m->i_w[p]));
+				mx = Max(mx, aw);
+				if (aw > 0)
+					mn = Min(mn, aw);
 			}
 			diag[i] = s;
 			maxabs[i] = mx;
+			minabs[i] = isinf(mn) ? 0 : mn;
 		}
 	}
 	exact = ShardExact(m, sh, diag);
+	/* off its grid: fixed-point sums at this shard's scaling (the coordinator rescales them) */
+	fixed = sh->weighted && !exact;
 	/* every weight 1 (on the grid 2^0): the sums are the counts, the norms the degrees */
 	unit = sh->weighted && exact && sh->q == 0;
 	for (int64 p = 0; unit && p < m->nnz; p++)
@@ -328,20 +413,38 @@ pairsums_encode(const CoreAlloc *a, const InteractionMatrix *m, const PairSumsSh
 	PutU64(&w, PAIRSUMS_MAGIC, 4);
 	PutU64(&w, PAIRSUMS_VERSION, 1);
 	PutU64(&w, (sh->weighted ? PAIRSUMS_WEIGHTED : 0) | (exact ? PAIRSUMS_EXACT : 0) |
-		   (unit ? PAIRSUMS_UNIT : 0), 1);
+		   (unit ? PAIRSUMS_UNIT : 0) | (fixed ? PAIRSUMS_FIXED : 0), 1);
 	PutU64(&w, sh->port, 2);
 	PutU64(&w, (uint64) sh->raw_rows, 8);
 	PutU64(&w, (uint64) (int64) m->n_users, 8);
 	PutU64(&w, (uint64) m->nnz, 8);
-	PutU64(&w, (uint64) (uint32) (exact ? n : 0), 4);
-	PutU64(&w, (uint64) (uint32) (sh->weighted ? sh->q : 0), 4);
+	PutU64(&w, (uint64) (uint32) n, 4);
+	PutU64(&w, (uint64) (uint32) (sh->weighted && exact ? sh->q : 0), 4);
 	PutF64(&w, sh->max_abs_raw);
 	PutF64(&w, 0.0);			/* seconds: patched in at the end */
 	entries_at = w.len;
 	PutU64(&w, 0, 8);			/* entries: patched in at the end */
-	if (!exact || w.failed)
+	if (w.failed)
 		goto done;
 
+	if (fixed)
+	{
+		/* cosine's scaling, as one server applies it but from this shard's maxima */
+		dfx = core_array(a, Max(n, 1), sizeof(SimFixed), false, err);
+		if (dfx == NULL || simcore_cosine_scale(a, hooks, m, NULL, err) != CORE_OK)
+		{
+			w.failed = true;
+			goto done;
+		}
+		for (int32 i = 0; i < n; i++)
+		{
+			SimFixed	v = 0;
+
+			for (int64 p = m->i_ptr[i]; p < m->i_ptr[i + 1]; p++)
+				v += sim_fixed_of(m->i_w[p] * m->i_w[p]);
+			dfx[i] = v;
+		}
+	}
 	for (int32 i = 0; i < n; i++)
 	{
 		if (i == 0)
@@ -352,11 +455,15 @@ pairsums_encode(const CoreAlloc *a, const InteractionMatrix *m, const PairSumsSh
 		if (sums)
 		{
 			PutF64(&w, maxabs[i]);
-			PutVar(&w, (uint64) ldexp(diag[i], -2 * sh->q));
+			PutF64(&w, minabs[i]);
+			if (fixed)
+				PutVar128(&w, (U128) dfx[i]);
+			else
+				PutVar(&w, (uint64) ldexp(diag[i], -2 * sh->q));
 		}
 	}
 
-	rows = simcore_rows_create(a, n, err);
+	rows = simcore_rows_create(a, n, fixed, err);
 	order = core_array(a, (size_t) n + 1, sizeof(int32), false, err);
 	sortbuf = core_array(a, (size_t) n + 1, sizeof(int32), false, err);
 	mark = core_array(a, Max(n, 1), 1, true, err);
@@ -390,22 +497,28 @@ pairsums_encode(const CoreAlloc *a, const InteractionMatrix *m, const PairSumsSh
 					mark[j] = 0;
 				}
 		}
-		/* room for the row: its length and three varints per entry */
-		if (!Reserve(&w, 10 + (size_t) nt * 30))
+		/* room for the row: its length and three varints per entry (a 128-bit one when fixed) */
+		if (!Reserve(&w, 10 + (size_t) nt * (fixed ? 40 : 30)))
 			break;
 		PutVarRoom(&w, (uint64) (nt - 1));	/* the item itself is always touched */
 		for (int32 t = 0; t < nt; t++)
 		{
 			int32		j = order[t];
-			double		acc;
+			double		acc = 0;
+			SimFixed	fx = 0;
 			int32		cnt;
 
-			simcore_rows_take(rows, j, &acc, &cnt);
+			if (fixed)
+				simcore_rows_take_fixed(rows, j, &fx, &cnt);
+			else
+				simcore_rows_take(rows, j, &acc, &cnt);
 			if (j == i)
 				continue;
 			PutVarRoom(&w, (uint64) (j - prev - 1));
 			PutVarRoom(&w, (uint64) cnt);
-			if (sums)
+			if (fixed)
+				PutVar128Room(&w, ZigZag128(fx));
+			else if (sums)
 				PutVarRoom(&w, ZigZag((int64) ldexp(acc, -2 * sh->q)));
 			prev = j;
 			entries++;
@@ -421,6 +534,8 @@ done:
 	core_release(a, mark);
 	core_release(a, diag);
 	core_release(a, maxabs);
+	core_release(a, minabs);
+	core_release(a, dfx);
 	if (w.failed)
 	{
 		core_release(a, w.buf);
@@ -502,18 +617,20 @@ HeaderAt(const char *data, size_t len, PairSumsHeader *h, int s, CoreError *err)
 	h->max_abs_raw = GetF64(&r);
 	h->seconds = GetF64(&r);
 	h->entries = (int64) GetU64(&r, 8);
-	if ((h->flags & ~(PAIRSUMS_WEIGHTED | PAIRSUMS_EXACT | PAIRSUMS_UNIT)) != 0)
+	if ((h->flags & ~(PAIRSUMS_WEIGHTED | PAIRSUMS_EXACT | PAIRSUMS_UNIT | PAIRSUMS_FIXED)) != 0)
 		return Corrupt(err, s, "unknown flags");
 	if ((h->flags & PAIRSUMS_UNIT) &&
 		(!(h->flags & PAIRSUMS_WEIGHTED) || !(h->flags & PAIRSUMS_EXACT) || h->q != 0))
 		return Corrupt(err, s, "unit weights on an unweighted, inexact or scaled state");
+	/* a state has its sums in units (exact) or in fixed point, never both or neither */
+	if (((h->flags & PAIRSUMS_EXACT) != 0) == ((h->flags & PAIRSUMS_FIXED) != 0) ||
+		((h->flags & PAIRSUMS_FIXED) && (!(h->flags & PAIRSUMS_WEIGHTED) || h->q != 0)))
+		return Corrupt(err, s, "neither units nor fixed point, or fixed point without weights");
 	if (h->raw_rows < 0 || h->users < 0 || h->nnz < 0 || h->nnz > h->raw_rows ||
 		h->users > h->nnz || h->n_items < 0 || h->n_items > h->nnz || h->entries < 0 ||
 		h->q < -1100 || h->q > 1100 || !(h->max_abs_raw >= 0) || isinf(h->max_abs_raw) ||
 		!(h->seconds >= 0) || isinf(h->seconds))
 		return Corrupt(err, s, "counts out of range");
-	if (!(h->flags & PAIRSUMS_EXACT) && (h->n_items != 0 || h->entries != 0 || len != PAIRSUMS_HEADER + 4))
-		return Corrupt(err, s, "an inexact state with rows");
 	/* each item takes at least 2 bytes, each entry 2 */
 	if ((uint64) h->n_items > len || (uint64) h->entries > len / 2)
 		return Corrupt(err, s, "more items or entries than bytes");
@@ -543,6 +660,8 @@ typedef struct StateCursor
 	PairSumsHeader h;
 	Reader		r;
 	int32	   *map;			/* local item -> merged item */
+	int16	   *escale;			/* fixed merge, fixed state: each local item's scaling exponent */
+	SimFixed   *ldiag;			/* fixed merge: each local item's Σ w² as sent (units or fixed) */
 	int32		next;			/* the next local item whose row is unread */
 	int64		seen;			/* entries read */
 } StateCursor;
@@ -574,6 +693,8 @@ typedef struct Merge
 	int64	   *diag;			/* [ni] Σ w² in units of 2^2q */
 	int		   *shift;			/* [ni] cosine's scaling exponent */
 	double	   *sumsq;			/* [ni] Σ w² as one server scales it */
+	bool		fixed;			/* the sums merged in fixed point (see pairsums_core.h) */
+	double	   *minabs;			/* [ni] smallest nonzero |weight| of each item (0: none) */
 } Merge;
 
 /* headers: totals, the common grid, the report; out->exact false when a shard was inexact */
@@ -610,25 +731,18 @@ MergeHeaders(Merge *mg)
 			out->node_seconds[node] += c->h.seconds;
 		if (c->h.nnz == 0)
 			continue;
-		if (!(c->h.flags & PAIRSUMS_EXACT))
-		{
-			out->exact = false;
-			snprintf(out->why, sizeof(out->why),
-					 "a shard's weights are not all multiples of one power of two with sums below 2^53 of its units");
-		}
+		if (c->h.flags & PAIRSUMS_FIXED)
+			mg->fixed = mg->weighted;
+		else
+			mg->q = Min(mg->q, c->h.q);
 		max_raw = Max(max_raw, c->h.max_abs_raw);
-		mg->q = Min(mg->q, c->h.q);
 		mg->total_items += c->h.n_items;
 	}
 	if (mg->q == INT32_MAX)
 		mg->q = 0;
-	if (out->exact && mg->weighted &&
-		!((double) out->raw_rows * max_raw < ldexp(1.0, 52 + mg->q)))
-	{
-		out->exact = false;
-		snprintf(out->why, sizeof(out->why),
-				 "sums of duplicate rows could round: rows x max |weight| reaches 2^52 units of the weights' grid");
-	}
+	/* off the common grid: the doubles one server adds would not be exact, its fixed sums are */
+	if (mg->weighted && !mg->fixed && !((double) out->raw_rows * max_raw < ldexp(1.0, 52 + mg->q)))
+		mg->fixed = true;
 	return CORE_OK;
 }
 
@@ -663,14 +777,24 @@ MergeItemIds(Merge *mg)
 				id = (uint64) next;
 			}
 			d = GetVar(&c->r);	/* users of the item */
-			if (d == 0 || d > (uint64) c->h.users)
+			if (d == 0 || d > (uint64) c->h.users || d > (uint64) INT32_MAX)
 				return Corrupt(mg->err, s, "an item's user count out of range");
 			if ((c->h.flags & PAIRSUMS_WEIGHTED) && !(c->h.flags & PAIRSUMS_UNIT))
 			{
 				double		mx = GetF64(&c->r);
-				uint64		dg = GetVar(&c->r);
+				double		mn = GetF64(&c->r);
 
-				if (!(mx >= 0) || isinf(mx) || dg >= (uint64) UNITS_LIMIT)
+				if (!(mx >= 0) || isinf(mx) || !(mn >= 0) || mn > mx || (mn == 0) != (mx == 0))
+					return Corrupt(mg->err, s, "an item's weights out of range");
+				if (c->h.flags & PAIRSUMS_FIXED)
+				{
+					/* Σ x² < users: the scaled weights are below 1 */
+					U128		dg = GetVar128(&c->r);
+
+					if (dg >= ((U128) d << SIM_FIXED_BITS))
+						return Corrupt(mg->err, s, "an item's weights out of range");
+				}
+				else if (GetVar(&c->r) >= (uint64) UNITS_LIMIT)
 					return Corrupt(mg->err, s, "an item's weights out of range");
 			}
 			if (c->r.bad)
@@ -693,10 +817,83 @@ MergeItemIds(Merge *mg)
 	return CORE_OK;
 }
 
+/* 2^e's exponent of cosine's scaling for an item whose largest |w| is mx: mx = f·2^e, f in [0.5, 1) */
+static int
+ScaleExponent(double mx)
+{
+	int			e = 0;
+
+	if (mx > 0)
+		(void) frexp(mx, &e);
+	return e;
+}
+
+/*
+ * The fixed merge's norms: every state's Σ w² of each item brought to the
+ * global scaling in units of 2^-96 and added; out->exact false (with why)
+ * when an item's weights span 2^22 : 1 or more over all the states (one
+ * server's fixed sums would cut products) or a sum does not convert exactly.
+ */
+static CoreStatus
+MergeFixedNorms(Merge *mg)
+{
+	int32		ni = mg->ni;
+	SimFixed   *dfx = core_array(mg->a, Max(ni, 1), sizeof(SimFixed), true, mg->err);
+
+	if (dfx == NULL)
+		return mg->err->status;
+	for (int32 i = 0; i < ni; i++)
+		if (mg->maxabs[i] > 0 && mg->minabs[i] < ldexp(1.0, ScaleExponent(mg->maxabs[i]) - SIM_FIXED_SPAN))
+		{
+			mg->out->exact = false;
+			snprintf(mg->out->why, sizeof(mg->out->why),
+					 "item " INT64_FORMAT "'s weights span 2^%d : 1 or more (%g to %g), beyond what fixed-point sums add exactly",
+					 mg->ids[i], SIM_FIXED_SPAN, mg->minabs[i], mg->maxabs[i]);
+			core_release(mg->a, dfx);
+			return CORE_OK;
+		}
+	for (int s = 0; s < mg->n; s++)
+	{
+		StateCursor *c = &mg->cur[s];
+
+		for (int32 li = 0; li < c->h.n_items; li++)
+		{
+			int32		g = c->map[li];
+			int			eg = ScaleExponent(mg->maxabs[g]);
+			SimFixed	v;
+			int			sh;
+
+			/* fixed: at the shard's scaling 2^-e; units: of 2^2q; unit weights: of 1 */
+			if (c->h.flags & PAIRSUMS_FIXED)
+				sh = -2 * (eg - c->escale[li]);
+			else
+				sh = 2 * c->h.q - 2 * eg + SIM_FIXED_BITS;
+			if (!ShiftExact(c->ldiag[li], sh, &v) || v > ((SimFixed) INT32_MAX << SIM_FIXED_BITS) - dfx[g])
+			{
+				mg->out->exact = false;
+				snprintf(mg->out->why, sizeof(mg->out->why),
+						 "item " INT64_FORMAT "'s sum of squared weights is not a whole number of fixed-point units",
+						 mg->ids[g]);
+				core_release(mg->a, dfx);
+				return CORE_OK;
+			}
+			dfx[g] += v;
+		}
+	}
+	for (int32 i = 0; i < ni; i++)
+	{
+		mg->shift[i] = -ScaleExponent(mg->maxabs[i]);
+		mg->sumsq[i] = sim_fixed_value(dfx[i]);
+	}
+	core_release(mg->a, dfx);
+	return CORE_OK;
+}
+
 /*
  * The item lists read again: each state's map into the merged items, the
- * degrees and norms; out->exact false when an item's Σ w² passes 2^53 units.
- * Then cosine's scaling, as PrepareCosine applies it: exact powers of two.
+ * degrees and norms; out->exact false when an item's Σ w² passes 2^53 units
+ * (summed in units) or its weights span too much (in fixed point).  Then
+ * cosine's scaling, as PrepareCosine applies it: exact powers of two.
  */
 static CoreStatus
 MergeItemStats(Merge *mg)
@@ -706,8 +903,9 @@ MergeItemStats(Merge *mg)
 
 	mg->deg = core_array(mg->a, Max(ni, 1), sizeof(int32), false, mg->err);
 	mg->maxabs = core_array(mg->a, Max(ni, 1), sizeof(double), true, mg->err);
+	mg->minabs = core_array(mg->a, Max(ni, 1), sizeof(double), true, mg->err);
 	mg->diag = core_array(mg->a, Max(ni, 1), sizeof(int64), true, mg->err);
-	if (deg64 == NULL || mg->deg == NULL || mg->maxabs == NULL || mg->diag == NULL)
+	if (deg64 == NULL || mg->deg == NULL || mg->maxabs == NULL || mg->minabs == NULL || mg->diag == NULL)
 		return mg->err->status;
 	for (int s = 0; s < mg->n; s++)
 	{
@@ -715,6 +913,13 @@ MergeItemStats(Merge *mg)
 		int32		g = 0;
 		int64		prev = 0;
 
+		if (mg->fixed)
+		{
+			c->escale = core_array(mg->a, Max(c->h.n_items, 1), sizeof(int16), false, mg->err);
+			c->ldiag = core_array(mg->a, Max(c->h.n_items, 1), sizeof(SimFixed), false, mg->err);
+			if (c->escale == NULL || c->ldiag == NULL)
+				return mg->err->status;
+		}
 		c->r.p = (const unsigned char *) mg->states[s] + PAIRSUMS_HEADER;
 		for (int32 i = 0; i < c->h.n_items; i++)
 		{
@@ -733,13 +938,23 @@ MergeItemStats(Merge *mg)
 			{
 				/* unit weights: |w| = 1, Σ w² = the item's users */
 				bool		unit = (c->h.flags & PAIRSUMS_UNIT) != 0;
+				bool		fx = (c->h.flags & PAIRSUMS_FIXED) != 0;
 				double		mx = unit ? 1.0 : GetF64(&c->r);
-				int64		dg = unit ? users : (int64) GetVar(&c->r);
+				double		mn = unit ? 1.0 : GetF64(&c->r);
+				SimFixed	dfx = fx ? (SimFixed) GetVar128(&c->r) : 0;
+				int64		dg = fx ? 0 : unit ? users : (int64) GetVar(&c->r);
 				int			up = 2 * (c->h.q - mg->q);
 
 				mg->maxabs[g] = Max(mg->maxabs[g], mx);
+				if (mn > 0 && (mg->minabs[g] == 0 || mn < mg->minabs[g]))
+					mg->minabs[g] = mn;
+				if (mg->fixed)
+				{
+					c->escale[i] = (int16) ScaleExponent(mx);
+					c->ldiag[i] = fx ? dfx : (SimFixed) dg;
+				}
 				/* into units of 2^2q: exact, or beyond the bound (not mergeable) */
-				if (up >= 53 || (dg != 0 && dg > (UNITS_LIMIT >> up)))
+				else if (up >= 53 || (dg != 0 && dg > (UNITS_LIMIT >> up)))
 					mg->diag[g] = UNITS_LIMIT;
 				else
 					mg->diag[g] = Min(mg->diag[g] + (dg << up), UNITS_LIMIT);
@@ -752,13 +967,17 @@ MergeItemStats(Merge *mg)
 		if (deg64[i] > INT32_MAX)
 			return core_error(mg->err, CORE_LIMIT, "an item has more than %d users", INT32_MAX);
 		mg->deg[i] = (int32) deg64[i];
-		if (mg->weighted && mg->diag[i] >= UNITS_LIMIT)
+		if (mg->weighted && !mg->fixed &&
+			(mg->diag[i] >= UNITS_LIMIT || !(mg->maxabs[i] <= ldexp(1.0, GRID_MAX))))
 		{
-			mg->out->exact = false;
-			snprintf(mg->out->why, sizeof(mg->out->why),
-					 "item " INT64_FORMAT "'s sum of squared weights reaches 2^53 units of the weights' grid",
-					 mg->ids[i]);
-			return CORE_OK;
+			/* one server, seeing the same, adds in fixed point: so does the merge */
+			mg->fixed = true;
+			core_release(mg->a, deg64);
+			core_release(mg->a, mg->deg);
+			core_release(mg->a, mg->maxabs);
+			core_release(mg->a, mg->minabs);
+			core_release(mg->a, mg->diag);
+			return MergeItemStats(mg);
 		}
 	}
 	core_release(mg->a, deg64);
@@ -768,12 +987,12 @@ MergeItemStats(Merge *mg)
 	mg->sumsq = core_array(mg->a, Max(ni, 1), sizeof(double), false, mg->err);
 	if (mg->shift == NULL || mg->sumsq == NULL)
 		return mg->err->status;
+	if (mg->fixed)
+		return MergeFixedNorms(mg);
 	for (int32 i = 0; i < ni; i++)
 	{
-		int			e = 0;
+		int			e = ScaleExponent(mg->maxabs[i]);
 
-		if (mg->maxabs[i] > 0)
-			(void) frexp(mg->maxabs[i], &e);
 		mg->shift[i] = -e;
 		mg->sumsq[i] = ldexp((double) mg->diag[i], 2 * mg->q - 2 * e);
 	}
@@ -781,12 +1000,35 @@ MergeItemStats(Merge *mg)
 }
 
 /*
+ * One entry's sum at the merged items' scaling in units of 2^-96 (fixed
+ * merge), into *v: from a fixed state at its own scaling (ei, ej its items'
+ * exponents there), from units of 2^2q, or the count (unit weights).  False
+ * when it does not convert exactly or exceeds what ct users can add.
+ */
+static bool
+EntryFixed(const Merge *mg, const StateCursor *c, int32 li, int32 lj, int32 gi, int32 gj, SimFixed raw,
+		   int64 ct, SimFixed *v)
+{
+	int			sh;
+
+	if (c->h.flags & PAIRSUMS_FIXED)
+		sh = (c->escale[li] + mg->shift[gi]) + (c->escale[lj] + mg->shift[gj]);
+	else
+		sh = 2 * c->h.q + mg->shift[gi] + mg->shift[gj] + SIM_FIXED_BITS;
+	if (!ShiftExact(raw, sh, v))
+		return false;
+	/* |Σ x·y| < ct: the scaled weights are below 1 */
+	return *v < ((SimFixed) ct << SIM_FIXED_BITS) && *v > -((SimFixed) ct << SIM_FIXED_BITS);
+}
+
+/*
  * Item i's row from every state that has it (each state's next unread row
- * is its lowest item left), added as integers into acc and cnt, with the
- * items touched listed in touched; returns their number, or -1 (err set).
+ * is its lowest item left), added as integers into acc (units of 2^2q) or
+ * fx (fixed merge) and cnt, with the items touched listed in touched;
+ * returns their number, or -1 (err set).
  */
 static int32
-MergeRowOf(Merge *mg, int32 i, int64 *acc, int64 *cnt, int32 *touched)
+MergeRowOf(Merge *mg, int32 i, int64 *acc, SimFixed *fx, int64 *cnt, int32 *touched)
 {
 	int32		nt = 0;
 
@@ -823,14 +1065,39 @@ MergeRowOf(Merge *mg, int32 i, int64 *acc, int64 *cnt, int32 *touched)
 			if (cnt[g] == 0)
 				touched[nt++] = g;
 			cnt[g] += (int64) ct;
-			if (c->h.flags & PAIRSUMS_WEIGHTED)
+			/* at most the users of the rarer item (checked after the row); here, what acc can hold */
+			if (cnt[g] > INT32_MAX)
+				return (Corrupt(mg->err, s, "a pair's count out of range"), -1);
+			if (c->h.flags & PAIRSUMS_FIXED)
+			{
+				SimFixed	raw = UnZigZag128(GetVar128(&c->r));
+				SimFixed	v;
+
+				if (c->r.bad)
+					return (Corrupt(mg->err, s, "a pair's sum out of range"), -1);
+				if (mg->weighted)
+				{
+					if (!EntryFixed(mg, c, li, j, i, g, raw, (int64) ct, &v))
+						return (Corrupt(mg->err, s, "a pair's sum is not a whole number of units at its items' scaling"), -1);
+					fx[g] += v;
+				}
+			}
+			else if (c->h.flags & PAIRSUMS_WEIGHTED)
 			{
 				/* unit weights: the sum is the count */
 				int64		v = (c->h.flags & PAIRSUMS_UNIT) ? (int64) ct : UnZigZag(GetVar(&c->r));
 
 				if (c->r.bad || v >= UNITS_LIMIT || v <= -UNITS_LIMIT)
 					return (Corrupt(mg->err, s, "a pair's sum out of range"), -1);
-				if (mg->weighted)
+				if (mg->weighted && mg->fixed)
+				{
+					SimFixed	f;
+
+					if (!EntryFixed(mg, c, li, j, i, g, (SimFixed) v, (int64) ct, &f))
+						return (Corrupt(mg->err, s, "a pair's sum is not a whole number of units at its items' scaling"), -1);
+					fx[g] += f;
+				}
+				else if (mg->weighted)
 				{
 					if (up >= 53 || (v != 0 && (v > (UNITS_LIMIT >> up) || -v > (UNITS_LIMIT >> up))))
 						return (Corrupt(mg->err, s, "a pair's sum beyond its items' norms"), -1);
@@ -851,20 +1118,24 @@ MergeRows(Merge *mg, const CoreInterrupts *hooks)
 {
 	int32		ni = mg->ni;
 	SimScorer  *scorer = NULL;
-	int64	   *acc;
+	int64	   *acc = NULL;
+	SimFixed   *fx = NULL;
 	int64	   *cnt;
 	int32	   *touched;
 
 	if (simcore_scorer_create(mg->a, ni, mg->p, mg->deg, mg->sumsq, &scorer, &mg->out->lists, mg->err) != CORE_OK)
 		return mg->err->status;
-	acc = core_array(mg->a, Max(ni, 1), sizeof(int64), true, mg->err);
+	if (mg->fixed)
+		fx = core_array(mg->a, Max(ni, 1), sizeof(SimFixed), true, mg->err);
+	else
+		acc = core_array(mg->a, Max(ni, 1), sizeof(int64), true, mg->err);
 	cnt = core_array(mg->a, Max(ni, 1), sizeof(int64), true, mg->err);
 	touched = core_array(mg->a, Max(ni, 1), sizeof(int32), false, mg->err);
-	if (acc == NULL || cnt == NULL || touched == NULL)
+	if ((acc == NULL && fx == NULL) || cnt == NULL || touched == NULL)
 		return mg->err->status;
 	for (int32 i = 0; i < ni; i++)
 	{
-		int32		nt = MergeRowOf(mg, i, acc, cnt, touched);
+		int32		nt = MergeRowOf(mg, i, acc, fx, cnt, touched);
 
 		if (nt < 0)
 			return mg->err->status;
@@ -879,10 +1150,17 @@ MergeRows(Merge *mg, const CoreInterrupts *hooks)
 				return core_error_detail(mg->err, "Items " INT64_FORMAT " and " INT64_FORMAT " are paired by more users than either has.",
 										 mg->ids[i], mg->ids[j]);
 			}
-			if (mg->weighted)
+			if (mg->weighted && mg->fixed)
+			{
+				dot = sim_fixed_value(fx[j]);
+				fx[j] = 0;
+			}
+			else if (mg->weighted)
+			{
 				dot = ldexp((double) acc[j], 2 * mg->q + mg->shift[i] + mg->shift[j]);
+				acc[j] = 0;
+			}
 			simcore_scorer_put(scorer, j, dot, (int32) cnt[j]);
-			acc[j] = 0;
 			cnt[j] = 0;
 		}
 		simcore_scorer_item(scorer, i);
@@ -898,6 +1176,7 @@ MergeRows(Merge *mg, const CoreInterrupts *hooks)
 	}
 	simcore_scorer_finish(mg->a, scorer);
 	core_release(mg->a, acc);
+	core_release(mg->a, fx);
 	core_release(mg->a, cnt);
 	core_release(mg->a, touched);
 	return CORE_OK;
@@ -936,11 +1215,17 @@ pairsums_merge(const CoreAlloc *a, const char *const *states, const size_t *lens
 		return err->status;
 	if (out->exact && MergeRows(&mg, hooks) != CORE_OK)
 		return err->status;
+	out->fixed = mg.fixed;
 	for (int s = 0; s < n; s++)
+	{
 		core_release(a, mg.cur[s].map);
+		core_release(a, mg.cur[s].escale);
+		core_release(a, mg.cur[s].ldiag);
+	}
 	core_release(a, mg.cur);
 	core_release(a, mg.deg);
 	core_release(a, mg.maxabs);
+	core_release(a, mg.minabs);
 	core_release(a, mg.diag);
 	core_release(a, mg.shift);
 	core_release(a, mg.sumsq);

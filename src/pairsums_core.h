@@ -12,37 +12,46 @@
  * (pairsums_merge).  Nothing here touches the server: plain C (core.h),
  * unit-tested and fuzzed without one; pairsums.c is the aggregate around it.
  *
- * Exactness.  The merged lists must equal one server's bit for bit, and one
- * server adds the products in ascending user order in double precision.
- * Both give the same bits when every one of those additions is exact, which
- * holds when every weight is a multiple of 2^q and every item's Σ w² is
- * below 2^53 units of 2^2q (then, by Cauchy-Schwarz, every partial sum of
- * every pair is an integer number of units below 2^53), and the duplicate
- * sums stay below 2^53 units of 2^q: unweighted sources, counts, ratings,
- * half-stars.  A shard checks its own part and sends its sums as integers
- * of units; the coordinator adds integers (exact in any order) and checks
- * the global bound; when either check fails the result says so (exact =
- * false) and the caller reads the rows instead.  Counts are integers and
- * always exact, so jaccard and conditional always merge.
+ * Exactness.  The merged lists must equal one server's bit for bit.  One
+ * server adds a plain cosine's products in one of two ways (simcore.h,
+ * sim_cosine_fixed).  On a power-of-two grid (every weight a multiple of 2^q,
+ * every item's Σ w² below 2^53 units of 2^2q: unweighted sources, counts,
+ * ratings, half-stars) it adds doubles, and every addition is exact.  Off
+ * the grid (ln(1 + plays)) it adds the products of the scaled weights in
+ * fixed point, units of 2^-96, which is exact and order-free when each
+ * item's nonzero weights span less than 2^22 : 1.  A shard on its own grid
+ * sends its sums as integers of units of 2^2q ("units"); a shard off it
+ * sends fixed-point sums at its own items' scaling ("fixed").  The
+ * coordinator adds units as integers while every state has units and the
+ * grid's bounds hold over all of them (then one server added exact
+ * doubles); otherwise it brings every sum to fixed point at the global
+ * items' scaling (shifts by whole bits, each checked to lose nothing) and
+ * adds those, provided every item's weights span less than 2^22 : 1 over
+ * all the shards (then one server's fixed sums cut nothing either).  When
+ * neither holds, the result says so (exact = false) and the caller reads
+ * the rows instead.  Counts are integers and always exact, so jaccard and
+ * conditional always merge.  Duplicate rows of a (user, item) are summed in
+ * ascending order of their weights on every node, so their sums do not
+ * depend on the rows' order either.
  *
  * Layout (integers little-endian; "v" an unsigned LEB128 varint, "z" a
- * zigzag varint):
- *   header: u32 magic 'MRPS' | u8 version 1 | u8 flags (1 weighted, 2 exact,
- *     4 unit: weighted with every weight 1, q 0; the sums equal the counts
- *     and the norms the degrees, so neither is written below)
+ * zigzag varint; "V" and "Z" the same up to 128 bits):
+ *   header: u32 magic 'MRPS' | u8 version 2 | u8 flags (1 weighted, 2 exact
+ *     (units), 4 unit: weighted with every weight 1, q 0; the sums equal the
+ *     counts and the norms the degrees, so neither is written below; 8 fixed)
  *     | u16 node port | i64 raw rows | i64 users | i64 distinct pairs
- *     | i32 items | i32 q | f64 max |raw weight| | f64 cpu seconds
- *     | i64 row entries
+ *     | i32 items | i32 q (units; 0 when fixed) | f64 max |raw weight|
+ *     | f64 cpu seconds | i64 row entries
  *   items (n times, ids ascending): id (i64 for the first, then v of the
  *     positive difference) | v users of the item | weighted and not unit:
- *     f64 max |w|, v Σ w² in units of 2^2q
+ *     f64 max |w|, f64 min nonzero |w| (0: none), then Σ w² as v in units of
+ *     2^2q, or (fixed) as V in units of 2^-96 of the item's scaled weights
  *   rows (n times, item order): v entries | entries times: v (j - previous
  *     j - 1, previous starting at -1; the item itself omitted) | v count
- *     | weighted and not unit: z Σ w·w in units of 2^2q
+ *     | weighted and not unit: Σ w·w as z in units of 2^2q, or (fixed) as Z
+ *     in units of 2^-96 of the two items' scaled weights
  *   u32 CRC-32C of every byte before it
- * A shard whose own check failed sends the header with exact unset and no
- * items.  A state whose CRC does not match is refused before anything else
- * is read.
+ * A state whose CRC does not match is refused before anything else is read.
  */
 #ifndef MEDIA_RECO_PAIRSUMS_CORE_H
 #define MEDIA_RECO_PAIRSUMS_CORE_H
@@ -52,10 +61,11 @@
 #include "simcore.h"
 
 #define PAIRSUMS_MAGIC		0x5350524dU	/* "MRPS" */
-#define PAIRSUMS_VERSION	1
+#define PAIRSUMS_VERSION	2
 #define PAIRSUMS_WEIGHTED	1
 #define PAIRSUMS_EXACT		2
 #define PAIRSUMS_UNIT		4	/* weighted, every weight 1: no sums or norms written */
+#define PAIRSUMS_FIXED		8	/* weighted, off its grid: fixed-point sums */
 #define PAIRSUMS_HEADER		64
 
 /* What the shard's reader saw before the matrix was built. */
@@ -69,15 +79,13 @@ typedef struct PairSumsShard
 	uint16		port;			/* the node's port, for the per-node report */
 } PairSumsShard;
 
-/* The exponent of the lowest set bit of w's binary expansion (w finite, != 0). */
-extern int32 pairsums_weight_grid(double w);
-
 /*
  * Encode m (built from the shard's rows, m's own weights, unscaled) into a
- * fresh buffer from a (*out, *len).  CORE_LIMIT when it would exceed
- * max_bytes.  Polls hooks.  Main thread.
+ * fresh buffer from a (*out, *len).  Fixed-point sums scale m's weights in
+ * place (simcore_cosine_scale).  CORE_LIMIT when it would exceed max_bytes.
+ * Polls hooks.  Main thread.
  */
-extern CoreStatus pairsums_encode(const CoreAlloc *a, const InteractionMatrix *m,
+extern CoreStatus pairsums_encode(const CoreAlloc *a, InteractionMatrix *m,
 								  const PairSumsShard *sh, size_t max_bytes,
 								  const CoreInterrupts *hooks, char **out, size_t *len,
 								  CoreError *err);
@@ -107,6 +115,7 @@ extern CoreStatus pairsums_header(const char *data, size_t len, PairSumsHeader *
 typedef struct PairSumsResult
 {
 	bool		exact;			/* false: nothing below the counts is set */
+	bool		fixed;			/* the sums were merged in fixed point (off the weights' grid) */
 	char		why[160];		/* when not exact */
 	int64		raw_rows;
 	int64		users;

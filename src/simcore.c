@@ -782,6 +782,7 @@ typedef struct SimShared
 	const int32 *sub;			/* item -> row/column of P, or -1 */
 	const int32 *dense_item;	/* row of P -> item */
 	const double *pdiag;		/* P[c][c] */
+	bool		fixed;			/* cosine's sums in fixed point (sim_cosine_fixed) */
 } SimShared;
 
 /* accumulator and co-occurrence count side by side: one cache line per touch */
@@ -796,6 +797,7 @@ typedef struct SimScratch
 {
 	SimShared  *sh;
 	AccSlot    *slots;
+	SimFixed   *fx;				/* fixed-point sums (sh->fixed), beside slots' counts */
 	int32	   *touched;
 	HeapEntry  *heap;
 	double	   *prow;			/* ease: EASE_ROWS rows of P, n_sub each */
@@ -849,6 +851,35 @@ AccumulateRow(const InteractionMatrix *m, int32 i, bool weighted,
 				nt += (sl->cnt == 0);
 				sl->cnt++;
 			}
+		}
+	}
+	return nt;
+}
+
+/*
+ * AccumulateRow's weighted loop with the products added in fixed point (see
+ * simcore.h): the counts in slots, the sums in fx.  Runs on helper threads.
+ */
+static int32
+AccumulateRowFixed(const InteractionMatrix *m, int32 i, AccSlot *restrict slots, SimFixed *restrict fx,
+				   int32 *restrict touched)
+{
+	int32		nt = 0;
+
+	for (int64 a = m->i_ptr[i]; a < m->i_ptr[i + 1]; a++)
+	{
+		int32		u = m->i_user[a];
+		double		wu = m->i_w[a];
+		int64		end = m->u_ptr[u + 1];
+
+		for (int64 b = m->u_ptr[u]; b < end; b++)
+		{
+			int32		j = m->u_item[b];
+
+			touched[nt] = j;
+			nt += (slots[j].cnt == 0);
+			slots[j].cnt++;
+			fx[j] += sim_fixed_of(wu * m->u_w[b]);
 		}
 	}
 	return nt;
@@ -956,8 +987,20 @@ ProcessItem(SimScratch *s, int32 i)
 	const SimParams *p = s->sh->p;
 	int32		nt;
 
-	nt = AccumulateRow(s->sh->m, i, SIM_IS_COSINE(p->metric) || p->metric == SIM_BM25 ||
-					   p->metric == SIM_RP3BETA, s->slots, s->touched);
+	if (s->sh->fixed)
+	{
+		nt = AccumulateRowFixed(s->sh->m, i, s->slots, s->fx, s->touched);
+		for (int32 t = 0; t < nt; t++)
+		{
+			int32		j = s->touched[t];
+
+			s->slots[j].acc = sim_fixed_value(s->fx[j]);
+			s->fx[j] = 0;
+		}
+	}
+	else
+		nt = AccumulateRow(s->sh->m, i, SIM_IS_COSINE(p->metric) || p->metric == SIM_BM25 ||
+						   p->metric == SIM_RP3BETA, s->slots, s->touched);
 	ScoreRow(s, i, nt);
 }
 
@@ -1061,7 +1104,9 @@ ScratchInit(const CoreAlloc *a, SimScratch *s, SimShared *sh, int32 n_items, int
 	/* one spare slot: the branch-free append writes touched[nt] before testing */
 	s->touched = core_array(a, (size_t) n_items + 1, sizeof(int32), false, err);
 	s->heap = core_array(a, k, sizeof(HeapEntry), false, err);
-	return s->slots != NULL && s->touched != NULL && s->heap != NULL;
+	if (sh->fixed)
+		s->fx = core_array(a, n_items, sizeof(SimFixed), true, err);
+	return s->slots != NULL && s->touched != NULL && s->heap != NULL && (!sh->fixed || s->fx != NULL);
 }
 
 static void
@@ -1071,6 +1116,7 @@ ScratchFree(const CoreAlloc *a, SimScratch *s)
 	core_release(a, s->touched);
 	core_release(a, s->heap);
 	core_release(a, s->prow);
+	core_release(a, s->fx);
 }
 
 int32
@@ -1110,6 +1156,8 @@ sim_memory_estimate(const InteractionMatrix *m, const SimParams *p, int nthreads
 
 	if (p->metric == SIM_RP3BETA)
 		total += (double) m->n_items * sizeof(double);
+	if (sim_cosine_fixed(m, p))
+		total += (double) nthreads * m->n_items * sizeof(SimFixed);
 	if (p->metric == SIM_EASE)
 	{
 		double		n = sim_dense_items(m, p);
@@ -1135,19 +1183,17 @@ sim_memory_estimate(const InteractionMatrix *m, const SimParams *p, int nthreads
  * squares can overflow (ss_i <= users) or be tiny (ss_i >= 1/4) for any
  * finite input.  Returns the per-item sums of squares of the scaled weights.
  */
-static double *
-PrepareCosine(const CoreAlloc *alloc, const CoreInterrupts *hooks, InteractionMatrix *m, CoreError *err)
+CoreStatus
+simcore_cosine_scale(const CoreAlloc *alloc, const CoreInterrupts *hooks, InteractionMatrix *m, int *shift_out,
+					 CoreError *err)
 {
-	double	   *ss = core_array(alloc, m->n_items, sizeof(double), false, err);
-	int		   *shift = core_array(alloc, m->n_items, sizeof(int), false, err);
+	int		   *shift = shift_out ? shift_out : core_array(alloc, Max(m->n_items, 1), sizeof(int), false, err);
 
-	if (ss == NULL || shift == NULL)
-		return NULL;
-
+	if (shift == NULL)
+		return err->status;
 	for (int32 i = 0; i < m->n_items; i++)
 	{
-		double		maxabs = 0,
-					acc = 0;
+		double		maxabs = 0;
 		int			e = 0;
 
 		for (int64 a = m->i_ptr[i]; a < m->i_ptr[i + 1]; a++)
@@ -1156,13 +1202,7 @@ PrepareCosine(const CoreAlloc *alloc, const CoreInterrupts *hooks, InteractionMa
 			(void) frexp(maxabs, &e);	/* maxabs = f * 2^e, f in [0.5, 1) */
 		shift[i] = -e;
 		for (int64 a = m->i_ptr[i]; a < m->i_ptr[i + 1]; a++)
-		{
-			double		x = ldexp(m->i_w[a], -e);
-
-			m->i_w[a] = x;
-			acc += x * x;
-		}
-		ss[i] = acc;
+			m->i_w[a] = ldexp(m->i_w[a], -e);
 		if ((i & 1023) == 0)
 			core_check_interrupts(hooks);
 	}
@@ -1172,7 +1212,93 @@ PrepareCosine(const CoreAlloc *alloc, const CoreInterrupts *hooks, InteractionMa
 		if ((b & POLL_MASK) == 0)
 			core_check_interrupts(hooks);
 	}
-	core_release(alloc, shift);
+	if (shift_out == NULL)
+		core_release(alloc, shift);
+	return CORE_OK;
+}
+
+int32
+sim_weight_grid(double w)
+{
+	int			e;
+	double		f = frexp(fabs(w), &e);	/* |w| = f * 2^e, f in [0.5, 1) */
+	uint64		mant = (uint64) ldexp(f, 53);	/* exact: 53 significant bits */
+
+	if (mant == 0)
+		return 0;
+	return e - 53 + __builtin_ctzll(mant);
+}
+
+bool
+sim_cosine_fixed(const InteractionMatrix *m, const SimParams *p)
+{
+	int32		q = INT32_MAX;
+	double		maxabs = 0;
+
+	if (p->metric != SIM_COSINE)
+		return false;
+	for (int64 a = 0; a < m->nnz; a++)
+	{
+		double		w = m->i_w[a];
+
+		if (w != 0)
+			q = Min(q, sim_weight_grid(w));
+		maxabs = Max(maxabs, fabs(w));
+	}
+	if (q == INT32_MAX)
+		return false;			/* every weight 0 */
+	if (q < SIM_GRID_MIN || q > SIM_GRID_MAX || !(maxabs <= ldexp(1.0, SIM_GRID_MAX)))
+		return true;
+	for (int32 i = 0; i < m->n_items; i++)
+	{
+		double		ss = 0;
+
+		/* users ascending, as the row kernel adds w(u,i)·w(u,i) */
+		for (int64 a = m->i_ptr[i]; a < m->i_ptr[i + 1]; a++)
+			ss += m->i_w[a] * m->i_w[a];
+		if (!(ldexp(ss, -2 * q) < 0x1p53))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Cosine denominators.  Each item's weights are first multiplied by a power
+ * of two that brings its largest |w| into [0.5, 1): multiplying by 2^e is
+ * exact, so every product, sum and square root below is exactly 2^(e_i+e_j)
+ * times what the raw weights would give, and sim = dot / sqrt(ss_i * ss_j)
+ * is bit for bit the raw-weight value (1/sqrt(2*2) is 0.5, exact ties stay
+ * exact, whatever the magnitudes elsewhere in the data), while no sum of
+ * squares can overflow (ss_i <= users) or be tiny (ss_i >= 1/4) for any
+ * finite input.  Returns the per-item sums of squares of the scaled weights,
+ * added in fixed point when fixed (as the pair sums then are).
+ */
+static double *
+PrepareCosine(const CoreAlloc *alloc, const CoreInterrupts *hooks, InteractionMatrix *m, bool fixed,
+			  CoreError *err)
+{
+	double	   *ss = core_array(alloc, Max(m->n_items, 1), sizeof(double), false, err);
+
+	if (ss == NULL || simcore_cosine_scale(alloc, hooks, m, NULL, err) != CORE_OK)
+		return NULL;
+	for (int32 i = 0; i < m->n_items; i++)
+	{
+		double		acc = 0;
+		SimFixed	fx = 0;
+
+		if (fixed)
+		{
+			for (int64 a = m->i_ptr[i]; a < m->i_ptr[i + 1]; a++)
+				fx += sim_fixed_of(m->i_w[a] * m->i_w[a]);
+			acc = sim_fixed_value(fx);
+		}
+		else
+			for (int64 a = m->i_ptr[i]; a < m->i_ptr[i + 1]; a++)
+				acc += m->i_w[a] * m->i_w[a];
+		ss[i] = acc;
+		if ((i & 1023) == 0)
+			core_check_interrupts(hooks);
+	}
 	return ss;
 }
 
@@ -1407,7 +1533,7 @@ PrepareRp3beta(const CoreAlloc *alloc, const CoreInterrupts *hooks, InteractionM
  * of squares into *sumsq, RP3beta's denominators into *rp3_den
  */
 static CoreStatus
-ComputePrepare(const CoreAlloc *a, InteractionMatrix *m, const SimParams *p, const int32 *deg,
+ComputePrepare(const CoreAlloc *a, InteractionMatrix *m, const SimParams *p, const int32 *deg, bool fixed,
 			   const CoreInterrupts *hooks, double **sumsq, double **rp3_den, CoreError *err)
 {
 	*sumsq = NULL;
@@ -1420,7 +1546,7 @@ ComputePrepare(const CoreAlloc *a, InteractionMatrix *m, const SimParams *p, con
 	if (p->metric == SIM_PEARSON &&
 		CenterRows(a, hooks, m->n_items, m->i_ptr, m->i_w, m->nnz, m->u_item, m->u_w, err) != CORE_OK)
 		return err->status;
-	if (SIM_IS_COSINE(p->metric) && (*sumsq = PrepareCosine(a, hooks, m, err)) == NULL)
+	if (SIM_IS_COSINE(p->metric) && (*sumsq = PrepareCosine(a, hooks, m, fixed, err)) == NULL)
 		return err->status;
 	if (p->metric == SIM_RP3BETA && PrepareRp3beta(a, hooks, m, p, deg, rp3_den, err) != CORE_OK)
 		return err->status;
@@ -1480,13 +1606,15 @@ ComputeSparse(const CoreAlloc *a, InteractionMatrix *m, const SimParams *p, int 
 	double	   *sumsq = NULL;
 	double	   *invnorm = NULL;
 	double	   *rp3_den = NULL;
+	bool		fixed;
 
 	deg = core_array(a, n, sizeof(int32), false, err);
 	if (deg == NULL)
 		return err->status;
 	for (int32 i = 0; i < n; i++)
 		deg[i] = (int32) (m->i_ptr[i + 1] - m->i_ptr[i]);
-	if (ComputePrepare(a, m, p, deg, hooks, &sumsq, &rp3_den, err) != CORE_OK)
+	fixed = sim_cosine_fixed(m, p);		/* before any reweighting: it reads the weights given */
+	if (ComputePrepare(a, m, p, deg, fixed, hooks, &sumsq, &rp3_den, err) != CORE_OK)
 		return err->status;
 	if (sumsq)
 	{
@@ -1505,6 +1633,7 @@ ComputeSparse(const CoreAlloc *a, InteractionMatrix *m, const SimParams *p, int 
 	sh.p = p;
 	sh.out = out;
 	sh.deg = deg;
+	sh.fixed = fixed;
 	if (ScratchAll(a, &sh, &nthreads, n_tasks, &scratch, err) != CORE_OK)
 		return err->status;
 	RunWorkers(a, scratch, nthreads, n_tasks, ProcessChunk, hooks);
@@ -1798,11 +1927,12 @@ struct SimRows
 {
 	int32		n_items;
 	AccSlot    *slots;
+	SimFixed   *fx;				/* fixed: the sums */
 	int32	   *touched;
 };
 
 SimRows *
-simcore_rows_create(const CoreAlloc *a, int32 n_items, CoreError *err)
+simcore_rows_create(const CoreAlloc *a, int32 n_items, bool fixed, CoreError *err)
 {
 	SimRows    *r = core_array(a, 1, sizeof(SimRows), true, err);
 
@@ -1811,7 +1941,9 @@ simcore_rows_create(const CoreAlloc *a, int32 n_items, CoreError *err)
 	r->n_items = n_items;
 	r->slots = core_array(a, Max(n_items, 1), sizeof(AccSlot), true, err);
 	r->touched = core_array(a, (size_t) n_items + 1, sizeof(int32), false, err);
-	if (r->slots == NULL || r->touched == NULL)
+	if (fixed)
+		r->fx = core_array(a, Max(n_items, 1), sizeof(SimFixed), true, err);
+	if (r->slots == NULL || r->touched == NULL || (fixed && r->fx == NULL))
 		return NULL;
 	return r;
 }
@@ -1822,6 +1954,7 @@ simcore_rows_free(const CoreAlloc *a, SimRows *r)
 	if (r == NULL)
 		return;
 	core_release(a, r->slots);
+	core_release(a, r->fx);
 	core_release(a, r->touched);
 	core_release(a, r);
 }
@@ -1831,7 +1964,18 @@ simcore_rows_accumulate(SimRows *r, const InteractionMatrix *m, int32 i, bool we
 						const int32 **touched)
 {
 	*touched = r->touched;
+	if (r->fx && weighted)
+		return AccumulateRowFixed(m, i, r->slots, r->fx, r->touched);
 	return AccumulateRow(m, i, weighted, r->slots, r->touched);
+}
+
+void
+simcore_rows_take_fixed(SimRows *r, int32 j, SimFixed *acc, int32 *cnt)
+{
+	*acc = r->fx[j];
+	*cnt = r->slots[j].cnt;
+	r->fx[j] = 0;
+	r->slots[j].cnt = 0;
 }
 
 void

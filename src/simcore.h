@@ -14,6 +14,8 @@
 
 #include "core.h"
 
+#include <math.h>
+
 #include "parallel.h"
 
 typedef enum SimMetric
@@ -153,6 +155,67 @@ extern CoreStatus simcore_compute(const CoreAlloc *a, InteractionMatrix *m, cons
 								  NeighborLists **out, CoreError *err);
 
 /*
+ * Fixed-point pair sums: how a plain cosine adds its products when its
+ * weights are off every usable power-of-two grid (ln(1 + plays), say).
+ * Double sums of such products depend on the order of addition, so a refresh
+ * split over shards could not reproduce them.  Instead, with the weights
+ * scaled as cosine scales them (each item's largest |w| in [0.5, 1), so every
+ * product p has |p| < 1), each product is cut to a whole number of units of
+ * 2^-SIM_FIXED_BITS (truncated toward zero) and added as a 128-bit integer:
+ * integer addition is exact in any order, and an item's users (below 2^31)
+ * times |p| < 1 stay below 2^127.  A product with |p| >= 2^-44 is a multiple
+ * of 2^-96 already, so it is cut by nothing: when every nonzero scaled
+ * weight of every item is at least 2^-22 (an item's weights span less than
+ * 2^22 : 1), the fixed sums are the exact sums of the double products, and a
+ * merge of exact per-shard sums gives the same bits.  The sums turn into
+ * doubles once, by sim_fixed_value (a correctly rounded conversion).
+ *
+ * sim_cosine_fixed says whether sim_compute takes this path for m: metric
+ * cosine, and the double sums would not be exact, i.e. not every weight is
+ * a multiple of one power of two 2^q (SIM_GRID_MIN <= q <= SIM_GRID_MAX,
+ * |w| <= 2^SIM_GRID_MAX) with every item's Σ w² below 2^53 units of 2^2q
+ * (by Cauchy-Schwarz every partial sum of every pair is then exact).  On
+ * the grid the double sums are exact, as fast as before and equal to the
+ * fixed ones whenever both are exact.
+ */
+typedef __int128 SimFixed;
+
+#define SIM_FIXED_BITS	96
+#define SIM_FIXED_SPAN	22		/* scaled weights >= 2^-22: products cut by nothing */
+#define SIM_GRID_MIN	(-400)
+#define SIM_GRID_MAX	400
+
+/* p (|p| < 1) in units of 2^-96, truncated toward zero.  Any thread. */
+static inline SimFixed
+sim_fixed_of(double p)
+{
+	double		t = p * 0x1p96;	/* exact: a power of two */
+	double		h = (double) (int64) (t * 0x1p-48); /* |h| < 2^48, t's bits above 2^48 */
+	int64		lo = (int64) (t - h * 0x1p48);	/* the difference is exact; its fraction cut */
+
+	return (SimFixed) (int64) h * ((SimFixed) 1 << 48) + lo;
+}
+
+/* v units of 2^-96 as the nearest double.  Any thread. */
+static inline double
+sim_fixed_value(SimFixed v)
+{
+	return ldexp((double) v, -SIM_FIXED_BITS);
+}
+
+/* the exponent of the lowest set bit of w's binary expansion (w finite, != 0) */
+extern int32 sim_weight_grid(double w);
+extern bool sim_cosine_fixed(const InteractionMatrix *m, const SimParams *p);
+
+/*
+ * Cosine's scaling of m in place (both copies): item i's weights times
+ * 2^shift[i], its largest |w| into [0.5, 1) (shift NULL: not reported).
+ * Main thread; polls hooks.
+ */
+extern CoreStatus simcore_cosine_scale(const CoreAlloc *a, const CoreInterrupts *hooks, InteractionMatrix *m,
+									   int *shift, CoreError *err);
+
+/*
  * Pair sums row by row, for the per-shard partial sums of a distributed
  * refresh (pairsums_core.c).  simcore_rows_accumulate fills item i's row of
  * Σ_u w(u,i)·w(u,j) (in users' ascending order; with weighted false only
@@ -163,10 +226,12 @@ extern CoreStatus simcore_compute(const CoreAlloc *a, InteractionMatrix *m, cons
  * thread per SimRows.
  */
 typedef struct SimRows SimRows;
-extern SimRows *simcore_rows_create(const CoreAlloc *a, int32 n_items, CoreError *err);
+extern SimRows *simcore_rows_create(const CoreAlloc *a, int32 n_items, bool fixed, CoreError *err);
 extern int32 simcore_rows_accumulate(SimRows *r, const InteractionMatrix *m, int32 i, bool weighted,
 									 const int32 **touched);
 extern void simcore_rows_take(SimRows *r, int32 j, double *acc, int32 *cnt);
+/* with fixed true at creation: the sums in units of 2^-96 (m scaled by simcore_cosine_scale) */
+extern void simcore_rows_take_fixed(SimRows *r, int32 j, SimFixed *acc, int32 *cnt);
 extern void simcore_rows_free(const CoreAlloc *a, SimRows *r);
 
 /*

@@ -93,8 +93,8 @@ Differential(FuzzArena *ar, const uint8_t *t, size_t n, int n_shards, const SimP
 				continue;
 			sh.raw_rows++;
 			sh.max_abs_raw = fmax(sh.max_abs_raw, fabs(w));
-			if (w != 0 && pairsums_weight_grid(w) < sh.q)
-				sh.q = pairsums_weight_grid(w);
+			if (w != 0 && sim_weight_grid(w) < sh.q)
+				sh.q = sim_weight_grid(w);
 		}
 		if (sh.q == INT32_MAX)
 			sh.q = 0;

@@ -5,8 +5,10 @@
  *	  merged, and compared bit for bit with simcore_compute over all the rows
  *	  in one matrix (the single-server refresh) — cosine over unit, integer,
  *	  signed and half weights with duplicate rows, jaccard and conditional,
- *	  with k, min_support and shrinkage varied.  Weights that are not
- *	  multiples of one power of two must come back "not exact", a byte budget
+ *	  with k, min_support and shrinkage varied.  Weights off every power-of-two
+ *	  grid (tenths, ln(1 + k)) and integers whose norms pass 2^53 units merge
+ *	  in fixed point, bit for bit one server's fixed-point sums; weights that
+ *	  span 2^22 : 1 within an item must come back "not exact", a byte budget
  *	  too small must be CORE_LIMIT, and damaged states CORE_CORRUPT (or, with
  *	  the CRC forged, a result), never a crash (the harness runs under ASan/UBSan).
  */
@@ -22,7 +24,11 @@
 typedef enum WeightKind
 {
 	W_UNIT, W_INT, W_SIGNED, W_HALF, W_TENTH,
-	W_GRIDS						/* quarters in shard 0 of 4, integers elsewhere: grids differ by shard */
+	W_GRIDS,					/* quarters in shard 0 of 4, integers elsewhere: grids differ by shard */
+	W_LOG,						/* ln(1 + k): off every grid */
+	W_LOG_SHARD0,				/* ln(1 + k) in shard 0 of 4, integers elsewhere: fixed and units states */
+	W_BIG,						/* integers in [2^22, 2^23): on the grid, norms past 2^53 units together */
+	W_WIDE						/* tenths and tenths times 2^-30: an item's weights span 2^30 : 1 */
 } WeightKind;
 
 static int
@@ -72,6 +78,19 @@ MakeRows(Rows *r, uint64 seed, int n, int users, int items, WeightKind kind)
 			case W_GRIDS:
 				r->w[t] = (double) (1 + unit_rand(&rs) % 9) * (ShardOfUser(r->user[t], 4) == 0 ? 0.25 : 1.0);
 				break;
+			case W_LOG:
+				r->w[t] = log(2.0 + (double) (unit_rand(&rs) % 40));
+				break;
+			case W_LOG_SHARD0:
+				r->w[t] = ShardOfUser(r->user[t], 4) == 0 ? log(2.0 + (double) (unit_rand(&rs) % 40))
+					: (double) (1 + unit_rand(&rs) % 5);
+				break;
+			case W_BIG:
+				r->w[t] = (double) ((UINT64CONST(1) << 22) + unit_rand(&rs) % (UINT64CONST(1) << 22));
+				break;
+			case W_WIDE:
+				r->w[t] = 0.1 * (double) (1 + unit_rand(&rs) % 10) * (unit_rand(&rs) % 2 ? 1.0 : 0x1p-30);
+				break;
 		}
 	}
 }
@@ -110,7 +129,7 @@ ShardOf(const Rows *r, int shard, int n_shards, bool weighted)
 		sh.raw_rows++;
 		sh.max_abs_raw = Max(sh.max_abs_raw, fabs(r->w[t]));
 		if (r->w[t] != 0)
-			sh.q = Min(sh.q, pairsums_weight_grid(r->w[t]));
+			sh.q = Min(sh.q, sim_weight_grid(r->w[t]));
 	}
 	if (sh.q == INT32_MAX)
 		sh.q = 0;
@@ -279,9 +298,48 @@ test_pairsums_unit_weights(void)
 	unit_arena_reset();
 }
 
-/* weights off every power-of-two grid cannot be added exactly in another order */
+/* the flags every nonempty state of e carries, and'ed, and or'ed */
 static void
-test_pairsums_inexact(void)
+StateFlags(const Encoded *e, int *all, int *any)
+{
+	CoreError	err;
+
+	*all = 0xFF;
+	*any = 0;
+	for (int s = 0; s < e->n; s++)
+	{
+		PairSumsHeader h;
+
+		if (e->data[s] == NULL)
+			continue;
+		CHECK_EQ_INT(pairsums_header(e->data[s], e->len[s], &h, &err), CORE_OK);
+		*all &= h.flags;
+		*any |= h.flags;
+	}
+}
+
+/* the merge of r's shards: exact (and fixed as given) or not */
+static void
+MergeOf(const Rows *r, int n_shards, const SimParams *p, PairSumsResult *res)
+{
+	Encoded		e;
+	CoreError	err;
+
+	EncodeShards(r, n_shards, SIM_IS_COSINE(p->metric), &e);
+	CHECK_EQ_INT(pairsums_merge(&unit_arena, (const char *const *) e.data, e.len, e.n, p,
+								&core_no_interrupts, res, &err), CORE_OK);
+}
+
+/*
+ * Off the grid: one server adds in fixed point (sim_cosine_fixed), the shards
+ * send fixed-point sums, and the merge equals one server bit for bit, also
+ * with on-grid shards among them and for integers whose norms pass 2^53
+ * units only over all the shards; one server's fixed-point cosines are
+ * within 1e-14 of a long-double computation.  Weights spanning 2^22 : 1 in
+ * an item cannot be merged; their counts can.
+ */
+static void
+test_pairsums_off_grid(void)
 {
 	static Rows r;
 	Encoded		e;
@@ -289,14 +347,95 @@ test_pairsums_inexact(void)
 	CoreError	err;
 	SimParams	p = {SIM_COSINE, 5, 1, 0, 1.2, 0.75};
 	SimParams	pj = {SIM_JACCARD, 5, 1, 0, 1.2, 0.75};
+	int			all,
+				any;
+	const WeightKind kinds[] = {W_TENTH, W_LOG, W_LOG_SHARD0};
 
-	MakeRows(&r, 5, 2000, 200, 50, W_TENTH);
+	for (int kd = 0; kd < 3; kd++)
+		for (int shards = 2; shards <= 4; shards += 2)
+		{
+			InteractionMatrix *whole;
+
+			MakeRows(&r, 40 + kd, 3000, 250, 60, kinds[kd]);
+			whole = Build(&r, 0, 0);
+			CHECK(whole && sim_cosine_fixed(whole, &p));
+			EncodeShards(&r, shards, true, &e);
+			StateFlags(&e, &all, &any);
+			CHECK((any & PAIRSUMS_FIXED) != 0);
+			/* integers outside shard 0 of 4 (and so of 2): units states beside the fixed one */
+			CHECK_EQ_INT((any & PAIRSUMS_EXACT) != 0, kinds[kd] == W_LOG_SHARD0);
+			CompareMerged(&r, shards, &p);
+			p.min_support = 2;
+			p.shrinkage = 4;
+			CompareMerged(&r, shards, &p);
+			p.min_support = 1;
+			p.shrinkage = 0;
+			MergeOf(&r, shards, &p, &res);
+			CHECK(res.exact && res.fixed);
+			unit_arena_reset();
+		}
+
+	/* integers whose norms reach 2^53 units only together: units states, a fixed merge */
+	MakeRows(&r, 77, 1500, 300, 20, W_BIG);
+	{
+		InteractionMatrix *whole = Build(&r, 0, 0);
+
+		CHECK(whole && sim_cosine_fixed(whole, &p));
+		EncodeShards(&r, 4, true, &e);
+		StateFlags(&e, &all, &any);
+		CHECK((all & PAIRSUMS_EXACT) != 0);
+		CHECK((any & PAIRSUMS_FIXED) == 0);
+		CompareMerged(&r, 4, &p);
+		MergeOf(&r, 4, &p, &res);
+		CHECK(res.exact && res.fixed);
+	}
+	unit_arena_reset();
+
+	/* one server's fixed-point cosine against long double */
+	MakeRows(&r, 5, 2000, 200, 50, W_LOG);
+	{
+		InteractionMatrix *whole = Build(&r, 0, 0);
+		NeighborLists *ref = NULL;
+		SimParams	pk = {SIM_COSINE, 49, 1, 0, 1.2, 0.75};
+		double		worst = 0;
+
+		CHECK(whole != NULL);
+		/* sums from the unscaled weights, before simcore_compute scales them */
+		{
+			int32		n = whole->n_items;
+			long double *dot = calloc((size_t) n * n, sizeof(long double));
+
+			CHECK(dot != NULL);
+			for (int32 u = 0; dot && u < whole->n_users; u++)
+				for (int64 a = whole->u_ptr[u]; a < whole->u_ptr[u + 1]; a++)
+					for (int64 b = whole->u_ptr[u]; b < whole->u_ptr[u + 1]; b++)
+						dot[(size_t) whole->u_item[a] * n + whole->u_item[b]] +=
+							(long double) whole->u_w[a] * whole->u_w[b];
+			CHECK_EQ_INT(simcore_compute(&unit_arena, whole, &pk, 2, &core_no_interrupts, &ref, &err), CORE_OK);
+			for (int32 i = 0; dot && ref && i < n; i++)
+				for (int32 t = 0; t < ref->n_out[i]; t++)
+				{
+					int32		j = ref->nb[(size_t) i * ref->k_cap + t];
+					long double want = dot[(size_t) i * n + j] /
+						sqrtl(dot[(size_t) i * n + i] * dot[(size_t) j * n + j]);
+
+					worst = Max(worst, (double) fabsl(ref->sim[(size_t) i * ref->k_cap + t] - want) / (double) want);
+				}
+			CHECK(ref != NULL && ref->pairs > 100);
+			CHECK(worst < 1e-14);
+			free(dot);
+		}
+	}
+	unit_arena_reset();
+
+	/* an item's weights spanning 2^30 : 1: its products would be cut, so no merge */
+	MakeRows(&r, 5, 2000, 200, 50, W_WIDE);
 	EncodeShards(&r, 3, true, &e);
 	CHECK_EQ_INT(pairsums_merge(&unit_arena, (const char *const *) e.data, e.len, e.n, &p,
 								&core_no_interrupts, &res, &err), CORE_OK);
 	CHECK(!res.exact);
 	CHECK(res.lists == NULL);
-	CHECK(strlen(res.why) > 0);
+	CHECK(strstr(res.why, "span") != NULL);
 	CHECK_EQ_INT(res.raw_rows, 2000);
 	/* ... but their counts are integers: jaccard merges */
 	CompareMerged(&r, 3, &pj);
@@ -385,6 +524,6 @@ pairsums_suite(void)
 {
 	RUN(test_pairsums_equal_one_server);
 	RUN(test_pairsums_unit_weights);
-	RUN(test_pairsums_inexact);
+	RUN(test_pairsums_off_grid);
 	RUN(test_pairsums_limits_and_damage);
 }
