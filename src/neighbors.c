@@ -582,7 +582,8 @@ WriteNeighbors(int32 rec_id, const InteractionMatrix *m, const NeighborLists *nl
  * object's text: for EASE the items its dense matrix covers and the seconds
  * of each phase ({"ease_items": n, "phases": {"gram": s, ...}}); for a
  * Citus source whether the pair sums ran on the workers ("citus":
- * {"pushed_down": true, "states", "state_bytes", "gather_seconds",
+ * {"pushed_down": true, "fixed_point" (the sums merged in fixed point),
+ * "states", "state_bytes", "gather_seconds",
  * "merge_seconds", "shard_cpu_seconds", "shard_cpu_seconds_max",
  * "node_cpu_seconds": {port: s}}, or false and "why"); else {}.
  */
@@ -611,6 +612,8 @@ HistoryExtras(const SimRunStats *stats)
 	{
 		appendStringInfo(&buf, "%s\"citus\": {\"pushed_down\": %s", any ? ", " : "",
 						 stats->pushed_down ? "true" : "false");
+		if (stats->pushed_down)
+			appendStringInfo(&buf, ", \"fixed_point\": %s", stats->fixed_point ? "true" : "false");
 		if (!stats->pushed_down)
 		{
 			appendStringInfoString(&buf, ", \"why\": ");

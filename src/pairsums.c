@@ -873,6 +873,7 @@ pairsums_refresh(const SourceSpec *src, const SimParams *p, MemoryContext work, 
 	m->item_ids = res->item_ids;
 	stats->pairs = res->lists->pairs;
 	stats->pushed_down = true;
+	stats->fixed_point = res->fixed;
 	stats->read_seconds = stats->gather_seconds;
 	stats->compute_seconds = stats->merge_seconds;
 	*m_out = m;

@@ -32,7 +32,7 @@
 #define GRID_MIN		SIM_GRID_MIN
 #define GRID_MAX		SIM_GRID_MAX
 
-typedef unsigned __int128 U128;
+typedef unsigned __int128 U128 __attribute__((aligned(8)));
 
 /* ---------- bytes ---------- */
 

@@ -178,7 +178,8 @@ extern CoreStatus simcore_compute(const CoreAlloc *a, InteractionMatrix *m, cons
  * the grid the double sums are exact, as fast as before and equal to the
  * fixed ones whenever both are exact.
  */
-typedef __int128 SimFixed;
+/* 8-byte aligned, as palloc and the core allocators align: never an aligned 16-byte access */
+typedef __int128 SimFixed __attribute__((aligned(8)));
 
 #define SIM_FIXED_BITS	96
 #define SIM_FIXED_SPAN	22		/* scaled weights >= 2^-22: products cut by nothing */

@@ -42,6 +42,7 @@ typedef struct SimRunStats
 	/* a Citus source: whether the pair sums ran on the workers, or why not */
 	bool		citus;			/* the source is a Citus table */
 	bool		pushed_down;
+	bool		fixed_point;	/* pushed down, the sums merged in fixed point (off the weights' grid) */
 	char		citus_why[200];	/* when not pushed down */
 	int			states;			/* shard states merged */
 	int64		state_bytes;	/* their bytes (the wire carries them as hex: twice) */

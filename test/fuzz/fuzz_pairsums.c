@@ -10,9 +10,11 @@
  *	    must be well formed (ids ascending, neighbours in range and not the
  *	    item itself, finite similarities, supports >= 1).
  *	  - differential (byte 0 odd): the rest is (user, item, weight) triples,
- *	    weights multiples of 1/4 (negative and zero included), split by user
- *	    into 1-3 shards, each encoded, merged, and compared bit for bit with
- *	    simcore_compute over all the rows: they must be equal, always.
+ *	    weights multiples of 1/4 (negative and zero included; with bit 1 of
+ *	    byte 0 set, times ln 3: off every grid, so merged in fixed point),
+ *	    split by user into 1-3 shards, each encoded, merged, and compared bit
+ *	    for bit with simcore_compute over all the rows: they must be equal,
+ *	    always.
  */
 #include "core.h"
 
@@ -47,6 +49,14 @@ CheckLists(const PairSumsResult *res)
 	}
 }
 
+static bool off_grid;			/* the differential run's weights times ln 3 */
+
+static double
+WeightOf(uint8_t b)
+{
+	return (double) (int8) b / 4.0 * (off_grid ? 1.0986122886681098 : 1.0);
+}
+
 static InteractionMatrix *
 Build(FuzzArena *ar, const uint8_t *t, size_t n, int shard, int n_shards)
 {
@@ -61,7 +71,7 @@ Build(FuzzArena *ar, const uint8_t *t, size_t n, int shard, int n_shards)
 
 		if (n_shards > 0 && (int) (user % n_shards) != shard)
 			continue;
-		FUZZ_CHECK(simcore_triples_add(tb, user, t[3 * r + 1] % 24, (double) (int8) t[3 * r + 2] / 4.0, &err) == CORE_OK);
+		FUZZ_CHECK(simcore_triples_add(tb, user, t[3 * r + 1] % 24, WeightOf(t[3 * r + 2]), &err) == CORE_OK);
 	}
 	FUZZ_CHECK(simcore_matrix_build(&ar->alloc, tb, true, &core_no_interrupts, &m, &err) == CORE_OK);
 	return m;
@@ -87,7 +97,7 @@ Differential(FuzzArena *ar, const uint8_t *t, size_t n, int n_shards, const SimP
 		sh.q = INT32_MAX;
 		for (size_t r = 0; r < n; r++)
 		{
-			double		w = (double) (int8) t[3 * r + 2] / 4.0;
+			double		w = WeightOf(t[3 * r + 2]);
 
 			if ((int) ((t[3 * r] % 16) % n_shards) != s)
 				continue;
@@ -147,6 +157,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	p.bm25_b = 0.75;
 	n_states = 1 + (data[0] >> 3) % 3;
 	fuzz_arena_init(&ar);
+	off_grid = (data[0] & 2) != 0;
 	if (data[0] & 1)
 	{
 		if (len / 3 <= 150)

@@ -1,5 +1,5 @@
 # Upgrades: a database created at each released version (0.1.0, 0.2.0, 0.3.0,
-# 0.4.0, 0.5.0 and 0.6.0, the frozen scripts in the repo, run against the new library), filled
+# 0.4.0, 0.5.0, 0.6.0 and 0.7.0, the frozen scripts in the repo, run against the new library), filled
 # with recommenders and models, then ALTER EXTENSION media_reco UPDATE (along
 # the chain of update scripts), must have exactly the catalogue of a fresh install of the
 # new version in another database, and its old data must answer as before;
@@ -28,11 +28,12 @@ $node->start;
 
 my $default = $node->safe_psql('postgres',
 	q{SELECT default_version FROM pg_available_extensions WHERE name = 'media_reco'});
-is($default, '0.7.0', 'the default version is 0.7.0');
+is($default, '0.8.0', 'the default version is 0.8.0');
 # the update scripts chain: each version goes through the later ones
-my %paths = ('0.1.0' => '0.1.0--0.2.0--0.3.0--0.4.0--0.5.0--0.6.0--0.7.0',
-	'0.2.0' => '0.2.0--0.3.0--0.4.0--0.5.0--0.6.0--0.7.0', '0.3.0' => '0.3.0--0.4.0--0.5.0--0.6.0--0.7.0',
-	'0.4.0' => '0.4.0--0.5.0--0.6.0--0.7.0', '0.5.0' => '0.5.0--0.6.0--0.7.0', '0.6.0' => '0.6.0--0.7.0');
+my %paths = ('0.1.0' => '0.1.0--0.2.0--0.3.0--0.4.0--0.5.0--0.6.0--0.7.0--0.8.0',
+	'0.2.0' => '0.2.0--0.3.0--0.4.0--0.5.0--0.6.0--0.7.0--0.8.0',
+	'0.3.0' => '0.3.0--0.4.0--0.5.0--0.6.0--0.7.0--0.8.0', '0.4.0' => '0.4.0--0.5.0--0.6.0--0.7.0--0.8.0',
+	'0.5.0' => '0.5.0--0.6.0--0.7.0--0.8.0', '0.6.0' => '0.6.0--0.7.0--0.8.0', '0.7.0' => '0.7.0--0.8.0');
 for my $from (sort keys %paths)
 {
 	my $path = $node->safe_psql('postgres', qq{

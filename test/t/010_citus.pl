@@ -29,7 +29,7 @@ my ($coord, $w1, $w2) = citus_cluster("maintenance_work_mem = 256MB\n");
 # created after the workers were added: Citus creates it on every node
 $coord->safe_psql('postgres', 'CREATE EXTENSION media_reco');
 is($w1->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'media_reco'}),
-	'0.7.0', 'CREATE EXTENSION media_reco reached the workers');
+	'0.8.0', 'CREATE EXTENSION media_reco reached the workers');
 
 # the pair sums on the workers wherever they apply (the default, auto, reads the rows when
 # the sums would be larger, as they are for most sources here; part 3 tests auto itself)
@@ -345,6 +345,7 @@ for my $name (qw(cosine_dist jaccard_dist conditional_dist unw_dist))
 {
 	is(history($name, 'pushed_down'), 'true', "$name (refreshed above): pair sums on the workers");
 	is(history($name, 'states'), '6', "$name: six shard states merged");
+	is(history($name, 'fixed_point'), 'false', "$name: on the weights' grid, merged in units");
 }
 is(sql(q{SELECT count(*) FROM media_reco.refresh_history h, jsonb_object_keys(h.parameters->'citus'->'node_cpu_seconds') k
           WHERE h.recommender = 'cosine_dist' AND h.id = (SELECT max(id) FROM media_reco.refresh_history WHERE recommender = 'cosine_dist')}),
@@ -361,14 +362,16 @@ same(q{SELECT n.item_id, n.neighbor_ids, n.similarities, n.supports
         WHERE r.name = 'cosine_%S'}, 'after citus_setup: the pushed-down lists');
 
 # weights on a dyadic grid (halves, negatives, zeros) with many duplicate rows,
-# and weights off any grid (logs): pushed down and exact, or read with a NOTICE
+# and weights off any grid (logs, in fixed point): pushed down and exact; weights
+# spanning 2^30 : 1 within items: read with a NOTICE
 sql(q{
 CREATE TABLE ps_local AS
 SELECT (1 + (g * 7919) % 300)::bigint AS user_id,
        (1 + floor(120 * power(((g * 104729) % 1000) / 1000.0, 2)))::bigint AS item_id,
        ((((g * 31) % 11) - 3) * 0.5)::float8 AS w_half,
        ((g * 13) % 7 + 1)::float8 AS w_int,
-       ln(2 + g % 17)::float8 AS w_log
+       ln(2 + g % 17)::float8 AS w_log,
+       CASE WHEN (g * 7919) % 300 % 2 = 0 THEN ln(2 + g % 17) ELSE ln(2 + g % 17) / 2^30 END::float8 AS w_wide
   FROM generate_series(1, 12000) g;
 CREATE TABLE ps_dist (LIKE ps_local);
 SELECT create_distributed_table('ps_dist', 'user_id');
@@ -391,6 +394,8 @@ my @ps_cases = (
 	[q{weight_col => 'w_half', metric => 'cosine', k => 7, min_support => 3, shrinkage => 5}, 'cosine, half weights, min_support and shrinkage'],
 	[q{weight_col => 'w_int', metric => 'cosine', k => 500}, 'cosine, integer weights, k beyond the items'],
 	[q{weight_col => NULL, metric => 'cosine', k => 10}, 'cosine, unweighted'],
+	[q{weight_col => 'w_log', metric => 'cosine', k => 10}, 'cosine, log weights (fixed point)'],
+	[q{weight_col => 'w_log', metric => 'cosine', k => 7, min_support => 3, shrinkage => 5}, 'cosine, log weights, min_support and shrinkage'],
 	[q{weight_col => 'w_log', metric => 'jaccard', k => 10, min_support => 2}, 'jaccard'],
 	[q{weight_col => 'w_half', metric => 'conditional', k => 10, shrinkage => 2.5}, 'conditional']);
 for my $c (@ps_cases)
@@ -404,11 +409,25 @@ for my $c (@ps_cases)
 	is($item, $want, "$what, distributed by item: read on the coordinator, the same lists");
 	like($ierr, qr/distributed by "item_id", not by its user column "user_id"/, "$what, distributed by item: the NOTICE says why");
 }
-my ($want_log) = notices(q{SELECT md5(string_agg(x::text, ',' ORDER BY item_id, rank)) FROM media_reco.item_similarity('ps_local', weight_col => 'w_log', k => 10) x});
-my ($got_log, $err_log) = notices(q{SELECT md5(string_agg(x::text, ',' ORDER BY item_id, rank)) FROM media_reco.item_similarity('ps_dist', weight_col => 'w_log', k => 10) x});
-is($got_log, $want_log, 'cosine over log weights: the single-node lists');
-like($err_log, qr/NOTICE:  media_reco: the pair sums of public.ps_dist are computed on the coordinator from its rows\nDETAIL:  Not on the workers: a shard's weights are not all multiples of one power of two/,
-	'cosine over log weights: read on the coordinator after the workers found them off any grid, saying so');
+my ($want_wide) = notices(q{SELECT md5(string_agg(x::text, ',' ORDER BY item_id, rank)) FROM media_reco.item_similarity('ps_local', weight_col => 'w_wide', k => 10) x});
+my ($got_wide, $err_wide) = notices(q{SELECT md5(string_agg(x::text, ',' ORDER BY item_id, rank)) FROM media_reco.item_similarity('ps_dist', weight_col => 'w_wide', k => 10) x});
+is($got_wide, $want_wide, 'cosine over weights spanning 2^30 : 1: the single-node lists');
+like($err_wide, qr/NOTICE:  media_reco: the pair sums of public.ps_dist are computed on the coordinator from its rows\nDETAIL:  Not on the workers: item \d+'s weights span 2\^22 : 1 or more/,
+	'cosine over weights spanning 2^30 : 1: read on the coordinator, saying why');
+# a refresh over log weights: pushed down, merged in fixed point, the lists item_similarity gives
+# over the local table (after citus_setup() a recommender's source must exist on every node)
+sql(q{SELECT media_reco.create_recommender('log_dist', 'ps_dist', weight_col => 'w_log', k => 10)});
+sql(q{SET media_reco.citus_pair_sums = on; SELECT media_reco.refresh_neighbors('log_dist')});
+is(history('log_dist', 'pushed_down'), 'true', 'log weights: the refresh pushed down');
+is(history('log_dist', 'fixed_point'), 'true', 'log weights: merged in fixed point');
+is(sql(q{SELECT md5(string_agg(x::text, ',' ORDER BY x.item_id, x.rank)) FROM (
+           SELECT n.item_id, u.neighbor_id, u.similarity, u.support, u.rank::int
+             FROM media_reco.neighbor_store n JOIN media_reco.recommenders r ON r.id = n.recommender_id,
+                  unnest(n.neighbor_ids, n.similarities, n.supports) WITH ORDINALITY u(neighbor_id, similarity, support, rank)
+            WHERE r.name = 'log_dist') x}),
+	sql(q{SELECT md5(string_agg(x::text, ',' ORDER BY item_id, rank))
+	        FROM media_reco.item_similarity('ps_local', weight_col => 'w_log', k => 10) x}),
+	'log weights: the stored lists are the local source\'s, bit for bit');
 # auto: the pair sums when they would move fewer bytes than the rows (long histories over
 # few items), else the rows, saying why
 sql(q{CREATE TABLE dense_local AS SELECT u::bigint AS user_id, i::bigint AS item_id, ((u + i) % 4 + 1)::float8 AS w
