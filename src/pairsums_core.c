@@ -28,9 +28,6 @@
 #include "pairsums_core.h"
 
 #define UNITS_LIMIT		(INT64CONST(1) << 53)
-/* weights beyond these exponents are never merged in units: products must stay normal doubles */
-#define GRID_MIN		SIM_GRID_MIN
-#define GRID_MAX		SIM_GRID_MAX
 
 typedef unsigned __int128 U128 __attribute__((aligned(8)));
 
@@ -284,14 +281,13 @@ ShardExact(const InteractionMatrix *m, const PairSumsShard *sh, const double *di
 {
 	if (!sh->weighted)
 		return true;
-	if (sh->q < GRID_MIN || sh->q > GRID_MAX ||
-		!(sh->max_abs_raw <= ldexp(1.0, GRID_MAX)))
+	if (!sim_grid_usable(sh->q, sh->max_abs_raw))
 		return false;
 	/* duplicate sums: every partial sum of raw weights below 2^53 units of 2^q */
 	if (!((double) sh->raw_rows * sh->max_abs_raw < ldexp(1.0, 52 + sh->q)))
 		return false;
 	for (int32 i = 0; i < m->n_items; i++)
-		if (!(ldexp(diag[i], -2 * sh->q) < (double) UNITS_LIMIT))
+		if (!sim_norm_on_grid(diag[i], sh->q))
 			return false;
 	return true;
 }
@@ -431,7 +427,7 @@ pairsums_encode(const CoreAlloc *a, InteractionMatrix *m, const PairSumsShard *s
 	{
 		/* cosine's scaling, as one server applies it but from this shard's maxima */
 		dfx = core_array(a, Max(n, 1), sizeof(SimFixed), false, err);
-		if (dfx == NULL || simcore_cosine_scale(a, hooks, m, NULL, err) != CORE_OK)
+		if (dfx == NULL || simcore_cosine_scale(a, hooks, m, err) != CORE_OK)
 		{
 			w.failed = true;
 			goto done;
@@ -890,23 +886,20 @@ MergeFixedNorms(Merge *mg)
 }
 
 /*
- * The item lists read again: each state's map into the merged items, the
- * degrees and norms; out->exact false when an item's Σ w² passes 2^53 units
- * (summed in units) or its weights span too much (in fixed point).  Then
- * cosine's scaling, as PrepareCosine applies it: exact powers of two.
+ * One pass over every state's item list: its map into the merged items and
+ * the degrees, largest and smallest weights and norms added up afresh (the
+ * norms in units of 2^2q, or, for the fixed merge, each state's own kept
+ * per local item with its scaling exponent).
  */
 static CoreStatus
-MergeItemStats(Merge *mg)
+ReadItemLists(Merge *mg, int64 *deg64)
 {
 	int32		ni = mg->ni;
-	int64	   *deg64 = core_array(mg->a, Max(ni, 1), sizeof(int64), true, mg->err);
 
-	mg->deg = core_array(mg->a, Max(ni, 1), sizeof(int32), false, mg->err);
-	mg->maxabs = core_array(mg->a, Max(ni, 1), sizeof(double), true, mg->err);
-	mg->minabs = core_array(mg->a, Max(ni, 1), sizeof(double), true, mg->err);
-	mg->diag = core_array(mg->a, Max(ni, 1), sizeof(int64), true, mg->err);
-	if (deg64 == NULL || mg->deg == NULL || mg->maxabs == NULL || mg->minabs == NULL || mg->diag == NULL)
-		return mg->err->status;
+	memset(deg64, 0, sizeof(int64) * Max(ni, 1));
+	memset(mg->maxabs, 0, sizeof(double) * Max(ni, 1));
+	memset(mg->minabs, 0, sizeof(double) * Max(ni, 1));
+	memset(mg->diag, 0, sizeof(int64) * Max(ni, 1));
 	for (int s = 0; s < mg->n; s++)
 	{
 		StateCursor *c = &mg->cur[s];
@@ -962,23 +955,44 @@ MergeItemStats(Merge *mg)
 			prev = id;
 		}
 	}
+	return CORE_OK;
+}
+
+/*
+ * The item lists read again (ReadItemLists): the degrees and norms.  Summed
+ * in units, an item's Σ w² reaching 2^53 units, or its largest weight the
+ * grid's limit, means one server adds in fixed point: then the lists are
+ * read once more for the fixed merge, and out->exact is false when its
+ * weights span too much (MergeFixedNorms).  Then cosine's scaling, as
+ * PrepareCosine applies it: exact powers of two.
+ */
+static CoreStatus
+MergeItemStats(Merge *mg)
+{
+	int32		ni = mg->ni;
+	int64	   *deg64 = core_array(mg->a, Max(ni, 1), sizeof(int64), false, mg->err);
+
+	mg->deg = core_array(mg->a, Max(ni, 1), sizeof(int32), false, mg->err);
+	mg->maxabs = core_array(mg->a, Max(ni, 1), sizeof(double), false, mg->err);
+	mg->minabs = core_array(mg->a, Max(ni, 1), sizeof(double), false, mg->err);
+	mg->diag = core_array(mg->a, Max(ni, 1), sizeof(int64), false, mg->err);
+	if (deg64 == NULL || mg->deg == NULL || mg->maxabs == NULL || mg->minabs == NULL || mg->diag == NULL)
+		return mg->err->status;
+	if (ReadItemLists(mg, deg64) != CORE_OK)
+		return mg->err->status;
+	for (int32 i = 0; mg->weighted && !mg->fixed && i < ni; i++)
+		if (mg->diag[i] >= UNITS_LIMIT || !sim_grid_usable(mg->q, mg->maxabs[i]))
+		{
+			/* one server, seeing the same, adds in fixed point: so does the merge */
+			mg->fixed = true;
+			if (ReadItemLists(mg, deg64) != CORE_OK)
+				return mg->err->status;
+		}
 	for (int32 i = 0; i < ni; i++)
 	{
 		if (deg64[i] > INT32_MAX)
 			return core_error(mg->err, CORE_LIMIT, "an item has more than %d users", INT32_MAX);
 		mg->deg[i] = (int32) deg64[i];
-		if (mg->weighted && !mg->fixed &&
-			(mg->diag[i] >= UNITS_LIMIT || !(mg->maxabs[i] <= ldexp(1.0, GRID_MAX))))
-		{
-			/* one server, seeing the same, adds in fixed point: so does the merge */
-			mg->fixed = true;
-			core_release(mg->a, deg64);
-			core_release(mg->a, mg->deg);
-			core_release(mg->a, mg->maxabs);
-			core_release(mg->a, mg->minabs);
-			core_release(mg->a, mg->diag);
-			return MergeItemStats(mg);
-		}
 	}
 	core_release(mg->a, deg64);
 	if (!mg->weighted)

@@ -807,10 +807,14 @@ typedef struct SimScratch
 /* ease: rows of P per task, copied out of the triangle together (see FillPRows) */
 #define EASE_ROWS 16
 
-/* Accumulate item i's row; returns the number of touched items.  Runs on helper threads. */
+/*
+ * Accumulate item i's row; returns the number of touched items.  With fx
+ * (weighted only) the products go into fx in fixed point (simcore.h), the
+ * counts into slots either way.  Runs on helper threads.
+ */
 static int32
 AccumulateRow(const InteractionMatrix *m, int32 i, bool weighted,
-			  AccSlot *restrict slots, int32 *restrict touched)
+			  AccSlot *restrict slots, SimFixed *restrict fx, int32 *restrict touched)
 {
 	const int64 *restrict i_ptr = m->i_ptr;
 	const int32 *restrict i_user = m->i_user;
@@ -826,7 +830,19 @@ AccumulateRow(const InteractionMatrix *m, int32 i, bool weighted,
 		double		wu = i_w[a];
 		int64		end = u_ptr[u + 1];
 
-		if (weighted)
+		if (weighted && fx)
+		{
+			for (int64 b = u_ptr[u]; b < end; b++)
+			{
+				int32		j = u_item[b];
+
+				touched[nt] = j;
+				nt += (slots[j].cnt == 0);
+				slots[j].cnt++;
+				fx[j] += sim_fixed_of(wu * u_w[b]);
+			}
+		}
+		else if (weighted)
 		{
 			for (int64 b = u_ptr[u]; b < end; b++)
 			{
@@ -851,35 +867,6 @@ AccumulateRow(const InteractionMatrix *m, int32 i, bool weighted,
 				nt += (sl->cnt == 0);
 				sl->cnt++;
 			}
-		}
-	}
-	return nt;
-}
-
-/*
- * AccumulateRow's weighted loop with the products added in fixed point (see
- * simcore.h): the counts in slots, the sums in fx.  Runs on helper threads.
- */
-static int32
-AccumulateRowFixed(const InteractionMatrix *m, int32 i, AccSlot *restrict slots, SimFixed *restrict fx,
-				   int32 *restrict touched)
-{
-	int32		nt = 0;
-
-	for (int64 a = m->i_ptr[i]; a < m->i_ptr[i + 1]; a++)
-	{
-		int32		u = m->i_user[a];
-		double		wu = m->i_w[a];
-		int64		end = m->u_ptr[u + 1];
-
-		for (int64 b = m->u_ptr[u]; b < end; b++)
-		{
-			int32		j = m->u_item[b];
-
-			touched[nt] = j;
-			nt += (slots[j].cnt == 0);
-			slots[j].cnt++;
-			fx[j] += sim_fixed_of(wu * m->u_w[b]);
 		}
 	}
 	return nt;
@@ -987,20 +974,16 @@ ProcessItem(SimScratch *s, int32 i)
 	const SimParams *p = s->sh->p;
 	int32		nt;
 
-	if (s->sh->fixed)
+	nt = AccumulateRow(s->sh->m, i, SIM_IS_COSINE(p->metric) || p->metric == SIM_BM25 ||
+					   p->metric == SIM_RP3BETA, s->slots, s->fx, s->touched);
+	/* fixed point: the sums as the doubles ScoreRow reads */
+	for (int32 t = 0; s->fx && t < nt; t++)
 	{
-		nt = AccumulateRowFixed(s->sh->m, i, s->slots, s->fx, s->touched);
-		for (int32 t = 0; t < nt; t++)
-		{
-			int32		j = s->touched[t];
+		int32		j = s->touched[t];
 
-			s->slots[j].acc = sim_fixed_value(s->fx[j]);
-			s->fx[j] = 0;
-		}
+		s->slots[j].acc = sim_fixed_value(s->fx[j]);
+		s->fx[j] = 0;
 	}
-	else
-		nt = AccumulateRow(s->sh->m, i, SIM_IS_COSINE(p->metric) || p->metric == SIM_BM25 ||
-						   p->metric == SIM_RP3BETA, s->slots, s->touched);
 	ScoreRow(s, i, nt);
 }
 
@@ -1056,7 +1039,7 @@ ProcessEaseRow(SimScratch *s, int32 r, const double *prow)
 	AccSlot    *slots = s->slots;
 	int32	   *touched = s->touched;
 	int			nh = 0;
-	int32		nt = AccumulateRow(sh->m, i, false, slots, touched);
+	int32		nt = AccumulateRow(sh->m, i, false, slots, NULL, touched);
 
 	for (int32 t = 0; t < nt; t++)
 	{
@@ -1184,10 +1167,9 @@ sim_memory_estimate(const InteractionMatrix *m, const SimParams *p, int nthreads
  * finite input.  Returns the per-item sums of squares of the scaled weights.
  */
 CoreStatus
-simcore_cosine_scale(const CoreAlloc *alloc, const CoreInterrupts *hooks, InteractionMatrix *m, int *shift_out,
-					 CoreError *err)
+simcore_cosine_scale(const CoreAlloc *alloc, const CoreInterrupts *hooks, InteractionMatrix *m, CoreError *err)
 {
-	int		   *shift = shift_out ? shift_out : core_array(alloc, Max(m->n_items, 1), sizeof(int), false, err);
+	int		   *shift = core_array(alloc, Max(m->n_items, 1), sizeof(int), false, err);
 
 	if (shift == NULL)
 		return err->status;
@@ -1212,8 +1194,7 @@ simcore_cosine_scale(const CoreAlloc *alloc, const CoreInterrupts *hooks, Intera
 		if ((b & POLL_MASK) == 0)
 			core_check_interrupts(hooks);
 	}
-	if (shift_out == NULL)
-		core_release(alloc, shift);
+	core_release(alloc, shift);
 	return CORE_OK;
 }
 
@@ -1247,7 +1228,7 @@ sim_cosine_fixed(const InteractionMatrix *m, const SimParams *p)
 	}
 	if (q == INT32_MAX)
 		return false;			/* every weight 0 */
-	if (q < SIM_GRID_MIN || q > SIM_GRID_MAX || !(maxabs <= ldexp(1.0, SIM_GRID_MAX)))
+	if (!sim_grid_usable(q, maxabs))
 		return true;
 	for (int32 i = 0; i < m->n_items; i++)
 	{
@@ -1256,7 +1237,7 @@ sim_cosine_fixed(const InteractionMatrix *m, const SimParams *p)
 		/* users ascending, as the row kernel adds w(u,i)·w(u,i) */
 		for (int64 a = m->i_ptr[i]; a < m->i_ptr[i + 1]; a++)
 			ss += m->i_w[a] * m->i_w[a];
-		if (!(ldexp(ss, -2 * q) < 0x1p53))
+		if (!sim_norm_on_grid(ss, q))
 			return true;
 	}
 	return false;
@@ -1279,7 +1260,7 @@ PrepareCosine(const CoreAlloc *alloc, const CoreInterrupts *hooks, InteractionMa
 {
 	double	   *ss = core_array(alloc, Max(m->n_items, 1), sizeof(double), false, err);
 
-	if (ss == NULL || simcore_cosine_scale(alloc, hooks, m, NULL, err) != CORE_OK)
+	if (ss == NULL || simcore_cosine_scale(alloc, hooks, m, err) != CORE_OK)
 		return NULL;
 	for (int32 i = 0; i < m->n_items; i++)
 	{
@@ -1964,9 +1945,7 @@ simcore_rows_accumulate(SimRows *r, const InteractionMatrix *m, int32 i, bool we
 						const int32 **touched)
 {
 	*touched = r->touched;
-	if (r->fx && weighted)
-		return AccumulateRowFixed(m, i, r->slots, r->fx, r->touched);
-	return AccumulateRow(m, i, weighted, r->slots, r->touched);
+	return AccumulateRow(m, i, weighted, r->slots, r->fx, r->touched);
 }
 
 void

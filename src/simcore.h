@@ -206,15 +206,33 @@ sim_fixed_value(SimFixed v)
 
 /* the exponent of the lowest set bit of w's binary expansion (w finite, != 0) */
 extern int32 sim_weight_grid(double w);
+
+/*
+ * The grid's rule, for one server and the shards alike: the grid 2^q and
+ * the largest |w| keep products normal doubles, and an item's Σ w² (ss, in
+ * the weights' own units) is below 2^53 units of 2^2q.
+ */
+static inline bool
+sim_grid_usable(int32 q, double maxabs)
+{
+	return q >= SIM_GRID_MIN && q <= SIM_GRID_MAX && maxabs <= ldexp(1.0, SIM_GRID_MAX);
+}
+
+static inline bool
+sim_norm_on_grid(double ss, int32 q)
+{
+	return ldexp(ss, -2 * q) < 0x1p53;
+}
+
 extern bool sim_cosine_fixed(const InteractionMatrix *m, const SimParams *p);
 
 /*
- * Cosine's scaling of m in place (both copies): item i's weights times
- * 2^shift[i], its largest |w| into [0.5, 1) (shift NULL: not reported).
- * Main thread; polls hooks.
+ * Cosine's scaling of m in place (both copies): each item's weights times
+ * the power of two that brings its largest |w| into [0.5, 1).  Main thread;
+ * polls hooks.
  */
 extern CoreStatus simcore_cosine_scale(const CoreAlloc *a, const CoreInterrupts *hooks, InteractionMatrix *m,
-									   int *shift, CoreError *err);
+									   CoreError *err);
 
 /*
  * Pair sums row by row, for the per-shard partial sums of a distributed
