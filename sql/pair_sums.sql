@@ -3,7 +3,7 @@
 -- a cluster).  Here, without Citus: a hand-checked case against brute-force SQL; states grouped
 -- by disjoint sets of users and merged equal item_similarity over all the rows bit for bit
 -- (float8 text is exact) for every weight kind the merge accepts; weights off a power-of-two
--- grid refused for cosine; and every error branch (calls outside the aggregate, damaged bytes,
+-- grid merged in fixed point; adjusted cosine's centred states (0.9.0); and every error branch (calls outside the aggregate, damaged bytes,
 -- bad options, NULLs, non-finite weights).
 \i test/sql/expect_error.sql
 CREATE SCHEMA pair_sums_test;
@@ -96,7 +96,83 @@ SELECT pg_temp.expect_error($$SELECT * FROM media_reco.pair_sums_neighbors(
   (SELECT media_reco.pair_sums(user_id, item_id, w_wide, true, 'w_wide') FROM g))$$);
 SELECT merged('w_wide', 'jaccard', 10, 1, 0, 3) = single('w_wide', 'jaccard', 10, 1, 0) AS counts_merge;
 
--- 4. Errors
+-- 4. Adjusted cosine (0.9.0): pair_sums(metric, user, item, weight, weight_col) with metric
+--    'adjusted_cosine' centres each user's weights by the user's mean in the state that holds
+--    the user, as one server centres them, so the merge is bit for bit again.
+--    Hand-checked against brute-force SQL on ratings r: user means 10/3, 11/3, 8/3 and 3 (only
+--    positive similarities are kept: 10 and 20 are alike, 30 unlike both).
+CREATE TABLE r (user_id int, item_id int, w float8);
+INSERT INTO r VALUES (1, 10, 5), (1, 20, 4), (1, 30, 1), (2, 10, 4), (2, 20, 5), (2, 30, 2),
+                     (3, 10, 1), (3, 20, 2), (3, 30, 5), (4, 10, 2), (4, 40, 4), (5, 20, 3), (5, 40, 5);
+WITH c AS (SELECT user_id, item_id, w - avg(w) OVER (PARTITION BY user_id) AS w FROM r),
+     brute AS (
+  SELECT a.item_id AS i, b.item_id AS j, sum(a.w * b.w) / sqrt(
+           (SELECT sum(w * w) FROM c WHERE item_id = a.item_id) * (SELECT sum(w * w) FROM c WHERE item_id = b.item_id)) AS sim,
+         count(*) AS support
+    FROM c a JOIN c b ON a.user_id = b.user_id AND a.item_id <> b.item_id GROUP BY 1, 2)
+SELECT b.i AS item_id, b.j AS neighbor_id, round(n.similarity::numeric, 14) AS merged, round(b.sim::numeric, 14) AS brute,
+       n.support, b.support AS brute_support, n.rank
+  FROM brute b LEFT JOIN media_reco.pair_sums_neighbors(ARRAY(SELECT media_reco.pair_sums('adjusted_cosine', user_id, item_id, w, 'w')
+                                              FROM r GROUP BY user_id), 'adjusted_cosine') n
+    ON b.i = n.item_id AND b.j = n.neighbor_id
+ ORDER BY 1, 2;
+CREATE FUNCTION merged_for(wcol text, metric text, k int, ms int, sh float8, groups int) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE r text;
+BEGIN
+  EXECUTE format($q$SELECT md5(string_agg(x::text, ',' ORDER BY item_id, rank)) FROM media_reco.pair_sums_neighbors(
+      ARRAY(SELECT media_reco.pair_sums(%L, user_id, item_id, %s, %L) FROM g GROUP BY user_id %% %s), %L, %s, %s, %s) x$q$,
+      metric, coalesce(quote_ident(wcol), '1'), wcol, groups, metric, k, ms, sh) INTO r;
+  RETURN r;
+END $$;
+SELECT wcol, metric, k, ms, sh, groups, merged_for(wcol, metric, k, ms, sh, groups) = single(wcol, metric, k, ms, sh) AS bit_for_bit
+  FROM (VALUES ('w_int', 'adjusted_cosine', 10, 1, 0::float8, 4), ('w_int', 'adjusted_cosine', 7, 3, 5, 3),
+               ('w_int', 'adjusted_cosine', 500, 1, 0, 1), ('w_half', 'adjusted_cosine', 10, 2, 1.5, 4),
+               ('w_log', 'adjusted_cosine', 10, 1, 0, 4), ('w_half', 'adjusted_cosine', 10, 1, 0, 1),
+               ('w_log', 'cosine', 10, 1, 0, 4), ('w_int', 'jaccard', 10, 2, 0, 4),
+               ('w_int', 'conditional', 10, 1, 2.5, 3)) v(wcol, metric, k, ms, sh, groups)
+ ORDER BY 1 NULLS FIRST, 2, 3;
+-- against a brute-force SQL adjusted cosine over the same rows (duplicates summed, then centred)
+WITH w AS (SELECT user_id, item_id, sum(w_int) AS w FROM g GROUP BY 1, 2),
+     c AS (SELECT user_id, item_id, w - avg(w) OVER (PARTITION BY user_id) AS w FROM w),
+     d AS (SELECT a.item_id AS i, b.item_id AS j, sum(a.w * b.w) AS dot
+             FROM c a JOIN c b USING (user_id) GROUP BY 1, 2),
+     sim AS (SELECT d.i, d.j, d.dot / sqrt(di.dot * dj.dot) AS s
+               FROM d JOIN d di ON di.i = d.i AND di.j = d.i JOIN d dj ON dj.i = d.j AND dj.j = d.j WHERE d.i <> d.j)
+SELECT count(*) > 100 AS compared, max(abs(x.similarity - sim.s)) < 1e-13 AS within_1e13
+  FROM media_reco.pair_sums_neighbors(ARRAY(SELECT media_reco.pair_sums('adjusted_cosine', user_id, item_id, w_int, 'w_int')
+                                              FROM g GROUP BY user_id % 4), 'adjusted_cosine', 10) x
+  JOIN sim ON sim.i = x.item_id AND sim.j = x.neighbor_id;
+-- centred sums are adjusted cosine's only, and adjusted cosine reads only centred sums (22023)
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.pair_sums_neighbors(
+  (SELECT media_reco.pair_sums('adjusted_cosine', user_id, item_id, w, 'w') FROM h), 'cosine')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.pair_sums_neighbors(
+  (SELECT media_reco.pair_sums(user_id, item_id, w, true, 'w') FROM h), 'adjusted_cosine')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.pair_sums_neighbors(ARRAY[
+  (SELECT media_reco.pair_sums('adjusted_cosine', user_id, item_id, w, 'w') FROM h WHERE user_id = 1),
+  (SELECT media_reco.pair_sums('cosine', user_id, item_id, w, 'w') FROM h WHERE user_id > 1)], 'adjusted_cosine')$$);
+-- ... while their counts are the counts
+SELECT count(*) AS centred_counts_as_jaccard FROM (
+  SELECT * FROM media_reco.pair_sums_neighbors((SELECT media_reco.pair_sums('adjusted_cosine', user_id, item_id, w, 'w') FROM h), 'jaccard')
+  INTERSECT SELECT * FROM media_reco.item_similarity('h', metric => 'jaccard')) x;
+-- metrics that need global statistics have no per-shard sums; unknown and NULL metrics
+SELECT pg_temp.expect_error($$SELECT media_reco.pair_sums('pearson', user_id, item_id, w, 'w') FROM h$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.pair_sums('bm25', user_id, item_id, w, 'w') FROM h$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.pair_sums('nosuch', user_id, item_id, w, 'w') FROM h$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.pair_sums(NULL::text, user_id, item_id, w, 'w') FROM h$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.pair_sums_neighbors(
+  (SELECT media_reco.pair_sums('cosine', user_id, item_id, w, 'w') FROM h), 'pearson')$$);
+-- a quoted boolean still means the boolean form (0.8.0's calls keep their meaning)
+SELECT count(*) AS quoted_true_is_boolean FROM (
+  SELECT * FROM media_reco.pair_sums_neighbors((SELECT media_reco.pair_sums(user_id, item_id, w, 't', 'w') FROM h))
+  INTERSECT SELECT * FROM media_reco.item_similarity('h', weight_col => 'w')) x;
+-- unweighted: every user's weights 1, all centred to 0, no similarity on one server or merged
+SELECT (SELECT count(*) FROM media_reco.pair_sums_neighbors(
+          ARRAY(SELECT media_reco.pair_sums('adjusted_cosine', user_id, item_id, 1, NULL) FROM g GROUP BY user_id % 3),
+          'adjusted_cosine')) AS merged_unweighted,
+       (SELECT count(*) FROM media_reco.item_similarity('pair_sums_test.g', metric => 'adjusted_cosine')) AS single_unweighted;
+
+-- 5. Errors
 -- outside the aggregate
 SELECT pg_temp.expect_error($$SELECT media_reco.pair_sums_step(NULL, 1, 2, 1.0, true, 'w')$$);
 SELECT pg_temp.expect_error($$SELECT media_reco.pair_sums_combine(NULL, '\x00'::bytea)$$);

@@ -87,6 +87,7 @@ typedef struct PsObject
 	MemoryContext build;		/* the rows and their matrix, dropped once encoded */
 	TripleBuffer *tb;
 	bool		weighted;
+	bool		centred;		/* adjusted cosine: centred by user before encoding */
 	char	   *weight_col;
 	int64		rows;
 	double		max_abs;
@@ -294,6 +295,7 @@ PsEncodeShard(PsObject *o)
 	o->tb = NULL;
 	memset(&sh, 0, sizeof(sh));
 	sh.weighted = o->weighted;
+	sh.centred = o->centred;
 	sh.raw_rows = o->rows;
 	sh.max_abs_raw = o->max_abs;
 	sh.q = o->q == INT32_MAX ? 0 : o->q;
@@ -361,27 +363,63 @@ NotInAggregate(const char *fn)
 }
 
 /*
- * pair_sums_step(state, user, item, weight, weighted, weight_col): one row.
- * Rows with a NULL user, item or weight are skipped (a refresh's query
- * reads only usable rows); a NaN or infinite weight is 22023 naming
- * weight_col, as when one server reads it.
+ * The first row's choice of sums: metric_form false is pair_sums(user, item,
+ * weight, weighted boolean, weight_col), true pair_sums(metric text, user,
+ * item, weight, weight_col), whose metric names what the states will be
+ * merged for.  (The metric comes first so that no call of the boolean form,
+ * pair_sums(u, i, w, 't', NULL) included, resolves to the metric form.)
  */
-PG_FUNCTION_INFO_V1(pair_sums_step);
-Datum
-pair_sums_step(PG_FUNCTION_ARGS)
+static void
+PsChooseSums(FunctionCallInfo fcinfo, bool metric_form, PsObject *o)
+{
+	SimMetric	m;
+	char	   *name;
+
+	if (!metric_form)
+	{
+		check_not_null(fcinfo, 4, "weighted");
+		o->weighted = PG_GETARG_BOOL(4);
+		return;
+	}
+	check_not_null(fcinfo, 1, "metric");
+	name = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	if (!sim_metric_parse(name, &m))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown metric \"%s\"", name),
+				 errhint("pair_sums computes the sums of cosine, adjusted_cosine, jaccard and conditional.")));
+	if (!(m == SIM_COSINE || m == SIM_ADJUSTED_COSINE || m == SIM_JACCARD || m == SIM_CONDITIONAL))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("metric %s is not merged from pair sums", sim_metric_name(m)),
+				 errhint("pair_sums computes the sums of cosine, adjusted_cosine, jaccard and conditional; %s needs global statistics of the rows.",
+						 sim_metric_name(m))));
+	o->weighted = SIM_IS_COSINE(m);
+	o->centred = m == SIM_ADJUSTED_COSINE;
+}
+
+/*
+ * One row of pair_sums (pair_sums_step: (state, user, item, weight, weighted,
+ * weight_col); pair_sums_metric_step: (state, metric, user, item, weight,
+ * weight_col)).  Rows with a NULL user, item or weight are skipped (a
+ * refresh's query reads only usable rows); a NaN or infinite weight is 22023
+ * naming weight_col, as when one server reads it.
+ */
+static Datum
+PsStep(FunctionCallInfo fcinfo, bool metric_form)
 {
 	MemoryContext aggcxt;
 	MemoryContext old;
 	PsObject   *o;
 	double		w;
+	int			ua = metric_form ? 2 : 1;	/* the user's argument; the item and weight follow */
 
 	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		NotInAggregate("pair_sums_step");
+		NotInAggregate(metric_form ? "pair_sums_metric_step" : "pair_sums_step");
 	if (PG_ARGISNULL(0))
 	{
-		check_not_null(fcinfo, 4, "weighted");
 		o = PsCreate(aggcxt, PS_SHARD);
-		o->weighted = PG_GETARG_BOOL(4);
+		PsChooseSums(fcinfo, metric_form, o);
 		if (!PG_ARGISNULL(5))
 			o->weight_col = MemoryContextStrdup(o->hdr.eoh_context, text_to_cstring(PG_GETARG_TEXT_PP(5)));
 		o->q = INT32_MAX;
@@ -405,9 +443,9 @@ pair_sums_step(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("the state of media_reco.pair_sums was already encoded")));
 	}
-	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
+	if (PG_ARGISNULL(ua) || PG_ARGISNULL(ua + 1) || PG_ARGISNULL(ua + 2))
 		PG_RETURN_DATUM(EOHPGetRWDatum(&o->hdr));
-	w = PG_GETARG_FLOAT8(3);
+	w = PG_GETARG_FLOAT8(ua + 2);
 	if (isnan(w) || isinf(w))
 	{
 		SourceSpec	s;
@@ -425,11 +463,27 @@ pair_sums_step(PG_FUNCTION_ARGS)
 		o->last_w = w;
 	}
 	old = MemoryContextSwitchTo(o->build);
-	triples_add(o->tb, PG_GETARG_INT64(1), PG_GETARG_INT64(2), w);
+	triples_add(o->tb, PG_GETARG_INT64(ua), PG_GETARG_INT64(ua + 1), w);
 	MemoryContextSwitchTo(old);
 	if ((o->rows & 0xFFFF) == 0)
 		CHECK_FOR_INTERRUPTS();
 	PG_RETURN_DATUM(EOHPGetRWDatum(&o->hdr));
+}
+
+/* pair_sums_step(state, user, item, weight, weighted, weight_col) */
+PG_FUNCTION_INFO_V1(pair_sums_step);
+Datum
+pair_sums_step(PG_FUNCTION_ARGS)
+{
+	return PsStep(fcinfo, false);
+}
+
+/* pair_sums_metric_step(state, metric, user, item, weight, weight_col) */
+PG_FUNCTION_INFO_V1(pair_sums_metric_step);
+Datum
+pair_sums_metric_step(PG_FUNCTION_ARGS)
+{
+	return PsStep(fcinfo, true);
 }
 
 /* pair_sums_combine(a, b): the states of both, in one bundle */
@@ -521,11 +575,12 @@ pair_sums_neighbors(PG_FUNCTION_ARGS)
 	check_not_null(fcinfo, 4, "shrinkage");
 	metric = arg_text_or_null(fcinfo, 1);
 	check_sim_params(metric, PG_GETARG_INT32(2), PG_GETARG_INT32(3), PG_GETARG_FLOAT8(4), &p);
-	if (!(p.metric == SIM_COSINE || p.metric == SIM_JACCARD || p.metric == SIM_CONDITIONAL))
+	if (!(p.metric == SIM_COSINE || p.metric == SIM_ADJUSTED_COSINE || p.metric == SIM_JACCARD ||
+		  p.metric == SIM_CONDITIONAL))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("metric \"%s\" cannot be merged from pair sums", metric),
-				 errhint("Pair sums serve cosine, jaccard and conditional; compute the others with item_similarity.")));
+				 errhint("Pair sums serve cosine, adjusted_cosine, jaccard and conditional; compute the others with item_similarity.")));
 	work = AllocSetContextCreate(CurrentMemoryContext, "media_reco pair_sums_neighbors",
 								 ALLOCSET_DEFAULT_SIZES);
 	if (get_fn_expr_argtype(fcinfo->flinfo, 0) == BYTEAOID)
@@ -571,7 +626,10 @@ pair_sums_neighbors(PG_FUNCTION_ARGS)
  * A shard's state lists each item's co-occurring items once, at most
  * I (I - 1) entries over I items and at most Σ_u n_u (n_u - 1) over its
  * users' histories; an entry takes about 4 bytes (3 for counts only, or
- * unweighted), a row about 12 as text.  One pass over the shards (SPI connected).
+ * unweighted), but about 16 when the sums go in fixed point (a 128-bit
+ * varint): adjusted cosine's centred weights, or a cosine's weights that are
+ * not all multiples of 2^-12 (the pass checks); a row takes about 12 bytes
+ * as text.  One pass over the shards (SPI connected).
  */
 static char *
 PairSumsNotWorthwhile(const SourceSpec *src, const SimParams *p)
@@ -588,11 +646,20 @@ PairSumsNotWorthwhile(const SourceSpec *src, const SimParams *p)
 				entries,
 				push,
 				pull;
+	int			per_entry;
+	bool		on_grid;
 
 	/* three queries: Citus plans no subquery in a target list */
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT pg_catalog.sum(n)::pg_catalog.float8, pg_catalog.sum(n::pg_catalog.float8 * (n - 1))"
-					 " FROM (SELECT pg_catalog.count(*) AS n FROM %s WHERE ", source_relname(src));
+	appendStringInfoString(&sql, "SELECT pg_catalog.sum(n)::pg_catalog.float8, pg_catalog.sum(n::pg_catalog.float8 * (n - 1)),"
+						   " pg_catalog.bool_and(g) FROM (SELECT pg_catalog.count(*) AS n, ");
+	if (p->metric == SIM_COSINE && src->weight_col)
+		appendStringInfo(&sql, "pg_catalog.bool_and((%s)::pg_catalog.float8 * 4096"
+						 " OPERATOR(pg_catalog.=) pg_catalog.trunc((%s)::pg_catalog.float8 * 4096)) AS g",
+						 quote_identifier(src->weight_col), quote_identifier(src->weight_col));
+	else
+		appendStringInfoString(&sql, "true AS g");
+	appendStringInfo(&sql, " FROM %s WHERE ", source_relname(src));
 	source_append_usable(&sql, src, NULL);
 	appendStringInfo(&sql, " GROUP BY %s) s", quote_identifier(src->user_col));
 	rc = SPI_execute(sql.data, true, 1);
@@ -602,6 +669,8 @@ PairSumsNotWorthwhile(const SourceSpec *src, const SimParams *p)
 	if (isnull)
 		return NULL;			/* no rows: nothing to move either way */
 	pairs = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	on_grid = p->metric != SIM_ADJUSTED_COSINE &&
+		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
 
 	resetStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT pg_catalog.count(DISTINCT %s)::pg_catalog.float8 FROM %s WHERE ",
@@ -620,7 +689,11 @@ PairSumsNotWorthwhile(const SourceSpec *src, const SimParams *p)
 	shards = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	entries = Min(Max(shards, 1) * items * Max(items - 1, 0), pairs);
 	/* sums beside the counts for a weighted cosine (an unweighted one sends them only for duplicates) */
-	push = entries * (SIM_IS_COSINE(p->metric) && src->weight_col != NULL ? 4 : 3);
+	if (SIM_IS_COSINE(p->metric) && src->weight_col != NULL)
+		per_entry = on_grid ? 4 : 16;
+	else
+		per_entry = 3;
+	push = entries * per_entry;
 	pull = rows * 12;
 	if (push < pull)
 		return NULL;
@@ -640,8 +713,9 @@ pairsums_ineligible(const SourceSpec *src, const SimParams *p)
 
 	if (media_reco_citus_pair_sums == CITUS_PAIR_SUMS_OFF)
 		return pstrdup("media_reco.citus_pair_sums is off");
-	if (!(p->metric == SIM_COSINE || p->metric == SIM_JACCARD || p->metric == SIM_CONDITIONAL))
-		return psprintf("%s is not a function of pair sums and counts alone (only cosine, jaccard and conditional are)",
+	if (!(p->metric == SIM_COSINE || p->metric == SIM_ADJUSTED_COSINE || p->metric == SIM_JACCARD ||
+		  p->metric == SIM_CONDITIONAL))
+		return psprintf("%s is not a function of per-user pair sums and counts alone (only cosine, adjusted_cosine, jaccard and conditional are)",
 						sim_metric_name(p->metric));
 	if (src->time_col)
 		return pstrdup("time-decayed weights are not multiples of one power of two, so their sums depend on the order of addition");
@@ -799,15 +873,15 @@ pairsums_refresh(const SourceSpec *src, const SimParams *p, MemoryContext work, 
 		}
 	}
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT media_reco.pair_sums((%s)::pg_catalog.int8, (%s)::pg_catalog.int8, ",
+	/* the metric form: the workers centre adjusted cosine's weights by user */
+	appendStringInfo(&sql, "SELECT media_reco.pair_sums(%s::pg_catalog.text, (%s)::pg_catalog.int8, (%s)::pg_catalog.int8, ",
+					 quote_literal_cstr(sim_metric_name(p->metric)),
 					 quote_identifier(src->user_col), quote_identifier(src->item_col));
 	if (src->weight_col)
-		appendStringInfo(&sql, "(%s)::pg_catalog.float8, %s, %s::pg_catalog.text",
-						 quote_identifier(src->weight_col), SIM_IS_COSINE(p->metric) ? "true" : "false",
-						 quote_literal_cstr(src->weight_col));
+		appendStringInfo(&sql, "(%s)::pg_catalog.float8, %s::pg_catalog.text",
+						 quote_identifier(src->weight_col), quote_literal_cstr(src->weight_col));
 	else
-		appendStringInfo(&sql, "1::pg_catalog.float8, %s, NULL::pg_catalog.text",
-						 SIM_IS_COSINE(p->metric) ? "true" : "false");
+		appendStringInfoString(&sql, "1::pg_catalog.float8, NULL::pg_catalog.text");
 	appendStringInfo(&sql, ") FROM %s WHERE ", source_relname(src));
 	source_append_usable(&sql, src, NULL);
 	/*

@@ -26,7 +26,8 @@ extern const struct config_enum_entry citus_pair_sums_options[];
  * Why src and p cannot be refreshed from pushed-down pair sums (a
  * palloc'd sentence), or NULL when they can: a Citus table hash-distributed
  * by the user column, a metric that reads only pair sums, counts and
- * degrees (cosine, jaccard, conditional), no time decay; and, with the
+ * degrees and whose per-user weights a shard can compute (cosine, adjusted
+ * cosine, jaccard, conditional), no time decay; and, with the
  * setting at auto, pair sums estimated to move fewer bytes than the rows
  * (an extra pass over the shards: rows, distinct items, Σ_u n_u(n_u - 1)).
  * Callers first check relation_is_citus_table.  SPI must not be connected.

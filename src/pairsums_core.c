@@ -361,6 +361,7 @@ pairsums_encode(const CoreAlloc *a, InteractionMatrix *m, const PairSumsShard *s
 	int32		n = m->n_items;
 	int64		entries = 0;
 	size_t		entries_at;
+	PairSumsShard centred;
 
 	*out = NULL;
 	*len = 0;
@@ -368,6 +369,26 @@ pairsums_encode(const CoreAlloc *a, InteractionMatrix *m, const PairSumsShard *s
 	w.a = a;
 	w.max = max_bytes;
 	w.err = err;
+
+	if (sh->weighted && sh->centred)
+	{
+		/* adjusted cosine: the grid, the largest |w| and every sum below are the centred weights' */
+		int32		q = INT32_MAX;
+		double		mx = 0;
+
+		if (simcore_center_users(a, hooks, m, err) != CORE_OK)
+			return err->status;
+		for (int64 p = 0; p < m->nnz; p++)
+		{
+			if (m->i_w[p] != 0)
+				q = Min(q, sim_weight_grid(m->i_w[p]));
+			mx = Max(mx, fabs(m->i_w[p]));
+		}
+		centred = *sh;
+		centred.q = q == INT32_MAX ? 0 : q;
+		centred.max_abs_raw = mx;
+		sh = &centred;
+	}
 
 	if (sh->weighted)
 	{
@@ -409,7 +430,8 @@ pairsums_encode(const CoreAlloc *a, InteractionMatrix *m, const PairSumsShard *s
 	PutU64(&w, PAIRSUMS_MAGIC, 4);
 	PutU64(&w, PAIRSUMS_VERSION, 1);
 	PutU64(&w, (sh->weighted ? PAIRSUMS_WEIGHTED : 0) | (exact ? PAIRSUMS_EXACT : 0) |
-		   (unit ? PAIRSUMS_UNIT : 0) | (fixed ? PAIRSUMS_FIXED : 0), 1);
+		   (unit ? PAIRSUMS_UNIT : 0) | (fixed ? PAIRSUMS_FIXED : 0) |
+		   (sh->weighted && sh->centred ? PAIRSUMS_CENTRED : 0), 1);
 	PutU64(&w, sh->port, 2);
 	PutU64(&w, (uint64) sh->raw_rows, 8);
 	PutU64(&w, (uint64) (int64) m->n_users, 8);
@@ -613,8 +635,11 @@ HeaderAt(const char *data, size_t len, PairSumsHeader *h, int s, CoreError *err)
 	h->max_abs_raw = GetF64(&r);
 	h->seconds = GetF64(&r);
 	h->entries = (int64) GetU64(&r, 8);
-	if ((h->flags & ~(PAIRSUMS_WEIGHTED | PAIRSUMS_EXACT | PAIRSUMS_UNIT | PAIRSUMS_FIXED)) != 0)
+	if ((h->flags & ~(PAIRSUMS_WEIGHTED | PAIRSUMS_EXACT | PAIRSUMS_UNIT | PAIRSUMS_FIXED |
+					  PAIRSUMS_CENTRED)) != 0)
 		return Corrupt(err, s, "unknown flags");
+	if ((h->flags & PAIRSUMS_CENTRED) && !(h->flags & PAIRSUMS_WEIGHTED))
+		return Corrupt(err, s, "centred weights on an unweighted state");
 	if ((h->flags & PAIRSUMS_UNIT) &&
 		(!(h->flags & PAIRSUMS_WEIGHTED) || !(h->flags & PAIRSUMS_EXACT) || h->q != 0))
 		return Corrupt(err, s, "unit weights on an unweighted, inexact or scaled state");
@@ -712,6 +737,16 @@ MergeHeaders(Merge *mg)
 		c->r.end = (const unsigned char *) mg->states[s] + mg->lens[s] - 4;	/* the CRC */
 		if (mg->weighted && !(c->h.flags & PAIRSUMS_WEIGHTED) && c->h.nnz > 0)
 			return Corrupt(mg->err, s, "counts only, but the metric needs the sums");
+		if (mg->weighted && c->h.nnz > 0 &&
+			((c->h.flags & PAIRSUMS_CENTRED) != 0) != (mg->p->metric == SIM_ADJUSTED_COSINE))
+		{
+			core_error(mg->err, CORE_INVALID, "state %d holds the sums of %s weights, not those %s reads",
+					   s + 1, (c->h.flags & PAIRSUMS_CENTRED) ? "centred" : "uncentred",
+					   sim_metric_name(mg->p->metric));
+			return core_error_hint(mg->err, "%s", (c->h.flags & PAIRSUMS_CENTRED)
+								   ? "These pair sums were computed for adjusted_cosine (pair_sums with metric 'adjusted_cosine'); merge them with that metric, or compute them again for this one."
+								   : "adjusted_cosine merges pair sums of weights centred by user: compute them with pair_sums('adjusted_cosine', user, item, weight, weight_col).");
+		}
 		out->raw_rows += c->h.raw_rows;
 		out->users += c->h.users;
 		out->nnz += c->h.nnz;
@@ -1206,7 +1241,8 @@ pairsums_merge(const CoreAlloc *a, const char *const *states, const size_t *lens
 	memset(out, 0, sizeof(*out));
 	out->exact = true;
 	out->n_states = n;
-	if (!(p->metric == SIM_COSINE || p->metric == SIM_JACCARD || p->metric == SIM_CONDITIONAL))
+	if (!(p->metric == SIM_COSINE || p->metric == SIM_ADJUSTED_COSINE || p->metric == SIM_JACCARD ||
+		  p->metric == SIM_CONDITIONAL))
 		return core_error(err, CORE_INVALID, "metric %s is not merged from pair sums",
 						  sim_metric_name(p->metric));
 	memset(&mg, 0, sizeof(mg));

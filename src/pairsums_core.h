@@ -38,7 +38,9 @@
  * zigzag varint; "V" and "Z" the same up to 128 bits):
  *   header: u32 magic 'MRPS' | u8 version 2 | u8 flags (1 weighted, 2 exact
  *     (units), 4 unit: weighted with every weight 1, q 0; the sums equal the
- *     counts and the norms the degrees, so neither is written below; 8 fixed)
+ *     counts and the norms the degrees, so neither is written below; 8 fixed;
+ *     16 centred: weighted, every user's weights minus the user's mean, the
+ *     header's q and max and every sum and norm those of the centred weights)
  *     | u16 node port | i64 raw rows | i64 users | i64 distinct pairs
  *     | i32 items | i32 q (units; 0 when fixed) | f64 max |raw weight|
  *     | f64 cpu seconds | i64 row entries
@@ -66,12 +68,14 @@
 #define PAIRSUMS_EXACT		2
 #define PAIRSUMS_UNIT		4	/* weighted, every weight 1: no sums or norms written */
 #define PAIRSUMS_FIXED		8	/* weighted, off its grid: fixed-point sums */
+#define PAIRSUMS_CENTRED	16	/* weighted, each user's weights minus the user's mean (adjusted cosine) */
 #define PAIRSUMS_HEADER		64
 
 /* What the shard's reader saw before the matrix was built. */
 typedef struct PairSumsShard
 {
 	bool		weighted;		/* the metric reads the sums (cosine) */
+	bool		centred;		/* weighted, centred by user first (adjusted cosine) */
 	int64		raw_rows;		/* rows read, duplicates included */
 	double		max_abs_raw;	/* largest |weight| of a row */
 	int32		q;				/* every row's weight is a multiple of 2^q (0: none nonzero) */
@@ -81,7 +85,11 @@ typedef struct PairSumsShard
 
 /*
  * Encode m (built from the shard's rows, m's own weights, unscaled) into a
- * fresh buffer from a (*out, *len).  Fixed-point sums scale m's weights in
+ * fresh buffer from a (*out, *len).  With sh->centred, m's weights are first
+ * centred by user in place (simcore_center_users), as one server centres
+ * them for adjusted cosine: a user's rows are all in one shard, so the
+ * centred weights are one server's bit for bit, and the grid rule and the
+ * sums below are theirs.  Fixed-point sums scale m's weights in
  * place (simcore_cosine_scale).  CORE_LIMIT when it would exceed max_bytes.
  * Polls hooks.  Main thread.
  */
@@ -134,9 +142,11 @@ typedef struct PairSumsResult
 
 /*
  * Merge n shards' states (each checked as it is read: CORE_CORRUPT, with
- * what is wrong) into top-k lists for p (cosine, jaccard, conditional;
- * others CORE_INVALID), exactly as sim_compute over all the shards' rows in
- * one matrix.  The states must come from disjoint sets of users.  Memory:
+ * what is wrong) into top-k lists for p (cosine, adjusted cosine, jaccard,
+ * conditional; others CORE_INVALID), exactly as sim_compute over all the
+ * shards' rows in one matrix.  Adjusted cosine needs centred states, cosine
+ * uncentred ones (CORE_INVALID otherwise); the counts of either serve
+ * jaccard and conditional.  The states must come from disjoint sets of users.  Memory:
  * the lists plus about 40 bytes per item and 16 per item per state.  Polls
  * hooks.  Main thread.
  */

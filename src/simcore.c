@@ -1139,7 +1139,8 @@ sim_memory_estimate(const InteractionMatrix *m, const SimParams *p, int nthreads
 
 	if (p->metric == SIM_RP3BETA)
 		total += (double) m->n_items * sizeof(double);
-	if (sim_cosine_fixed(m, p))
+	/* adjusted cosine decides after centring (sim_compute): count its fixed-point sums always */
+	if (p->metric == SIM_ADJUSTED_COSINE || sim_cosine_fixed(m, p))
 		total += (double) nthreads * m->n_items * sizeof(SimFixed);
 	if (p->metric == SIM_EASE)
 	{
@@ -1211,13 +1212,11 @@ sim_weight_grid(double w)
 }
 
 bool
-sim_cosine_fixed(const InteractionMatrix *m, const SimParams *p)
+sim_weights_off_grid(const InteractionMatrix *m)
 {
 	int32		q = INT32_MAX;
 	double		maxabs = 0;
 
-	if (p->metric != SIM_COSINE)
-		return false;
 	for (int64 a = 0; a < m->nnz; a++)
 	{
 		double		w = m->i_w[a];
@@ -1241,6 +1240,12 @@ sim_cosine_fixed(const InteractionMatrix *m, const SimParams *p)
 			return true;
 	}
 	return false;
+}
+
+bool
+sim_cosine_fixed(const InteractionMatrix *m, const SimParams *p)
+{
+	return p->metric == SIM_COSINE && sim_weights_off_grid(m);
 }
 
 /*
@@ -1348,6 +1353,12 @@ CenterRows(const CoreAlloc *alloc, const CoreInterrupts *hooks, int32 nrows, con
 		other_w[a] -= mean[other_row[a]];
 	core_release(alloc, mean);
 	return CORE_OK;
+}
+
+CoreStatus
+simcore_center_users(const CoreAlloc *a, const CoreInterrupts *hooks, InteractionMatrix *m, CoreError *err)
+{
+	return CenterRows(a, hooks, m->n_users, m->u_ptr, m->u_w, m->nnz, m->i_user, m->i_w, err);
 }
 
 /*
@@ -1514,20 +1525,24 @@ PrepareRp3beta(const CoreAlloc *alloc, const CoreInterrupts *hooks, InteractionM
  * of squares into *sumsq, RP3beta's denominators into *rp3_den
  */
 static CoreStatus
-ComputePrepare(const CoreAlloc *a, InteractionMatrix *m, const SimParams *p, const int32 *deg, bool fixed,
+ComputePrepare(const CoreAlloc *a, InteractionMatrix *m, const SimParams *p, const int32 *deg, bool *fixed,
 			   const CoreInterrupts *hooks, double **sumsq, double **rp3_den, CoreError *err)
 {
 	*sumsq = NULL;
 	*rp3_den = NULL;
 	if (p->metric == SIM_BM25 && ApplyBm25(a, hooks, m, p->bm25_k1, p->bm25_b, err) != CORE_OK)
 		return err->status;
-	if (p->metric == SIM_ADJUSTED_COSINE &&
-		CenterRows(a, hooks, m->n_users, m->u_ptr, m->u_w, m->nnz, m->i_user, m->i_w, err) != CORE_OK)
-		return err->status;
+	if (p->metric == SIM_ADJUSTED_COSINE)
+	{
+		if (simcore_center_users(a, hooks, m, err) != CORE_OK)
+			return err->status;
+		/* the centred weights are a cosine's input: the grid rule is theirs */
+		*fixed = sim_weights_off_grid(m);
+	}
 	if (p->metric == SIM_PEARSON &&
 		CenterRows(a, hooks, m->n_items, m->i_ptr, m->i_w, m->nnz, m->u_item, m->u_w, err) != CORE_OK)
 		return err->status;
-	if (SIM_IS_COSINE(p->metric) && (*sumsq = PrepareCosine(a, hooks, m, fixed, err)) == NULL)
+	if (SIM_IS_COSINE(p->metric) && (*sumsq = PrepareCosine(a, hooks, m, *fixed, err)) == NULL)
 		return err->status;
 	if (p->metric == SIM_RP3BETA && PrepareRp3beta(a, hooks, m, p, deg, rp3_den, err) != CORE_OK)
 		return err->status;
@@ -1595,7 +1610,7 @@ ComputeSparse(const CoreAlloc *a, InteractionMatrix *m, const SimParams *p, int 
 	for (int32 i = 0; i < n; i++)
 		deg[i] = (int32) (m->i_ptr[i + 1] - m->i_ptr[i]);
 	fixed = sim_cosine_fixed(m, p);		/* before any reweighting: it reads the weights given */
-	if (ComputePrepare(a, m, p, deg, fixed, hooks, &sumsq, &rp3_den, err) != CORE_OK)
+	if (ComputePrepare(a, m, p, deg, &fixed, hooks, &sumsq, &rp3_den, err) != CORE_OK)
 		return err->status;
 	if (sumsq)
 	{

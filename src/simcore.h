@@ -171,7 +171,7 @@ extern CoreStatus simcore_compute(const CoreAlloc *a, InteractionMatrix *m, cons
  * doubles once, by sim_fixed_value (a correctly rounded conversion).
  *
  * sim_cosine_fixed says whether sim_compute takes this path for m: metric
- * cosine, and the double sums would not be exact, i.e. not every weight is
+ * cosine (adjusted cosine: the same over its centred weights), and the double sums would not be exact, i.e. not every weight is
  * a multiple of one power of two 2^q (SIM_GRID_MIN <= q <= SIM_GRID_MAX,
  * |w| <= 2^SIM_GRID_MAX) with every item's Σ w² below 2^53 units of 2^2q
  * (by Cauchy-Schwarz every partial sum of every pair is then exact).  On
@@ -224,7 +224,27 @@ sim_norm_on_grid(double ss, int32 q)
 	return ldexp(ss, -2 * q) < 0x1p53;
 }
 
+/*
+ * Whether m's weights as they are now are off the grid (the rule above),
+ * so a cosine over them adds in fixed point.  sim_cosine_fixed is that for
+ * a plain cosine over the weights given.  Adjusted cosine applies the same
+ * rule to the weights after centring by user (simcore_center_users), so a
+ * centred shard and one server choose alike; Pearson's item means are
+ * global, so it keeps double sums and is not merged from shards.
+ */
+extern bool sim_weights_off_grid(const InteractionMatrix *m);
 extern bool sim_cosine_fixed(const InteractionMatrix *m, const SimParams *p);
+
+/*
+ * Adjusted cosine's centring, in place in both copies: each user's weights
+ * minus the user's mean weight (a user whose weights are all equal gets
+ * exact zeros).  A user's mean reads only that user's rows, in ascending
+ * item order, so a shard holding all of a user's rows centres them bit for
+ * bit as one server does.  CORE_RANGE when a centred weight overflows.
+ * Main thread; polls hooks.
+ */
+extern CoreStatus simcore_center_users(const CoreAlloc *a, const CoreInterrupts *hooks, InteractionMatrix *m,
+									   CoreError *err);
 
 /*
  * Cosine's scaling of m in place (both copies): each item's weights times

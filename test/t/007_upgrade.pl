@@ -1,5 +1,5 @@
 # Upgrades: a database created at each released version (0.1.0, 0.2.0, 0.3.0,
-# 0.4.0, 0.5.0, 0.6.0 and 0.7.0, the frozen scripts in the repo, run against the new library), filled
+# 0.4.0, 0.5.0, 0.6.0, 0.7.0 and 0.8.0, the frozen scripts in the repo, run against the new library), filled
 # with recommenders and models, then ALTER EXTENSION media_reco UPDATE (along
 # the chain of update scripts), must have exactly the catalogue of a fresh install of the
 # new version in another database, and its old data must answer as before;
@@ -10,7 +10,7 @@
 # a forest trained after the update explains as on a fresh install.
 # citus_setup (0.6.0) exists after the update and, with no Citus here, fails
 # with 55000 as on a fresh install; pair_sums (0.7.0) merges as on a fresh
-# install.
+# install, and so does its metric form (0.9.0) for adjusted cosine.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -28,12 +28,14 @@ $node->start;
 
 my $default = $node->safe_psql('postgres',
 	q{SELECT default_version FROM pg_available_extensions WHERE name = 'media_reco'});
-is($default, '0.8.0', 'the default version is 0.8.0');
+is($default, '0.9.0', 'the default version is 0.9.0');
 # the update scripts chain: each version goes through the later ones
-my %paths = ('0.1.0' => '0.1.0--0.2.0--0.3.0--0.4.0--0.5.0--0.6.0--0.7.0--0.8.0',
-	'0.2.0' => '0.2.0--0.3.0--0.4.0--0.5.0--0.6.0--0.7.0--0.8.0',
-	'0.3.0' => '0.3.0--0.4.0--0.5.0--0.6.0--0.7.0--0.8.0', '0.4.0' => '0.4.0--0.5.0--0.6.0--0.7.0--0.8.0',
-	'0.5.0' => '0.5.0--0.6.0--0.7.0--0.8.0', '0.6.0' => '0.6.0--0.7.0--0.8.0', '0.7.0' => '0.7.0--0.8.0');
+my %paths = ('0.1.0' => '0.1.0--0.2.0--0.3.0--0.4.0--0.5.0--0.6.0--0.7.0--0.8.0--0.9.0',
+	'0.2.0' => '0.2.0--0.3.0--0.4.0--0.5.0--0.6.0--0.7.0--0.8.0--0.9.0',
+	'0.3.0' => '0.3.0--0.4.0--0.5.0--0.6.0--0.7.0--0.8.0--0.9.0',
+	'0.4.0' => '0.4.0--0.5.0--0.6.0--0.7.0--0.8.0--0.9.0',
+	'0.5.0' => '0.5.0--0.6.0--0.7.0--0.8.0--0.9.0', '0.6.0' => '0.6.0--0.7.0--0.8.0--0.9.0',
+	'0.7.0' => '0.7.0--0.8.0--0.9.0', '0.8.0' => '0.8.0--0.9.0');
 for my $from (sort keys %paths)
 {
 	my $path = $node->safe_psql('postgres', qq{
@@ -228,6 +230,16 @@ my $fresh_pair_sums = $node->safe_psql('fresh', $pair_sums);
 is($fresh_pair_sums, $node->safe_psql('fresh', q{
 SELECT md5(string_agg(item_id || ':' || neighbor_id || '=' || similarity || '/' || support, ',' ORDER BY item_id, rank))
   FROM media_reco.item_similarity('ev', weight_col => 'plays', k => 10)}), 'fresh: pair sums merge into the lists of item_similarity');
+# the metric form (new in 0.9.0): adjusted cosine's centred sums merge into item_similarity's lists
+my $pair_sums_adjusted = q{
+SELECT md5(string_agg(item_id || ':' || neighbor_id || '=' || similarity || '/' || support, ',' ORDER BY item_id, rank))
+  FROM media_reco.pair_sums_neighbors(ARRAY(SELECT media_reco.pair_sums('adjusted_cosine', user_id, item_id, plays::float8, 'plays')
+                                               FROM ev GROUP BY user_id % 3), 'adjusted_cosine', 10)};
+my $fresh_pair_sums_adjusted = $node->safe_psql('fresh', $pair_sums_adjusted);
+is($fresh_pair_sums_adjusted, $node->safe_psql('fresh', q{
+SELECT md5(string_agg(item_id || ':' || neighbor_id || '=' || similarity || '/' || support, ',' ORDER BY item_id, rank))
+  FROM media_reco.item_similarity('ev', weight_col => 'plays', metric => 'adjusted_cosine', k => 10)}),
+	'fresh: adjusted-cosine pair sums merge into the lists of item_similarity');
 # implicit ALS (new in 0.4.0): the same factors on an updated database as on a fresh install
 my $als = q{
 SET client_min_messages = warning;
@@ -307,6 +319,8 @@ for my $from (sort keys %paths)
 SELECT * FROM media_reco.citus_setup()});
 	like($err, qr/55000: citus is not installed in this database/, "$db: citus_setup without Citus: 55000");
 	is($node->safe_psql($db, $pair_sums), $fresh_pair_sums, "$db: pair_sums and pair_sums_neighbors as on a fresh install");
+	is($node->safe_psql($db, $pair_sums_adjusted), $fresh_pair_sums_adjusted,
+		"$db: the metric form of pair_sums as on a fresh install");
 	# the event trigger works on the updated database: a dropped source is marked
 	$node->safe_psql($db, q{
 SET client_min_messages = warning;

@@ -29,7 +29,7 @@ my ($coord, $w1, $w2) = citus_cluster("maintenance_work_mem = 256MB\n");
 # created after the workers were added: Citus creates it on every node
 $coord->safe_psql('postgres', 'CREATE EXTENSION media_reco');
 is($w1->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'media_reco'}),
-	'0.8.0', 'CREATE EXTENSION media_reco reached the workers');
+	'0.9.0', 'CREATE EXTENSION media_reco reached the workers');
 
 # the pair sums on the workers wherever they apply (the default, auto, reads the rows when
 # the sums would be larger, as they are for most sources here; part 3 tests auto itself)

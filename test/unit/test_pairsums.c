@@ -143,8 +143,9 @@ typedef struct Encoded
 	size_t		len[8];
 } Encoded;
 
+/* each shard's state; centred: adjusted cosine's (weighted, centred by user on the shard) */
 static void
-EncodeShards(const Rows *r, int n_shards, bool weighted, Encoded *e)
+EncodeShardsAs(const Rows *r, int n_shards, bool weighted, bool centred, Encoded *e)
 {
 	CoreError	err;
 
@@ -154,6 +155,8 @@ EncodeShards(const Rows *r, int n_shards, bool weighted, Encoded *e)
 		InteractionMatrix *m = Build(r, s, n_shards);
 		PairSumsShard sh = ShardOf(r, s, n_shards, weighted);
 
+		sh.centred = centred;
+
 		e->data[s] = NULL;
 		e->len[s] = 0;
 		if (m == NULL)
@@ -161,6 +164,19 @@ EncodeShards(const Rows *r, int n_shards, bool weighted, Encoded *e)
 		CHECK_EQ_INT(pairsums_encode(&unit_arena, m, &sh, (size_t) 1 << 28, &core_no_interrupts,
 									 &e->data[s], &e->len[s], &err), CORE_OK);
 	}
+}
+
+static void
+EncodeShards(const Rows *r, int n_shards, bool weighted, Encoded *e)
+{
+	EncodeShardsAs(r, n_shards, weighted, false, e);
+}
+
+/* the states p is merged from: centred for adjusted cosine */
+static void
+EncodeFor(const Rows *r, int n_shards, const SimParams *p, Encoded *e)
+{
+	EncodeShardsAs(r, n_shards, SIM_IS_COSINE(p->metric), p->metric == SIM_ADJUSTED_COSINE, e);
 }
 
 /* merged lists == one server's lists, every bit */
@@ -177,7 +193,7 @@ CompareMerged(const Rows *r, int n_shards, const SimParams *p)
 	CHECK(whole != NULL);
 	if (whole == NULL)
 		return;
-	EncodeShards(r, n_shards, SIM_IS_COSINE(p->metric), &e);
+	EncodeFor(r, n_shards, p, &e);
 	CHECK_EQ_INT(pairsums_merge(&unit_arena, (const char *const *) e.data, e.len, e.n, p,
 								&core_no_interrupts, &res, &err), CORE_OK);
 	CHECK(res.exact);
@@ -325,7 +341,7 @@ MergeOf(const Rows *r, int n_shards, const SimParams *p, PairSumsResult *res)
 	Encoded		e;
 	CoreError	err;
 
-	EncodeShards(r, n_shards, SIM_IS_COSINE(p->metric), &e);
+	EncodeFor(r, n_shards, p, &e);
 	CHECK_EQ_INT(pairsums_merge(&unit_arena, (const char *const *) e.data, e.len, e.n, p,
 								&core_no_interrupts, res, &err), CORE_OK);
 }
@@ -447,6 +463,156 @@ test_pairsums_off_grid(void)
 	unit_arena_reset();
 }
 
+/*
+ * Adjusted cosine: each shard centres its users' weights (a user's rows are
+ * all in one shard), and the merge equals one server bit for bit, in fixed
+ * point for ratings (the means leave off-grid residues), in units where the
+ * centred weights stay on a grid (every user's mean a whole number); one
+ * server's fixed-point adjusted cosines are within 1e-14 of long double over
+ * the same centred weights.  Centred states merge only as adjusted cosine,
+ * uncentred ones only as the others; the counts of either serve jaccard.
+ */
+static void
+test_pairsums_adjusted(void)
+{
+	static Rows r;
+	Encoded		e;
+	PairSumsResult res;
+	CoreError	err;
+	int			all,
+				any;
+	const WeightKind kinds[] = {W_INT, W_UNIT, W_SIGNED, W_HALF, W_LOG};
+
+	for (int kd = 0; kd < 5; kd++)
+		for (int shards = 1; shards <= 4; shards += 3)
+		{
+			SimParams	p = {SIM_ADJUSTED_COSINE, 7, 1, 0, 1.2, 0.75};
+
+			MakeRows(&r, 60 + kd, 4000, 300, 80, kinds[kd]);
+			CompareMerged(&r, shards, &p);
+			p.min_support = 3;
+			p.shrinkage = 10;
+			CompareMerged(&r, shards, &p);
+			EncodeFor(&r, shards, &p, &e);
+			StateFlags(&e, &all, &any);
+			CHECK((all & PAIRSUMS_CENTRED) != 0);
+			if (kinds[kd] == W_INT)
+			{
+				MergeOf(&r, shards, &p, &res);
+				CHECK(res.exact && res.fixed);
+				CHECK((any & PAIRSUMS_FIXED) != 0);
+			}
+			unit_arena_reset();
+		}
+
+	/* users rating 1, 3, 1, 3 (means 2, centred weights ±1) and 2, 6 (±2): on the grid, in units */
+	{
+		SimParams	p = {SIM_ADJUSTED_COSINE, 6, 1, 0, 1.2, 0.75};
+		uint64		rs = 5;
+
+		r.n = 0;
+		for (int64 u = 0; u < 300; u++)
+		{
+			int			len = u % 2 ? 4 : 2;
+
+			for (int t = 0; t < len; t++)
+			{
+				r.user[r.n] = 11 + 7 * u;
+				r.item[r.n] = 100 + 3 * (int64) ((unit_rand(&rs) % 10) * 5 + t);	/* distinct within a user */
+				r.w[r.n] = u % 2 ? (t % 2 ? 3.0 : 1.0) : (t % 2 ? 6.0 : 2.0);
+				r.n++;
+			}
+		}
+		EncodeFor(&r, 3, &p, &e);
+		StateFlags(&e, &all, &any);
+		CHECK((all & PAIRSUMS_EXACT) != 0);
+		CHECK((any & PAIRSUMS_FIXED) == 0);
+		CompareMerged(&r, 3, &p);
+		MergeOf(&r, 3, &p, &res);
+		CHECK(res.exact && !res.fixed);
+		unit_arena_reset();
+	}
+
+	/* one server's fixed-point adjusted cosine against long double over the same centred weights */
+	MakeRows(&r, 8, 2000, 200, 50, W_INT);
+	{
+		InteractionMatrix *centred = Build(&r, 0, 0);
+		InteractionMatrix *whole = Build(&r, 0, 0);
+		NeighborLists *ref = NULL;
+		SimParams	pk = {SIM_ADJUSTED_COSINE, 49, 1, 0, 1.2, 0.75};
+		double		worst = 0;
+		int32		n = centred ? centred->n_items : 0;
+		long double *dot = calloc((size_t) Max(n, 1) * Max(n, 1), sizeof(long double));
+
+		CHECK(centred && whole && dot);
+		CHECK_EQ_INT(simcore_center_users(&unit_arena, &core_no_interrupts, centred, &err), CORE_OK);
+		CHECK(sim_weights_off_grid(centred));
+		for (int32 u = 0; dot && u < centred->n_users; u++)
+			for (int64 a = centred->u_ptr[u]; a < centred->u_ptr[u + 1]; a++)
+				for (int64 b = centred->u_ptr[u]; b < centred->u_ptr[u + 1]; b++)
+					dot[(size_t) centred->u_item[a] * n + centred->u_item[b]] +=
+						(long double) centred->u_w[a] * centred->u_w[b];
+		CHECK_EQ_INT(simcore_compute(&unit_arena, whole, &pk, 2, &core_no_interrupts, &ref, &err), CORE_OK);
+		for (int32 i = 0; dot && ref && i < n; i++)
+			for (int32 t = 0; t < ref->n_out[i]; t++)
+			{
+				int32		j = ref->nb[(size_t) i * ref->k_cap + t];
+				long double want = dot[(size_t) i * n + j] /
+					sqrtl(dot[(size_t) i * n + i] * dot[(size_t) j * n + j]);
+
+				worst = Max(worst, (double) fabsl(ref->sim[(size_t) i * ref->k_cap + t] - want));
+			}
+		CHECK(ref != NULL && ref->pairs > 100);
+		CHECK(worst < 1e-14);
+		free(dot);
+	}
+	unit_arena_reset();
+
+	/* centred states are adjusted cosine's only; uncentred ones not its */
+	MakeRows(&r, 9, 3000, 250, 60, W_INT);
+	{
+		SimParams	pa = {SIM_ADJUSTED_COSINE, 5, 1, 0, 1.2, 0.75};
+		SimParams	pc = {SIM_COSINE, 5, 1, 0, 1.2, 0.75};
+		SimParams	pj = {SIM_JACCARD, 5, 1, 0, 1.2, 0.75};
+		SimParams	pp = {SIM_PEARSON, 5, 1, 0, 1.2, 0.75};
+		Encoded		plain;
+
+		EncodeFor(&r, 3, &pa, &e);
+		CHECK_EQ_INT(pairsums_merge(&unit_arena, (const char *const *) e.data, e.len, e.n, &pc,
+									&core_no_interrupts, &res, &err), CORE_INVALID);
+		CHECK(strstr(err.message, "centred") != NULL);
+		CHECK_EQ_INT(pairsums_merge(&unit_arena, (const char *const *) e.data, e.len, e.n, &pp,
+									&core_no_interrupts, &res, &err), CORE_INVALID);
+		EncodeFor(&r, 3, &pc, &plain);
+		CHECK_EQ_INT(pairsums_merge(&unit_arena, (const char *const *) plain.data, plain.len, plain.n, &pa,
+									&core_no_interrupts, &res, &err), CORE_INVALID);
+		CHECK(strstr(err.message, "uncentred") != NULL);
+		/* a centred state beside an uncentred one */
+		plain.data[1] = e.data[1];
+		plain.len[1] = e.len[1];
+		CHECK_EQ_INT(pairsums_merge(&unit_arena, (const char *const *) plain.data, plain.len, plain.n, &pa,
+									&core_no_interrupts, &res, &err), CORE_INVALID);
+		/* the counts of centred states are the counts */
+		{
+			InteractionMatrix *whole = Build(&r, 0, 0);
+			NeighborLists *ref = NULL;
+
+			CHECK_EQ_INT(pairsums_merge(&unit_arena, (const char *const *) e.data, e.len, e.n, &pj,
+										&core_no_interrupts, &res, &err), CORE_OK);
+			CHECK_EQ_INT(simcore_compute(&unit_arena, whole, &pj, 1, &core_no_interrupts, &ref, &err), CORE_OK);
+			CHECK(res.lists && ref && res.lists->pairs == ref->pairs && ref->pairs > 100);
+			for (int32 i = 0; res.lists && ref && i < ref->n_items; i++)
+			{
+				CHECK_EQ_INT(res.lists->n_out[i], ref->n_out[i]);
+				for (int32 t = 0; t < Min(res.lists->n_out[i], ref->n_out[i]); t++)
+					CHECK(res.lists->nb[(size_t) i * res.lists->k_cap + t] == ref->nb[(size_t) i * ref->k_cap + t] &&
+						  res.lists->sim[(size_t) i * res.lists->k_cap + t] == ref->sim[(size_t) i * ref->k_cap + t]);
+			}
+		}
+	}
+	unit_arena_reset();
+}
+
 static void
 test_pairsums_limits_and_damage(void)
 {
@@ -525,5 +691,6 @@ pairsums_suite(void)
 	RUN(test_pairsums_equal_one_server);
 	RUN(test_pairsums_unit_weights);
 	RUN(test_pairsums_off_grid);
+	RUN(test_pairsums_adjusted);
 	RUN(test_pairsums_limits_and_damage);
 }
