@@ -341,16 +341,20 @@ sub history
 	return sql(qq{SELECT h.parameters->'citus'->>'$key' FROM media_reco.refresh_history h
 	               WHERE h.recommender = '$name' ORDER BY h.id DESC LIMIT 1});
 }
-for my $name (qw(cosine_dist jaccard_dist conditional_dist unw_dist))
+for my $name (qw(cosine_dist jaccard_dist conditional_dist unw_dist adjusted_cosine_dist))
 {
 	is(history($name, 'pushed_down'), 'true', "$name (refreshed above): pair sums on the workers");
 	is(history($name, 'states'), '6', "$name: six shard states merged");
-	is(history($name, 'fixed_point'), 'false', "$name: on the weights' grid, merged in units");
+	is(history($name, 'fixed_point'), $name eq 'adjusted_cosine_dist' ? 'true' : 'false',
+		$name eq 'adjusted_cosine_dist' ? "$name: centred off the grid, merged in fixed point"
+		: "$name: on the weights' grid, merged in units");
 }
+like(history('pearson_dist', 'why'), qr/pearson is not a function of per-user pair sums/,
+	'pearson (item means over all shards) reads the rows, saying why');
 is(sql(q{SELECT count(*) FROM media_reco.refresh_history h, jsonb_object_keys(h.parameters->'citus'->'node_cpu_seconds') k
           WHERE h.recommender = 'cosine_dist' AND h.id = (SELECT max(id) FROM media_reco.refresh_history WHERE recommender = 'cosine_dist')}),
 	'2', 'cosine_dist: CPU seconds reported for both workers');
-like(history('bm25_dist', 'why'), qr/bm25 is not a function of pair sums/, 'bm25 reads the rows, saying why');
+like(history('bm25_dist', 'why'), qr/bm25 is not a function of per-user pair sums/, 'bm25 reads the rows, saying why');
 like(history('dec_dist', 'why'), qr/time-decayed weights/, 'a decayed source reads the rows, saying why');
 like(history('cosine_ref', 'why'), qr/reference table/, 'a reference table reads the rows, saying why');
 is(history('cosine_local', 'pushed_down'), '', 'a local source records nothing about Citus');
@@ -397,7 +401,10 @@ my @ps_cases = (
 	[q{weight_col => 'w_log', metric => 'cosine', k => 10}, 'cosine, log weights (fixed point)'],
 	[q{weight_col => 'w_log', metric => 'cosine', k => 7, min_support => 3, shrinkage => 5}, 'cosine, log weights, min_support and shrinkage'],
 	[q{weight_col => 'w_log', metric => 'jaccard', k => 10, min_support => 2}, 'jaccard'],
-	[q{weight_col => 'w_half', metric => 'conditional', k => 10, shrinkage => 2.5}, 'conditional']);
+	[q{weight_col => 'w_half', metric => 'conditional', k => 10, shrinkage => 2.5}, 'conditional'],
+	[q{weight_col => 'w_int', metric => 'adjusted_cosine', k => 10}, 'adjusted cosine, ratings (centred on the workers)'],
+	[q{weight_col => 'w_half', metric => 'adjusted_cosine', k => 7, min_support => 3, shrinkage => 5}, 'adjusted cosine, min_support and shrinkage'],
+	[q{weight_col => 'w_log', metric => 'adjusted_cosine', k => 10}, 'adjusted cosine, log weights']);
 for my $c (@ps_cases)
 {
 	my ($args, $what) = @$c;
@@ -428,6 +435,37 @@ is(sql(q{SELECT md5(string_agg(x::text, ',' ORDER BY x.item_id, x.rank)) FROM (
 	sql(q{SELECT md5(string_agg(x::text, ',' ORDER BY item_id, rank))
 	        FROM media_reco.item_similarity('ps_local', weight_col => 'w_log', k => 10) x}),
 	'log weights: the stored lists are the local source\'s, bit for bit');
+# an adjusted-cosine refresh: each worker centres its users' weights, the merge is in fixed
+# point (the means leave off-grid residues), the lists are the local source's
+sql(q{SELECT media_reco.create_recommender('adj_dist', 'ps_dist', weight_col => 'w_int', metric => 'adjusted_cosine', k => 10)});
+sql(q{SET media_reco.citus_pair_sums = on; SELECT media_reco.refresh_neighbors('adj_dist')});
+is(history('adj_dist', 'pushed_down'), 'true', 'adjusted cosine: the refresh pushed down');
+is(history('adj_dist', 'fixed_point'), 'true', 'adjusted cosine: merged in fixed point');
+is(sql(q{SELECT md5(string_agg(item_id || ':' || neighbor_id || '=' || similarity || '/' || support, ',' ORDER BY item_id, rank))
+           FROM media_reco.item_neighbors WHERE recommender = 'adj_dist'}),
+	sql(q{SELECT md5(string_agg(item_id || ':' || neighbor_id || '=' || similarity || '/' || support, ',' ORDER BY item_id, rank))
+           FROM media_reco.item_similarity('ps_local', weight_col => 'w_int', metric => 'adjusted_cosine', k => 10)}),
+	'adjusted cosine: the stored lists are the local source\'s, bit for bit');
+ok(sql(q{SELECT count(*) > 100 FROM media_reco.item_neighbors WHERE recommender = 'adj_dist'}) eq 't',
+	'adjusted cosine: the lists are not empty');
+# auto's estimate counts a fixed-point entry as 16 bytes (a 128-bit varint), a units entry as 4
+for my $c ([q{weight_col => 'w_half'}, 'cosine, half weights', 3, 4.7],
+	[q{weight_col => 'w_log'}, 'cosine, log weights', 15, 17.5],
+	[q{weight_col => 'w_int', metric => 'adjusted_cosine'}, 'adjusted cosine', 15, 17.5])
+{
+	my ($args, $what, $lo, $hi) = @$c;
+	my (undef, $err) = notices(qq{SET media_reco.citus_pair_sums = auto;
+SELECT count(*) FROM media_reco.item_similarity('ps_dist', $args, k => 10)});
+	if ($err =~ /up to (\d+) entries, about ([\d.]+) MB/)
+	{
+		my $per = $2 * 1e6 / $1;
+		ok($per >= $lo && $per <= $hi, "auto, $what: estimated at $per bytes an entry (between $lo and $hi)");
+	}
+	else
+	{
+		fail("auto, $what: the rows are read with an estimate in the NOTICE (got: $err)");
+	}
+}
 # auto: the pair sums when they would move fewer bytes than the rows (long histories over
 # few items), else the rows, saying why
 sql(q{CREATE TABLE dense_local AS SELECT u::bigint AS user_id, i::bigint AS item_id, ((u + i) % 4 + 1)::float8 AS w
