@@ -449,7 +449,7 @@ pairsums_encode(const CoreAlloc *a, InteractionMatrix *m, const PairSumsShard *s
 	{
 		/* cosine's scaling, as one server applies it but from this shard's maxima */
 		dfx = core_array(a, Max(n, 1), sizeof(SimFixed), false, err);
-		if (dfx == NULL || simcore_cosine_scale(a, hooks, m, err) != CORE_OK)
+		if (dfx == NULL || simcore_cosine_scale(a, hooks, m, NULL, err) != CORE_OK)
 		{
 			w.failed = true;
 			goto done;

@@ -783,6 +783,9 @@ typedef struct SimShared
 	const int32 *dense_item;	/* row of P -> item */
 	const double *pdiag;		/* P[c][c] */
 	bool		fixed;			/* cosine's sums in fixed point (sim_cosine_fixed) */
+	/* bm25: the sums are of scaled terms t·2^shift; sim = sum · 2^-(shift_i + shift_j) · idf_i · idf_j */
+	const double *bm25_idf;
+	const int32 *bm25_shift;
 } SimShared;
 
 /* accumulator and co-occurrence count side by side: one cache line per touch */
@@ -944,7 +947,7 @@ ScoreRow(SimScratch *s, int32 i, int32 nt)
 				sim = 1.0;
 		}
 		else if (p->metric == SIM_BM25)
-			sim = dot;
+			sim = ldexp(dot, -(sh->bm25_shift[i] + sh->bm25_shift[j])) * sh->bm25_idf[i] * sh->bm25_idf[j];
 		else if (p->metric == SIM_RP3BETA)
 			sim = dot / sh->rp3_den[j];
 		else if (p->metric == SIM_CONDITIONAL)
@@ -1139,9 +1142,11 @@ sim_memory_estimate(const InteractionMatrix *m, const SimParams *p, int nthreads
 
 	if (p->metric == SIM_RP3BETA)
 		total += (double) m->n_items * sizeof(double);
-	/* adjusted cosine decides after centring (sim_compute): count its fixed-point sums always */
-	if (p->metric == SIM_ADJUSTED_COSINE || sim_cosine_fixed(m, p))
+	/* adjusted cosine and bm25 decide after reweighting (sim_compute): count their fixed-point sums always */
+	if (p->metric == SIM_ADJUSTED_COSINE || p->metric == SIM_BM25 || sim_cosine_fixed(m, p))
 		total += (double) nthreads * m->n_items * sizeof(SimFixed);
+	if (p->metric == SIM_BM25)
+		total += (double) m->n_items * (sizeof(double) + sizeof(int32)) + (double) m->n_users * sizeof(double);
 	if (p->metric == SIM_EASE)
 	{
 		double		n = sim_dense_items(m, p);
@@ -1168,7 +1173,8 @@ sim_memory_estimate(const InteractionMatrix *m, const SimParams *p, int nthreads
  * finite input.  Returns the per-item sums of squares of the scaled weights.
  */
 CoreStatus
-simcore_cosine_scale(const CoreAlloc *alloc, const CoreInterrupts *hooks, InteractionMatrix *m, CoreError *err)
+simcore_cosine_scale(const CoreAlloc *alloc, const CoreInterrupts *hooks, InteractionMatrix *m,
+					 int32 *shift_out, CoreError *err)
 {
 	int		   *shift = core_array(alloc, Max(m->n_items, 1), sizeof(int), false, err);
 
@@ -1195,6 +1201,8 @@ simcore_cosine_scale(const CoreAlloc *alloc, const CoreInterrupts *hooks, Intera
 		if ((b & POLL_MASK) == 0)
 			core_check_interrupts(hooks);
 	}
+	for (int32 i = 0; shift_out && i < m->n_items; i++)
+		shift_out[i] = shift[i];
 	core_release(alloc, shift);
 	return CORE_OK;
 }
@@ -1265,7 +1273,7 @@ PrepareCosine(const CoreAlloc *alloc, const CoreInterrupts *hooks, InteractionMa
 {
 	double	   *ss = core_array(alloc, Max(m->n_items, 1), sizeof(double), false, err);
 
-	if (ss == NULL || simcore_cosine_scale(alloc, hooks, m, err) != CORE_OK)
+	if (ss == NULL || simcore_cosine_scale(alloc, hooks, m, NULL, err) != CORE_OK)
 		return NULL;
 	for (int32 i = 0; i < m->n_items; i++)
 	{
@@ -1361,38 +1369,156 @@ simcore_center_users(const CoreAlloc *a, const CoreInterrupts *hooks, Interactio
 	return CenterRows(a, hooks, m->n_users, m->u_ptr, m->u_w, m->nnz, m->i_user, m->i_w, err);
 }
 
-/*
- * BM25 weighting, in both copies of the matrix: with N users,
- * idf(i) = ln(N) - ln(1 + |U(i)|), len(u) = Σ_i w(u,i),
- * norm(u) = (1 - B) + B · len(u) / mean(len) and
- * w'(u,i) = w(u,i) · (K1 + 1) / (K1 · norm(u) + w(u,i)) · idf(i).
- */
-static CoreStatus
-ApplyBm25(const CoreAlloc *alloc, const CoreInterrupts *hooks, InteractionMatrix *m, double k1, double b,
-		  CoreError *err)
+/* ---------- exact sums ---------- */
+
+void
+sim_exact_init(SimExactSum *s)
 {
-	double	   *norm = core_array(alloc, m->n_users, sizeof(double), false, err);
-	double	   *idf = core_array(alloc, m->n_items, sizeof(double), false, err);
-	double		total = 0,
-				mean_len;
+	memset(s, 0, sizeof(*s));
+}
 
-	if (norm == NULL || idf == NULL)
-		return err->status;
+void
+sim_exact_normalize(SimExactSum *s)
+{
+	for (int l = 0; l < SIM_EXACT_LIMBS - 1; l++)
+	{
+		int64		c = s->limb[l] >> 32;	/* floor(limb / 2^32): arithmetic shift */
 
+		s->limb[l] -= c * ((int64) 1 << 32);
+		s->limb[l + 1] += c;
+	}
+	s->adds = 0;
+}
+
+void
+sim_exact_add(SimExactSum *s, double x)
+{
+	int			e;
+	double		f;
+	uint64		mant;
+	int			p;
+	unsigned __int128 v;
+	int			l;
+
+	if (x == 0)
+		return;
+	f = frexp(fabs(x), &e);		/* |x| = f * 2^e, f in [0.5, 1) */
+	mant = (uint64) ldexp(f, 53);	/* |x| = mant * 2^(e - 53), exactly */
+	p = e - 53 + 1074;			/* mant's lowest bit, in units of 2^-1074 */
+	if (p < 0)
+	{
+		mant >>= -p;			/* a subnormal: the bits shifted out are 0 */
+		p = 0;
+	}
+	l = p / 32;
+	v = (unsigned __int128) mant << (p % 32);
+	for (int k = 0; k < 3 && l + k < SIM_EXACT_LIMBS; k++)
+	{
+		int64		piece = (int64) (uint64) ((v >> (32 * k)) & 0xFFFFFFFFU);
+
+		s->limb[l + k] += x < 0 ? -piece : piece;
+	}
+	/* each limb moves by less than 2^32 an addition: normalise long before 2^63 */
+	if (++s->adds >= ((int64) 1 << 30))
+		sim_exact_normalize(s);
+}
+
+void
+sim_exact_merge(SimExactSum *s, const SimExactSum *other)
+{
+	SimExactSum o = *other;
+
+	sim_exact_normalize(s);
+	sim_exact_normalize(&o);
+	for (int l = 0; l < SIM_EXACT_LIMBS; l++)
+		s->limb[l] += o.limb[l];
+	sim_exact_normalize(s);
+}
+
+double
+sim_exact_value(const SimExactSum *in)
+{
+	SimExactSum s = *in;
+	bool		neg;
+	int			t;
+	unsigned __int128 hi = 0;
+	bool		sticky = false;
+	double		d;
+
+	sim_exact_normalize(&s);
+	neg = s.limb[SIM_EXACT_LIMBS - 1] < 0;
+	if (neg)
+	{
+		for (int l = 0; l < SIM_EXACT_LIMBS; l++)
+			s.limb[l] = -s.limb[l];
+		sim_exact_normalize(&s);
+	}
+	for (t = SIM_EXACT_LIMBS - 1; t >= 0 && s.limb[t] == 0; t--)
+		;
+	if (t < 0)
+		return 0.0;
+	/* the top four limbs (at least 97 bits), the rest as a sticky bit: one rounding */
+	for (int l = t; l > t - 4; l--)
+		hi = (hi << 32) | (unsigned __int128) (l >= 0 ? (uint64) s.limb[l] : 0);
+	for (int l = t - 4; l >= 0 && !sticky; l--)
+		sticky = s.limb[l] != 0;
+	if (sticky)
+		hi |= 1;
+	d = ldexp((double) hi, 32 * (t - 3) - 1074);
+	return neg ? -d : d;
+}
+
+double
+sim_bm25_mean_length(const SimExactSum *lengths, int64 n_users)
+{
+	return n_users > 0 ? sim_exact_value(lengths) / (double) n_users : 0;
+}
+
+double
+sim_bm25_idf(int64 n_users, int64 item_users)
+{
+	return log((double) n_users) - log(1.0 + (double) item_users);
+}
+
+void
+simcore_user_lengths(const InteractionMatrix *m, SimExactSum *out)
+{
+	sim_exact_init(out);
 	for (int32 u = 0; u < m->n_users; u++)
 	{
 		double		len = 0;
 
 		for (int64 a = m->u_ptr[u]; a < m->u_ptr[u + 1]; a++)
 			len += m->u_w[a];
-		norm[u] = len;
-		total += len;
+		sim_exact_add(out, len);
 	}
-	mean_len = m->n_users > 0 ? total / m->n_users : 0;
+}
+
+/*
+ * BM25 weighting (simcore.h, simcore_bm25_terms): with N users,
+ * idf(i) = ln(N) - ln(1 + |U(i)|), len(u) = Σ_i w(u,i),
+ * norm(u) = (1 - B) + B · len(u) / mean(len) and
+ * w'(u,i) = w(u,i) · (K1 + 1) / (K1 · norm(u) + w(u,i)) · idf(i);
+ * here the term t = w' / idf(i) in both copies of the matrix, and idf in
+ * *idf_out for the scoring, which multiplies the pair sums of t by
+ * idf(i) · idf(j).
+ */
+CoreStatus
+simcore_bm25_terms(const CoreAlloc *alloc, const CoreInterrupts *hooks, InteractionMatrix *m, double k1,
+				   double b, double mean_len, CoreError *err)
+{
+	double	   *norm = core_array(alloc, Max(m->n_users, 1), sizeof(double), false, err);
+
+	if (norm == NULL)
+		return err->status;
 	for (int32 u = 0; u < m->n_users; u++)
-		norm[u] = (1.0 - b) + (mean_len != 0 ? b * norm[u] / mean_len : 0);
-	for (int32 i = 0; i < m->n_items; i++)
-		idf[i] = log((double) m->n_users) - log(1.0 + (double) (m->i_ptr[i + 1] - m->i_ptr[i]));
+	{
+		double		len = 0;
+
+		for (int64 a = m->u_ptr[u]; a < m->u_ptr[u + 1]; a++)
+			len += m->u_w[a];
+		norm[u] = (1.0 - b) + (mean_len != 0 ? b * len / mean_len : 0);
+	}
 	for (int32 u = 0; u < m->n_users; u++)
 	{
 		for (int64 a = m->u_ptr[u]; a < m->u_ptr[u + 1]; a++)
@@ -1400,7 +1526,7 @@ ApplyBm25(const CoreAlloc *alloc, const CoreInterrupts *hooks, InteractionMatrix
 			double		w = m->u_w[a];
 
 			/* a zero weight stays 0 (with K1 = 0 the formula would be 0/0) */
-			m->u_w[a] = w == 0 ? 0.0 : w * (k1 + 1.0) / (k1 * norm[u] + w) * idf[m->u_item[a]];
+			m->u_w[a] = w == 0 ? 0.0 : w * (k1 + 1.0) / (k1 * norm[u] + w);
 		}
 		if ((u & 1023) == 0)
 			core_check_interrupts(hooks);
@@ -1412,19 +1538,37 @@ ApplyBm25(const CoreAlloc *alloc, const CoreInterrupts *hooks, InteractionMatrix
 			double		w = m->i_w[a];
 			int32		u = m->i_user[a];
 
-			m->i_w[a] = w == 0 ? 0.0 : w * (k1 + 1.0) / (k1 * norm[u] + w) * idf[i];
+			m->i_w[a] = w == 0 ? 0.0 : w * (k1 + 1.0) / (k1 * norm[u] + w);
 		}
 		if ((i & 1023) == 0)
 			core_check_interrupts(hooks);
 	}
+	core_release(alloc, norm);
 	for (int64 a = 0; a < m->nnz; a++)
 		if (!isfinite(m->u_w[a]))
 		{
 			core_error(err, CORE_RANGE, "a BM25 weight is not finite");
 			return core_error_hint(err, "BM25 needs weights whose sum per user is not zero; use positive weights.");
 		}
-	core_release(alloc, norm);
-	core_release(alloc, idf);
+	return CORE_OK;
+}
+
+static CoreStatus
+ApplyBm25(const CoreAlloc *alloc, const CoreInterrupts *hooks, InteractionMatrix *m, double k1, double b,
+		  double **idf_out, CoreError *err)
+{
+	SimExactSum lengths;
+	double	   *idf;
+
+	simcore_user_lengths(m, &lengths);
+	if (simcore_bm25_terms(alloc, hooks, m, k1, b, sim_bm25_mean_length(&lengths, m->n_users), err) != CORE_OK)
+		return err->status;
+	idf = core_array(alloc, Max(m->n_items, 1), sizeof(double), false, err);
+	if (idf == NULL)
+		return err->status;
+	for (int32 i = 0; i < m->n_items; i++)
+		idf[i] = sim_bm25_idf(m->n_users, m->i_ptr[i + 1] - m->i_ptr[i]);
+	*idf_out = idf;
 	return CORE_OK;
 }
 
@@ -1526,12 +1670,27 @@ PrepareRp3beta(const CoreAlloc *alloc, const CoreInterrupts *hooks, InteractionM
  */
 static CoreStatus
 ComputePrepare(const CoreAlloc *a, InteractionMatrix *m, const SimParams *p, const int32 *deg, bool *fixed,
-			   const CoreInterrupts *hooks, double **sumsq, double **rp3_den, CoreError *err)
+			   const CoreInterrupts *hooks, double **sumsq, double **rp3_den, double **bm25_idf,
+			   int32 **bm25_shift, CoreError *err)
 {
 	*sumsq = NULL;
 	*rp3_den = NULL;
-	if (p->metric == SIM_BM25 && ApplyBm25(a, hooks, m, p->bm25_k1, p->bm25_b, err) != CORE_OK)
-		return err->status;
+	*bm25_idf = NULL;
+	*bm25_shift = NULL;
+	if (p->metric == SIM_BM25)
+	{
+		/*
+		 * the terms, scaled per item as cosine scales (exactly, by powers of
+		 * two), and added in fixed point when off the grid: sums that do not
+		 * depend on the order of addition, as the shards' merge needs
+		 */
+		if (ApplyBm25(a, hooks, m, p->bm25_k1, p->bm25_b, bm25_idf, err) != CORE_OK)
+			return err->status;
+		*fixed = sim_weights_off_grid(m);
+		*bm25_shift = core_array(a, Max(m->n_items, 1), sizeof(int32), false, err);
+		if (*bm25_shift == NULL || simcore_cosine_scale(a, hooks, m, *bm25_shift, err) != CORE_OK)
+			return err->status;
+	}
 	if (p->metric == SIM_ADJUSTED_COSINE)
 	{
 		if (simcore_center_users(a, hooks, m, err) != CORE_OK)
@@ -1602,6 +1761,8 @@ ComputeSparse(const CoreAlloc *a, InteractionMatrix *m, const SimParams *p, int 
 	double	   *sumsq = NULL;
 	double	   *invnorm = NULL;
 	double	   *rp3_den = NULL;
+	double	   *bm25_idf = NULL;
+	int32	   *bm25_shift = NULL;
 	bool		fixed;
 
 	deg = core_array(a, n, sizeof(int32), false, err);
@@ -1610,7 +1771,7 @@ ComputeSparse(const CoreAlloc *a, InteractionMatrix *m, const SimParams *p, int 
 	for (int32 i = 0; i < n; i++)
 		deg[i] = (int32) (m->i_ptr[i + 1] - m->i_ptr[i]);
 	fixed = sim_cosine_fixed(m, p);		/* before any reweighting: it reads the weights given */
-	if (ComputePrepare(a, m, p, deg, &fixed, hooks, &sumsq, &rp3_den, err) != CORE_OK)
+	if (ComputePrepare(a, m, p, deg, &fixed, hooks, &sumsq, &rp3_den, &bm25_idf, &bm25_shift, err) != CORE_OK)
 		return err->status;
 	if (sumsq)
 	{
@@ -1625,6 +1786,8 @@ ComputeSparse(const CoreAlloc *a, InteractionMatrix *m, const SimParams *p, int 
 	sh.sumsq = sumsq;
 	sh.invnorm = invnorm;
 	sh.rp3_den = rp3_den;
+	sh.bm25_idf = bm25_idf;
+	sh.bm25_shift = bm25_shift;
 	sh.m = m;
 	sh.p = p;
 	sh.out = out;
@@ -1638,6 +1801,8 @@ ComputeSparse(const CoreAlloc *a, InteractionMatrix *m, const SimParams *p, int 
 	core_release(a, sumsq);
 	core_release(a, invnorm);
 	core_release(a, rp3_den);
+	core_release(a, bm25_idf);
+	core_release(a, bm25_shift);
 	return CORE_OK;
 }
 

@@ -248,11 +248,60 @@ extern CoreStatus simcore_center_users(const CoreAlloc *a, const CoreInterrupts 
 
 /*
  * Cosine's scaling of m in place (both copies): each item's weights times
- * the power of two that brings its largest |w| into [0.5, 1).  Main thread;
- * polls hooks.
+ * the power of two 2^shift[i] that brings its largest |w| into [0.5, 1)
+ * (shift_out, when not NULL, gets shift[0..n_items)).  Main thread; polls
+ * hooks.
  */
 extern CoreStatus simcore_cosine_scale(const CoreAlloc *a, const CoreInterrupts *hooks, InteractionMatrix *m,
-									   CoreError *err);
+									   int32 *shift_out, CoreError *err);
+
+/*
+ * An exact sum of doubles, whatever their order: a two's-complement
+ * integer of units of 2^-1074 (the smallest subnormal) in SIM_EXACT_LIMBS
+ * limbs of 32 bits (each held in an int64 that absorbs carries between
+ * normalisations), enough for 2^62 finite doubles of any magnitude.
+ * sim_exact_value is a deterministic function of the exact sum (rounded
+ * to nearest), so shards' partial sums merged by sim_exact_merge give the
+ * bits one server's sum gives.  BM25's mean history length is one
+ * (ApplyBm25).  Plain C, any thread.
+ */
+#define SIM_EXACT_LIMBS 68
+
+typedef struct SimExactSum
+{
+	int64		limb[SIM_EXACT_LIMBS];	/* limb l counts units of 2^(32 l - 1074) */
+	int64		adds;			/* additions since the last normalisation */
+} SimExactSum;
+
+extern void sim_exact_init(SimExactSum *s);
+extern void sim_exact_add(SimExactSum *s, double x);	/* x finite */
+extern void sim_exact_merge(SimExactSum *s, const SimExactSum *other);
+/* carries propagated: every limb but the last in [0, 2^32), the last signed */
+extern void sim_exact_normalize(SimExactSum *s);
+extern double sim_exact_value(const SimExactSum *s);
+
+/*
+ * BM25's statistics, as one server computes them (ApplyBm25) and as a
+ * merge of shards can: the mean history length is the exact sum of every
+ * user's length len(u) = Σ_i w(u,i) (a double, added in the user's item
+ * order) divided by the users N; idf(i) = ln N − ln(1 + |U(i)|).
+ */
+extern double sim_bm25_mean_length(const SimExactSum *lengths, int64 n_users);
+extern double sim_bm25_idf(int64 n_users, int64 item_users);
+
+/*
+ * BM25's per-user term weights in place in both copies of m, without the
+ * idf: t(u,i) = w · (K1 + 1) / (K1 · norm(u) + w) with norm(u) = (1 − B) +
+ * B · len(u) / mean_len (a zero weight stays 0).  The similarity
+ * Σ_u w'(u,i)·w'(u,j), w' = t · idf, is then idf(i) · idf(j) · Σ_u t(u,i)·t(u,j):
+ * the sums need no item statistics, so shards given mean_len compute them.
+ * CORE_RANGE when a t is not finite.  Main thread; polls hooks.
+ */
+extern CoreStatus simcore_bm25_terms(const CoreAlloc *a, const CoreInterrupts *hooks, InteractionMatrix *m,
+									 double k1, double b, double mean_len, CoreError *err);
+
+/* the exact sum of m's users' lengths (users ascending, each over its items ascending) */
+extern void simcore_user_lengths(const InteractionMatrix *m, SimExactSum *out);
 
 /*
  * Pair sums row by row, for the per-shard partial sums of a distributed

@@ -3,10 +3,13 @@
  * fuzz_pairsums.c
  *	  The distributed refresh's merge (pairsums_core.c) on arbitrary bytes,
  *	  and differentially on arbitrary interactions.  Byte 0 picks the mode
- *	  and byte 1 the metric and k.
+ *	  and byte 1 the metric and k (cosine becomes adjusted cosine, its
+ *	  states centred by user, when byte 1 / 24 is odd).
  *	  - raw (byte 0 even): the rest is cut into 1-3 states, each given a
  *	    valid CRC unless bit 1 of byte 0 is set (then the CRC check is what
- *	    is fuzzed), and merged: an error or a result, and a result's lists
+ *	    is fuzzed), and merged: an error or a result (CORE_INVALID only for
+ *	    centred states merged as cosine or uncentred ones as adjusted
+ *	    cosine), and a result's lists
  *	    must be well formed (ids ascending, neighbours in range and not the
  *	    item itself, finite similarities, supports >= 1).
  *	  - differential (byte 0 odd): the rest is (user, item, weight) triples,
@@ -94,6 +97,7 @@ Differential(FuzzArena *ar, const uint8_t *t, size_t n, int n_shards, const SimP
 
 		memset(&sh, 0, sizeof(sh));
 		sh.weighted = SIM_IS_COSINE(p->metric);
+		sh.centred = p->metric == SIM_ADJUSTED_COSINE;
 		sh.q = INT32_MAX;
 		for (size_t r = 0; r < n; r++)
 		{
@@ -159,6 +163,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	len = size - 2;
 	memset(&p, 0, sizeof(p));
 	p.metric = data[1] % 3 == 0 ? SIM_COSINE : data[1] % 3 == 1 ? SIM_JACCARD : SIM_CONDITIONAL;
+	if (p.metric == SIM_COSINE && (data[1] / 24) % 2 == 1)
+		p.metric = SIM_ADJUSTED_COSINE;
 	p.k = 1 + (data[1] / 3) % 8;
 	p.min_support = 1 + (data[1] >> 6);
 	p.shrinkage = (data[0] & 4) ? 2.5 : 0;
@@ -198,7 +204,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			lens[s] = l;
 		}
 		st = pairsums_merge(&ar.alloc, states, lens, n_states, &p, &core_no_interrupts, &res, &err);
-		FUZZ_CHECK(st == CORE_OK || st == CORE_CORRUPT || st == CORE_LIMIT || st == CORE_NOMEM);
+		FUZZ_CHECK(st == CORE_OK || st == CORE_CORRUPT || st == CORE_LIMIT || st == CORE_NOMEM ||
+				   (st == CORE_INVALID && SIM_IS_COSINE(p.metric) && strstr(err.message, "centred") != NULL));
 		if (st == CORE_OK && res.exact)
 			CheckLists(&res);
 	}

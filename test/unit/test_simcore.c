@@ -1478,6 +1478,103 @@ test_ease_progress_and_sizes(void)
 	CHECK(!sim_metric_parse("rp3", &metric));
 }
 
+/*
+ * Exact sums (sim_exact_*): order-free, exact under cancellation and for
+ * subnormals, rounded once to nearest (a sum of two doubles is their IEEE
+ * sum, ties to even included), and the merge of parts equals the whole;
+ * checked against 128-bit integer sums of values on a 2^-60 grid.
+ */
+static void
+test_sim_exact_sum(void)
+{
+	SimExactSum s,
+				t,
+				parts[3];
+	uint64		rs = 12345;
+	static double v[10000];
+	__int128	exact = 0;
+	int			bad = 0;
+
+	/* cancellation: 1e300 + 1 - 1e300 in every order */
+	{
+		const double x[3] = {1e300, 1.0, -1e300};
+		const int	ord[6][3] = {{0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}};
+
+		for (int o = 0; o < 6; o++)
+		{
+			sim_exact_init(&s);
+			for (int k = 0; k < 3; k++)
+				sim_exact_add(&s, x[ord[o][k]]);
+			CHECK(sim_exact_value(&s) == 1.0);
+		}
+	}
+	/* subnormals, zero, a negative total */
+	sim_exact_init(&s);
+	CHECK(sim_exact_value(&s) == 0.0);
+	sim_exact_add(&s, 3 * 0x1p-1074);
+	sim_exact_add(&s, -0x1p-1074);
+	CHECK(sim_exact_value(&s) == 0x1p-1073);
+	sim_exact_add(&s, -5.5);
+	CHECK(sim_exact_value(&s) == -5.5 + 0x1p-1073 || sim_exact_value(&s) == -5.5);
+	sim_exact_init(&s);
+	sim_exact_add(&s, -0x1p1023);
+	sim_exact_add(&s, -0x1p1023 * 0.5);
+	CHECK(sim_exact_value(&s) == -0x1p1023 * 1.5);
+	/* two doubles: exactly their IEEE sum (one correct rounding), 0.1 + 0.2 included */
+	sim_exact_init(&s);
+	sim_exact_add(&s, 0.1);
+	sim_exact_add(&s, 0.2);
+	CHECK(sim_exact_value(&s) == 0.1 + 0.2);
+	/* just above a tie, the deciding bit 200 places down: rounds up, as IEEE addition does */
+	sim_exact_init(&s);
+	sim_exact_add(&s, 1.0);
+	sim_exact_add(&s, 0x1p-53);
+	CHECK(sim_exact_value(&s) == 1.0);	/* an exact tie: to even */
+	sim_exact_add(&s, 0x1p-200);
+	CHECK(sim_exact_value(&s) == 1.0 + 0x1p-52);
+	for (int r = 0; r < 20000 && bad < 3; r++)
+	{
+		double		a = ldexp(unit_uniform(&rs) - 0.5, (int) (unit_rand(&rs) % 120) - 60),
+					b = ldexp(unit_uniform(&rs) - 0.5, (int) (unit_rand(&rs) % 120) - 60);
+
+		sim_exact_init(&s);
+		sim_exact_add(&s, a);
+		sim_exact_add(&s, b);
+		if (sim_exact_value(&s) != a + b)
+		{
+			unit_fail(__FILE__, __LINE__, "%.17g + %.17g: exact sum %.17g, IEEE %.17g", a, b,
+					  sim_exact_value(&s), a + b);
+			bad++;
+		}
+	}
+	/* many values on a 2^-60 grid: against a 128-bit integer sum, in any order and in parts */
+	for (int k = 0; k < 10000; k++)
+	{
+		int64		units = (int64) (unit_rand(&rs) >> 12) - ((int64) 1 << 51);	/* 52 bits, signed */
+
+		v[k] = ldexp((double) units, (int) (unit_rand(&rs) % 40) - 60);
+		exact += (__int128) ldexp(v[k], 60);
+	}
+	sim_exact_init(&s);
+	sim_exact_init(&t);
+	for (int p = 0; p < 3; p++)
+		sim_exact_init(&parts[p]);
+	for (int k = 0; k < 10000; k++)
+	{
+		sim_exact_add(&s, v[k]);
+		sim_exact_add(&t, v[9999 - k]);
+		sim_exact_add(&parts[k % 3], v[k]);
+	}
+	sim_exact_merge(&parts[0], &parts[1]);
+	sim_exact_merge(&parts[0], &parts[2]);
+	CHECK(sim_exact_value(&s) == ldexp((double) exact, -60));
+	CHECK(sim_exact_value(&t) == sim_exact_value(&s));
+	CHECK(sim_exact_value(&parts[0]) == sim_exact_value(&s));
+	sim_exact_normalize(&s);
+	sim_exact_normalize(&parts[0]);
+	CHECK(memcmp(s.limb, parts[0].limb, sizeof(s.limb)) == 0);
+}
+
 void
 simcore_suite(void)
 {
@@ -1497,4 +1594,5 @@ simcore_suite(void)
 	RUN(test_ease_vs_brute_force);
 	RUN(test_ease_rp3beta_threads);
 	RUN(test_ease_progress_and_sizes);
+	RUN(test_sim_exact_sum);
 }
