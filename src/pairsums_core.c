@@ -243,6 +243,37 @@ UnZigZag128(U128 v)
 	return (SimFixed) (v >> 1) ^ -(SimFixed) (v & 1);
 }
 
+/* an exact sum, normalised: its limbs as v, the last (signed) as z */
+static void
+PutExact(Writer *w, const SimExactSum *x)
+{
+	SimExactSum n = *x;
+
+	sim_exact_normalize(&n);
+	for (int l = 0; l < SIM_EXACT_LIMBS - 1; l++)
+		PutVar(w, (uint64) n.limb[l]);
+	PutVar(w, ZigZag(n.limb[SIM_EXACT_LIMBS - 1]));
+}
+
+/* false when a limb is out of range (bytes not written by PutExact) */
+static bool
+GetExact(Reader *r, SimExactSum *x)
+{
+	sim_exact_init(x);
+	for (int l = 0; l < SIM_EXACT_LIMBS - 1; l++)
+	{
+		uint64		v = GetVar(r);
+
+		if (v > 0xFFFFFFFFU)
+			return false;
+		x->limb[l] = (int64) v;
+	}
+	x->limb[SIM_EXACT_LIMBS - 1] = UnZigZag(GetVar(r));
+	/* beyond 2^1100 every double is infinite; a bound that keeps merges of many states from overflowing */
+	return !r->bad && x->limb[SIM_EXACT_LIMBS - 1] < ((int64) 1 << 31) &&
+		x->limb[SIM_EXACT_LIMBS - 1] > -((int64) 1 << 31);
+}
+
 /*
  * v times 2^s into *out, exactly: false when a set bit would be shifted out
  * or the result would reach 2^127 in magnitude.
@@ -362,6 +393,7 @@ pairsums_encode(const CoreAlloc *a, InteractionMatrix *m, const PairSumsShard *s
 	int64		entries = 0;
 	size_t		entries_at;
 	PairSumsShard centred;
+	SimExactSum lengths;
 
 	*out = NULL;
 	*len = 0;
@@ -370,13 +402,48 @@ pairsums_encode(const CoreAlloc *a, InteractionMatrix *m, const PairSumsShard *s
 	w.max = max_bytes;
 	w.err = err;
 
-	if (sh->weighted && sh->centred)
+	if (sh->lengths || sh->bm25)
+		simcore_user_lengths(m, &lengths);	/* of the weights as given */
+	if (sh->lengths)
 	{
-		/* adjusted cosine: the grid, the largest |w| and every sum below are the centred weights' */
+		/* BM25's first pass: the header (no items) and the lengths */
+		PutU64(&w, PAIRSUMS_MAGIC, 4);
+		PutU64(&w, PAIRSUMS_VERSION, 1);
+		PutU64(&w, PAIRSUMS_LENGTHS | PAIRSUMS_EXACT, 1);
+		PutU64(&w, sh->port, 2);
+		PutU64(&w, (uint64) sh->raw_rows, 8);
+		PutU64(&w, (uint64) (int64) m->n_users, 8);
+		PutU64(&w, (uint64) m->nnz, 8);
+		PutU64(&w, 0, 4);
+		PutU64(&w, 0, 4);
+		PutF64(&w, sh->max_abs_raw);
+		PutF64(&w, 0.0);
+		PutU64(&w, 0, 8);
+		PutExact(&w, &lengths);
+		PutU64(&w, 0, 4);		/* the CRC, set below */
+		if (w.failed)
+		{
+			core_release(a, w.buf);
+			return err->status;
+		}
+		*out = w.buf;
+		*len = w.len;
+		pairsums_set_seconds(w.buf, w.len, sh->seconds);
+		return CORE_OK;
+	}
+	if (sh->weighted && (sh->centred || sh->bm25))
+	{
+		/*
+		 * adjusted cosine, bm25: the grid, the largest |w| and every sum
+		 * below are the centred weights' or the terms'
+		 */
 		int32		q = INT32_MAX;
 		double		mx = 0;
 
-		if (simcore_center_users(a, hooks, m, err) != CORE_OK)
+		if (sh->centred && simcore_center_users(a, hooks, m, err) != CORE_OK)
+			return err->status;
+		if (sh->bm25 &&
+			simcore_bm25_terms(a, hooks, m, sh->bm25_k1, sh->bm25_b, sh->mean_length, err) != CORE_OK)
 			return err->status;
 		for (int64 p = 0; p < m->nnz; p++)
 		{
@@ -431,7 +498,8 @@ pairsums_encode(const CoreAlloc *a, InteractionMatrix *m, const PairSumsShard *s
 	PutU64(&w, PAIRSUMS_VERSION, 1);
 	PutU64(&w, (sh->weighted ? PAIRSUMS_WEIGHTED : 0) | (exact ? PAIRSUMS_EXACT : 0) |
 		   (unit ? PAIRSUMS_UNIT : 0) | (fixed ? PAIRSUMS_FIXED : 0) |
-		   (sh->weighted && sh->centred ? PAIRSUMS_CENTRED : 0), 1);
+		   (sh->weighted && sh->centred ? PAIRSUMS_CENTRED : 0) |
+		   (sh->weighted && sh->bm25 ? PAIRSUMS_BM25 : 0), 1);
 	PutU64(&w, sh->port, 2);
 	PutU64(&w, (uint64) sh->raw_rows, 8);
 	PutU64(&w, (uint64) (int64) m->n_users, 8);
@@ -442,6 +510,13 @@ pairsums_encode(const CoreAlloc *a, InteractionMatrix *m, const PairSumsShard *s
 	PutF64(&w, 0.0);			/* seconds: patched in at the end */
 	entries_at = w.len;
 	PutU64(&w, 0, 8);			/* entries: patched in at the end */
+	if (sh->weighted && sh->bm25)
+	{
+		PutF64(&w, sh->bm25_k1);
+		PutF64(&w, sh->bm25_b);
+		PutF64(&w, sh->mean_length);
+		PutExact(&w, &lengths);
+	}
 	if (w.failed)
 		goto done;
 
@@ -636,10 +711,15 @@ HeaderAt(const char *data, size_t len, PairSumsHeader *h, int s, CoreError *err)
 	h->seconds = GetF64(&r);
 	h->entries = (int64) GetU64(&r, 8);
 	if ((h->flags & ~(PAIRSUMS_WEIGHTED | PAIRSUMS_EXACT | PAIRSUMS_UNIT | PAIRSUMS_FIXED |
-					  PAIRSUMS_CENTRED)) != 0)
+					  PAIRSUMS_CENTRED | PAIRSUMS_LENGTHS | PAIRSUMS_BM25)) != 0)
 		return Corrupt(err, s, "unknown flags");
 	if ((h->flags & PAIRSUMS_CENTRED) && !(h->flags & PAIRSUMS_WEIGHTED))
 		return Corrupt(err, s, "centred weights on an unweighted state");
+	if ((h->flags & PAIRSUMS_BM25) && (!(h->flags & PAIRSUMS_WEIGHTED) || (h->flags & PAIRSUMS_CENTRED)))
+		return Corrupt(err, s, "BM25 terms on an unweighted or centred state");
+	if ((h->flags & PAIRSUMS_LENGTHS) &&
+		(h->flags != (PAIRSUMS_LENGTHS | PAIRSUMS_EXACT) || h->n_items != 0 || h->entries != 0))
+		return Corrupt(err, s, "a lengths state with items or other flags");
 	if ((h->flags & PAIRSUMS_UNIT) &&
 		(!(h->flags & PAIRSUMS_WEIGHTED) || !(h->flags & PAIRSUMS_EXACT) || h->q != 0))
 		return Corrupt(err, s, "unit weights on an unweighted, inexact or scaled state");
@@ -655,6 +735,26 @@ HeaderAt(const char *data, size_t len, PairSumsHeader *h, int s, CoreError *err)
 	/* each item takes at least 2 bytes, each entry 2 */
 	if ((uint64) h->n_items > len || (uint64) h->entries > len / 2)
 		return Corrupt(err, s, "more items or entries than bytes");
+	h->body = PAIRSUMS_HEADER;
+	if (h->flags & (PAIRSUMS_LENGTHS | PAIRSUMS_BM25))
+	{
+		Reader		x = {(const unsigned char *) data + PAIRSUMS_HEADER, (const unsigned char *) data + len - 4, false};
+
+		if (h->flags & PAIRSUMS_BM25)
+		{
+			h->bm25_k1 = GetF64(&x);
+			h->bm25_b = GetF64(&x);
+			h->mean_length = GetF64(&x);
+			if (!(h->bm25_k1 >= 0) || isinf(h->bm25_k1) || !(h->bm25_b >= 0 && h->bm25_b <= 1) ||
+				!isfinite(h->mean_length))
+				return Corrupt(err, s, "BM25 options out of range");
+		}
+		if (!GetExact(&x, &h->lengths) || x.bad)
+			return Corrupt(err, s, "users' lengths out of range");
+		h->body = (size_t) ((const char *) x.p - data);
+		if ((h->flags & PAIRSUMS_LENGTHS) && h->body != len - 4)
+			return Corrupt(err, s, "bytes after the users' lengths");
+	}
 	return CORE_OK;
 }
 
@@ -716,6 +816,8 @@ typedef struct Merge
 	double	   *sumsq;			/* [ni] Σ w² as one server scales it */
 	bool		fixed;			/* the sums merged in fixed point (see pairsums_core.h) */
 	double	   *minabs;			/* [ni] smallest nonzero |weight| of each item (0: none) */
+	bool		bm25_seen;		/* bm25: a state's options read (into out) */
+	int			bm25_first;		/* ... from this state */
 } Merge;
 
 /* headers: totals, the common grid, the report; out->exact false when a shard was inexact */
@@ -724,7 +826,9 @@ MergeHeaders(Merge *mg)
 {
 	PairSumsResult *out = mg->out;
 	double		max_raw = 0;
+	SimExactSum lengths;
 
+	sim_exact_init(&lengths);
 	mg->q = INT32_MAX;
 	for (int s = 0; s < mg->n; s++)
 	{
@@ -733,10 +837,45 @@ MergeHeaders(Merge *mg)
 
 		if (HeaderAt(mg->states[s], mg->lens[s], &c->h, s, mg->err) != CORE_OK)
 			return mg->err->status;
-		c->r.p = (const unsigned char *) mg->states[s] + PAIRSUMS_HEADER;
+		c->r.p = (const unsigned char *) mg->states[s] + c->h.body;
 		c->r.end = (const unsigned char *) mg->states[s] + mg->lens[s] - 4;	/* the CRC */
+		if (c->h.flags & PAIRSUMS_LENGTHS)
+		{
+			core_error(mg->err, CORE_INVALID, "state %d holds only its users' lengths, BM25's first pass", s + 1);
+			return core_error_hint(mg->err, "Take their mean with pair_sums_mean_length, then compute the pair sums with pair_sums('bm25', user, item, weight, weight_col, options) and that mean_length.");
+		}
 		if (mg->weighted && !(c->h.flags & PAIRSUMS_WEIGHTED) && c->h.nnz > 0)
 			return Corrupt(mg->err, s, "counts only, but the metric needs the sums");
+		if (mg->weighted && c->h.nnz > 0 &&
+			((c->h.flags & PAIRSUMS_BM25) != 0) != (mg->p->metric == SIM_BM25))
+		{
+			core_error(mg->err, CORE_INVALID, "state %d holds the sums of %s, not those %s reads", s + 1,
+					   (c->h.flags & PAIRSUMS_BM25) ? "BM25 terms" : "weights",
+					   sim_metric_name(mg->p->metric));
+			return core_error_hint(mg->err, "%s", (c->h.flags & PAIRSUMS_BM25)
+								   ? "These pair sums were computed for bm25; merge them with that metric."
+								   : "bm25 merges the pair sums of its terms: compute them with pair_sums('bm25', user, item, weight, weight_col, options) and the mean_length of a first pass.");
+		}
+		if (mg->p->metric == SIM_BM25 && (c->h.flags & PAIRSUMS_BM25))
+		{
+			if (mg->bm25_seen &&
+				(memcmp(&c->h.bm25_k1, &out->bm25_k1, sizeof(double)) != 0 ||
+				 memcmp(&c->h.bm25_b, &out->bm25_b, sizeof(double)) != 0 ||
+				 memcmp(&c->h.mean_length, &out->mean_length, sizeof(double)) != 0))
+				return core_error(mg->err, CORE_INVALID,
+								  "state %d was computed with other BM25 options (k1 %.17g, b %.17g, mean length %.17g) than state %d",
+								  s + 1, c->h.bm25_k1, c->h.bm25_b, c->h.mean_length, mg->bm25_first + 1);
+			if (!mg->bm25_seen)
+			{
+				mg->bm25_seen = true;
+				mg->bm25_first = s;
+				out->bm25_k1 = c->h.bm25_k1;
+				out->bm25_b = c->h.bm25_b;
+				out->mean_length = c->h.mean_length;
+			}
+		}
+		if (c->h.flags & PAIRSUMS_BM25)
+			sim_exact_merge(&lengths, &c->h.lengths);
 		if (mg->weighted && c->h.nnz > 0 &&
 			((c->h.flags & PAIRSUMS_CENTRED) != 0) != (mg->p->metric == SIM_ADJUSTED_COSINE))
 		{
@@ -771,6 +910,18 @@ MergeHeaders(Merge *mg)
 	}
 	if (mg->q == INT32_MAX)
 		mg->q = 0;
+	if (mg->p->metric == SIM_BM25 && mg->bm25_seen)
+	{
+		double		mean = sim_bm25_mean_length(&lengths, out->users);
+
+		/* the terms must have been computed from the mean of exactly these users' lengths */
+		if (memcmp(&mean, &out->mean_length, sizeof(double)) != 0)
+		{
+			core_error(mg->err, CORE_INVALID, "the states' BM25 terms were computed with mean length %.17g, but their users' mean length is %.17g",
+					   out->mean_length, mean);
+			return core_error_hint(mg->err, "Merge the states of one first pass and one second pass over the same rows; the first pass's pair_sums_mean_length gives the mean_length option.");
+		}
+	}
 	/* off the common grid: the doubles one server adds would not be exact, its fixed sums are */
 	if (mg->weighted && !mg->fixed && !((double) out->raw_rows * max_raw < ldexp(1.0, 52 + mg->q)))
 		mg->fixed = true;
@@ -948,7 +1099,7 @@ ReadItemLists(Merge *mg, int64 *deg64)
 			if (c->escale == NULL || c->ldiag == NULL)
 				return mg->err->status;
 		}
-		c->r.p = (const unsigned char *) mg->states[s] + PAIRSUMS_HEADER;
+		c->r.p = (const unsigned char *) mg->states[s] + c->h.body;
 		for (int32 i = 0; i < c->h.n_items; i++)
 		{
 			int64		id = (int64) GetU64(&c->r, i == 0 ? 8 : 0);
@@ -1167,6 +1318,7 @@ MergeRows(Merge *mg, const CoreInterrupts *hooks)
 {
 	int32		ni = mg->ni;
 	SimScorer  *scorer = NULL;
+	double	   *idf = NULL;
 	int64	   *acc = NULL;
 	SimFixed   *fx = NULL;
 	int64	   *cnt;
@@ -1174,6 +1326,16 @@ MergeRows(Merge *mg, const CoreInterrupts *hooks)
 
 	if (simcore_scorer_create(mg->a, ni, mg->p, mg->deg, mg->sumsq, &scorer, &mg->out->lists, mg->err) != CORE_OK)
 		return mg->err->status;
+	if (mg->p->metric == SIM_BM25)
+	{
+		/* idf from the merged degrees and users, as one server computes it; the sums at mg->shift's scaling */
+		idf = core_array(mg->a, Max(ni, 1), sizeof(double), false, mg->err);
+		if (idf == NULL)
+			return mg->err->status;
+		for (int32 i = 0; i < ni; i++)
+			idf[i] = sim_bm25_idf(mg->out->users, mg->deg[i]);
+		simcore_scorer_bm25(scorer, idf, mg->shift);
+	}
 	if (mg->fixed)
 		fx = core_array(mg->a, Max(ni, 1), sizeof(SimFixed), true, mg->err);
 	else
@@ -1224,10 +1386,38 @@ MergeRows(Merge *mg, const CoreInterrupts *hooks)
 			return Corrupt(mg->err, s, "rows and header disagree");
 	}
 	simcore_scorer_finish(mg->a, scorer);
+	core_release(mg->a, idf);
 	core_release(mg->a, acc);
 	core_release(mg->a, fx);
 	core_release(mg->a, cnt);
 	core_release(mg->a, touched);
+	return CORE_OK;
+}
+
+CoreStatus
+pairsums_mean_length(const char *const *states, const size_t *lens, int n, double *mean_length,
+					 int64 *users, CoreError *err)
+{
+	SimExactSum lengths;
+	PairSumsHeader h;
+
+	sim_exact_init(&lengths);
+	*users = 0;
+	for (int s = 0; s < n; s++)
+	{
+		if (HeaderAt(states[s], lens[s], &h, s, err) != CORE_OK)
+			return err->status;
+		if (!(h.flags & (PAIRSUMS_LENGTHS | PAIRSUMS_BM25)))
+		{
+			core_error(err, CORE_INVALID, "state %d holds no users' lengths", s + 1);
+			return core_error_hint(err, "The first pass of BM25 is pair_sums('bm25', user, item, weight, weight_col), without options.");
+		}
+		if (h.users > INT64_MAX - *users)
+			return Corrupt(err, s, "counts out of range");
+		*users += h.users;
+		sim_exact_merge(&lengths, &h.lengths);
+	}
+	*mean_length = sim_bm25_mean_length(&lengths, *users);
 	return CORE_OK;
 }
 
@@ -1242,7 +1432,7 @@ pairsums_merge(const CoreAlloc *a, const char *const *states, const size_t *lens
 	out->exact = true;
 	out->n_states = n;
 	if (!(p->metric == SIM_COSINE || p->metric == SIM_ADJUSTED_COSINE || p->metric == SIM_JACCARD ||
-		  p->metric == SIM_CONDITIONAL))
+		  p->metric == SIM_CONDITIONAL || p->metric == SIM_BM25))
 		return core_error(err, CORE_INVALID, "metric %s is not merged from pair sums",
 						  sim_metric_name(p->metric));
 	memset(&mg, 0, sizeof(mg));
@@ -1252,7 +1442,7 @@ pairsums_merge(const CoreAlloc *a, const char *const *states, const size_t *lens
 	mg.lens = lens;
 	mg.n = n;
 	mg.p = p;
-	mg.weighted = SIM_IS_COSINE(p->metric);
+	mg.weighted = SIM_IS_COSINE(p->metric) || p->metric == SIM_BM25;
 	mg.out = out;
 	mg.cur = core_array(a, Max(n, 1), sizeof(StateCursor), true, err);
 	if (mg.cur == NULL)

@@ -40,10 +40,16 @@
  *     (units), 4 unit: weighted with every weight 1, q 0; the sums equal the
  *     counts and the norms the degrees, so neither is written below; 8 fixed;
  *     16 centred: weighted, every user's weights minus the user's mean, the
- *     header's q and max and every sum and norm those of the centred weights)
+ *     header's q and max and every sum and norm those of the centred weights;
+ *     32 lengths: BM25's first pass, no items and no rows; 64 bm25: weighted,
+ *     BM25's terms t(u,i) = w(K1+1)/(K1 norm(u) + w) instead of the weights,
+ *     the header's q and max those of the terms)
  *     | u16 node port | i64 raw rows | i64 users | i64 distinct pairs
  *     | i32 items | i32 q (units; 0 when fixed) | f64 max |raw weight|
  *     | f64 cpu seconds | i64 row entries
+ *   lengths and bm25 only: (bm25) f64 K1 | f64 B | f64 mean length; (both)
+ *     the exact sum of the users' lengths (SimExactSum, normalised), its
+ *     SIM_EXACT_LIMBS limbs as v, the last as z
  *   items (n times, ids ascending): id (i64 for the first, then v of the
  *     positive difference) | v users of the item | weighted and not unit:
  *     f64 max |w|, f64 min nonzero |w| (0: none), then Σ w² as v in units of
@@ -69,6 +75,8 @@
 #define PAIRSUMS_UNIT		4	/* weighted, every weight 1: no sums or norms written */
 #define PAIRSUMS_FIXED		8	/* weighted, off its grid: fixed-point sums */
 #define PAIRSUMS_CENTRED	16	/* weighted, each user's weights minus the user's mean (adjusted cosine) */
+#define PAIRSUMS_LENGTHS	32	/* BM25's first pass: the users' lengths only, no items */
+#define PAIRSUMS_BM25		64	/* weighted, BM25's terms (k1, b, mean length and the lengths after the header) */
 #define PAIRSUMS_HEADER		64
 
 /* What the shard's reader saw before the matrix was built. */
@@ -76,6 +84,11 @@ typedef struct PairSumsShard
 {
 	bool		weighted;		/* the metric reads the sums (cosine) */
 	bool		centred;		/* weighted, centred by user first (adjusted cosine) */
+	bool		lengths;		/* BM25's first pass: the users' lengths only */
+	bool		bm25;			/* weighted, BM25's terms from the options below */
+	double		bm25_k1;
+	double		bm25_b;
+	double		mean_length;	/* from the first pass over every shard (pairsums_mean_length) */
 	int64		raw_rows;		/* rows read, duplicates included */
 	double		max_abs_raw;	/* largest |weight| of a row */
 	int32		q;				/* every row's weight is a multiple of 2^q (0: none nonzero) */
@@ -89,7 +102,9 @@ typedef struct PairSumsShard
  * centred by user in place (simcore_center_users), as one server centres
  * them for adjusted cosine: a user's rows are all in one shard, so the
  * centred weights are one server's bit for bit, and the grid rule and the
- * sums below are theirs.  Fixed-point sums scale m's weights in
+ * sums below are theirs.  With sh->bm25 the weights become BM25's terms
+ * (simcore_bm25_terms with sh's options and the global mean length) the
+ * same way; with sh->lengths only the users' exact total length is written.  Fixed-point sums scale m's weights in
  * place (simcore_cosine_scale).  CORE_LIMIT when it would exceed max_bytes.
  * Polls hooks.  Main thread.
  */
@@ -114,6 +129,12 @@ typedef struct PairSumsHeader
 	double		max_abs_raw;
 	double		seconds;
 	int64		entries;
+	/* lengths and bm25 states */
+	double		bm25_k1;
+	double		bm25_b;
+	double		mean_length;
+	SimExactSum lengths;
+	size_t		body;			/* where the items start */
 } PairSumsHeader;
 
 extern CoreStatus pairsums_header(const char *data, size_t len, PairSumsHeader *h, CoreError *err);
@@ -138,6 +159,9 @@ typedef struct PairSumsResult
 	uint16		node_port[PAIRSUMS_MAX_NODES];
 	double		node_seconds[PAIRSUMS_MAX_NODES];
 	int64		entries;		/* row entries received */
+	double		bm25_k1;		/* bm25: the states' options */
+	double		bm25_b;
+	double		mean_length;
 } PairSumsResult;
 
 /*
@@ -146,10 +170,21 @@ typedef struct PairSumsResult
  * conditional; others CORE_INVALID), exactly as sim_compute over all the
  * shards' rows in one matrix.  Adjusted cosine needs centred states, cosine
  * uncentred ones (CORE_INVALID otherwise); the counts of either serve
- * jaccard and conditional.  The states must come from disjoint sets of users.  Memory:
+ * jaccard and conditional.  BM25 needs bm25 states that agree on their
+ * options and whose mean length is their users' (CORE_INVALID otherwise);
+ * its idf comes from the merged degrees and users, its options from the
+ * states (out->bm25_k1, bm25_b, mean_length), not from p.  The states must come from disjoint sets of users.  Memory:
  * the lists plus about 40 bytes per item and 16 per item per state.  Polls
  * hooks.  Main thread.
  */
+/*
+ * BM25's first pass: the mean history length over n states (lengths or
+ * bm25 states of disjoint users; CORE_CORRUPT when damaged, CORE_INVALID
+ * for other kinds), as one server computes it (sim_bm25_mean_length).
+ */
+extern CoreStatus pairsums_mean_length(const char *const *states, const size_t *lens, int n,
+									   double *mean_length, int64 *users, CoreError *err);
+
 extern CoreStatus pairsums_merge(const CoreAlloc *a, const char *const *states, const size_t *lens,
 								 int n, const SimParams *p, const CoreInterrupts *hooks,
 								 PairSumsResult *out, CoreError *err);

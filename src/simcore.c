@@ -947,7 +947,8 @@ ScoreRow(SimScratch *s, int32 i, int32 nt)
 				sim = 1.0;
 		}
 		else if (p->metric == SIM_BM25)
-			sim = ldexp(dot, -(sh->bm25_shift[i] + sh->bm25_shift[j])) * sh->bm25_idf[i] * sh->bm25_idf[j];
+			sim = sh->bm25_idf ? ldexp(dot, -(sh->bm25_shift[i] + sh->bm25_shift[j])) * sh->bm25_idf[i] * sh->bm25_idf[j]
+				: 0.0;			/* a scorer never given them (simcore_scorer_bm25): nothing */
 		else if (p->metric == SIM_RP3BETA)
 			sim = dot / sh->rp3_den[j];
 		else if (p->metric == SIM_CONDITIONAL)
@@ -2208,6 +2209,13 @@ simcore_scorer_create(const CoreAlloc *a, int32 n_items, const SimParams *p, con
 	*scorer = s;
 	*lists = out;
 	return CORE_OK;
+}
+
+void
+simcore_scorer_bm25(SimScorer *s, const double *idf, const int32 *shift)
+{
+	s->sh.bm25_idf = idf;
+	s->sh.bm25_shift = shift;
 }
 
 void

@@ -338,6 +338,8 @@ typedef struct SimScorer SimScorer;
 extern CoreStatus simcore_scorer_create(const CoreAlloc *a, int32 n_items, const SimParams *p,
 										const int32 *deg, const double *sumsq, SimScorer **scorer,
 										NeighborLists **lists, CoreError *err);
+/* bm25 (required before the first item): idf[i] and the scaling 2^shift[i] of the sums put, kept by pointer */
+extern void simcore_scorer_bm25(SimScorer *s, const double *idf, const int32 *shift);
 extern void simcore_scorer_put(SimScorer *s, int32 j, double acc, int32 cnt);
 extern void simcore_scorer_item(SimScorer *s, int32 i);
 extern void simcore_scorer_finish(const CoreAlloc *a, SimScorer *s);

@@ -143,9 +143,13 @@ typedef struct Encoded
 	size_t		len[8];
 } Encoded;
 
-/* each shard's state; centred: adjusted cosine's (weighted, centred by user on the shard) */
+/*
+ * each shard's state; centred: adjusted cosine's (weighted, centred by user
+ * on the shard); bm25 (given): BM25's second pass with these options
+ */
 static void
-EncodeShardsAs(const Rows *r, int n_shards, bool weighted, bool centred, Encoded *e)
+EncodeShardsBm25(const Rows *r, int n_shards, bool weighted, bool centred, const PairSumsShard *bm25,
+				 Encoded *e)
 {
 	CoreError	err;
 
@@ -156,6 +160,14 @@ EncodeShardsAs(const Rows *r, int n_shards, bool weighted, bool centred, Encoded
 		PairSumsShard sh = ShardOf(r, s, n_shards, weighted);
 
 		sh.centred = centred;
+		if (bm25)
+		{
+			sh.lengths = bm25->lengths;
+			sh.bm25 = bm25->bm25;
+			sh.bm25_k1 = bm25->bm25_k1;
+			sh.bm25_b = bm25->bm25_b;
+			sh.mean_length = bm25->mean_length;
+		}
 
 		e->data[s] = NULL;
 		e->len[s] = 0;
@@ -167,15 +179,50 @@ EncodeShardsAs(const Rows *r, int n_shards, bool weighted, bool centred, Encoded
 }
 
 static void
+EncodeShardsAs(const Rows *r, int n_shards, bool weighted, bool centred, Encoded *e)
+{
+	EncodeShardsBm25(r, n_shards, weighted, centred, NULL, e);
+}
+
+static void
 EncodeShards(const Rows *r, int n_shards, bool weighted, Encoded *e)
 {
 	EncodeShardsAs(r, n_shards, weighted, false, e);
 }
 
-/* the states p is merged from: centred for adjusted cosine */
+/* BM25's first pass over the shards: the mean length */
+static double
+MeanLengthOf(const Rows *r, int n_shards)
+{
+	PairSumsShard first;
+	Encoded		e;
+	CoreError	err;
+	double		mean = NAN;
+	int64		users;
+
+	memset(&first, 0, sizeof(first));
+	first.lengths = true;
+	EncodeShardsBm25(r, n_shards, false, false, &first, &e);
+	CHECK_EQ_INT(pairsums_mean_length((const char *const *) e.data, e.len, e.n, &mean, &users, &err), CORE_OK);
+	return mean;
+}
+
+/* the states p is merged from: centred for adjusted cosine; bm25's two passes */
 static void
 EncodeFor(const Rows *r, int n_shards, const SimParams *p, Encoded *e)
 {
+	if (p->metric == SIM_BM25)
+	{
+		PairSumsShard second;
+
+		memset(&second, 0, sizeof(second));
+		second.bm25 = true;
+		second.bm25_k1 = p->bm25_k1;
+		second.bm25_b = p->bm25_b;
+		second.mean_length = MeanLengthOf(r, n_shards);
+		EncodeShardsBm25(r, n_shards, true, false, &second, e);
+		return;
+	}
 	EncodeShardsAs(r, n_shards, SIM_IS_COSINE(p->metric), p->metric == SIM_ADJUSTED_COSINE, e);
 }
 
@@ -613,6 +660,108 @@ test_pairsums_adjusted(void)
 	unit_arena_reset();
 }
 
+/*
+ * BM25: a first pass of lengths states gives the mean length, as one server
+ * computes it; the second pass's term states merge bit for bit into one
+ * server's lists, for k1 and b varied, duplicates, ratings and logs, and
+ * K1 = 0 (every term 1: unit states).  States of another mean length, of
+ * mixed options, or of the first pass alone, are refused.
+ */
+static void
+test_pairsums_bm25(void)
+{
+	static Rows r;
+	Encoded		e;
+	PairSumsResult res;
+	CoreError	err;
+	const WeightKind kinds[] = {W_INT, W_UNIT, W_HALF, W_LOG};
+
+	for (int kd = 0; kd < 4; kd++)
+		for (int shards = 1; shards <= 4; shards += 3)
+		{
+			SimParams	p = {SIM_BM25, 7, 1, 0, 100, 0.8};
+
+			MakeRows(&r, 80 + kd, 4000, 300, 80, kinds[kd]);
+			CompareMerged(&r, shards, &p);
+			p.bm25_k1 = 1.2;
+			p.bm25_b = 0.75;
+			p.min_support = 2;
+			p.shrinkage = 3;
+			CompareMerged(&r, shards, &p);
+			p.bm25_k1 = 0;		/* every nonzero term 1 */
+			CompareMerged(&r, shards, &p);
+			unit_arena_reset();
+		}
+	/* the first pass's mean is one server's: Σ len(u) / N over the whole matrix */
+	MakeRows(&r, 90, 3000, 250, 60, W_LOG);
+	{
+		InteractionMatrix *whole = Build(&r, 0, 0);
+		SimExactSum all;
+		double		mean = MeanLengthOf(&r, 3);
+		double		plain = 0;
+
+		simcore_user_lengths(whole, &all);
+		CHECK(mean == sim_bm25_mean_length(&all, whole->n_users));
+		for (int32 u = 0; u < whole->n_users; u++)
+			for (int64 a = whole->u_ptr[u]; a < whole->u_ptr[u + 1]; a++)
+				plain += whole->u_w[a];
+		CHECK_NEAR(mean, plain / whole->n_users, 1e-12 * mean);
+	}
+	/* refusals: another mean length; first-pass states merged; a cosine merge of bm25 states */
+	{
+		SimParams	p = {SIM_BM25, 5, 1, 0, 100, 0.8};
+		SimParams	pc = {SIM_COSINE, 5, 1, 0, 100, 0.8};
+		PairSumsShard second,
+					first;
+		Encoded		other;
+
+		memset(&second, 0, sizeof(second));
+		second.bm25 = true;
+		second.bm25_k1 = 100;
+		second.bm25_b = 0.8;
+		second.mean_length = nextafter(MeanLengthOf(&r, 3), 0);
+		EncodeShardsBm25(&r, 3, true, false, &second, &e);
+		CHECK_EQ_INT(pairsums_merge(&unit_arena, (const char *const *) e.data, e.len, e.n, &p,
+									&core_no_interrupts, &res, &err), CORE_INVALID);
+		CHECK(strstr(err.message, "mean length") != NULL);
+		second.mean_length = MeanLengthOf(&r, 3);
+		EncodeShardsBm25(&r, 3, true, false, &second, &e);
+		CHECK_EQ_INT(pairsums_merge(&unit_arena, (const char *const *) e.data, e.len, e.n, &p,
+									&core_no_interrupts, &res, &err), CORE_OK);
+		CHECK(res.exact && res.bm25_k1 == 100 && res.bm25_b == 0.8 && res.mean_length == second.mean_length);
+		CHECK_EQ_INT(pairsums_merge(&unit_arena, (const char *const *) e.data, e.len, e.n, &pc,
+									&core_no_interrupts, &res, &err), CORE_INVALID);
+		CHECK(strstr(err.message, "BM25 terms") != NULL);
+		/* mixed options: state 2 with another k1 */
+		second.bm25_k1 = 50;
+		EncodeShardsBm25(&r, 3, true, false, &second, &other);
+		e.data[1] = other.data[1];
+		e.len[1] = other.len[1];
+		CHECK_EQ_INT(pairsums_merge(&unit_arena, (const char *const *) e.data, e.len, e.n, &p,
+									&core_no_interrupts, &res, &err), CORE_INVALID);
+		CHECK(strstr(err.message, "other BM25 options") != NULL);
+		/* first-pass states cannot be merged; weighted states hold no lengths */
+		memset(&first, 0, sizeof(first));
+		first.lengths = true;
+		EncodeShardsBm25(&r, 3, false, false, &first, &e);
+		CHECK_EQ_INT(pairsums_merge(&unit_arena, (const char *const *) e.data, e.len, e.n, &p,
+									&core_no_interrupts, &res, &err), CORE_INVALID);
+		CHECK(strstr(err.message, "lengths") != NULL);
+		EncodeShards(&r, 3, true, &e);
+		{
+			double		mean;
+			int64		users;
+
+			CHECK_EQ_INT(pairsums_mean_length((const char *const *) e.data, e.len, e.n, &mean, &users, &err),
+						 CORE_INVALID);
+		}
+		/* cosine states merged as bm25 */
+		CHECK_EQ_INT(pairsums_merge(&unit_arena, (const char *const *) e.data, e.len, e.n, &p,
+									&core_no_interrupts, &res, &err), CORE_INVALID);
+	}
+	unit_arena_reset();
+}
+
 static void
 test_pairsums_limits_and_damage(void)
 {
@@ -692,5 +841,6 @@ pairsums_suite(void)
 	RUN(test_pairsums_unit_weights);
 	RUN(test_pairsums_off_grid);
 	RUN(test_pairsums_adjusted);
+	RUN(test_pairsums_bm25);
 	RUN(test_pairsums_limits_and_damage);
 }
