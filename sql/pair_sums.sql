@@ -3,7 +3,7 @@
 -- a cluster).  Here, without Citus: a hand-checked case against brute-force SQL; states grouped
 -- by disjoint sets of users and merged equal item_similarity over all the rows bit for bit
 -- (float8 text is exact) for every weight kind the merge accepts; weights off a power-of-two
--- grid merged in fixed point; adjusted cosine's centred states (0.9.0); and every error branch (calls outside the aggregate, damaged bytes,
+-- grid merged in fixed point; adjusted cosine's centred states and BM25's two passes (0.9.0); and every error branch (calls outside the aggregate, damaged bytes,
 -- bad options, NULLs, non-finite weights).
 \i test/sql/expect_error.sql
 CREATE SCHEMA pair_sums_test;
@@ -157,7 +157,6 @@ SELECT count(*) AS centred_counts_as_jaccard FROM (
   INTERSECT SELECT * FROM media_reco.item_similarity('h', metric => 'jaccard')) x;
 -- metrics that need global statistics have no per-shard sums; unknown and NULL metrics
 SELECT pg_temp.expect_error($$SELECT media_reco.pair_sums('pearson', user_id, item_id, w, 'w') FROM h$$);
-SELECT pg_temp.expect_error($$SELECT media_reco.pair_sums('bm25', user_id, item_id, w, 'w') FROM h$$);
 SELECT pg_temp.expect_error($$SELECT media_reco.pair_sums('nosuch', user_id, item_id, w, 'w') FROM h$$);
 SELECT pg_temp.expect_error($$SELECT media_reco.pair_sums(NULL::text, user_id, item_id, w, 'w') FROM h$$);
 SELECT pg_temp.expect_error($$SELECT * FROM media_reco.pair_sums_neighbors(
@@ -172,7 +171,82 @@ SELECT (SELECT count(*) FROM media_reco.pair_sums_neighbors(
           'adjusted_cosine')) AS merged_unweighted,
        (SELECT count(*) FROM media_reco.item_similarity('pair_sums_test.g', metric => 'adjusted_cosine')) AS single_unweighted;
 
--- 5. Errors
+-- 5. BM25 (0.9.0) in two passes: pair_sums('bm25', ...) gives each group's users' lengths, whose
+--    exact mean (pair_sums_mean_length) is one server's; pair_sums('bm25', ..., options) with that
+--    mean_length gives the pair sums of the BM25 terms, merged bit for bit into item_similarity's lists.
+CREATE FUNCTION mean_length(wcol text, groups int) RETURNS float8
+LANGUAGE plpgsql AS $$
+DECLARE r float8;
+BEGIN
+  EXECUTE format($q$SELECT media_reco.pair_sums_mean_length(ARRAY(SELECT media_reco.pair_sums('bm25', user_id, item_id, %s, %L)
+                     FROM g GROUP BY user_id %% %s))$q$, coalesce(quote_ident(wcol), '1'), wcol, groups) INTO r;
+  RETURN r;
+END $$;
+CREATE FUNCTION merged_bm25(wcol text, k1 float8, b float8, k int, ms int, sh float8, groups int) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE r text;
+BEGIN
+  EXECUTE format($q$SELECT md5(string_agg(x::text, ',' ORDER BY item_id, rank)) FROM media_reco.pair_sums_neighbors(
+      ARRAY(SELECT media_reco.pair_sums('bm25', user_id, item_id, %s, %L, %L::jsonb) FROM g GROUP BY user_id %% %s), 'bm25', %s, %s, %s) x$q$,
+      coalesce(quote_ident(wcol), '1'), wcol,
+      jsonb_build_object('bm25_k1', k1, 'bm25_b', b, 'mean_length', mean_length(wcol, groups)), groups, k, ms, sh) INTO r;
+  RETURN r;
+END $$;
+CREATE FUNCTION single_bm25(wcol text, k1 float8, b float8, k int, ms int, sh float8) RETURNS text
+LANGUAGE sql AS $$
+  SELECT md5(string_agg(x::text, ',' ORDER BY item_id, rank))
+    FROM media_reco.item_similarity('pair_sums_test.g', weight_col => wcol, metric => 'bm25', k => k,
+                                    min_support => ms, shrinkage => sh, bm25_k1 => k1, bm25_b => b) x $$;
+-- the mean length: the same from any grouping, and the mean of the users' sums
+WITH l AS (SELECT user_id, sum(w_log) AS len FROM g GROUP BY 1)
+SELECT mean_length('w_log', 1) = mean_length('w_log', 4) AND mean_length('w_log', 4) = mean_length('w_log', 7) AS same_mean,
+       abs(mean_length('w_log', 4) - (SELECT avg(len) FROM l)) < 1e-12 * (SELECT avg(len) FROM l) AS mean_of_lengths,
+       mean_length(NULL, 3) = (SELECT count(*)::float8 / count(DISTINCT user_id) FROM g) AS unweighted_mean_is_rows_per_user;
+SELECT wcol, k1, b, k, ms, sh, groups,
+       merged_bm25(wcol, k1, b, k, ms, sh, groups) = single_bm25(wcol, k1, b, k, ms, sh) AS bit_for_bit
+  FROM (VALUES ('w_int', 100::float8, 0.8::float8, 10, 1, 0::float8, 4), ('w_int', 1.2, 0.75, 7, 2, 3, 3),
+               ('w_log', 100, 0.8, 10, 1, 0, 4), ('w_log', 1.2, 0.75, 500, 1, 0, 1),
+               (NULL, 100, 0.8, 10, 1, 0, 3), ('w_int', 0, 0.5, 10, 1, 0, 4)) v(wcol, k1, b, k, ms, sh, groups)
+ ORDER BY 1 NULLS FIRST, 2, 4;
+SELECT count(*) > 300 AS many_rows FROM media_reco.pair_sums_neighbors(
+  (SELECT media_reco.pair_sums('bm25', user_id, item_id, w_int, 'w_int', (SELECT jsonb_build_object('mean_length', mean_length('w_int', 1)))) FROM g),
+  'bm25', 10);
+-- against a brute-force SQL BM25 over the same rows (duplicates summed; K1 = 100, B = 0.8)
+WITH w AS (SELECT user_id, item_id, sum(w_int) AS w FROM g GROUP BY 1, 2),
+     n AS (SELECT count(DISTINCT user_id)::float8 AS n FROM w),
+     len AS (SELECT user_id, sum(w) AS len FROM w GROUP BY 1),
+     idf AS (SELECT item_id, ln((SELECT n FROM n)) - ln(1 + count(*)) AS idf FROM w GROUP BY 1),
+     t AS (SELECT w.user_id, w.item_id,
+                  w.w * 101 / (100 * (0.2 + 0.8 * len.len / (SELECT avg(len) FROM len)) + w.w) * idf.idf AS t
+             FROM w JOIN len USING (user_id) JOIN idf USING (item_id)),
+     sim AS (SELECT a.item_id AS i, b.item_id AS j, sum(a.t * b.t) AS s
+               FROM t a JOIN t b ON a.user_id = b.user_id AND a.item_id <> b.item_id GROUP BY 1, 2)
+SELECT count(*) > 300 AS compared, max(abs(x.similarity - sim.s) / abs(sim.s)) < 1e-12 AS within_1e12
+  FROM media_reco.pair_sums_neighbors(
+         ARRAY(SELECT media_reco.pair_sums('bm25', user_id, item_id, w_int, 'w_int', (SELECT jsonb_build_object('mean_length', mean_length('w_int', 4))))
+                 FROM g GROUP BY user_id % 4), 'bm25', 10) x
+  JOIN sim ON sim.i = x.item_id AND sim.j = x.neighbor_id;
+-- a second pass with another mean length, first-pass states merged, states of other kinds, bad options
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.pair_sums_neighbors(
+  (SELECT media_reco.pair_sums('bm25', user_id, item_id, w_int, 'w_int', '{"mean_length": 50}') FROM g), 'bm25')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.pair_sums_neighbors(
+  (SELECT media_reco.pair_sums('bm25', user_id, item_id, w_int, 'w_int') FROM g), 'bm25')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.pair_sums_neighbors(
+  (SELECT media_reco.pair_sums('cosine', user_id, item_id, w_int, 'w_int') FROM g), 'bm25')$$);
+SELECT pg_temp.expect_error(format($$SELECT * FROM media_reco.pair_sums_neighbors(
+  (SELECT media_reco.pair_sums('bm25', user_id, item_id, w_int, 'w_int', '{"mean_length": %s}') FROM g), 'cosine')$$,
+  mean_length('w_int', 1)));
+SELECT pg_temp.expect_error($$SELECT media_reco.pair_sums_mean_length((SELECT media_reco.pair_sums('cosine', user_id, item_id, w, 'w') FROM h))$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.pair_sums_mean_length(NULL::bytea)$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.pair_sums_mean_length('\x0102'::bytea)$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.pair_sums('bm25', user_id, item_id, w, 'w', '{"bm25_b": 2}') FROM h$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.pair_sums('bm25', user_id, item_id, w, 'w', '{"mean_length": "x"}') FROM h$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.pair_sums('bm25', user_id, item_id, w, 'w', '[1]') FROM h$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.pair_sums('cosine', user_id, item_id, w, 'w', '{"bm25_k1": 1}') FROM h$$);
+-- NULL options: the metric form without options (bm25's first pass)
+SELECT media_reco.pair_sums_mean_length((SELECT media_reco.pair_sums('bm25', user_id, item_id, w, 'w', NULL) FROM h)) AS h_mean_length;
+
+-- 6. Errors
 -- outside the aggregate
 SELECT pg_temp.expect_error($$SELECT media_reco.pair_sums_step(NULL, 1, 2, 1.0, true, 'w')$$);
 SELECT pg_temp.expect_error($$SELECT media_reco.pair_sums_combine(NULL, '\x00'::bytea)$$);
@@ -206,7 +280,7 @@ SELECT count(*) AS flipped, count(*) FILTER (WHERE e LIKE '22P03: invalid partia
           FROM (SELECT media_reco.pair_sums(user_id, item_id, w, true, 'w') AS b FROM h) s,
                generate_series(0, length(b) - 1) p) x;
 -- options
-SELECT pg_temp.expect_error($$SELECT * FROM media_reco.pair_sums_neighbors((SELECT media_reco.pair_sums(user_id, item_id, w, true, 'w') FROM h), 'bm25')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.pair_sums_neighbors((SELECT media_reco.pair_sums(user_id, item_id, w, true, 'w') FROM h), 'ease')$$);
 SELECT pg_temp.expect_error($$SELECT * FROM media_reco.pair_sums_neighbors((SELECT media_reco.pair_sums(user_id, item_id, w, true, 'w') FROM h), 'cosine', 0)$$);
 SELECT pg_temp.expect_error($$SELECT * FROM media_reco.pair_sums_neighbors((SELECT media_reco.pair_sums(user_id, item_id, w, true, 'w') FROM h), 'nosuch')$$);
 SELECT pg_temp.expect_error($$SELECT * FROM media_reco.pair_sums_neighbors(NULL::bytea)$$);

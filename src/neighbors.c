@@ -585,7 +585,8 @@ WriteNeighbors(int32 rec_id, const InteractionMatrix *m, const NeighborLists *nl
  * {"pushed_down": true, "fixed_point" (the sums merged in fixed point),
  * "states", "state_bytes", "gather_seconds",
  * "merge_seconds", "shard_cpu_seconds", "shard_cpu_seconds_max",
- * "node_cpu_seconds": {port: s}}, or false and "why"); else {}.
+ * "node_cpu_seconds": {port: s}, for bm25 "first_pass_seconds" (its
+ * lengths pass, within gather_seconds)}, or false and "why"); else {}.
  */
 static char *
 HistoryExtras(const SimRunStats *stats)
@@ -631,6 +632,8 @@ HistoryExtras(const SimRunStats *stats)
 				appendStringInfo(&buf, "%s\"%u\": %.6f", i > 0 ? ", " : "",
 								 (unsigned) stats->node_port[i], stats->node_seconds[i]);
 			appendStringInfoChar(&buf, '}');
+			if (stats->first_pass_seconds > 0)
+				appendStringInfo(&buf, ", \"first_pass_seconds\": %.6f", stats->first_pass_seconds);
 		}
 		appendStringInfoChar(&buf, '}');
 	}

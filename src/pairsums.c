@@ -21,6 +21,7 @@
  */
 #include "postgres.h"
 
+#include <float.h>
 #include <math.h>
 #include <time.h>
 
@@ -35,6 +36,7 @@
 #include "utils/builtins.h"
 #include "utils/expandeddatum.h"
 #include "utils/guc.h"
+#include "utils/jsonb.h"
 #include "utils/memutils.h"
 
 #include "citus.h"
@@ -88,6 +90,11 @@ typedef struct PsObject
 	TripleBuffer *tb;
 	bool		weighted;
 	bool		centred;		/* adjusted cosine: centred by user before encoding */
+	bool		lengths;		/* bm25's first pass: the users' lengths only */
+	bool		bm25;			/* bm25's second pass: the terms, from these options */
+	double		bm25_k1;
+	double		bm25_b;
+	double		mean_length;
 	char	   *weight_col;
 	int64		rows;
 	double		max_abs;
@@ -296,6 +303,11 @@ PsEncodeShard(PsObject *o)
 	memset(&sh, 0, sizeof(sh));
 	sh.weighted = o->weighted;
 	sh.centred = o->centred;
+	sh.lengths = o->lengths;
+	sh.bm25 = o->bm25;
+	sh.bm25_k1 = o->bm25_k1;
+	sh.bm25_b = o->bm25_b;
+	sh.mean_length = o->mean_length;
 	sh.raw_rows = o->rows;
 	sh.max_abs_raw = o->max_abs;
 	sh.q = o->q == INT32_MAX ? 0 : o->q;
@@ -362,20 +374,31 @@ NotInAggregate(const char *fn)
 			 errmsg("%s can only be called by the aggregate media_reco.pair_sums", fn)));
 }
 
+/* the forms of pair_sums: (.., weighted boolean, ..), (metric, ..), (metric, .., options jsonb) */
+typedef enum PsForm
+{
+	PS_FORM_BOOL,
+	PS_FORM_METRIC,
+	PS_FORM_OPTIONS
+} PsForm;
+
 /*
- * The first row's choice of sums: metric_form false is pair_sums(user, item,
- * weight, weighted boolean, weight_col), true pair_sums(metric text, user,
- * item, weight, weight_col), whose metric names what the states will be
- * merged for.  (The metric comes first so that no call of the boolean form,
- * pair_sums(u, i, w, 't', NULL) included, resolves to the metric form.)
+ * The first row's choice of sums.  The boolean form is pair_sums(user, item,
+ * weight, weighted, weight_col); the metric forms pair_sums(metric, user,
+ * item, weight, weight_col[, options]), whose metric names what the states
+ * will be merged for.  (The metric comes first so that no call of the
+ * boolean form, pair_sums(u, i, w, 't', NULL) included, resolves to a metric
+ * form.)  bm25 without a mean_length option is its first pass (the users'
+ * lengths); with one, its second (the terms' pair sums).
  */
 static void
-PsChooseSums(FunctionCallInfo fcinfo, bool metric_form, PsObject *o)
+PsChooseSums(FunctionCallInfo fcinfo, PsForm form, PsObject *o)
 {
 	SimMetric	m;
 	char	   *name;
+	bool		have_mean = false;
 
-	if (!metric_form)
+	if (form == PS_FORM_BOOL)
 	{
 		check_not_null(fcinfo, 4, "weighted");
 		o->weighted = PG_GETARG_BOOL(4);
@@ -387,15 +410,50 @@ PsChooseSums(FunctionCallInfo fcinfo, bool metric_form, PsObject *o)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown metric \"%s\"", name),
-				 errhint("pair_sums computes the sums of cosine, adjusted_cosine, jaccard and conditional.")));
-	if (!(m == SIM_COSINE || m == SIM_ADJUSTED_COSINE || m == SIM_JACCARD || m == SIM_CONDITIONAL))
+				 errhint("pair_sums computes the sums of cosine, adjusted_cosine, jaccard, conditional and bm25.")));
+	if (!(m == SIM_COSINE || m == SIM_ADJUSTED_COSINE || m == SIM_JACCARD || m == SIM_CONDITIONAL ||
+		  m == SIM_BM25))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("metric %s is not merged from pair sums", sim_metric_name(m)),
-				 errhint("pair_sums computes the sums of cosine, adjusted_cosine, jaccard and conditional; %s needs global statistics of the rows.",
+				 errhint("pair_sums computes the sums of cosine, adjusted_cosine, jaccard, conditional and bm25; %s is not a function of per-user pair sums.",
 						 sim_metric_name(m))));
-	o->weighted = SIM_IS_COSINE(m);
+	o->weighted = SIM_IS_COSINE(m) || m == SIM_BM25;
 	o->centred = m == SIM_ADJUSTED_COSINE;
+	o->bm25_k1 = 100;			/* create_recommender's defaults */
+	o->bm25_b = 0.8;
+	if (form == PS_FORM_OPTIONS && !PG_ARGISNULL(6))
+	{
+		OptionReader r;
+		char	   *key;
+		JsonbValue	v;
+
+		options_begin(&r, PG_GETARG_JSONB_P(6));
+		while (options_next(&r, &key, &v))
+		{
+			if (m == SIM_BM25 && strcmp(key, "bm25_k1") == 0)
+				o->bm25_k1 = option_number(key, &v, 0, 1e12, false, "a number >= 0");
+			else if (m == SIM_BM25 && strcmp(key, "bm25_b") == 0)
+				o->bm25_b = option_number(key, &v, 0, 1, false, "a number between 0 and 1");
+			else if (m == SIM_BM25 && strcmp(key, "mean_length") == 0)
+			{
+				o->mean_length = option_number(key, &v, -DBL_MAX, DBL_MAX, false,
+											   "a finite number (pair_sums_mean_length of the first pass)");
+				have_mean = true;
+			}
+			else
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("unknown option \"%s\" for metric %s", key, sim_metric_name(m)),
+						 errhint("Only bm25 takes options: bm25_k1, bm25_b and mean_length.")));
+		}
+	}
+	if (m == SIM_BM25)
+	{
+		o->lengths = !have_mean;
+		o->bm25 = have_mean;
+		o->weighted = have_mean;
+	}
 }
 
 /*
@@ -406,20 +464,20 @@ PsChooseSums(FunctionCallInfo fcinfo, bool metric_form, PsObject *o)
  * naming weight_col, as when one server reads it.
  */
 static Datum
-PsStep(FunctionCallInfo fcinfo, bool metric_form)
+PsStep(FunctionCallInfo fcinfo, PsForm form)
 {
 	MemoryContext aggcxt;
 	MemoryContext old;
 	PsObject   *o;
 	double		w;
-	int			ua = metric_form ? 2 : 1;	/* the user's argument; the item and weight follow */
+	int			ua = form == PS_FORM_BOOL ? 1 : 2;	/* the user's argument; the item and weight follow */
 
 	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		NotInAggregate(metric_form ? "pair_sums_metric_step" : "pair_sums_step");
+		NotInAggregate(form == PS_FORM_BOOL ? "pair_sums_step" : "pair_sums_metric_step");
 	if (PG_ARGISNULL(0))
 	{
 		o = PsCreate(aggcxt, PS_SHARD);
-		PsChooseSums(fcinfo, metric_form, o);
+		PsChooseSums(fcinfo, form, o);
 		if (!PG_ARGISNULL(5))
 			o->weight_col = MemoryContextStrdup(o->hdr.eoh_context, text_to_cstring(PG_GETARG_TEXT_PP(5)));
 		o->q = INT32_MAX;
@@ -475,15 +533,15 @@ PG_FUNCTION_INFO_V1(pair_sums_step);
 Datum
 pair_sums_step(PG_FUNCTION_ARGS)
 {
-	return PsStep(fcinfo, false);
+	return PsStep(fcinfo, PS_FORM_BOOL);
 }
 
-/* pair_sums_metric_step(state, metric, user, item, weight, weight_col) */
+/* pair_sums_metric_step(state, metric, user, item, weight, weight_col[, options]) */
 PG_FUNCTION_INFO_V1(pair_sums_metric_step);
 Datum
 pair_sums_metric_step(PG_FUNCTION_ARGS)
 {
-	return PsStep(fcinfo, true);
+	return PsStep(fcinfo, PG_NARGS() > 6 ? PS_FORM_OPTIONS : PS_FORM_METRIC);
 }
 
 /* pair_sums_combine(a, b): the states of both, in one bundle */
@@ -552,45 +610,22 @@ MergeBundle(const char *data, size_t len, const SimParams *p, MemoryContext cxt)
 }
 
 /*
- * pair_sums_neighbors(bundle, metric, k, min_support, shrinkage): the
- * merged top-k lists of a bundle (or of an array of bundles, whose users must
- * be disjoint), rows as item_similarity's.  0A000 when the weights do not
- * allow an exact merge.
+ * The bundle argument 0 of a SQL function: a bytea as it is, or a bytea[]
+ * (several bundles, e.g. one per group of users) merged as one in work;
+ * NULL elements skipped.
  */
-PG_FUNCTION_INFO_V1(pair_sums_neighbors);
-Datum
-pair_sums_neighbors(PG_FUNCTION_ARGS)
+static void
+ArgBundle(FunctionCallInfo fcinfo, MemoryContext work, const char **data, size_t *len)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	SimParams	p;
-	bytea	   *bundle;
-	MemoryContext work;
-	PairSumsResult *res;
-	const char *metric;
-
-	check_not_null(fcinfo, 0, "bundle");
-	check_not_null(fcinfo, 1, "metric");
-	check_not_null(fcinfo, 2, "k");
-	check_not_null(fcinfo, 3, "min_support");
-	check_not_null(fcinfo, 4, "shrinkage");
-	metric = arg_text_or_null(fcinfo, 1);
-	check_sim_params(metric, PG_GETARG_INT32(2), PG_GETARG_INT32(3), PG_GETARG_FLOAT8(4), &p);
-	if (!(p.metric == SIM_COSINE || p.metric == SIM_ADJUSTED_COSINE || p.metric == SIM_JACCARD ||
-		  p.metric == SIM_CONDITIONAL))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("metric \"%s\" cannot be merged from pair sums", metric),
-				 errhint("Pair sums serve cosine, adjusted_cosine, jaccard and conditional; compute the others with item_similarity.")));
-	work = AllocSetContextCreate(CurrentMemoryContext, "media_reco pair_sums_neighbors",
-								 ALLOCSET_DEFAULT_SIZES);
 	if (get_fn_expr_argtype(fcinfo->flinfo, 0) == BYTEAOID)
 	{
-		bundle = PG_GETARG_BYTEA_PP(0);
-		res = MergeBundle(VARDATA_ANY(bundle), VARSIZE_ANY_EXHDR(bundle), &p, work);
+		bytea	   *bundle = PG_GETARG_BYTEA_PP(0);
+
+		*data = VARDATA_ANY(bundle);
+		*len = VARSIZE_ANY_EXHDR(bundle);
 	}
 	else
 	{
-		/* several bundles (e.g. one per group of users): merged as one */
 		ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(0);
 		Datum	   *elems;
 		bool	   *enulls;
@@ -604,8 +639,75 @@ pair_sums_neighbors(PG_FUNCTION_ARGS)
 			if (!enulls[e])
 				PsAddDatum(&b, elems[e]);
 		MemoryContextSwitchTo(old);
-		res = MergeBundle(b.buf, b.len, &p, work);
+		*data = b.buf;
+		*len = b.len;
 	}
+}
+
+/*
+ * pair_sums_mean_length(bundle): BM25's mean history length over the users
+ * of a bundle of first-pass states (pair_sums('bm25', ...) without options),
+ * the mean_length option of the second pass.
+ */
+PG_FUNCTION_INFO_V1(pair_sums_mean_length);
+Datum
+pair_sums_mean_length(PG_FUNCTION_ARGS)
+{
+	const char **states;
+	size_t	   *lens;
+	int			n;
+	const char *data;
+	size_t		len;
+	double		mean;
+	int64		users;
+	CoreError	err;
+	MemoryContext work;
+
+	check_not_null(fcinfo, 0, "bundle");
+	work = AllocSetContextCreate(CurrentMemoryContext, "media_reco pair_sums_mean_length",
+								 ALLOCSET_DEFAULT_SIZES);
+	ArgBundle(fcinfo, work, &data, &len);
+	BundleParse(data, len, &states, &lens, &n);
+	core_pg_check(pairsums_mean_length(states, lens, n, &mean, &users, &err), &err);
+	MemoryContextDelete(work);
+	PG_RETURN_FLOAT8(mean);
+}
+
+/*
+ * pair_sums_neighbors(bundle, metric, k, min_support, shrinkage): the
+ * merged top-k lists of a bundle (or of an array of bundles, whose users must
+ * be disjoint), rows as item_similarity's.  0A000 when the weights do not
+ * allow an exact merge.
+ */
+PG_FUNCTION_INFO_V1(pair_sums_neighbors);
+Datum
+pair_sums_neighbors(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	SimParams	p;
+	MemoryContext work;
+	PairSumsResult *res;
+	const char *metric;
+	const char *data;
+	size_t		len;
+
+	check_not_null(fcinfo, 0, "bundle");
+	check_not_null(fcinfo, 1, "metric");
+	check_not_null(fcinfo, 2, "k");
+	check_not_null(fcinfo, 3, "min_support");
+	check_not_null(fcinfo, 4, "shrinkage");
+	metric = arg_text_or_null(fcinfo, 1);
+	check_sim_params(metric, PG_GETARG_INT32(2), PG_GETARG_INT32(3), PG_GETARG_FLOAT8(4), &p);
+	if (!(p.metric == SIM_COSINE || p.metric == SIM_ADJUSTED_COSINE || p.metric == SIM_JACCARD ||
+		  p.metric == SIM_CONDITIONAL || p.metric == SIM_BM25))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("metric \"%s\" cannot be merged from pair sums", metric),
+				 errhint("Pair sums serve cosine, adjusted_cosine, jaccard, conditional and bm25; compute the others with item_similarity.")));
+	work = AllocSetContextCreate(CurrentMemoryContext, "media_reco pair_sums_neighbors",
+								 ALLOCSET_DEFAULT_SIZES);
+	ArgBundle(fcinfo, work, &data, &len);
+	res = MergeBundle(data, len, &p, work);
 	InitMaterializedSRF(fcinfo, 0);
 	if (!res->exact)
 		ereport(ERROR,
@@ -669,7 +771,7 @@ PairSumsNotWorthwhile(const SourceSpec *src, const SimParams *p)
 	if (isnull)
 		return NULL;			/* no rows: nothing to move either way */
 	pairs = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	on_grid = p->metric != SIM_ADJUSTED_COSINE &&
+	on_grid = p->metric != SIM_ADJUSTED_COSINE && p->metric != SIM_BM25 &&
 		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
 
 	resetStringInfo(&sql);
@@ -689,7 +791,9 @@ PairSumsNotWorthwhile(const SourceSpec *src, const SimParams *p)
 	shards = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	entries = Min(Max(shards, 1) * items * Max(items - 1, 0), pairs);
 	/* sums beside the counts for a weighted cosine (an unweighted one sends them only for duplicates) */
-	if (SIM_IS_COSINE(p->metric) && src->weight_col != NULL)
+	if (p->metric == SIM_BM25)
+		per_entry = 16;			/* BM25's terms are off every grid */
+	else if (SIM_IS_COSINE(p->metric) && src->weight_col != NULL)
 		per_entry = on_grid ? 4 : 16;
 	else
 		per_entry = 3;
@@ -714,8 +818,8 @@ pairsums_ineligible(const SourceSpec *src, const SimParams *p)
 	if (media_reco_citus_pair_sums == CITUS_PAIR_SUMS_OFF)
 		return pstrdup("media_reco.citus_pair_sums is off");
 	if (!(p->metric == SIM_COSINE || p->metric == SIM_ADJUSTED_COSINE || p->metric == SIM_JACCARD ||
-		  p->metric == SIM_CONDITIONAL))
-		return psprintf("%s is not a function of per-user pair sums and counts alone (only cosine, adjusted_cosine, jaccard and conditional are)",
+		  p->metric == SIM_CONDITIONAL || p->metric == SIM_BM25))
+		return psprintf("%s is not a function of per-user pair sums and counts alone (only cosine, adjusted_cosine, jaccard, conditional and bm25 are)",
 						sim_metric_name(p->metric));
 	if (src->time_col)
 		return pstrdup("time-decayed weights are not multiples of one power of two, so their sums depend on the order of addition");
@@ -836,19 +940,74 @@ BundleDestroy(DestReceiver *self)
 {
 }
 
+/*
+ * Run pair_sums for p over src (SPI connected), one result row per shard
+ * (grouped by shard_mins when known), its states collected into recv (in
+ * work).  options: the metric form's jsonb (BM25's second pass), or NULL.
+ */
+static void
+GatherStates(const SourceSpec *src, const SimParams *p, const char *options, const char *shard_mins,
+			 MemoryContext work, bool read_only, BundleReceiver *recv)
+{
+	StringInfoData sql;
+	SPIExecuteOptions opts;
+	int			nest;
+	int			rc;
+
+	initStringInfo(&sql);
+	/* the metric form: the workers centre adjusted cosine's weights by user, compute BM25's terms */
+	appendStringInfo(&sql, "SELECT media_reco.pair_sums(%s::pg_catalog.text, (%s)::pg_catalog.int8, (%s)::pg_catalog.int8, ",
+					 quote_literal_cstr(sim_metric_name(p->metric)),
+					 quote_identifier(src->user_col), quote_identifier(src->item_col));
+	if (src->weight_col)
+		appendStringInfo(&sql, "(%s)::pg_catalog.float8, %s::pg_catalog.text",
+						 quote_identifier(src->weight_col), quote_literal_cstr(src->weight_col));
+	else
+		appendStringInfoString(&sql, "1::pg_catalog.float8, NULL::pg_catalog.text");
+	if (options)
+		appendStringInfo(&sql, ", %s::pg_catalog.jsonb", quote_literal_cstr(options));
+	appendStringInfo(&sql, ") FROM %s WHERE ", source_relname(src));
+	source_append_usable(&sql, src, NULL);
+	/*
+	 * One result row per shard (its users): the coordinator's combine then
+	 * never holds more than one shard's state in one value (a bytea is at
+	 * most 1 GB); the states are gathered below.  Any function of the user
+	 * keeps the states' users disjoint; this one follows the shards.
+	 */
+	if (shard_mins != NULL)
+		appendStringInfo(&sql, " GROUP BY pg_catalog.width_bucket(pg_catalog.worker_hash(%s), %s::pg_catalog.int4[])",
+						 quote_identifier(src->user_col), quote_literal_cstr(shard_mins));
+
+	recv->pub.receiveSlot = BundleReceive;
+	recv->pub.rStartup = BundleStartup;
+	recv->pub.rShutdown = BundleShutdown;
+	recv->pub.rDestroy = BundleDestroy;
+	recv->pub.mydest = DestNone;
+	recv->work = work;
+
+	memset(&opts, 0, sizeof(opts));
+	opts.read_only = read_only;
+	opts.dest = (DestReceiver *) recv;
+	nest = citus_read_begin(src->relid);
+	rc = SPI_execute_extended(sql.data, &opts);
+	citus_read_end(nest);
+	if (rc != SPI_OK_SELECT && rc != SPI_OK_UTILITY)
+		elog(ERROR, "computing the pair sums failed: %s", SPI_result_code_string(rc));
+	pfree(sql.data);
+}
+
 NeighborLists *
 pairsums_refresh(const SourceSpec *src, const SimParams *p, MemoryContext work, bool read_only,
 				 InteractionMatrix **m_out, SimRunStats *stats, char **why)
 {
-	StringInfoData sql;
 	BundleReceiver recv;
-	SPIExecuteOptions opts;
 	instr_time	start;
 	int			rc;
-	int			nest;
 	PairSumsResult *res;
 	InteractionMatrix *m;
 	char	   *shard_mins = NULL;
+	char	   *options = NULL;
+	double		first_mean = 0;
 	CoreAlloc	a;
 	CoreError	err;
 
@@ -872,47 +1031,43 @@ pairsums_refresh(const SourceSpec *src, const SimParams *p, MemoryContext work, 
 			shard_mins = v ? MemoryContextStrdup(work, v) : NULL;
 		}
 	}
-	initStringInfo(&sql);
-	/* the metric form: the workers centre adjusted cosine's weights by user */
-	appendStringInfo(&sql, "SELECT media_reco.pair_sums(%s::pg_catalog.text, (%s)::pg_catalog.int8, (%s)::pg_catalog.int8, ",
-					 quote_literal_cstr(sim_metric_name(p->metric)),
-					 quote_identifier(src->user_col), quote_identifier(src->item_col));
-	if (src->weight_col)
-		appendStringInfo(&sql, "(%s)::pg_catalog.float8, %s::pg_catalog.text",
-						 quote_identifier(src->weight_col), quote_literal_cstr(src->weight_col));
-	else
-		appendStringInfoString(&sql, "1::pg_catalog.float8, NULL::pg_catalog.text");
-	appendStringInfo(&sql, ") FROM %s WHERE ", source_relname(src));
-	source_append_usable(&sql, src, NULL);
-	/*
-	 * One result row per shard (its users): the coordinator's combine then
-	 * never holds more than one shard's state in one value (a bytea is at
-	 * most 1 GB); the states are gathered below.  Any function of the user
-	 * keeps the states' users disjoint; this one follows the shards.
-	 */
-	if (shard_mins != NULL)
-		appendStringInfo(&sql, " GROUP BY pg_catalog.width_bucket(pg_catalog.worker_hash(%s), %s::pg_catalog.int4[])",
-						 quote_identifier(src->user_col), quote_literal_cstr(shard_mins));
-
 	memset(&recv, 0, sizeof(recv));
-	recv.pub.receiveSlot = BundleReceive;
-	recv.pub.rStartup = BundleStartup;
-	recv.pub.rShutdown = BundleShutdown;
-	recv.pub.rDestroy = BundleDestroy;
-	recv.pub.mydest = DestNone;
-	recv.work = work;
-
 	INSTR_TIME_SET_CURRENT(start);
-	memset(&opts, 0, sizeof(opts));
-	opts.read_only = read_only;
-	opts.dest = (DestReceiver *) &recv;
-	nest = citus_read_begin(src->relid);
-	rc = SPI_execute_extended(sql.data, &opts);
-	citus_read_end(nest);
-	if (rc != SPI_OK_SELECT && rc != SPI_OK_UTILITY)
-		elog(ERROR, "computing the pair sums failed: %s", SPI_result_code_string(rc));
+	if (p->metric == SIM_BM25)
+	{
+		/* the first pass: every shard's users' lengths, for the mean length */
+		BundleReceiver first;
+		int64		users;
+		double		mean;
+
+		memset(&first, 0, sizeof(first));
+		GatherStates(src, p, NULL, shard_mins, work, read_only, &first);
+		core_pg_check(pairsums_mean_length(first.states, first.lens, first.n, &mean, &users, &err), &err);
+		if (!isfinite(mean))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("BM25's mean history length is out of range")));
+		options = psprintf("{\"bm25_k1\": %.17g, \"bm25_b\": %.17g, \"mean_length\": %.17g}",
+						   p->bm25_k1, p->bm25_b, mean);
+		first_mean = mean;
+		stats->first_pass_seconds = elapsed_seconds(start);
+	}
+	GatherStates(src, p, options, shard_mins, work, read_only, &recv);
 	SPI_finish();
 	stats->gather_seconds = elapsed_seconds(start);
+	if (p->metric == SIM_BM25)
+	{
+		/* rows committed between the passes change the users' lengths: then read the rows */
+		int64		users;
+		double		mean;
+
+		core_pg_check(pairsums_mean_length(recv.states, recv.lens, recv.n, &mean, &users, &err), &err);
+		if (memcmp(&mean, &first_mean, sizeof(double)) != 0)
+		{
+			*why = pstrdup("the rows changed between BM25's two passes over the shards");
+			return NULL;
+		}
+	}
 
 	INSTR_TIME_SET_CURRENT(start);
 	res = MemoryContextAllocZero(work, sizeof(PairSumsResult));

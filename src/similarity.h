@@ -52,6 +52,7 @@ typedef struct SimRunStats
 	uint16		node_port[8];
 	double		node_seconds[8];	/* CPU seconds per worker (by port) */
 	double		gather_seconds; /* the aggregate's wall time: shards, transfer, combine */
+	double		first_pass_seconds; /* bm25: the first pass (users' lengths), within gather_seconds */
 	double		merge_seconds;	/* the merge and top-k on the coordinator */
 } SimRunStats;
 

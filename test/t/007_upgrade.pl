@@ -10,7 +10,7 @@
 # a forest trained after the update explains as on a fresh install.
 # citus_setup (0.6.0) exists after the update and, with no Citus here, fails
 # with 55000 as on a fresh install; pair_sums (0.7.0) merges as on a fresh
-# install, and so does its metric form (0.9.0) for adjusted cosine.
+# install, and so do its metric forms (0.9.0) for adjusted cosine and BM25.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -240,6 +240,20 @@ is($fresh_pair_sums_adjusted, $node->safe_psql('fresh', q{
 SELECT md5(string_agg(item_id || ':' || neighbor_id || '=' || similarity || '/' || support, ',' ORDER BY item_id, rank))
   FROM media_reco.item_similarity('ev', weight_col => 'plays', metric => 'adjusted_cosine', k => 10)}),
 	'fresh: adjusted-cosine pair sums merge into the lists of item_similarity');
+# BM25's two passes (new in 0.9.0): the first pass's mean length, then the terms' pair sums
+my $pair_sums_bm25 = q{
+SELECT md5(string_agg(item_id || ':' || neighbor_id || '=' || similarity || '/' || support, ',' ORDER BY item_id, rank))
+  FROM media_reco.pair_sums_neighbors(ARRAY(
+         SELECT media_reco.pair_sums('bm25', user_id, item_id, plays::float8, 'plays',
+                  (SELECT jsonb_build_object('bm25_k1', 50, 'bm25_b', 0.5, 'mean_length',
+                            media_reco.pair_sums_mean_length(ARRAY(SELECT media_reco.pair_sums('bm25', user_id, item_id, plays::float8, 'plays')
+                                                                     FROM ev GROUP BY user_id % 2)))))
+           FROM ev GROUP BY user_id % 3), 'bm25', 10)};
+my $fresh_pair_sums_bm25 = $node->safe_psql('fresh', $pair_sums_bm25);
+is($fresh_pair_sums_bm25, $node->safe_psql('fresh', q{
+SELECT md5(string_agg(item_id || ':' || neighbor_id || '=' || similarity || '/' || support, ',' ORDER BY item_id, rank))
+  FROM media_reco.item_similarity('ev', weight_col => 'plays', metric => 'bm25', k => 10, bm25_k1 => 50, bm25_b => 0.5)}),
+	'fresh: BM25 pair sums in two passes merge into the lists of item_similarity');
 # implicit ALS (new in 0.4.0): the same factors on an updated database as on a fresh install
 my $als = q{
 SET client_min_messages = warning;
@@ -321,6 +335,8 @@ SELECT * FROM media_reco.citus_setup()});
 	is($node->safe_psql($db, $pair_sums), $fresh_pair_sums, "$db: pair_sums and pair_sums_neighbors as on a fresh install");
 	is($node->safe_psql($db, $pair_sums_adjusted), $fresh_pair_sums_adjusted,
 		"$db: the metric form of pair_sums as on a fresh install");
+	is($node->safe_psql($db, $pair_sums_bm25), $fresh_pair_sums_bm25,
+		"$db: BM25's two passes of pair_sums as on a fresh install");
 	# the event trigger works on the updated database: a dropped source is marked
 	$node->safe_psql($db, q{
 SET client_min_messages = warning;

@@ -341,12 +341,13 @@ sub history
 	return sql(qq{SELECT h.parameters->'citus'->>'$key' FROM media_reco.refresh_history h
 	               WHERE h.recommender = '$name' ORDER BY h.id DESC LIMIT 1});
 }
-for my $name (qw(cosine_dist jaccard_dist conditional_dist unw_dist adjusted_cosine_dist))
+for my $name (qw(cosine_dist jaccard_dist conditional_dist unw_dist adjusted_cosine_dist bm25_dist))
 {
 	is(history($name, 'pushed_down'), 'true', "$name (refreshed above): pair sums on the workers");
 	is(history($name, 'states'), '6', "$name: six shard states merged");
-	is(history($name, 'fixed_point'), $name eq 'adjusted_cosine_dist' ? 'true' : 'false',
-		$name eq 'adjusted_cosine_dist' ? "$name: centred off the grid, merged in fixed point"
+	my $off = $name eq 'adjusted_cosine_dist' || $name eq 'bm25_dist';
+	is(history($name, 'fixed_point'), $off ? 'true' : 'false',
+		$off ? "$name: centred weights or BM25 terms off the grid, merged in fixed point"
 		: "$name: on the weights' grid, merged in units");
 }
 like(history('pearson_dist', 'why'), qr/pearson is not a function of per-user pair sums/,
@@ -354,7 +355,7 @@ like(history('pearson_dist', 'why'), qr/pearson is not a function of per-user pa
 is(sql(q{SELECT count(*) FROM media_reco.refresh_history h, jsonb_object_keys(h.parameters->'citus'->'node_cpu_seconds') k
           WHERE h.recommender = 'cosine_dist' AND h.id = (SELECT max(id) FROM media_reco.refresh_history WHERE recommender = 'cosine_dist')}),
 	'2', 'cosine_dist: CPU seconds reported for both workers');
-like(history('bm25_dist', 'why'), qr/bm25 is not a function of per-user pair sums/, 'bm25 reads the rows, saying why');
+ok(history('bm25_dist', 'first_pass_seconds') > 0, 'bm25: its first pass (the users\' lengths) timed in the history');
 like(history('dec_dist', 'why'), qr/time-decayed weights/, 'a decayed source reads the rows, saying why');
 like(history('cosine_ref', 'why'), qr/reference table/, 'a reference table reads the rows, saying why');
 is(history('cosine_local', 'pushed_down'), '', 'a local source records nothing about Citus');
@@ -404,7 +405,10 @@ my @ps_cases = (
 	[q{weight_col => 'w_half', metric => 'conditional', k => 10, shrinkage => 2.5}, 'conditional'],
 	[q{weight_col => 'w_int', metric => 'adjusted_cosine', k => 10}, 'adjusted cosine, ratings (centred on the workers)'],
 	[q{weight_col => 'w_half', metric => 'adjusted_cosine', k => 7, min_support => 3, shrinkage => 5}, 'adjusted cosine, min_support and shrinkage'],
-	[q{weight_col => 'w_log', metric => 'adjusted_cosine', k => 10}, 'adjusted cosine, log weights']);
+	[q{weight_col => 'w_log', metric => 'adjusted_cosine', k => 10}, 'adjusted cosine, log weights'],
+	[q{weight_col => 'w_int', metric => 'bm25', k => 10}, 'bm25, ratings (two passes)'],
+	[q{weight_col => 'w_log', metric => 'bm25', k => 7, min_support => 2, shrinkage => 3, bm25_k1 => 1.2, bm25_b => 0.75}, 'bm25, log weights, other options'],
+	[q{weight_col => NULL, metric => 'bm25', k => 10, bm25_k1 => 0}, 'bm25, unweighted, K1 = 0']);
 for my $c (@ps_cases)
 {
 	my ($args, $what) = @$c;
@@ -451,7 +455,8 @@ ok(sql(q{SELECT count(*) > 100 FROM media_reco.item_neighbors WHERE recommender 
 # auto's estimate counts a fixed-point entry as 16 bytes (a 128-bit varint), a units entry as 4
 for my $c ([q{weight_col => 'w_half'}, 'cosine, half weights', 3, 4.7],
 	[q{weight_col => 'w_log'}, 'cosine, log weights', 15, 17.5],
-	[q{weight_col => 'w_int', metric => 'adjusted_cosine'}, 'adjusted cosine', 15, 17.5])
+	[q{weight_col => 'w_int', metric => 'adjusted_cosine'}, 'adjusted cosine', 15, 17.5],
+	[q{weight_col => 'w_int', metric => 'bm25'}, 'bm25', 15, 17.5])
 {
 	my ($args, $what, $lo, $hi) = @$c;
 	my (undef, $err) = notices(qq{SET media_reco.citus_pair_sums = auto;
