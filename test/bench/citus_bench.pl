@@ -31,6 +31,8 @@ chomp $pkglibdir;
 plan skip_all => "Citus is not installed (no citus.so in $pkglibdir)" unless -f "$pkglibdir/citus.so";
 my $predict_rows = $ENV{BENCH_PREDICT_ROWS} // 2_000_000;
 my $refresh_rows = $ENV{BENCH_REFRESH_ROWS} // 1_000_000;
+# metrics refreshed at each size: cosine over the unweighted rows; the others weighted by plays
+my @refresh_metrics = split /,/, ($ENV{BENCH_REFRESH_METRICS} // 'cosine');
 
 my ($coord, $w1, $w2) = citus_cluster(q{
 shared_buffers = 512MB
@@ -103,21 +105,25 @@ for my $size (split /,/, $refresh_rows)
 	$items //= $rows <= 1_000_000 ? 20_000 : 100_000;
 	sql(q{SELECT media_reco.drop_recommender(name) FROM media_reco.recommenders WHERE name IN ('r_local', 'r_dist', 'r_pull', 'r_auto');
 DROP TABLE IF EXISTS ev_local, ev_dist;});
-	$_->safe_psql('postgres', 'DROP TABLE IF EXISTS ev_local; CREATE TABLE ev_local (user_id bigint, item_id bigint)') for ($w1, $w2);
+	$_->safe_psql('postgres', 'DROP TABLE IF EXISTS ev_local; CREATE TABLE ev_local (user_id bigint, item_id bigint, plays int)') for ($w1, $w2);
 	sql(qq{
-CREATE TABLE ev_local (user_id bigint, item_id bigint);
-INSERT INTO ev_local SELECT user_id, item_id FROM media_reco.synthetic_interactions($users, $items, $rows, 42);
+CREATE TABLE ev_local (user_id bigint, item_id bigint, plays int);
+INSERT INTO ev_local SELECT user_id, item_id, plays FROM media_reco.synthetic_interactions($users, $items, $rows, 42);
 CREATE TABLE ev_dist (LIKE ev_local);
 SELECT create_distributed_table('ev_dist', 'user_id');
 INSERT INTO ev_dist SELECT * FROM ev_local;
 CREATE INDEX ON ev_local (user_id, item_id);
 CREATE INDEX ON ev_dist (user_id, item_id);
-SELECT media_reco.create_recommender('r_local', 'ev_local', k => 50);
-SELECT media_reco.create_recommender('r_dist', 'ev_dist', k => 50);
-SELECT media_reco.create_recommender('r_pull', 'ev_dist', k => 50);
-SELECT media_reco.create_recommender('r_auto', 'ev_dist', k => 50);
 ANALYZE ev_local; ANALYZE ev_dist;
 });
+	for my $metric (@refresh_metrics)
+	{
+	my $args = $metric eq 'cosine' ? "k => 50" : "weight_col => 'plays', metric => '$metric', k => 50";
+	sql(qq{SELECT media_reco.drop_recommender(name) FROM media_reco.recommenders WHERE name IN ('r_local', 'r_dist', 'r_pull', 'r_auto');
+SELECT media_reco.create_recommender('r_local', 'ev_local', $args);
+SELECT media_reco.create_recommender('r_dist', 'ev_dist', $args);
+SELECT media_reco.create_recommender('r_pull', 'ev_dist', $args);
+SELECT media_reco.create_recommender('r_auto', 'ev_dist', $args);});
 	my ($t_rl) = timed("SELECT media_reco.refresh_neighbors('r_local')");
 	my ($t_rd) = timed("SET media_reco.citus_pair_sums = on; SELECT media_reco.refresh_neighbors('r_dist')");
 	my ($t_ra) = timed("SET media_reco.citus_pair_sums = auto; SELECT media_reco.refresh_neighbors('r_auto')");
@@ -136,14 +142,17 @@ ANALYZE ev_local; ANALYZE ev_dist;
 		  || '|' || (parameters->'citus'->>'state_bytes') || '|' || (parameters->'citus'->>'states')
 		  || '|' || (parameters->'citus'->>'shard_cpu_seconds') || '|' || (parameters->'citus'->>'shard_cpu_seconds_max')
 		  || '|' || (parameters->'citus'->'node_cpu_seconds')::text});
-	my $pulled = sql(q{SELECT sum(length(user_id::text) + length(item_id::text) + 2) FROM ev_local});
+	my $pulled = sql($metric eq 'cosine' ? q{SELECT sum(length(user_id::text) + length(item_id::text) + 2) FROM ev_local}
+		: q{SELECT sum(length(user_id::text) + length(item_id::text) + length(plays::text) + 3) FROM ev_local});
 	my ($pairs) = hist('r_dist', 'pairs');
-	diag("refresh_neighbors over $rows interactions ($users users, $items items; cosine, k 50; $pairs stored pairs), "
-		  . "the store a reference table:");
+	my ($fixed, $first) = split /\|/, hist('r_dist', q{(parameters->'citus'->>'fixed_point') || '|' || coalesce(parameters->'citus'->>'first_pass_seconds', '0')});
+	diag("refresh_neighbors over $rows interactions ($users users, $items items; "
+		  . ($metric eq 'cosine' ? 'cosine' : "$metric weighted by plays") . ", k 50; $pairs stored pairs), "
+		  . "the store a reference table" . ($fixed eq 'true' ? ', sums in fixed point' : '') . ":");
 	diag(sprintf("  local source:                     %6.2f s  (read %.2f, pairs + top-k %.2f, write %.2f)",
 			$t_rl, $l_read, $l_comp, $l_write));
-	diag(sprintf("  distributed, pair sums on workers: %6.2f s  (workers' sums + transfer %.2f, merge + top-k %.2f, write %.2f)",
-			$t_rd, $gather, $merge, $write));
+	diag(sprintf("  distributed, pair sums on workers: %6.2f s  (workers' sums + transfer %.2f%s, merge + top-k %.2f, write %.2f)",
+			$t_rd, $gather, $first > 0 ? sprintf(" of which BM25's first pass %.2f", $first) : '', $merge, $write));
 	diag(sprintf("  distributed, rows pulled:         %6.2f s  (read %.2f, pairs + top-k %.2f, write %.2f)",
 			$t_rp, $p_read, $p_comp, $p_write));
 	my $auto = hist('r_auto', q{CASE WHEN (parameters->'citus'->>'pushed_down')::boolean THEN 'the pair sums on the workers' ELSE 'the rows' END});
@@ -165,6 +174,7 @@ ANALYZE ev_local; ANALYZE ev_dist;
 	}
 	diag(sprintf("  projected wall time on N worker machines of %d cores, 1 Gbit/s (shard CPU / (N x %d) + 2 x state bytes / bandwidth"
 		  . " + merge + write): %s; one node here %.2f s", $c, $c, join(', ', @proj), $t_rl));
+	}
 }
 
 # 3. serving: recommend() per user from the coordinator, p50 / p95 over 300 users, each recommender

@@ -3,13 +3,14 @@
  * fuzz_pairsums.c
  *	  The distributed refresh's merge (pairsums_core.c) on arbitrary bytes,
  *	  and differentially on arbitrary interactions.  Byte 0 picks the mode
- *	  and byte 1 the metric and k (cosine becomes adjusted cosine, its
- *	  states centred by user, when byte 1 / 24 is odd).
+ *	  and byte 1 the metric and k (when byte 1 / 24 is odd, cosine becomes
+ *	  adjusted cosine, its states centred by user, and jaccard BM25, its
+ *	  states made in two passes: the users' lengths, then the terms).
  *	  - raw (byte 0 even): the rest is cut into 1-3 states, each given a
  *	    valid CRC unless bit 1 of byte 0 is set (then the CRC check is what
  *	    is fuzzed), and merged: an error or a result (CORE_INVALID only for
- *	    centred states merged as cosine or uncentred ones as adjusted
- *	    cosine), and a result's lists
+ *	    states of another kind than the metric merges: centred, uncentred,
+ *	    BM25 terms, lengths, or BM25 states that disagree), and a result's lists
  *	    must be well formed (ids ascending, neighbours in range and not the
  *	    item itself, finite similarities, supports >= 1).
  *	  - differential (byte 0 odd): the rest is (user, item, weight) triples,
@@ -90,14 +91,39 @@ Differential(FuzzArena *ar, const uint8_t *t, size_t n, int n_shards, const SimP
 	InteractionMatrix *whole;
 	CoreError	err;
 
+	double		mean = 0;
+	CoreStatus	st;
+
+	if (p->metric == SIM_BM25)
+	{
+		/* the first pass: each shard's users' lengths, their mean */
+		int64		users;
+
+		for (int s = 0; s < n_shards; s++)
+		{
+			PairSumsShard sh;
+
+			memset(&sh, 0, sizeof(sh));
+			sh.lengths = true;
+			for (size_t r = 0; r < n; r++)
+				sh.raw_rows += (int) ((t[3 * r] % 16) % n_shards) == s;
+			FUZZ_CHECK(pairsums_encode(&ar->alloc, Build(ar, t, n, s, n_shards), &sh, (size_t) 64 << 20,
+									   &core_no_interrupts, &states[s], &lens[s], &err) == CORE_OK);
+		}
+		FUZZ_CHECK(pairsums_mean_length((const char *const *) states, lens, n_shards, &mean, &users, &err) == CORE_OK);
+	}
 	for (int s = 0; s < n_shards; s++)
 	{
 		InteractionMatrix *m = Build(ar, t, n, s, n_shards);
 		PairSumsShard sh;
 
 		memset(&sh, 0, sizeof(sh));
-		sh.weighted = SIM_IS_COSINE(p->metric);
+		sh.weighted = SIM_IS_COSINE(p->metric) || p->metric == SIM_BM25;
 		sh.centred = p->metric == SIM_ADJUSTED_COSINE;
+		sh.bm25 = p->metric == SIM_BM25;
+		sh.bm25_k1 = p->bm25_k1;
+		sh.bm25_b = p->bm25_b;
+		sh.mean_length = mean;
 		sh.q = INT32_MAX;
 		for (size_t r = 0; r < n; r++)
 		{
@@ -112,16 +138,26 @@ Differential(FuzzArena *ar, const uint8_t *t, size_t n, int n_shards, const SimP
 		}
 		if (sh.q == INT32_MAX)
 			sh.q = 0;
-		FUZZ_CHECK(pairsums_encode(&ar->alloc, m, &sh, (size_t) 64 << 20, &core_no_interrupts,
-								   &states[s], &lens[s], &err) == CORE_OK);
+		st = pairsums_encode(&ar->alloc, m, &sh, (size_t) 64 << 20, &core_no_interrupts,
+							 &states[s], &lens[s], &err);
+		if (st == CORE_RANGE && p->metric == SIM_BM25)
+		{
+			/* a term not finite (K1·norm(u) + w = 0): one server, with the same terms, refuses too */
+			whole = Build(ar, t, n, 0, 0);
+			FUZZ_CHECK(simcore_compute(&ar->alloc, whole, p, 1, &core_no_interrupts, &ref, &err) == CORE_RANGE);
+			return;
+		}
+		FUZZ_CHECK(st == CORE_OK);
 	}
 	FUZZ_CHECK(pairsums_merge(&ar->alloc, (const char *const *) states, lens, n_shards, p,
 							  &core_no_interrupts, &res, &err) == CORE_OK);
 	/*
 	 * Off the grid, duplicates such as 3c/4 - c/2 - c/4 leave a rounding
-	 * residue beside whole weights: an item spanning 2^22 : 1, refused
+	 * residue beside whole weights: an item spanning 2^22 : 1, refused; so
+	 * can centred weights and BM25's terms (a term of 1/4 beside one near
+	 * K1 + 1 for a user of a tiny length)
 	 */
-	if (off_grid && !res.exact)
+	if ((off_grid || p->metric == SIM_ADJUSTED_COSINE || p->metric == SIM_BM25) && !res.exact)
 	{
 		FUZZ_CHECK(strstr(res.why, "span") != NULL);
 		return;
@@ -165,10 +201,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	p.metric = data[1] % 3 == 0 ? SIM_COSINE : data[1] % 3 == 1 ? SIM_JACCARD : SIM_CONDITIONAL;
 	if (p.metric == SIM_COSINE && (data[1] / 24) % 2 == 1)
 		p.metric = SIM_ADJUSTED_COSINE;
+	if (p.metric == SIM_JACCARD && (data[1] / 24) % 2 == 1)
+		p.metric = SIM_BM25;
 	p.k = 1 + (data[1] / 3) % 8;
 	p.min_support = 1 + (data[1] >> 6);
 	p.shrinkage = (data[0] & 4) ? 2.5 : 0;
-	p.bm25_k1 = 1.2;
+	p.bm25_k1 = (data[0] & 4) ? 0 : 1.2;	/* K1 = 0: every term 1 */
 	p.bm25_b = 0.75;
 	n_states = 1 + (data[0] >> 3) % 3;
 	fuzz_arena_init(&ar);
@@ -205,7 +243,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		st = pairsums_merge(&ar.alloc, states, lens, n_states, &p, &core_no_interrupts, &res, &err);
 		FUZZ_CHECK(st == CORE_OK || st == CORE_CORRUPT || st == CORE_LIMIT || st == CORE_NOMEM ||
-				   (st == CORE_INVALID && SIM_IS_COSINE(p.metric) && strstr(err.message, "centred") != NULL));
+				   (st == CORE_INVALID && (SIM_IS_COSINE(p.metric) || p.metric == SIM_BM25) &&
+					(strstr(err.message, "centred") != NULL || strstr(err.message, "BM25") != NULL ||
+					 strstr(err.message, "lengths") != NULL || strstr(err.message, "weights, not") != NULL)));
 		if (st == CORE_OK && res.exact)
 			CheckLists(&res);
 	}
