@@ -371,6 +371,44 @@ SortIndexes(int32 *a, int32 *tmp, int32 n, int32 limit)
 		memcpy(a, src, sizeof(int32) * n);
 }
 
+/* the header (see pairsums_core.h), entries 0 until patched: returns where the entries are */
+static size_t
+PutHeader(Writer *w, uint8 flags, const PairSumsShard *sh, const InteractionMatrix *m, int32 n_items, int32 q)
+{
+	size_t		entries_at;
+
+	PutU64(w, PAIRSUMS_MAGIC, 4);
+	PutU64(w, PAIRSUMS_VERSION, 1);
+	PutU64(w, flags, 1);
+	PutU64(w, sh->port, 2);
+	PutU64(w, (uint64) sh->raw_rows, 8);
+	PutU64(w, (uint64) (int64) m->n_users, 8);
+	PutU64(w, (uint64) m->nnz, 8);
+	PutU64(w, (uint64) (uint32) n_items, 4);
+	PutU64(w, (uint64) (uint32) q, 4);
+	PutF64(w, sh->max_abs_raw);
+	PutF64(w, 0.0);				/* seconds: set by pairsums_set_seconds */
+	entries_at = w->len;
+	PutU64(w, 0, 8);
+	return entries_at;
+}
+
+/* the CRC's place, then the state into *out (its seconds and CRC set), or the error */
+static CoreStatus
+FinishState(Writer *w, const PairSumsShard *sh, char **out, size_t *len)
+{
+	PutU64(w, 0, 4);
+	if (w->failed)
+	{
+		core_release(w->a, w->buf);
+		return w->err->status;
+	}
+	*out = w->buf;
+	*len = w->len;
+	pairsums_set_seconds(w->buf, w->len, sh->seconds);
+	return CORE_OK;
+}
+
 CoreStatus
 pairsums_encode(const CoreAlloc *a, InteractionMatrix *m, const PairSumsShard *sh,
 				size_t max_bytes, const CoreInterrupts *hooks, char **out, size_t *len,
@@ -407,29 +445,9 @@ pairsums_encode(const CoreAlloc *a, InteractionMatrix *m, const PairSumsShard *s
 	if (sh->lengths)
 	{
 		/* BM25's first pass: the header (no items) and the lengths */
-		PutU64(&w, PAIRSUMS_MAGIC, 4);
-		PutU64(&w, PAIRSUMS_VERSION, 1);
-		PutU64(&w, PAIRSUMS_LENGTHS | PAIRSUMS_EXACT, 1);
-		PutU64(&w, sh->port, 2);
-		PutU64(&w, (uint64) sh->raw_rows, 8);
-		PutU64(&w, (uint64) (int64) m->n_users, 8);
-		PutU64(&w, (uint64) m->nnz, 8);
-		PutU64(&w, 0, 4);
-		PutU64(&w, 0, 4);
-		PutF64(&w, sh->max_abs_raw);
-		PutF64(&w, 0.0);
-		PutU64(&w, 0, 8);
+		(void) PutHeader(&w, PAIRSUMS_LENGTHS | PAIRSUMS_EXACT, sh, m, 0, 0);
 		PutExact(&w, &lengths);
-		PutU64(&w, 0, 4);		/* the CRC, set below */
-		if (w.failed)
-		{
-			core_release(a, w.buf);
-			return err->status;
-		}
-		*out = w.buf;
-		*len = w.len;
-		pairsums_set_seconds(w.buf, w.len, sh->seconds);
-		return CORE_OK;
+		return FinishState(&w, sh, out, len);
 	}
 	if (sh->weighted && (sh->centred || sh->bm25))
 	{
@@ -494,22 +512,11 @@ pairsums_encode(const CoreAlloc *a, InteractionMatrix *m, const PairSumsShard *s
 		unit = m->i_w[p] == 1.0;
 	sums = sh->weighted && !unit;
 
-	PutU64(&w, PAIRSUMS_MAGIC, 4);
-	PutU64(&w, PAIRSUMS_VERSION, 1);
-	PutU64(&w, (sh->weighted ? PAIRSUMS_WEIGHTED : 0) | (exact ? PAIRSUMS_EXACT : 0) |
-		   (unit ? PAIRSUMS_UNIT : 0) | (fixed ? PAIRSUMS_FIXED : 0) |
-		   (sh->weighted && sh->centred ? PAIRSUMS_CENTRED : 0) |
-		   (sh->weighted && sh->bm25 ? PAIRSUMS_BM25 : 0), 1);
-	PutU64(&w, sh->port, 2);
-	PutU64(&w, (uint64) sh->raw_rows, 8);
-	PutU64(&w, (uint64) (int64) m->n_users, 8);
-	PutU64(&w, (uint64) m->nnz, 8);
-	PutU64(&w, (uint64) (uint32) n, 4);
-	PutU64(&w, (uint64) (uint32) (sh->weighted && exact ? sh->q : 0), 4);
-	PutF64(&w, sh->max_abs_raw);
-	PutF64(&w, 0.0);			/* seconds: patched in at the end */
-	entries_at = w.len;
-	PutU64(&w, 0, 8);			/* entries: patched in at the end */
+	entries_at = PutHeader(&w, (sh->weighted ? PAIRSUMS_WEIGHTED : 0) | (exact ? PAIRSUMS_EXACT : 0) |
+						   (unit ? PAIRSUMS_UNIT : 0) | (fixed ? PAIRSUMS_FIXED : 0) |
+						   (sh->weighted && sh->centred ? PAIRSUMS_CENTRED : 0) |
+						   (sh->weighted && sh->bm25 ? PAIRSUMS_BM25 : 0),
+						   sh, m, n, sh->weighted && exact ? sh->q : 0);	/* entries patched in at the end */
 	if (sh->weighted && sh->bm25)
 	{
 		PutF64(&w, sh->bm25_k1);
@@ -636,16 +643,7 @@ done:
 	}
 	for (int b = 0; b < 8; b++)
 		w.buf[entries_at + b] = (char) (((uint64) entries >> (8 * b)) & 0xFF);
-	PutU64(&w, 0, 4);			/* the CRC, set below */
-	if (w.failed)
-	{
-		core_release(a, w.buf);
-		return err->status;
-	}
-	*out = w.buf;
-	*len = w.len;
-	pairsums_set_seconds(w.buf, w.len, sh->seconds);
-	return CORE_OK;
+	return FinishState(&w, sh, out, len);
 }
 
 #define SECONDS_AT 48		/* the header's f64 cpu seconds */
