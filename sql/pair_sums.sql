@@ -206,7 +206,8 @@ SELECT wcol, k1, b, k, ms, sh, groups,
        merged_bm25(wcol, k1, b, k, ms, sh, groups) = single_bm25(wcol, k1, b, k, ms, sh) AS bit_for_bit
   FROM (VALUES ('w_int', 100::float8, 0.8::float8, 10, 1, 0::float8, 4), ('w_int', 1.2, 0.75, 7, 2, 3, 3),
                ('w_log', 100, 0.8, 10, 1, 0, 4), ('w_log', 1.2, 0.75, 500, 1, 0, 1),
-               (NULL, 100, 0.8, 10, 1, 0, 3), ('w_int', 0, 0.5, 10, 1, 0, 4)) v(wcol, k1, b, k, ms, sh, groups)
+               (NULL, 100, 0.8, 10, 1, 0, 3), ('w_int', 0, 0.5, 10, 1, 0, 4),
+               ('w_int', 1e13, 0.8, 10, 1, 0, 3)) v(wcol, k1, b, k, ms, sh, groups)
  ORDER BY 1 NULLS FIRST, 2, 4;
 SELECT count(*) > 300 AS many_rows FROM media_reco.pair_sums_neighbors(
   (SELECT media_reco.pair_sums('bm25', user_id, item_id, w_int, 'w_int', (SELECT jsonb_build_object('mean_length', mean_length('w_int', 1)))) FROM g),

@@ -432,7 +432,7 @@ PsChooseSums(FunctionCallInfo fcinfo, PsForm form, PsObject *o)
 		while (options_next(&r, &key, &v))
 		{
 			if (m == SIM_BM25 && strcmp(key, "bm25_k1") == 0)
-				o->bm25_k1 = option_number(key, &v, 0, 1e12, false, "a number >= 0");
+				o->bm25_k1 = option_number(key, &v, 0, DBL_MAX, false, "a finite number >= 0");
 			else if (m == SIM_BM25 && strcmp(key, "bm25_b") == 0)
 				o->bm25_b = option_number(key, &v, 0, 1, false, "a number between 0 and 1");
 			else if (m == SIM_BM25 && strcmp(key, "mean_length") == 0)
@@ -1044,9 +1044,12 @@ pairsums_refresh(const SourceSpec *src, const SimParams *p, MemoryContext work, 
 		GatherStates(src, p, NULL, shard_mins, work, read_only, &first);
 		core_pg_check(pairsums_mean_length(first.states, first.lens, first.n, &mean, &users, &err), &err);
 		if (!isfinite(mean))
-			ereport(ERROR,
-					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("BM25's mean history length is out of range")));
+		{
+			/* one server's norms are then 1 - B: not a value the second pass can be given */
+			SPI_finish();
+			*why = pstrdup("BM25's mean history length is beyond double precision");
+			return NULL;
+		}
 		options = psprintf("{\"bm25_k1\": %.17g, \"bm25_b\": %.17g, \"mean_length\": %.17g}",
 						   p->bm25_k1, p->bm25_b, mean);
 		first_mean = mean;

@@ -440,8 +440,12 @@ pairsums_encode(const CoreAlloc *a, InteractionMatrix *m, const PairSumsShard *s
 	w.max = max_bytes;
 	w.err = err;
 
-	if (sh->lengths || sh->bm25)
-		simcore_user_lengths(m, &lengths);	/* of the weights as given */
+	/* of the weights as given; a length beyond double precision is one server's CORE_RANGE too */
+	if ((sh->lengths || sh->bm25) && !simcore_user_lengths(m, &lengths))
+	{
+		core_error(err, CORE_RANGE, "a BM25 weight is not finite");
+		return core_error_hint(err, "A user's sum of weights is beyond double precision; BM25 needs finite history lengths.");
+	}
 	if (sh->lengths)
 	{
 		/* BM25's first pass: the header (no items) and the lengths */
@@ -884,6 +888,9 @@ MergeHeaders(Merge *mg)
 								   ? "These pair sums were computed for adjusted_cosine (pair_sums with metric 'adjusted_cosine'); merge them with that metric, or compute them again for this one."
 								   : "adjusted_cosine merges pair sums of weights centred by user: compute them with pair_sums('adjusted_cosine', user, item, weight, weight_col).");
 		}
+		if (c->h.raw_rows > INT64_MAX - out->raw_rows || c->h.users > INT64_MAX - out->users ||
+			c->h.nnz > INT64_MAX - out->nnz || c->h.entries > INT64_MAX - out->entries)
+			return Corrupt(mg->err, s, "counts out of range");
 		out->raw_rows += c->h.raw_rows;
 		out->users += c->h.users;
 		out->nnz += c->h.nnz;

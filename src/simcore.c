@@ -1458,6 +1458,9 @@ sim_exact_value(const SimExactSum *in)
 		;
 	if (t < 0)
 		return 0.0;
+	/* the top limb counts units of 2^1070, beyond every double (and it may not fit below) */
+	if (t == SIM_EXACT_LIMBS - 1)
+		return neg ? -INFINITY : INFINITY;
 	/* the top four limbs (at least 97 bits), the rest as a sticky bit: one rounding */
 	for (int l = t; l > t - 4; l--)
 		hi = (hi << 32) | (unsigned __int128) (l >= 0 ? (uint64) s.limb[l] : 0);
@@ -1481,7 +1484,7 @@ sim_bm25_idf(int64 n_users, int64 item_users)
 	return log((double) n_users) - log(1.0 + (double) item_users);
 }
 
-void
+bool
 simcore_user_lengths(const InteractionMatrix *m, SimExactSum *out)
 {
 	sim_exact_init(out);
@@ -1491,8 +1494,11 @@ simcore_user_lengths(const InteractionMatrix *m, SimExactSum *out)
 
 		for (int64 a = m->u_ptr[u]; a < m->u_ptr[u + 1]; a++)
 			len += m->u_w[a];
+		if (!isfinite(len))
+			return false;
 		sim_exact_add(out, len);
 	}
+	return true;
 }
 
 /*
@@ -1554,6 +1560,14 @@ simcore_bm25_terms(const CoreAlloc *alloc, const CoreInterrupts *hooks, Interact
 	return CORE_OK;
 }
 
+/* a user's Σ w beyond double precision */
+static CoreStatus
+Bm25Overflow(CoreError *err)
+{
+	core_error(err, CORE_RANGE, "a BM25 weight is not finite");
+	return core_error_hint(err, "A user's sum of weights is beyond double precision; BM25 needs finite history lengths.");
+}
+
 static CoreStatus
 ApplyBm25(const CoreAlloc *alloc, const CoreInterrupts *hooks, InteractionMatrix *m, double k1, double b,
 		  double **idf_out, CoreError *err)
@@ -1561,7 +1575,8 @@ ApplyBm25(const CoreAlloc *alloc, const CoreInterrupts *hooks, InteractionMatrix
 	SimExactSum lengths;
 	double	   *idf;
 
-	simcore_user_lengths(m, &lengths);
+	if (!simcore_user_lengths(m, &lengths))
+		return Bm25Overflow(err);
 	if (simcore_bm25_terms(alloc, hooks, m, k1, b, sim_bm25_mean_length(&lengths, m->n_users), err) != CORE_OK)
 		return err->status;
 	idf = core_array(alloc, Max(m->n_items, 1), sizeof(double), false, err);

@@ -300,8 +300,11 @@ extern double sim_bm25_idf(int64 n_users, int64 item_users);
 extern CoreStatus simcore_bm25_terms(const CoreAlloc *a, const CoreInterrupts *hooks, InteractionMatrix *m,
 									 double k1, double b, double mean_len, CoreError *err);
 
-/* the exact sum of m's users' lengths (users ascending, each over its items ascending) */
-extern void simcore_user_lengths(const InteractionMatrix *m, SimExactSum *out);
+/*
+ * the exact sum of m's users' lengths (each over its items ascending); false
+ * when a user's length is not finite (then BM25 is CORE_RANGE)
+ */
+extern bool simcore_user_lengths(const InteractionMatrix *m, SimExactSum *out);
 
 /*
  * Pair sums row by row, for the per-shard partial sums of a distributed

@@ -700,12 +700,38 @@ test_pairsums_bm25(void)
 		double		mean = MeanLengthOf(&r, 3);
 		double		plain = 0;
 
-		simcore_user_lengths(whole, &all);
+		CHECK(simcore_user_lengths(whole, &all));
 		CHECK(mean == sim_bm25_mean_length(&all, whole->n_users));
 		for (int32 u = 0; u < whole->n_users; u++)
 			for (int64 a = whole->u_ptr[u]; a < whole->u_ptr[u + 1]; a++)
 				plain += whole->u_w[a];
 		CHECK_NEAR(mean, plain / whole->n_users, 1e-12 * mean);
+	}
+	/* a user's length beyond double precision: one server and a shard's first pass both refuse */
+	{
+		Rows	   *big = calloc(1, sizeof(Rows));
+		InteractionMatrix *m;
+		NeighborLists *ref = NULL;
+		SimParams	p = {SIM_BM25, 5, 1, 0, 100, 0.8};
+		PairSumsShard first;
+		char	   *buf;
+		size_t		len;
+
+		CHECK(big != NULL);
+		big->n = 3;
+		big->user[0] = big->user[1] = big->user[2] = 7;
+		big->item[0] = 100, big->item[1] = 103, big->item[2] = 106;
+		big->w[0] = big->w[1] = 1e308;
+		big->w[2] = 1;
+		m = Build(big, 0, 0);
+		CHECK_EQ_INT(simcore_compute(&unit_arena, m, &p, 1, &core_no_interrupts, &ref, &err), CORE_RANGE);
+		memset(&first, 0, sizeof(first));
+		first.lengths = true;
+		first.raw_rows = 3;
+		m = Build(big, 0, 0);
+		CHECK_EQ_INT(pairsums_encode(&unit_arena, m, &first, (size_t) 1 << 20, &core_no_interrupts, &buf, &len, &err),
+					 CORE_RANGE);
+		free(big);
 	}
 	/* refusals: another mean length; first-pass states merged; a cosine merge of bm25 states */
 	{

@@ -1520,6 +1520,14 @@ test_sim_exact_sum(void)
 	sim_exact_add(&s, -0x1p1023);
 	sim_exact_add(&s, -0x1p1023 * 0.5);
 	CHECK(sim_exact_value(&s) == -0x1p1023 * 1.5);
+	/* beyond every double: infinite, also when the top limb holds more than 32 bits */
+	sim_exact_init(&s);
+	for (int k = 0; k < 4; k++)
+		sim_exact_add(&s, 0x1.fffffffffffffp1023);
+	CHECK(isinf(sim_exact_value(&s)) && sim_exact_value(&s) > 0);
+	sim_exact_init(&s);
+	s.limb[SIM_EXACT_LIMBS - 1] = -((int64) 1 << 40);
+	CHECK(isinf(sim_exact_value(&s)) && sim_exact_value(&s) < 0);
 	/* two doubles: exactly their IEEE sum (one correct rounding), 0.1 + 0.2 included */
 	sim_exact_init(&s);
 	sim_exact_add(&s, 0.1);
