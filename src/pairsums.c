@@ -411,8 +411,7 @@ PsChooseSums(FunctionCallInfo fcinfo, PsForm form, PsObject *o)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown metric \"%s\"", name),
 				 errhint("pair_sums computes the sums of cosine, adjusted_cosine, jaccard, conditional and bm25.")));
-	if (!(m == SIM_COSINE || m == SIM_ADJUSTED_COSINE || m == SIM_JACCARD || m == SIM_CONDITIONAL ||
-		  m == SIM_BM25))
+	if (!pairsums_metric_merged(m))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("metric %s is not merged from pair sums", sim_metric_name(m)),
@@ -698,8 +697,7 @@ pair_sums_neighbors(PG_FUNCTION_ARGS)
 	check_not_null(fcinfo, 4, "shrinkage");
 	metric = arg_text_or_null(fcinfo, 1);
 	check_sim_params(metric, PG_GETARG_INT32(2), PG_GETARG_INT32(3), PG_GETARG_FLOAT8(4), &p);
-	if (!(p.metric == SIM_COSINE || p.metric == SIM_ADJUSTED_COSINE || p.metric == SIM_JACCARD ||
-		  p.metric == SIM_CONDITIONAL || p.metric == SIM_BM25))
+	if (!pairsums_metric_merged(p.metric))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("metric \"%s\" cannot be merged from pair sums", metric),
@@ -817,8 +815,7 @@ pairsums_ineligible(const SourceSpec *src, const SimParams *p)
 
 	if (media_reco_citus_pair_sums == CITUS_PAIR_SUMS_OFF)
 		return pstrdup("media_reco.citus_pair_sums is off");
-	if (!(p->metric == SIM_COSINE || p->metric == SIM_ADJUSTED_COSINE || p->metric == SIM_JACCARD ||
-		  p->metric == SIM_CONDITIONAL || p->metric == SIM_BM25))
+	if (!pairsums_metric_merged(p->metric))
 		return psprintf("%s is not a function of per-user pair sums and counts alone (only cosine, adjusted_cosine, jaccard, conditional and bm25 are)",
 						sim_metric_name(p->metric));
 	if (src->time_col)

@@ -441,11 +441,8 @@ pairsums_encode(const CoreAlloc *a, InteractionMatrix *m, const PairSumsShard *s
 	w.err = err;
 
 	/* of the weights as given; a length beyond double precision is one server's CORE_RANGE too */
-	if ((sh->lengths || sh->bm25) && !simcore_user_lengths(m, &lengths))
-	{
-		core_error(err, CORE_RANGE, "a BM25 weight is not finite");
-		return core_error_hint(err, "A user's sum of weights is beyond double precision; BM25 needs finite history lengths.");
-	}
+	if ((sh->lengths || sh->bm25) && simcore_user_lengths(m, &lengths, err) != CORE_OK)
+		return err->status;
 	if (sh->lengths)
 	{
 		/* BM25's first pass: the header (no items) and the lengths */
@@ -459,20 +456,15 @@ pairsums_encode(const CoreAlloc *a, InteractionMatrix *m, const PairSumsShard *s
 		 * adjusted cosine, bm25: the grid, the largest |w| and every sum
 		 * below are the centred weights' or the terms'
 		 */
-		int32		q = INT32_MAX;
-		double		mx = 0;
+		int32		q;
+		double		mx;
 
 		if (sh->centred && simcore_center_users(a, hooks, m, err) != CORE_OK)
 			return err->status;
 		if (sh->bm25 &&
 			simcore_bm25_terms(a, hooks, m, sh->bm25_k1, sh->bm25_b, sh->mean_length, err) != CORE_OK)
 			return err->status;
-		for (int64 p = 0; p < m->nnz; p++)
-		{
-			if (m->i_w[p] != 0)
-				q = Min(q, sim_weight_grid(m->i_w[p]));
-			mx = Max(mx, fabs(m->i_w[p]));
-		}
+		sim_weights_grid(m, &q, &mx);
 		centred = *sh;
 		centred.q = q == INT32_MAX ? 0 : q;
 		centred.max_abs_raw = mx;
@@ -1436,8 +1428,7 @@ pairsums_merge(const CoreAlloc *a, const char *const *states, const size_t *lens
 	memset(out, 0, sizeof(*out));
 	out->exact = true;
 	out->n_states = n;
-	if (!(p->metric == SIM_COSINE || p->metric == SIM_ADJUSTED_COSINE || p->metric == SIM_JACCARD ||
-		  p->metric == SIM_CONDITIONAL || p->metric == SIM_BM25))
+	if (!pairsums_metric_merged(p->metric))
 		return core_error(err, CORE_INVALID, "metric %s is not merged from pair sums",
 						  sim_metric_name(p->metric));
 	memset(&mg, 0, sizeof(mg));

@@ -79,6 +79,17 @@
 #define PAIRSUMS_BM25		64	/* weighted, BM25's terms (k1, b, mean length and the lengths after the header) */
 #define PAIRSUMS_HEADER		64
 
+/*
+ * The metrics whose lists merge from per-user pair sums, counts and degrees
+ * (every check of a metric against pair sums asks this one).
+ */
+static inline bool
+pairsums_metric_merged(SimMetric m)
+{
+	return m == SIM_COSINE || m == SIM_ADJUSTED_COSINE || m == SIM_JACCARD || m == SIM_CONDITIONAL ||
+		m == SIM_BM25;
+}
+
 /* What the shard's reader saw before the matrix was built. */
 typedef struct PairSumsShard
 {

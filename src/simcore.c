@@ -1220,20 +1220,28 @@ sim_weight_grid(double w)
 	return e - 53 + __builtin_ctzll(mant);
 }
 
-bool
-sim_weights_off_grid(const InteractionMatrix *m)
+void
+sim_weights_grid(const InteractionMatrix *m, int32 *q, double *maxabs)
 {
-	int32		q = INT32_MAX;
-	double		maxabs = 0;
-
+	*q = INT32_MAX;
+	*maxabs = 0;
 	for (int64 a = 0; a < m->nnz; a++)
 	{
 		double		w = m->i_w[a];
 
 		if (w != 0)
-			q = Min(q, sim_weight_grid(w));
-		maxabs = Max(maxabs, fabs(w));
+			*q = Min(*q, sim_weight_grid(w));
+		*maxabs = Max(*maxabs, fabs(w));
 	}
+}
+
+bool
+sim_weights_off_grid(const InteractionMatrix *m)
+{
+	int32		q;
+	double		maxabs;
+
+	sim_weights_grid(m, &q, &maxabs);
 	if (q == INT32_MAX)
 		return false;			/* every weight 0 */
 	if (!sim_grid_usable(q, maxabs))
@@ -1484,8 +1492,8 @@ sim_bm25_idf(int64 n_users, int64 item_users)
 	return log((double) n_users) - log(1.0 + (double) item_users);
 }
 
-bool
-simcore_user_lengths(const InteractionMatrix *m, SimExactSum *out)
+CoreStatus
+simcore_user_lengths(const InteractionMatrix *m, SimExactSum *out, CoreError *err)
 {
 	sim_exact_init(out);
 	for (int32 u = 0; u < m->n_users; u++)
@@ -1495,10 +1503,13 @@ simcore_user_lengths(const InteractionMatrix *m, SimExactSum *out)
 		for (int64 a = m->u_ptr[u]; a < m->u_ptr[u + 1]; a++)
 			len += m->u_w[a];
 		if (!isfinite(len))
-			return false;
+		{
+			core_error(err, CORE_RANGE, "a BM25 weight is not finite");
+			return core_error_hint(err, "A user's sum of weights is beyond double precision; BM25 needs finite history lengths.");
+		}
 		sim_exact_add(out, len);
 	}
-	return true;
+	return CORE_OK;
 }
 
 /*
@@ -1560,14 +1571,6 @@ simcore_bm25_terms(const CoreAlloc *alloc, const CoreInterrupts *hooks, Interact
 	return CORE_OK;
 }
 
-/* a user's Σ w beyond double precision */
-static CoreStatus
-Bm25Overflow(CoreError *err)
-{
-	core_error(err, CORE_RANGE, "a BM25 weight is not finite");
-	return core_error_hint(err, "A user's sum of weights is beyond double precision; BM25 needs finite history lengths.");
-}
-
 static CoreStatus
 ApplyBm25(const CoreAlloc *alloc, const CoreInterrupts *hooks, InteractionMatrix *m, double k1, double b,
 		  double **idf_out, CoreError *err)
@@ -1575,8 +1578,8 @@ ApplyBm25(const CoreAlloc *alloc, const CoreInterrupts *hooks, InteractionMatrix
 	SimExactSum lengths;
 	double	   *idf;
 
-	if (!simcore_user_lengths(m, &lengths))
-		return Bm25Overflow(err);
+	if (simcore_user_lengths(m, &lengths, err) != CORE_OK)
+		return err->status;
 	if (simcore_bm25_terms(alloc, hooks, m, k1, b, sim_bm25_mean_length(&lengths, m->n_users), err) != CORE_OK)
 		return err->status;
 	idf = core_array(alloc, Max(m->n_items, 1), sizeof(double), false, err);

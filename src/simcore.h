@@ -233,6 +233,9 @@ sim_norm_on_grid(double ss, int32 q)
  * global, so it keeps double sums and is not merged from shards.
  */
 extern bool sim_weights_off_grid(const InteractionMatrix *m);
+
+/* m's grid as it is now: the finest 2^q of its nonzero weights (INT32_MAX: none) and the largest |w| */
+extern void sim_weights_grid(const InteractionMatrix *m, int32 *q, double *maxabs);
 extern bool sim_cosine_fixed(const InteractionMatrix *m, const SimParams *p);
 
 /*
@@ -301,10 +304,10 @@ extern CoreStatus simcore_bm25_terms(const CoreAlloc *a, const CoreInterrupts *h
 									 double k1, double b, double mean_len, CoreError *err);
 
 /*
- * the exact sum of m's users' lengths (each over its items ascending); false
- * when a user's length is not finite (then BM25 is CORE_RANGE)
+ * the exact sum of m's users' lengths (each over its items ascending);
+ * CORE_RANGE when a user's length is not finite (BM25 cannot weigh it)
  */
-extern bool simcore_user_lengths(const InteractionMatrix *m, SimExactSum *out);
+extern CoreStatus simcore_user_lengths(const InteractionMatrix *m, SimExactSum *out, CoreError *err);
 
 /*
  * Pair sums row by row, for the per-shard partial sums of a distributed

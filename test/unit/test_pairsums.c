@@ -700,7 +700,7 @@ test_pairsums_bm25(void)
 		double		mean = MeanLengthOf(&r, 3);
 		double		plain = 0;
 
-		CHECK(simcore_user_lengths(whole, &all));
+		CHECK_EQ_INT(simcore_user_lengths(whole, &all, &err), CORE_OK);
 		CHECK(mean == sim_bm25_mean_length(&all, whole->n_users));
 		for (int32 u = 0; u < whole->n_users; u++)
 			for (int64 a = whole->u_ptr[u]; a < whole->u_ptr[u + 1]; a++)
