@@ -274,6 +274,65 @@ GetExact(Reader *r, SimExactSum *x)
 		x->limb[SIM_EXACT_LIMBS - 1] > -((int64) 1 << 31);
 }
 
+/* an exact sum as "X" (see pairsums_core.h): sign and magnitude, its nonzero limbs only */
+static void
+PutExactCompact(Writer *w, const SimExactSum *x)
+{
+	SimExactSum n = *x;
+	bool		neg;
+	int			lo,
+				hi;
+
+	sim_exact_normalize(&n);
+	neg = n.limb[SIM_EXACT_LIMBS - 1] < 0;
+	if (neg)
+	{
+		for (int l = 0; l < SIM_EXACT_LIMBS; l++)
+			n.limb[l] = -n.limb[l];
+		sim_exact_normalize(&n);
+	}
+	for (hi = SIM_EXACT_LIMBS - 1; hi >= 0 && n.limb[hi] == 0; hi--)
+		;
+	if (hi < 0)
+	{
+		PutVar(w, 0);
+		return;
+	}
+	for (lo = 0; n.limb[lo] == 0; lo++)
+		;
+	PutVar(w, ((uint64) (hi - lo + 1) << 1) | (neg ? 1 : 0));
+	PutVar(w, (uint64) lo);
+	for (int l = lo; l <= hi; l++)
+		PutVar(w, (uint64) n.limb[l]);
+}
+
+/* false unless the bytes are PutExactCompact's (canonical, below 2^1101 in magnitude) */
+static bool
+GetExactCompact(Reader *r, SimExactSum *x)
+{
+	uint64		head = GetVar(r);
+	uint64		limbs = head >> 1;
+	uint64		lo;
+
+	sim_exact_init(x);
+	if (head == 0)
+		return !r->bad;
+	if (limbs == 0 || limbs > SIM_EXACT_LIMBS)
+		return false;
+	lo = GetVar(r);
+	if (lo > SIM_EXACT_LIMBS - limbs)
+		return false;
+	for (uint64 l = lo; l < lo + limbs; l++)
+	{
+		uint64		v = GetVar(r);
+
+		if (v > 0xFFFFFFFFU || (l == SIM_EXACT_LIMBS - 1 && v >= ((uint64) 1 << 31)))
+			return false;
+		x->limb[l] = (int64) ((head & 1) ? -(int64) v : (int64) v);
+	}
+	return !r->bad && x->limb[lo] != 0 && x->limb[lo + limbs - 1] != 0;
+}
+
 /*
  * v times 2^s into *out, exactly: false when a set bit would be shifted out
  * or the result would reach 2^127 in magnitude.
@@ -373,13 +432,13 @@ SortIndexes(int32 *a, int32 *tmp, int32 n, int32 limit)
 
 /* the header (see pairsums_core.h), entries 0 until patched: returns where the entries are */
 static size_t
-PutHeader(Writer *w, uint8 flags, const PairSumsShard *sh, const InteractionMatrix *m, int32 n_items, int32 q)
+PutHeader(Writer *w, uint16 flags, const PairSumsShard *sh, const InteractionMatrix *m, int32 n_items, int32 q)
 {
 	size_t		entries_at;
 
 	PutU64(w, PAIRSUMS_MAGIC, 4);
 	PutU64(w, PAIRSUMS_VERSION, 1);
-	PutU64(w, flags, 1);
+	PutU64(w, flags, 2);
 	PutU64(w, sh->port, 2);
 	PutU64(w, (uint64) sh->raw_rows, 8);
 	PutU64(w, (uint64) (int64) m->n_users, 8);
@@ -391,6 +450,56 @@ PutHeader(Writer *w, uint8 flags, const PairSumsShard *sh, const InteractionMatr
 	entries_at = w->len;
 	PutU64(w, 0, 8);
 	return entries_at;
+}
+
+/* an item's id: the first as i64, then v of the difference */
+static void
+PutItemId(Writer *w, const InteractionMatrix *m, int32 i)
+{
+	if (i == 0)
+		PutU64(w, (uint64) m->item_ids[0], 8);
+	else
+		PutVar(w, (uint64) m->item_ids[i] - (uint64) m->item_ids[i - 1]);
+}
+
+/* Pearson's first-pass figures of item i over weights wt: f64 min, f64 max, X Σ w */
+static void
+PutItemFigures(Writer *w, const InteractionMatrix *m, const double *wt, int32 i)
+{
+	SimExactSum sum;
+	double		mn = INFINITY,
+				mx = -INFINITY;
+
+	sim_exact_init(&sum);
+	for (int64 p = m->i_ptr[i]; p < m->i_ptr[i + 1]; p++)
+	{
+		sim_exact_add(&sum, wt[p]);
+		mn = Min(mn, wt[p]);
+		mx = Max(mx, wt[p]);
+	}
+	PutF64(w, mn);
+	PutF64(w, mx);
+	PutExactCompact(w, &sum);
+}
+
+/* each of m's items' means from sh's (ids ascending in both): CORE_INVALID for an item without one */
+static CoreStatus
+ShardMeans(const InteractionMatrix *m, const PairSumsShard *sh, double *mean, CoreError *err)
+{
+	int32		j = 0;
+
+	for (int32 i = 0; i < m->n_items; i++)
+	{
+		while (j < sh->n_means && sh->mean_ids[j] < m->item_ids[i])
+			j++;
+		if (j == sh->n_means || sh->mean_ids[j] != m->item_ids[i])
+		{
+			core_error(err, CORE_INVALID, "item " INT64_FORMAT " has no mean in the item means", m->item_ids[i]);
+			return core_error_hint(err, "Pearson's second pass centres on the means of a first pass over the same rows (pair_sums_item_means).");
+		}
+		mean[i] = sh->means[j];
+	}
+	return CORE_OK;
 }
 
 /* the CRC's place, then the state into *out (its seconds and CRC set), or the error */
@@ -429,9 +538,11 @@ pairsums_encode(const CoreAlloc *a, InteractionMatrix *m, const PairSumsShard *s
 	bool		sums;			/* the state carries sums (weighted, not unit) */
 	int32		n = m->n_items;
 	int64		entries = 0;
-	size_t		entries_at;
+	size_t		entries_at = 0;
 	PairSumsShard centred;
 	SimExactSum lengths;
+	double	   *raw = NULL;		/* pearson: the weights as given, for the first-pass figures */
+	double	   *imean = NULL;	/* pearson: each item's mean */
 
 	*out = NULL;
 	*len = 0;
@@ -450,20 +561,44 @@ pairsums_encode(const CoreAlloc *a, InteractionMatrix *m, const PairSumsShard *s
 		PutExact(&w, &lengths);
 		return FinishState(&w, sh, out, len);
 	}
-	if (sh->weighted && (sh->centred || sh->bm25))
+	if (sh->item_sums)
+	{
+		/* Pearson's first pass: the items' figures, no rows */
+		(void) PutHeader(&w, PAIRSUMS_ITEMSUMS | PAIRSUMS_EXACT, sh, m, n, 0);
+		for (int32 i = 0; i < n && !w.failed; i++)
+		{
+			PutItemId(&w, m, i);
+			PutVar(&w, (uint64) (m->i_ptr[i + 1] - m->i_ptr[i]));
+			PutItemFigures(&w, m, m->i_w, i);
+			if ((i & 1023) == 0)
+				core_check_interrupts(hooks);
+		}
+		return FinishState(&w, sh, out, len);
+	}
+	if (sh->weighted && sh->pearson)
+	{
+		raw = core_array(a, Max(m->nnz, 1), sizeof(double), false, err);
+		imean = core_array(a, Max(n, 1), sizeof(double), false, err);
+		if (raw == NULL || imean == NULL)
+			goto early;
+		memcpy(raw, m->i_w, sizeof(double) * m->nnz);
+		if (ShardMeans(m, sh, imean, err) != CORE_OK || simcore_center_items(m, hooks, imean, err) != CORE_OK)
+			goto early;
+	}
+	if (sh->weighted && (sh->centred || sh->bm25 || sh->pearson))
 	{
 		/*
-		 * adjusted cosine, bm25: the grid, the largest |w| and every sum
-		 * below are the centred weights' or the terms'
+		 * adjusted cosine, pearson, bm25: the grid, the largest |w| and
+		 * every sum below are the centred weights' or the terms'
 		 */
 		int32		q;
 		double		mx;
 
 		if (sh->centred && simcore_center_users(a, hooks, m, err) != CORE_OK)
-			return err->status;
+			goto early;
 		if (sh->bm25 &&
 			simcore_bm25_terms(a, hooks, m, sh->bm25_k1, sh->bm25_b, sh->mean_length, err) != CORE_OK)
-			return err->status;
+			goto early;
 		sim_weights_grid(m, &q, &mx);
 		centred = *sh;
 		centred.q = q == INT32_MAX ? 0 : q;
@@ -477,7 +612,10 @@ pairsums_encode(const CoreAlloc *a, InteractionMatrix *m, const PairSumsShard *s
 		maxabs = core_array(a, Max(n, 1), sizeof(double), false, err);
 		minabs = core_array(a, Max(n, 1), sizeof(double), false, err);
 		if (diag == NULL || maxabs == NULL || minabs == NULL)
-			return err->status;
+		{
+			w.failed = true;
+			goto done;
+		}
 		for (int32 i = 0; i < n; i++)
 		{
 			double		s = 0,
@@ -511,7 +649,8 @@ pairsums_encode(const CoreAlloc *a, InteractionMatrix *m, const PairSumsShard *s
 	entries_at = PutHeader(&w, (sh->weighted ? PAIRSUMS_WEIGHTED : 0) | (exact ? PAIRSUMS_EXACT : 0) |
 						   (unit ? PAIRSUMS_UNIT : 0) | (fixed ? PAIRSUMS_FIXED : 0) |
 						   (sh->weighted && sh->centred ? PAIRSUMS_CENTRED : 0) |
-						   (sh->weighted && sh->bm25 ? PAIRSUMS_BM25 : 0),
+						   (sh->weighted && sh->bm25 ? PAIRSUMS_BM25 : 0) |
+						   (sh->weighted && sh->pearson ? PAIRSUMS_PEARSON : 0),
 						   sh, m, n, sh->weighted && exact ? sh->q : 0);	/* entries patched in at the end */
 	if (sh->weighted && sh->bm25)
 	{
@@ -543,10 +682,7 @@ pairsums_encode(const CoreAlloc *a, InteractionMatrix *m, const PairSumsShard *s
 	}
 	for (int32 i = 0; i < n; i++)
 	{
-		if (i == 0)
-			PutU64(&w, (uint64) m->item_ids[0], 8);
-		else
-			PutVar(&w, (uint64) m->item_ids[i] - (uint64) m->item_ids[i - 1]);
+		PutItemId(&w, m, i);
 		PutVar(&w, (uint64) (m->i_ptr[i + 1] - m->i_ptr[i]));
 		if (sums)
 		{
@@ -556,6 +692,11 @@ pairsums_encode(const CoreAlloc *a, InteractionMatrix *m, const PairSumsShard *s
 				PutVar128(&w, (U128) dfx[i]);
 			else
 				PutVar(&w, (uint64) ldexp(diag[i], -2 * sh->q));
+		}
+		if (sh->pearson)
+		{
+			PutItemFigures(&w, m, raw, i);
+			PutF64(&w, imean[i]);
 		}
 	}
 
@@ -632,6 +773,8 @@ done:
 	core_release(a, maxabs);
 	core_release(a, minabs);
 	core_release(a, dfx);
+	core_release(a, raw);
+	core_release(a, imean);
 	if (w.failed)
 	{
 		core_release(a, w.buf);
@@ -640,9 +783,12 @@ done:
 	for (int b = 0; b < 8; b++)
 		w.buf[entries_at + b] = (char) (((uint64) entries >> (8 * b)) & 0xFF);
 	return FinishState(&w, sh, out, len);
-}
 
-#define SECONDS_AT 48		/* the header's f64 cpu seconds */
+early:
+	core_release(a, raw);
+	core_release(a, imean);
+	return err->status;
+}
 
 static uint32
 StateCrc(const char *state, size_t len)
@@ -663,7 +809,7 @@ pairsums_set_seconds(char *state, size_t len, double seconds)
 
 	memcpy(&v, &seconds, sizeof(v));
 	for (int b = 0; b < 8; b++)
-		state[SECONDS_AT + b] = (char) ((v >> (8 * b)) & 0xFF);
+		state[PAIRSUMS_SECONDS_AT + b] = (char) ((v >> (8 * b)) & 0xFF);
 	crc = StateCrc(state, len - 4);
 	for (int b = 0; b < 4; b++)
 		state[len - 4 + b] = (char) ((crc >> (8 * b)) & 0xFF);
@@ -694,7 +840,7 @@ HeaderAt(const char *data, size_t len, PairSumsHeader *h, int s, CoreError *err)
 	}
 	if (GetU64(&r, 1) != PAIRSUMS_VERSION)
 		return Corrupt(err, s, "unknown version");
-	h->flags = (uint8) GetU64(&r, 1);
+	h->flags = (uint16) GetU64(&r, 2);
 	h->port = (uint16) GetU64(&r, 2);
 	h->raw_rows = (int64) GetU64(&r, 8);
 	h->users = (int64) GetU64(&r, 8);
@@ -705,8 +851,15 @@ HeaderAt(const char *data, size_t len, PairSumsHeader *h, int s, CoreError *err)
 	h->seconds = GetF64(&r);
 	h->entries = (int64) GetU64(&r, 8);
 	if ((h->flags & ~(PAIRSUMS_WEIGHTED | PAIRSUMS_EXACT | PAIRSUMS_UNIT | PAIRSUMS_FIXED |
-					  PAIRSUMS_CENTRED | PAIRSUMS_LENGTHS | PAIRSUMS_BM25)) != 0)
+					  PAIRSUMS_CENTRED | PAIRSUMS_LENGTHS | PAIRSUMS_BM25 | PAIRSUMS_ITEMSUMS |
+					  PAIRSUMS_PEARSON)) != 0)
 		return Corrupt(err, s, "unknown flags");
+	if ((h->flags & PAIRSUMS_PEARSON) &&
+		(!(h->flags & PAIRSUMS_WEIGHTED) || (h->flags & (PAIRSUMS_CENTRED | PAIRSUMS_BM25))))
+		return Corrupt(err, s, "centred items on an unweighted, user-centred or BM25 state");
+	if ((h->flags & PAIRSUMS_ITEMSUMS) &&
+		(h->flags != (PAIRSUMS_ITEMSUMS | PAIRSUMS_EXACT) || h->entries != 0))
+		return Corrupt(err, s, "an item-sums state with rows or other flags");
 	if ((h->flags & PAIRSUMS_CENTRED) && !(h->flags & PAIRSUMS_WEIGHTED))
 		return Corrupt(err, s, "centred weights on an unweighted state");
 	if ((h->flags & PAIRSUMS_BM25) && (!(h->flags & PAIRSUMS_WEIGHTED) || (h->flags & PAIRSUMS_CENTRED)))
@@ -770,6 +923,78 @@ NextId(int64 prev, uint64 d, int64 *id)
 	return true;
 }
 
+/* one item of a state's list, as ReadItem reads it */
+typedef struct ItemEntry
+{
+	int64		id;
+	int64		users;
+	double		maxabs;			/* weighted: largest and smallest nonzero |w| (unit: 1) */
+	double		minabs;
+	SimFixed	dfx;			/* fixed: Σ w² in units of 2^-96 at the state's scaling */
+	int64		dg;				/* units: Σ w² in units of 2^2q (unit: the users) */
+	double		minw;			/* item sums and pearson: the weights as given */
+	double		maxw;
+	SimExactSum sum;
+	double		mean;			/* pearson: the mean it was centred on */
+} ItemEntry;
+
+/*
+ * Item i of a state's list (prev: item i - 1's id) into *e, checked: NULL,
+ * or what is wrong.
+ */
+static const char *
+ReadItem(Reader *r, const PairSumsHeader *h, int32 i, int64 prev, ItemEntry *e)
+{
+	bool		unit = (h->flags & PAIRSUMS_UNIT) != 0;
+
+	if (i == 0)
+		e->id = (int64) GetU64(r, 8);
+	else if (!NextId(prev, GetVar(r), &e->id))
+		return "item ids not ascending";
+	{
+		uint64		d = GetVar(r);
+
+		if (d == 0 || d > (uint64) h->users || d > (uint64) INT32_MAX)
+			return "an item's user count out of range";
+		e->users = (int64) d;
+	}
+	e->maxabs = e->minabs = 1.0;
+	e->dfx = 0;
+	e->dg = e->users;
+	if ((h->flags & PAIRSUMS_WEIGHTED) && !unit)
+	{
+		e->maxabs = GetF64(r);
+		e->minabs = GetF64(r);
+		if (!(e->maxabs >= 0) || isinf(e->maxabs) || !(e->minabs >= 0) || e->minabs > e->maxabs ||
+			(e->minabs == 0) != (e->maxabs == 0))
+			return "an item's weights out of range";
+		if (h->flags & PAIRSUMS_FIXED)
+		{
+			/* Σ x² < users: the scaled weights are below 1 */
+			e->dfx = (SimFixed) GetVar128(r);
+			e->dg = 0;
+			if ((U128) e->dfx >= ((U128) e->users << SIM_FIXED_BITS))
+				return "an item's weights out of range";
+		}
+		else if ((e->dg = (int64) GetVar(r)) >= UNITS_LIMIT || e->dg < 0)
+			return "an item's weights out of range";
+	}
+	if (h->flags & (PAIRSUMS_ITEMSUMS | PAIRSUMS_PEARSON))
+	{
+		e->minw = GetF64(r);
+		e->maxw = GetF64(r);
+		if (!isfinite(e->minw) || !isfinite(e->maxw) || e->minw > e->maxw || !GetExactCompact(r, &e->sum))
+			return "an item's sums out of range";
+	}
+	if (h->flags & PAIRSUMS_PEARSON)
+	{
+		e->mean = GetF64(r);
+		if (!isfinite(e->mean))
+			return "an item's mean out of range";
+	}
+	return r->bad ? "truncated item list" : NULL;
+}
+
 typedef struct StateCursor
 {
 	PairSumsHeader h;
@@ -812,7 +1037,51 @@ typedef struct Merge
 	double	   *minabs;			/* [ni] smallest nonzero |weight| of each item (0: none) */
 	bool		bm25_seen;		/* bm25: a state's options read (into out) */
 	int			bm25_first;		/* ... from this state */
+	ItemEntry	item;			/* the item being read */
 } Merge;
+
+/* what a weighted state's sums are sums of, and what each metric reads */
+typedef enum SumsKind
+{
+	SUMS_WEIGHTS,				/* the weights as given (cosine) */
+	SUMS_USER_CENTRED,			/* minus each user's mean (adjusted cosine) */
+	SUMS_ITEM_CENTRED,			/* minus each item's mean (pearson) */
+	SUMS_BM25					/* BM25's terms */
+} SumsKind;
+
+static SumsKind
+StateSums(uint16 flags)
+{
+	return (flags & PAIRSUMS_CENTRED) ? SUMS_USER_CENTRED : (flags & PAIRSUMS_PEARSON) ? SUMS_ITEM_CENTRED
+		: (flags & PAIRSUMS_BM25) ? SUMS_BM25 : SUMS_WEIGHTS;
+}
+
+static SumsKind
+MetricSums(SimMetric m)
+{
+	return m == SIM_ADJUSTED_COSINE ? SUMS_USER_CENTRED : m == SIM_PEARSON ? SUMS_ITEM_CENTRED
+		: m == SIM_BM25 ? SUMS_BM25 : SUMS_WEIGHTS;
+}
+
+/* a state of kind k merged for another metric: what it is, and how to get the right one */
+static CoreStatus
+WrongSums(Merge *mg, int s, SumsKind k)
+{
+	static const char *const what[] = {"uncentred weights", "weights centred by user",
+	"weights centred by item", "BM25 terms"};
+	static const char *const metric[] = {"cosine", "adjusted_cosine", "pearson", "bm25"};
+	SumsKind	want = MetricSums(mg->p->metric);
+	static const char *const how[] = {
+		"cosine merges the pair sums of the weights as given: pair_sums(user, item, weight, true, weight_col) or pair_sums('cosine', ...).",
+		"adjusted_cosine merges pair sums of weights centred by user: compute them with pair_sums('adjusted_cosine', user, item, weight, weight_col).",
+		"pearson merges pair sums of weights centred by item: pair_sums('pearson', user, item, weight, weight_col, NULL, item_means) with the item_means of a first pass (pair_sums_item_means).",
+		"bm25 merges the pair sums of its terms: compute them with pair_sums('bm25', user, item, weight, weight_col, options) and the mean_length of a first pass."};
+
+	core_error(mg->err, CORE_INVALID, "state %d holds the sums of %s, not those %s reads", s + 1, what[k],
+			   sim_metric_name(mg->p->metric));
+	return core_error_hint(mg->err, "These pair sums were computed for %s; merge them with that metric (or jaccard or conditional, which read only the counts). %s",
+						   metric[k], how[want]);
+}
 
 /* headers: totals, the common grid, the report; out->exact false when a shard was inexact */
 static CoreStatus
@@ -838,18 +1107,15 @@ MergeHeaders(Merge *mg)
 			core_error(mg->err, CORE_INVALID, "state %d holds only its users' lengths, BM25's first pass", s + 1);
 			return core_error_hint(mg->err, "Take their mean with pair_sums_mean_length, then compute the pair sums with pair_sums('bm25', user, item, weight, weight_col, options) and that mean_length.");
 		}
+		if (c->h.flags & PAIRSUMS_ITEMSUMS)
+		{
+			core_error(mg->err, CORE_INVALID, "state %d holds only its items' sums, Pearson's first pass", s + 1);
+			return core_error_hint(mg->err, "Take the items' means with pair_sums_item_means, then compute the pair sums with pair_sums('pearson', user, item, weight, weight_col, NULL, item_means).");
+		}
 		if (mg->weighted && !(c->h.flags & PAIRSUMS_WEIGHTED) && c->h.nnz > 0)
 			return Corrupt(mg->err, s, "counts only, but the metric needs the sums");
-		if (mg->weighted && c->h.nnz > 0 &&
-			((c->h.flags & PAIRSUMS_BM25) != 0) != (mg->p->metric == SIM_BM25))
-		{
-			core_error(mg->err, CORE_INVALID, "state %d holds the sums of %s, not those %s reads", s + 1,
-					   (c->h.flags & PAIRSUMS_BM25) ? "BM25 terms" : "weights",
-					   sim_metric_name(mg->p->metric));
-			return core_error_hint(mg->err, "%s", (c->h.flags & PAIRSUMS_BM25)
-								   ? "These pair sums were computed for bm25; merge them with that metric."
-								   : "bm25 merges the pair sums of its terms: compute them with pair_sums('bm25', user, item, weight, weight_col, options) and the mean_length of a first pass.");
-		}
+		if (mg->weighted && c->h.nnz > 0 && StateSums(c->h.flags) != MetricSums(mg->p->metric))
+			return WrongSums(mg, s, StateSums(c->h.flags));
 		if (mg->p->metric == SIM_BM25 && (c->h.flags & PAIRSUMS_BM25))
 		{
 			if (mg->bm25_seen &&
@@ -870,16 +1136,6 @@ MergeHeaders(Merge *mg)
 		}
 		if (c->h.flags & PAIRSUMS_BM25)
 			sim_exact_merge(&lengths, &c->h.lengths);
-		if (mg->weighted && c->h.nnz > 0 &&
-			((c->h.flags & PAIRSUMS_CENTRED) != 0) != (mg->p->metric == SIM_ADJUSTED_COSINE))
-		{
-			core_error(mg->err, CORE_INVALID, "state %d holds the sums of %s weights, not those %s reads",
-					   s + 1, (c->h.flags & PAIRSUMS_CENTRED) ? "centred" : "uncentred",
-					   sim_metric_name(mg->p->metric));
-			return core_error_hint(mg->err, "%s", (c->h.flags & PAIRSUMS_CENTRED)
-								   ? "These pair sums were computed for adjusted_cosine (pair_sums with metric 'adjusted_cosine'); merge them with that metric, or compute them again for this one."
-								   : "adjusted_cosine merges pair sums of weights centred by user: compute them with pair_sums('adjusted_cosine', user, item, weight, weight_col).");
-		}
 		if (c->h.raw_rows > INT64_MAX - out->raw_rows || c->h.users > INT64_MAX - out->users ||
 			c->h.nnz > INT64_MAX - out->nnz || c->h.entries > INT64_MAX - out->entries)
 			return Corrupt(mg->err, s, "counts out of range");
@@ -942,44 +1198,12 @@ MergeItemIds(Merge *mg)
 			return mg->err->status;
 		for (int32 i = 0; i < c->h.n_items; i++)
 		{
-			uint64		id;
-			uint64		d;
+			const char *bad = ReadItem(&c->r, &c->h, i, prev, &mg->item);
 
-			if (i == 0)
-				id = GetU64(&c->r, 8);
-			else
-			{
-				int64		next;
-
-				if (!NextId(prev, GetVar(&c->r), &next))
-					return Corrupt(mg->err, s, "item ids not ascending");
-				id = (uint64) next;
-			}
-			d = GetVar(&c->r);	/* users of the item */
-			if (d == 0 || d > (uint64) c->h.users || d > (uint64) INT32_MAX)
-				return Corrupt(mg->err, s, "an item's user count out of range");
-			if ((c->h.flags & PAIRSUMS_WEIGHTED) && !(c->h.flags & PAIRSUMS_UNIT))
-			{
-				double		mx = GetF64(&c->r);
-				double		mn = GetF64(&c->r);
-
-				if (!(mx >= 0) || isinf(mx) || !(mn >= 0) || mn > mx || (mn == 0) != (mx == 0))
-					return Corrupt(mg->err, s, "an item's weights out of range");
-				if (c->h.flags & PAIRSUMS_FIXED)
-				{
-					/* Σ x² < users: the scaled weights are below 1 */
-					U128		dg = GetVar128(&c->r);
-
-					if (dg >= ((U128) d << SIM_FIXED_BITS))
-						return Corrupt(mg->err, s, "an item's weights out of range");
-				}
-				else if (GetVar(&c->r) >= (uint64) UNITS_LIMIT)
-					return Corrupt(mg->err, s, "an item's weights out of range");
-			}
-			if (c->r.bad)
-				return Corrupt(mg->err, s, "truncated item list");
-			prev = (int64) id;
-			mg->ids[mg->ni++] = (int64) id;
+			if (bad != NULL)
+				return Corrupt(mg->err, s, bad);
+			prev = mg->item.id;
+			mg->ids[mg->ni++] = mg->item.id;
 		}
 	}
 	qsort(mg->ids, mg->ni, sizeof(int64), CmpInt64Value);
@@ -1099,26 +1323,23 @@ ReadItemLists(Merge *mg, int64 *deg64)
 		c->r.p = (const unsigned char *) mg->states[s] + c->h.body;
 		for (int32 i = 0; i < c->h.n_items; i++)
 		{
-			int64		id = (int64) GetU64(&c->r, i == 0 ? 8 : 0);
-			int64		users;
+			ItemEntry  *e = &mg->item;
+			int64		id;
 
-			if (i > 0)
-				(void) NextId(prev, GetVar(&c->r), &id);	/* checked by MergeItemIds */
-
+			(void) ReadItem(&c->r, &c->h, i, prev, e);	/* checked by MergeItemIds */
+			id = e->id;
 			while (mg->ids[g] != id)
 				g++;			/* present: the merged ids include every state's */
 			c->map[i] = g;
-			users = (int64) GetVar(&c->r);
-			deg64[g] += users;
+			deg64[g] += e->users;
 			if (c->h.flags & PAIRSUMS_WEIGHTED)
 			{
 				/* unit weights: |w| = 1, Σ w² = the item's users */
-				bool		unit = (c->h.flags & PAIRSUMS_UNIT) != 0;
 				bool		fx = (c->h.flags & PAIRSUMS_FIXED) != 0;
-				double		mx = unit ? 1.0 : GetF64(&c->r);
-				double		mn = unit ? 1.0 : GetF64(&c->r);
-				SimFixed	dfx = fx ? (SimFixed) GetVar128(&c->r) : 0;
-				int64		dg = fx ? 0 : unit ? users : (int64) GetVar(&c->r);
+				double		mx = e->maxabs;
+				double		mn = e->minabs;
+				SimFixed	dfx = e->dfx;
+				int64		dg = e->dg;
 				int			up = 2 * (c->h.q - mg->q);
 
 				mg->maxabs[g] = Max(mg->maxabs[g], mx);
@@ -1418,6 +1639,242 @@ pairsums_mean_length(const char *const *states, const size_t *lens, int n, doubl
 	return CORE_OK;
 }
 
+/* ---------- Pearson's item means ---------- */
+
+/* one state in the walk over the item lists of item-sums and pearson states */
+typedef struct MeansCursor
+{
+	PairSumsHeader h;
+	Reader		r;
+	int32		next;			/* items read */
+	bool		has;			/* cur is the state's next item not yet walked */
+	ItemEntry	cur;
+} MeansCursor;
+
+/* an item whose pearson states centred it on another mean than its rows' */
+typedef struct MeansMismatch
+{
+	bool		found;
+	int64		id;
+	double		used;
+	double		mean;
+} MeansMismatch;
+
+static CoreStatus
+MeansAdvance(MeansCursor *c, int s, CoreError *err)
+{
+	const char *bad;
+
+	c->has = c->next < c->h.n_items;
+	if (!c->has)
+		return CORE_OK;
+	bad = ReadItem(&c->r, &c->h, c->next, c->cur.id, &c->cur);
+	c->next++;
+	return bad ? Corrupt(err, s, bad) : CORE_OK;
+}
+
+/*
+ * Every item's mean over n item-sums or pearson states, in id order, as one
+ * server computes it (sim_pearson_mean of the merged figures): appended to
+ * blob (id, f64 mean) when not NULL, counted in *n_items; with mis, the
+ * first item some pearson state centred on another mean goes there.
+ * CORE_INVALID for states of other kinds.  Polls hooks.
+ */
+static CoreStatus
+WalkMeans(const CoreAlloc *a, const char *const *states, const size_t *lens, int n,
+		  const CoreInterrupts *hooks, Writer *blob, int32 *n_items, MeansMismatch *mis, CoreError *err)
+{
+	MeansCursor *cur = core_array(a, Max(n, 1), sizeof(MeansCursor), true, err);
+	CoreStatus	st = CORE_OK;
+	int64		prev_id = 0;
+	SimExactSum sum;
+
+	*n_items = 0;
+	if (cur == NULL)
+		return err->status;
+	for (int s = 0; s < n && st == CORE_OK; s++)
+	{
+		MeansCursor *c = &cur[s];
+
+		if ((st = HeaderAt(states[s], lens[s], &c->h, s, err)) != CORE_OK)
+			break;
+		if (!(c->h.flags & (PAIRSUMS_ITEMSUMS | PAIRSUMS_PEARSON)))
+		{
+			core_error(err, CORE_INVALID, "state %d holds no items' sums", s + 1);
+			st = core_error_hint(err, "The first pass of Pearson is pair_sums('pearson', user, item, weight, weight_col), without item means.");
+			break;
+		}
+		c->r.p = (const unsigned char *) states[s] + c->h.body;
+		c->r.end = (const unsigned char *) states[s] + lens[s] - 4;
+		st = MeansAdvance(c, s, err);
+	}
+	while (st == CORE_OK)
+	{
+		int64		id = 0;
+		int64		users = 0;
+		double		mn = INFINITY,
+					mx = -INFINITY,
+					used = 0,
+					mean;
+		bool		any = false,
+					centred = false,
+					differ = false;
+
+		for (int s = 0; s < n; s++)
+			if (cur[s].has && (!any || cur[s].cur.id < id))
+			{
+				id = cur[s].cur.id;
+				any = true;
+			}
+		if (!any)
+			break;
+		sim_exact_init(&sum);
+		for (int s = 0; s < n && st == CORE_OK; s++)
+		{
+			MeansCursor *c = &cur[s];
+
+			if (!c->has || c->cur.id != id)
+				continue;
+			sim_exact_merge(&sum, &c->cur.sum);
+			users += c->cur.users;
+			mn = Min(mn, c->cur.minw);
+			mx = Max(mx, c->cur.maxw);
+			if (c->h.flags & PAIRSUMS_PEARSON)
+			{
+				differ |= centred && memcmp(&used, &c->cur.mean, sizeof(double)) != 0;
+				used = c->cur.mean;
+				centred = true;
+			}
+			st = MeansAdvance(c, s, err);
+		}
+		if (st != CORE_OK)
+			break;
+		mean = sim_pearson_mean(&sum, users, mn, mx);
+		if (mis && centred && !mis->found && (differ || memcmp(&used, &mean, sizeof(double)) != 0))
+		{
+			mis->found = true;
+			mis->id = id;
+			mis->used = used;
+			mis->mean = mean;
+		}
+		if (blob)
+		{
+			if (*n_items == 0)
+				PutU64(blob, (uint64) id, 8);
+			else
+				PutVar(blob, (uint64) id - (uint64) prev_id);
+			PutF64(blob, mean);
+			if (blob->failed)
+			{
+				st = err->status;
+				break;
+			}
+		}
+		prev_id = id;
+		if (*n_items == INT32_MAX)
+			st = core_error(err, CORE_LIMIT, "more than %d items", INT32_MAX);
+		else
+			(*n_items)++;
+		if ((*n_items & 1023) == 0)
+			core_check_interrupts(hooks);
+	}
+	/* an item-sums state ends with its items */
+	for (int s = 0; s < n && st == CORE_OK; s++)
+		if ((cur[s].h.flags & PAIRSUMS_ITEMSUMS) && cur[s].r.p != cur[s].r.end)
+			st = Corrupt(err, s, "bytes after the item list");
+	core_release(a, cur);
+	return st;
+}
+
+CoreStatus
+pairsums_item_means(const CoreAlloc *a, const char *const *states, const size_t *lens, int n,
+					const CoreInterrupts *hooks, char **out, size_t *len, CoreError *err)
+{
+	Writer		w;
+	int32		n_items;
+	uint32		crc;
+
+	*out = NULL;
+	*len = 0;
+	memset(&w, 0, sizeof(w));
+	w.a = a;
+	w.max = (size_t) 1 << 40;
+	w.err = err;
+	PutU64(&w, PAIRSUMS_MEANS_MAGIC, 4);
+	PutU64(&w, 1, 1);
+	PutU64(&w, 0, 4);			/* the items: patched below */
+	if (w.failed)
+		return err->status;
+	if (WalkMeans(a, states, lens, n, hooks, &w, &n_items, NULL, err) != CORE_OK)
+	{
+		core_release(a, w.buf);
+		return err->status;
+	}
+	for (int b = 0; b < 4; b++)
+		w.buf[5 + b] = (char) (((uint32) n_items >> (8 * b)) & 0xFF);
+	crc = StateCrc(w.buf, w.len);
+	PutU64(&w, crc, 4);
+	if (w.failed)
+	{
+		core_release(a, w.buf);
+		return err->status;
+	}
+	*out = w.buf;
+	*len = w.len;
+	return CORE_OK;
+}
+
+static CoreStatus
+BadMeans(CoreError *err, const char *what)
+{
+	core_error(err, CORE_CORRUPT, "invalid item means");
+	return core_error_detail(err, "%s.", what);
+}
+
+CoreStatus
+pairsums_means_decode(const CoreAlloc *a, const char *data, size_t len, int64 **ids, double **means,
+					  int32 *n, CoreError *err)
+{
+	Reader		r = {(const unsigned char *) data, (const unsigned char *) data + len, false};
+	uint64		count;
+
+	*ids = NULL;
+	*means = NULL;
+	*n = 0;
+	if (len < 13 || GetU64(&r, 4) != PAIRSUMS_MEANS_MAGIC)
+		return BadMeans(err, "Not media_reco item means (the result of pair_sums_item_means)");
+	{
+		Reader		t = {(const unsigned char *) data + len - 4, (const unsigned char *) data + len, false};
+
+		if (GetU64(&t, 4) != StateCrc(data, len - 4))
+			return BadMeans(err, "Checksum mismatch (the bytes were changed after they were written)");
+	}
+	if (GetU64(&r, 1) != 1)
+		return BadMeans(err, "Unknown version");
+	count = GetU64(&r, 4);
+	if (count > (len - 13) / 9 + 1)
+		return BadMeans(err, "More items than bytes");
+	r.end -= 4;
+	*ids = core_array(a, Max(count, 1), sizeof(int64), false, err);
+	*means = core_array(a, Max(count, 1), sizeof(double), false, err);
+	if (*ids == NULL || *means == NULL)
+		return err->status;
+	for (uint64 i = 0; i < count; i++)
+	{
+		if (i == 0)
+			(*ids)[0] = (int64) GetU64(&r, 8);
+		else if (!NextId((*ids)[i - 1], GetVar(&r), &(*ids)[i]))
+			return BadMeans(err, "Item ids not ascending");
+		(*means)[i] = GetF64(&r);
+		if (r.bad || !isfinite((*means)[i]))
+			return BadMeans(err, r.bad ? "Truncated" : "A mean out of range");
+	}
+	if (r.p != r.end)
+		return BadMeans(err, "Bytes after the last item");
+	*n = (int32) count;
+	return CORE_OK;
+}
+
 CoreStatus
 pairsums_merge(const CoreAlloc *a, const char *const *states, const size_t *lens, int n,
 			   const SimParams *p, const CoreInterrupts *hooks, PairSumsResult *out,
@@ -1445,6 +1902,23 @@ pairsums_merge(const CoreAlloc *a, const char *const *states, const size_t *lens
 		return err->status;
 	if (MergeHeaders(&mg) != CORE_OK)
 		return err->status;
+	if (p->metric == SIM_PEARSON)
+	{
+		/* the means the states centred on must be those of their own rows */
+		MeansMismatch mis;
+		int32		items;
+
+		memset(&mis, 0, sizeof(mis));
+		if (WalkMeans(a, states, lens, n, hooks, NULL, &items, &mis, err) != CORE_OK)
+			return err->status;
+		if (mis.found)
+		{
+			out->exact = false;
+			snprintf(out->why, sizeof(out->why),
+					 "item " INT64_FORMAT " was centred on %.17g, not on its mean over these rows, %.17g (rows changed between Pearson's passes?)",
+					 mis.id, mis.used, mis.mean);
+		}
+	}
 	if (out->exact && MergeItemIds(&mg) != CORE_OK)
 		return err->status;
 	if (out->exact && MergeItemStats(&mg) != CORE_OK)

@@ -34,16 +34,30 @@
  * ascending order of their weights on every node, so their sums do not
  * depend on the rows' order either.
  *
+ * Pearson centres each item's weights on its mean over every user, which
+ * no shard knows alone: it takes two passes.  The first (item sums) sends
+ * each item's users, smallest and largest weight and exact Σ w; the
+ * coordinator turns them into the items' means (pairsums_item_means, one
+ * server's sim_pearson_mean) and sends those back; the second centres each
+ * shard's weights on them and sends a cosine's sums of the centred weights,
+ * with each item's first-pass figures and the mean it used, so that the
+ * merge checks the means are those of the states' own rows.
+ *
  * Layout (integers little-endian; "v" an unsigned LEB128 varint, "z" a
- * zigzag varint; "V" and "Z" the same up to 128 bits):
- *   header: u32 magic 'MRPS' | u8 version 2 | u8 flags (1 weighted, 2 exact
+ * zigzag varint; "V" and "Z" the same up to 128 bits; "X" an exact sum:
+ * v (limbs << 1 | negative), then when limbs > 0 v the lowest nonzero limb
+ * l and the magnitude's limbs l .. l + limbs - 1 as v):
+ *   header: u32 magic 'MRPS' | u8 version 3 | u16 flags (1 weighted, 2 exact
  *     (units), 4 unit: weighted with every weight 1, q 0; the sums equal the
  *     counts and the norms the degrees, so neither is written below; 8 fixed;
  *     16 centred: weighted, every user's weights minus the user's mean, the
  *     header's q and max and every sum and norm those of the centred weights;
  *     32 lengths: BM25's first pass, no items and no rows; 64 bm25: weighted,
  *     BM25's terms t(u,i) = w(K1+1)/(K1 norm(u) + w) instead of the weights,
- *     the header's q and max those of the terms)
+ *     the header's q and max those of the terms; 128 item sums: Pearson's
+ *     first pass, items but no rows; 256 pearson: weighted, each item's
+ *     weights minus its mean over every shard, the header's q and max and
+ *     every sum and norm those of the centred weights)
  *     | u16 node port | i64 raw rows | i64 users | i64 distinct pairs
  *     | i32 items | i32 q (units; 0 when fixed) | f64 max |raw weight|
  *     | f64 cpu seconds | i64 row entries
@@ -54,6 +68,8 @@
  *     positive difference) | v users of the item | weighted and not unit:
  *     f64 max |w|, f64 min nonzero |w| (0: none), then Σ w² as v in units of
  *     2^2q, or (fixed) as V in units of 2^-96 of the item's scaled weights
+ *     | item sums and pearson: f64 min w, f64 max w, X Σ w (of the weights as
+ *     given) | pearson: f64 the mean its weights were centred on
  *   rows (n times, item order): v entries | entries times: v (j - previous
  *     j - 1, previous starting at -1; the item itself omitted) | v count
  *     | weighted and not unit: Σ w·w as z in units of 2^2q, or (fixed) as Z
@@ -69,7 +85,7 @@
 #include "simcore.h"
 
 #define PAIRSUMS_MAGIC		0x5350524dU	/* "MRPS" */
-#define PAIRSUMS_VERSION	2
+#define PAIRSUMS_VERSION	3
 #define PAIRSUMS_WEIGHTED	1
 #define PAIRSUMS_EXACT		2
 #define PAIRSUMS_UNIT		4	/* weighted, every weight 1: no sums or norms written */
@@ -77,7 +93,10 @@
 #define PAIRSUMS_CENTRED	16	/* weighted, each user's weights minus the user's mean (adjusted cosine) */
 #define PAIRSUMS_LENGTHS	32	/* BM25's first pass: the users' lengths only, no items */
 #define PAIRSUMS_BM25		64	/* weighted, BM25's terms (k1, b, mean length and the lengths after the header) */
-#define PAIRSUMS_HEADER		64
+#define PAIRSUMS_ITEMSUMS	128 /* Pearson's first pass: each item's users, min, max and exact Σ w; no rows */
+#define PAIRSUMS_PEARSON	256 /* weighted, each item's weights minus its mean over every shard */
+#define PAIRSUMS_HEADER		65
+#define PAIRSUMS_SECONDS_AT 49	/* the header's f64 cpu seconds */
 
 /*
  * The metrics whose lists merge from per-user pair sums, counts and degrees
@@ -86,8 +105,8 @@
 static inline bool
 pairsums_metric_merged(SimMetric m)
 {
-	return m == SIM_COSINE || m == SIM_ADJUSTED_COSINE || m == SIM_JACCARD || m == SIM_CONDITIONAL ||
-		m == SIM_BM25;
+	return m == SIM_COSINE || m == SIM_ADJUSTED_COSINE || m == SIM_PEARSON || m == SIM_JACCARD ||
+		m == SIM_CONDITIONAL || m == SIM_BM25;
 }
 
 /* What the shard's reader saw before the matrix was built. */
@@ -100,6 +119,11 @@ typedef struct PairSumsShard
 	double		bm25_k1;
 	double		bm25_b;
 	double		mean_length;	/* from the first pass over every shard (pairsums_mean_length) */
+	bool		item_sums;		/* Pearson's first pass: the items' sums only */
+	bool		pearson;		/* weighted, centred on the means below */
+	int32		n_means;		/* the items' means over every shard (pairsums_means_decode) */
+	const int64 *mean_ids;		/* [n_means], ascending */
+	const double *means;		/* [n_means] */
 	int64		raw_rows;		/* rows read, duplicates included */
 	double		max_abs_raw;	/* largest |weight| of a row */
 	int32		q;				/* every row's weight is a multiple of 2^q (0: none nonzero) */
@@ -115,7 +139,10 @@ typedef struct PairSumsShard
  * centred weights are one server's bit for bit, and the grid rule and the
  * sums below are theirs.  With sh->bm25 the weights become BM25's terms
  * (simcore_bm25_terms with sh's options and the global mean length) the
- * same way; with sh->lengths only the users' exact total length is written.  Fixed-point sums scale m's weights in
+ * same way; with sh->lengths only the users' exact total length is written.
+ * With sh->item_sums only the items' first-pass figures are written; with
+ * sh->pearson each item's weights are centred on its mean in sh->means
+ * (CORE_INVALID when an item has none).  Fixed-point sums scale m's weights in
  * place (simcore_cosine_scale).  CORE_LIMIT when it would exceed max_bytes.
  * Polls hooks.  Main thread.
  */
@@ -130,7 +157,7 @@ extern void pairsums_set_seconds(char *state, size_t len, double seconds);
 /* One shard's header, checked (CORE_CORRUPT otherwise); len the whole state's. */
 typedef struct PairSumsHeader
 {
-	uint8		flags;
+	uint16		flags;
 	uint16		port;
 	int64		raw_rows;
 	int64		users;
@@ -184,7 +211,11 @@ typedef struct PairSumsResult
  * jaccard and conditional.  BM25 needs bm25 states that agree on their
  * options and whose mean length is their users' (CORE_INVALID otherwise);
  * its idf comes from the merged degrees and users, its options from the
- * states (out->bm25_k1, bm25_b, mean_length), not from p.  The states must come from disjoint sets of users.  Memory:
+ * states (out->bm25_k1, bm25_b, mean_length), not from p.  Pearson needs
+ * pearson states; when an item's mean over the states' own first-pass
+ * figures is not the one its weights were centred on (rows changed between
+ * the passes, means of another first pass), out->exact is false and says
+ * which item.  The states must come from disjoint sets of users.  Memory:
  * the lists plus about 40 bytes per item and 16 per item per state.  Polls
  * hooks.  Main thread.
  */
@@ -195,6 +226,26 @@ typedef struct PairSumsResult
  */
 extern CoreStatus pairsums_mean_length(const char *const *states, const size_t *lens, int n,
 									   double *mean_length, int64 *users, CoreError *err);
+
+/*
+ * Pearson's first pass: the items' means over n states (item sums or
+ * pearson states of disjoint users; CORE_CORRUPT when damaged, CORE_INVALID
+ * for other kinds), each as one server computes it (sim_pearson_mean of the
+ * merged figures), encoded for the second pass into a fresh buffer from a
+ * (*out, *len):
+ *   u32 magic 'MRPM' | u8 version 1 | u32 items | items (ids ascending): id
+ *   (i64 for the first, then v of the positive difference) | f64 mean
+ *   | u32 CRC-32C of every byte before it
+ * Polls hooks.  Main thread.
+ */
+#define PAIRSUMS_MEANS_MAGIC 0x4d50524dU	/* "MRPM" */
+
+extern CoreStatus pairsums_item_means(const CoreAlloc *a, const char *const *states, const size_t *lens, int n,
+									  const CoreInterrupts *hooks, char **out, size_t *len, CoreError *err);
+
+/* the means' ids and values, checked (CORE_CORRUPT otherwise), in fresh arrays from a */
+extern CoreStatus pairsums_means_decode(const CoreAlloc *a, const char *data, size_t len, int64 **ids,
+										double **means, int32 *n, CoreError *err);
 
 extern CoreStatus pairsums_merge(const CoreAlloc *a, const char *const *states, const size_t *lens,
 								 int n, const SimParams *p, const CoreInterrupts *hooks,

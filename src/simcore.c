@@ -1143,8 +1143,9 @@ sim_memory_estimate(const InteractionMatrix *m, const SimParams *p, int nthreads
 
 	if (p->metric == SIM_RP3BETA)
 		total += (double) m->n_items * sizeof(double);
-	/* adjusted cosine and bm25 decide after reweighting (sim_compute): count their fixed-point sums always */
-	if (p->metric == SIM_ADJUSTED_COSINE || p->metric == SIM_BM25 || sim_cosine_fixed(m, p))
+	/* adjusted cosine, pearson and bm25 decide after reweighting (sim_compute): count their fixed-point sums always */
+	if (p->metric == SIM_ADJUSTED_COSINE || p->metric == SIM_PEARSON || p->metric == SIM_BM25 ||
+		sim_cosine_fixed(m, p))
 		total += (double) nthreads * m->n_items * sizeof(SimFixed);
 	if (p->metric == SIM_BM25)
 		total += (double) m->n_items * (sizeof(double) + sizeof(int32)) + (double) m->n_users * sizeof(double);
@@ -1445,7 +1446,13 @@ sim_exact_merge(SimExactSum *s, const SimExactSum *other)
 }
 
 double
-sim_exact_value(const SimExactSum *in)
+sim_exact_value(const SimExactSum *s)
+{
+	return sim_exact_value_scaled(s, 0);
+}
+
+double
+sim_exact_value_scaled(const SimExactSum *in, int e)
 {
 	SimExactSum s = *in;
 	bool		neg;
@@ -1466,8 +1473,8 @@ sim_exact_value(const SimExactSum *in)
 		;
 	if (t < 0)
 		return 0.0;
-	/* the top limb counts units of 2^1070, beyond every double (and it may not fit below) */
-	if (t == SIM_EXACT_LIMBS - 1)
+	/* the top limb may exceed 32 bits (it absorbs the carries): beyond 2^1101 nothing is finite */
+	if (t == SIM_EXACT_LIMBS - 1 && (e > -128 || s.limb[t] >= ((int64) 1 << 31)))
 		return neg ? -INFINITY : INFINITY;
 	/* the top four limbs (at least 97 bits), the rest as a sticky bit: one rounding */
 	for (int l = t; l > t - 4; l--)
@@ -1476,8 +1483,70 @@ sim_exact_value(const SimExactSum *in)
 		sticky = s.limb[l] != 0;
 	if (sticky)
 		hi |= 1;
-	d = ldexp((double) hi, 32 * (t - 3) - 1074);
+	d = ldexp((double) hi, 32 * (t - 3) - 1074 + e);
 	return neg ? -d : d;
+}
+
+double
+sim_pearson_mean(const SimExactSum *sum, int64 users, double minw, double maxw)
+{
+	double		v;
+
+	if (users <= 0)
+		return 0.0;
+	if (minw == maxw)
+		return maxw == 0 ? 0.0 : maxw;	/* exact zeros after centring, not sum/n's rounding residue */
+	v = sim_exact_value(sum);
+	if (isfinite(v))
+		return v / (double) users;
+	/* the sum passed DBL_MAX: divide at 2^-128, where it is finite */
+	return ldexp(sim_exact_value_scaled(sum, -128) / (double) users, 128);
+}
+
+void
+simcore_item_means(const InteractionMatrix *m, const CoreInterrupts *hooks, double *mean)
+{
+	SimExactSum sum;
+
+	for (int32 i = 0; i < m->n_items; i++)
+	{
+		double		mn = INFINITY,
+					mx = -INFINITY;
+
+		sim_exact_init(&sum);
+		for (int64 a = m->i_ptr[i]; a < m->i_ptr[i + 1]; a++)
+		{
+			sim_exact_add(&sum, m->i_w[a]);
+			mn = Min(mn, m->i_w[a]);
+			mx = Max(mx, m->i_w[a]);
+		}
+		mean[i] = sim_pearson_mean(&sum, m->i_ptr[i + 1] - m->i_ptr[i], mn, mx);
+		if ((i & 1023) == 0)
+			core_check_interrupts(hooks);
+	}
+}
+
+CoreStatus
+simcore_center_items(const InteractionMatrix *m, const CoreInterrupts *hooks, const double *mean,
+					 CoreError *err)
+{
+	for (int32 i = 0; i < m->n_items; i++)
+	{
+		for (int64 a = m->i_ptr[i]; a < m->i_ptr[i + 1]; a++)
+		{
+			m->i_w[a] -= mean[i];
+			if (!isfinite(m->i_w[a]))
+			{
+				core_error(err, CORE_RANGE, "a weight minus its mean is out of range");
+				return core_error_hint(err, "adjusted_cosine and pearson subtract means; weights near the limits of double precision do not fit.");
+			}
+		}
+		if ((i & 1023) == 0)
+			core_check_interrupts(hooks);
+	}
+	for (int64 a = 0; a < m->nnz; a++)
+		m->u_w[a] -= mean[m->u_item[a]];
+	return CORE_OK;
 }
 
 double
@@ -1717,9 +1786,19 @@ ComputePrepare(const CoreAlloc *a, InteractionMatrix *m, const SimParams *p, con
 		/* the centred weights are a cosine's input: the grid rule is theirs */
 		*fixed = sim_weights_off_grid(m);
 	}
-	if (p->metric == SIM_PEARSON &&
-		CenterRows(a, hooks, m->n_items, m->i_ptr, m->i_w, m->nnz, m->u_item, m->u_w, err) != CORE_OK)
-		return err->status;
+	if (p->metric == SIM_PEARSON)
+	{
+		/* item means from exact sums, so that shards given them centre alike (pairsums_core.h) */
+		double	   *mean = core_array(a, Max(m->n_items, 1), sizeof(double), false, err);
+
+		if (mean == NULL)
+			return err->status;
+		simcore_item_means(m, hooks, mean);
+		if (simcore_center_items(m, hooks, mean, err) != CORE_OK)
+			return err->status;
+		core_release(a, mean);
+		*fixed = sim_weights_off_grid(m);
+	}
 	if (SIM_IS_COSINE(p->metric) && (*sumsq = PrepareCosine(a, hooks, m, *fixed, err)) == NULL)
 		return err->status;
 	if (p->metric == SIM_RP3BETA && PrepareRp3beta(a, hooks, m, p, deg, rp3_den, err) != CORE_OK)

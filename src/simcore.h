@@ -229,8 +229,8 @@ sim_norm_on_grid(double ss, int32 q)
  * so a cosine over them adds in fixed point.  sim_cosine_fixed is that for
  * a plain cosine over the weights given.  Adjusted cosine applies the same
  * rule to the weights after centring by user (simcore_center_users), so a
- * centred shard and one server choose alike; Pearson's item means are
- * global, so it keeps double sums and is not merged from shards.
+ * centred shard and one server choose alike; Pearson to the weights after
+ * centring by item (simcore_center_items), with means a shard is given.
  */
 extern bool sim_weights_off_grid(const InteractionMatrix *m);
 
@@ -282,6 +282,24 @@ extern void sim_exact_merge(SimExactSum *s, const SimExactSum *other);
 /* carries propagated: every limb but the last in [0, 2^32), the last signed */
 extern void sim_exact_normalize(SimExactSum *s);
 extern double sim_exact_value(const SimExactSum *s);
+/* the sum times 2^e, rounded (once but for subnormal results): finite for e <= -128 */
+extern double sim_exact_value_scaled(const SimExactSum *s, int e);
+
+/*
+ * Pearson's item means, as one server computes them and as a merge of
+ * shards can: item i's mean is sim_pearson_mean of the exact sum of its
+ * weights over its users, their number and its smallest and largest weight
+ * (all equal: that weight, so its centred weights are exact zeros; an exact
+ * sum beyond double precision: divided at a scale where it is finite).
+ * simcore_item_means computes mean[0..n_items) of m's weights; simcore_center_items
+ * subtracts mean[i] from item i's weights in both copies (CORE_RANGE when a
+ * centred weight overflows).  Main thread; polls hooks.
+ */
+extern double sim_pearson_mean(const SimExactSum *sum, int64 users, double minw, double maxw);
+extern void simcore_item_means(const InteractionMatrix *m, const CoreInterrupts *hooks, double *mean);
+extern CoreStatus simcore_center_items(const InteractionMatrix *m, const CoreInterrupts *hooks,
+									   const double *mean, CoreError *err);
+
 
 /*
  * BM25's statistics, as one server computes them (ApplyBm25) and as a

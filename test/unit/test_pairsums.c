@@ -145,10 +145,11 @@ typedef struct Encoded
 
 /*
  * each shard's state; centred: adjusted cosine's (weighted, centred by user
- * on the shard); bm25 (given): BM25's second pass with these options
+ * on the shard); with (given): BM25's passes with its options, or Pearson's
+ * (item sums, or centred on its means)
  */
 static void
-EncodeShardsBm25(const Rows *r, int n_shards, bool weighted, bool centred, const PairSumsShard *bm25,
+EncodeShardsWith(const Rows *r, int n_shards, bool weighted, bool centred, const PairSumsShard *bm25,
 				 Encoded *e)
 {
 	CoreError	err;
@@ -167,6 +168,11 @@ EncodeShardsBm25(const Rows *r, int n_shards, bool weighted, bool centred, const
 			sh.bm25_k1 = bm25->bm25_k1;
 			sh.bm25_b = bm25->bm25_b;
 			sh.mean_length = bm25->mean_length;
+			sh.item_sums = bm25->item_sums;
+			sh.pearson = bm25->pearson;
+			sh.n_means = bm25->n_means;
+			sh.mean_ids = bm25->mean_ids;
+			sh.means = bm25->means;
 		}
 
 		e->data[s] = NULL;
@@ -181,7 +187,7 @@ EncodeShardsBm25(const Rows *r, int n_shards, bool weighted, bool centred, const
 static void
 EncodeShardsAs(const Rows *r, int n_shards, bool weighted, bool centred, Encoded *e)
 {
-	EncodeShardsBm25(r, n_shards, weighted, centred, NULL, e);
+	EncodeShardsWith(r, n_shards, weighted, centred, NULL, e);
 }
 
 static void
@@ -202,15 +208,49 @@ MeanLengthOf(const Rows *r, int n_shards)
 
 	memset(&first, 0, sizeof(first));
 	first.lengths = true;
-	EncodeShardsBm25(r, n_shards, false, false, &first, &e);
+	EncodeShardsWith(r, n_shards, false, false, &first, &e);
 	CHECK_EQ_INT(pairsums_mean_length((const char *const *) e.data, e.len, e.n, &mean, &users, &err), CORE_OK);
 	return mean;
 }
 
-/* the states p is merged from: centred for adjusted cosine; bm25's two passes */
+/* Pearson's first pass over the shards of r: the items' means, decoded into *second */
+static void
+PearsonMeansOf(const Rows *r, int n_shards, PairSumsShard *second)
+{
+	PairSumsShard first;
+	Encoded		e;
+	CoreError	err;
+	char	   *blob = NULL;
+	size_t		len = 0;
+	int64	   *ids = NULL;
+	double	   *means = NULL;
+	int32		n = 0;
+
+	memset(&first, 0, sizeof(first));
+	first.item_sums = true;
+	EncodeShardsWith(r, n_shards, false, false, &first, &e);
+	CHECK_EQ_INT(pairsums_item_means(&unit_arena, (const char *const *) e.data, e.len, e.n, &core_no_interrupts,
+									 &blob, &len, &err), CORE_OK);
+	CHECK_EQ_INT(pairsums_means_decode(&unit_arena, blob, len, &ids, &means, &n, &err), CORE_OK);
+	memset(second, 0, sizeof(*second));
+	second->pearson = true;
+	second->n_means = n;
+	second->mean_ids = ids;
+	second->means = means;
+}
+
+/* the states p is merged from: centred for adjusted cosine; bm25's and pearson's two passes */
 static void
 EncodeFor(const Rows *r, int n_shards, const SimParams *p, Encoded *e)
 {
+	if (p->metric == SIM_PEARSON)
+	{
+		PairSumsShard second;
+
+		PearsonMeansOf(r, n_shards, &second);
+		EncodeShardsWith(r, n_shards, true, false, &second, e);
+		return;
+	}
 	if (p->metric == SIM_BM25)
 	{
 		PairSumsShard second;
@@ -220,7 +260,7 @@ EncodeFor(const Rows *r, int n_shards, const SimParams *p, Encoded *e)
 		second.bm25_k1 = p->bm25_k1;
 		second.bm25_b = p->bm25_b;
 		second.mean_length = MeanLengthOf(r, n_shards);
-		EncodeShardsBm25(r, n_shards, true, false, &second, e);
+		EncodeShardsWith(r, n_shards, true, false, &second, e);
 		return;
 	}
 	EncodeShardsAs(r, n_shards, SIM_IS_COSINE(p->metric), p->metric == SIM_ADJUSTED_COSINE, e);
@@ -746,12 +786,12 @@ test_pairsums_bm25(void)
 		second.bm25_k1 = 100;
 		second.bm25_b = 0.8;
 		second.mean_length = nextafter(MeanLengthOf(&r, 3), 0);
-		EncodeShardsBm25(&r, 3, true, false, &second, &e);
+		EncodeShardsWith(&r, 3, true, false, &second, &e);
 		CHECK_EQ_INT(pairsums_merge(&unit_arena, (const char *const *) e.data, e.len, e.n, &p,
 									&core_no_interrupts, &res, &err), CORE_INVALID);
 		CHECK(strstr(err.message, "mean length") != NULL);
 		second.mean_length = MeanLengthOf(&r, 3);
-		EncodeShardsBm25(&r, 3, true, false, &second, &e);
+		EncodeShardsWith(&r, 3, true, false, &second, &e);
 		CHECK_EQ_INT(pairsums_merge(&unit_arena, (const char *const *) e.data, e.len, e.n, &p,
 									&core_no_interrupts, &res, &err), CORE_OK);
 		CHECK(res.exact && res.bm25_k1 == 100 && res.bm25_b == 0.8 && res.mean_length == second.mean_length);
@@ -760,7 +800,7 @@ test_pairsums_bm25(void)
 		CHECK(strstr(err.message, "BM25 terms") != NULL);
 		/* mixed options: state 2 with another k1 */
 		second.bm25_k1 = 50;
-		EncodeShardsBm25(&r, 3, true, false, &second, &other);
+		EncodeShardsWith(&r, 3, true, false, &second, &other);
 		e.data[1] = other.data[1];
 		e.len[1] = other.len[1];
 		CHECK_EQ_INT(pairsums_merge(&unit_arena, (const char *const *) e.data, e.len, e.n, &p,
@@ -769,7 +809,7 @@ test_pairsums_bm25(void)
 		/* first-pass states cannot be merged; weighted states hold no lengths */
 		memset(&first, 0, sizeof(first));
 		first.lengths = true;
-		EncodeShardsBm25(&r, 3, false, false, &first, &e);
+		EncodeShardsWith(&r, 3, false, false, &first, &e);
 		CHECK_EQ_INT(pairsums_merge(&unit_arena, (const char *const *) e.data, e.len, e.n, &p,
 									&core_no_interrupts, &res, &err), CORE_INVALID);
 		CHECK(strstr(err.message, "lengths") != NULL);
@@ -784,6 +824,188 @@ test_pairsums_bm25(void)
 		/* cosine states merged as bm25 */
 		CHECK_EQ_INT(pairsums_merge(&unit_arena, (const char *const *) e.data, e.len, e.n, &p,
 									&core_no_interrupts, &res, &err), CORE_INVALID);
+	}
+	unit_arena_reset();
+}
+
+static void
+test_pairsums_pearson(void)
+{
+	static Rows r,
+				other;
+	Encoded		e;
+	PairSumsResult res;
+	CoreError	err;
+	const WeightKind kinds[] = {W_INT, W_HALF, W_SIGNED, W_LOG, W_TENTH};
+
+	for (int kd = 0; kd < 5; kd++)
+		for (int shards = 1; shards <= 4; shards += 3)
+		{
+			SimParams	p = {SIM_PEARSON, 7, 1, 0, 100, 0.8};
+
+			MakeRows(&r, 120 + kd, 4000, 300, 80, kinds[kd]);
+			CompareMerged(&r, shards, &p);
+			p.min_support = 3;
+			p.shrinkage = 4;
+			CompareMerged(&r, shards, &p);
+			p.k = 200;			/* beyond the items: every positive pair */
+			CompareMerged(&r, shards, &p);
+			unit_arena_reset();
+		}
+	/* the first pass's means are one server's, and within 1e-12 of a plain mean */
+	MakeRows(&r, 130, 3000, 250, 60, W_LOG);
+	{
+		InteractionMatrix *whole = Build(&r, 0, 0);
+		PairSumsShard second;
+		double	   *mean = calloc(whole->n_items, sizeof(double));
+		int			bad = 0;
+
+		PearsonMeansOf(&r, 3, &second);
+		CHECK_EQ_INT(second.n_means, whole->n_items);
+		simcore_item_means(whole, &core_no_interrupts, mean);
+		for (int32 i = 0; i < whole->n_items && i < second.n_means && bad < 3; i++)
+		{
+			double		plain = 0;
+
+			for (int64 a = whole->i_ptr[i]; a < whole->i_ptr[i + 1]; a++)
+				plain += whole->i_w[a];
+			plain /= (double) (whole->i_ptr[i + 1] - whole->i_ptr[i]);
+			if (second.mean_ids[i] != whole->item_ids[i] ||
+				memcmp(&second.means[i], &mean[i], sizeof(double)) != 0 ||
+				fabs(second.means[i] - plain) > 1e-12 * fabs(plain))
+			{
+				unit_fail(__FILE__, __LINE__, "item %d: merged mean %.17g, one server %.17g, plain %.17g",
+						  i, second.means[i], mean[i], plain);
+				bad++;
+			}
+		}
+		free(mean);
+	}
+	/* items whose weights are all equal: exact zeros, as one server centres them; sums past DBL_MAX */
+	{
+		Rows	   *c = calloc(1, sizeof(Rows));
+		InteractionMatrix *whole;
+		PairSumsShard second;
+		SimParams	p = {SIM_PEARSON, 5, 1, 0, 100, 0.8};
+
+		CHECK(c != NULL);
+		for (int t = 0; t < 40; t++)
+		{
+			c->user[c->n] = 7 + 5 * t;
+			c->item[c->n] = 100;
+			c->w[c->n++] = 0.1;			/* constant: its mean 0.1 exactly, not 40 * 0.1 / 40 */
+			c->user[c->n] = 7 + 5 * t;
+			c->item[c->n] = 103;
+			c->w[c->n++] = (t % 3 + 1) * 0.5e308;	/* Σ w beyond DBL_MAX */
+			c->user[c->n] = 7 + 5 * t;
+			c->item[c->n] = 106;
+			c->w[c->n++] = (double) (t % 5);
+		}
+		PearsonMeansOf(c, 3, &second);
+		CHECK_EQ_INT(second.n_means, 3);
+		CHECK(second.means[0] == 0.1);
+		CHECK_NEAR(second.means[1], (14 * 0.5 + 13 * 1.0 + 13 * 1.5) / 40 * 1e308, 1e-12 * 1e308);
+		CHECK(second.means[2] == 2.0);	/* 0..4, eight users each (zeros are rows too) */
+		whole = Build(c, 0, 0);
+		{
+			double		mean[3];
+
+			simcore_item_means(whole, &core_no_interrupts, mean);
+			CHECK(memcmp(mean, second.means, sizeof(mean)) == 0);
+		}
+		CompareMerged(c, 3, &p);
+		free(c);
+	}
+	/* refusals: means of other rows; an item without a mean; first-pass states; other kinds */
+	{
+		SimParams	p = {SIM_PEARSON, 5, 1, 0, 100, 0.8};
+		SimParams	pc = {SIM_COSINE, 5, 1, 0, 100, 0.8};
+		SimParams	pa = {SIM_ADJUSTED_COSINE, 5, 1, 0, 100, 0.8};
+		SimParams	pj = {SIM_JACCARD, 5, 1, 0, 100, 0.8};
+		PairSumsShard second,
+					first;
+		InteractionMatrix *m;
+		char	   *buf;
+		size_t		len;
+
+		MakeRows(&r, 140, 3000, 250, 60, W_INT);
+		other = r;
+		other.w[17] += 1;		/* one row changed between the passes */
+		PearsonMeansOf(&other, 3, &second);
+		EncodeShardsWith(&r, 3, true, false, &second, &e);
+		CHECK_EQ_INT(pairsums_merge(&unit_arena, (const char *const *) e.data, e.len, e.n, &p,
+									&core_no_interrupts, &res, &err), CORE_OK);
+		CHECK(!res.exact);
+		CHECK(strstr(res.why, "was centred on") != NULL);
+		/* the counts of pearson states still serve jaccard */
+		CHECK_EQ_INT(pairsums_merge(&unit_arena, (const char *const *) e.data, e.len, e.n, &pj,
+									&core_no_interrupts, &res, &err), CORE_OK);
+		CHECK(res.exact);
+		/* means of other rows, but one state's item not among them */
+		other.n = r.n;
+		for (int t = 0; t < other.n; t++)
+			if (other.item[t] == r.item[0])
+				other.item[t] = r.item[0] + 1000000;
+		PearsonMeansOf(&other, 1, &second);
+		m = Build(&r, 0, 1);
+		{
+			PairSumsShard sh = ShardOf(&r, 0, 1, true);
+
+			sh.pearson = true;
+			sh.n_means = second.n_means;
+			sh.mean_ids = second.mean_ids;
+			sh.means = second.means;
+			CHECK_EQ_INT(pairsums_encode(&unit_arena, m, &sh, (size_t) 1 << 28, &core_no_interrupts, &buf, &len, &err),
+						 CORE_INVALID);
+			CHECK(strstr(err.message, "has no mean") != NULL);
+		}
+		/* first-pass states merged; pearson states as cosine and adjusted cosine; cosine states as pearson */
+		memset(&first, 0, sizeof(first));
+		first.item_sums = true;
+		EncodeShardsWith(&r, 3, false, false, &first, &e);
+		CHECK_EQ_INT(pairsums_merge(&unit_arena, (const char *const *) e.data, e.len, e.n, &p,
+									&core_no_interrupts, &res, &err), CORE_INVALID);
+		CHECK(strstr(err.message, "items' sums") != NULL);
+		EncodeFor(&r, 3, &p, &e);
+		CHECK_EQ_INT(pairsums_merge(&unit_arena, (const char *const *) e.data, e.len, e.n, &pc,
+									&core_no_interrupts, &res, &err), CORE_INVALID);
+		CHECK(strstr(err.message, "centred by item") != NULL);
+		CHECK_EQ_INT(pairsums_merge(&unit_arena, (const char *const *) e.data, e.len, e.n, &pa,
+									&core_no_interrupts, &res, &err), CORE_INVALID);
+		/* the second pass's states give the same means as the first */
+		{
+			char	   *blob;
+			size_t		bl;
+			int64	   *ids;
+			double	   *means;
+			int32		n;
+
+			CHECK_EQ_INT(pairsums_item_means(&unit_arena, (const char *const *) e.data, e.len, e.n,
+											 &core_no_interrupts, &blob, &bl, &err), CORE_OK);
+			CHECK_EQ_INT(pairsums_means_decode(&unit_arena, blob, bl, &ids, &means, &n, &err), CORE_OK);
+			PearsonMeansOf(&r, 3, &second);
+			CHECK_EQ_INT(n, second.n_means);
+			CHECK(n == second.n_means && memcmp(means, second.means, sizeof(double) * n) == 0);
+			/* every flipped byte of the means refused */
+			for (size_t at = 0; at < bl; at++)
+			{
+				blob[at] ^= 0x21;
+				CHECK_EQ_INT(pairsums_means_decode(&unit_arena, blob, bl, &ids, &means, &n, &err), CORE_CORRUPT);
+				blob[at] ^= 0x21;
+			}
+			CHECK_EQ_INT(pairsums_means_decode(&unit_arena, blob, bl - 1, &ids, &means, &n, &err), CORE_CORRUPT);
+		}
+		EncodeShards(&r, 3, true, &e);
+		CHECK_EQ_INT(pairsums_merge(&unit_arena, (const char *const *) e.data, e.len, e.n, &p,
+									&core_no_interrupts, &res, &err), CORE_INVALID);
+		CHECK(strstr(err.message, "uncentred") != NULL);
+		{
+			char	   *blob;
+			size_t		bl;
+
+			CHECK_EQ_INT(pairsums_item_means(&unit_arena, (const char *const *) e.data, e.len, e.n,
+											 &core_no_interrupts, &blob, &bl, &err), CORE_INVALID);
+		}
 	}
 	unit_arena_reset();
 }
@@ -868,5 +1090,6 @@ pairsums_suite(void)
 	RUN(test_pairsums_off_grid);
 	RUN(test_pairsums_adjusted);
 	RUN(test_pairsums_bm25);
+	RUN(test_pairsums_pearson);
 	RUN(test_pairsums_limits_and_damage);
 }
