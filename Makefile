@@ -1,6 +1,6 @@
 # media_reco: PGXS build.  `make && sudo make install`; tests: see README.
 EXTENSION  = media_reco
-EXTVERSION = 0.9.0
+EXTVERSION = 0.10.0
 
 MODULE_big = media_reco
 # one object per line, so parallel changes merge cleanly
@@ -68,7 +68,9 @@ DATA = \
 	src/sql/$(EXTENSION)--0.7.0.sql \
 	src/sql/$(EXTENSION)--0.7.0--0.8.0.sql \
 	src/sql/$(EXTENSION)--0.8.0.sql \
-	src/sql/$(EXTENSION)--0.8.0--0.9.0.sql
+	src/sql/$(EXTENSION)--0.8.0--0.9.0.sql \
+	src/sql/$(EXTENSION)--0.9.0.sql \
+	src/sql/$(EXTENSION)--0.9.0--0.10.0.sql
 
 REGRESS = similarity similarity_reference neighbors recommend decay synth metrics errors forest models filters batch userbased evaluate mlp explain ease rp3beta als pair_sums
 REGRESS_OPTS = --load-extension=$(EXTENSION)

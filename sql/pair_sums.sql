@@ -3,7 +3,8 @@
 -- a cluster).  Here, without Citus: a hand-checked case against brute-force SQL; states grouped
 -- by disjoint sets of users and merged equal item_similarity over all the rows bit for bit
 -- (float8 text is exact) for every weight kind the merge accepts; weights off a power-of-two
--- grid merged in fixed point; adjusted cosine's centred states and BM25's two passes (0.9.0); and every error branch (calls outside the aggregate, damaged bytes,
+-- grid merged in fixed point; adjusted cosine's centred states and BM25's two passes (0.9.0);
+-- Pearson's two passes (0.10.0); and every error branch (calls outside the aggregate, damaged bytes,
 -- bad options, NULLs, non-finite weights).
 \i test/sql/expect_error.sql
 CREATE SCHEMA pair_sums_test;
@@ -155,8 +156,8 @@ SELECT pg_temp.expect_error($$SELECT * FROM media_reco.pair_sums_neighbors(ARRAY
 SELECT count(*) AS centred_counts_as_jaccard FROM (
   SELECT * FROM media_reco.pair_sums_neighbors((SELECT media_reco.pair_sums('adjusted_cosine', user_id, item_id, w, 'w') FROM h), 'jaccard')
   INTERSECT SELECT * FROM media_reco.item_similarity('h', metric => 'jaccard')) x;
--- metrics that need global statistics have no per-shard sums; unknown and NULL metrics
-SELECT pg_temp.expect_error($$SELECT media_reco.pair_sums('pearson', user_id, item_id, w, 'w') FROM h$$);
+-- metrics that are not functions of per-user pair sums have no states; unknown and NULL metrics
+SELECT pg_temp.expect_error($$SELECT media_reco.pair_sums('ease', user_id, item_id, w, 'w') FROM h$$);
 SELECT pg_temp.expect_error($$SELECT media_reco.pair_sums('nosuch', user_id, item_id, w, 'w') FROM h$$);
 SELECT pg_temp.expect_error($$SELECT media_reco.pair_sums(NULL::text, user_id, item_id, w, 'w') FROM h$$);
 SELECT pg_temp.expect_error($$SELECT * FROM media_reco.pair_sums_neighbors(
@@ -247,7 +248,108 @@ SELECT pg_temp.expect_error($$SELECT media_reco.pair_sums('cosine', user_id, ite
 -- NULL options: the metric form without options (bm25's first pass)
 SELECT media_reco.pair_sums_mean_length((SELECT media_reco.pair_sums('bm25', user_id, item_id, w, 'w', NULL) FROM h)) AS h_mean_length;
 
--- 6. Errors
+-- 6. Pearson (0.10.0) in two passes: pair_sums('pearson', ...) gives each group's items' exact
+--    sums, whose means (pair_sums_item_means) are one server's; pair_sums('pearson', ..., NULL,
+--    item_means) centres each item's weights on them, and the merge is item_similarity's lists bit
+--    for bit.  Hand-checked against brute-force SQL on r: item means 3, 3.5, 8/3 and 4.5.
+WITH c AS (SELECT user_id, item_id, w - avg(w) OVER (PARTITION BY item_id) AS w FROM r),
+     brute AS (
+  SELECT a.item_id AS i, b.item_id AS j, sum(a.w * b.w) / sqrt(
+           (SELECT sum(w * w) FROM c WHERE item_id = a.item_id) * (SELECT sum(w * w) FROM c WHERE item_id = b.item_id)) AS sim,
+         count(*) AS support
+    FROM c a JOIN c b ON a.user_id = b.user_id AND a.item_id <> b.item_id GROUP BY 1, 2)
+SELECT b.i AS item_id, b.j AS neighbor_id, round(n.similarity::numeric, 14) AS merged, round(b.sim::numeric, 14) AS brute,
+       n.support, b.support AS brute_support, n.rank
+  FROM brute b LEFT JOIN media_reco.pair_sums_neighbors(ARRAY(
+         SELECT media_reco.pair_sums('pearson', user_id, item_id, w, 'w', NULL,
+                  (SELECT media_reco.pair_sums_item_means(ARRAY(SELECT media_reco.pair_sums('pearson', user_id, item_id, w, 'w')
+                                                                  FROM r GROUP BY user_id))))
+           FROM r GROUP BY user_id), 'pearson') n
+    ON b.i = n.item_id AND b.j = n.neighbor_id
+ ORDER BY 1, 2;
+CREATE FUNCTION item_means(wcol text, groups int) RETURNS bytea
+LANGUAGE plpgsql AS $$
+DECLARE r bytea;
+BEGIN
+  EXECUTE format($q$SELECT media_reco.pair_sums_item_means(ARRAY(SELECT media_reco.pair_sums('pearson', user_id, item_id, %s, %L)
+                     FROM g GROUP BY user_id %% %s))$q$, coalesce(quote_ident(wcol), '1'), wcol, groups) INTO r;
+  RETURN r;
+END $$;
+CREATE FUNCTION merged_pearson(wcol text, k int, ms int, sh float8, groups int, first_groups int) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE r text;
+BEGIN
+  EXECUTE format($q$SELECT md5(string_agg(x::text, ',' ORDER BY item_id, rank)) FROM media_reco.pair_sums_neighbors(
+      ARRAY(SELECT media_reco.pair_sums('pearson', user_id, item_id, %s, %L, NULL, $1) FROM g GROUP BY user_id %% %s),
+      'pearson', %s, %s, %s) x$q$,
+      coalesce(quote_ident(wcol), '1'), wcol, groups, k, ms, sh) INTO r USING item_means(wcol, first_groups);
+  RETURN r;
+END $$;
+-- the means: the same bytes from any grouping of the first pass
+SELECT item_means('w_log', 1) = item_means('w_log', 4) AND item_means('w_log', 4) = item_means('w_log', 7) AS same_means,
+       length(item_means('w_log', 3)) AS means_bytes;
+SELECT wcol, k, ms, sh, groups, first_groups,
+       merged_pearson(wcol, k, ms, sh, groups, first_groups) = single(wcol, 'pearson', k, ms, sh) AS bit_for_bit
+  FROM (VALUES ('w_int', 10, 1, 0::float8, 4, 3), ('w_int', 7, 3, 5, 3, 1), ('w_int', 500, 1, 0, 1, 4),
+               ('w_half', 10, 2, 1.5, 4, 2), ('w_half', 500, 1, 0, 5, 5), ('w_log', 10, 1, 0, 4, 7),
+               ('w_log', 500, 1, 0, 3, 1)) v(wcol, k, ms, sh, groups, first_groups)
+ ORDER BY 1, 2, 5;
+-- (these rows' Pearson similarities are mostly negative: about 150 positive pairs at k = 10)
+SELECT count(*) > 100 AS many_rows FROM media_reco.pair_sums_neighbors(
+  (SELECT media_reco.pair_sums('pearson', user_id, item_id, w_log, 'w_log', NULL, item_means('w_log', 2)) FROM g), 'pearson', 10);
+-- unweighted: every item's weights 1, all centred to 0, no similarity on one server or merged
+SELECT (SELECT count(*) FROM media_reco.pair_sums_neighbors(
+          ARRAY(SELECT media_reco.pair_sums('pearson', user_id, item_id, 1, NULL, NULL, item_means(NULL, 1)) FROM g GROUP BY user_id % 3),
+          'pearson')) AS merged_unweighted,
+       (SELECT count(*) FROM media_reco.item_similarity('pair_sums_test.g', metric => 'pearson')) AS single_unweighted;
+-- against a brute-force SQL Pearson over the same rows (duplicates summed, then centred on the item's mean)
+WITH w AS (SELECT user_id, item_id, sum(w_log) AS w FROM g GROUP BY 1, 2),
+     c AS (SELECT user_id, item_id, w - avg(w) OVER (PARTITION BY item_id) AS w FROM w),
+     d AS (SELECT a.item_id AS i, b.item_id AS j, sum(a.w * b.w) AS dot
+             FROM c a JOIN c b USING (user_id) GROUP BY 1, 2),
+     sim AS (SELECT d.i, d.j, d.dot / sqrt(di.dot * dj.dot) AS s
+               FROM d JOIN d di ON di.i = d.i AND di.j = d.i JOIN d dj ON dj.i = d.j AND dj.j = d.j WHERE d.i <> d.j)
+SELECT count(*) > 100 AS compared, max(abs(x.similarity - sim.s) / sim.s) < 1e-12 AS within_1e12
+  FROM media_reco.pair_sums_neighbors(ARRAY(SELECT media_reco.pair_sums('pearson', user_id, item_id, w_log, 'w_log', NULL, item_means('w_log', 4))
+                                              FROM g GROUP BY user_id % 4), 'pearson', 10) x
+  JOIN sim ON sim.i = x.item_id AND sim.j = x.neighbor_id;
+-- means of other rows (a row changed between the passes): the merge says which item was centred wrong
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.pair_sums_neighbors(
+  (SELECT media_reco.pair_sums('pearson', user_id, item_id, w_int, 'w_int', NULL,
+     (SELECT media_reco.pair_sums_item_means((SELECT media_reco.pair_sums('pearson', user_id, item_id,
+        CASE WHEN user_id = 1 AND item_id = 1 THEN w_int + 1 ELSE w_int END, 'w_int') FROM g)))) FROM g), 'pearson')$$);
+-- an item the means do not cover (the first pass saw other rows)
+SELECT pg_temp.expect_error($$SELECT media_reco.pair_sums('pearson', user_id, item_id, w_int, 'w_int', NULL,
+  (SELECT media_reco.pair_sums_item_means((SELECT media_reco.pair_sums('pearson', user_id, item_id, w_int, 'w_int') FROM g WHERE item_id > 1))))
+  FROM g$$);
+-- first-pass states merged; pearson states for cosine, cosine states for pearson; means of cosine states
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.pair_sums_neighbors(
+  (SELECT media_reco.pair_sums('pearson', user_id, item_id, w_int, 'w_int') FROM g), 'pearson')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.pair_sums_neighbors(
+  (SELECT media_reco.pair_sums('pearson', user_id, item_id, w_int, 'w_int', NULL, item_means('w_int', 1)) FROM g), 'cosine')$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.pair_sums_item_means((SELECT media_reco.pair_sums('cosine', user_id, item_id, w, 'w') FROM h))$$);
+-- ... while their counts are the counts
+SELECT count(*) AS pearson_counts_as_conditional FROM (
+  SELECT * FROM media_reco.pair_sums_neighbors(
+    (SELECT media_reco.pair_sums('pearson', user_id, item_id, w_int, 'w_int', NULL, item_means('w_int', 1)) FROM g), 'conditional', 10)
+  EXCEPT SELECT * FROM media_reco.item_similarity('pair_sums_test.g', metric => 'conditional', k => 10)) x;
+-- item_means for another metric; pearson takes no options; NULL, damaged and foreign means
+SELECT pg_temp.expect_error($$SELECT media_reco.pair_sums('cosine', user_id, item_id, w_int, 'w_int', NULL, item_means('w_int', 1)) FROM g$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.pair_sums('pearson', user_id, item_id, w_int, 'w_int', '{"bm25_k1": 1}', item_means('w_int', 1)) FROM g$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.pair_sums_item_means(NULL::bytea)$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.pair_sums_item_means('\x0102'::bytea)$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.pair_sums('pearson', user_id, item_id, w_int, 'w_int', NULL, '\x0102'::bytea) FROM g$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.pair_sums('pearson', user_id, item_id, w_int, 'w_int', NULL,
+  (SELECT media_reco.pair_sums(user_id, item_id, w, true, 'w') FROM h)) FROM g$$);
+SELECT count(*) AS flipped, count(*) FILTER (WHERE e LIKE '22P03: invalid item means%') AS refused
+  FROM (SELECT pg_temp.expect_error(format($$SELECT media_reco.pair_sums('pearson', user_id, item_id, w, 'w', NULL, %L::bytea) FROM h$$,
+               overlay(b PLACING set_byte('\x00'::bytea, 0, (get_byte(b, p) # 85)) FROM p + 1 FOR 1))) AS e
+          FROM (SELECT media_reco.pair_sums_item_means((SELECT media_reco.pair_sums('pearson', user_id, item_id, w, 'w') FROM h)) AS b) s,
+               generate_series(0, length(b) - 1) p) x;
+-- NULL item_means: the first pass
+SELECT length(media_reco.pair_sums_item_means((SELECT media_reco.pair_sums('pearson', user_id, item_id, w, 'w', NULL, NULL) FROM h))) AS h_means_bytes;
+
+-- 7. Errors
 -- outside the aggregate
 SELECT pg_temp.expect_error($$SELECT media_reco.pair_sums_step(NULL, 1, 2, 1.0, true, 'w')$$);
 SELECT pg_temp.expect_error($$SELECT media_reco.pair_sums_combine(NULL, '\x00'::bytea)$$);

@@ -95,6 +95,11 @@ typedef struct PsObject
 	double		bm25_k1;
 	double		bm25_b;
 	double		mean_length;
+	bool		item_sums;		/* pearson's first pass: the items' sums only */
+	bool		pearson;		/* pearson's second pass: centred on these means */
+	int32		n_means;
+	int64	   *mean_ids;
+	double	   *means;
 	char	   *weight_col;
 	int64		rows;
 	double		max_abs;
@@ -308,6 +313,11 @@ PsEncodeShard(PsObject *o)
 	sh.bm25_k1 = o->bm25_k1;
 	sh.bm25_b = o->bm25_b;
 	sh.mean_length = o->mean_length;
+	sh.item_sums = o->item_sums;
+	sh.pearson = o->pearson;
+	sh.n_means = o->n_means;
+	sh.mean_ids = o->mean_ids;
+	sh.means = o->means;
 	sh.raw_rows = o->rows;
 	sh.max_abs_raw = o->max_abs;
 	sh.q = o->q == INT32_MAX ? 0 : o->q;
@@ -374,12 +384,16 @@ NotInAggregate(const char *fn)
 			 errmsg("%s can only be called by the aggregate media_reco.pair_sums", fn)));
 }
 
-/* the forms of pair_sums: (.., weighted boolean, ..), (metric, ..), (metric, .., options jsonb) */
+/*
+ * the forms of pair_sums: (.., weighted boolean, ..), (metric, ..),
+ * (metric, .., options jsonb), (metric, .., options jsonb, item_means bytea)
+ */
 typedef enum PsForm
 {
 	PS_FORM_BOOL,
 	PS_FORM_METRIC,
-	PS_FORM_OPTIONS
+	PS_FORM_OPTIONS,
+	PS_FORM_MEANS
 } PsForm;
 
 /*
@@ -389,7 +403,9 @@ typedef enum PsForm
  * will be merged for.  (The metric comes first so that no call of the
  * boolean form, pair_sums(u, i, w, 't', NULL) included, resolves to a metric
  * form.)  bm25 without a mean_length option is its first pass (the users'
- * lengths); with one, its second (the terms' pair sums).
+ * lengths); with one, its second (the terms' pair sums).  pearson without
+ * item_means is its first pass (the items' sums); with them, its second
+ * (the pair sums of the weights centred on them).
  */
 static void
 PsChooseSums(FunctionCallInfo fcinfo, PsForm form, PsObject *o)
@@ -410,18 +426,18 @@ PsChooseSums(FunctionCallInfo fcinfo, PsForm form, PsObject *o)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown metric \"%s\"", name),
-				 errhint("pair_sums computes the sums of cosine, adjusted_cosine, jaccard, conditional and bm25.")));
+				 errhint("pair_sums computes the sums of cosine, adjusted_cosine, pearson, jaccard, conditional and bm25.")));
 	if (!pairsums_metric_merged(m))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("metric %s is not merged from pair sums", sim_metric_name(m)),
-				 errhint("pair_sums computes the sums of cosine, adjusted_cosine, jaccard, conditional and bm25; %s is not a function of per-user pair sums.",
+				 errhint("pair_sums computes the sums of cosine, adjusted_cosine, pearson, jaccard, conditional and bm25; %s is not a function of per-user pair sums.",
 						 sim_metric_name(m))));
 	o->weighted = SIM_IS_COSINE(m) || m == SIM_BM25;
 	o->centred = m == SIM_ADJUSTED_COSINE;
 	o->bm25_k1 = 100;			/* create_recommender's defaults */
 	o->bm25_b = 0.8;
-	if (form == PS_FORM_OPTIONS && !PG_ARGISNULL(6))
+	if ((form == PS_FORM_OPTIONS || form == PS_FORM_MEANS) && !PG_ARGISNULL(6))
 	{
 		OptionReader r;
 		char	   *key;
@@ -452,6 +468,27 @@ PsChooseSums(FunctionCallInfo fcinfo, PsForm form, PsObject *o)
 		o->lengths = !have_mean;
 		o->bm25 = have_mean;
 		o->weighted = have_mean;
+	}
+	if (form == PS_FORM_MEANS && !PG_ARGISNULL(7))
+	{
+		bytea	   *v = PG_GETARG_BYTEA_PP(7);
+		CoreAlloc	a;
+		CoreError	err;
+
+		if (m != SIM_PEARSON)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("item_means are for pearson, not %s", sim_metric_name(m)),
+					 errhint("Pass NULL as item_means for other metrics, or use the forms without them.")));
+		core_pg_alloc(&a, o->hdr.eoh_context);
+		core_pg_check(pairsums_means_decode(&a, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v), &o->mean_ids,
+											&o->means, &o->n_means, &err), &err);
+		o->pearson = true;
+	}
+	else if (m == SIM_PEARSON)
+	{
+		o->item_sums = true;
+		o->weighted = false;
 	}
 }
 
@@ -535,12 +572,12 @@ pair_sums_step(PG_FUNCTION_ARGS)
 	return PsStep(fcinfo, PS_FORM_BOOL);
 }
 
-/* pair_sums_metric_step(state, metric, user, item, weight, weight_col[, options]) */
+/* pair_sums_metric_step(state, metric, user, item, weight, weight_col[, options[, item_means]]) */
 PG_FUNCTION_INFO_V1(pair_sums_metric_step);
 Datum
 pair_sums_metric_step(PG_FUNCTION_ARGS)
 {
-	return PsStep(fcinfo, PG_NARGS() > 6 ? PS_FORM_OPTIONS : PS_FORM_METRIC);
+	return PsStep(fcinfo, PG_NARGS() > 7 ? PS_FORM_MEANS : PG_NARGS() > 6 ? PS_FORM_OPTIONS : PS_FORM_METRIC);
 }
 
 /* pair_sums_combine(a, b): the states of both, in one bundle */
@@ -673,6 +710,45 @@ pair_sums_mean_length(PG_FUNCTION_ARGS)
 }
 
 /*
+ * pair_sums_item_means(bundle): Pearson's item means over the users of a
+ * bundle of first-pass states (pair_sums('pearson', ...) without
+ * item_means), the item_means argument of the second pass.
+ */
+PG_FUNCTION_INFO_V1(pair_sums_item_means);
+Datum
+pair_sums_item_means(PG_FUNCTION_ARGS)
+{
+	const char **states;
+	size_t	   *lens;
+	int			n;
+	const char *data;
+	size_t		len;
+	char	   *blob;
+	size_t		blen;
+	bytea	   *out;
+	CoreAlloc	a;
+	CoreError	err;
+	MemoryContext work;
+
+	check_not_null(fcinfo, 0, "bundle");
+	work = AllocSetContextCreate(CurrentMemoryContext, "media_reco pair_sums_item_means",
+								 ALLOCSET_DEFAULT_SIZES);
+	ArgBundle(fcinfo, work, &data, &len);
+	BundleParse(data, len, &states, &lens, &n);
+	core_pg_alloc(&a, work);
+	core_pg_check(pairsums_item_means(&a, states, lens, n, &interrupt_hooks, &blob, &blen, &err), &err);
+	if (blen > MaxAllocSize - VARHDRSZ)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the item means take %zu bytes, more than a bytea holds", blen)));
+	out = (bytea *) palloc(VARHDRSZ + blen);
+	SET_VARSIZE(out, VARHDRSZ + blen);
+	memcpy(VARDATA(out), blob, blen);
+	MemoryContextDelete(work);
+	PG_RETURN_BYTEA_P(out);
+}
+
+/*
  * pair_sums_neighbors(bundle, metric, k, min_support, shrinkage): the
  * merged top-k lists of a bundle (or of an array of bundles, whose users must
  * be disjoint), rows as item_similarity's.  0A000 when the weights do not
@@ -701,7 +777,7 @@ pair_sums_neighbors(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("metric \"%s\" cannot be merged from pair sums", metric),
-				 errhint("Pair sums serve cosine, adjusted_cosine, jaccard, conditional and bm25; compute the others with item_similarity.")));
+				 errhint("Pair sums serve cosine, adjusted_cosine, pearson, jaccard, conditional and bm25; compute the others with item_similarity.")));
 	work = AllocSetContextCreate(CurrentMemoryContext, "media_reco pair_sums_neighbors",
 								 ALLOCSET_DEFAULT_SIZES);
 	ArgBundle(fcinfo, work, &data, &len);
@@ -727,7 +803,7 @@ pair_sums_neighbors(PG_FUNCTION_ARGS)
  * I (I - 1) entries over I items and at most Σ_u n_u (n_u - 1) over its
  * users' histories; an entry takes about 4 bytes (3 for counts only, or
  * unweighted), but about 16 when the sums go in fixed point (a 128-bit
- * varint): adjusted cosine's centred weights, or a cosine's weights that are
+ * varint): adjusted cosine's and pearson's centred weights, BM25's terms, or a cosine's weights that are
  * not all multiples of 2^-12 (the pass checks); a row takes about 12 bytes
  * as text.  One pass over the shards (SPI connected).
  */
@@ -769,7 +845,7 @@ PairSumsNotWorthwhile(const SourceSpec *src, const SimParams *p)
 	if (isnull)
 		return NULL;			/* no rows: nothing to move either way */
 	pairs = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	on_grid = p->metric != SIM_ADJUSTED_COSINE && p->metric != SIM_BM25 &&
+	on_grid = p->metric == SIM_COSINE &&
 		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
 
 	resetStringInfo(&sql);
@@ -791,6 +867,8 @@ PairSumsNotWorthwhile(const SourceSpec *src, const SimParams *p)
 	/* sums beside the counts for a weighted cosine (an unweighted one sends them only for duplicates) */
 	if (p->metric == SIM_BM25)
 		per_entry = 16;			/* BM25's terms are off every grid */
+	else if (p->metric == SIM_PEARSON || p->metric == SIM_ADJUSTED_COSINE)
+		per_entry = 16;			/* so are weights minus means, mostly (11/3) */
 	else if (SIM_IS_COSINE(p->metric) && src->weight_col != NULL)
 		per_entry = on_grid ? 4 : 16;
 	else
@@ -816,7 +894,7 @@ pairsums_ineligible(const SourceSpec *src, const SimParams *p)
 	if (media_reco_citus_pair_sums == CITUS_PAIR_SUMS_OFF)
 		return pstrdup("media_reco.citus_pair_sums is off");
 	if (!pairsums_metric_merged(p->metric))
-		return psprintf("%s is not a function of per-user pair sums and counts alone (only cosine, adjusted_cosine, jaccard, conditional and bm25 are)",
+		return psprintf("%s is not a function of per-user pair sums and counts alone (only cosine, adjusted_cosine, pearson, jaccard, conditional and bm25 are)",
 						sim_metric_name(p->metric));
 	if (src->time_col)
 		return pstrdup("time-decayed weights are not multiples of one power of two, so their sums depend on the order of addition");
@@ -940,11 +1018,12 @@ BundleDestroy(DestReceiver *self)
 /*
  * Run pair_sums for p over src (SPI connected), one result row per shard
  * (grouped by shard_mins when known), its states collected into recv (in
- * work).  options: the metric form's jsonb (BM25's second pass), or NULL.
+ * work).  options: the metric form's jsonb (BM25's second pass), or NULL;
+ * means (mlen bytes): Pearson's item means for its second pass, or NULL.
  */
 static void
-GatherStates(const SourceSpec *src, const SimParams *p, const char *options, const char *shard_mins,
-			 MemoryContext work, bool read_only, BundleReceiver *recv)
+GatherStates(const SourceSpec *src, const SimParams *p, const char *options, const char *means, size_t mlen,
+			 const char *shard_mins, MemoryContext work, bool read_only, BundleReceiver *recv)
 {
 	StringInfoData sql;
 	SPIExecuteOptions opts;
@@ -963,6 +1042,29 @@ GatherStates(const SourceSpec *src, const SimParams *p, const char *options, con
 		appendStringInfoString(&sql, "1::pg_catalog.float8, NULL::pg_catalog.text");
 	if (options)
 		appendStringInfo(&sql, ", %s::pg_catalog.jsonb", quote_literal_cstr(options));
+	if (means)
+	{
+		/* the means as a bytea literal (E'' whatever standard_conforming_strings): Citus sends it to every shard */
+		static const char hex[] = "0123456789abcdef";
+
+		if (!options)
+			appendStringInfoString(&sql, ", NULL::pg_catalog.jsonb");
+		if (mlen > (MaxAllocSize - (Size) sql.len) / 2 - 1024)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("Pearson's item means take %zu bytes, too many for the query that sends them to the shards", mlen)));
+		enlargeStringInfo(&sql, (int) (2 * mlen + 64));
+		appendStringInfoString(&sql, ", E'\\\\x");
+		for (size_t b = 0; b < mlen; b++)
+		{
+			unsigned char c = (unsigned char) means[b];
+
+			sql.data[sql.len++] = hex[c >> 4];
+			sql.data[sql.len++] = hex[c & 15];
+		}
+		sql.data[sql.len] = '\0';
+		appendStringInfoString(&sql, "'::pg_catalog.bytea");
+	}
 	appendStringInfo(&sql, ") FROM %s WHERE ", source_relname(src));
 	source_append_usable(&sql, src, NULL);
 	/*
@@ -1005,6 +1107,8 @@ pairsums_refresh(const SourceSpec *src, const SimParams *p, MemoryContext work, 
 	char	   *shard_mins = NULL;
 	char	   *options = NULL;
 	double		first_mean = 0;
+	char	   *means = NULL;
+	size_t		means_len = 0;
 	CoreAlloc	a;
 	CoreError	err;
 
@@ -1038,7 +1142,7 @@ pairsums_refresh(const SourceSpec *src, const SimParams *p, MemoryContext work, 
 		double		mean;
 
 		memset(&first, 0, sizeof(first));
-		GatherStates(src, p, NULL, shard_mins, work, read_only, &first);
+		GatherStates(src, p, NULL, NULL, 0, shard_mins, work, read_only, &first);
 		core_pg_check(pairsums_mean_length(first.states, first.lens, first.n, &mean, &users, &err), &err);
 		if (!isfinite(mean))
 		{
@@ -1052,7 +1156,19 @@ pairsums_refresh(const SourceSpec *src, const SimParams *p, MemoryContext work, 
 		first_mean = mean;
 		stats->first_pass_seconds = elapsed_seconds(start);
 	}
-	GatherStates(src, p, options, shard_mins, work, read_only, &recv);
+	if (p->metric == SIM_PEARSON)
+	{
+		/* the first pass: every shard's items' sums, for the items' means */
+		BundleReceiver first;
+
+		memset(&first, 0, sizeof(first));
+		GatherStates(src, p, NULL, NULL, 0, shard_mins, work, read_only, &first);
+		core_pg_alloc(&a, work);
+		core_pg_check(pairsums_item_means(&a, first.states, first.lens, first.n, &interrupt_hooks,
+										  &means, &means_len, &err), &err);
+		stats->first_pass_seconds = elapsed_seconds(start);
+	}
+	GatherStates(src, p, options, means, means_len, shard_mins, work, read_only, &recv);
 	SPI_finish();
 	stats->gather_seconds = elapsed_seconds(start);
 	if (p->metric == SIM_BM25)

@@ -1067,7 +1067,7 @@ MetricSums(SimMetric m)
 static CoreStatus
 WrongSums(Merge *mg, int s, SumsKind k)
 {
-	static const char *const what[] = {"uncentred weights", "weights centred by user",
+	static const char *const what[] = {"the weights as given", "weights centred by user",
 	"weights centred by item", "BM25 terms"};
 	static const char *const metric[] = {"cosine", "adjusted_cosine", "pearson", "bm25"};
 	SumsKind	want = MetricSums(mg->p->metric);

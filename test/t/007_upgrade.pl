@@ -1,5 +1,5 @@
 # Upgrades: a database created at each released version (0.1.0, 0.2.0, 0.3.0,
-# 0.4.0, 0.5.0, 0.6.0, 0.7.0 and 0.8.0, the frozen scripts in the repo, run against the new library), filled
+# 0.4.0, 0.5.0, 0.6.0, 0.7.0, 0.8.0 and 0.9.0, the frozen scripts in the repo, run against the new library), filled
 # with recommenders and models, then ALTER EXTENSION media_reco UPDATE (along
 # the chain of update scripts), must have exactly the catalogue of a fresh install of the
 # new version in another database, and its old data must answer as before;
@@ -10,7 +10,8 @@
 # a forest trained after the update explains as on a fresh install.
 # citus_setup (0.6.0) exists after the update and, with no Citus here, fails
 # with 55000 as on a fresh install; pair_sums (0.7.0) merges as on a fresh
-# install, and so do its metric forms (0.9.0) for adjusted cosine and BM25.
+# install, and so do its metric forms (0.9.0) for adjusted cosine and BM25,
+# and Pearson's two passes (0.10.0).
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -28,14 +29,16 @@ $node->start;
 
 my $default = $node->safe_psql('postgres',
 	q{SELECT default_version FROM pg_available_extensions WHERE name = 'media_reco'});
-is($default, '0.9.0', 'the default version is 0.9.0');
+is($default, '0.10.0', 'the default version is 0.10.0');
 # the update scripts chain: each version goes through the later ones
-my %paths = ('0.1.0' => '0.1.0--0.2.0--0.3.0--0.4.0--0.5.0--0.6.0--0.7.0--0.8.0--0.9.0',
-	'0.2.0' => '0.2.0--0.3.0--0.4.0--0.5.0--0.6.0--0.7.0--0.8.0--0.9.0',
-	'0.3.0' => '0.3.0--0.4.0--0.5.0--0.6.0--0.7.0--0.8.0--0.9.0',
-	'0.4.0' => '0.4.0--0.5.0--0.6.0--0.7.0--0.8.0--0.9.0',
-	'0.5.0' => '0.5.0--0.6.0--0.7.0--0.8.0--0.9.0', '0.6.0' => '0.6.0--0.7.0--0.8.0--0.9.0',
-	'0.7.0' => '0.7.0--0.8.0--0.9.0', '0.8.0' => '0.8.0--0.9.0');
+my %paths = ('0.1.0' => '0.1.0--0.2.0--0.3.0--0.4.0--0.5.0--0.6.0--0.7.0--0.8.0--0.9.0--0.10.0',
+	'0.2.0' => '0.2.0--0.3.0--0.4.0--0.5.0--0.6.0--0.7.0--0.8.0--0.9.0--0.10.0',
+	'0.3.0' => '0.3.0--0.4.0--0.5.0--0.6.0--0.7.0--0.8.0--0.9.0--0.10.0',
+	'0.4.0' => '0.4.0--0.5.0--0.6.0--0.7.0--0.8.0--0.9.0--0.10.0',
+	'0.5.0' => '0.5.0--0.6.0--0.7.0--0.8.0--0.9.0--0.10.0',
+	'0.6.0' => '0.6.0--0.7.0--0.8.0--0.9.0--0.10.0',
+	'0.7.0' => '0.7.0--0.8.0--0.9.0--0.10.0', '0.8.0' => '0.8.0--0.9.0--0.10.0',
+	'0.9.0' => '0.9.0--0.10.0');
 for my $from (sort keys %paths)
 {
 	my $path = $node->safe_psql('postgres', qq{
@@ -254,6 +257,20 @@ is($fresh_pair_sums_bm25, $node->safe_psql('fresh', q{
 SELECT md5(string_agg(item_id || ':' || neighbor_id || '=' || similarity || '/' || support, ',' ORDER BY item_id, rank))
   FROM media_reco.item_similarity('ev', weight_col => 'plays', metric => 'bm25', k => 10, bm25_k1 => 50, bm25_b => 0.5)}),
 	'fresh: BM25 pair sums in two passes merge into the lists of item_similarity');
+# Pearson's two passes (new in 0.10.0): the first pass's item means, then the centred pair sums
+my $pair_sums_pearson = q{
+SELECT md5(string_agg(item_id || ':' || neighbor_id || '=' || similarity || '/' || support, ',' ORDER BY item_id, rank))
+  FROM media_reco.pair_sums_neighbors(ARRAY(
+         SELECT media_reco.pair_sums('pearson', user_id, item_id, plays::float8, 'plays', NULL,
+                  (SELECT media_reco.pair_sums_item_means(ARRAY(SELECT media_reco.pair_sums('pearson', user_id, item_id, plays::float8, 'plays')
+                                                                  FROM ev GROUP BY user_id % 2))))
+           FROM ev GROUP BY user_id % 3), 'pearson', 10)};
+my $fresh_pair_sums_pearson = $node->safe_psql('fresh', $pair_sums_pearson);
+is($fresh_pair_sums_pearson, $node->safe_psql('fresh', q{
+SELECT md5(string_agg(item_id || ':' || neighbor_id || '=' || similarity || '/' || support, ',' ORDER BY item_id, rank))
+  FROM media_reco.item_similarity('ev', weight_col => 'plays', metric => 'pearson', k => 10)}),
+	'fresh: Pearson pair sums in two passes merge into the lists of item_similarity');
+isnt($fresh_pair_sums_pearson, '', 'fresh: Pearson has neighbours on these rows');
 # implicit ALS (new in 0.4.0): the same factors on an updated database as on a fresh install
 my $als = q{
 SET client_min_messages = warning;
@@ -337,6 +354,8 @@ SELECT * FROM media_reco.citus_setup()});
 		"$db: the metric form of pair_sums as on a fresh install");
 	is($node->safe_psql($db, $pair_sums_bm25), $fresh_pair_sums_bm25,
 		"$db: BM25's two passes of pair_sums as on a fresh install");
+	is($node->safe_psql($db, $pair_sums_pearson), $fresh_pair_sums_pearson,
+		"$db: Pearson's two passes of pair_sums as on a fresh install");
 	# the event trigger works on the updated database: a dropped source is marked
 	$node->safe_psql($db, q{
 SET client_min_messages = warning;

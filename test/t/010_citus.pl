@@ -29,7 +29,8 @@ my ($coord, $w1, $w2) = citus_cluster("maintenance_work_mem = 256MB\n");
 # created after the workers were added: Citus creates it on every node
 $coord->safe_psql('postgres', 'CREATE EXTENSION media_reco');
 is($w1->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'media_reco'}),
-	'0.9.0', 'CREATE EXTENSION media_reco reached the workers');
+	$coord->safe_psql('postgres', q{SELECT default_version FROM pg_available_extensions WHERE name = 'media_reco'}),
+	'CREATE EXTENSION media_reco reached the workers');
 
 # the pair sums on the workers wherever they apply (the default, auto, reads the rows when
 # the sums would be larger, as they are for most sources here; part 3 tests auto itself)
@@ -341,17 +342,16 @@ sub history
 	return sql(qq{SELECT h.parameters->'citus'->>'$key' FROM media_reco.refresh_history h
 	               WHERE h.recommender = '$name' ORDER BY h.id DESC LIMIT 1});
 }
-for my $name (qw(cosine_dist jaccard_dist conditional_dist unw_dist adjusted_cosine_dist bm25_dist))
+for my $name (qw(cosine_dist jaccard_dist conditional_dist unw_dist adjusted_cosine_dist pearson_dist bm25_dist))
 {
 	is(history($name, 'pushed_down'), 'true', "$name (refreshed above): pair sums on the workers");
 	is(history($name, 'states'), '6', "$name: six shard states merged");
-	my $off = $name eq 'adjusted_cosine_dist' || $name eq 'bm25_dist';
+	my $off = $name eq 'adjusted_cosine_dist' || $name eq 'bm25_dist' || $name eq 'pearson_dist';
 	is(history($name, 'fixed_point'), $off ? 'true' : 'false',
 		$off ? "$name: centred weights or BM25 terms off the grid, merged in fixed point"
 		: "$name: on the weights' grid, merged in units");
 }
-like(history('pearson_dist', 'why'), qr/pearson is not a function of per-user pair sums/,
-	'pearson (item means over all shards) reads the rows, saying why');
+ok(history('pearson_dist', 'first_pass_seconds') > 0, 'pearson: its first pass (the items\' sums) timed in the history');
 is(sql(q{SELECT count(*) FROM media_reco.refresh_history h, jsonb_object_keys(h.parameters->'citus'->'node_cpu_seconds') k
           WHERE h.recommender = 'cosine_dist' AND h.id = (SELECT max(id) FROM media_reco.refresh_history WHERE recommender = 'cosine_dist')}),
 	'2', 'cosine_dist: CPU seconds reported for both workers');
@@ -408,7 +408,10 @@ my @ps_cases = (
 	[q{weight_col => 'w_log', metric => 'adjusted_cosine', k => 10}, 'adjusted cosine, log weights'],
 	[q{weight_col => 'w_int', metric => 'bm25', k => 10}, 'bm25, ratings (two passes)'],
 	[q{weight_col => 'w_log', metric => 'bm25', k => 7, min_support => 2, shrinkage => 3, bm25_k1 => 1.2, bm25_b => 0.75}, 'bm25, log weights, other options'],
-	[q{weight_col => NULL, metric => 'bm25', k => 10, bm25_k1 => 0}, 'bm25, unweighted, K1 = 0']);
+	[q{weight_col => NULL, metric => 'bm25', k => 10, bm25_k1 => 0}, 'bm25, unweighted, K1 = 0'],
+	[q{weight_col => 'w_int', metric => 'pearson', k => 10}, 'pearson, ratings (two passes: the items\' means, then centred on the workers)'],
+	[q{weight_col => 'w_half', metric => 'pearson', k => 7, min_support => 3, shrinkage => 5}, 'pearson, min_support and shrinkage'],
+	[q{weight_col => 'w_log', metric => 'pearson', k => 500}, 'pearson, log weights, k beyond the items']);
 for my $c (@ps_cases)
 {
 	my ($args, $what) = @$c;
@@ -452,11 +455,25 @@ is(sql(q{SELECT md5(string_agg(item_id || ':' || neighbor_id || '=' || similarit
 	'adjusted cosine: the stored lists are the local source\'s, bit for bit');
 ok(sql(q{SELECT count(*) > 100 FROM media_reco.item_neighbors WHERE recommender = 'adj_dist'}) eq 't',
 	'adjusted cosine: the lists are not empty');
+# a Pearson refresh: the items' means from a first pass, then each worker centres its rows on
+# them; the merge checks the means against the states' own figures; the local source's lists
+sql(q{SELECT media_reco.create_recommender('pear_dist', 'ps_dist', weight_col => 'w_log', metric => 'pearson', k => 10)});
+sql(q{SET media_reco.citus_pair_sums = on; SELECT media_reco.refresh_neighbors('pear_dist')});
+is(history('pear_dist', 'pushed_down'), 'true', 'pearson: the refresh pushed down');
+is(history('pear_dist', 'fixed_point'), 'true', 'pearson: merged in fixed point');
+is(sql(q{SELECT md5(string_agg(item_id || ':' || neighbor_id || '=' || similarity || '/' || support, ',' ORDER BY item_id, rank))
+           FROM media_reco.item_neighbors WHERE recommender = 'pear_dist'}),
+	sql(q{SELECT md5(string_agg(item_id || ':' || neighbor_id || '=' || similarity || '/' || support, ',' ORDER BY item_id, rank))
+           FROM media_reco.item_similarity('ps_local', weight_col => 'w_log', metric => 'pearson', k => 10)}),
+	'pearson: the stored lists are the local source\'s, bit for bit');
+ok(sql(q{SELECT count(*) > 100 FROM media_reco.item_neighbors WHERE recommender = 'pear_dist'}) eq 't',
+	'pearson: the lists are not empty');
 # auto's estimate counts a fixed-point entry as 16 bytes (a 128-bit varint), a units entry as 4
 for my $c ([q{weight_col => 'w_half'}, 'cosine, half weights', 3, 4.7],
 	[q{weight_col => 'w_log'}, 'cosine, log weights', 15, 17.5],
 	[q{weight_col => 'w_int', metric => 'adjusted_cosine'}, 'adjusted cosine', 15, 17.5],
-	[q{weight_col => 'w_int', metric => 'bm25'}, 'bm25', 15, 17.5])
+	[q{weight_col => 'w_int', metric => 'bm25'}, 'bm25', 15, 17.5],
+	[q{weight_col => 'w_int', metric => 'pearson'}, 'pearson', 15, 17.5])
 {
 	my ($args, $what, $lo, $hi) = @$c;
 	my (undef, $err) = notices(qq{SET media_reco.citus_pair_sums = auto;
