@@ -296,10 +296,10 @@ SELECT wcol, k, ms, sh, groups, first_groups,
  ORDER BY 1, 2, 5;
 -- (these rows' Pearson similarities are mostly negative: about 150 positive pairs at k = 10)
 SELECT count(*) > 100 AS many_rows FROM media_reco.pair_sums_neighbors(
-  (SELECT media_reco.pair_sums('pearson', user_id, item_id, w_log, 'w_log', NULL, item_means('w_log', 2)) FROM g), 'pearson', 10);
+  (SELECT media_reco.pair_sums('pearson', user_id, item_id, w_log, 'w_log', NULL, (SELECT item_means('w_log', 2))) FROM g), 'pearson', 10);
 -- unweighted: every item's weights 1, all centred to 0, no similarity on one server or merged
 SELECT (SELECT count(*) FROM media_reco.pair_sums_neighbors(
-          ARRAY(SELECT media_reco.pair_sums('pearson', user_id, item_id, 1, NULL, NULL, item_means(NULL, 1)) FROM g GROUP BY user_id % 3),
+          ARRAY(SELECT media_reco.pair_sums('pearson', user_id, item_id, 1, NULL, NULL, (SELECT item_means(NULL, 1))) FROM g GROUP BY user_id % 3),
           'pearson')) AS merged_unweighted,
        (SELECT count(*) FROM media_reco.item_similarity('pair_sums_test.g', metric => 'pearson')) AS single_unweighted;
 -- against a brute-force SQL Pearson over the same rows (duplicates summed, then centred on the item's mean)
@@ -310,7 +310,7 @@ WITH w AS (SELECT user_id, item_id, sum(w_log) AS w FROM g GROUP BY 1, 2),
      sim AS (SELECT d.i, d.j, d.dot / sqrt(di.dot * dj.dot) AS s
                FROM d JOIN d di ON di.i = d.i AND di.j = d.i JOIN d dj ON dj.i = d.j AND dj.j = d.j WHERE d.i <> d.j)
 SELECT count(*) > 100 AS compared, max(abs(x.similarity - sim.s) / sim.s) < 1e-12 AS within_1e12
-  FROM media_reco.pair_sums_neighbors(ARRAY(SELECT media_reco.pair_sums('pearson', user_id, item_id, w_log, 'w_log', NULL, item_means('w_log', 4))
+  FROM media_reco.pair_sums_neighbors(ARRAY(SELECT media_reco.pair_sums('pearson', user_id, item_id, w_log, 'w_log', NULL, (SELECT item_means('w_log', 4)))
                                               FROM g GROUP BY user_id % 4), 'pearson', 10) x
   JOIN sim ON sim.i = x.item_id AND sim.j = x.neighbor_id;
 -- means of other rows (a row changed between the passes): the merge says which item was centred wrong
@@ -326,16 +326,16 @@ SELECT pg_temp.expect_error($$SELECT media_reco.pair_sums('pearson', user_id, it
 SELECT pg_temp.expect_error($$SELECT * FROM media_reco.pair_sums_neighbors(
   (SELECT media_reco.pair_sums('pearson', user_id, item_id, w_int, 'w_int') FROM g), 'pearson')$$);
 SELECT pg_temp.expect_error($$SELECT * FROM media_reco.pair_sums_neighbors(
-  (SELECT media_reco.pair_sums('pearson', user_id, item_id, w_int, 'w_int', NULL, item_means('w_int', 1)) FROM g), 'cosine')$$);
+  (SELECT media_reco.pair_sums('pearson', user_id, item_id, w_int, 'w_int', NULL, (SELECT item_means('w_int', 1))) FROM g), 'cosine')$$);
 SELECT pg_temp.expect_error($$SELECT media_reco.pair_sums_item_means((SELECT media_reco.pair_sums('cosine', user_id, item_id, w, 'w') FROM h))$$);
 -- ... while their counts are the counts
 SELECT count(*) AS pearson_counts_as_conditional FROM (
   SELECT * FROM media_reco.pair_sums_neighbors(
-    (SELECT media_reco.pair_sums('pearson', user_id, item_id, w_int, 'w_int', NULL, item_means('w_int', 1)) FROM g), 'conditional', 10)
+    (SELECT media_reco.pair_sums('pearson', user_id, item_id, w_int, 'w_int', NULL, (SELECT item_means('w_int', 1))) FROM g), 'conditional', 10)
   EXCEPT SELECT * FROM media_reco.item_similarity('pair_sums_test.g', metric => 'conditional', k => 10)) x;
 -- item_means for another metric; pearson takes no options; NULL, damaged and foreign means
-SELECT pg_temp.expect_error($$SELECT media_reco.pair_sums('cosine', user_id, item_id, w_int, 'w_int', NULL, item_means('w_int', 1)) FROM g$$);
-SELECT pg_temp.expect_error($$SELECT media_reco.pair_sums('pearson', user_id, item_id, w_int, 'w_int', '{"bm25_k1": 1}', item_means('w_int', 1)) FROM g$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.pair_sums('cosine', user_id, item_id, w_int, 'w_int', NULL, (SELECT item_means('w_int', 1))) FROM g$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.pair_sums('pearson', user_id, item_id, w_int, 'w_int', '{"bm25_k1": 1}', (SELECT item_means('w_int', 1))) FROM g$$);
 SELECT pg_temp.expect_error($$SELECT media_reco.pair_sums_item_means(NULL::bytea)$$);
 SELECT pg_temp.expect_error($$SELECT media_reco.pair_sums_item_means('\x0102'::bytea)$$);
 SELECT pg_temp.expect_error($$SELECT media_reco.pair_sums('pearson', user_id, item_id, w_int, 'w_int', NULL, '\x0102'::bytea) FROM g$$);

@@ -681,6 +681,24 @@ ArgBundle(FunctionCallInfo fcinfo, MemoryContext work, const char **data, size_t
 }
 
 /*
+ * The states of argument 0 (a bundle, or an array of them: ArgBundle), not
+ * NULL, in a fresh context *work the caller deletes; returns their number.
+ */
+static int
+ArgStates(FunctionCallInfo fcinfo, MemoryContext *work, const char ***states, size_t **lens)
+{
+	const char *data;
+	size_t		len;
+	int			n;
+
+	check_not_null(fcinfo, 0, "bundle");
+	*work = AllocSetContextCreate(CurrentMemoryContext, "media_reco pair sums argument", ALLOCSET_DEFAULT_SIZES);
+	ArgBundle(fcinfo, *work, &data, &len);
+	BundleParse(data, len, states, lens, &n);
+	return n;
+}
+
+/*
  * pair_sums_mean_length(bundle): BM25's mean history length over the users
  * of a bundle of first-pass states (pair_sums('bm25', ...) without options),
  * the mean_length option of the second pass.
@@ -691,19 +709,12 @@ pair_sums_mean_length(PG_FUNCTION_ARGS)
 {
 	const char **states;
 	size_t	   *lens;
-	int			n;
-	const char *data;
-	size_t		len;
+	MemoryContext work;
+	int			n = ArgStates(fcinfo, &work, &states, &lens);
 	double		mean;
 	int64		users;
 	CoreError	err;
-	MemoryContext work;
 
-	check_not_null(fcinfo, 0, "bundle");
-	work = AllocSetContextCreate(CurrentMemoryContext, "media_reco pair_sums_mean_length",
-								 ALLOCSET_DEFAULT_SIZES);
-	ArgBundle(fcinfo, work, &data, &len);
-	BundleParse(data, len, &states, &lens, &n);
 	core_pg_check(pairsums_mean_length(states, lens, n, &mean, &users, &err), &err);
 	MemoryContextDelete(work);
 	PG_RETURN_FLOAT8(mean);
@@ -720,21 +731,14 @@ pair_sums_item_means(PG_FUNCTION_ARGS)
 {
 	const char **states;
 	size_t	   *lens;
-	int			n;
-	const char *data;
-	size_t		len;
+	MemoryContext work;
+	int			n = ArgStates(fcinfo, &work, &states, &lens);
 	char	   *blob;
 	size_t		blen;
 	bytea	   *out;
 	CoreAlloc	a;
 	CoreError	err;
-	MemoryContext work;
 
-	check_not_null(fcinfo, 0, "bundle");
-	work = AllocSetContextCreate(CurrentMemoryContext, "media_reco pair_sums_item_means",
-								 ALLOCSET_DEFAULT_SIZES);
-	ArgBundle(fcinfo, work, &data, &len);
-	BundleParse(data, len, &states, &lens, &n);
 	core_pg_alloc(&a, work);
 	core_pg_check(pairsums_item_means(&a, states, lens, n, &interrupt_hooks, &blob, &blen, &err), &err);
 	if (blen > MaxAllocSize - VARHDRSZ)

@@ -283,14 +283,7 @@ PutExactCompact(Writer *w, const SimExactSum *x)
 	int			lo,
 				hi;
 
-	sim_exact_normalize(&n);
-	neg = n.limb[SIM_EXACT_LIMBS - 1] < 0;
-	if (neg)
-	{
-		for (int l = 0; l < SIM_EXACT_LIMBS; l++)
-			n.limb[l] = -n.limb[l];
-		sim_exact_normalize(&n);
-	}
+	neg = sim_exact_magnitude(&n);
 	for (hi = SIM_EXACT_LIMBS - 1; hi >= 0 && n.limb[hi] == 0; hi--)
 		;
 	if (hi < 0)

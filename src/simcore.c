@@ -1445,6 +1445,22 @@ sim_exact_merge(SimExactSum *s, const SimExactSum *other)
 	sim_exact_normalize(s);
 }
 
+bool
+sim_exact_magnitude(SimExactSum *s)
+{
+	bool		neg;
+
+	sim_exact_normalize(s);
+	neg = s->limb[SIM_EXACT_LIMBS - 1] < 0;
+	if (neg)
+	{
+		for (int l = 0; l < SIM_EXACT_LIMBS; l++)
+			s->limb[l] = -s->limb[l];
+		sim_exact_normalize(s);
+	}
+	return neg;
+}
+
 double
 sim_exact_value(const SimExactSum *s)
 {
@@ -1461,14 +1477,7 @@ sim_exact_value_scaled(const SimExactSum *in, int e)
 	bool		sticky = false;
 	double		d;
 
-	sim_exact_normalize(&s);
-	neg = s.limb[SIM_EXACT_LIMBS - 1] < 0;
-	if (neg)
-	{
-		for (int l = 0; l < SIM_EXACT_LIMBS; l++)
-			s.limb[l] = -s.limb[l];
-		sim_exact_normalize(&s);
-	}
+	neg = sim_exact_magnitude(&s);
 	for (t = SIM_EXACT_LIMBS - 1; t >= 0 && s.limb[t] == 0; t--)
 		;
 	if (t < 0)

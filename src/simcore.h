@@ -281,6 +281,8 @@ extern void sim_exact_add(SimExactSum *s, double x);	/* x finite */
 extern void sim_exact_merge(SimExactSum *s, const SimExactSum *other);
 /* carries propagated: every limb but the last in [0, 2^32), the last signed */
 extern void sim_exact_normalize(SimExactSum *s);
+/* normalised to its magnitude (every limb in [0, 2^32) but the last, >= 0); true when it was negative */
+extern bool sim_exact_magnitude(SimExactSum *s);
 extern double sim_exact_value(const SimExactSum *s);
 /* the sum times 2^e, rounded (once but for subnormal results): finite for e <= -128 */
 extern double sim_exact_value_scaled(const SimExactSum *s, int e);

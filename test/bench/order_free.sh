@@ -4,19 +4,23 @@
 # added doubles), interleaved over --rounds (default 5), each timing in its own session so each
 # backend loads one library.  The earlier library is built from `git archive` of that commit into a
 # temporary directory and installed beside this one as media_reco_prev.so (removed at the end); both
-# serve the same 0.9.0 schema.  Prints each round's seconds and the median ratio now / before for
-# bm25 and adjusted cosine (weighted by plays), with cosine over ln(1 + plays) as a control (fixed
-# point in both).  Usage: test/bench/order_free.sh [--rows 1000000] [--rounds 5] [--rev f19dc1e].
+# serve this schema (the earlier one through a function of its own).  Prints each round's seconds and
+# the median ratio now / before for bm25 and adjusted cosine (weighted by plays), with cosine over
+# ln(1 + plays) as a control (fixed point in both); --metrics M:W[,M:W...] times others (metric:weight
+# column, plays or w_log), e.g. --rev 9dab095 --metrics pearson:plays,cosine:w_log for Pearson's
+# exact means and fixed point (0.10.0) against 0.9.0.
+# Usage: test/bench/order_free.sh [--rows 1000000] [--rounds 5] [--rev f19dc1e] [--metrics ...].
 # About 4 minutes at the defaults on 2 cores.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../setup.sh"
 mr_install_packages postgresql-client-15
-rows=1000000 rounds=5 rev=f19dc1e
+rows=1000000 rounds=5 rev=f19dc1e metrics=bm25:plays,adjusted_cosine:plays,cosine:w_log
 while [ $# -gt 0 ]; do
     case "$1" in
         --rows) rows=$2; shift 2 ;;
         --rounds) rounds=$2; shift 2 ;;
         --rev) rev=$2; shift 2 ;;
+        --metrics) metrics=$2; shift 2 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -57,7 +61,7 @@ END \\\$\\\$;
 SQL
 }
 for r in \$(seq 0 $rounds); do
-    for m in bm25:plays adjusted_cosine:plays cosine:w_log; do
+    for m in ${metrics//,/ }; do
         run \$r prev \${m%%:*} \${m#*:}
         run \$r now \${m%%:*} \${m#*:}
     done

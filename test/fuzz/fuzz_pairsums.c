@@ -4,13 +4,16 @@
  *	  The distributed refresh's merge (pairsums_core.c) on arbitrary bytes,
  *	  and differentially on arbitrary interactions.  Byte 0 picks the mode
  *	  and byte 1 the metric and k (when byte 1 / 24 is odd, cosine becomes
- *	  adjusted cosine, its states centred by user, and jaccard BM25, its
- *	  states made in two passes: the users' lengths, then the terms).
+ *	  adjusted cosine, its states centred by user, jaccard BM25, its
+ *	  states made in two passes: the users' lengths, then the terms, and
+ *	  conditional Pearson, in two passes: the items' means, then the
+ *	  weights centred on them).
  *	  - raw (byte 0 even): the rest is cut into 1-3 states, each given a
  *	    valid CRC unless bit 1 of byte 0 is set (then the CRC check is what
  *	    is fuzzed), and merged: an error or a result (CORE_INVALID only for
- *	    states of another kind than the metric merges: centred, uncentred,
- *	    BM25 terms, lengths, or BM25 states that disagree), and a result's lists
+ *	    states of another kind than the metric merges: centred by user or
+ *	    item, uncentred, BM25 terms, lengths, item sums, or BM25 states that
+ *	    disagree), and a result's lists
  *	    must be well formed (ids ascending, neighbours in range and not the
  *	    item itself, finite similarities, supports >= 1).
  *	  - differential (byte 0 odd): the rest is (user, item, weight) triples,
@@ -93,6 +96,9 @@ Differential(FuzzArena *ar, const uint8_t *t, size_t n, int n_shards, const SimP
 
 	double		mean = 0;
 	CoreStatus	st;
+	int64	   *mean_ids = NULL;
+	double	   *means = NULL;
+	int32		n_means = 0;
 
 	if (p->metric == SIM_BM25)
 	{
@@ -112,6 +118,27 @@ Differential(FuzzArena *ar, const uint8_t *t, size_t n, int n_shards, const SimP
 		}
 		FUZZ_CHECK(pairsums_mean_length((const char *const *) states, lens, n_shards, &mean, &users, &err) == CORE_OK);
 	}
+	if (p->metric == SIM_PEARSON)
+	{
+		/* the first pass: each shard's items' sums, their means */
+		char	   *blob;
+		size_t		blen;
+
+		for (int s = 0; s < n_shards; s++)
+		{
+			PairSumsShard sh;
+
+			memset(&sh, 0, sizeof(sh));
+			sh.item_sums = true;
+			for (size_t r = 0; r < n; r++)
+				sh.raw_rows += (int) ((t[3 * r] % 16) % n_shards) == s;
+			FUZZ_CHECK(pairsums_encode(&ar->alloc, Build(ar, t, n, s, n_shards), &sh, (size_t) 64 << 20,
+									   &core_no_interrupts, &states[s], &lens[s], &err) == CORE_OK);
+		}
+		FUZZ_CHECK(pairsums_item_means(&ar->alloc, (const char *const *) states, lens, n_shards, &core_no_interrupts,
+									   &blob, &blen, &err) == CORE_OK);
+		FUZZ_CHECK(pairsums_means_decode(&ar->alloc, blob, blen, &mean_ids, &means, &n_means, &err) == CORE_OK);
+	}
 	for (int s = 0; s < n_shards; s++)
 	{
 		InteractionMatrix *m = Build(ar, t, n, s, n_shards);
@@ -124,6 +151,10 @@ Differential(FuzzArena *ar, const uint8_t *t, size_t n, int n_shards, const SimP
 		sh.bm25_k1 = p->bm25_k1;
 		sh.bm25_b = p->bm25_b;
 		sh.mean_length = mean;
+		sh.pearson = p->metric == SIM_PEARSON;
+		sh.n_means = n_means;
+		sh.mean_ids = mean_ids;
+		sh.means = means;
 		sh.q = INT32_MAX;
 		for (size_t r = 0; r < n; r++)
 		{
@@ -154,10 +185,11 @@ Differential(FuzzArena *ar, const uint8_t *t, size_t n, int n_shards, const SimP
 	/*
 	 * Off the grid, duplicates such as 3c/4 - c/2 - c/4 leave a rounding
 	 * residue beside whole weights: an item spanning 2^22 : 1, refused; so
-	 * can centred weights and BM25's terms (a term of 1/4 beside one near
+	 * can centred weights (by user or item) and BM25's terms (a term of 1/4 beside one near
 	 * K1 + 1 for a user of a tiny length)
 	 */
-	if ((off_grid || p->metric == SIM_ADJUSTED_COSINE || p->metric == SIM_BM25) && !res.exact)
+	if ((off_grid || p->metric == SIM_ADJUSTED_COSINE || p->metric == SIM_PEARSON || p->metric == SIM_BM25) &&
+		!res.exact)
 	{
 		FUZZ_CHECK(strstr(res.why, "span") != NULL);
 		return;
@@ -203,6 +235,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		p.metric = SIM_ADJUSTED_COSINE;
 	if (p.metric == SIM_JACCARD && (data[1] / 24) % 2 == 1)
 		p.metric = SIM_BM25;
+	if (p.metric == SIM_CONDITIONAL && (data[1] / 24) % 2 == 1)
+		p.metric = SIM_PEARSON;
 	p.k = 1 + (data[1] / 3) % 8;
 	p.min_support = 1 + (data[1] >> 6);
 	p.shrinkage = (data[0] & 4) ? 2.5 : 0;
@@ -235,7 +269,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				/* keep the seconds field as it is: only the CRC is forged */
 				double		secs;
 
-				memcpy(&secs, copy + 48, sizeof(secs));
+				memcpy(&secs, copy + PAIRSUMS_SECONDS_AT, sizeof(secs));
 				pairsums_set_seconds(copy, l, secs);
 			}
 			states[s] = copy;
@@ -244,8 +278,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		st = pairsums_merge(&ar.alloc, states, lens, n_states, &p, &core_no_interrupts, &res, &err);
 		FUZZ_CHECK(st == CORE_OK || st == CORE_CORRUPT || st == CORE_LIMIT || st == CORE_NOMEM ||
 				   (st == CORE_INVALID && (SIM_IS_COSINE(p.metric) || p.metric == SIM_BM25) &&
-					(strstr(err.message, "centred") != NULL || strstr(err.message, "BM25") != NULL ||
-					 strstr(err.message, "lengths") != NULL || strstr(err.message, "weights, not") != NULL)));
+					(strstr(err.message, "holds the sums of") != NULL || strstr(err.message, "BM25") != NULL ||
+					 strstr(err.message, "lengths") != NULL || strstr(err.message, "items' sums") != NULL)));
 		if (st == CORE_OK && res.exact)
 			CheckLists(&res);
 	}

@@ -673,7 +673,7 @@ test_pairsums_adjusted(void)
 		EncodeFor(&r, 3, &pc, &plain);
 		CHECK_EQ_INT(pairsums_merge(&unit_arena, (const char *const *) plain.data, plain.len, plain.n, &pa,
 									&core_no_interrupts, &res, &err), CORE_INVALID);
-		CHECK(strstr(err.message, "uncentred") != NULL);
+		CHECK(strstr(err.message, "the weights as given") != NULL);
 		/* a centred state beside an uncentred one */
 		plain.data[1] = e.data[1];
 		plain.len[1] = e.len[1];
@@ -998,7 +998,7 @@ test_pairsums_pearson(void)
 		EncodeShards(&r, 3, true, &e);
 		CHECK_EQ_INT(pairsums_merge(&unit_arena, (const char *const *) e.data, e.len, e.n, &p,
 									&core_no_interrupts, &res, &err), CORE_INVALID);
-		CHECK(strstr(err.message, "uncentred") != NULL);
+		CHECK(strstr(err.message, "the weights as given") != NULL);
 		{
 			char	   *blob;
 			size_t		bl;
