@@ -349,7 +349,56 @@ SELECT count(*) AS flipped, count(*) FILTER (WHERE e LIKE '22P03: invalid item m
 -- NULL item_means: the first pass
 SELECT length(media_reco.pair_sums_item_means((SELECT media_reco.pair_sums('pearson', user_id, item_id, w, 'w', NULL, NULL) FROM h))) AS h_means_bytes;
 
--- 7. Errors
+-- 7. Time decay on the workers (0.10.0): media_reco.decayed_weight is the decay a refresh with a
+--    time column applies, given its now() (PostgreSQL's internal microseconds) and half-life in
+--    seconds as literals, so pair sums of decayed weights merge into the refresh's lists bit for bit.
+CREATE TABLE dg AS
+SELECT user_id, item_id, w_int AS w,
+       timestamptz '2026-01-01 00:00:00+00' + ((user_id * 37 + item_id * 11) % 2000) * interval '1 hour 7 seconds' AS t,
+       extract(epoch FROM timestamptz '2026-01-01 00:00:00+00')::float8 + ((user_id * 37 + item_id * 11) % 2000) * 3607.25 AS te
+  FROM g;
+SELECT media_reco.create_recommender('dg_t', 'pair_sums_test.dg', weight_col => 'w', k => 10,
+                                     time_col => 't', half_life => '10 days');
+SELECT media_reco.create_recommender('dg_te', 'pair_sums_test.dg', weight_col => 'w', metric => 'pearson', k => 10,
+                                     time_col => 'te', half_life => '3 days 5 hours');
+BEGIN;
+SELECT count(*) > 0 AS refreshed FROM media_reco.refresh_neighbors('dg_t');
+SELECT count(*) > 0 AS refreshed FROM media_reco.refresh_neighbors('dg_te');
+CREATE TEMP TABLE ref AS SELECT ((extract(epoch FROM now()) - 946684800) * 1000000)::bigint AS us;
+SELECT (SELECT md5(string_agg(item_id || ':' || neighbor_id || '=' || similarity || '/' || support, ',' ORDER BY item_id, rank))
+          FROM media_reco.item_neighbors WHERE recommender = 'dg_t')
+     = (SELECT md5(string_agg(item_id || ':' || neighbor_id || '=' || similarity || '/' || support, ',' ORDER BY item_id, rank))
+          FROM media_reco.pair_sums_neighbors(ARRAY(
+                 SELECT media_reco.pair_sums('cosine', user_id, item_id,
+                          media_reco.decayed_weight(w, t, (SELECT us FROM ref), 864000, 't'), 'w')
+                   FROM dg GROUP BY user_id % 4), 'cosine', 10)) AS timestamptz_bit_for_bit,
+       (SELECT count(*) FROM media_reco.item_neighbors WHERE recommender = 'dg_t') > 300 AS many_rows;
+SELECT (SELECT md5(string_agg(item_id || ':' || neighbor_id || '=' || similarity || '/' || support, ',' ORDER BY item_id, rank))
+          FROM media_reco.item_neighbors WHERE recommender = 'dg_te')
+     = (SELECT md5(string_agg(item_id || ':' || neighbor_id || '=' || similarity || '/' || support, ',' ORDER BY item_id, rank))
+          FROM media_reco.pair_sums_neighbors(ARRAY(
+                 SELECT media_reco.pair_sums('pearson', user_id, item_id,
+                          media_reco.decayed_weight(w, te, (SELECT us FROM ref), 277200, 'te'), 'w', NULL,
+                          (SELECT media_reco.pair_sums_item_means(ARRAY(
+                             SELECT media_reco.pair_sums('pearson', user_id, item_id,
+                                      media_reco.decayed_weight(w, te, (SELECT us FROM ref), 277200, 'te'), 'w')
+                               FROM dg GROUP BY user_id % 2))))
+                   FROM dg GROUP BY user_id % 3), 'pearson', 10)) AS epoch_seconds_pearson_bit_for_bit,
+       (SELECT count(*) FROM media_reco.item_neighbors WHERE recommender = 'dg_te') > 50 AS some_rows;
+COMMIT;
+-- against the definition: one half-life old weighs exactly half, two a quarter
+SELECT media_reco.decayed_weight(8, timestamptz '2026-01-01 00:00:00+00',
+         ((extract(epoch FROM timestamptz '2026-01-11 00:00:00+00') - 946684800) * 1000000)::bigint, 864000, 't') AS half,
+       media_reco.decayed_weight(8, extract(epoch FROM timestamptz '2026-01-01 00:00:00+00')::float8,
+         ((extract(epoch FROM timestamptz '2026-01-21 00:00:00+00') - 946684800) * 1000000)::bigint, 864000, 'te') AS quarter,
+       media_reco.decayed_weight(NULL, now(), 0, 1, 't') IS NULL AS strict;
+SELECT pg_temp.expect_error($$SELECT media_reco.decayed_weight(1, now(), 0, 0, 't')$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.decayed_weight(1, 'infinity'::timestamptz, 0, 60, 'watched_at')$$);
+SELECT pg_temp.expect_error($$SELECT media_reco.decayed_weight(1, 'NaN'::float8, 0, 60, 'te')$$);
+SELECT media_reco.decayed_weight('Infinity', now(), 0, 60, 't') AS infinite_weight_kept;
+SELECT media_reco.drop_recommender('dg_t'), media_reco.drop_recommender('dg_te');
+
+-- 8. Errors
 -- outside the aggregate
 SELECT pg_temp.expect_error($$SELECT media_reco.pair_sums_step(NULL, 1, 2, 1.0, true, 'w')$$);
 SELECT pg_temp.expect_error($$SELECT media_reco.pair_sums_combine(NULL, '\x00'::bytea)$$);

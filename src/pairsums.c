@@ -849,7 +849,7 @@ PairSumsNotWorthwhile(const SourceSpec *src, const SimParams *p)
 	if (isnull)
 		return NULL;			/* no rows: nothing to move either way */
 	pairs = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	on_grid = p->metric == SIM_COSINE &&
+	on_grid = p->metric == SIM_COSINE && src->time_col == NULL &&
 		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
 
 	resetStringInfo(&sql);
@@ -900,8 +900,9 @@ pairsums_ineligible(const SourceSpec *src, const SimParams *p)
 	if (!pairsums_metric_merged(p->metric))
 		return psprintf("%s is not a function of per-user pair sums and counts alone (only cosine, adjusted_cosine, pearson, jaccard, conditional and bm25 are)",
 						sim_metric_name(p->metric));
-	if (src->time_col)
-		return pstrdup("time-decayed weights are not multiples of one power of two, so their sums depend on the order of addition");
+	if (src->time_col && source_decayed_weight_sql(src) == NULL)
+		return psprintf("the time column \"%s\" is a timestamp without time zone: local time in this session's TimeZone, which the workers do not share",
+						src->time_col);
 
 	values[0] = ObjectIdGetDatum(src->relid);
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -1039,11 +1040,17 @@ GatherStates(const SourceSpec *src, const SimParams *p, const char *options, con
 	appendStringInfo(&sql, "SELECT media_reco.pair_sums(%s::pg_catalog.text, (%s)::pg_catalog.int8, (%s)::pg_catalog.int8, ",
 					 quote_literal_cstr(sim_metric_name(p->metric)),
 					 quote_identifier(src->user_col), quote_identifier(src->item_col));
-	if (src->weight_col)
-		appendStringInfo(&sql, "(%s)::pg_catalog.float8, %s::pg_catalog.text",
-						 quote_identifier(src->weight_col), quote_literal_cstr(src->weight_col));
+	/* decayed weights: computed on the workers as one server computes them */
+	if (src->time_col)
+		appendStringInfoString(&sql, source_decayed_weight_sql(src));
+	else if (src->weight_col)
+		appendStringInfo(&sql, "(%s)::pg_catalog.float8", quote_identifier(src->weight_col));
 	else
-		appendStringInfoString(&sql, "1::pg_catalog.float8, NULL::pg_catalog.text");
+		appendStringInfoString(&sql, "1::pg_catalog.float8");
+	if (src->weight_col)
+		appendStringInfo(&sql, ", %s::pg_catalog.text", quote_literal_cstr(src->weight_col));
+	else
+		appendStringInfoString(&sql, ", NULL::pg_catalog.text");
 	if (options)
 		appendStringInfo(&sql, ", %s::pg_catalog.jsonb", quote_literal_cstr(options));
 	if (means)

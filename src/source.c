@@ -225,6 +225,72 @@ decayed_weight(const SourceSpec *src, double w, Datum t, Oid t_type)
 }
 
 /*
+ * media_reco.decayed_weight(weight, t, reference_us, half_life_seconds,
+ * time_col): decayed_weight as SQL, for the pair sums the Citus workers
+ * compute (pairsums.c): reference_us is the "now" of the decay as
+ * PostgreSQL's internal timestamp (microseconds since 2000-01-01 UTC) and
+ * half_life_seconds the half-life, both passed as literals, so every worker
+ * computes the bits one server computes; time_col names the column in
+ * errors.  A non-finite weight is returned as it is, for the reader that
+ * follows to report as one server does.  STRICT.
+ */
+static Datum
+DecayedWeightArgs(FunctionCallInfo fcinfo, Oid t_type)
+{
+	SourceSpec	s;
+	double		w = PG_GETARG_FLOAT8(0);
+
+	memset(&s, 0, sizeof(s));
+	s.ref_ts = PG_GETARG_INT64(2);
+	s.half_life = PG_GETARG_FLOAT8(3);
+	s.time_col = text_to_cstring(PG_GETARG_TEXT_PP(4));
+	if (!(s.half_life > 0) || isinf(s.half_life))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("half_life_seconds must be a positive finite number of seconds")));
+	if (!isfinite(w))
+		PG_RETURN_FLOAT8(w);
+	PG_RETURN_FLOAT8(decayed_weight(&s, w, PG_GETARG_DATUM(1), t_type));
+}
+
+PG_FUNCTION_INFO_V1(decayed_weight_timestamptz);
+Datum
+decayed_weight_timestamptz(PG_FUNCTION_ARGS)
+{
+	return DecayedWeightArgs(fcinfo, TIMESTAMPTZOID);
+}
+
+PG_FUNCTION_INFO_V1(decayed_weight_float8);
+Datum
+decayed_weight_float8(PG_FUNCTION_ARGS)
+{
+	return DecayedWeightArgs(fcinfo, FLOAT8OID);
+}
+
+static Oid	TimeType(const SourceSpec *src);
+
+char *
+source_decayed_weight_sql(const SourceSpec *src)
+{
+	Oid			typ = TimeType(src);
+	StringInfoData sql;
+
+	if (typ == TIMESTAMPOID)
+		return NULL;
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "media_reco.decayed_weight(");
+	if (src->weight_col)
+		appendStringInfo(&sql, "(%s)::pg_catalog.float8", quote_identifier(src->weight_col));
+	else
+		appendStringInfoString(&sql, "1::pg_catalog.float8");
+	appendStringInfo(&sql, ", (%s)::%s, " INT64_FORMAT "::pg_catalog.int8, %.17g::pg_catalog.float8, %s)",
+					 quote_identifier(src->time_col),
+					 typ == TIMESTAMPTZOID ? "pg_catalog.timestamptz" : "pg_catalog.float8",
+					 (int64) src->ref_ts, src->half_life, quote_literal_cstr(src->time_col));
+	return sql.data;
+}
+
+/*
  * The usable-row rule, the one definition every reader of a source applies
  * (a refresh, a user's history, popular_items, evaluate, user-based CF): a
  * row counts when its user and item are not NULL, its weight is not NULL

@@ -34,4 +34,12 @@ extern char *source_rows_sql(const SourceSpec *src, bool by_user);
 extern void check_weight_finite(const SourceSpec *src, double w);
 extern double decayed_weight(const SourceSpec *src, double w, Datum t, Oid t_type);
 
+/*
+ * The decayed weight of src's rows as an SQL expression a worker evaluates
+ * to one server's bits (media_reco.decayed_weight with src's reference time
+ * and half-life as literals); NULL when the time column is a timestamp
+ * without time zone (local time in this session's TimeZone).  palloc'd.
+ */
+extern char *source_decayed_weight_sql(const SourceSpec *src);
+
 #endif

@@ -7,9 +7,11 @@
 -- shard's items' exact sums, pair_sums_item_means turns them into the items'
 -- means, and the second pass (a new form taking item_means) sends the pair sums
 -- of the weights centred on them; pair_sums_neighbors merges them (its comment
--- says so).  With the 0.10.0 library one server takes Pearson's item means from
--- exact sums and adds its products in fixed point when the centred weights are
--- off a power-of-two grid, as it does adjusted cosine's; no data is rewritten.
+-- says so); media_reco.decayed_weight lets the workers decay a refresh's rows
+-- as one server does, so refreshes with a time column push down too.  With the
+-- 0.10.0 library one server takes Pearson's item means from exact sums and adds
+-- its products in fixed point when the centred weights are off a power-of-two
+-- grid, as it does adjusted cosine's; no data is rewritten.
 
 \echo Use "ALTER EXTENSION media_reco UPDATE TO '0.10.0'" to load this file. \quit
 
@@ -50,6 +52,26 @@ LANGUAGE C IMMUTABLE PARALLEL SAFE
 AS 'MODULE_PATHNAME', 'pair_sums_item_means';
 COMMENT ON FUNCTION media_reco.pair_sums_item_means(bytea[]) IS
     'pair_sums_item_means over several bundles merged as one (their users disjoint).';
+
+-- Time decay as the Citus workers compute it for the pair sums (0.10.0): the
+-- reference time and the half-life are literals of the refresh's query, so
+-- every worker computes the weights one server computes.  STRICT: a row whose
+-- weight or time is NULL is not a usable row.
+CREATE FUNCTION media_reco.decayed_weight(weight double precision, t timestamp with time zone,
+    reference_us bigint, half_life_seconds double precision, time_col text)
+RETURNS double precision
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'decayed_weight_timestamptz';
+COMMENT ON FUNCTION media_reco.decayed_weight(double precision, timestamp with time zone, bigint, double precision, text) IS
+    'weight * 0.5^(age / half_life_seconds), age = reference_us - t in exact microseconds (reference_us: PostgreSQL''s internal timestamp, microseconds since 2000-01-01 00:00 UTC), exactly as a refresh with time_col decays its rows; a pushed-down refresh on Citus sends it to the workers. 22023 for an infinite t (naming time_col) or a half_life_seconds that is not positive and finite; a non-finite weight is returned as it is.';
+
+CREATE FUNCTION media_reco.decayed_weight(weight double precision, t double precision,
+    reference_us bigint, half_life_seconds double precision, time_col text)
+RETURNS double precision
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'decayed_weight_float8';
+COMMENT ON FUNCTION media_reco.decayed_weight(double precision, double precision, bigint, double precision, text) IS
+    'decayed_weight for a time column of seconds since the Unix epoch (numbers), as a refresh decays them.';
 
 COMMENT ON AGGREGATE media_reco.pair_sums(text, bigint, bigint, double precision, text) IS
     'Per-shard pair sums for the metric the states will be merged for: cosine (the sums of the weights), adjusted_cosine (of each user''s weights minus the user''s mean, centred on the shard that holds the user), jaccard or conditional (counts only), bm25 (its first pass: each shard''s users'' lengths, for pair_sums_mean_length), pearson (its first pass: each shard''s items'' exact sums, for pair_sums_item_means); others 22023. As pair_sums(user_id, item_id, weight, weighted, weight_col) otherwise: merge with pair_sums_neighbors; the rows of a user must not be split across states.';

@@ -152,7 +152,7 @@ SELECT media_reco.create_recommender('r_auto', 'ev_dist', $args);});
 	diag(sprintf("  local source:                     %6.2f s  (read %.2f, pairs + top-k %.2f, write %.2f)",
 			$t_rl, $l_read, $l_comp, $l_write));
 	diag(sprintf("  distributed, pair sums on workers: %6.2f s  (workers' sums + transfer %.2f%s, merge + top-k %.2f, write %.2f)",
-			$t_rd, $gather, $first > 0 ? sprintf(" of which BM25's first pass %.2f", $first) : '', $merge, $write));
+			$t_rd, $gather, $first > 0 ? sprintf(" of which the first pass (BM25's lengths, Pearson's item sums) %.2f", $first) : '', $merge, $write));
 	diag(sprintf("  distributed, rows pulled:         %6.2f s  (read %.2f, pairs + top-k %.2f, write %.2f)",
 			$t_rp, $p_read, $p_comp, $p_write));
 	my $auto = hist('r_auto', q{CASE WHEN (parameters->'citus'->>'pushed_down')::boolean THEN 'the pair sums on the workers' ELSE 'the rows' END});

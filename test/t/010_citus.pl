@@ -356,7 +356,7 @@ is(sql(q{SELECT count(*) FROM media_reco.refresh_history h, jsonb_object_keys(h.
           WHERE h.recommender = 'cosine_dist' AND h.id = (SELECT max(id) FROM media_reco.refresh_history WHERE recommender = 'cosine_dist')}),
 	'2', 'cosine_dist: CPU seconds reported for both workers');
 ok(history('bm25_dist', 'first_pass_seconds') > 0, 'bm25: its first pass (the users\' lengths) timed in the history');
-like(history('dec_dist', 'why'), qr/time-decayed weights/, 'a decayed source reads the rows, saying why');
+is(history('dec_dist', 'pushed_down'), 'true', 'a decayed source: the workers decay its rows (media_reco.decayed_weight) and sum them');
 like(history('cosine_ref', 'why'), qr/reference table/, 'a reference table reads the rows, saying why');
 is(history('cosine_local', 'pushed_down'), '', 'a local source records nothing about Citus');
 # a refresh after citus_setup (sequential reads, one connection per worker) still pushes down
@@ -468,6 +468,49 @@ is(sql(q{SELECT md5(string_agg(item_id || ':' || neighbor_id || '=' || similarit
 	'pearson: the stored lists are the local source\'s, bit for bit');
 ok(sql(q{SELECT count(*) > 100 FROM media_reco.item_neighbors WHERE recommender = 'pear_dist'}) eq 't',
 	'pearson: the lists are not empty');
+# time decay on the workers: each shard decays its rows with the refresh's now() and half-life
+# (media_reco.decayed_weight), so the stored lists are those of the same rows in a reference table
+# (read on the coordinator, as a local table; after citus_setup() a source must exist on every node)
+# refreshed in the same transaction; a timestamp without time zone (local time in the coordinator's
+# TimeZone) reads the rows
+sql(q{
+CREATE TABLE tz_local AS
+SELECT user_id, item_id, w_log,
+       timestamptz '2026-01-01 00:00:00+00' + ((user_id * 37 + item_id * 11) % 2000) * interval '1 hour 7 seconds' AS t,
+       timestamp '2026-01-01 00:00:00' + ((user_id * 37 + item_id * 11) % 2000) * interval '1 hour 7 seconds' AS t_plain
+  FROM ps_local;
+CREATE TABLE tz_dist (LIKE tz_local);
+SELECT create_distributed_table('tz_dist', 'user_id');
+INSERT INTO tz_dist SELECT * FROM tz_local;
+CREATE TABLE tz_ref (LIKE tz_local);
+SELECT create_reference_table('tz_ref');
+INSERT INTO tz_ref SELECT * FROM tz_local;
+SELECT media_reco.create_recommender('tz_' || s, 'tz_' || s, weight_col => 'w_log', metric => m, k => 10,
+                                     time_col => 't', half_life => '20 days')
+  FROM unnest(ARRAY['ref', 'dist']) s, unnest(ARRAY['cosine']) m;
+SELECT media_reco.create_recommender('tzp_' || s, 'tz_' || s, weight_col => 'w_log', metric => 'pearson', k => 10,
+                                     time_col => 't', half_life => '7 days 3 hours')
+  FROM unnest(ARRAY['ref', 'dist']) s;
+SELECT media_reco.create_recommender('tsp_' || s, 'tz_' || s, weight_col => 'w_log', k => 10,
+                                     time_col => 't_plain', half_life => '20 days')
+  FROM unnest(ARRAY['ref', 'dist']) s;
+});
+sql(q{SET media_reco.citus_pair_sums = on; SET citus.multi_shard_modify_mode = sequential;
+BEGIN;
+SELECT media_reco.refresh_neighbors(r) FROM unnest(ARRAY['tz_ref', 'tz_dist', 'tzp_ref', 'tzp_dist', 'tsp_ref', 'tsp_dist']) r;
+COMMIT;});
+for my $r (qw(tz tzp tsp))
+{
+	my $lists = q{SELECT md5(string_agg(item_id || ':' || neighbor_id || '=' || similarity || '/' || support, ',' ORDER BY item_id, rank))
+	                FROM media_reco.item_neighbors WHERE recommender = '%s'};
+	is(sql(sprintf($lists, "${r}_dist")), sql(sprintf($lists, "${r}_ref")), "decay, $r: the stored lists are those read on the coordinator, bit for bit");
+	ok(sql(qq{SELECT count(*) > 100 FROM media_reco.item_neighbors WHERE recommender = '${r}_dist'}) eq 't', "decay, $r: the lists are not empty");
+}
+is(history('tz_dist', 'pushed_down'), 'true', 'decay over a timestamptz: pushed down');
+is(history('tz_dist', 'fixed_point'), 'true', 'decay: decayed weights merged in fixed point');
+is(history('tzp_dist', 'pushed_down'), 'true', 'decayed pearson: pushed down in two passes');
+like(history('tsp_dist', 'why'), qr/time column "t_plain" is a timestamp without time zone/,
+	'decay over a timestamp without time zone: the rows, saying why');
 # auto's estimate counts a fixed-point entry as 16 bytes (a 128-bit varint), a units entry as 4
 for my $c ([q{weight_col => 'w_half'}, 'cosine, half weights', 3, 4.7],
 	[q{weight_col => 'w_log'}, 'cosine, log weights', 15, 17.5],
