@@ -22,7 +22,7 @@ README = sys.argv[2] if len(sys.argv) > 2 else ROOT + '/README.md'
 
 # the README abbreviates some types; everything is compared in the script's spelling
 ALIASES = {'int': 'integer', 'int4': 'integer', 'int8': 'bigint', 'float8': 'double precision',
-           'float4': 'real', 'bool': 'boolean'}
+           'float4': 'real', 'bool': 'boolean', 'timestamp with time zone': 'timestamptz'}
 TYPES = {'integer', 'bigint', 'double precision', 'real', 'boolean', 'text', 'name', 'regclass',
          'jsonb', 'bytea', 'interval', 'timestamptz', 'record', 'internal', 'void', 'event_trigger'}
 
