@@ -318,10 +318,17 @@ SELECT pg_temp.expect_error($$SELECT * FROM media_reco.pair_sums_neighbors(
   (SELECT media_reco.pair_sums('pearson', user_id, item_id, w_int, 'w_int', NULL,
      (SELECT media_reco.pair_sums_item_means((SELECT media_reco.pair_sums('pearson', user_id, item_id,
         CASE WHEN user_id = 1 AND item_id = 1 THEN w_int + 1 ELSE w_int END, 'w_int') FROM g)))) FROM g), 'pearson')$$);
--- an item the means do not cover (the first pass saw other rows)
-SELECT pg_temp.expect_error($$SELECT media_reco.pair_sums('pearson', user_id, item_id, w_int, 'w_int', NULL,
-  (SELECT media_reco.pair_sums_item_means((SELECT media_reco.pair_sums('pearson', user_id, item_id, w_int, 'w_int') FROM g WHERE item_id > 1))))
-  FROM g$$);
+-- an item the means do not cover (rows of a new item between the passes) is centred on its mean over
+-- the state's own rows: right when one state holds all its users, refused (naming it) when several do
+CREATE TEMP TABLE means_without_1 AS SELECT media_reco.pair_sums_item_means(
+  (SELECT media_reco.pair_sums('pearson', user_id, item_id, w_int, 'w_int') FROM g WHERE item_id > 1)) AS m;
+SELECT (SELECT md5(string_agg(x::text, ',' ORDER BY item_id, rank)) FROM media_reco.pair_sums_neighbors(
+          (SELECT media_reco.pair_sums('pearson', user_id, item_id, w_int, 'w_int', NULL, (SELECT m FROM means_without_1)) FROM g),
+          'pearson', 10) x)
+     = single('w_int', 'pearson', 10, 1, 0) AS one_state_new_item_exact;
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.pair_sums_neighbors(ARRAY(
+  SELECT media_reco.pair_sums('pearson', user_id, item_id, w_int, 'w_int', NULL, (SELECT m FROM means_without_1))
+    FROM g GROUP BY user_id % 3), 'pearson')$$);
 -- first-pass states merged; pearson states for cosine, cosine states for pearson; means of cosine states
 SELECT pg_temp.expect_error($$SELECT * FROM media_reco.pair_sums_neighbors(
   (SELECT media_reco.pair_sums('pearson', user_id, item_id, w_int, 'w_int') FROM g), 'pearson')$$);

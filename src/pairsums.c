@@ -169,7 +169,12 @@ BundleAddState(Bundle *b, const char *data, size_t len)
 	CoreError	err;
 	PairSumsHeader h;
 
-	if (pairsums_header(data, len, &h, &err) != CORE_OK)
+	/*
+	 * a state of another version (a node's library not yet upgraded) is kept
+	 * as it is: the refresh then reads the rows, a merge refuses it
+	 */
+	if (!(len > 4 && ReadLE(data, 4) == PAIRSUMS_MAGIC && (uint8) data[4] != PAIRSUMS_VERSION) &&
+		pairsums_header(data, len, &h, &err) != CORE_OK)
 		core_pg_raise(&err);
 	if (len > b->limit || b->len + 8 + len > b->limit)
 		ereport(ERROR,
@@ -878,6 +883,9 @@ PairSumsNotWorthwhile(const SourceSpec *src, const SimParams *p)
 	else
 		per_entry = 3;
 	push = entries * per_entry;
+	/* Pearson's second query carries every item's mean to every shard: about 20 bytes of hex each */
+	if (p->metric == SIM_PEARSON)
+		push += Max(shards, 1) * items * 20;
 	pull = rows * 12;
 	if (push < pull)
 		return NULL;
@@ -928,6 +936,25 @@ pairsums_ineligible(const SourceSpec *src, const SimParams *p)
 		else if (col == NULL || strcmp(col, src->user_col) != 0)
 			why = psprintf("the source is distributed by \"%s\", not by its user column \"%s\"",
 						   col ? col : "?", src->user_col);
+	}
+	if (why == NULL && (p->metric == SIM_PEARSON || src->time_col))
+	{
+		/* Pearson's second pass and the decay call objects of 0.10.0: not before ALTER EXTENSION UPDATE */
+		int			major = 0,
+					minor = 0;
+
+		rc = SPI_execute("SELECT extversion FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'media_reco'",
+						 true, 1);
+		if (rc == SPI_OK_SELECT && SPI_processed == 1)
+		{
+			char	   *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+			if (v == NULL || sscanf(v, "%d.%d", &major, &minor) != 2)
+				major = minor = 0;
+			if (major == 0 && minor < 10)
+				why = psprintf("media_reco %s is installed in this database: %s on the workers needs 0.10.0 (ALTER EXTENSION media_reco UPDATE)",
+							   v ? v : "?", src->time_col ? "time decay" : "pearson");
+		}
 	}
 	if (why == NULL && media_reco_citus_pair_sums == CITUS_PAIR_SUMS_AUTO)
 	{
@@ -1106,6 +1133,17 @@ GatherStates(const SourceSpec *src, const SimParams *p, const char *options, con
 	pfree(sql.data);
 }
 
+/* why the states received cannot be merged here: another version wrote one (NULL: none did) */
+static char *
+OtherVersion(const BundleReceiver *r)
+{
+	for (int s = 0; s < r->n; s++)
+		if (r->lens[s] > 4 && (uint8) r->states[s][4] != PAIRSUMS_VERSION)
+			return psprintf("a worker's media_reco library writes pair sums of version %d, this one's %d (install the same library on every node)",
+							(uint8) r->states[s][4], PAIRSUMS_VERSION);
+	return NULL;
+}
+
 NeighborLists *
 pairsums_refresh(const SourceSpec *src, const SimParams *p, MemoryContext work, bool read_only,
 				 InteractionMatrix **m_out, SimRunStats *stats, char **why)
@@ -1154,6 +1192,11 @@ pairsums_refresh(const SourceSpec *src, const SimParams *p, MemoryContext work, 
 
 		memset(&first, 0, sizeof(first));
 		GatherStates(src, p, NULL, NULL, 0, shard_mins, work, read_only, &first);
+		if ((*why = OtherVersion(&first)) != NULL)
+		{
+			SPI_finish();
+			return NULL;
+		}
 		core_pg_check(pairsums_mean_length(first.states, first.lens, first.n, &mean, &users, &err), &err);
 		if (!isfinite(mean))
 		{
@@ -1174,6 +1217,11 @@ pairsums_refresh(const SourceSpec *src, const SimParams *p, MemoryContext work, 
 
 		memset(&first, 0, sizeof(first));
 		GatherStates(src, p, NULL, NULL, 0, shard_mins, work, read_only, &first);
+		if ((*why = OtherVersion(&first)) != NULL)
+		{
+			SPI_finish();
+			return NULL;
+		}
 		core_pg_alloc(&a, work);
 		core_pg_check(pairsums_item_means(&a, first.states, first.lens, first.n, &interrupt_hooks,
 										  &means, &means_len, &err), &err);
@@ -1181,6 +1229,8 @@ pairsums_refresh(const SourceSpec *src, const SimParams *p, MemoryContext work, 
 	}
 	GatherStates(src, p, options, means, means_len, shard_mins, work, read_only, &recv);
 	SPI_finish();
+	if ((*why = OtherVersion(&recv)) != NULL)
+		return NULL;
 	stats->gather_seconds = elapsed_seconds(start);
 	if (p->metric == SIM_BM25)
 	{

@@ -475,24 +475,43 @@ PutItemFigures(Writer *w, const InteractionMatrix *m, const double *wt, int32 i)
 	PutExactCompact(w, &sum);
 }
 
-/* each of m's items' means from sh's (ids ascending in both): CORE_INVALID for an item without one */
-static CoreStatus
-ShardMeans(const InteractionMatrix *m, const PairSumsShard *sh, double *mean, CoreError *err)
+/*
+ * Each of m's items' means from sh's (ids ascending in both).  An item the
+ * means lack (a row of a new item committed between the passes) is centred
+ * on its mean over this shard's rows: the merge recomputes every item's mean
+ * from the states' figures and accepts the sums only when each was centred
+ * on its mean over all of them, which this one is when the shard holds all
+ * of the item's users.
+ */
+static void
+ShardMeans(const InteractionMatrix *m, const PairSumsShard *sh, const CoreInterrupts *hooks, double *mean)
 {
 	int32		j = 0;
+	int64		next = 0;
 
 	for (int32 i = 0; i < m->n_items; i++)
 	{
 		while (j < sh->n_means && sh->mean_ids[j] < m->item_ids[i])
 			j++;
-		if (j == sh->n_means || sh->mean_ids[j] != m->item_ids[i])
+		if (j < sh->n_means && sh->mean_ids[j] == m->item_ids[i])
+			mean[i] = sh->means[j];
+		else
 		{
-			core_error(err, CORE_INVALID, "item " INT64_FORMAT " has no mean in the item means", m->item_ids[i]);
-			return core_error_hint(err, "Pearson's second pass centres on the means of a first pass over the same rows (pair_sums_item_means).");
+			SimExactSum sum;
+			double		mn = INFINITY,
+						mx = -INFINITY;
+
+			sim_exact_init(&sum);
+			for (int64 p = m->i_ptr[i]; p < m->i_ptr[i + 1]; p++)
+			{
+				sim_exact_add(&sum, m->i_w[p]);
+				mn = Min(mn, m->i_w[p]);
+				mx = Max(mx, m->i_w[p]);
+			}
+			mean[i] = sim_pearson_mean(&sum, m->i_ptr[i + 1] - m->i_ptr[i], mn, mx);
 		}
-		mean[i] = sh->means[j];
+		sim_poll_items(hooks, i, m->i_ptr[i + 1], &next);
 	}
-	return CORE_OK;
 }
 
 /* the CRC's place, then the state into *out (its seconds and CRC set), or the error */
@@ -534,6 +553,7 @@ pairsums_encode(const CoreAlloc *a, InteractionMatrix *m, const PairSumsShard *s
 	size_t		entries_at = 0;
 	PairSumsShard centred;
 	SimExactSum lengths;
+	int64		next_poll = 0;
 	double	   *raw = NULL;		/* pearson: the weights as given, for the first-pass figures */
 	double	   *imean = NULL;	/* pearson: each item's mean */
 
@@ -557,14 +577,15 @@ pairsums_encode(const CoreAlloc *a, InteractionMatrix *m, const PairSumsShard *s
 	if (sh->item_sums)
 	{
 		/* Pearson's first pass: the items' figures, no rows */
+		int64		next = 0;
+
 		(void) PutHeader(&w, PAIRSUMS_ITEMSUMS | PAIRSUMS_EXACT, sh, m, n, 0);
 		for (int32 i = 0; i < n && !w.failed; i++)
 		{
 			PutItemId(&w, m, i);
 			PutVar(&w, (uint64) (m->i_ptr[i + 1] - m->i_ptr[i]));
 			PutItemFigures(&w, m, m->i_w, i);
-			if ((i & 1023) == 0)
-				core_check_interrupts(hooks);
+			sim_poll_items(hooks, i, m->i_ptr[i + 1], &next);
 		}
 		return FinishState(&w, sh, out, len);
 	}
@@ -575,7 +596,8 @@ pairsums_encode(const CoreAlloc *a, InteractionMatrix *m, const PairSumsShard *s
 		if (raw == NULL || imean == NULL)
 			goto early;
 		memcpy(raw, m->i_w, sizeof(double) * m->nnz);
-		if (ShardMeans(m, sh, imean, err) != CORE_OK || simcore_center_items(m, hooks, imean, err) != CORE_OK)
+		ShardMeans(m, sh, hooks, imean);
+		if (simcore_center_items(m, hooks, imean, err) != CORE_OK)
 			goto early;
 	}
 	if (sh->weighted && (sh->centred || sh->bm25 || sh->pearson))
@@ -690,6 +712,7 @@ pairsums_encode(const CoreAlloc *a, InteractionMatrix *m, const PairSumsShard *s
 		{
 			PutItemFigures(&w, m, raw, i);
 			PutF64(&w, imean[i]);
+			sim_poll_items(hooks, i, m->i_ptr[i + 1], &next_poll);
 		}
 	}
 
@@ -1743,6 +1766,13 @@ WalkMeans(const CoreAlloc *a, const char *const *states, const size_t *lens, int
 		if (st != CORE_OK)
 			break;
 		mean = sim_pearson_mean(&sum, users, mn, mx);
+		if (!isfinite(mean))
+		{
+			/* the figures of finite weights never give one: the sums are not their weights' */
+			st = core_error(err, CORE_CORRUPT, "invalid partial pair sums");
+			core_error_detail(err, "Item " INT64_FORMAT "'s sum of weights is beyond its users' largest weights.", id);
+			break;
+		}
 		if (mis && centred && !mis->found && (differ || memcmp(&used, &mean, sizeof(double)) != 0))
 		{
 			mis->found = true;

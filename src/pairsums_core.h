@@ -142,7 +142,7 @@ typedef struct PairSumsShard
  * same way; with sh->lengths only the users' exact total length is written.
  * With sh->item_sums only the items' first-pass figures are written; with
  * sh->pearson each item's weights are centred on its mean in sh->means
- * (CORE_INVALID when an item has none).  Fixed-point sums scale m's weights in
+ * (an item without one on its mean over m: see ShardMeans).  Fixed-point sums scale m's weights in
  * place (simcore_cosine_scale).  CORE_LIMIT when it would exceed max_bytes.
  * Polls hooks.  Main thread.
  */

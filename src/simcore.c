@@ -1496,6 +1496,52 @@ sim_exact_value_scaled(const SimExactSum *in, int e)
 	return neg ? -d : d;
 }
 
+/* 2^(-k/64) for k = 0..63, each correctly rounded (computed to 60 digits) */
+static const double SimHalfPow64[64] = {
+	0x1.0000000000000p+0, 0x1.fa7c1819e90d8p-1, 0x1.f50765b6e4540p-1, 0x1.efa1bee615a27p-1,
+	0x1.ea4afa2a490dap-1, 0x1.e502ee78b3ff6p-1, 0x1.dfc97337b9b5fp-1, 0x1.da9e603db3285p-1,
+	0x1.d5818dcfba487p-1, 0x1.d072d4a07897cp-1, 0x1.cb720dcef9069p-1, 0x1.c67f12e57d14bp-1,
+	0x1.c199bdd85529cp-1, 0x1.bcc1e904bc1d2p-1, 0x1.b7f76f2fb5e47p-1, 0x1.b33a2b84f15fbp-1,
+	0x1.ae89f995ad3adp-1, 0x1.a9e6b5579fdbfp-1, 0x1.a5503b23e255dp-1, 0x1.a0c667b5de565p-1,
+	0x1.9c49182a3f090p-1, 0x1.97d829fde4e50p-1, 0x1.93737b0cdc5e5p-1, 0x1.8f1ae99157736p-1,
+	0x1.8ace5422aa0dbp-1, 0x1.868d99b4492edp-1, 0x1.82589994cce13p-1, 0x1.7e2f336cf4e62p-1,
+	0x1.7a11473eb0187p-1, 0x1.75feb564267c9p-1, 0x1.71f75e8ec5f74p-1, 0x1.6dfb23c651a2fp-1,
+	0x1.6a09e667f3bcdp-1, 0x1.6623882552225p-1, 0x1.6247eb03a5585p-1, 0x1.5e76f15ad2148p-1,
+	0x1.5ab07dd485429p-1, 0x1.56f4736b527dap-1, 0x1.5342b569d4f82p-1, 0x1.4f9b2769d2ca7p-1,
+	0x1.4bfdad5362a27p-1, 0x1.486a2b5c13cd0p-1, 0x1.44e086061892dp-1, 0x1.4160a21f72e2ap-1,
+	0x1.3dea64c123422p-1, 0x1.3a7db34e59ff7p-1, 0x1.371a7373aa9cbp-1, 0x1.33c08b26416ffp-1,
+	0x1.306fe0a31b715p-1, 0x1.2d285a6e4030bp-1, 0x1.29e9df51fdee1p-1, 0x1.26b4565e27cddp-1,
+	0x1.2387a6e756238p-1, 0x1.2063b88628cd6p-1, 0x1.1d4873168b9aap-1, 0x1.1a35beb6fcb75p-1,
+	0x1.172b83c7d517bp-1, 0x1.1429aaea92de0p-1, 0x1.11301d0125b51p-1, 0x1.0e3ec32d3d1a2p-1,
+	0x1.0b5586cf9890fp-1, 0x1.0874518759bc8p-1, 0x1.059b0d3158574p-1, 0x1.02c9a3e778061p-1
+};
+
+double
+sim_pow_half(double x)
+{
+	double		y,
+				n,
+				z,
+				p;
+	int64		ni;
+	int			k;
+
+	if (isnan(x))
+		return x;
+	if (x > 1100)
+		return 0.0;				/* below half the smallest subnormal */
+	if (x < -1100)
+		return INFINITY;
+	y = x * 64;					/* exact */
+	n = floor(y);
+	ni = (int64) n;
+	k = (int) (ni & 63);		/* ni = 64 q + k with 0 <= k < 64, negative ni too */
+	/* 2^-(f/64) = e^-z for the fraction f = y - n in [0, 1) (exact): z < 0.0109, seven terms */
+	z = (y - n) * 0x1.62e42fefa39efp-7;
+	p = 1.0 + z * (-1.0 + z * (1.0 / 2 + z * (-1.0 / 6 + z * (1.0 / 24 + z * (-1.0 / 120 + z * (1.0 / 720))))));
+	return ldexp(SimHalfPow64[k] * p, (int) -((ni - k) / 64));
+}
+
 double
 sim_pearson_mean(const SimExactSum *sum, int64 users, double minw, double maxw)
 {
@@ -1516,6 +1562,7 @@ void
 simcore_item_means(const InteractionMatrix *m, const CoreInterrupts *hooks, double *mean)
 {
 	SimExactSum sum;
+	int64		next = 0;
 
 	for (int32 i = 0; i < m->n_items; i++)
 	{
@@ -1530,8 +1577,7 @@ simcore_item_means(const InteractionMatrix *m, const CoreInterrupts *hooks, doub
 			mx = Max(mx, m->i_w[a]);
 		}
 		mean[i] = sim_pearson_mean(&sum, m->i_ptr[i + 1] - m->i_ptr[i], mn, mx);
-		if ((i & 1023) == 0)
-			core_check_interrupts(hooks);
+		sim_poll_items(hooks, i, m->i_ptr[i + 1], &next);
 	}
 }
 
@@ -1539,6 +1585,8 @@ CoreStatus
 simcore_center_items(const InteractionMatrix *m, const CoreInterrupts *hooks, const double *mean,
 					 CoreError *err)
 {
+	int64		next = 0;
+
 	for (int32 i = 0; i < m->n_items; i++)
 	{
 		for (int64 a = m->i_ptr[i]; a < m->i_ptr[i + 1]; a++)
@@ -1550,8 +1598,7 @@ simcore_center_items(const InteractionMatrix *m, const CoreInterrupts *hooks, co
 				return core_error_hint(err, "adjusted_cosine and pearson subtract means; weights near the limits of double precision do not fit.");
 			}
 		}
-		if ((i & 1023) == 0)
-			core_check_interrupts(hooks);
+		sim_poll_items(hooks, i, m->i_ptr[i + 1], &next);
 	}
 	for (int64 a = 0; a < m->nnz; a++)
 		m->u_w[a] -= mean[m->u_item[a]];
@@ -1804,7 +1851,10 @@ ComputePrepare(const CoreAlloc *a, InteractionMatrix *m, const SimParams *p, con
 			return err->status;
 		simcore_item_means(m, hooks, mean);
 		if (simcore_center_items(m, hooks, mean, err) != CORE_OK)
+		{
+			core_release(a, mean);
 			return err->status;
+		}
 		core_release(a, mean);
 		*fixed = sim_weights_off_grid(m);
 	}

@@ -298,6 +298,29 @@ extern double sim_exact_value_scaled(const SimExactSum *s, int e);
  * centred weight overflows).  Main thread; polls hooks.
  */
 extern double sim_pearson_mean(const SimExactSum *sum, int64 users, double minw, double maxw);
+
+/*
+ * 0.5^x, time decay's factor, from IEEE additions and multiplications only
+ * (a table of 2^(-k/64) and seven terms of e^-z, z < 0.011), so that every
+ * node of a cluster computes the same bits whatever its C library's pow():
+ * within about 2 ulps of the exact value, and exactly 2^-n for integer n.
+ */
+extern double sim_pow_half(double x);
+
+/*
+ * A loop over items polls hooks every 1,024 items and every 2^20 entries
+ * (done: the entries of items 0..i, *next: when to poll next, 0 at first),
+ * so a few items with millions of users cannot hold off an interrupt.
+ */
+static inline void
+sim_poll_items(const CoreInterrupts *hooks, int32 i, int64 done, int64 *next)
+{
+	if ((i & 1023) == 0 || done >= *next)
+	{
+		core_check_interrupts(hooks);
+		*next = done + ((int64) 1 << 20);
+	}
+}
 extern void simcore_item_means(const InteractionMatrix *m, const CoreInterrupts *hooks, double *mean);
 extern CoreStatus simcore_center_items(const InteractionMatrix *m, const CoreInterrupts *hooks,
 									   const double *mean, CoreError *err);

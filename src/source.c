@@ -36,6 +36,7 @@
 #include "utils/syscache.h"
 
 #include "citus.h"
+#include "simcore.h"
 #include "source.h"
 #include "util.h"
 
@@ -221,7 +222,18 @@ decayed_weight(const SourceSpec *src, double w, Datum t, Oid t_type)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("time column \"%s\" contains a non-finite value", src->time_col),
 				 errhint("Filter or fix the rows whose time is infinite or NaN.")));
-	return w * pow(0.5, age / src->half_life);
+	{
+		double		dw = w * sim_pow_half(age / src->half_life);	/* the same bits on every node */
+
+		/* a time far after the reference doubles the weight every half-life */
+		if (!isfinite(dw))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("time column \"%s\" decays a weight beyond double precision", src->time_col),
+					 errdetail("A weight of %g, %g half-lives after the reference time.", w, -age / src->half_life),
+					 errhint("Filter out the times after now(), or use a longer half_life.")));
+		return dw;
+	}
 }
 
 /*

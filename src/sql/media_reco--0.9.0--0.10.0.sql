@@ -35,7 +35,7 @@ CREATE AGGREGATE media_reco.pair_sums(metric text, user_id bigint, item_id bigin
     PARALLEL = UNSAFE
 );
 COMMENT ON AGGREGATE media_reco.pair_sums(text, bigint, bigint, double precision, text, jsonb, bytea) IS
-    'pair_sums(''pearson'', user_id, item_id, weight, weight_col, NULL, item_means): Pearson''s second pass, the pair sums of each item''s weights minus its mean from item_means (pair_sums_item_means of the first pass, pair_sums(''pearson'', ...) without them), merged by pair_sums_neighbors(..., ''pearson''), which checks the means against the states'' own rows; 22023 for an item without a mean or for item_means with another metric, 22P03 for damaged means. NULL item_means: the first pass.';
+    'pair_sums(''pearson'', user_id, item_id, weight, weight_col, NULL, item_means): Pearson''s second pass, the pair sums of each item''s weights minus its mean from item_means (pair_sums_item_means of the first pass, pair_sums(''pearson'', ...) without them), merged by pair_sums_neighbors(..., ''pearson''), which checks the means against the states'' own rows (an item the means lack is centred on its mean over the state''s rows); 22023 for item_means with another metric, 22P03 for damaged means. NULL item_means: the first pass.';
 
 -- not STRICT: a NULL argument is an error (22004) naming it.
 CREATE FUNCTION media_reco.pair_sums_item_means(bundle bytea)

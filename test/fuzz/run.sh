@@ -35,7 +35,7 @@ PGLIB=$("$PG_CONFIG" --pkglibdir)
 work=$(mktemp -d /tmp/media_reco_fuzz.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all"
-CFLAGS="-g -O1 -fno-omit-frame-pointer -std=gnu11 -Wall -Wno-ignored-attributes -I$ROOT/src -I$PGINC"
+CFLAGS="-g -O1 -fno-omit-frame-pointer -std=gnu11 -ffp-contract=off -Wall -Wno-ignored-attributes -I$ROOT/src -I$PGINC"
 
 # the plain-C cores
 pg_headers=$(cd "$ROOT/src" && grep -l '^#include "postgres.h"' ./*.h | sed 's|^\./||' || true)

@@ -925,8 +925,6 @@ test_pairsums_pearson(void)
 		PairSumsShard second,
 					first;
 		InteractionMatrix *m;
-		char	   *buf;
-		size_t		len;
 
 		MakeRows(&r, 140, 3000, 250, 60, W_INT);
 		other = r;
@@ -941,24 +939,41 @@ test_pairsums_pearson(void)
 		CHECK_EQ_INT(pairsums_merge(&unit_arena, (const char *const *) e.data, e.len, e.n, &pj,
 									&core_no_interrupts, &res, &err), CORE_OK);
 		CHECK(res.exact);
-		/* means of other rows, but one state's item not among them */
-		other.n = r.n;
+		/*
+		 * an item the means lack (rows of a new item between the passes) is
+		 * centred on its shard's own mean: exact, one server's lists, when
+		 * one shard holds all its users; not exact when several do
+		 */
+		other = r;
 		for (int t = 0; t < other.n; t++)
 			if (other.item[t] == r.item[0])
 				other.item[t] = r.item[0] + 1000000;
-		PearsonMeansOf(&other, 1, &second);
-		m = Build(&r, 0, 1);
+		PearsonMeansOf(&other, 2, &second);
+		EncodeShardsWith(&r, 1, true, false, &second, &e);
+		CHECK_EQ_INT(pairsums_merge(&unit_arena, (const char *const *) e.data, e.len, e.n, &p,
+									&core_no_interrupts, &res, &err), CORE_OK);
+		CHECK(res.exact);
+		m = Build(&r, 0, 0);
 		{
-			PairSumsShard sh = ShardOf(&r, 0, 1, true);
+			NeighborLists *ref = NULL;
 
-			sh.pearson = true;
-			sh.n_means = second.n_means;
-			sh.mean_ids = second.mean_ids;
-			sh.means = second.means;
-			CHECK_EQ_INT(pairsums_encode(&unit_arena, m, &sh, (size_t) 1 << 28, &core_no_interrupts, &buf, &len, &err),
-						 CORE_INVALID);
-			CHECK(strstr(err.message, "has no mean") != NULL);
+			CHECK_EQ_INT(simcore_compute(&unit_arena, m, &p, 1, &core_no_interrupts, &ref, &err), CORE_OK);
+			bool		same = ref != NULL && res.exact && res.lists->pairs == ref->pairs &&
+				res.lists->k_cap == ref->k_cap;
+
+			for (int32 i = 0; same && i < ref->n_items; i++)
+				same = res.lists->n_out[i] == ref->n_out[i] &&
+					memcmp(res.lists->sim + (size_t) i * ref->k_cap, ref->sim + (size_t) i * ref->k_cap,
+						   sizeof(double) * ref->n_out[i]) == 0 &&
+					memcmp(res.lists->nb + (size_t) i * ref->k_cap, ref->nb + (size_t) i * ref->k_cap,
+						   sizeof(int32) * ref->n_out[i]) == 0;
+			CHECK(same);
 		}
+		EncodeShardsWith(&r, 3, true, false, &second, &e);
+		CHECK_EQ_INT(pairsums_merge(&unit_arena, (const char *const *) e.data, e.len, e.n, &p,
+									&core_no_interrupts, &res, &err), CORE_OK);
+		CHECK(!res.exact);
+		CHECK(strstr(res.why, "was centred on") != NULL);
 		/* first-pass states merged; pearson states as cosine and adjusted cosine; cosine states as pearson */
 		memset(&first, 0, sizeof(first));
 		first.item_sums = true;
