@@ -97,6 +97,8 @@ BLAS_LIBDIR := $(shell $(BLAS_PKG_CONFIG) --variable=libdir openblas)
 PG_CPPFLAGS += -I$(srcdir)/src $(shell $(BLAS_PKG_CONFIG) --cflags openblas)
 # no fused multiply-adds: the sums and the decay must give the same bits on every node (pairsums_core.h)
 PG_CFLAGS   += -std=gnu11 -Wall -Wmissing-prototypes -ffp-contract=off
+# ... in the JIT's bitcode of the library too (clang contracts by default)
+override BITCODE_CFLAGS += -ffp-contract=off
 SHLIB_LINK  += $(shell $(BLAS_PKG_CONFIG) --libs openblas) \
                $(if $(BLAS_LIBDIR),-Wl$(comma)-rpath$(comma)$(BLAS_LIBDIR)) -lpthread -lm
 

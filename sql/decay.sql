@@ -136,6 +136,21 @@ SELECT pg_temp.expect_error($$UPDATE media_reco.recommenders SET half_life = NUL
 INSERT INTO tv (user_id, item_id, ts) VALUES (9, 1, 'infinity');
 SELECT pg_temp.expect_error($$SELECT * FROM media_reco.refresh_neighbors('decay')$$);
 SELECT pg_temp.expect_error($$SELECT * FROM media_reco.recommend('decay', 9)$$);
+DELETE FROM tv WHERE ts = 'infinity';
+-- a time far after now() doubles a weight every half-life: beyond double precision it is 22003 naming
+-- the time column, in the refresh and in recommend alike; a zero weight stays 0 whatever its time
+SET client_min_messages = warning;
+CREATE TABLE tf AS SELECT * FROM tv;
+INSERT INTO tf (user_id, item_id, w, ts) VALUES (9, 1, 0, now() + interval '60 days'), (9, 2, 1, now());
+SELECT media_reco.create_recommender('future', 'tf', weight_col => 'w', time_col => 'ts', half_life => '1 hour');
+SELECT interactions AS zero_weight_refreshed FROM media_reco.refresh_neighbors('future');
+SELECT count(*) > 0 AS zero_weight_recommends FROM media_reco.recommend('future', 9);
+UPDATE tf SET w = 1 WHERE user_id = 9;
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.refresh_neighbors('future')$$);
+SELECT pg_temp.expect_error($$SELECT * FROM media_reco.recommend('future', 9)$$);
+SELECT media_reco.drop_recommender('future');
+DROP TABLE tf;
+RESET client_min_messages;
 SELECT count(*) FROM media_reco.recommenders WHERE name = 'x';
 SELECT media_reco.create_recommender('no_time', 'tv');
 SELECT pg_temp.expect_error($$SELECT * FROM media_reco.popular_items('no_time', 3, now())$$);

@@ -883,9 +883,13 @@ PairSumsNotWorthwhile(const SourceSpec *src, const SimParams *p)
 	else
 		per_entry = 3;
 	push = entries * per_entry;
-	/* Pearson's second query carries every item's mean to every shard: about 20 bytes of hex each */
+	/*
+	 * Pearson's second query carries every item's mean to every shard (about
+	 * 20 bytes of hex each), and each shard's state its items' figures (about
+	 * 35 bytes an item)
+	 */
 	if (p->metric == SIM_PEARSON)
-		push += Max(shards, 1) * items * 20;
+		push += Max(shards, 1) * items * (20 + 35);
 	pull = rows * 12;
 	if (push < pull)
 		return NULL;
@@ -937,11 +941,15 @@ pairsums_ineligible(const SourceSpec *src, const SimParams *p)
 			why = psprintf("the source is distributed by \"%s\", not by its user column \"%s\"",
 						   col ? col : "?", src->user_col);
 	}
-	if (why == NULL && (p->metric == SIM_PEARSON || src->time_col))
+	if (why == NULL)
 	{
-		/* Pearson's second pass and the decay call objects of 0.10.0: not before ALTER EXTENSION UPDATE */
+		/*
+		 * the metric forms of pair_sums are 0.9.0's, Pearson's second pass
+		 * and the decay 0.10.0's: not before ALTER EXTENSION UPDATE
+		 */
 		int			major = 0,
 					minor = 0;
+		bool		new10 = p->metric == SIM_PEARSON || src->time_col != NULL;
 
 		rc = SPI_execute("SELECT extversion FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'media_reco'",
 						 true, 1);
@@ -951,9 +959,10 @@ pairsums_ineligible(const SourceSpec *src, const SimParams *p)
 
 			if (v == NULL || sscanf(v, "%d.%d", &major, &minor) != 2)
 				major = minor = 0;
-			if (major == 0 && minor < 10)
-				why = psprintf("media_reco %s is installed in this database: %s on the workers needs 0.10.0 (ALTER EXTENSION media_reco UPDATE)",
-							   v ? v : "?", src->time_col ? "time decay" : "pearson");
+			if (major == 0 && minor < (new10 ? 10 : 9))
+				why = psprintf("media_reco %s is installed in this database: %s on the workers needs %s (ALTER EXTENSION media_reco UPDATE)",
+							   v ? v : "?", src->time_col ? "time decay" : sim_metric_name(p->metric),
+							   new10 ? "0.10.0" : "0.9.0");
 		}
 	}
 	if (why == NULL && media_reco_citus_pair_sums == CITUS_PAIR_SUMS_AUTO)
@@ -1192,9 +1201,11 @@ pairsums_refresh(const SourceSpec *src, const SimParams *p, MemoryContext work, 
 
 		memset(&first, 0, sizeof(first));
 		GatherStates(src, p, NULL, NULL, 0, shard_mins, work, read_only, &first);
-		if ((*why = OtherVersion(&first)) != NULL)
+		if (OtherVersion(&first) != NULL)
 		{
+			/* the reason in the caller's context: SPI_finish frees SPI's (the states are in work) */
 			SPI_finish();
+			*why = OtherVersion(&first);
 			return NULL;
 		}
 		core_pg_check(pairsums_mean_length(first.states, first.lens, first.n, &mean, &users, &err), &err);
@@ -1217,9 +1228,11 @@ pairsums_refresh(const SourceSpec *src, const SimParams *p, MemoryContext work, 
 
 		memset(&first, 0, sizeof(first));
 		GatherStates(src, p, NULL, NULL, 0, shard_mins, work, read_only, &first);
-		if ((*why = OtherVersion(&first)) != NULL)
+		if (OtherVersion(&first) != NULL)
 		{
+			/* the reason in the caller's context: SPI_finish frees SPI's (the states are in work) */
 			SPI_finish();
+			*why = OtherVersion(&first);
 			return NULL;
 		}
 		core_pg_alloc(&a, work);

@@ -1701,12 +1701,13 @@ WalkMeans(const CoreAlloc *a, const char *const *states, const size_t *lens, int
 		  const CoreInterrupts *hooks, Writer *blob, int32 *n_items, MeansMismatch *mis, CoreError *err)
 {
 	MeansCursor *cur = core_array(a, Max(n, 1), sizeof(MeansCursor), true, err);
+	double	   *used_by = core_array(a, Max(n, 1), sizeof(double), false, err);	/* this item's, per pearson state */
 	CoreStatus	st = CORE_OK;
 	int64		prev_id = 0;
 	SimExactSum sum;
 
 	*n_items = 0;
-	if (cur == NULL)
+	if (cur == NULL || used_by == NULL)
 		return err->status;
 	for (int s = 0; s < n && st == CORE_OK; s++)
 	{
@@ -1730,11 +1731,9 @@ WalkMeans(const CoreAlloc *a, const char *const *states, const size_t *lens, int
 		int64		users = 0;
 		double		mn = INFINITY,
 					mx = -INFINITY,
-					used = 0,
 					mean;
-		bool		any = false,
-					centred = false,
-					differ = false;
+		int			n_used = 0;
+		bool		any = false;
 
 		for (int s = 0; s < n; s++)
 			if (cur[s].has && (!any || cur[s].cur.id < id))
@@ -1756,11 +1755,7 @@ WalkMeans(const CoreAlloc *a, const char *const *states, const size_t *lens, int
 			mn = Min(mn, c->cur.minw);
 			mx = Max(mx, c->cur.maxw);
 			if (c->h.flags & PAIRSUMS_PEARSON)
-			{
-				differ |= centred && memcmp(&used, &c->cur.mean, sizeof(double)) != 0;
-				used = c->cur.mean;
-				centred = true;
-			}
+				used_by[n_used++] = c->cur.mean;
 			st = MeansAdvance(c, s, err);
 		}
 		if (st != CORE_OK)
@@ -1773,13 +1768,15 @@ WalkMeans(const CoreAlloc *a, const char *const *states, const size_t *lens, int
 			core_error_detail(err, "Item " INT64_FORMAT "'s sum of weights is beyond its users' largest weights.", id);
 			break;
 		}
-		if (mis && centred && !mis->found && (differ || memcmp(&used, &mean, sizeof(double)) != 0))
-		{
-			mis->found = true;
-			mis->id = id;
-			mis->used = used;
-			mis->mean = mean;
-		}
+		/* every state must have centred the item on its mean over all of them, bit for bit */
+		for (int u = 0; mis && !mis->found && u < n_used; u++)
+			if (memcmp(&used_by[u], &mean, sizeof(double)) != 0)
+			{
+				mis->found = true;
+				mis->id = id;
+				mis->used = used_by[u];
+				mis->mean = mean;
+			}
 		if (blob)
 		{
 			if (*n_items == 0)
@@ -1806,6 +1803,7 @@ WalkMeans(const CoreAlloc *a, const char *const *states, const size_t *lens, int
 		if ((cur[s].h.flags & PAIRSUMS_ITEMSUMS) && cur[s].r.p != cur[s].r.end)
 			st = Corrupt(err, s, "bytes after the item list");
 	core_release(a, cur);
+	core_release(a, used_by);
 	return st;
 }
 

@@ -222,6 +222,8 @@ decayed_weight(const SourceSpec *src, double w, Datum t, Oid t_type)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("time column \"%s\" contains a non-finite value", src->time_col),
 				 errhint("Filter or fix the rows whose time is infinite or NaN.")));
+	if (w == 0)
+		return w;				/* whatever the factor, even one beyond double precision */
 	{
 		double		dw = w * sim_pow_half(age / src->half_life);	/* the same bits on every node */
 
