@@ -304,6 +304,22 @@ source_decayed_weight_sql(const SourceSpec *src)
 	return sql.data;
 }
 
+char *
+source_time_span_sql(const SourceSpec *src)
+{
+	StringInfoData sql;
+	const char *t = quote_identifier(src->time_col);
+
+	initStringInfo(&sql);
+	if (TimeType(src) == TIMESTAMPTZOID || TimeType(src) == TIMESTAMPOID)
+		appendStringInfo(&sql, "SELECT pg_catalog.date_part('epoch', pg_catalog.max(%s) OPERATOR(pg_catalog.-) pg_catalog.min(%s))", t, t);
+	else
+		appendStringInfo(&sql, "SELECT pg_catalog.max((%s)::pg_catalog.float8) OPERATOR(pg_catalog.-) pg_catalog.min((%s)::pg_catalog.float8)", t, t);
+	appendStringInfo(&sql, " FROM %s WHERE ", source_relname(src));
+	source_append_usable(&sql, src, NULL);
+	return sql.data;
+}
+
 /*
  * The usable-row rule, the one definition every reader of a source applies
  * (a refresh, a user's history, popular_items, evaluate, user-based CF): a

@@ -42,4 +42,7 @@ extern double decayed_weight(const SourceSpec *src, double w, Datum t, Oid t_typ
  */
 extern char *source_decayed_weight_sql(const SourceSpec *src);
 
+/* a query of one float8: the seconds between the usable rows' earliest and latest time (NULL: none) */
+extern char *source_time_span_sql(const SourceSpec *src);
+
 #endif

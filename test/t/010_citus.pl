@@ -511,6 +511,12 @@ is(history('tz_dist', 'fixed_point'), 'true', 'decay: decayed weights merged in 
 is(history('tzp_dist', 'pushed_down'), 'true', 'decayed pearson: pushed down in two passes');
 like(history('tsp_dist', 'why'), qr/time column "t_plain" is a timestamp without time zone/,
 	'decay over a timestamp without time zone: the rows, saying why');
+# auto: times over 2,000 one-hour half-lives would make the merge refuse the items: the rows at once
+sql(q{SELECT media_reco.create_recommender('tzh_dist', 'tz_dist', weight_col => 'w_log', k => 10,
+                                           time_col => 't', half_life => '1 hour')});
+sql(q{SET media_reco.citus_pair_sums = auto; SELECT media_reco.refresh_neighbors('tzh_dist')});
+like(history('tzh_dist', 'why'), qr/the times span 2\d\d\d half-lives: decayed weights spanning 2\^22 : 1 or more/,
+	'auto, decay over 2,000 half-lives: the rows, saying why, before any pair sums');
 # auto's estimate counts a fixed-point entry as 16 bytes (a 128-bit varint), a units entry as 4
 for my $c ([q{weight_col => 'w_half'}, 'cosine, half weights', 3, 4.7],
 	[q{weight_col => 'w_log'}, 'cosine, log weights', 15, 17.5],
