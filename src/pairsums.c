@@ -1208,38 +1208,9 @@ pairsums_refresh(const SourceSpec *src, const SimParams *p, MemoryContext work, 
 	}
 	memset(&recv, 0, sizeof(recv));
 	INSTR_TIME_SET_CURRENT(start);
-	if (p->metric == SIM_BM25)
+	if (p->metric == SIM_BM25 || p->metric == SIM_PEARSON)
 	{
-		/* the first pass: every shard's users' lengths, for the mean length */
-		BundleReceiver first;
-		int64		users;
-		double		mean;
-
-		memset(&first, 0, sizeof(first));
-		GatherStates(src, p, NULL, NULL, 0, shard_mins, work, read_only, &first);
-		if (OtherVersion(&first) != NULL)
-		{
-			/* the reason in the caller's context: SPI_finish frees SPI's (the states are in work) */
-			SPI_finish();
-			*why = OtherVersion(&first);
-			return NULL;
-		}
-		core_pg_check(pairsums_mean_length(first.states, first.lens, first.n, &mean, &users, &err), &err);
-		if (!isfinite(mean))
-		{
-			/* one server's norms are then 1 - B: not a value the second pass can be given */
-			SPI_finish();
-			*why = pstrdup("BM25's mean history length is beyond double precision");
-			return NULL;
-		}
-		options = psprintf("{\"bm25_k1\": %.17g, \"bm25_b\": %.17g, \"mean_length\": %.17g}",
-						   p->bm25_k1, p->bm25_b, mean);
-		first_mean = mean;
-		stats->first_pass_seconds = elapsed_seconds(start);
-	}
-	if (p->metric == SIM_PEARSON)
-	{
-		/* the first pass: every shard's items' sums, for the items' means */
+		/* the first pass: BM25's users' lengths (their mean), Pearson's items' sums (the items' means) */
 		BundleReceiver first;
 
 		memset(&first, 0, sizeof(first));
@@ -1251,9 +1222,29 @@ pairsums_refresh(const SourceSpec *src, const SimParams *p, MemoryContext work, 
 			*why = OtherVersion(&first);
 			return NULL;
 		}
-		core_pg_alloc(&a, work);
-		core_pg_check(pairsums_item_means(&a, first.states, first.lens, first.n, &interrupt_hooks,
-										  &means, &means_len, &err), &err);
+		if (p->metric == SIM_BM25)
+		{
+			int64		users;
+			double		mean;
+
+			core_pg_check(pairsums_mean_length(first.states, first.lens, first.n, &mean, &users, &err), &err);
+			if (!isfinite(mean))
+			{
+				/* one server's norms are then 1 - B: not a value the second pass can be given */
+				SPI_finish();
+				*why = pstrdup("BM25's mean history length is beyond double precision");
+				return NULL;
+			}
+			options = psprintf("{\"bm25_k1\": %.17g, \"bm25_b\": %.17g, \"mean_length\": %.17g}",
+							   p->bm25_k1, p->bm25_b, mean);
+			first_mean = mean;
+		}
+		else
+		{
+			core_pg_alloc(&a, work);
+			core_pg_check(pairsums_item_means(&a, first.states, first.lens, first.n, &interrupt_hooks,
+											  &means, &means_len, &err), &err);
+		}
 		stats->first_pass_seconds = elapsed_seconds(start);
 	}
 	GatherStates(src, p, options, means, means_len, shard_mins, work, read_only, &recv);

@@ -496,20 +496,7 @@ ShardMeans(const InteractionMatrix *m, const PairSumsShard *sh, const CoreInterr
 		if (j < sh->n_means && sh->mean_ids[j] == m->item_ids[i])
 			mean[i] = sh->means[j];
 		else
-		{
-			SimExactSum sum;
-			double		mn = INFINITY,
-						mx = -INFINITY;
-
-			sim_exact_init(&sum);
-			for (int64 p = m->i_ptr[i]; p < m->i_ptr[i + 1]; p++)
-			{
-				sim_exact_add(&sum, m->i_w[p]);
-				mn = Min(mn, m->i_w[p]);
-				mx = Max(mx, m->i_w[p]);
-			}
-			mean[i] = sim_pearson_mean(&sum, m->i_ptr[i + 1] - m->i_ptr[i], mn, mx);
-		}
+			mean[i] = simcore_item_mean(m, i);
 		sim_poll_items(hooks, i, m->i_ptr[i + 1], &next);
 	}
 }

@@ -1558,25 +1558,31 @@ sim_pearson_mean(const SimExactSum *sum, int64 users, double minw, double maxw)
 	return ldexp(sim_exact_value_scaled(sum, -128) / (double) users, 128);
 }
 
+double
+simcore_item_mean(const InteractionMatrix *m, int32 i)
+{
+	SimExactSum sum;
+	double		mn = INFINITY,
+				mx = -INFINITY;
+
+	sim_exact_init(&sum);
+	for (int64 a = m->i_ptr[i]; a < m->i_ptr[i + 1]; a++)
+	{
+		sim_exact_add(&sum, m->i_w[a]);
+		mn = Min(mn, m->i_w[a]);
+		mx = Max(mx, m->i_w[a]);
+	}
+	return sim_pearson_mean(&sum, m->i_ptr[i + 1] - m->i_ptr[i], mn, mx);
+}
+
 void
 simcore_item_means(const InteractionMatrix *m, const CoreInterrupts *hooks, double *mean)
 {
-	SimExactSum sum;
 	int64		next = 0;
 
 	for (int32 i = 0; i < m->n_items; i++)
 	{
-		double		mn = INFINITY,
-					mx = -INFINITY;
-
-		sim_exact_init(&sum);
-		for (int64 a = m->i_ptr[i]; a < m->i_ptr[i + 1]; a++)
-		{
-			sim_exact_add(&sum, m->i_w[a]);
-			mn = Min(mn, m->i_w[a]);
-			mx = Max(mx, m->i_w[a]);
-		}
-		mean[i] = sim_pearson_mean(&sum, m->i_ptr[i + 1] - m->i_ptr[i], mn, mx);
+		mean[i] = simcore_item_mean(m, i);
 		sim_poll_items(hooks, i, m->i_ptr[i + 1], &next);
 	}
 }

@@ -322,6 +322,7 @@ sim_poll_items(const CoreInterrupts *hooks, int32 i, int64 done, int64 *next)
 	}
 }
 extern void simcore_item_means(const InteractionMatrix *m, const CoreInterrupts *hooks, double *mean);
+extern double simcore_item_mean(const InteractionMatrix *m, int32 i);	/* item i's alone */
 extern CoreStatus simcore_center_items(const InteractionMatrix *m, const CoreInterrupts *hooks,
 									   const double *mean, CoreError *err);
 
