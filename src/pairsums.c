@@ -841,13 +841,15 @@ PairSumsNotWorthwhile(const SourceSpec *src, const SimParams *p)
 		 * half-lives) make the merge refuse the popular items, which span
 		 * the whole range: then read the rows now
 		 */
+		double		span;
+
 		rc = SPI_execute(source_time_span_sql(src), true, 1);
 		if (rc != SPI_OK_SELECT || SPI_processed != 1)
 			elog(ERROR, "estimating the pair sums failed: %s", SPI_result_code_string(rc));
-		rows = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		if (!isnull && rows / src->half_life >= SIM_FIXED_SPAN)
+		span = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		if (!isnull && span / src->half_life >= SIM_FIXED_SPAN)
 			return psprintf("media_reco.citus_pair_sums is auto and the times span %.0f half-lives: decayed weights spanning 2^%d : 1 or more within an item are beyond what fixed-point sums add exactly",
-							rows / src->half_life, SIM_FIXED_SPAN);
+							span / src->half_life, SIM_FIXED_SPAN);
 	}
 
 	/* three queries: Citus plans no subquery in a target list */

@@ -445,14 +445,20 @@ PutHeader(Writer *w, uint16 flags, const PairSumsShard *sh, const InteractionMat
 	return entries_at;
 }
 
-/* an item's id: the first as i64, then v of the difference */
+/* an id of an ascending list: the first as i64, then v of the difference from the previous */
+static void
+PutId(Writer *w, bool first, int64 id, int64 prev)
+{
+	if (first)
+		PutU64(w, (uint64) id, 8);
+	else
+		PutVar(w, (uint64) id - (uint64) prev);
+}
+
 static void
 PutItemId(Writer *w, const InteractionMatrix *m, int32 i)
 {
-	if (i == 0)
-		PutU64(w, (uint64) m->item_ids[0], 8);
-	else
-		PutVar(w, (uint64) m->item_ids[i] - (uint64) m->item_ids[i - 1]);
+	PutId(w, i == 0, m->item_ids[i], i == 0 ? 0 : m->item_ids[i - 1]);
 }
 
 /* Pearson's first-pass figures of item i over weights wt: f64 min, f64 max, X Σ w */
@@ -460,16 +466,10 @@ static void
 PutItemFigures(Writer *w, const InteractionMatrix *m, const double *wt, int32 i)
 {
 	SimExactSum sum;
-	double		mn = INFINITY,
-				mx = -INFINITY;
+	double		mn,
+				mx;
 
-	sim_exact_init(&sum);
-	for (int64 p = m->i_ptr[i]; p < m->i_ptr[i + 1]; p++)
-	{
-		sim_exact_add(&sum, wt[p]);
-		mn = Min(mn, wt[p]);
-		mx = Max(mx, wt[p]);
-	}
+	simcore_item_figures(m, wt, i, &sum, &mn, &mx);
 	PutF64(w, mn);
 	PutF64(w, mx);
 	PutExactCompact(w, &sum);
@@ -1766,10 +1766,7 @@ WalkMeans(const CoreAlloc *a, const char *const *states, const size_t *lens, int
 			}
 		if (blob)
 		{
-			if (*n_items == 0)
-				PutU64(blob, (uint64) id, 8);
-			else
-				PutVar(blob, (uint64) id - (uint64) prev_id);
+			PutId(blob, *n_items == 0, id, prev_id);
 			PutF64(blob, mean);
 			if (blob->failed)
 			{

@@ -1558,20 +1558,29 @@ sim_pearson_mean(const SimExactSum *sum, int64 users, double minw, double maxw)
 	return ldexp(sim_exact_value_scaled(sum, -128) / (double) users, 128);
 }
 
+void
+simcore_item_figures(const InteractionMatrix *m, const double *w, int32 i, SimExactSum *sum,
+					 double *minw, double *maxw)
+{
+	*minw = INFINITY;
+	*maxw = -INFINITY;
+	sim_exact_init(sum);
+	for (int64 a = m->i_ptr[i]; a < m->i_ptr[i + 1]; a++)
+	{
+		sim_exact_add(sum, w[a]);
+		*minw = Min(*minw, w[a]);
+		*maxw = Max(*maxw, w[a]);
+	}
+}
+
 double
 simcore_item_mean(const InteractionMatrix *m, int32 i)
 {
 	SimExactSum sum;
-	double		mn = INFINITY,
-				mx = -INFINITY;
+	double		mn,
+				mx;
 
-	sim_exact_init(&sum);
-	for (int64 a = m->i_ptr[i]; a < m->i_ptr[i + 1]; a++)
-	{
-		sim_exact_add(&sum, m->i_w[a]);
-		mn = Min(mn, m->i_w[a]);
-		mx = Max(mx, m->i_w[a]);
-	}
+	simcore_item_figures(m, m->i_w, i, &sum, &mn, &mx);
 	return sim_pearson_mean(&sum, m->i_ptr[i + 1] - m->i_ptr[i], mn, mx);
 }
 

@@ -323,6 +323,9 @@ sim_poll_items(const CoreInterrupts *hooks, int32 i, int64 done, int64 *next)
 }
 extern void simcore_item_means(const InteractionMatrix *m, const CoreInterrupts *hooks, double *mean);
 extern double simcore_item_mean(const InteractionMatrix *m, int32 i);	/* item i's alone */
+/* item i's exact Σ w, smallest and largest w over weights w (m's i_w, or a copy in its order) */
+extern void simcore_item_figures(const InteractionMatrix *m, const double *w, int32 i, SimExactSum *sum,
+								 double *minw, double *maxw);
 extern CoreStatus simcore_center_items(const InteractionMatrix *m, const CoreInterrupts *hooks,
 									   const double *mean, CoreError *err);
 
